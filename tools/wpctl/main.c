@@ -1,0 +1,72 @@
+/* wpctl — warmpath's admin CLI: one binary, one subcommand per area. */
+#include "tools/wpctl/wpctl.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static int version_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("wpctl (warmpath) 0.1.0\n");
+    return WPCTL_OK;
+}
+
+static const struct wpctl_cmd commands[] = {
+    {"version", "print the version", version_main},
+};
+
+int wpctl_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("wpctl: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return WPCTL_FAIL;
+}
+
+int wpctl_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "wpctl %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nTry 'wpctl %s --help'.\n", cmd);
+    va_end(ap);
+    return WPCTL_USAGE;
+}
+
+static void usage(FILE *fp)
+{
+    fprintf(fp, "usage: wpctl COMMAND [ARGS...]\n\n"
+                "warmpath admin CLI. Commands:\n");
+    for (size_t i = 0; i < WP_ARRAY_LEN(commands); i++)
+        fprintf(fp, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(fp, "\n'wpctl COMMAND --help' describes a command.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return WPCTL_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return WPCTL_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("wpctl (warmpath) 0.1.0\n");
+        return WPCTL_OK;
+    }
+    for (size_t i = 0; i < WP_ARRAY_LEN(commands); i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "wpctl: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return WPCTL_USAGE;
+}

@@ -1,0 +1,32 @@
+/* tools/wpctl/wpctl.h — internal to wpctl: the command table and the few
+ * helpers every subcommand shares. Each subcommand lives in cmd_<name>.c and
+ * parses its own arguments (getopt_long); all print a human table by default,
+ * JSON with --json, and on failure one line "wpctl: ..." and exit status 1
+ * (2 for a usage error). */
+#ifndef WPCTL_H
+#define WPCTL_H
+
+#include "common/common.h"
+
+typedef int (*wpctl_main_fn)(int argc, char **argv);
+
+struct wpctl_cmd {
+    const char *name;
+    const char *summary;
+    wpctl_main_fn fn;
+};
+
+/* Exit codes. */
+#define WPCTL_OK 0
+#define WPCTL_FAIL 1
+#define WPCTL_USAGE 2
+
+/* Prints "wpctl: <message>" on stderr and returns WPCTL_FAIL. */
+int wpctl_fail(const char *fmt, ...) WP_PRINTF(1, 2);
+/* Prints "wpctl <cmd>: <message>\nTry 'wpctl <cmd> --help'." and returns
+ * WPCTL_USAGE. */
+int wpctl_usage_error(const char *cmd, const char *fmt, ...) WP_PRINTF(2, 3);
+
+/* Subcommands (one file each). */
+
+#endif
