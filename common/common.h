@@ -278,4 +278,31 @@ void wp_json_write_escaped(FILE *fp, const char *s);
 #define WP_MSG_MAX_STR 4096u               /* one string in a frame */
 #define WP_NAME_MAX 64u                    /* model names, node ids, codes */
 
+/* ---------------------------------------------------------------- models */
+
+/* A model's timing profile: what the timing-model GPU backend, the
+ * simulator and the placement catalog all agree a model costs. Service of
+ * one request with `in` input and `out` output tokens on a free slot:
+ *   time to first token = prefill_base_ms + in * prefill_ms_per_token
+ *   full response       = ttft + (out - 1) * decode_ms_per_token   (out >= 1)
+ * A GPU runs up to slots_per_gpu requests of the model at once. Loading
+ * the weights (a cold start) takes size_bytes / load_bytes_per_s plus
+ * load_fixed_ms (runtime start, allocation, warm-up). */
+typedef struct wp_model_profile {
+    char name[WP_NAME_MAX];
+    uint64_t size_bytes;        /* weights resident in GPU memory */
+    double prefill_base_ms;
+    double prefill_ms_per_token;
+    double decode_ms_per_token;
+    uint32_t slots_per_gpu;
+    double load_bytes_per_s;    /* storage/PCIe rate for a cold load */
+    double load_fixed_ms;
+    uint32_t typical_in_tokens;  /* used when a workload gives none */
+    uint32_t typical_out_tokens;
+} wp_model_profile;
+
+double wp_model_ttft_ms(const wp_model_profile *m, uint32_t in_tokens);
+double wp_model_total_ms(const wp_model_profile *m, uint32_t in_tokens, uint32_t out_tokens);
+double wp_model_load_ms(const wp_model_profile *m);
+
 #endif /* WP_COMMON_H */

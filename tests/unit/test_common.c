@@ -363,6 +363,18 @@ static void test_json(void **state)
     free(buf);
 }
 
+static void test_model_profile(void **state)
+{
+    (void)state;
+    wp_model_profile m = {.size_bytes = 2000000000ULL, .prefill_base_ms = 10,
+                          .prefill_ms_per_token = 0.1, .decode_ms_per_token = 20,
+                          .load_bytes_per_s = 1e9, .load_fixed_ms = 50};
+    assert_true(fabs(wp_model_ttft_ms(&m, 100) - 20.0) < 1e-9);
+    assert_true(fabs(wp_model_total_ms(&m, 100, 1) - 20.0) < 1e-9);
+    assert_true(fabs(wp_model_total_ms(&m, 100, 11) - 220.0) < 1e-9);
+    assert_true(fabs(wp_model_load_ms(&m) - 2050.0) < 1e-9);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -379,6 +391,7 @@ int main(void)
         cmocka_unit_test(test_csv_errors),
         cmocka_unit_test(test_parse_numbers),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_model_profile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
