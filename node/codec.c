@@ -1,0 +1,374 @@
+/* codec.c — gossip frames in msgpack, and a validator that walks raw
+ * msgpack bytes before msgpack-c is allowed to touch them.
+ *
+ * Why a validator: msgpack-c 4.0 has no limits. A 6-byte input declaring a
+ * 268-million-element array makes msgpack_unpack reserve ~8 GB (see
+ * shared notes DEPS.md). wp_msgpack_check walks the bytes with an explicit
+ * stack, never allocating, and rejects: a declared array/map count above the
+ * cap or above the bytes left (every element takes at least one byte, a map
+ * pair two), a str/bin/ext longer than the cap or the bytes left, nesting
+ * deeper than max_depth, the reserved byte 0xc1, truncation, and trailing
+ * bytes. Work is O(len); memory is O(max_depth). Only input that passes is
+ * given to msgpack_unpack_next, whose allocation is then bounded by a small
+ * multiple of len (which is itself capped at WP_FRAME_MAX_BYTES).
+ *
+ * The frame, version 1 (every field always present, positional):
+ *   [ version:uint, type:uint, seq:uint, from_id:str, from_addr:str,
+ *     target_id:str, target_addr:str, updates:[record...] ]
+ *   record = [ id:str, city:str, addr:str, incarnation:uint, status:uint,
+ *              status_from:str, cap_version:uint, gpus:uint,
+ *              gpu_mem_free_bytes:uint, queue_depth:uint, draining:bool,
+ *              warm:[str...] ]
+ * Unknown versions, types, statuses, wrong element types, oversize strings
+ * and too many warm models are errors: the whole frame is dropped.
+ */
+#include "node/node.h"
+
+#include <msgpack.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FRAME_FIELDS 8u
+#define RECORD_FIELDS 12u
+#define MAX_DEPTH 4
+
+/* ---------------------------------------------------------------- check */
+
+static int need(size_t off, size_t n, size_t len)
+{
+    return off <= len && n <= len - off;
+}
+
+static uint64_t be(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+int wp_msgpack_check(const uint8_t *buf, size_t len, uint32_t max_count, uint32_t max_str,
+                     int max_depth, wp_err *err)
+{
+    /* stack[d] = elements still expected at depth d (depth 0: the root). */
+    uint64_t stack[64];
+    int depth = 0;
+    size_t off = 0;
+    if (max_depth < 1 || max_depth > 63)
+        return wp_errf(err, WP_EINVAL, "msgpack: bad max_depth %d", max_depth);
+    if (len == 0)
+        return wp_errf(err, WP_ETRUNC, "msgpack: empty frame");
+    stack[0] = 1;
+    while (depth >= 0) {
+        if (stack[depth] == 0) {
+            depth--;
+            continue;
+        }
+        stack[depth]--;
+        if (off >= len)
+            return wp_errf(err, WP_ETRUNC, "msgpack: truncated at byte %zu", off);
+        uint8_t b = buf[off++];
+        uint64_t count = 0;  /* children to push (array elements, 2*map pairs) */
+        int is_container = 0;
+        uint64_t skip = 0;   /* payload bytes to skip */
+        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
+            /* fixint, nil, bool */
+        } else if (b >= 0x80 && b <= 0x8f) {
+            count = (uint64_t)(b & 0x0f) * 2;
+            is_container = 2;
+        } else if (b >= 0x90 && b <= 0x9f) {
+            count = b & 0x0f;
+            is_container = 1;
+        } else if (b >= 0xa0 && b <= 0xbf) {
+            skip = b & 0x1f;
+            if (skip > max_str)
+                return wp_errf(err, WP_ETOOBIG, "msgpack: string of %llu bytes",
+                               (unsigned long long)skip);
+        } else {
+            int n = 0;
+            switch (b) {
+            case 0xc4: case 0xd9: n = 1; break;            /* bin8, str8 */
+            case 0xc5: case 0xda: n = 2; break;            /* bin16, str16 */
+            case 0xc6: case 0xdb: n = 4; break;            /* bin32, str32 */
+            case 0xc7: n = 1; break;                       /* ext8 */
+            case 0xc8: n = 2; break;                       /* ext16 */
+            case 0xc9: n = 4; break;                       /* ext32 */
+            case 0xca: skip = 4; break;                    /* float32 */
+            case 0xcb: skip = 8; break;                    /* float64 */
+            case 0xcc: case 0xd0: skip = 1; break;
+            case 0xcd: case 0xd1: skip = 2; break;
+            case 0xce: case 0xd2: skip = 4; break;
+            case 0xcf: case 0xd3: skip = 8; break;
+            case 0xd4: skip = 2; break;                    /* fixext1..16: type + data */
+            case 0xd5: skip = 3; break;
+            case 0xd6: skip = 5; break;
+            case 0xd7: skip = 9; break;
+            case 0xd8: skip = 17; break;
+            case 0xdc: case 0xde: n = 2; break;            /* array16, map16 */
+            case 0xdd: case 0xdf: n = 4; break;            /* array32, map32 */
+            default:
+                return wp_errf(err, WP_EPARSE, "msgpack: reserved byte 0x%02x at %zu", b,
+                               off - 1);
+            }
+            if (n) {
+                if (!need(off, (size_t)n, len))
+                    return wp_errf(err, WP_ETRUNC, "msgpack: truncated length at byte %zu",
+                                   off);
+                uint64_t v = be(buf + off, n);
+                off += (size_t)n;
+                if (b == 0xdc || b == 0xdd) {
+                    count = v;
+                    is_container = 1;
+                } else if (b == 0xde || b == 0xdf) {
+                    if (v > max_count)
+                        return wp_errf(err, WP_ETOOBIG, "msgpack: map declares %llu pairs",
+                                       (unsigned long long)v);
+                    count = v * 2;
+                    is_container = 2;
+                } else {
+                    if (v > max_str)
+                        return wp_errf(err, WP_ETOOBIG, "msgpack: %s of %llu bytes",
+                                       (b >= 0xc7 && b <= 0xc9) ? "ext" : "string/bin",
+                                       (unsigned long long)v);
+                    skip = v + ((b >= 0xc7 && b <= 0xc9) ? 1 : 0); /* ext type byte */
+                }
+            }
+        }
+        if (is_container) {
+            uint64_t entries = is_container == 2 ? count / 2 : count;
+            if (entries > max_count)
+                return wp_errf(err, WP_ETOOBIG, "msgpack: %s declares %llu entries (cap %u)",
+                               is_container == 2 ? "map" : "array",
+                               (unsigned long long)entries, max_count);
+            if (count > len - off)
+                return wp_errf(err, WP_ETRUNC,
+                               "msgpack: container declares %llu items, %zu bytes left",
+                               (unsigned long long)count, len - off);
+            if (count > 0) {
+                if (depth + 1 >= max_depth)
+                    return wp_errf(err, WP_ETOOBIG, "msgpack: nesting deeper than %d",
+                                   max_depth);
+                stack[++depth] = count;
+            }
+            continue;
+        }
+        if (skip > len - off)
+            return wp_errf(err, WP_ETRUNC, "msgpack: value of %llu bytes, %zu left",
+                           (unsigned long long)skip, len - off);
+        off += (size_t)skip;
+    }
+    if (off != len)
+        return wp_errf(err, WP_EPARSE, "msgpack: %zu trailing bytes", len - off);
+    return WP_OK;
+}
+
+/* ---------------------------------------------------------------- encode */
+
+static void pack_str(msgpack_packer *pk, const char *s)
+{
+    size_t n = strlen(s);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+int wp_gossip_msg_encode(const wp_gossip_msg *msg, const wp_gossip_member *const *recs,
+                         size_t n, uint8_t **out, size_t *out_len, wp_err *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (n > WP_MSG_MAX_ARRAY)
+        return wp_errf(err, WP_ETOOBIG, "gossip: %zu records in one frame", n);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, FRAME_FIELDS);
+    msgpack_pack_uint32(&pk, WP_GOSSIP_WIRE_VERSION);
+    msgpack_pack_uint32(&pk, msg->type);
+    msgpack_pack_uint64(&pk, msg->seq);
+    pack_str(&pk, msg->from_id);
+    pack_str(&pk, msg->from_addr);
+    pack_str(&pk, msg->target_id);
+    pack_str(&pk, msg->target_addr);
+    msgpack_pack_array(&pk, n);
+    for (size_t i = 0; i < n; i++) {
+        const wp_gossip_member *m = recs[i];
+        msgpack_pack_array(&pk, RECORD_FIELDS);
+        pack_str(&pk, m->id);
+        pack_str(&pk, m->city);
+        pack_str(&pk, m->addr);
+        msgpack_pack_uint64(&pk, m->incarnation);
+        msgpack_pack_uint32(&pk, (uint32_t)m->status);
+        pack_str(&pk, m->status_from);
+        msgpack_pack_uint64(&pk, m->cap.version);
+        msgpack_pack_uint32(&pk, m->cap.gpus);
+        msgpack_pack_uint64(&pk, m->cap.gpu_mem_free_bytes);
+        msgpack_pack_uint32(&pk, m->cap.queue_depth);
+        if (m->cap.draining)
+            msgpack_pack_true(&pk);
+        else
+            msgpack_pack_false(&pk);
+        uint32_t nw = m->cap.n_warm > WP_GOSSIP_MAX_WARM ? WP_GOSSIP_MAX_WARM : m->cap.n_warm;
+        msgpack_pack_array(&pk, nw);
+        for (uint32_t w = 0; w < nw; w++)
+            pack_str(&pk, m->cap.warm[w]);
+    }
+    if (sb.size > WP_FRAME_MAX_BYTES) {
+        msgpack_sbuffer_destroy(&sb);
+        return wp_errf(err, WP_ETOOBIG, "gossip: frame of %zu bytes", (size_t)sb.size);
+    }
+    *out = (uint8_t *)sb.data; /* sbuffer memory is malloc'ed: caller frees */
+    *out_len = sb.size;
+    return WP_OK;
+}
+
+/* ---------------------------------------------------------------- decode */
+
+static int get_str(const msgpack_object *o, char *dst, size_t cap, bool nonempty,
+                   const char *what, wp_err *err)
+{
+    if (o->type != MSGPACK_OBJECT_STR)
+        return wp_errf(err, WP_EPROTO, "gossip: %s is not a string", what);
+    if (o->via.str.size >= cap)
+        return wp_errf(err, WP_ETOOBIG, "gossip: %s of %u bytes (cap %zu)", what,
+                       o->via.str.size, cap - 1);
+    if (nonempty && o->via.str.size == 0)
+        return wp_errf(err, WP_EPROTO, "gossip: empty %s", what);
+    if (memchr(o->via.str.ptr, 0, o->via.str.size))
+        return wp_errf(err, WP_EPROTO, "gossip: NUL byte in %s", what);
+    memcpy(dst, o->via.str.ptr, o->via.str.size);
+    dst[o->via.str.size] = '\0';
+    return WP_OK;
+}
+
+static int get_u64(const msgpack_object *o, uint64_t max, uint64_t *out, const char *what,
+                   wp_err *err)
+{
+    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return wp_errf(err, WP_EPROTO, "gossip: %s is not an unsigned integer", what);
+    if (o->via.u64 > max)
+        return wp_errf(err, WP_ERANGE, "gossip: %s %llu out of range", what,
+                       (unsigned long long)o->via.u64);
+    *out = o->via.u64;
+    return WP_OK;
+}
+
+static int get_record(const msgpack_object *o, wp_gossip_member *m, wp_err *err)
+{
+    int rv;
+    uint64_t v;
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != RECORD_FIELDS)
+        return wp_errf(err, WP_EPROTO, "gossip: record is not an array of %u", RECORD_FIELDS);
+    const msgpack_object *f = o->via.array.ptr;
+    memset(m, 0, sizeof *m);
+    if ((rv = get_str(&f[0], m->id, sizeof m->id, true, "record id", err)) ||
+        (rv = get_str(&f[1], m->city, sizeof m->city, false, "record city", err)) ||
+        (rv = get_str(&f[2], m->addr, sizeof m->addr, false, "record addr", err)) ||
+        (rv = get_u64(&f[3], UINT64_MAX, &m->incarnation, "incarnation", err)))
+        return rv;
+    if ((rv = get_u64(&f[4], WP_MEMBER_LEFT, &v, "status", err)))
+        return rv;
+    m->status = (wp_member_status)v;
+    if ((rv = get_str(&f[5], m->status_from, sizeof m->status_from, false, "status_from",
+                      err)) ||
+        (rv = get_u64(&f[6], UINT64_MAX, &m->cap.version, "cap version", err)))
+        return rv;
+    if ((rv = get_u64(&f[7], 1u << 20, &v, "gpus", err)))
+        return rv;
+    m->cap.gpus = (uint32_t)v;
+    if ((rv = get_u64(&f[8], UINT64_MAX, &m->cap.gpu_mem_free_bytes, "gpu_mem_free_bytes",
+                      err)))
+        return rv;
+    if ((rv = get_u64(&f[9], UINT32_MAX, &v, "queue_depth", err)))
+        return rv;
+    m->cap.queue_depth = (uint32_t)v;
+    if (f[10].type != MSGPACK_OBJECT_BOOLEAN)
+        return wp_errf(err, WP_EPROTO, "gossip: draining is not a boolean");
+    m->cap.draining = f[10].via.boolean;
+    if (f[11].type != MSGPACK_OBJECT_ARRAY)
+        return wp_errf(err, WP_EPROTO, "gossip: warm models is not an array");
+    if (f[11].via.array.size > WP_GOSSIP_MAX_WARM)
+        return wp_errf(err, WP_ETOOBIG, "gossip: %u warm models (cap %u)",
+                       f[11].via.array.size, WP_GOSSIP_MAX_WARM);
+    m->cap.n_warm = f[11].via.array.size;
+    for (uint32_t w = 0; w < m->cap.n_warm; w++)
+        if ((rv = get_str(&f[11].via.array.ptr[w], m->cap.warm[w], WP_NAME_MAX, true,
+                          "warm model", err)))
+            return rv;
+    return WP_OK;
+}
+
+void wp_gossip_msg_clear(wp_gossip_msg *msg)
+{
+    free(msg->updates);
+    memset(msg, 0, sizeof *msg);
+}
+
+int wp_gossip_msg_decode(const uint8_t *buf, size_t len, wp_gossip_msg *msg, wp_err *err)
+{
+    memset(msg, 0, sizeof *msg);
+    if (len > WP_FRAME_MAX_BYTES)
+        return wp_errf(err, WP_ETOOBIG, "gossip: frame of %zu bytes (cap %u)", len,
+                       WP_FRAME_MAX_BYTES);
+    int rv = wp_msgpack_check(buf, len, WP_MSG_MAX_ARRAY, WP_MSG_MAX_STR, MAX_DEPTH, err);
+    if (rv)
+        return rv;
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    msgpack_unpack_return ur = msgpack_unpack_next(&up, (const char *)buf, len, &off);
+    if (ur != MSGPACK_UNPACK_SUCCESS || off != len) {
+        msgpack_unpacked_destroy(&up);
+        return wp_errf(err, WP_EPARSE, "gossip: msgpack unpack failed (%d)", (int)ur);
+    }
+    const msgpack_object *root = &up.data;
+    uint64_t v = 0;
+    if (root->type != MSGPACK_OBJECT_ARRAY || root->via.array.size != FRAME_FIELDS) {
+        rv = wp_errf(err, WP_EPROTO, "gossip: frame is not an array of %u", FRAME_FIELDS);
+        goto out;
+    }
+    const msgpack_object *f = root->via.array.ptr;
+    if ((rv = get_u64(&f[0], UINT32_MAX, &v, "version", err)))
+        goto out;
+    if (v != WP_GOSSIP_WIRE_VERSION) {
+        rv = wp_errf(err, WP_EUNSUPPORTED, "gossip: wire version %llu", (unsigned long long)v);
+        goto out;
+    }
+    if ((rv = get_u64(&f[1], WP_GMSG_PUSH_PULL_RESP, &v, "type", err)))
+        goto out;
+    if (v < WP_GMSG_PING) {
+        rv = wp_errf(err, WP_EPROTO, "gossip: message type 0");
+        goto out;
+    }
+    msg->type = (uint32_t)v;
+    if ((rv = get_u64(&f[2], UINT64_MAX, &msg->seq, "seq", err)) ||
+        (rv = get_str(&f[3], msg->from_id, sizeof msg->from_id, true, "from_id", err)) ||
+        (rv = get_str(&f[4], msg->from_addr, sizeof msg->from_addr, false, "from_addr", err)) ||
+        (rv = get_str(&f[5], msg->target_id, sizeof msg->target_id, false, "target_id", err)) ||
+        (rv = get_str(&f[6], msg->target_addr, sizeof msg->target_addr, false, "target_addr",
+                      err)))
+        goto out;
+    if (f[7].type != MSGPACK_OBJECT_ARRAY) {
+        rv = wp_errf(err, WP_EPROTO, "gossip: updates is not an array");
+        goto out;
+    }
+    size_t n = f[7].via.array.size; /* <= WP_MSG_MAX_ARRAY, checked above */
+    if (n) {
+        msg->updates = calloc(n, sizeof *msg->updates);
+        if (!msg->updates) {
+            rv = wp_errf(err, WP_ENOMEM, "gossip: %zu records", n);
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if ((rv = get_record(&f[7].via.array.ptr[i], &msg->updates[i], err)))
+                goto out;
+        }
+    }
+    msg->n_updates = n;
+    rv = WP_OK;
+out:
+    msgpack_unpacked_destroy(&up);
+    if (rv)
+        wp_gossip_msg_clear(msg);
+    return rv;
+}

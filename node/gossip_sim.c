@@ -1,0 +1,438 @@
+/* gossip_sim.c — a deterministic discrete-event run of N gossip cores over a
+ * simulated WAN, for `wpctl sim gossip` and the sim tests.
+ *
+ * The cores are the real ones (gossip.c), exchanging real encoded frames
+ * (codec.c); only the network and the clock are simulated. Events sit in a
+ * binary min-heap ordered by (time, sequence number): the sequence number
+ * breaks ties in insertion order, so a seed replays exactly. A frame from
+ * member i to member j is dropped with probability `loss` (independently),
+ * else delivered after oneway_ms[i][j]. Each member has one timer: after
+ * every event the member's next deadline is read and, when it moved, a new
+ * timer event is pushed; a popped timer event that no longer matches the
+ * member's scheduled deadline is stale and skipped.
+ *
+ * The run (all simulated):
+ *   1. members join one after another (5 ms apart) through member 0, each
+ *      retrying every second until it knows someone; `joined_s` is when
+ *      every member first sees all N alive;
+ *   2. after the warm-up (max(joined, 30 s)), `trials` capacity changes,
+ *      10 s apart, each on a random member: convergence is the time until
+ *      ceil(99.99% of the other N - 1) members hold the new version (a
+ *      trial still open when the next starts counts as unconverged);
+ *   3. 5 s later one random member is killed (it stops sending, receiving
+ *      and ticking): detection is the time until every live member has it
+ *      dead (or left) in its view;
+ *   4. the run continues to duration_s; every suspicion timer that expires
+ *      on a member that is in fact alive counts as a false positive.
+ * Bounds: memory O(N^2) for the delay matrix (caller's) and O(N) cores;
+ * events O(frames in flight).
+ */
+#include "node/node.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { EV_TIMER = 1, EV_DELIVER, EV_JOIN, EV_TRIAL, EV_KILL, EV_CHECK };
+
+typedef struct ev {
+    uint64_t at;
+    uint64_t seq;
+    uint32_t kind;
+    uint32_t node;
+    uint8_t *data;
+    size_t len;
+} ev;
+
+typedef struct sim sim;
+
+typedef struct hook_ctx {
+    sim *s;
+    uint32_t node;
+} hook_ctx;
+
+struct sim {
+    const wp_gossip_sim_config *cfg;
+    size_t n;
+    wp_rng rng;
+    wp_rng *node_rng;
+    wp_gossip **g;
+    hook_ctx *hctx;
+    char (*addr)[32];
+    char (*id)[24];
+    uint64_t *sched;
+    bool *dead;
+
+    ev *heap;
+    size_t nh, caph;
+    uint64_t evseq;
+    bool oom;
+
+    /* trial */
+    bool trial_active;
+    uint32_t trial_node;
+    uint64_t trial_version;
+    uint64_t trial_start;
+    bool *seen;
+    size_t seen_count;
+    size_t seen_target;
+    double *conv_s;
+    uint32_t n_conv;
+    uint32_t unconverged;
+
+    /* kill */
+    bool killed_any;
+    uint32_t killed;
+    uint64_t kill_at;
+    bool *saw_dead;
+    size_t saw_dead_count;
+
+    bool all_joined;
+    wp_gossip_sim_result *res;
+};
+
+/* ---------------------------------------------------------------- heap */
+
+static bool ev_less(const ev *a, const ev *b)
+{
+    return a->at != b->at ? a->at < b->at : a->seq < b->seq;
+}
+
+static void push(sim *s, ev e)
+{
+    if (s->nh == s->caph) {
+        size_t nc = s->caph ? s->caph * 2 : 1024;
+        ev *nh = realloc(s->heap, nc * sizeof *nh);
+        if (!nh) {
+            s->oom = true;
+            free(e.data);
+            return;
+        }
+        s->heap = nh;
+        s->caph = nc;
+    }
+    e.seq = s->evseq++;
+    size_t i = s->nh++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!ev_less(&e, &s->heap[p]))
+            break;
+        s->heap[i] = s->heap[p];
+        i = p;
+    }
+    s->heap[i] = e;
+}
+
+static ev pop(sim *s)
+{
+    ev top = s->heap[0];
+    ev last = s->heap[--s->nh];
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        const ev *mv = &last;
+        if (l < s->nh && ev_less(&s->heap[l], mv)) {
+            m = l;
+            mv = &s->heap[l];
+        }
+        if (r < s->nh && ev_less(&s->heap[r], mv))
+            m = r;
+        if (m == i)
+            break;
+        s->heap[i] = s->heap[m];
+        i = m;
+    }
+    if (s->nh)
+        s->heap[i] = last;
+    return top;
+}
+
+/* ---------------------------------------------------------------- plumbing */
+
+static void hook_status(void *ctx, uint64_t now, const wp_gossip_member *m, wp_member_status old,
+                        bool is_new, bool by_timer)
+{
+    (void)old;
+    (void)is_new;
+    hook_ctx *h = ctx;
+    sim *s = h->s;
+    unsigned j = 0;
+    if (sscanf(m->id, "n%u", &j) != 1 || j >= s->n)
+        return;
+    if (m->status == WP_MEMBER_DEAD && by_timer && !s->dead[j])
+        s->res->false_positives++;
+    if (s->killed_any && j == s->killed && m->status >= WP_MEMBER_DEAD && !s->dead[h->node] &&
+        !s->saw_dead[h->node]) {
+        s->saw_dead[h->node] = true;
+        s->saw_dead_count++;
+        if (s->saw_dead_count == s->n - 1 && !s->res->detected) {
+            s->res->detected = true;
+            s->res->detection_s = (double)(now - s->kill_at) / 1e9;
+        }
+    }
+}
+
+static void schedule(sim *s, uint32_t i, uint64_t now)
+{
+    if (s->dead[i])
+        return;
+    uint64_t d = wp_gossip_next_deadline_ns(s->g[i]);
+    if (d < now)
+        d = now;
+    if (d != s->sched[i] && d != UINT64_MAX) {
+        s->sched[i] = d;
+        push(s, (ev){.at = d, .kind = EV_TIMER, .node = i});
+    }
+}
+
+static void flush(sim *s, uint32_t i, uint64_t now)
+{
+    const wp_gossip_out *o;
+    size_t k = wp_gossip_outbox(s->g[i], &o);
+    for (size_t x = 0; x < k; x++) {
+        unsigned j;
+        s->res->messages++;
+        if (sscanf(o[x].to_addr, "sim:%u", &j) != 1 || j >= s->n || s->dead[j])
+            continue;
+        if (s->cfg->loss > 0 && wp_rng_uniform(&s->rng) < s->cfg->loss) {
+            s->res->messages_lost++;
+            continue;
+        }
+        uint8_t *copy = malloc(o[x].len);
+        if (!copy) {
+            s->oom = true;
+            continue;
+        }
+        memcpy(copy, o[x].data, o[x].len);
+        double ms = s->cfg->oneway_ms[(size_t)i * s->n + j];
+        uint64_t delay = (uint64_t)(ms * 1e6);
+        push(s, (ev){.at = now + delay, .kind = EV_DELIVER, .node = j, .data = copy,
+                     .len = o[x].len});
+    }
+    wp_gossip_outbox_clear(s->g[i]);
+    schedule(s, i, now);
+}
+
+static void check_trial(sim *s, uint32_t j, uint64_t now)
+{
+    if (!s->trial_active || s->seen[j] || j == s->trial_node || s->dead[j])
+        return;
+    const wp_gossip_member *m = wp_gossip_find(s->g[j], s->id[s->trial_node]);
+    if (!m || m->cap.version < s->trial_version)
+        return;
+    s->seen[j] = true;
+    if (++s->seen_count >= s->seen_target) {
+        s->conv_s[s->n_conv++] = (double)(now - s->trial_start) / 1e9;
+        s->trial_active = false;
+    }
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* ---------------------------------------------------------------- run */
+
+int wp_gossip_sim_run(const wp_gossip_sim_config *cfg, wp_gossip_sim_result *res, wp_err *err)
+{
+    memset(res, 0, sizeof *res);
+    if (cfg->nodes < 3 || cfg->nodes > WP_GOSSIP_MAX_MEMBERS)
+        return wp_errf(err, WP_EINVAL, "sim gossip: nodes must be 3..%u", WP_GOSSIP_MAX_MEMBERS);
+    if (!cfg->oneway_ms)
+        return wp_errf(err, WP_EINVAL, "sim gossip: no delay matrix");
+    if (!(cfg->loss >= 0 && cfg->loss < 1))
+        return wp_errf(err, WP_EINVAL, "sim gossip: loss must be in [0, 1)");
+    if (!(cfg->duration_s >= 120 && cfg->duration_s <= 86400))
+        return wp_errf(err, WP_EINVAL, "sim gossip: duration must be 120..86400 s");
+    if (cfg->trials < 1 || cfg->trials > 100)
+        return wp_errf(err, WP_EINVAL, "sim gossip: trials must be 1..100");
+    int rv = wp_gossip_config_check(&cfg->gossip, err);
+    if (rv)
+        return rv;
+
+    sim s;
+    memset(&s, 0, sizeof s);
+    s.cfg = cfg;
+    s.n = cfg->nodes;
+    s.res = res;
+    res->nodes = s.n;
+    res->trials = cfg->trials;
+    res->suspicion_min_s = (double)wp_gossip_suspicion_min_ns(&cfg->gossip, s.n) / 1e9;
+    res->suspicion_max_s = (double)wp_gossip_suspicion_max_ns(&cfg->gossip, s.n) / 1e9;
+    wp_rng_seed(&s.rng, cfg->seed);
+    size_t n = s.n;
+    s.node_rng = calloc(n, sizeof *s.node_rng);
+    s.g = calloc(n, sizeof *s.g);
+    s.hctx = calloc(n, sizeof *s.hctx);
+    s.addr = calloc(n, sizeof *s.addr);
+    s.id = calloc(n, sizeof *s.id);
+    s.sched = calloc(n, sizeof *s.sched);
+    s.dead = calloc(n, sizeof *s.dead);
+    s.seen = calloc(n, sizeof *s.seen);
+    s.saw_dead = calloc(n, sizeof *s.saw_dead);
+    s.conv_s = calloc(cfg->trials, sizeof *s.conv_s);
+    rv = WP_OK;
+    if (!s.node_rng || !s.g || !s.hctx || !s.addr || !s.id || !s.sched || !s.dead || !s.seen ||
+        !s.saw_dead || !s.conv_s) {
+        rv = wp_errf(err, WP_ENOMEM, "sim gossip: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        snprintf(s.addr[i], sizeof s.addr[i], "sim:%zu", i);
+        snprintf(s.id[i], sizeof s.id[i], "n%zu", i);
+        wp_rng_fork(&s.rng, &s.node_rng[i]);
+        s.hctx[i] = (hook_ctx){.s = &s, .node = (uint32_t)i};
+        wp_gossip_hooks hooks = {.member_status = hook_status, .ctx = &s.hctx[i]};
+        wp_gossip_capacity cap;
+        memset(&cap, 0, sizeof cap);
+        cap.version = 1;
+        cap.gpus = 1 + (uint32_t)(i % 4);
+        cap.gpu_mem_free_bytes = (uint64_t)cap.gpus * 80ULL * 1024 * 1024 * 1024;
+        wp_gossip_self self = {.id = s.id[i],
+                               .city = cfg->cities ? cfg->cities[i] : "SIM",
+                               .addr = s.addr[i],
+                               .incarnation = 1,
+                               .cap = &cap};
+        uint64_t start = (uint64_t)i * 5 * WP_NS_PER_MS;
+        rv = wp_gossip_new(&cfg->gossip, &self, start, &s.node_rng[i], NULL, &hooks, &s.g[i], err);
+        if (rv)
+            goto out;
+        push(&s, (ev){.at = start, .kind = EV_JOIN, .node = (uint32_t)i});
+    }
+    push(&s, (ev){.at = WP_NS_PER_S, .kind = EV_CHECK});
+    uint64_t end = (uint64_t)(cfg->duration_s * 1e9);
+    uint64_t warm_end = 0;
+
+    while (s.nh && !s.oom) {
+        ev e = pop(&s);
+        if (e.at > end) {
+            free(e.data);
+            break;
+        }
+        uint64_t now = e.at;
+        res->simulated_s = (double)now / 1e9;
+        switch (e.kind) {
+        case EV_TIMER:
+            if (s.dead[e.node] || s.sched[e.node] != e.at)
+                break;
+            s.sched[e.node] = 0;
+            wp_gossip_tick(s.g[e.node], now);
+            flush(&s, e.node, now);
+            break;
+        case EV_DELIVER:
+            if (!s.dead[e.node]) {
+                wp_gossip_receive(s.g[e.node], now, e.data, e.len);
+                check_trial(&s, e.node, now);
+                flush(&s, e.node, now);
+            }
+            break;
+        case EV_JOIN:
+            if (e.node > 0 && wp_gossip_member_count(s.g[e.node]) <= 1) {
+                const char *seed = s.addr[0];
+                wp_gossip_join(s.g[e.node], now, &seed, 1);
+                push(&s, (ev){.at = now + WP_NS_PER_S, .kind = EV_JOIN, .node = e.node});
+            }
+            flush(&s, e.node, now);
+            break;
+        case EV_CHECK: {
+            bool all = true;
+            for (size_t i = 0; i < n && all; i++)
+                if (wp_gossip_count_status(s.g[i], WP_MEMBER_ALIVE) != n)
+                    all = false;
+            if (all || now >= 120 * WP_NS_PER_S) {
+                if (all)
+                    res->joined_s = (double)now / 1e9;
+                s.all_joined = all;
+                warm_end = now < 30 * WP_NS_PER_S ? 30 * WP_NS_PER_S : now;
+                for (uint32_t t = 0; t < cfg->trials; t++)
+                    push(&s, (ev){.at = warm_end + (uint64_t)t * 10 * WP_NS_PER_S,
+                                  .kind = EV_TRIAL});
+                push(&s, (ev){.at = warm_end + (uint64_t)cfg->trials * 10 * WP_NS_PER_S +
+                                    5 * WP_NS_PER_S,
+                              .kind = EV_KILL});
+            } else {
+                push(&s, (ev){.at = now + WP_NS_PER_S, .kind = EV_CHECK});
+            }
+            break;
+        }
+        case EV_TRIAL: {
+            if (s.trial_active)
+                s.unconverged++;
+            uint32_t x = (uint32_t)wp_rng_below(&s.rng, n);
+            const wp_gossip_member *me = wp_gossip_self_member(s.g[x]);
+            wp_gossip_capacity cap = me->cap;
+            cap.gpu_mem_free_bytes = cap.gpu_mem_free_bytes > WP_NS_PER_S
+                                         ? cap.gpu_mem_free_bytes - WP_NS_PER_S
+                                         : 80ULL << 30;
+            wp_gossip_set_capacity(s.g[x], now, &cap);
+            s.trial_active = true;
+            s.trial_node = x;
+            s.trial_version = wp_gossip_self_member(s.g[x])->cap.version;
+            s.trial_start = now;
+            memset(s.seen, 0, n * sizeof *s.seen);
+            s.seen_count = 0;
+            s.seen_target = (size_t)ceil(0.9999 * (double)(n - 1));
+            schedule(&s, x, now);
+            break;
+        }
+        case EV_KILL: {
+            if (s.trial_active) {
+                s.unconverged++;
+                s.trial_active = false;
+            }
+            uint32_t k = (uint32_t)wp_rng_below(&s.rng, n);
+            s.dead[k] = true;
+            s.killed = k;
+            s.killed_any = true;
+            s.kill_at = now;
+            break;
+        }
+        }
+        free(e.data);
+    }
+    if (s.trial_active)
+        s.unconverged++;
+    if (s.oom) {
+        rv = wp_errf(err, WP_ENOMEM, "sim gossip: out of memory");
+        goto out;
+    }
+    res->trials_unconverged = s.unconverged;
+    if (s.n_conv) {
+        qsort(s.conv_s, s.n_conv, sizeof *s.conv_s, cmp_double);
+        res->convergence_s_p50 = s.conv_s[(s.n_conv - 1) / 2];
+        res->convergence_s_max = s.conv_s[s.n_conv - 1];
+    } else {
+        res->convergence_s_p50 = res->convergence_s_max = NAN;
+    }
+    if (!res->detected)
+        res->detection_s = NAN;
+    for (size_t i = 0; i < n; i++) {
+        wp_gossip_stats st;
+        wp_gossip_get_stats(s.g[i], &st);
+        res->suspicions += st.suspicions;
+    }
+    if (!s.all_joined)
+        res->joined_s = NAN;
+out:
+    while (s.nh) {
+        ev e = pop(&s);
+        free(e.data);
+    }
+    free(s.heap);
+    if (s.g)
+        for (size_t i = 0; i < n; i++)
+            wp_gossip_free(s.g[i]);
+    free(s.g);
+    free(s.node_rng);
+    free(s.hctx);
+    free(s.addr);
+    free(s.id);
+    free(s.sched);
+    free(s.dead);
+    free(s.seen);
+    free(s.saw_dead);
+    free(s.conv_s);
+    return rv;
+}
