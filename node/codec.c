@@ -54,7 +54,7 @@ int wp_msgpack_check(const uint8_t *buf, size_t len, uint32_t max_count, uint32_
     uint64_t stack[64];
     int depth = 0;
     size_t off = 0;
-    if (max_depth < 1 || max_depth > 63)
+    if (max_depth < 1 || max_depth > 62)
         return wp_errf(err, WP_EINVAL, "msgpack: bad max_depth %d", max_depth);
     if (len == 0)
         return wp_errf(err, WP_ETRUNC, "msgpack: empty frame");
@@ -145,7 +145,7 @@ int wp_msgpack_check(const uint8_t *buf, size_t len, uint32_t max_count, uint32_
                                "msgpack: container declares %llu items, %zu bytes left",
                                (unsigned long long)count, len - off);
             if (count > 0) {
-                if (depth + 1 >= max_depth)
+                if (depth + 1 > max_depth)
                     return wp_errf(err, WP_ETOOBIG, "msgpack: nesting deeper than %d",
                                    max_depth);
                 stack[++depth] = count;

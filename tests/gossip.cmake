@@ -1,0 +1,5 @@
+# Gossip (node/): pure core and codec unit tests, the gossip simulation
+# targets, and the 8-process integration test.
+wp_add_test(NAME test_gossip_codec SOURCES unit/test_gossip_codec.c
+            LIBS wp_gossip PkgConfig::MSGPACK LABELS unit)
+wp_add_test(NAME test_gossip_core SOURCES unit/test_gossip_core.c LIBS wp_gossip LABELS unit)

@@ -1,0 +1,538 @@
+/* Deterministic tests of the pure gossip core: a tiny in-test network of
+ * cores (zero-delay delivery, a per-link block matrix), stepped in 10 ms
+ * increments of simulated time. Covers probe/ack, indirect probes, suspect,
+ * refutation by incarnation, dead, reap, piggyback retransmit limits,
+ * capacity version merge, push-pull, graceful leave and rejoin. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "node/node.h"
+
+#define MAXN 8
+#define STEP_NS (10 * WP_NS_PER_MS)
+
+typedef struct qmsg {
+    int to;
+    uint8_t *data;
+    size_t len;
+} qmsg;
+
+typedef struct net {
+    int n;
+    wp_gossip *g[MAXN];
+    wp_rng rng[MAXN];
+    char addr[MAXN][16];
+    char id[MAXN][16];
+    bool block[MAXN][MAXN]; /* block[i][j]: frames i -> j are lost */
+    bool down[MAXN];
+    uint64_t now;
+    qmsg q[4096];
+    size_t nq;
+    uint64_t sent_type[8];  /* frames sent, by type */
+    wp_gossip_config cfg;
+    int timer_deaths;
+} net;
+
+static int addr_index(const char *a)
+{
+    int i;
+    if (sscanf(a, "n%d", &i) == 1 && i >= 0 && i < MAXN)
+        return i;
+    return -1;
+}
+
+static void hook(void *ctx, uint64_t now, const wp_gossip_member *m, wp_member_status old,
+                 bool is_new, bool by_timer)
+{
+    (void)now;
+    (void)m;
+    (void)old;
+    (void)is_new;
+    net *nt = ctx;
+    if (by_timer)
+        nt->timer_deaths++;
+}
+
+static void collect(net *nt, int i)
+{
+    const wp_gossip_out *o;
+    size_t k = wp_gossip_outbox(nt->g[i], &o);
+    for (size_t x = 0; x < k; x++) {
+        wp_gossip_msg m;
+        wp_err err;
+        assert_int_equal(wp_gossip_msg_decode(o[x].data, o[x].len, &m, &err), WP_OK);
+        if (m.type < 8)
+            nt->sent_type[m.type]++;
+        wp_gossip_msg_clear(&m);
+        int j = addr_index(o[x].to_addr);
+        if (j < 0 || nt->down[j] || nt->block[i][j] || nt->nq >= WP_ARRAY_LEN(nt->q))
+            continue;
+        uint8_t *c = malloc(o[x].len);
+        memcpy(c, o[x].data, o[x].len);
+        nt->q[nt->nq++] = (qmsg){j, c, o[x].len};
+    }
+    wp_gossip_outbox_clear(nt->g[i]);
+}
+
+static void deliver_all(net *nt)
+{
+    size_t head = 0;
+    while (head < nt->nq) {
+        qmsg m = nt->q[head++];
+        if (!nt->down[m.to]) {
+            wp_gossip_receive(nt->g[m.to], nt->now, m.data, m.len);
+            collect(nt, m.to);
+        }
+        free(m.data);
+    }
+    nt->nq = 0;
+}
+
+static void step(net *nt)
+{
+    nt->now += STEP_NS;
+    for (int i = 0; i < nt->n; i++) {
+        if (nt->down[i])
+            continue;
+        if (wp_gossip_next_deadline_ns(nt->g[i]) <= nt->now)
+            wp_gossip_tick(nt->g[i], nt->now);
+        collect(nt, i);
+    }
+    deliver_all(nt);
+}
+
+static void run_for(net *nt, uint64_t ns)
+{
+    uint64_t end = nt->now + ns;
+    while (nt->now < end)
+        step(nt);
+}
+
+static void add_node(net *nt, int i, uint64_t incarnation)
+{
+    snprintf(nt->addr[i], sizeof nt->addr[i], "n%d", i);
+    snprintf(nt->id[i], sizeof nt->id[i], "node-%d", i);
+    wp_rng_seed(&nt->rng[i], 1000 + (uint64_t)i);
+    wp_gossip_capacity cap;
+    memset(&cap, 0, sizeof cap);
+    cap.version = 1;
+    cap.gpus = 2;
+    cap.gpu_mem_free_bytes = 40ULL << 30;
+    wp_gossip_self self = {.id = nt->id[i], .city = "FRA", .addr = nt->addr[i],
+                           .incarnation = incarnation, .cap = &cap};
+    wp_gossip_hooks hooks = {.member_status = hook, .ctx = nt};
+    wp_err err;
+    assert_int_equal(wp_gossip_new(&nt->cfg, &self, nt->now, &nt->rng[i], NULL, &hooks, &nt->g[i],
+                                   &err),
+                     WP_OK);
+}
+
+/* n nodes, all joined through node 0 and converged. */
+static net *make_net(int n, const wp_gossip_config *cfg)
+{
+    net *nt = calloc(1, sizeof *nt);
+    nt->n = n;
+    if (cfg)
+        nt->cfg = *cfg;
+    else
+        wp_gossip_config_default(&nt->cfg);
+    for (int i = 0; i < n; i++)
+        add_node(nt, i, 1);
+    for (int i = 1; i < n; i++) {
+        const char *seed = nt->addr[0];
+        wp_gossip_join(nt->g[i], nt->now, &seed, 1);
+        collect(nt, i);
+    }
+    deliver_all(nt);
+    run_for(nt, 5 * WP_NS_PER_S);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(wp_gossip_count_status(nt->g[i], WP_MEMBER_ALIVE), (size_t)n);
+    return nt;
+}
+
+static void free_net(net *nt)
+{
+    for (int i = 0; i < nt->n; i++)
+        wp_gossip_free(nt->g[i]);
+    free(nt);
+}
+
+static const wp_gossip_member *view(net *nt, int i, int of)
+{
+    return wp_gossip_find(nt->g[i], nt->id[of]);
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_config_defaults_are_memberlist_lan(void **state)
+{
+    (void)state;
+    wp_gossip_config c;
+    wp_gossip_config_default(&c);
+    assert_int_equal(c.probe_interval_ns, 1000 * WP_NS_PER_MS);
+    assert_int_equal(c.probe_timeout_ns, 500 * WP_NS_PER_MS);
+    assert_int_equal(c.gossip_interval_ns, 200 * WP_NS_PER_MS);
+    assert_int_equal(c.gossip_fanout, 3);
+    assert_int_equal(c.indirect_checks, 3);
+    assert_int_equal(c.retransmit_mult, 4);
+    assert_int_equal(c.suspicion_mult, 4);
+    assert_int_equal(c.push_pull_interval_ns, 30 * WP_NS_PER_S);
+    /* 4 * max(1, log10 N) * 1 s */
+    assert_int_equal(wp_gossip_suspicion_min_ns(&c, 8), 4 * WP_NS_PER_S);
+    assert_int_equal(wp_gossip_suspicion_min_ns(&c, 1000), 12 * WP_NS_PER_S);
+    assert_int_equal(wp_gossip_suspicion_max_ns(&c, 8), 24 * WP_NS_PER_S);
+    assert_int_equal(wp_gossip_retransmit_limit(&c, 8), 4);
+    assert_int_equal(wp_gossip_retransmit_limit(&c, 330), 12);
+    wp_err err;
+    c.probe_timeout_ns = c.probe_interval_ns;
+    assert_int_equal(wp_gossip_config_check(&c, &err), WP_EINVAL);
+}
+
+static void test_probe_ack(void **state)
+{
+    (void)state;
+    net *nt = make_net(3, NULL);
+    wp_gossip_stats st0;
+    wp_gossip_get_stats(nt->g[0], &st0);
+    run_for(nt, 10 * WP_NS_PER_S);
+    wp_gossip_stats st;
+    wp_gossip_get_stats(nt->g[0], &st);
+    assert_true(st.probes >= st0.probes + 9); /* one probe per second */
+    assert_int_equal(st.probes_failed, 0);
+    assert_int_equal(st.suspicions, 0);
+    assert_true(nt->sent_type[WP_GMSG_ACK] >= nt->sent_type[WP_GMSG_PING] - 3);
+    assert_int_equal(nt->sent_type[WP_GMSG_PING_REQ], 0);
+    free_net(nt);
+}
+
+static void test_indirect_probe_saves_member(void **state)
+{
+    (void)state;
+    net *nt = make_net(4, NULL);
+    /* 0 and 3 cannot talk directly; others relay. */
+    nt->block[0][3] = nt->block[3][0] = true;
+    run_for(nt, 20 * WP_NS_PER_S);
+    assert_true(nt->sent_type[WP_GMSG_PING_REQ] > 0);
+    wp_gossip_stats st;
+    wp_gossip_get_stats(nt->g[0], &st);
+    assert_int_equal(st.suspicions, 0);
+    assert_int_equal(view(nt, 0, 3)->status, WP_MEMBER_ALIVE);
+    assert_int_equal(view(nt, 3, 0)->status, WP_MEMBER_ALIVE);
+    assert_int_equal(nt->timer_deaths, 0);
+    free_net(nt);
+}
+
+static void test_suspect_then_dead_within_bound(void **state)
+{
+    (void)state;
+    net *nt = make_net(5, NULL);
+    nt->down[4] = true;
+    uint64_t killed = nt->now;
+    uint64_t bound = wp_gossip_suspicion_max_ns(&nt->cfg, 5) + 2 * WP_NS_PER_S;
+    bool saw_suspect = false;
+    uint64_t all_dead_at = 0;
+    while (nt->now - killed < bound + 5 * WP_NS_PER_S) {
+        step(nt);
+        int dead = 0;
+        for (int i = 0; i < 4; i++) {
+            wp_member_status s = view(nt, i, 4)->status;
+            saw_suspect |= s == WP_MEMBER_SUSPECT;
+            dead += s == WP_MEMBER_DEAD;
+        }
+        if (dead == 4) {
+            all_dead_at = nt->now;
+            break;
+        }
+    }
+    assert_true(saw_suspect);
+    assert_true(all_dead_at > 0);
+    uint64_t took = all_dead_at - killed;
+    print_message("dead everywhere after %.2f s (min %.1f s, max %.1f s)\n", (double)took / 1e9,
+                  (double)wp_gossip_suspicion_min_ns(&nt->cfg, 5) / 1e9, (double)bound / 1e9);
+    assert_true(took >= wp_gossip_suspicion_min_ns(&nt->cfg, 5));
+    assert_true(took <= bound);
+    /* No one else was harmed. */
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(wp_gossip_count_status(nt->g[i], WP_MEMBER_ALIVE), 4);
+    free_net(nt);
+}
+
+static void test_refute_with_higher_incarnation(void **state)
+{
+    (void)state;
+    net *nt = make_net(4, NULL);
+    uint64_t inc0 = wp_gossip_self_member(nt->g[3])->incarnation;
+    /* Cut 3 off long enough to be suspected, not long enough to die. */
+    for (int i = 0; i < 3; i++)
+        nt->block[i][3] = nt->block[3][i] = true;
+    bool suspected = false;
+    for (int k = 0; k < 600 && !suspected; k++) {
+        step(nt);
+        for (int i = 0; i < 3; i++)
+            suspected |= view(nt, i, 3)->status == WP_MEMBER_SUSPECT;
+    }
+    assert_true(suspected);
+    for (int i = 0; i < 3; i++)
+        nt->block[i][3] = nt->block[3][i] = false;
+    run_for(nt, 3 * WP_NS_PER_S);
+    uint64_t inc1 = wp_gossip_self_member(nt->g[3])->incarnation;
+    assert_true(inc1 > inc0);
+    wp_gossip_stats st;
+    wp_gossip_get_stats(nt->g[3], &st);
+    assert_true(st.refutations >= 1);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(view(nt, i, 3)->status, WP_MEMBER_ALIVE);
+        assert_int_equal(view(nt, i, 3)->incarnation, inc1);
+    }
+    assert_int_equal(nt->timer_deaths, 0);
+    free_net(nt);
+}
+
+static void test_dead_reaped_and_rejoin_needs_higher_incarnation(void **state)
+{
+    (void)state;
+    wp_gossip_config cfg;
+    wp_gossip_config_default(&cfg);
+    cfg.gossip_to_dead_ns = 10 * WP_NS_PER_S;
+    net *nt = make_net(4, &cfg);
+    nt->down[3] = true;
+    for (int k = 0; k < 4000 && view(nt, 0, 3)->status != WP_MEMBER_DEAD; k++)
+        step(nt);
+    assert_int_equal(view(nt, 0, 3)->status, WP_MEMBER_DEAD);
+    /* A stale "alive" at the old incarnation does not resurrect it. */
+    wp_gossip_member stale = *view(nt, 0, 3);
+    stale.status = WP_MEMBER_ALIVE;
+    wp_gossip_msg msg;
+    memset(&msg, 0, sizeof msg);
+    msg.type = WP_GMSG_GOSSIP;
+    snprintf(msg.from_id, sizeof msg.from_id, "node-1");
+    const wp_gossip_member *recs[1] = {&stale};
+    uint8_t *buf;
+    size_t len;
+    wp_err err;
+    assert_int_equal(wp_gossip_msg_encode(&msg, recs, 1, &buf, &len, &err), WP_OK);
+    assert_int_equal(wp_gossip_receive(nt->g[0], nt->now, buf, len), WP_OK);
+    assert_int_equal(view(nt, 0, 3)->status, WP_MEMBER_DEAD);
+    /* ...a higher incarnation does. */
+    stale.incarnation++;
+    free(buf);
+    assert_int_equal(wp_gossip_msg_encode(&msg, recs, 1, &buf, &len, &err), WP_OK);
+    assert_int_equal(wp_gossip_receive(nt->g[0], nt->now, buf, len), WP_OK);
+    assert_int_equal(view(nt, 0, 3)->status, WP_MEMBER_ALIVE);
+    free(buf);
+    wp_gossip_outbox_clear(nt->g[0]);
+    /* Dead again, then reaped after gossip_to_dead. */
+    run_for(nt, 60 * WP_NS_PER_S);
+    for (int i = 0; i < 3; i++) {
+        assert_null(view(nt, i, 3));
+        assert_int_equal(wp_gossip_member_count(nt->g[i]), 3);
+    }
+    /* The member restarts with a higher incarnation and rejoins. */
+    nt->down[3] = false;
+    wp_gossip_free(nt->g[3]);
+    add_node(nt, 3, stale.incarnation + 1);
+    const char *seed = nt->addr[1];
+    wp_gossip_join(nt->g[3], nt->now, &seed, 1);
+    collect(nt, 3);
+    deliver_all(nt);
+    run_for(nt, 5 * WP_NS_PER_S);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(wp_gossip_count_status(nt->g[i], WP_MEMBER_ALIVE), 4);
+    assert_int_equal(view(nt, 0, 3)->incarnation, stale.incarnation + 1);
+    free_net(nt);
+}
+
+static void test_piggyback_retransmit_limit(void **state)
+{
+    (void)state;
+    net *nt = make_net(6, NULL);
+    run_for(nt, 10 * WP_NS_PER_S); /* let join broadcasts drain */
+    /* Isolate node 0's outgoing frames: count how often its new capacity
+     * record leaves it while nobody answers. */
+    for (int j = 1; j < 6; j++)
+        nt->block[0][j] = true;
+    wp_gossip_capacity cap = wp_gossip_self_member(nt->g[0])->cap;
+    cap.gpu_mem_free_bytes = 1234;
+    wp_gossip_set_capacity(nt->g[0], nt->now, &cap);
+    uint64_t want_version = wp_gossip_self_member(nt->g[0])->cap.version;
+    int carried = 0;
+    for (int k = 0; k < 300; k++) {
+        nt->now += STEP_NS;
+        if (wp_gossip_next_deadline_ns(nt->g[0]) <= nt->now)
+            wp_gossip_tick(nt->g[0], nt->now);
+        const wp_gossip_out *o;
+        size_t n = wp_gossip_outbox(nt->g[0], &o);
+        for (size_t x = 0; x < n; x++) {
+            wp_gossip_msg m;
+            wp_err err;
+            assert_int_equal(wp_gossip_msg_decode(o[x].data, o[x].len, &m, &err), WP_OK);
+            for (size_t u = 0; u < m.n_updates; u++)
+                if (strcmp(m.updates[u].id, nt->id[0]) == 0 &&
+                    m.updates[u].cap.version == want_version)
+                    carried++;
+            wp_gossip_msg_clear(&m);
+        }
+        wp_gossip_outbox_clear(nt->g[0]);
+    }
+    /* The push-pull (full state) may carry it once more; piggybacking
+     * stops at the retransmit limit. */
+    uint32_t limit = wp_gossip_retransmit_limit(&nt->cfg, 6);
+    print_message("record carried %d times, limit %u\n", carried, limit);
+    assert_true(carried >= (int)limit);
+    assert_true(carried <= (int)limit + 1);
+    free_net(nt);
+}
+
+static void test_capacity_version_merge(void **state)
+{
+    (void)state;
+    net *nt = make_net(3, NULL);
+    wp_gossip_capacity cap = wp_gossip_self_member(nt->g[1])->cap;
+    cap.draining = true;
+    cap.gpu_mem_free_bytes = 5ULL << 30;
+    cap.n_warm = 1;
+    snprintf(cap.warm[0], WP_NAME_MAX, "llama-7b");
+    wp_gossip_set_capacity(nt->g[1], nt->now, &cap);
+    collect(nt, 1);
+    run_for(nt, 2 * WP_NS_PER_S);
+    const wp_gossip_member *m = view(nt, 2, 1);
+    assert_int_equal(m->cap.version, 2);
+    assert_true(m->cap.draining);
+    assert_int_equal(m->cap.gpu_mem_free_bytes, 5ULL << 30);
+    assert_string_equal(m->cap.warm[0], "llama-7b");
+    /* An older version arriving late is ignored, whatever it says. */
+    wp_gossip_member old = *m;
+    old.cap.version = 1;
+    old.cap.draining = false;
+    wp_gossip_msg msg;
+    memset(&msg, 0, sizeof msg);
+    msg.type = WP_GMSG_GOSSIP;
+    snprintf(msg.from_id, sizeof msg.from_id, "node-0");
+    const wp_gossip_member *recs[1] = {&old};
+    uint8_t *buf;
+    size_t len;
+    wp_err err;
+    assert_int_equal(wp_gossip_msg_encode(&msg, recs, 1, &buf, &len, &err), WP_OK);
+    wp_gossip_receive(nt->g[2], nt->now, buf, len);
+    assert_true(view(nt, 2, 1)->cap.draining);
+    assert_int_equal(view(nt, 2, 1)->cap.version, 2);
+    free(buf);
+    /* A newer one wins even at the same incarnation. */
+    old.cap.version = 3;
+    assert_int_equal(wp_gossip_msg_encode(&msg, recs, 1, &buf, &len, &err), WP_OK);
+    wp_gossip_receive(nt->g[2], nt->now, buf, len);
+    assert_false(view(nt, 2, 1)->cap.draining);
+    free(buf);
+    wp_gossip_outbox_clear(nt->g[2]);
+    free_net(nt);
+}
+
+static void test_push_pull_join_and_dead_as_suspect(void **state)
+{
+    (void)state;
+    net *nt = make_net(3, NULL);
+    /* Node 3 joins through node 2: one push-pull gives it everyone. */
+    nt->n = 4;
+    add_node(nt, 3, 1);
+    const char *seed = nt->addr[2];
+    wp_gossip_join(nt->g[3], nt->now, &seed, 1);
+    collect(nt, 3);
+    deliver_all(nt);
+    assert_int_equal(wp_gossip_member_count(nt->g[3]), 4);
+    assert_int_equal(wp_gossip_count_status(nt->g[3], WP_MEMBER_ALIVE), 4);
+    /* A push-pull that says "node-1 is dead" only makes it suspect. */
+    wp_gossip_member d = *view(nt, 0, 1);
+    d.status = WP_MEMBER_DEAD;
+    wp_gossip_msg msg;
+    memset(&msg, 0, sizeof msg);
+    msg.type = WP_GMSG_PUSH_PULL_RESP;
+    snprintf(msg.from_id, sizeof msg.from_id, "node-2");
+    const wp_gossip_member *recs[1] = {&d};
+    uint8_t *buf;
+    size_t len;
+    wp_err err;
+    assert_int_equal(wp_gossip_msg_encode(&msg, recs, 1, &buf, &len, &err), WP_OK);
+    wp_gossip_receive(nt->g[0], nt->now, buf, len);
+    assert_int_equal(view(nt, 0, 1)->status, WP_MEMBER_SUSPECT);
+    free(buf);
+    collect(nt, 0);
+    deliver_all(nt);
+    /* Node 1 hears it and refutes; everyone ends alive. */
+    run_for(nt, 5 * WP_NS_PER_S);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(wp_gossip_count_status(nt->g[i], WP_MEMBER_ALIVE), 4);
+    free_net(nt);
+}
+
+static void test_leave_is_seen_as_left(void **state)
+{
+    (void)state;
+    net *nt = make_net(4, NULL);
+    wp_gossip_leave(nt->g[2], nt->now);
+    collect(nt, 2);
+    deliver_all(nt);
+    nt->down[2] = true;
+    run_for(nt, 3 * WP_NS_PER_S);
+    for (int i = 0; i < 4; i++) {
+        if (i == 2)
+            continue;
+        assert_int_equal(view(nt, i, 2)->status, WP_MEMBER_LEFT);
+    }
+    assert_int_equal(nt->timer_deaths, 0);
+    free_net(nt);
+}
+
+static void test_bad_frames_counted_not_trusted(void **state)
+{
+    (void)state;
+    net *nt = make_net(2, NULL);
+    const uint8_t junk[] = {0xdd, 0x0f, 0xff, 0xff, 0xff, 0x00};
+    assert_int_not_equal(wp_gossip_receive(nt->g[0], nt->now, junk, sizeof junk), WP_OK);
+    wp_gossip_stats st;
+    wp_gossip_get_stats(nt->g[0], &st);
+    assert_int_equal(st.frames_bad, 1);
+    assert_int_equal(wp_gossip_member_count(nt->g[0]), 2);
+    free_net(nt);
+}
+
+static void test_deterministic_replay(void **state)
+{
+    (void)state;
+    uint64_t fingerprint[2];
+    for (int run = 0; run < 2; run++) {
+        net *nt = make_net(5, NULL);
+        nt->block[1][2] = true;
+        nt->down[4] = true;
+        run_for(nt, 30 * WP_NS_PER_S);
+        uint64_t h = 0;
+        for (int t = 0; t < 8; t++)
+            h = h * 1000003 + nt->sent_type[t];
+        fingerprint[run] = h;
+        free_net(nt);
+    }
+    assert_int_equal(fingerprint[0], fingerprint[1]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_config_defaults_are_memberlist_lan),
+        cmocka_unit_test(test_probe_ack),
+        cmocka_unit_test(test_indirect_probe_saves_member),
+        cmocka_unit_test(test_suspect_then_dead_within_bound),
+        cmocka_unit_test(test_refute_with_higher_incarnation),
+        cmocka_unit_test(test_dead_reaped_and_rejoin_needs_higher_incarnation),
+        cmocka_unit_test(test_piggyback_retransmit_limit),
+        cmocka_unit_test(test_capacity_version_merge),
+        cmocka_unit_test(test_push_pull_join_and_dead_as_suspect),
+        cmocka_unit_test(test_leave_is_seen_as_left),
+        cmocka_unit_test(test_bad_frames_counted_not_trusted),
+        cmocka_unit_test(test_deterministic_replay),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
