@@ -79,9 +79,18 @@ int wp_rtt_evaluate(const wp_rtt_params *p, const double *km, const double *rtt_
 
 /* ---------------------------------------------------------------- cities */
 
+/* Longest code is 31 bytes (GCP ids reach 23); names 63 bytes (UTF-8). */
+#define WP_CITY_CODE_MAX 32
+#define WP_CITY_NAME_MAX 64
+/* A topology holds at most this many cities (its RTT matrix is n*n floats:
+ * 64 MiB at the cap). */
+#define WP_TOPO_MAX_CITIES 4096
+
 typedef struct wp_city {
-    char code[16];     /* IATA-like, e.g. "FRA"; unique within a topology */
-    char name[64];
+    char code[WP_CITY_CODE_MAX]; /* IATA-like ("FRA") or a cloud region id
+                                    ("northamerica-northeast1"); unique
+                                    within a topology */
+    char name[WP_CITY_NAME_MAX];
     char country[3];   /* ISO 3166-1 alpha-2 */
     wp_region region;
     double lat, lon;   /* degrees */
