@@ -96,14 +96,14 @@ static int csv_coord(const wp_csv *c, int col, const char *colname, double limit
     return WP_OK;
 }
 
-int wp__csv_lat(const wp_csv *c, int col, double *out, wp_err *err)
+int wp_topo_csv_lat(const wp_csv *c, int col, const char *colname, double *out, wp_err *err)
 {
-    return csv_coord(c, col, "lat", 90.0, "latitude", out, err);
+    return csv_coord(c, col, colname, 90.0, "latitude", out, err);
 }
 
-int wp__csv_lon(const wp_csv *c, int col, double *out, wp_err *err)
+int wp_topo_csv_lon(const wp_csv *c, int col, const char *colname, double *out, wp_err *err)
 {
-    return csv_coord(c, col, "lon", 180.0, "longitude", out, err);
+    return csv_coord(c, col, colname, 180.0, "longitude", out, err);
 }
 
 /* ---------------------------------------------------------------- loading */
@@ -194,9 +194,9 @@ static int load_stream(wp_csv *c, const char *name, const wp_rtt_params *params,
         if ((rv = wp__csv_country(c, col[2], "country", city->country, &city->region, err)) !=
             WP_OK)
             goto fail;
-        if ((rv = wp__csv_lat(c, col[3], &city->lat, err)) != WP_OK)
+        if ((rv = wp_topo_csv_lat(c, col[3], "lat", &city->lat, err)) != WP_OK)
             goto fail;
-        if ((rv = wp__csv_lon(c, col[4], &city->lon, err)) != WP_OK)
+        if ((rv = wp_topo_csv_lon(c, col[4], "lon", &city->lon, err)) != WP_OK)
             goto fail;
         if (col_region >= 0 && (size_t)col_region < c->nfields &&
             c->fields[col_region][0] != '\0') {

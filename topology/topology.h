@@ -111,6 +111,14 @@ int wp_topo_load_file(const char *path, const wp_rtt_params *params, wp_topology
                       wp_err *err);
 void wp_topo_free(wp_topology *t);
 
+/* CSV helpers for anything that reads coordinates (the loaders, `wpctl
+ * topo rtt --pairs`, `fit`): field `col` of the current record of c, whose
+ * header name is colname, as a latitude in -90..90 / longitude in
+ * -180..180. Errors name file, line and column ("p.csv:3: column src_lat:
+ * expected a latitude in -90..90, got '200'"), also for a short record. */
+int wp_topo_csv_lat(const wp_csv *c, int col, const char *colname, double *out, wp_err *err);
+int wp_topo_csv_lon(const wp_csv *c, int col, const char *colname, double *out, wp_err *err);
+
 const char *wp_topo_name(const wp_topology *t); /* preset name or file path */
 size_t wp_topo_count(const wp_topology *t);
 const wp_city *wp_topo_city(const wp_topology *t, size_t i);

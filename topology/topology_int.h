@@ -40,8 +40,5 @@ int wp__csv_field(const wp_csv *c, int col, const char *colname, const char **ou
  * writes the upper-case code and its region. */
 int wp__csv_country(const wp_csv *c, int col, const char *colname, char out[3],
                     wp_region *region, wp_err *err);
-/* A latitude in -90..90 / longitude in -180..180. */
-int wp__csv_lat(const wp_csv *c, int col, double *out, wp_err *err);
-int wp__csv_lon(const wp_csv *c, int col, double *out, wp_err *err);
 
 #endif /* WP_TOPOLOGY_INT_H */

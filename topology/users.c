@@ -94,9 +94,9 @@ static int read_points(wp_csv *c, wp_users *u, wp_err *err)
         p->name[len] = '\0';
         if ((rv = wp__csv_country(c, col[1], "country", p->country, &p->region, err)) != WP_OK)
             return rv;
-        if ((rv = wp__csv_lat(c, col[2], &p->lat, err)) != WP_OK)
+        if ((rv = wp_topo_csv_lat(c, col[2], "lat", &p->lat, err)) != WP_OK)
             return rv;
-        if ((rv = wp__csv_lon(c, col[3], &p->lon, err)) != WP_OK)
+        if ((rv = wp_topo_csv_lon(c, col[3], "lon", &p->lon, err)) != WP_OK)
             return rv;
         if ((rv = wp__csv_field(c, col[4], "population", &s, err)) != WP_OK)
             return rv;
