@@ -12,10 +12,11 @@
  * Defaults come from fitting the measured Azure inter-region p50 matrix
  * (MicrosoftDocs/azure-docs, 2026-07; 2,862 directed pairs between 54
  * regions; tests/fixtures/topo/azure_rtt_p50.csv) with wp_rtt_fit_pairs:
- *   textbook (inflation 2.1, overhead 2 ms): median |error| 25.9%, p90 53%
+ *   textbook (inflation 2.1, overhead 2 ms): median |error| 25.7%, p90 52.9%
  *     — it overestimates every long path: backbones between cloud regions
  *     are far straighter than the general Internet the rule describes;
- *   fitted (inflation 1.58, overhead 5.8 ms): median 12.2%, p90 31.6%.
+ *   fitted: inflation 1.582, overhead 5.84 ms: median 12.3%, p90 31.8%;
+ *   the defaults round these to 1.58 and 5.8 ms (median 12.3%, p90 31.6%).
  * Frankfurt–Singapore (10,260 km) then comes out at ~165 ms, inside the
  * 150–170 ms measured by public pings.
  *
@@ -25,7 +26,7 @@
  * absolute errors, so it is ruled by the longest (200–300 ms) paths and
  * leaves the short ones — the ones an edge router cares about — with large
  * relative errors (on the Azure matrix: inflation 1.50, overhead 20 ms,
- * median 16.3%). The relative weighting matches the figure we report (the
+ * median 16.2%, p90 48%). The relative weighting matches the figure we report (the
  * absolute percentage error) and halves p90. Pairs at 0 km (two regions in
  * one metro) are kept: they pin the overhead. The normal equations are
  * solved in closed form (2×2); n ≥ 2 pairs with at least two distinct
