@@ -4,7 +4,8 @@
  *
  * Ownership: objects returned through `**out` are owned by the caller and
  * freed with the matching *_free. On error *out is left NULL and err says
- * why in one line ("edge.csv:12: column lat: expected -90..90, got 200").
+ * why in one line ("x.csv:12: column lat: expected a latitude in -90..90,
+ * got '200'").
  */
 #ifndef WP_TOPOLOGY_H
 #define WP_TOPOLOGY_H
@@ -126,7 +127,8 @@ const wp_city *wp_topo_city(const wp_topology *t, size_t i);
 int wp_topo_find(const wp_topology *t, const char *code);
 const wp_rtt_params *wp_topo_params(const wp_topology *t);
 /* Model RTT between two cities of the topology, from a precomputed matrix
- * (O(1), no jitter). */
+ * (O(1), no jitter; a, b < wp_topo_count(t), unchecked). A city to itself
+ * is overhead_ms. */
 double wp_topo_rtt_ms(const wp_topology *t, size_t a, size_t b);
 /* Row a of the RTT matrix: count() floats, ms. */
 const float *wp_topo_rtt_row(const wp_topology *t, size_t a);

@@ -195,6 +195,23 @@ static int load_topology(const topo_opts *o, wp_topology **t)
 
 /* ---------------------------------------------------------------- list */
 
+/* Prints s in exactly `width` columns, counting UTF-8 characters rather
+ * than bytes (names like "São Paulo"), cutting at a character boundary. */
+static void print_padded(const char *s, int width)
+{
+    int cols = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p && cols < width) {
+        const unsigned char *start = p++;
+        while ((*p & 0xC0) == 0x80)
+            p++;
+        fwrite(start, 1, (size_t)(p - start), stdout);
+        cols++;
+    }
+    for (; cols < width; cols++)
+        putchar(' ');
+}
+
 static int topo_list(int argc, char **argv)
 {
     static const int allowed[] = {OPT_PRESET, OPT_FILE, OPT_JSON, 0};
@@ -238,8 +255,10 @@ static int topo_list(int argc, char **argv)
                "LAT", "LON", "POP_WEIGHT");
         for (size_t i = 0; i < n; i++) {
             const wp_city *c = wp_topo_city(t, i);
-            printf("%-24s %-28.28s %-7s %-14s %9.4f %10.4f %14.0f\n", c->code, c->name,
-                   c->country, wp_region_name(c->region), c->lat, c->lon, c->pop_weight);
+            printf("%-24s ", c->code);
+            print_padded(c->name, 28);
+            printf(" %-7s %-14s %9.4f %10.4f %14.0f\n", c->country, wp_region_name(c->region),
+                   c->lat, c->lon, c->pop_weight);
         }
         printf("%zu cities (%s)\n", n, wp_topo_name(t));
     }
