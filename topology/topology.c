@@ -279,6 +279,8 @@ int wp_topo_load_file(const char *path, const wp_rtt_params *params, wp_topology
                       wp_err *err)
 {
     *out = NULL;
+    if (path == NULL)
+        return wp_errf(err, WP_EINVAL, "topology: no file given");
     wp_csv c;
     int rv = wp_csv_open(&c, path, err);
     if (rv != WP_OK)
