@@ -28,6 +28,7 @@
  * events O(frames in flight).
  */
 #include "node/node.h"
+#include "topology/topology.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -435,4 +436,22 @@ out:
     free(s.saw_dead);
     free(s.conv_s);
     return rv;
+}
+
+void wp_gossip_sim_place(const wp_topology *t, size_t n, float *oneway_ms, size_t *city_idx)
+{
+    size_t nc = wp_topo_count(t);
+    for (size_t i = 0; i < n; i++) {
+        size_t ci = n <= nc ? i * nc / n : i % nc;
+        if (city_idx)
+            city_idx[i] = ci;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t a = n <= nc ? i * nc / n : i % nc;
+        const float *row = wp_topo_rtt_row(t, a);
+        for (size_t j = 0; j < n; j++) {
+            size_t b = n <= nc ? j * nc / n : j % nc;
+            oneway_ms[i * n + j] = row[b] / 2.0f;
+        }
+    }
 }

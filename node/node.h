@@ -248,4 +248,12 @@ typedef struct wp_gossip_sim_result {
 
 int wp_gossip_sim_run(const wp_gossip_sim_config *cfg, wp_gossip_sim_result *out, wp_err *err);
 
+/* Places n members on the cities of topology t (evenly spread over the
+ * city list when n <= cities, round-robin otherwise) and fills the n x n
+ * one-way delay matrix (model RTT / 2, no jitter) and, if city_idx is not
+ * NULL, each member's city index. */
+struct wp_topology;
+void wp_gossip_sim_place(const struct wp_topology *t, size_t n, float *oneway_ms,
+                         size_t *city_idx);
+
 #endif /* WP_NODE_H */

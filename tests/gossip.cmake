@@ -3,3 +3,5 @@
 wp_add_test(NAME test_gossip_codec SOURCES unit/test_gossip_codec.c
             LIBS wp_gossip PkgConfig::MSGPACK LABELS unit)
 wp_add_test(NAME test_gossip_core SOURCES unit/test_gossip_core.c LIBS wp_gossip LABELS unit)
+wp_add_test(NAME test_gossip_sim SOURCES unit/test_gossip_sim.c
+            LIBS wp_gossip wp_topology LABELS sim TIMEOUT 300)
