@@ -372,3 +372,39 @@ out:
         wp_gossip_msg_clear(msg);
     return rv;
 }
+
+/* ---------------------------------------------------------------- admin frame */
+
+void wp_admin_frame_header(uint8_t hdr[WP_ADMIN_HDR_BYTES], size_t payload_len)
+{
+    hdr[0] = 'W';
+    hdr[1] = 'A';
+    hdr[2] = WP_ADMIN_FRAME_VERSION;
+    hdr[3] = 0;
+    hdr[4] = (uint8_t)(payload_len >> 24);
+    hdr[5] = (uint8_t)(payload_len >> 16);
+    hdr[6] = (uint8_t)(payload_len >> 8);
+    hdr[7] = (uint8_t)payload_len;
+}
+
+int wp_admin_frame_check(const uint8_t *buf, size_t len, size_t *payload_len, wp_err *err)
+{
+    *payload_len = 0;
+    if (len < WP_ADMIN_HDR_BYTES)
+        return wp_errf(err, WP_ETRUNC, "admin: frame of %zu bytes, header needs %u", len,
+                       WP_ADMIN_HDR_BYTES);
+    if (buf[0] != 'W' || buf[1] != 'A')
+        return wp_errf(err, WP_EPROTO, "admin: bad magic");
+    if (buf[2] != WP_ADMIN_FRAME_VERSION)
+        return wp_errf(err, WP_EUNSUPPORTED, "admin: frame version %u", buf[2]);
+    if (buf[3] != 0)
+        return wp_errf(err, WP_EPROTO, "admin: reserved byte set");
+    uint64_t n = be(buf + 4, 4);
+    if (n > WP_FRAME_MAX_BYTES)
+        return wp_errf(err, WP_ETOOBIG, "admin: payload of %llu bytes", (unsigned long long)n);
+    if (n != len - WP_ADMIN_HDR_BYTES)
+        return wp_errf(err, WP_ETRUNC, "admin: header says %llu bytes, got %zu",
+                       (unsigned long long)n, len - WP_ADMIN_HDR_BYTES);
+    *payload_len = (size_t)n;
+    return WP_OK;
+}

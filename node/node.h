@@ -25,7 +25,7 @@
 /* ---------------------------------------------------------------- limits */
 
 #define WP_GOSSIP_ADDR_MAX 128u     /* transport address ("tcp://1.2.3.4:7001") */
-#define WP_GOSSIP_CITY_MAX 16u      /* city code, as wp_city.code */
+#define WP_GOSSIP_CITY_MAX 32u      /* city code, as wp_city.code (WP_CITY_CODE_MAX) */
 #define WP_GOSSIP_MAX_WARM 16u      /* warm model names per member */
 #define WP_GOSSIP_MAX_MEMBERS 4096u /* members in one view (= WP_MSG_MAX_ARRAY) */
 #define WP_GOSSIP_PACKET_BYTES 1400u /* budget of a ping/ack/gossip frame, as memberlist's UDP */
@@ -131,6 +131,18 @@ void wp_gossip_msg_clear(wp_gossip_msg *msg);
  * nesting is at most max_depth. */
 int wp_msgpack_check(const uint8_t *buf, size_t len, uint32_t max_count, uint32_t max_str,
                      int max_depth, wp_err *err);
+
+/* ---------------------------------------------------------------- admin framing */
+
+/* The admin endpoint's frame (proto/admin.proto): "WA", version, 0, then the
+ * payload length (big-endian u32, <= WP_FRAME_MAX_BYTES), then the protobuf
+ * payload. */
+#define WP_ADMIN_HDR_BYTES 8u
+#define WP_ADMIN_FRAME_VERSION 1u
+void wp_admin_frame_header(uint8_t hdr[WP_ADMIN_HDR_BYTES], size_t payload_len);
+/* Checks magic, version, the length cap and that the length matches the
+ * bytes received; on success the payload is buf + WP_ADMIN_HDR_BYTES. */
+int wp_admin_frame_check(const uint8_t *buf, size_t len, size_t *payload_len, wp_err *err);
 
 /* ---------------------------------------------------------------- core */
 
