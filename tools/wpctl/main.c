@@ -16,6 +16,12 @@ static int version_main(int argc, char **argv)
 static const struct wpctl_cmd commands[] = {
     {"version", "print the version", version_main},
     {"topo", "topologies, the RTT model, fit and coverage", wpctl_topo_main},
+    {"cluster", "start, inspect and stop a local cluster (up|status|restart|down)",
+     wpctl_cluster_main},
+    {"nodes", "members and their capacity as a node's gossip view has them", wpctl_nodes_main},
+    {"drain", "set or clear a node's draining flag", wpctl_drain_main},
+    {"capacity", "change a node's advertised capacity (free GPU memory, warm models)",
+     wpctl_capacity_main},
 };
 
 int wpctl_fail(const char *fmt, ...)

@@ -30,6 +30,10 @@ int wpctl_usage_error(const char *cmd, const char *fmt, ...) WP_PRINTF(2, 3);
 /* Subcommands (one file each). */
 /* wpctl sim gossip (cmd_sim_gossip.c), reached through `wpctl sim`. */
 int wpctl_sim_gossip_main(int argc, char **argv);
+int wpctl_cluster_main(int argc, char **argv);
+int wpctl_nodes_main(int argc, char **argv);
+int wpctl_drain_main(int argc, char **argv);
+int wpctl_capacity_main(int argc, char **argv);
 int wpctl_topo_main(int argc, char **argv);
 
 #endif

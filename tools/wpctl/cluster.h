@@ -1,0 +1,53 @@
+/* tools/wpctl/cluster.h — internal to wpctl: the local cluster directory
+ * (cluster.txt written by `wpctl cluster up`) and the wp-node admin client
+ * (protobuf over ZeroMQ REQ, framed as proto/admin.proto describes). */
+#ifndef WPCTL_CLUSTER_H
+#define WPCTL_CLUSTER_H
+
+#include "common/common.h"
+#include "node/node.h"
+#include "proto/admin.pb-c.h"
+
+#include <sys/types.h>
+
+#define WPCTL_CLUSTER_MAX_NODES 512u
+#define WPCTL_CLUSTER_FILE "cluster.txt"
+
+typedef struct wpctl_node_rec {
+    char id[WP_NAME_MAX];
+    char city[WP_GOSSIP_CITY_MAX];
+    pid_t pid;
+    char gossip[WP_GOSSIP_ADDR_MAX];
+    char admin[WP_GOSSIP_ADDR_MAX];
+} wpctl_node_rec;
+
+typedef struct wpctl_cluster {
+    char dir[512];
+    bool emulate_wan;
+    uint32_t probe_interval_ms; /* 0 = wp-node default */
+    size_t n;
+    wpctl_node_rec nodes[WPCTL_CLUSTER_MAX_NODES];
+} wpctl_cluster;
+
+/* Cluster directory: --dir if given, else $WP_CLUSTER_DIR, else ./.cluster. */
+const char *wpctl_cluster_dir(const char *flag);
+/* Reads DIR/cluster.txt (line and field lengths bounded; errors name the
+ * line). c is large: allocate it on the heap. */
+int wpctl_cluster_load(const char *dir, wpctl_cluster *c, wp_err *err);
+int wpctl_cluster_save(const wpctl_cluster *c, wp_err *err);
+/* True if pid is a live (not zombie) wp-node process. */
+bool wpctl_pid_is_node(pid_t pid);
+
+/* Admin endpoint of `node_id` (or of the first running node when NULL) in
+ * the cluster at dir, or `endpoint` itself when given. */
+int wpctl_resolve_admin(const char *dir_flag, const char *endpoint, const char *node_id,
+                        char *out, size_t cap, wp_err *err);
+
+/* One request/response with a wp-node admin endpoint, timeout_ms for the
+ * whole exchange. On success *resp must be freed with
+ * warmpath__admin__admin_response__free_unpacked; a response whose `error`
+ * is set is returned as WP_EPROTO with the message in err. */
+int wpctl_admin_call(const char *endpoint, const Warmpath__Admin__AdminRequest *req,
+                     int timeout_ms, Warmpath__Admin__AdminResponse **resp, wp_err *err);
+
+#endif
