@@ -29,6 +29,11 @@
  *    memberlist's pushPullScale) the core exchanges its full state with one
  *    random member; joining is a push-pull with the seed addresses. A remote
  *    DEAD learnt by push-pull is taken as SUSPECT, as memberlist does.
+ *  - One refinement of ours: a frame from a sender missing from our view
+ *    (its alive update was spent before we were anyone's gossip target,
+ *    which happens when many members start at once) triggers a push-pull
+ *    with that sender, at most one per probe interval, instead of waiting
+ *    up to a push-pull interval for anti-entropy.
  *  - Dead and left members still receive gossip for gossip_to_dead_ns (so a
  *    wrongly declared member learns it and refutes), then are reaped at the
  *    end of a probe round.
@@ -144,6 +149,7 @@ struct wp_gossip {
 
     uint32_t awareness;
     bool leaving;
+    uint64_t last_stranger_pp_ns;
     wp_gossip_stats st;
 
     wp_gossip_out *out;
@@ -849,6 +855,15 @@ int wp_gossip_receive(wp_gossip *g, uint64_t now_ns, const uint8_t *buf, size_t 
     bool pp = msg.type == WP_GMSG_PUSH_PULL || msg.type == WP_GMSG_PUSH_PULL_RESP;
     for (size_t i = 0; i < msg.n_updates; i++)
         merge_record(g, now_ns, &msg.updates[i], pp, msg.from_id);
+    /* A sender we have never heard of knows us: sync with it (at most one
+     * such push-pull per probe interval). */
+    if (!pp && !g->leaving && msg.from_addr[0] && find_idx(g, msg.from_id) < 0 &&
+        now_ns - g->last_stranger_pp_ns >= g->cfg.probe_interval_ns) {
+        g->last_stranger_pp_ns = now_ns;
+        g->st.push_pulls++;
+        send_frame(g, now_ns, msg.from_addr, msg.from_id, WP_GMSG_PUSH_PULL, 0, "", "", true,
+                   false);
+    }
     if (g->leaving) {
         wp_gossip_msg_clear(&msg);
         return WP_OK;

@@ -5,3 +5,8 @@ wp_add_test(NAME test_gossip_codec SOURCES unit/test_gossip_codec.c
 wp_add_test(NAME test_gossip_core SOURCES unit/test_gossip_core.c LIBS wp_gossip LABELS unit)
 wp_add_test(NAME test_gossip_sim SOURCES unit/test_gossip_sim.c
             LIBS wp_gossip wp_topology LABELS sim TIMEOUT 300)
+if(TARGET wp-node)
+  add_test(NAME gossip_cluster_8 COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/gossip_cluster.sh
+           $<TARGET_FILE:wpctl> $<TARGET_FILE:wp-node>)
+  set_tests_properties(gossip_cluster_8 PROPERTIES LABELS integration TIMEOUT 120)
+endif()

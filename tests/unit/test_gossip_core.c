@@ -500,6 +500,44 @@ static void test_bad_frames_counted_not_trusted(void **state)
     free_net(nt);
 }
 
+static void test_stranger_triggers_push_pull(void **state)
+{
+    (void)state;
+    net *nt = make_net(3, NULL);
+    wp_gossip_msg msg;
+    memset(&msg, 0, sizeof msg);
+    msg.type = WP_GMSG_PING;
+    msg.seq = 5;
+    snprintf(msg.from_id, sizeof msg.from_id, "node-9");
+    snprintf(msg.from_addr, sizeof msg.from_addr, "n9");
+    snprintf(msg.target_id, sizeof msg.target_id, "node-0");
+    uint8_t *buf;
+    size_t len;
+    wp_err err;
+    assert_int_equal(wp_gossip_msg_encode(&msg, NULL, 0, &buf, &len, &err), WP_OK);
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(wp_gossip_receive(nt->g[0], nt->now, buf, len), WP_OK);
+        const wp_gossip_out *o;
+        size_t k = wp_gossip_outbox(nt->g[0], &o);
+        int acks = 0, pps = 0;
+        for (size_t x = 0; x < k; x++) {
+            wp_gossip_msg m;
+            assert_int_equal(wp_gossip_msg_decode(o[x].data, o[x].len, &m, &err), WP_OK);
+            assert_string_equal(o[x].to_addr, "n9");
+            acks += m.type == WP_GMSG_ACK;
+            pps += m.type == WP_GMSG_PUSH_PULL;
+            if (m.type == WP_GMSG_PUSH_PULL)
+                assert_int_equal(m.n_updates, 3); /* our full state */
+            wp_gossip_msg_clear(&m);
+        }
+        assert_int_equal(acks, 1);
+        assert_int_equal(pps, round == 0 ? 1 : 0); /* rate-limited */
+        wp_gossip_outbox_clear(nt->g[0]);
+    }
+    free(buf);
+    free_net(nt);
+}
+
 static void test_deterministic_replay(void **state)
 {
     (void)state;
@@ -532,6 +570,7 @@ int main(void)
         cmocka_unit_test(test_push_pull_join_and_dead_as_suspect),
         cmocka_unit_test(test_leave_is_seen_as_left),
         cmocka_unit_test(test_bad_frames_counted_not_trusted),
+        cmocka_unit_test(test_stranger_triggers_push_pull),
         cmocka_unit_test(test_deterministic_replay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
