@@ -10,3 +10,7 @@ if(TARGET wp-node)
            $<TARGET_FILE:wpctl> $<TARGET_FILE:wp-node>)
   set_tests_properties(gossip_cluster_8 PROPERTIES LABELS integration TIMEOUT 120)
 endif()
+wp_add_test(NAME test_sim_gossip_cli
+            SOURCES unit/test_sim_gossip_cli.c ${PROJECT_SOURCE_DIR}/tools/wpctl/cmd_sim_gossip.c
+            LIBS wp_gossip wp_topology LABELS sim)
+target_include_directories(test_sim_gossip_cli PRIVATE ${PROJECT_SOURCE_DIR})

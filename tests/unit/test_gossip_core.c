@@ -26,8 +26,8 @@ typedef struct net {
     int n;
     wp_gossip *g[MAXN];
     wp_rng rng[MAXN];
-    char addr[MAXN][16];
-    char id[MAXN][16];
+    char addr[MAXN][24];
+    char id[MAXN][24];
     bool block[MAXN][MAXN]; /* block[i][j]: frames i -> j are lost */
     bool down[MAXN];
     uint64_t now;
