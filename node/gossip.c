@@ -50,6 +50,11 @@
  *    relay was asked) and by having to refute, lowered by successful
  *    probes; probe interval and probe timeout are scaled by (score + 1), so
  *    a slow member probes more gently instead of accusing others.
+ *  - Buddy system: a ping to a member we suspect carries our suspect
+ *    record of it, so the member hears the rumour and refutes at once.
+ *    Conversely a member receiving an already-refuted rumour about itself
+ *    sends its current record straight back to that sender (on the ack,
+ *    or alone), so one missed refutation does not become a false death.
  *  - NACKs: a relay that gets no ack from the target within the probe
  *    timeout tells the origin so, letting it tell "target down" from "I am
  *    the one not hearing".
@@ -150,6 +155,8 @@ struct wp_gossip {
     uint32_t awareness;
     bool leaving;
     uint64_t last_stranger_pp_ns;
+    int force_idx;       /* member record to put first in the next frame, or -1 */
+    bool stale_about_me; /* the frame being handled carried an old rumour about us */
     wp_gossip_stats st;
 
     wp_gossip_out *out;
@@ -401,7 +408,10 @@ static void send_frame(wp_gossip *g, uint64_t now, const char *to_addr, const ch
             recs[nrec++] = &g->mem[i].m;
     } else if (only_self) {
         recs[nrec++] = &g->mem[0].m;
-    } else if (g->n_bcast) {
+    }
+    if (!full_state && !only_self && g->force_idx >= 0 && (size_t)g->force_idx < g->n)
+        recs[nrec++] = &g->mem[g->force_idx].m;
+    if (!full_state && !only_self && g->n_bcast) {
         size_t nc = 0;
         for (size_t i = 0; i < g->n; i++)
             if (g->mem[i].bcast)
@@ -413,6 +423,8 @@ static void send_frame(wp_gossip *g, uint64_t now, const char *to_addr, const ch
         uint32_t limit = wp_gossip_retransmit_limit(&g->cfg, g->n);
         for (size_t k = 0; k < nc && nrec < WP_ARRAY_LEN(recs_small); k++) {
             member *x = &g->mem[g->cands[k].idx];
+            if ((int)g->cands[k].idx == g->force_idx)
+                continue; /* already in */
             size_t est = record_estimate(&x->m);
             if (used + est > budget)
                 continue;
@@ -564,6 +576,8 @@ static void merge_record(wp_gossip *g, uint64_t now, const wp_gossip_member *r_i
             return;
         if (r.status != WP_MEMBER_ALIVE && r.incarnation >= self->m.incarnation)
             refute(g, now, r.incarnation);
+        else if (r.status != WP_MEMBER_ALIVE)
+            g->stale_about_me = true; /* already refuted; the sender missed it */
         else if (r.status == WP_MEMBER_ALIVE && r.incarnation > self->m.incarnation)
             refute(g, now, r.incarnation); /* an older life of ours claims more */
         return;
@@ -604,9 +618,14 @@ static void merge_record(wp_gossip *g, uint64_t now, const wp_gossip_member *r_i
     case WP_MEMBER_SUSPECT:
         if (r.incarnation < x->m.incarnation)
             break;
-        if (x->m.status == WP_MEMBER_SUSPECT) {
-            if (r.incarnation > x->m.incarnation)
-                x->m.incarnation = r.incarnation;
+        if (x->m.status == WP_MEMBER_SUSPECT && r.incarnation > x->m.incarnation) {
+            /* A suspicion of a newer life: the old one was refuted (we
+             * just have not heard the refutation yet). Start afresh. */
+            x->m.incarnation = r.incarnation;
+            snprintf(x->m.status_from, sizeof x->m.status_from, "%s", r.status_from);
+            start_suspicion(g, now, x, r.status_from);
+            changed = true;
+        } else if (x->m.status == WP_MEMBER_SUSPECT) {
             if (confirm_suspicion(g, x, r.status_from)) {
                 snprintf(x->m.status_from, sizeof x->m.status_from, "%s", r.status_from);
                 changed = true;
@@ -695,6 +714,7 @@ int wp_gossip_new(const wp_gossip_config *cfg, const wp_gossip_self *self, uint6
     add_member(g, &me);
     g->seq_next = wp_rng_u64(rng) >> 16;
     g->susp_next_ns = UINT64_MAX;
+    g->force_idx = -1;
     /* Spread the first timers over one interval so members started together
      * do not probe in lock step. */
     g->next_probe_at = now_ns + wp_rng_below(rng, cfg->probe_interval_ns) + 1;
@@ -853,8 +873,14 @@ int wp_gossip_receive(wp_gossip *g, uint64_t now_ns, const uint8_t *buf, size_t 
         return WP_OK;
     }
     bool pp = msg.type == WP_GMSG_PUSH_PULL || msg.type == WP_GMSG_PUSH_PULL_RESP;
+    g->stale_about_me = false;
     for (size_t i = 0; i < msg.n_updates; i++)
         merge_record(g, now_ns, &msg.updates[i], pp, msg.from_id);
+    /* The sender holds an old rumour about us that we refuted already:
+     * correct it directly (our record rides on the ack, or goes alone). */
+    bool correct_sender = g->stale_about_me && !g->leaving && msg.from_addr[0];
+    if (correct_sender && msg.type != WP_GMSG_PING)
+        send_frame(g, now_ns, msg.from_addr, msg.from_id, WP_GMSG_GOSSIP, 0, "", "", false, true);
     /* A sender we have never heard of knows us: sync with it (at most one
      * such push-pull per probe interval). */
     if (!pp && !g->leaving && msg.from_addr[0] && find_idx(g, msg.from_id) < 0 &&
@@ -872,8 +898,11 @@ int wp_gossip_receive(wp_gossip *g, uint64_t now_ns, const uint8_t *buf, size_t 
     case WP_GMSG_PING:
         if (msg.target_id[0] && strcmp(msg.target_id, g->mem[0].m.id) != 0)
             break; /* meant for someone who had our address before */
+        if (correct_sender)
+            g->force_idx = 0;
         send_frame(g, now_ns, msg.from_addr, msg.from_id, WP_GMSG_ACK, msg.seq, "", "", false,
                    false);
+        g->force_idx = -1;
         break;
     case WP_GMSG_PING_REQ: {
         if (!msg.target_addr[0])
@@ -980,8 +1009,12 @@ static void start_probe(wp_gossip *g, uint64_t now)
         g->probe.end_at = now + interval;
         snprintf(g->probe.target_id, sizeof g->probe.target_id, "%s", x->m.id);
         g->st.probes++;
+        /* Lifeguard's buddy system: a suspect hears the rumour on our ping. */
+        if (x->m.status == WP_MEMBER_SUSPECT)
+            g->force_idx = (int)(x - g->mem);
         send_frame(g, now, x->m.addr, x->m.id, WP_GMSG_PING, g->probe.seq, x->m.id, x->m.addr,
                    false, false);
+        g->force_idx = -1;
         return;
     }
 }
@@ -1063,6 +1096,7 @@ void wp_gossip_tick(wp_gossip *g, uint64_t now)
     /* Suspicion timers, scanned only when the cached earliest one is due. */
     if (g->susp_next_ns <= now) {
         g->susp_next_ns = UINT64_MAX;
+    g->force_idx = -1;
         for (size_t i = 1; i < g->n; i++) {
             member *x = &g->mem[i];
             if (!x->susp_deadline_ns)

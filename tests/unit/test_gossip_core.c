@@ -538,6 +538,103 @@ static void test_stranger_triggers_push_pull(void **state)
     free_net(nt);
 }
 
+/* Encodes a frame of `type` from `from` (id "node-F", addr "nF") with one
+ * record, and feeds it to node `to`. */
+static void feed(net *nt, int to, int from, uint32_t type, const wp_gossip_member *rec)
+{
+    wp_gossip_msg msg;
+    memset(&msg, 0, sizeof msg);
+    msg.type = type;
+    msg.seq = 77;
+    snprintf(msg.from_id, sizeof msg.from_id, "%s", nt->id[from]);
+    snprintf(msg.from_addr, sizeof msg.from_addr, "%s", nt->addr[from]);
+    snprintf(msg.target_id, sizeof msg.target_id, "%s", nt->id[to]);
+    const wp_gossip_member *recs[1] = {rec};
+    uint8_t *buf;
+    size_t len;
+    wp_err err;
+    assert_int_equal(wp_gossip_msg_encode(&msg, recs, rec ? 1 : 0, &buf, &len, &err), WP_OK);
+    assert_int_equal(wp_gossip_receive(nt->g[to], nt->now, buf, len), WP_OK);
+    free(buf);
+}
+
+/* Finds, in node i's outbox, a frame of `type` carrying a record of member
+ * `of` with the given status and incarnation. */
+static bool outbox_has(net *nt, int i, uint32_t type, int of, wp_member_status st, uint64_t inc)
+{
+    const wp_gossip_out *o;
+    size_t k = wp_gossip_outbox(nt->g[i], &o);
+    bool found = false;
+    for (size_t x = 0; x < k; x++) {
+        wp_gossip_msg m;
+        wp_err err;
+        assert_int_equal(wp_gossip_msg_decode(o[x].data, o[x].len, &m, &err), WP_OK);
+        for (size_t u = 0; u < m.n_updates && m.type == type; u++)
+            if (strcmp(m.updates[u].id, nt->id[of]) == 0 && m.updates[u].status == st &&
+                m.updates[u].incarnation == inc)
+                found = true;
+        wp_gossip_msg_clear(&m);
+    }
+    return found;
+}
+
+static void test_buddy_system_and_stale_rumour_correction(void **state)
+{
+    (void)state;
+    wp_gossip_config cfg;
+    wp_gossip_config_default(&cfg);
+    cfg.suspicion_mult = 8; /* 8 s of suspicion: several probes of node 1 */
+    net *nt = make_net(3, &cfg);
+    run_for(nt, 10 * WP_NS_PER_S); /* drain the join broadcasts */
+    /* Node 0 hears (from node 2) that node 1 is suspect. Every ping node 0
+     * sends node 1 while it suspects it carries that rumour, also after the
+     * rumour's piggyback retransmissions are spent (Lifeguard buddy system). */
+    wp_gossip_member sus = *view(nt, 0, 1);
+    sus.status = WP_MEMBER_SUSPECT;
+    snprintf(sus.status_from, sizeof sus.status_from, "%s", nt->id[2]);
+    feed(nt, 0, 2, WP_GMSG_GOSSIP, &sus);
+    assert_int_equal(view(nt, 0, 1)->status, WP_MEMBER_SUSPECT);
+    wp_gossip_outbox_clear(nt->g[0]);
+    int pings = 0, carried = 0;
+    while (view(nt, 0, 1)->status == WP_MEMBER_SUSPECT) {
+        nt->now += STEP_NS;
+        if (wp_gossip_next_deadline_ns(nt->g[0]) <= nt->now)
+            wp_gossip_tick(nt->g[0], nt->now);
+        const wp_gossip_out *o;
+        size_t k = wp_gossip_outbox(nt->g[0], &o);
+        for (size_t x = 0; x < k; x++) {
+            wp_gossip_msg m;
+            wp_err err;
+            assert_int_equal(wp_gossip_msg_decode(o[x].data, o[x].len, &m, &err), WP_OK);
+            if (m.type == WP_GMSG_PING && strcmp(m.target_id, nt->id[1]) == 0) {
+                pings++;
+                for (size_t u = 0; u < m.n_updates; u++)
+                    carried += strcmp(m.updates[u].id, nt->id[1]) == 0 &&
+                               m.updates[u].status == WP_MEMBER_SUSPECT;
+            }
+            wp_gossip_msg_clear(&m);
+        }
+        wp_gossip_outbox_clear(nt->g[0]);
+    }
+    print_message("%d pings to the suspect, %d carried the rumour\n", pings, carried);
+    assert_true(pings >= 3);
+    assert_int_equal(carried, pings);
+    /* Node 1 refutes (incarnation + 1). A later ping from a member still
+     * holding the old rumour gets node 1's current record on the ack. */
+    feed(nt, 1, 2, WP_GMSG_GOSSIP, &sus);
+    uint64_t inc = wp_gossip_self_member(nt->g[1])->incarnation;
+    assert_int_equal(inc, sus.incarnation + 1);
+    wp_gossip_outbox_clear(nt->g[1]);
+    feed(nt, 1, 0, WP_GMSG_PING, &sus);
+    assert_true(outbox_has(nt, 1, WP_GMSG_ACK, 1, WP_MEMBER_ALIVE, inc));
+    wp_gossip_outbox_clear(nt->g[1]);
+    /* Same through plain gossip: the answer goes straight to the sender. */
+    feed(nt, 1, 0, WP_GMSG_GOSSIP, &sus);
+    assert_true(outbox_has(nt, 1, WP_GMSG_GOSSIP, 1, WP_MEMBER_ALIVE, inc));
+    wp_gossip_outbox_clear(nt->g[1]);
+    free_net(nt);
+}
+
 static void test_deterministic_replay(void **state)
 {
     (void)state;
@@ -571,6 +668,7 @@ int main(void)
         cmocka_unit_test(test_leave_is_seen_as_left),
         cmocka_unit_test(test_bad_frames_counted_not_trusted),
         cmocka_unit_test(test_stranger_triggers_push_pull),
+        cmocka_unit_test(test_buddy_system_and_stale_rumour_correction),
         cmocka_unit_test(test_deterministic_replay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
