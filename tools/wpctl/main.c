@@ -16,6 +16,7 @@ static int version_main(int argc, char **argv)
 static const struct wpctl_cmd commands[] = {
     {"version", "print the version", version_main},
     {"topo", "topologies, the RTT model, fit and coverage", wpctl_topo_main},
+    {"sim", "simulate global traffic: latency by region (edge vs regional)", wpctl_sim_main},
 };
 
 int wpctl_fail(const char *fmt, ...)

@@ -29,5 +29,9 @@ int wpctl_usage_error(const char *cmd, const char *fmt, ...) WP_PRINTF(2, 3);
 
 /* Subcommands (one file each). */
 int wpctl_topo_main(int argc, char **argv);
+int wpctl_sim_main(int argc, char **argv);
+/* `wpctl sim gossip`: defined by the gossip simulation; cmd_sim.c holds a
+ * weak default that says it is not built yet. */
+int wpctl_sim_gossip_main(int argc, char **argv);
 
 #endif
