@@ -16,9 +16,12 @@
  * Ties: the list is ordered by (RTT, node index) and only a strictly lower
  * cost replaces the best, so the lower index wins a tie.
  *
- * Expected queue wait at a node with q requests in flight and s slots:
- * 0 while q < s, else (q - s + 1) * service / s — the requests ahead drain
- * s at a time. A node is full for a model at q >= s * (1 + queue_per_slot).
+ * Capacity is shared by the models on a node: a GPU is WP_ROUTER_GPU_UNITS
+ * of work, a request of a model with s slots per GPU takes 1/s of that.
+ * With W units in flight (this request included) on capacity C:
+ * expected wait = 0 while W <= C, else (W - C) / C * service — the excess
+ * drains at the node's full rate, approximated with this model's service
+ * time. Full: W > C * (1 + queue_per_slot).
  *
  * Bounds: O(nodes) per decision at worst (no node can serve), usually a
  * handful of entries; no allocation, no writes to the view. The explain
@@ -93,6 +96,7 @@ route_impl(const wp_router_view *v, const wp_route_req *req, wp_route_result *ou
     const uint32_t word = req->model >> 6;
     const uint64_t bit = 1ull << (req->model & 63);
     const wp_route_policy policy = req->policy;
+    const double qmul = 1.0 + v->queue_per_slot;
     if (ex) {
         ex->n = ex->considered = 0;
         ex->total = total;
@@ -131,12 +135,11 @@ route_impl(const wp_router_view *v, const wp_route_req *req, wp_route_result *ou
                 record(ex, n, rtt, -1, warm, WP_CAND_NO_GPU);
             continue;
         }
-        const uint32_t slots = g * m->slots_per_gpu;
-        const uint32_t limit = slots + (uint32_t)((double)slots * v->queue_per_slot);
-        const uint32_t q = v->inflight[(size_t)n * WP_ROUTER_MAX_MODELS + req->model];
+        const uint64_t cap = (uint64_t)g * WP_ROUTER_GPU_UNITS;
+        const uint64_t after = v->used[n] + m->units; /* work in flight with this one */
         if (warm)
             any_warm = true;
-        if (q >= limit) {
+        if ((double)after > (double)cap * qmul) {
             if (ex)
                 record(ex, n, rtt, -1, warm, WP_CAND_FULL);
             continue;
@@ -146,7 +149,8 @@ route_impl(const wp_router_view *v, const wp_route_req *req, wp_route_result *ou
                 record(ex, n, rtt, -1, warm, WP_CAND_NO_MEMORY);
             continue;
         }
-        const float wait = q >= slots ? (float)(q - slots + 1) * m->service_ms / (float)slots : 0;
+        const float wait =
+            after > cap ? (float)((double)(after - cap) / (double)cap) * m->service_ms : 0;
         const float cost = rtt + wait + (warm ? 0 : m->load_ms);
         if (policy == WP_POLICY_NEAREST_WARM && !warm) {
             cold_first = (long)i;

@@ -27,6 +27,10 @@
 #include "common/common.h"
 
 #define WP_ROUTER_MAX_MODELS 256u
+/* Capacity of one GPU in work units. Models on a node share its GPUs: one
+ * request of a model with s slots per GPU takes WP_ROUTER_GPU_UNITS / s
+ * units while in flight (so a GPU runs s of them alone, or a mix). */
+#define WP_ROUTER_GPU_UNITS 65536u
 #define WP_ROUTER_MAX_NODES 65536u
 
 /* ---------------------------------------------------------------- view */
@@ -38,9 +42,10 @@ typedef struct wp_router_config {
     size_t ncities;          /* city indices are 0..ncities-1 */
     wp_router_rtt_fn rtt_ms; /* used while nodes are added */
     const void *rtt_ctx;     /* must outlive the view only while adding nodes */
-    /* A node is full for a model when its requests in flight reach
-     * slots * (1 + queue_per_slot), slots = gpus * slots_per_gpu.
-     * Default (0 here means default) 1.0: as many may wait as run. */
+    /* A node is full for a request when the work in flight (all models)
+     * plus the request's would exceed gpus * WP_ROUTER_GPU_UNITS *
+     * (1 + queue_per_slot). 0: full as soon as the GPUs are (a free slot
+     * is "room"); 1.0: as much may wait as runs. At most 1000. */
     double queue_per_slot;
 } wp_router_config;
 
@@ -95,6 +100,10 @@ uint64_t wp_router_node_version(const wp_router_view *v, uint32_t node);
 bool wp_router_node_warm(const wp_router_view *v, uint32_t node, uint32_t model);
 uint32_t wp_router_node_inflight(const wp_router_view *v, uint32_t node, uint32_t model);
 uint64_t wp_router_node_free_mem(const wp_router_view *v, uint32_t node);
+/* Work in flight at the node, all models, in GPU units. */
+uint64_t wp_router_node_load_units(const wp_router_view *v, uint32_t node);
+/* Units one request of the model takes. */
+uint32_t wp_router_model_units(const wp_router_view *v, uint32_t model);
 uint32_t wp_router_node_gpus(const wp_router_view *v, uint32_t node);
 
 /* A delta about one node, as gossip carries it. Only the fields named in
@@ -124,7 +133,8 @@ typedef struct wp_node_delta {
 int wp_router_apply(wp_router_view *v, uint32_t node, const wp_node_delta *d);
 
 /* Direct, unversioned updates for the owner of the truth (the simulator,
- * or a node about itself). In-flight never goes below zero. */
+ * or a node about itself). In-flight never goes below zero. The node's
+ * work in flight (units, see WP_ROUTER_GPU_UNITS) follows the counts. */
 void wp_router_set_status(wp_router_view *v, uint32_t node, wp_node_status s);
 void wp_router_set_warm(wp_router_view *v, uint32_t node, uint32_t model, bool warm);
 void wp_router_set_free_mem(wp_router_view *v, uint32_t node, uint64_t free_mem_bytes);

@@ -22,6 +22,7 @@ typedef struct wp_router_model {
     char name[WP_NAME_MAX];
     uint64_t size_bytes;
     uint32_t slots_per_gpu;
+    uint32_t units;   /* WP_ROUTER_GPU_UNITS / slots_per_gpu */
     float load_ms;    /* cold load: weights to GPU + runtime start */
     float service_ms; /* one request at typical token counts */
 } wp_router_model;
@@ -44,6 +45,7 @@ struct wp_router_view {
     uint64_t *version;
     uint64_t *warm;     /* cap_nodes * WP_ROUTER_WARM_WORDS */
     uint32_t *inflight; /* cap_nodes * WP_ROUTER_MAX_MODELS */
+    uint64_t *used;     /* work in flight per node, GPU units */
 
     /* ncities lists of cap_nodes entries each; list c holds nnodes. */
     wp_cand *cands;

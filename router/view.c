@@ -32,7 +32,7 @@ int wp_router_view_new(const wp_router_config *cfg, wp_router_view **out, wp_err
     v->ncities = cfg->ncities;
     v->rtt_ms = cfg->rtt_ms;
     v->rtt_ctx = cfg->rtt_ctx;
-    v->queue_per_slot = cfg->queue_per_slot > 0 ? cfg->queue_per_slot : 1.0;
+    v->queue_per_slot = cfg->queue_per_slot;
     *out = v;
     return WP_OK;
 }
@@ -49,6 +49,7 @@ void wp_router_view_free(wp_router_view *v)
     free(v->version);
     free(v->warm);
     free(v->inflight);
+    free(v->used);
     free(v->cands);
     free(v);
 }
@@ -64,12 +65,14 @@ int wp_router_model_add(wp_router_view *v, const wp_model_profile *p, uint32_t *
         return wp_errf(err, WP_EEXIST, "router: model '%s' already registered", p->name);
     if (v->nmodels >= WP_ROUTER_MAX_MODELS)
         return wp_errf(err, WP_ENOSPC, "router: more than %u models", WP_ROUTER_MAX_MODELS);
-    if (p->slots_per_gpu == 0)
-        return wp_errf(err, WP_EINVAL, "router: model '%s' has 0 slots per GPU", p->name);
+    if (p->slots_per_gpu == 0 || p->slots_per_gpu > WP_ROUTER_GPU_UNITS)
+        return wp_errf(err, WP_EINVAL, "router: model '%s': slots per GPU must be 1..%u",
+                       p->name, WP_ROUTER_GPU_UNITS);
     wp_router_model *m = &v->models[v->nmodels];
     memcpy(m->name, p->name, len + 1);
     m->size_bytes = p->size_bytes;
     m->slots_per_gpu = p->slots_per_gpu;
+    m->units = WP_ROUTER_GPU_UNITS / p->slots_per_gpu;
     m->load_ms = (float)wp_model_load_ms(p);
     m->service_ms = (float)wp_model_total_ms(p, p->typical_in_tokens, p->typical_out_tokens);
     if (index)
@@ -115,6 +118,7 @@ static int grow(wp_router_view *v, size_t cap)
     GROW(version, 1);
     GROW(warm, WP_ROUTER_WARM_WORDS);
     GROW(inflight, WP_ROUTER_MAX_MODELS);
+    GROW(used, 1);
 #undef GROW
     wp_cand *nc = malloc(v->ncities * cap * sizeof *nc);
     if (!nc)
@@ -152,6 +156,7 @@ int wp_router_node_add(wp_router_view *v, const wp_router_node_info *info, uint3
     v->gpus[n] = info->gpus;
     v->free_mem[n] = info->free_mem_bytes;
     v->version[n] = 0;
+    v->used[n] = 0;
     memset(&v->warm[(size_t)n * WP_ROUTER_WARM_WORDS], 0,
            WP_ROUTER_WARM_WORDS * sizeof *v->warm);
     memset(&v->inflight[(size_t)n * WP_ROUTER_MAX_MODELS], 0,
@@ -227,6 +232,16 @@ uint64_t wp_router_node_free_mem(const wp_router_view *v, uint32_t node)
     return v->free_mem[node];
 }
 
+uint64_t wp_router_node_load_units(const wp_router_view *v, uint32_t node)
+{
+    return v->used[node];
+}
+
+uint32_t wp_router_model_units(const wp_router_view *v, uint32_t model)
+{
+    return model < v->nmodels ? v->models[model].units : 0;
+}
+
 uint32_t wp_router_node_gpus(const wp_router_view *v, uint32_t node)
 {
     return v->gpus[node];
@@ -249,13 +264,24 @@ void wp_router_set_free_mem(wp_router_view *v, uint32_t node, uint64_t free_mem_
     v->free_mem[node] = free_mem_bytes;
 }
 
-void wp_router_inflight_add(wp_router_view *v, uint32_t node, uint32_t model, int32_t delta)
+/* Sets a count and moves the node's work in flight by the difference. */
+static void set_inflight(wp_router_view *v, uint32_t node, uint32_t model, uint32_t count)
 {
     uint32_t *q = &v->inflight[(size_t)node * WP_ROUTER_MAX_MODELS + model];
-    if (delta < 0 && (uint32_t)(-(int64_t)delta) > *q)
-        *q = 0;
-    else
-        *q = (uint32_t)((int64_t)*q + delta);
+    uint64_t units = v->models[model].units;
+    v->used[node] = v->used[node] - (uint64_t)*q * units + (uint64_t)count * units;
+    *q = count;
+}
+
+void wp_router_inflight_add(wp_router_view *v, uint32_t node, uint32_t model, int32_t delta)
+{
+    set_inflight(v, node, model, delta < 0 && (uint32_t)(-(int64_t)delta) >
+                                     v->inflight[(size_t)node * WP_ROUTER_MAX_MODELS + model]
+                                     ? 0
+                                     : (uint32_t)((int64_t)v->inflight[(size_t)node *
+                                                                        WP_ROUTER_MAX_MODELS +
+                                                                    model] +
+                                                  delta));
 }
 
 int wp_router_apply(wp_router_view *v, uint32_t node, const wp_node_delta *d)
@@ -281,6 +307,6 @@ int wp_router_apply(wp_router_view *v, uint32_t node, const wp_node_delta *d)
     if (d->fields & WP_DELTA_WARM_UNSET)
         wp_router_set_warm(v, node, d->model, false);
     if (d->fields & WP_DELTA_INFLIGHT)
-        v->inflight[(size_t)node * WP_ROUTER_MAX_MODELS + d->model] = d->inflight;
+        set_inflight(v, node, d->model, d->inflight);
     return WP_OK;
 }

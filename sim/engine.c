@@ -53,6 +53,7 @@ enum ev_type { EV_GEN, EV_INGRESS, EV_FN_ARRIVE, EV_GPU_ARRIVE, EV_GPU_DONE, EV_
 
 typedef struct req {
     uint64_t t0_ns;
+    uint64_t qseq; /* arrival order at the GPU site, for FIFO across models */
     float ur_ms;  /* user ↔ ingress PoP (edge) or region (regional) RTT */
     float leg_ms; /* ingress ↔ node (edge) or function ↔ endpoint RTT */
     uint32_t in_tok, out_tok;
@@ -69,11 +70,15 @@ typedef struct upoint {
     uint8_t region;
 } upoint;
 
-typedef struct gpu_q { /* one (site, model) */
-    uint32_t slots, busy;
-    uint32_t head, tail;
-    bool loading;
+typedef struct gpu_q { /* the waiting line of one (site, model) */
+    uint32_t head, tail, n;
+    bool loading; /* a cold load is in progress: nobody starts */
 } gpu_q;
+
+typedef struct site_gpu { /* the GPUs of one site, shared by its models */
+    uint64_t used_units, cap_units;
+    uint32_t ready_waiting; /* queued in queues that are not loading */
+} site_gpu;
 
 typedef struct fn_pool { /* idle containers of one (site, model): a stack of idle-since times */
     uint64_t *idle_ns;
@@ -101,6 +106,9 @@ typedef struct engine {
     uint32_t *site_city;
     uint32_t *site_gpus;
     gpu_q *gq;     /* nsites * nm */
+    site_gpu *sg;  /* nsites */
+    uint32_t units[WP_SIM_MAX_MODELS];
+    uint64_t qseq;
     fn_pool *fn;   /* regional: nsites * nm */
     wp_router_view *view;
 
@@ -200,12 +208,18 @@ static int schedule_next_arrival(engine *e)
 
 /* ------------------------------------------------------------ GPU model */
 
+/* A site's GPUs are shared by its models: capacity gpus x GPU_UNITS, a
+ * request of model m holds units[m] = GPU_UNITS / slots_per_gpu while it
+ * runs (the router counts the same units). Waiting is FIFO per (site,
+ * model), and strictly FIFO across the site's models: a request starts
+ * only when it is the earliest waiting one (queues of loading models
+ * aside) and fits. */
+
 static int gpu_start(engine *e, uint32_t r)
 {
     req *q = &e->rq[r];
-    gpu_q *g = &e->gq[(size_t)q->site * e->nm + q->model];
     const wp_model_profile *p = e->prof[q->model];
-    g->busy++;
+    e->sg[q->site].used_units += e->units[q->model];
     double ttft_ms = wp_model_ttft_ms(p, q->in_tok);
     double total_ms = wp_model_total_ms(p, q->in_tok, q->out_tok);
     double back_ms = 0.5 * ((double)q->leg_ms + (double)q->ur_ms);
@@ -214,37 +228,69 @@ static int gpu_start(engine *e, uint32_t r)
     wp_sim_stats *st = &e->res->region[q->region];
     wp_hist_record(&st->ttft_ns, first_at - q->t0_ns);
     wp_hist_record(&st->total_ns, last_at - q->t0_ns);
-    e->gpu_busy_ms += total_ms / p->slots_per_gpu;
+    e->gpu_busy_ms += total_ms * (double)e->units[q->model] / WP_ROUTER_GPU_UNITS;
     return push(e, e->now_ns + ms_to_ns(total_ms), EV_GPU_DONE, r);
 }
 
 static int gpu_arrive(engine *e, uint32_t r)
 {
     req *q = &e->rq[r];
+    site_gpu *sg = &e->sg[q->site];
     gpu_q *g = &e->gq[(size_t)q->site * e->nm + q->model];
-    if (!g->loading && g->busy < g->slots && g->head == NONE)
+    if (!g->loading && sg->ready_waiting == 0 &&
+        sg->used_units + e->units[q->model] <= sg->cap_units)
         return gpu_start(e, r);
     q->next = NONE;
+    q->qseq = e->qseq++;
     if (g->tail == NONE)
         g->head = r;
     else
         e->rq[g->tail].next = r;
     g->tail = r;
+    g->n++;
+    if (!g->loading)
+        sg->ready_waiting++;
     return WP_OK;
 }
 
-static int gpu_drain(engine *e, gpu_q *g)
+/* Starts waiting requests in arrival order while the earliest one fits. */
+static int gpu_drain(engine *e, uint32_t site)
 {
-    while (!g->loading && g->busy < g->slots && g->head != NONE) {
-        uint32_t r = g->head;
-        g->head = e->rq[r].next;
-        if (g->head == NONE)
-            g->tail = NONE;
+    site_gpu *sg = &e->sg[site];
+    while (sg->ready_waiting > 0) {
+        gpu_q *best = NULL;
+        uint32_t best_m = 0;
+        for (uint32_t m = 0; m < e->nm; m++) {
+            gpu_q *g = &e->gq[(size_t)site * e->nm + m];
+            if (g->loading || g->head == NONE)
+                continue;
+            if (!best || e->rq[g->head].qseq < e->rq[best->head].qseq) {
+                best = g;
+                best_m = m;
+            }
+        }
+        if (!best || sg->used_units + e->units[best_m] > sg->cap_units)
+            break;
+        uint32_t r = best->head;
+        best->head = e->rq[r].next;
+        if (best->head == NONE)
+            best->tail = NONE;
+        best->n--;
+        sg->ready_waiting--;
         int rv = gpu_start(e, r);
         if (rv != WP_OK)
             return rv;
     }
     return WP_OK;
+}
+
+static int on_load_done(engine *e, uint32_t slot)
+{
+    gpu_q *g = &e->gq[slot];
+    uint32_t site = (uint32_t)(slot / e->nm);
+    g->loading = false;
+    e->sg[site].ready_waiting += g->n;
+    return gpu_drain(e, site);
 }
 
 /* ------------------------------------------------------------ handlers */
@@ -335,8 +381,8 @@ static int on_gpu_done(engine *e, uint32_t r)
 {
     req *q = &e->rq[r];
     size_t slot = (size_t)q->site * e->nm + q->model;
-    gpu_q *g = &e->gq[slot];
-    g->busy--;
+    uint32_t site = q->site;
+    e->sg[site].used_units -= e->units[q->model];
     int rv = WP_OK;
     if (e->sc->serving == WP_SIM_SERVING_EDGE)
         wp_router_inflight_add(e->view, q->site, q->model, -1);
@@ -345,7 +391,7 @@ static int on_gpu_done(engine *e, uint32_t r)
     req_free(e, r);
     if (rv != WP_OK)
         return rv;
-    return gpu_drain(e, g);
+    return gpu_drain(e, site);
 }
 
 static int on_fn_free(engine *e, uint32_t slot)
@@ -423,19 +469,23 @@ static int alloc_sites(engine *e, size_t n)
     e->site_city = calloc(n, sizeof *e->site_city);
     e->site_gpus = calloc(n, sizeof *e->site_gpus);
     e->gq = calloc(n * e->nm, sizeof *e->gq);
-    if (!e->site_city || !e->site_gpus || !e->gq)
+    e->sg = calloc(n, sizeof *e->sg);
+    if (!e->site_city || !e->site_gpus || !e->gq || !e->sg)
         return oom(e);
     return WP_OK;
 }
 
 static void init_gpu_queues(engine *e)
 {
-    for (size_t s = 0; s < e->nsites; s++)
+    for (size_t m = 0; m < e->nm; m++)
+        e->units[m] = WP_ROUTER_GPU_UNITS / e->prof[m]->slots_per_gpu;
+    for (size_t s = 0; s < e->nsites; s++) {
+        e->sg[s].cap_units = (uint64_t)e->site_gpus[s] * WP_ROUTER_GPU_UNITS;
         for (size_t m = 0; m < e->nm; m++) {
             gpu_q *g = &e->gq[s * e->nm + m];
-            g->slots = e->site_gpus[s] * e->prof[m]->slots_per_gpu;
             g->head = g->tail = NONE;
         }
+    }
 }
 
 static int setup_edge(engine *e)
@@ -479,6 +529,8 @@ static int setup_edge(engine *e)
         char id[WP_NAME_MAX];
         snprintf(id, sizeof id, "%s-gpu", wp_topo_city(e->topo, pl.city[s])->code);
         uint64_t mem = (uint64_t)pl.gpus[s] * mem_per_gpu;
+        if (!sc->prewarm)
+            pl.warm[s] = 0; /* start cold: models load on first demand */
         for (size_t m = 0; m < e->nm; m++)
             if ((pl.warm[s] >> m) & 1u)
                 mem -= e->prof[m]->size_bytes;
@@ -579,6 +631,7 @@ static void engine_close(engine *e)
             free(e->fn[i].idle_ns);
     free(e->fn);
     free(e->gq);
+    free(e->sg);
     free(e->site_city);
     free(e->site_gpus);
     free(e->pts);
@@ -680,10 +733,7 @@ int wp_sim_run(const wp_sim_scenario *sc, const wp_sim_options *opt, wp_sim_resu
         case EV_FN_ARRIVE: rv = on_fn_arrive(e, ev.arg); break;
         case EV_GPU_ARRIVE: rv = gpu_arrive(e, ev.arg); break;
         case EV_GPU_DONE: rv = on_gpu_done(e, ev.arg); break;
-        case EV_LOAD_DONE:
-            e->gq[ev.arg].loading = false;
-            rv = gpu_drain(e, &e->gq[ev.arg]);
-            break;
+        case EV_LOAD_DONE: rv = on_load_done(e, ev.arg); break;
         case EV_FN_FREE: rv = on_fn_free(e, ev.arg); break;
         default: rv = wp_errf(err, WP_ESTATE, "sim: unknown event type %u", ev.type);
         }

@@ -72,6 +72,7 @@ static void defaults(wp_sim_scenario *s)
     s->gpu_cities = 190;
     s->gpus_total = 400;
     s->gpu_mem_gb = 80;
+    s->prewarm = true;
     s->policy = WP_POLICY_NEAREST_WARM;
     s->queue_per_slot = 0;
     s->rate_rps = 1000;
@@ -89,7 +90,7 @@ static void defaults(wp_sim_scenario *s)
     s->endpoint_rtt_ms = 2;
 }
 
-enum kind { K_STR, K_U32, K_DBL, K_SERVING, K_POLICY };
+enum kind { K_STR, K_U32, K_DBL, K_BOOL, K_SERVING, K_POLICY };
 
 struct key {
     const char *name;
@@ -109,6 +110,7 @@ static const struct key keys[] = {
     {"gpu_cities", K_U32, OFF(gpu_cities), 0, 0, 100000},
     {"gpus_total", K_U32, OFF(gpus_total), 0, 1, 10000000},
     {"gpu_mem_gb", K_DBL, OFF(gpu_mem_gb), 0, 0.001, 100000},
+    {"prewarm", K_BOOL, OFF(prewarm), 0, 0, 0},
     {"policy", K_POLICY, OFF(policy), 0, 0, 0},
     {"queue_per_slot", K_DBL, OFF(queue_per_slot), 0, 0, 1000},
     {"rate_rps", K_DBL, OFF(rate_rps), 0, 1e-6, 1e9},
@@ -193,6 +195,15 @@ static int set_key(wp_sim_scenario *s, const struct key *k, const char *val, con
         *(double *)(void *)field = v;
         return WP_OK;
     }
+    case K_BOOL:
+        if (strcmp(val, "yes") == 0 || strcmp(val, "true") == 0)
+            *(bool *)(void *)field = true;
+        else if (strcmp(val, "no") == 0 || strcmp(val, "false") == 0)
+            *(bool *)(void *)field = false;
+        else
+            return wp_errf(err, WP_EPARSE, "%s:%d: %s: expected yes or no, got '%s'", src, line,
+                           k->name, val);
+        return WP_OK;
     case K_SERVING:
         if (strcmp(val, "edge") == 0)
             s->serving = WP_SIM_SERVING_EDGE;

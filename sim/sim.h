@@ -59,6 +59,8 @@ typedef enum wp_sim_serving {
  *   gpus_total = 400           simulated GPUs, spread over the GPU sites in
  *                              proportion to the demand each serves (>= 1)
  *   gpu_mem_gb = 80            memory per GPU
+ *   prewarm = yes              edge: start with the placement's models warm
+ *                              (no: start cold, models load on demand)
  *   policy = nearest-warm      edge routing: nearest-warm|latency|nearest
  *   queue_per_slot = 0         edge: a node is full at slots*(1+this)
  *   rate_rps = 1000            mean global arrival rate (requests/s)
@@ -84,6 +86,7 @@ typedef struct wp_sim_scenario {
     uint32_t gpu_cities;
     uint32_t gpus_total;
     double gpu_mem_gb;
+    bool prewarm;
     wp_route_policy policy;
     double queue_per_slot;
     double rate_rps;

@@ -341,6 +341,40 @@ static void test_equal_rtt_lower_index_wins(void **state)
     assert_int_equal(r.node, c2);
 }
 
+static void test_models_share_a_node(void **state)
+{
+    fixture *f = *state;
+    wp_err err;
+    /* A small model with 64 slots per GPU: 1/64 of a GPU per request. */
+    wp_model_profile p = model_profile("small", GB / 10);
+    p.slots_per_gpu = 64;
+    uint32_t s;
+    assert_int_equal(wp_router_model_add(f->v, &p, &s, &err), WP_OK);
+    assert_int_equal(wp_router_model_units(f->v, s), WP_ROUTER_GPU_UNITS / 64);
+    assert_int_equal(wp_router_model_units(f->v, f->m), WP_ROUTER_GPU_UNITS / 2);
+    wp_router_set_warm(f->v, f->n[0], f->m, true);
+    wp_router_set_warm(f->v, f->n[0], s, true);
+    wp_router_set_warm(f->v, f->n[1], s, true);
+    /* 4 requests of the 2-slot model: 2 GPUs' worth = A's limit (1 GPU,
+     * queue_per_slot 1). The small model no longer fits at A either. */
+    wp_router_inflight_add(f->v, f->n[0], f->m, 4);
+    assert_int_equal(wp_router_node_load_units(f->v, f->n[0]), 2 * WP_ROUTER_GPU_UNITS);
+    wp_route_result r;
+    wp_route_req q = req_at(0, s, WP_POLICY_NEAREST_WARM);
+    assert_int_equal(wp_route(f->v, &q, &r), WP_OK);
+    assert_int_equal(r.node, f->n[1]);
+    /* One finishes: half a GPU frees, the small one fits again at A, and
+     * waits behind the excess: (1.5 + 1/64 - 1) GPU / 1 GPU * 10 ms. */
+    wp_router_inflight_add(f->v, f->n[0], f->m, -1);
+    assert_int_equal(wp_route(f->v, &q, &r), WP_OK);
+    assert_int_equal(r.node, f->n[0]);
+    assert_true(fabsf(r.wait_ms - (0.5f + 1.0f / 64) * 10.0f) < 1e-4f);
+    /* A versioned delta of a count moves the load by the difference. */
+    wp_node_delta d = {.version = 1, .fields = WP_DELTA_INFLIGHT, .model = f->m, .inflight = 1};
+    assert_int_equal(wp_router_apply(f->v, f->n[0], &d), WP_OK);
+    assert_int_equal(wp_router_node_load_units(f->v, f->n[0]), WP_ROUTER_GPU_UNITS / 2);
+}
+
 static void test_many_nodes_grow(void **state)
 {
     (void)state;
@@ -390,6 +424,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stale_deltas_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry_and_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_equal_rtt_lower_index_wins, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_models_share_a_node, setup, teardown),
         cmocka_unit_test(test_many_nodes_grow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
