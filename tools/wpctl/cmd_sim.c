@@ -26,6 +26,7 @@ __attribute__((weak)) int wpctl_sim_gossip_main(int argc, char **argv)
 static const char *const help_sim =
     "usage: wpctl sim [--scenario edge|regional|central|FILE] [--requests N]\n"
     "                 [--duration S] [--seed S] [--trace FILE] [--json] [--csv FILE]\n"
+    "                 [--compare SCENARIO]\n"
     "       wpctl sim gossip ...   (gossip simulation)\n\n"
     "Simulates global inference traffic, deterministically from a seed, and\n"
     "prints time-to-first-token percentiles by region of the user. Everything\n"
@@ -51,6 +52,8 @@ static const char *const help_sim =
     "                   regions: {REGION: {requests, p50_ms, p95_ms, p99_ms,\n"
     "                   total_p95_ms, cold_starts}}, all: {...}}\n"
     "  --csv FILE      also write the table as CSV to FILE\n"
+    "  --compare SCN   also run scenario SCN (same seed and workload) and print\n"
+    "                  both side by side (with --json: one JSON line each)\n"
     "  --show NAME     print a built-in scenario in the file format and exit\n\n"
     "p50/p95/p99: user send -> first token back at the user (TTFT, both network\n"
     "legs included); total_p95_ms: the full response.\n";
@@ -77,7 +80,13 @@ static void show_progress(void *ctx, uint64_t done, uint64_t total)
 }
 
 enum { OPT_SCENARIO = 1000, OPT_REQUESTS, OPT_DURATION, OPT_SEED, OPT_TRACE, OPT_JSON, OPT_CSV,
-       OPT_SHOW, OPT_HELP };
+       OPT_SHOW, OPT_COMPARE, OPT_HELP };
+
+static int load_scenario(const char *name, wp_sim_scenario *sc, wp_err *err)
+{
+    return wp_sim_scenario_text(name) ? wp_sim_scenario_builtin(name, sc, err)
+                                      : wp_sim_scenario_load(name, sc, err);
+}
 
 int wpctl_sim_main(int argc, char **argv)
 {
@@ -92,10 +101,11 @@ int wpctl_sim_main(int argc, char **argv)
         {"json", no_argument, NULL, OPT_JSON},
         {"csv", required_argument, NULL, OPT_CSV},
         {"show", required_argument, NULL, OPT_SHOW},
+        {"compare", required_argument, NULL, OPT_COMPARE},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
-    const char *scenario = "edge", *trace_path = NULL, *csv_path = NULL;
+    const char *scenario = "edge", *trace_path = NULL, *csv_path = NULL, *compare = NULL;
     uint64_t requests = 0, seed = 1;
     double duration_s = 0;
     bool json = false, have_requests = false;
@@ -126,6 +136,7 @@ int wpctl_sim_main(int argc, char **argv)
         case OPT_TRACE: trace_path = optarg; break;
         case OPT_JSON: json = true; break;
         case OPT_CSV: csv_path = optarg; break;
+        case OPT_COMPARE: compare = optarg; break;
         case OPT_SHOW: {
             const char *text = wp_sim_scenario_text(optarg);
             if (!text)
@@ -144,10 +155,10 @@ int wpctl_sim_main(int argc, char **argv)
 
     wp_err err;
     wp_err_clear(&err);
-    wp_sim_scenario sc;
-    int rv = wp_sim_scenario_text(scenario) ? wp_sim_scenario_builtin(scenario, &sc, &err)
-                                            : wp_sim_scenario_load(scenario, &sc, &err);
-    if (rv != WP_OK)
+    wp_sim_scenario sc[2];
+    int nsc = compare ? 2 : 1;
+    if (load_scenario(scenario, &sc[0], &err) != WP_OK ||
+        (compare && load_scenario(compare, &sc[1], &err) != WP_OK))
         return wpctl_fail("%s", wp_err_text(&err));
     wp_sim_trace *trace = NULL;
     if (trace_path && wp_sim_trace_load(trace_path, &trace, &err) != WP_OK)
@@ -155,42 +166,50 @@ int wpctl_sim_main(int argc, char **argv)
     if (!have_requests && duration_s == 0 && !trace)
         requests = 100000;
 
-    wp_sim_result *res = wp_sim_result_new();
-    if (!res) {
-        wp_sim_trace_free(trace);
-        return wpctl_fail("out of memory");
+    wp_sim_result *res[2] = {wp_sim_result_new(), wp_sim_result_new()};
+    double wall_s[2] = {0, 0};
+    int status = WPCTL_OK;
+    if (!res[0] || !res[1]) {
+        status = wpctl_fail("out of memory");
+        goto out;
     }
-    progress prog = {.last_pct = UINT64_MAX};
-    wp_sim_options opt = {.seed = seed, .max_requests = requests, .duration_s = duration_s,
-                          .trace = trace};
-    if (isatty(STDERR_FILENO)) {
-        opt.progress = show_progress;
-        opt.progress_ctx = &prog;
-    }
-    uint64_t t0 = wp_clock_monotonic_ns();
-    rv = wp_sim_run(&sc, &opt, res, &err);
-    double wall_s = (double)(wp_clock_monotonic_ns() - t0) / 1e9;
-    wp_sim_trace_free(trace);
-    if (rv != WP_OK) {
-        wp_sim_result_free(res);
-        return wpctl_fail("%s", wp_err_text(&err));
+    for (int i = 0; i < nsc; i++) {
+        progress prog = {.last_pct = UINT64_MAX};
+        wp_sim_options opt = {.seed = seed, .max_requests = requests, .duration_s = duration_s,
+                              .trace = trace};
+        if (isatty(STDERR_FILENO)) {
+            opt.progress = show_progress;
+            opt.progress_ctx = &prog;
+        }
+        uint64_t t0 = wp_clock_monotonic_ns();
+        if (wp_sim_run(&sc[i], &opt, res[i], &err) != WP_OK) {
+            status = wpctl_fail("%s", wp_err_text(&err));
+            goto out;
+        }
+        wall_s[i] = (double)(wp_clock_monotonic_ns() - t0) / 1e9;
     }
     if (csv_path) {
         FILE *fp = fopen(csv_path, "w");
         if (!fp) {
-            wp_sim_result_free(res);
-            return wpctl_fail("%s: cannot write", csv_path);
+            status = wpctl_fail("%s: cannot write", csv_path);
+            goto out;
         }
-        wp_sim_report_csv(res, fp);
+        for (int i = 0; i < nsc; i++)
+            wp_sim_report_csv(res[i], fp);
         if (fclose(fp) != 0) {
-            wp_sim_result_free(res);
-            return wpctl_fail("%s: write error", csv_path);
+            status = wpctl_fail("%s: write error", csv_path);
+            goto out;
         }
     }
-    if (json)
-        wp_sim_report_json(res, wall_s, stdout);
-    else
-        wp_sim_report_table(res, wall_s, stdout);
-    wp_sim_result_free(res);
-    return WPCTL_OK;
+    for (int i = 0; json && i < nsc; i++)
+        wp_sim_report_json(res[i], wall_s[i], stdout);
+    if (!json && nsc == 1)
+        wp_sim_report_table(res[0], wall_s[0], stdout);
+    if (!json && nsc == 2)
+        wp_sim_report_compare(res[0], res[1], stdout);
+out:
+    wp_sim_trace_free(trace);
+    wp_sim_result_free(res[0]);
+    wp_sim_result_free(res[1]);
+    return status;
 }
