@@ -21,8 +21,9 @@
  * Edge world, per request (events in capitals):
  *   GEN at t0 (user sends) → INGRESS at t0 + rtt(user, PoP)/2: the router
  *   core picks a node; the ingress counts it in flight → GPU_ARRIVE after
- *   invoke_ms + rtt(PoP, node)/2 → FIFO queue per (node, model) → service
- *   on a free slot → first token travels node → PoP → user. A cold route
+ *   invoke_ms + rtt(PoP, node)/2 → the node's GPUs, shared by its models
+ *   (work units as in router.h; waiting is FIFO across the node's models)
+ *   → first token travels node → PoP → user. A cold route
  *   (no warm replica with room) starts loading the model at the node:
  *   requests queue behind the load (LOAD_DONE). GPU_DONE frees the slot.
  * Regional world:
@@ -35,6 +36,11 @@
  *   again when it has relayed the last token (FN_FREE).
  * Latency recorded per request: TTFT = (service start + ttft + one-way
  * legs back) - t0; total = (service end + legs back) - t0.
+ *
+ * What is not modelled: batching efficiency beyond the fixed slots, GPU
+ * interference between co-resident models beyond sharing capacity,
+ * network jitter and loss, retries, gossip staleness (the router's view is
+ * exact), evictions (a cold-loaded model stays), Lambda's concurrency cap.
  *
  * Bounds: pending events and live requests ~ requests in flight; memory
  * O(users + sites x models + in flight); no allocation per request once
