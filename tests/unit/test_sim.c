@@ -451,6 +451,32 @@ static void test_cold_loads_by_policy(void **state)
     wp_sim_result_free(r);
 }
 
+static void test_diurnal_follows_local_time(void **state)
+{
+    (void)state;
+    /* Amplitude 0.9, peak at 20:00 local. At 12:00 UTC Asia (UTC+5..+9) is
+     * near its peak and the Americas near their trough (f ~ 0.1-0.5); at
+     * 00:00 UTC it is the other way round. Asia's share must swing. */
+    wp_sim_result *r = wp_sim_result_new();
+    double asia[2], americas[2];
+    for (int k = 0; k < 2; k++) {
+        char text[256];
+        snprintf(text, sizeof text,
+                 "preset = tiny\ngpu_cities = 0\ngpus_total = 16\nrate_rps = 60\n"
+                 "diurnal_amplitude = 0.9\nstart_utc_h = %d\n",
+                 k == 0 ? 12 : 0);
+        wp_err err;
+        assert_int_equal(run_text(text, 4, 20000, NULL, r, &err), WP_OK);
+        asia[k] = (double)r->region[WP_REGION_ASIA].requests / (double)r->requests;
+        americas[k] = (double)(r->region[WP_REGION_NORTH_AMERICA].requests +
+                               r->region[WP_REGION_SOUTH_AMERICA].requests) /
+                      (double)r->requests;
+    }
+    assert_true(asia[0] > 1.5 * asia[1]);
+    assert_true(americas[1] > 3.0 * americas[0]);
+    wp_sim_result_free(r);
+}
+
 static void test_trace_replay(void **state)
 {
     (void)state;
@@ -509,6 +535,7 @@ int main(void)
         cmocka_unit_test(test_tiny_regional_exact),
         cmocka_unit_test(test_same_seed_same_json),
         cmocka_unit_test(test_cold_loads_by_policy),
+        cmocka_unit_test(test_diurnal_follows_local_time),
         cmocka_unit_test(test_trace_replay),
         cmocka_unit_test(test_edge_below_regional),
     };
