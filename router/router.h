@@ -90,7 +90,9 @@ typedef struct wp_router_node_info {
  * WP_EEXIST for a duplicate id, WP_EINVAL for a bad city or id. */
 int wp_router_node_add(wp_router_view *v, const wp_router_node_info *info, uint32_t *index,
                        wp_err *err);
-/* Index of a node by id, or -1 (linear search: not for the hot path). */
+/* Index of a node by id, or -1 (linear search: not for the hot path).
+ * The accessors below and the direct setters take a valid index (< count)
+ * and a registered model; they do not check (wp_router_apply does). */
 int wp_router_node_find(const wp_router_view *v, const char *id);
 size_t wp_router_node_count(const wp_router_view *v);
 const char *wp_router_node_id(const wp_router_view *v, uint32_t node);
