@@ -6,7 +6,7 @@
  * warm nearly everywhere, the tail in a few cities). Requests: ingress
  * cities drawn by population, models by Zipf(1.0), pre-generated so the
  * loop times only wp_route. One JSON line per policy, plus one for
- * nearest-warm with queues loaded (some nodes full, scans go further).
+ * nearest-warm with a third of the nodes full (scans go further).
  */
 #include "common/common.h"
 #include "router/router.h"
@@ -110,11 +110,10 @@ int main(int argc, char **argv)
                                                            : WP_POLICY_NEAREST_WARM;
         const char *label = round < (int)WP_POLICY_COUNT ? wp_route_policy_name(pol)
                                                          : "nearest-warm-loaded";
-        if (round == (int)WP_POLICY_COUNT) /* a third of the warm replicas full */
+        if (round == (int)WP_POLICY_COUNT) /* a third of the nodes full */
             for (uint32_t n = 0; n < pl.nsites; n++)
-                for (uint32_t m = 0; m < NMODELS; m++)
-                    if (wp_rng_below(&rng, 3) == 0)
-                        wp_router_inflight_add(v, n, m, (int32_t)(pl.gpus[n] * models[m].slots_per_gpu));
+                if (wp_rng_below(&rng, 3) == 0)
+                    wp_router_inflight_add(v, n, 0, (int32_t)(pl.gpus[n] * models[0].slots_per_gpu));
         for (uint32_t i = 0; i < NREQ; i++)
             reqs[i].policy = pol;
         uint64_t ok = 0, cold = 0, sink = 0;
