@@ -15,6 +15,8 @@ static int version_main(int argc, char **argv)
 
 static const struct wpctl_cmd commands[] = {
     {"version", "print the version", version_main},
+    {"model", "model checkpoints: gen writes one with seeded random weights", wpctl_model_main},
+    {"infer", "run a checkpoint on the cpu or cuda backend", wpctl_infer_main},
 };
 
 int wpctl_fail(const char *fmt, ...)
