@@ -289,32 +289,6 @@ int wp_gpu_generate(wp_gpu_model *m, const wp_gen_request *req, wp_gen_result *r
     return WP_OK;
 }
 
-uint64_t wp_gpu_timing_batch(const wp_model_profile *p, const uint32_t *in_tokens,
-                             const uint32_t *out_tokens, size_t n, wp_gen_result *res)
-{
-    uint32_t slots = p->slots_per_gpu ? p->slots_per_gpu : 1;
-    uint64_t wave_start = 0;
-    for (size_t i = 0; i < n; i += slots) {
-        uint64_t wave_len = 0;
-        for (size_t j = i; j < n && j < i + slots; j++) {
-            uint32_t out = out_tokens[j] ? out_tokens[j] : 1;
-            uint64_t ttft = (uint64_t)llround(wp_model_ttft_ms(p, in_tokens[j]) * WP_NS_PER_MS);
-            uint64_t total =
-                (uint64_t)llround(wp_model_total_ms(p, in_tokens[j], out) * WP_NS_PER_MS);
-            if (res) {
-                res[j].n_tokens = 0;
-                res[j].modelled = true;
-                res[j].ttft_ns = wave_start + ttft;
-                res[j].total_ns = wave_start + total;
-            }
-            if (total > wave_len)
-                wave_len = total;
-        }
-        wave_start += wave_len;
-    }
-    return wave_start;
-}
-
 int wp_gpu_run_batch(wp_gpu_model *m, const wp_gen_request *reqs, wp_gen_result *res, size_t n,
                      size_t *failed_index, wp_err *err)
 {
