@@ -173,9 +173,7 @@ int wp_gpu__cpu_open(wp_llama_weights *w, void **impl, uint64_t *mem_bytes, wp_e
     }
     m->w = *w;
     memset(w, 0, sizeof *w);
-    *mem_bytes = (uint64_t)m->w.n_floats * sizeof(float) +
-                 ((uint64_t)2 * cache + 4u * c->dim + 2u * c->hidden_dim + c->seq_len) *
-                     sizeof(float);
+    *mem_bytes = wp_llama_mem_bytes(&m->w.cfg);
     *impl = m;
     return WP_OK;
 }

@@ -204,6 +204,37 @@ int wp_llama_parse_header(const unsigned char *hdr, size_t len, uint64_t file_by
     return WP_OK;
 }
 
+uint64_t wp_llama_mem_bytes(const wp_llama_config *c)
+{
+    uint64_t file_bytes = 0;
+    if (wp_llama_config_check(c, &file_bytes, NULL) != WP_OK)
+        return 0;
+    uint64_t kv = wp_llama_kv_dim(c);
+    uint64_t cache = (uint64_t)c->n_layers * c->seq_len * kv; /* < 2^56 under the caps */
+    uint64_t act = 4ull * c->dim + 2ull * c->hidden_dim + (uint64_t)c->n_heads * c->seq_len +
+                   c->vocab_size;
+    return file_bytes - WP_LLAMA_HEADER_BYTES + (2 * cache + act) * sizeof(float);
+}
+
+int wp_llama_read_config(const char *path, wp_llama_config *out, wp_err *err)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return wp_errf(err, errno == ENOENT ? WP_ENOTFOUND : WP_EIO, "%s: %s", path,
+                       strerror(errno));
+    struct stat st;
+    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(fp);
+        return wp_errf(err, WP_EIO, "%s: not a regular file", path);
+    }
+    unsigned char hdr[WP_LLAMA_HEADER_BYTES];
+    size_t got = fread(hdr, 1, sizeof hdr, fp);
+    fclose(fp);
+    if (wp_llama_parse_header(hdr, got, (uint64_t)st.st_size, out, err) != WP_OK)
+        return wp_err_wrap(err, "%s", path);
+    return WP_OK;
+}
+
 static void set_views(wp_llama_weights *w)
 {
     const wp_llama_config *c = &w->cfg;

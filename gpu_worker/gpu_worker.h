@@ -306,4 +306,55 @@ typedef struct wp_res_stats {
 } wp_res_stats;
 void wp_res_get_stats(const wp_res *r, wp_res_stats *out);
 
+/* ================================================================ worker */
+
+/* The live-world driver a node embeds: one device, one backend kind, a
+ * residency core, and the backend models it loads. It executes the core's
+ * actions: on cpu/cuda a LOAD reads the checkpoint now (measured: the real
+ * cold start) and a RUN generates now, so those calls block for as long as
+ * the work takes (run them off the event loop); on the TIMING MODEL nothing
+ * blocks: loads and batches finish at a computed time, and
+ * wp_gpu_worker_advance returns when it next has something due.
+ * Completions arrive through on_done, exactly once per accepted request. */
+typedef void (*wp_gpu_done_fn)(void *ctx, uint64_t req_id, int error, const wp_gen_result *res);
+
+typedef struct wp_gpu_worker_config {
+    int kind;                 /* WP_GPU_CPU | WP_GPU_CUDA | WP_GPU_MODEL */
+    uint64_t capacity_bytes;  /* device memory the worker may fill */
+    uint32_t max_batch;
+    uint32_t max_queue;       /* per model */
+    wp_gpu_done_fn on_done;
+    void *ctx;
+    wp_logger log;
+} wp_gpu_worker_config;
+
+typedef struct wp_gpu_worker wp_gpu_worker;
+
+int wp_gpu_worker_new(const wp_gpu_worker_config *cfg, wp_gpu_worker **out, wp_err *err);
+/* Unloads every model; pending requests get no completion. */
+void wp_gpu_worker_free(wp_gpu_worker *w);
+/* Catalog entry. cpu/cuda: path to a checkpoint (its header is read now to
+ * size the model: weights + KV cache + activations); the timing model:
+ * profile (size_bytes is its memory). */
+int wp_gpu_worker_add_model(wp_gpu_worker *w, const char *name, const char *path,
+                            const wp_model_profile *profile, wp_err *err);
+/* Accepts a request: req->prompt and tokens (>= req->steps entries) stay
+ * owned by the caller and must live until on_done for req_id. */
+int wp_gpu_worker_submit(wp_gpu_worker *w, uint64_t now_ns, const char *model, uint64_t req_id,
+                         const wp_gen_request *req, int32_t *tokens, wp_err *err);
+/* Placement's assignment (pinned models), as wp_res_assign. */
+int wp_gpu_worker_assign(wp_gpu_worker *w, uint64_t now_ns, const char *const *names, size_t n,
+                         wp_err *err);
+/* Executes pending actions and everything due at or before now_ns; returns
+ * the time of the next due event (UINT64_MAX: none; call again on the next
+ * submit or assignment). */
+uint64_t wp_gpu_worker_advance(wp_gpu_worker *w, uint64_t now_ns);
+/* The residency core, for gossip (free bytes, warm models, queue depth). */
+const wp_res *wp_gpu_worker_res(const wp_gpu_worker *w);
+
+/* Memory a loaded cpu/cuda model holds: weights + KV cache + activations. */
+uint64_t wp_llama_mem_bytes(const wp_llama_config *c);
+/* Reads and checks only the header of a checkpoint (and its length). */
+int wp_llama_read_config(const char *path, wp_llama_config *out, wp_err *err);
+
 #endif /* WP_GPU_WORKER_H */
