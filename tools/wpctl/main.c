@@ -17,6 +17,7 @@ static const struct wpctl_cmd commands[] = {
     {"version", "print the version", version_main},
     {"model", "model checkpoints: gen writes one with seeded random weights", wpctl_model_main},
     {"infer", "run a checkpoint on the cpu or cuda backend", wpctl_infer_main},
+    {"topo", "topologies, the RTT model, fit and coverage", wpctl_topo_main},
 };
 
 int wpctl_fail(const char *fmt, ...)

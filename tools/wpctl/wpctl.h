@@ -30,5 +30,6 @@ int wpctl_usage_error(const char *cmd, const char *fmt, ...) WP_PRINTF(2, 3);
 /* Subcommands (one file each). */
 int wpctl_model_main(int argc, char **argv);
 int wpctl_infer_main(int argc, char **argv);
+int wpctl_topo_main(int argc, char **argv);
 
 #endif
