@@ -15,6 +15,8 @@ static int version_main(int argc, char **argv)
 
 static const struct wpctl_cmd commands[] = {
     {"version", "print the version", version_main},
+    {"model", "model checkpoints: gen writes one with seeded random weights", wpctl_model_main},
+    {"infer", "run a checkpoint on the cpu or cuda backend", wpctl_infer_main},
     {"topo", "topologies, the RTT model, fit and coverage", wpctl_topo_main},
     {"sim", "simulate global traffic: latency by region (edge vs regional)", wpctl_sim_main},
 };

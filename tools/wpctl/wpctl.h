@@ -28,6 +28,8 @@ int wpctl_fail(const char *fmt, ...) WP_PRINTF(1, 2);
 int wpctl_usage_error(const char *cmd, const char *fmt, ...) WP_PRINTF(2, 3);
 
 /* Subcommands (one file each). */
+int wpctl_model_main(int argc, char **argv);
+int wpctl_infer_main(int argc, char **argv);
 int wpctl_topo_main(int argc, char **argv);
 int wpctl_sim_main(int argc, char **argv);
 /* `wpctl sim gossip`: defined by the gossip simulation; cmd_sim.c holds a
