@@ -15,7 +15,10 @@ static int version_main(int argc, char **argv)
 
 static const struct wpctl_cmd commands[] = {
     {"version", "print the version", version_main},
+    {"model", "model checkpoints: gen writes one with seeded random weights", wpctl_model_main},
+    {"infer", "run a checkpoint on the cpu or cuda backend", wpctl_infer_main},
     {"topo", "topologies, the RTT model, fit and coverage", wpctl_topo_main},
+    {"sim", "simulate global traffic: latency by region (edge vs regional)", wpctl_sim_main},
     {"cluster", "start, inspect and stop a local cluster (up|status|restart|down)",
      wpctl_cluster_main},
     {"nodes", "members and their capacity as a node's gossip view has them", wpctl_nodes_main},

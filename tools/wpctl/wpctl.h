@@ -28,12 +28,16 @@ int wpctl_fail(const char *fmt, ...) WP_PRINTF(1, 2);
 int wpctl_usage_error(const char *cmd, const char *fmt, ...) WP_PRINTF(2, 3);
 
 /* Subcommands (one file each). */
-/* wpctl sim gossip (cmd_sim_gossip.c), reached through `wpctl sim`. */
-int wpctl_sim_gossip_main(int argc, char **argv);
 int wpctl_cluster_main(int argc, char **argv);
 int wpctl_nodes_main(int argc, char **argv);
 int wpctl_drain_main(int argc, char **argv);
 int wpctl_capacity_main(int argc, char **argv);
+int wpctl_model_main(int argc, char **argv);
+int wpctl_infer_main(int argc, char **argv);
 int wpctl_topo_main(int argc, char **argv);
+int wpctl_sim_main(int argc, char **argv);
+/* `wpctl sim gossip`: defined by the gossip simulation; cmd_sim.c holds a
+ * weak default that says it is not built yet. */
+int wpctl_sim_gossip_main(int argc, char **argv);
 
 #endif
