@@ -400,7 +400,10 @@ static int cluster_up(int argc, char **argv)
     free(ports);
     cl->n = total;
     char bin[1024];
-    find_node_bin(bin, sizeof bin);
+    if (find_node_bin(bin, sizeof bin) != 0) {
+        rc = wpctl_fail("WP_NODE_BIN=%s is not an executable file", bin);
+        goto out;
+    }
     for (size_t i = 0; i < total; i++) {
         char joins[WP_GOSSIP_ADDR_MAX * 3 + 8];
         join_list(cl, i, joins, sizeof joins);
@@ -607,7 +610,10 @@ static int cluster_restart(int argc, char **argv)
         goto out;
     }
     char bin[1024], joins[WP_GOSSIP_ADDR_MAX * 3 + 8];
-    find_node_bin(bin, sizeof bin);
+    if (find_node_bin(bin, sizeof bin) != 0) {
+        rc = wpctl_fail("WP_NODE_BIN=%s is not an executable file", bin);
+        goto out;
+    }
     join_list(cl, i, joins, sizeof joins);
     pid_t pid = spawn_node(bin, cl, &cl->nodes[i], joins, 1, 24, &err);
     if (pid < 0) {
