@@ -104,6 +104,7 @@ typedef struct member {
     bool bcast;
     uint32_t transmits;
     uint64_t bcast_seq;
+    size_t bq_pos; /* index in the broadcast queue while bcast */
 } member;
 
 typedef struct relay {
@@ -129,6 +130,7 @@ struct wp_gossip {
     size_t nslots; /* power of two, > 2 * cap */
     size_t *scratch;
     struct cand *cands;
+    size_t *bq; /* indices of members with a pending broadcast (n_bcast of them) */
     uint64_t susp_next_ns; /* <= every pending suspicion deadline (may be stale-early) */
 
     uint64_t seq_next;
@@ -292,6 +294,10 @@ static int grow(wp_gossip *g)
     if (!nca)
         return WP_ENOMEM;
     g->cands = nca;
+    size_t *nbq = realloc(g->bq, ncap * sizeof *nbq);
+    if (!nbq)
+        return WP_ENOMEM;
+    g->bq = nbq;
     size_t nslots = 1;
     while (nslots <= 2 * ncap)
         nslots <<= 1;
@@ -331,11 +337,33 @@ static void awareness_delta(wp_gossip *g, int d)
     g->awareness = (uint32_t)a;
 }
 
+static void bq_rebuild(wp_gossip *g)
+{
+    g->n_bcast = 0;
+    for (size_t i = 0; i < g->n; i++)
+        if (g->mem[i].bcast) {
+            g->mem[i].bq_pos = g->n_bcast;
+            g->bq[g->n_bcast++] = i;
+        }
+}
+
+static void bq_remove(wp_gossip *g, size_t idx)
+{
+    member *x = &g->mem[idx];
+    size_t pos = x->bq_pos;
+    size_t last = g->bq[--g->n_bcast];
+    g->bq[pos] = last;
+    g->mem[last].bq_pos = pos;
+    x->bcast = false;
+}
+
 static void queue_bcast(wp_gossip *g, size_t idx)
 {
     member *x = &g->mem[idx];
-    if (!x->bcast)
-        g->n_bcast++;
+    if (!x->bcast) {
+        x->bq_pos = g->n_bcast;
+        g->bq[g->n_bcast++] = idx;
+    }
     x->bcast = true;
     x->transmits = 0;
     x->bcast_seq = ++g->bcast_counter;
@@ -412,11 +440,22 @@ static void send_frame(wp_gossip *g, uint64_t now, const char *to_addr, const ch
     if (!full_state && !only_self && g->force_idx >= 0 && (size_t)g->force_idx < g->n)
         recs[nrec++] = &g->mem[g->force_idx].m;
     if (!full_state && !only_self && g->n_bcast) {
+        /* The best WP_ARRAY_LEN(recs_small) pending broadcasts, kept sorted
+         * by insertion: O(pending) per frame, not a full sort. */
         size_t nc = 0;
-        for (size_t i = 0; i < g->n; i++)
-            if (g->mem[i].bcast)
-                g->cands[nc++] = (cand){g->mem[i].transmits, g->mem[i].bcast_seq, i};
-        qsort(g->cands, nc, sizeof *g->cands, cmp_cand);
+        const size_t keep = WP_ARRAY_LEN(recs_small);
+        for (size_t q = 0; q < g->n_bcast; q++) {
+            size_t i = g->bq[q];
+            cand c = {g->mem[i].transmits, g->mem[i].bcast_seq, i};
+            if (nc == keep && cmp_cand(&c, &g->cands[nc - 1]) >= 0)
+                continue;
+            size_t j = nc < keep ? nc++ : nc - 1;
+            while (j > 0 && cmp_cand(&c, &g->cands[j - 1]) < 0) {
+                g->cands[j] = g->cands[j - 1];
+                j--;
+            }
+            g->cands[j] = c;
+        }
         size_t budget = WP_GOSSIP_PACKET_BYTES;
         size_t used = 32 + strlen(msg.from_id) + strlen(msg.from_addr) + strlen(msg.target_id) +
                       strlen(msg.target_addr);
@@ -430,10 +469,8 @@ static void send_frame(wp_gossip *g, uint64_t now, const char *to_addr, const ch
                 continue;
             used += est;
             recs[nrec++] = &x->m;
-            if (++x->transmits >= limit) {
-                x->bcast = false;
-                g->n_bcast--;
-            }
+            if (++x->transmits >= limit)
+                bq_remove(g, g->cands[k].idx);
         }
     }
     if (type == WP_GMSG_GOSSIP && nrec == 0)
@@ -454,15 +491,40 @@ static void send_frame(wp_gossip *g, uint64_t now, const char *to_addr, const ch
 
 /* Picks up to k random members (not self, not in `skip`) that pass the
  * filter; returns how many, indices in g->scratch[0..]. */
+static bool pickable(const wp_gossip *g, uint64_t now, size_t i, bool allow_recent_dead)
+{
+    const member *x = &g->mem[i];
+    return x->m.status <= WP_MEMBER_SUSPECT ||
+           (allow_recent_dead && now - x->m.status_change_ns < g->cfg.gossip_to_dead_ns);
+}
+
 static size_t pick_random(wp_gossip *g, uint64_t now, size_t k, int skip, bool allow_recent_dead)
 {
+    size_t pool = g->n - 1;
+    if (k == 0 || pool == 0)
+        return 0;
+    /* Large view: rejection sampling, O(k^2) expected; falls back to the
+     * scan below when too many draws are refused. */
+    if (pool > 4 * k + 8) {
+        size_t got = 0;
+        for (size_t tries = 0; got < k && tries < 8 * k + 32; tries++) {
+            size_t i = 1 + (size_t)wp_rng_below(g->rng, pool);
+            if ((int)i == skip || !pickable(g, now, i, allow_recent_dead))
+                continue;
+            bool dup = false;
+            for (size_t d = 0; d < got && !dup; d++)
+                dup = g->scratch[d] == i;
+            if (!dup)
+                g->scratch[got++] = i;
+        }
+        if (got == k)
+            return k;
+    }
     size_t nc = 0;
     for (size_t i = 1; i < g->n; i++) {
         if ((int)i == skip)
             continue;
-        const member *x = &g->mem[i];
-        if (x->m.status <= WP_MEMBER_SUSPECT ||
-            (allow_recent_dead && now - x->m.status_change_ns < g->cfg.gossip_to_dead_ns))
+        if (pickable(g, now, i, allow_recent_dead))
             g->scratch[nc++] = i;
     }
     if (k > nc)
@@ -735,6 +797,7 @@ void wp_gossip_free(wp_gossip *g)
     free(g->slots);
     free(g->scratch);
     free(g->cands);
+    free(g->bq);
     free(g);
 }
 
@@ -964,11 +1027,8 @@ static void shuffle_and_reap(wp_gossip *g, uint64_t now)
         member *x = &g->mem[i];
         bool gone = x->m.status >= WP_MEMBER_DEAD &&
                     now - x->m.status_change_ns >= g->cfg.gossip_to_dead_ns;
-        if (gone) {
-            if (x->bcast)
-                g->n_bcast--;
+        if (gone)
             continue;
-        }
         if (w != i)
             g->mem[w] = *x;
         w++;
@@ -981,6 +1041,7 @@ static void shuffle_and_reap(wp_gossip *g, uint64_t now)
         g->mem[j] = t;
     }
     index_rebuild(g);
+    bq_rebuild(g);
     g->probe_idx = 1;
 }
 
