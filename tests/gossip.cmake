@@ -9,6 +9,9 @@ if(TARGET wp-node)
   add_test(NAME gossip_cluster_8 COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/gossip_cluster.sh
            $<TARGET_FILE:wpctl> $<TARGET_FILE:wp-node>)
   set_tests_properties(gossip_cluster_8 PROPERTIES LABELS integration TIMEOUT 120)
+  add_test(NAME gossip_wan COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/gossip_wan.sh
+           $<TARGET_FILE:wpctl> $<TARGET_FILE:wp-node>)
+  set_tests_properties(gossip_wan PROPERTIES LABELS integration TIMEOUT 60)
   wp_add_test(NAME test_node_badframes
               SOURCES integration/test_node_badframes.c ${PROJECT_SOURCE_DIR}/tools/wpctl/cluster_util.c
               LIBS wp_gossip wp_proto PkgConfig::ZMQ LABELS integration TIMEOUT 60)
