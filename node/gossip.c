@@ -65,11 +65,16 @@
  * Records travel whole in every update (wire format: codec.c).
  *
  * Invariants: members[0] is this member; the id index (open addressing,
- * rebuilt on reap/reshuffle) maps every id to its slot; at most one probe
- * is outstanding; at most MAX_RELAYS relayed probes are remembered (the
- * oldest is dropped); the outbox holds frames of one event only.
- * Bounds per event: O(N) work for target choice and broadcast selection
- * (N <= WP_GOSSIP_MAX_MEMBERS), O(N log N) for a reshuffle once a round.
+ * rebuilt on reap/reshuffle) maps every id to its slot; bq[0..n_bcast)
+ * holds exactly the members with a pending broadcast and each one's bq_pos
+ * points back at it; a member's incarnation never decreases; at most one
+ * probe is outstanding; at most MAX_RELAYS relayed probes are remembered
+ * (the oldest is dropped); the outbox holds the frames of one event only.
+ * Bounds per event: broadcast selection O(pending x 64) (the best 64 are
+ * kept by insertion), target choice O(k^2) expected by rejection sampling
+ * (O(N) fallback), a merge O(records) with O(1) id lookups, a frame at most
+ * 1400 bytes except push-pull (the full state, <= WP_FRAME_MAX_BYTES);
+ * once per probe round an O(N) reap + reshuffle; N <= WP_GOSSIP_MAX_MEMBERS.
  *
  * Defaults are memberlist's DefaultLANConfig (github.com/hashicorp/memberlist,
  * config.go): probe 1 s, timeout 500 ms, gossip 200 ms, 3 gossip nodes,

@@ -880,6 +880,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "wp-node: out of memory\n");
         goto out_core;
     }
+    /* One PUSH socket per peer: raise ZeroMQ's default cap of 1023 sockets
+     * (file descriptors, `ulimit -n`, are then the limit). */
+    zmq_ctx_set(n->zctx, ZMQ_MAX_SOCKETS, (int)MAX_PEERS + 16);
     n->pull = zmq_socket(n->zctx, ZMQ_PULL);
     int zero = 0, rcvhwm = 10000;
     zmq_setsockopt(n->pull, ZMQ_LINGER, &zero, sizeof zero);
