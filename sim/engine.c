@@ -2,11 +2,13 @@
  *
  * Time is integer nanoseconds (uint64_t) from simulated 0; every delay is
  * computed in ms as a double and rounded to ns once, when its event is
- * scheduled. Randomness comes from four generators forked from the seed in
- * a fixed order — arrivals, users, models, cold starts — so a change in one
- * (say, a different cold-start draw) never shifts another, and two
- * scenarios run with the same seed see the same users at the same times
- * (common random numbers: their difference is the serving world, not luck).
+ * scheduled. Randomness comes from five generators forked from the seed in
+ * a fixed order — arrivals, users, models, cold starts, functions — so a
+ * change in one (say, a different cold-start draw) never shifts another,
+ * and two scenarios run with the same seed see the same users at the same
+ * times asking the same models from the same functions (common random
+ * numbers: their difference is the serving world, not luck). The function
+ * stream was added last, so the first four draw exactly as before.
  *
  * Workload. Synthetic: candidate arrivals are Poisson at rate_rps x (1+A);
  * each candidate draws a user point by population (alias table, O(1)) and
@@ -18,22 +20,58 @@
  * arrival times and token counts from the rows, users still drawn by
  * population, every row a request to trace_model.
  *
+ * Tenants. Every request also belongs to one of `functions` tenant
+ * functions, drawn independently of the model (a function may call any
+ * model). Popularity is lognormal: function k gets weight exp(sigma z_k),
+ * z_k the normal quantile at 1 - (k + 0.5)/n (a stratified sample, no
+ * randomness), shares normalised. Source: Shahrad et al., "Serverless in
+ * the Wild" (USENIX ATC 2020), the Azure Functions trace: invocation rates
+ * span ~8 orders of magnitude, 45% of applications are invoked at most
+ * once per hour and 81% at most once per minute, and a small share of
+ * them carries nearly all invocations. A lognormal through the two
+ * quantiles has sigma = ln(3600/60) / (z(0.81) - z(0.45)) = 4.08 in ln
+ * units (1.77 decades; its central 95% spans 8 decades; its top 18.6%
+ * carry 99.9% of calls, the paper says 99.6%). The default 1500 functions
+ * is the count at which, with 1000 requests/s, the simulated functions
+ * meet both quantiles (45.3% at <= 1/h, 81.3% at <= 1/min; the test
+ * checks it); more traffic means more functions. Consequence to keep in
+ * mind: with a finite sample of a sigma-4 lognormal the top function
+ * carries ~half of all requests, and cold starts come from the long tail.
+ *
  * Edge world, per request (events in capitals):
- *   GEN at t0 (user sends) → INGRESS at t0 + rtt(user, PoP)/2: the router
- *   core picks a node; the ingress counts it in flight → GPU_ARRIVE after
- *   invoke_ms + rtt(PoP, node)/2 → the node's GPUs, shared by its models
+ *   GEN at t0 (user sends) → INGRESS at t0 + rtt(user, PoP)/2: the
+ *   request runs in its function's V8 isolate at the PoP (one per (PoP,
+ *   function), serving any number of concurrent requests, Workers-like;
+ *   if none is alive it starts: isolate_start_ms, default 5 ms from
+ *   Cloudflare's "under 5 ms"; it stays alive isolate_keepalive_s after
+ *   its last use — no published figure, the default is the container's
+ *   600 s so the two worlds differ only in what a start costs) → the
+ *   router core picks a node; the ingress counts it in flight →
+ *   GPU_ARRIVE after isolate start + invoke_ms + rtt(PoP, node)/2 → the
+ *   node's GPUs, shared by its models (and by all tenants: models are
+ *   per platform, not per tenant)
  *   (work units as in router.h; waiting is FIFO across the node's models)
  *   → first token travels node → PoP → user. A cold route
  *   (no warm replica with room) starts loading the model at the node:
  *   requests queue behind the load (LOAD_DONE). GPU_DONE frees the slot.
  * Regional world:
- *   GEN → FN_ARRIVE at t0 + rtt(user, region)/2: an idle container of the
- *   (region, model) function is reused if its idle time < keepalive (most
- *   recently idle first), else a cold start (lognormal) → the function
- *   calls the regional inference endpoint: GPU_ARRIVE after cold + invoke +
- *   endpoint_rtt/2 → same GPU timing model (endpoint models always warm) →
- *   first token goes endpoint → function → user. The container is free
- *   again when it has relayed the last token (FN_FREE).
+ *   GEN → FN_ARRIVE at t0 + rtt(user, region)/2: containers belong to one
+ *   (region, function) and serve one request at a time (Lambda's
+ *   execution environments). An idle container of the request's function
+ *   is reused if its idle time < keepalive_s (most recently idle first),
+ *   else a new one cold-starts (lognormal). keepalive_s defaults to 600:
+ *   AWS Lambda's fixed 10 min as Shahrad et al. report it (Azure's is
+ *   20 min; third-party measurements put Lambda at 5-15 min) → the
+ *   function calls the region's inference endpoint: GPU_ARRIVE after
+ *   cold + invoke + endpoint_rtt/2 → same GPU timing model (endpoint
+ *   models always warm, shared by all tenants) → first token goes
+ *   endpoint → function → user. The container is free again when it has
+ *   relayed the last token (FN_FREE).
+ *   Environments are kept in sim/fnpool.c's map, keyed by (site,
+ *   function): storage follows the pools alive, not sites x functions.
+ * Counted per region: cold_starts = model_loads (a route that had to load
+ * a model on a GPU: edge) + container_starts (regional); isolate_starts
+ * (edge, a few ms each) are reported apart and not counted as cold.
  * Latency recorded per request: TTFT = (service start + ttft + one-way
  * legs back) - t0; total = (service end + legs back) - t0.
  *
@@ -43,8 +81,10 @@
  * exact), evictions (a cold-loaded model stays), Lambda's concurrency cap.
  *
  * Bounds: pending events and live requests ~ requests in flight; memory
- * O(users + sites x models + in flight); no allocation per request once
- * the pools have grown to the peak concurrency.
+ * O(users + sites x models + functions + (site, function) pools alive +
+ * in flight), the last bounded as fnpool.c says; no allocation per
+ * request once the pools have grown to the peak concurrency. Per request:
+ * O(log functions) for the draw, O(1) expected for the pool lookup.
  */
 #include "sim/sim_int.h"
 
