@@ -600,6 +600,36 @@ static void test_keepalive_matches_poisson(void **state)
     wp_sim_result_free(r);
 }
 
+static void test_isolate_start_cost(void **state)
+{
+    (void)state;
+    /* Edge, light load (no queueing): an isolate start delays its request
+     * by exactly isolate_start_ms and nothing else changes, so the summed
+     * TTFT grows by isolate_start_ms x isolate_starts. Isolate starts are
+     * reported apart from cold starts. */
+    wp_sim_result *r = wp_sim_result_new();
+    double sum_ms[2];
+    uint64_t starts[2];
+    for (int k = 0; k < 2; k++) {
+        char text[512];
+        snprintf(text, sizeof text,
+                 "preset = tiny\nserving = edge\ngpu_cities = 0\ngpus_total = 64\n"
+                 "rate_rps = 5\nfunctions = 50\nisolate_keepalive_s = 20\n"
+                 "isolate_start_ms = %d\n",
+                 k == 0 ? 0 : 5);
+        wp_err err;
+        assert_int_equal(run_text(text, 21, 5000, NULL, r, &err), WP_OK);
+        check_accounting(r);
+        assert_int_equal(r->all.cold_starts, 0);
+        sum_ms[k] = r->all.ttft_ns.sum / 1e6;
+        starts[k] = r->all.isolate_starts;
+    }
+    assert_int_equal(starts[0], starts[1]);
+    assert_true(starts[1] > 100 && starts[1] < 5000); /* some warm, some not */
+    assert_true(fabs(sum_ms[1] - sum_ms[0] - 5.0 * (double)starts[1]) < 1e-3 * (double)starts[1]);
+    wp_sim_result_free(r);
+}
+
 static void test_cold_share_rises_with_functions(void **state)
 {
     (void)state;
@@ -886,6 +916,7 @@ int main(void)
         cmocka_unit_test(test_fnpool_growth),
         cmocka_unit_test(test_function_shares),
         cmocka_unit_test(test_keepalive_matches_poisson),
+        cmocka_unit_test(test_isolate_start_cost),
         cmocka_unit_test(test_cold_share_rises_with_functions),
         cmocka_unit_test(test_many_functions_deterministic),
         cmocka_unit_test(test_tiny_edge_exact),
