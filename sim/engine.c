@@ -539,11 +539,12 @@ static int setup_models(engine *e)
 }
 
 /* Phi^-1(p) for 0 < p < 1: Newton's method on Phi(z) - p (Phi from
- * erfc), kept inside a shrinking bracket so it cannot diverge; converges
- * to ~1e-12 in a handful of steps. */
-static double normal_quantile(double p)
+ * erfc) from the guess z0, kept inside a shrinking bracket so it cannot
+ * diverge; converges to ~1e-12 in a handful of steps, two or three from
+ * a neighbouring quantile. */
+static double normal_quantile(double p, double z0)
 {
-    double lo = -40, hi = 40, z = 0;
+    double lo = -40, hi = 40, z = z0;
     for (int i = 0; i < 100; i++) {
         double f = 0.5 * erfc(-z / M_SQRT2) - p;
         if (f > 0)
@@ -567,10 +568,15 @@ int wp_sim_function_shares(size_t n, double sigma, double *share)
         return WP_EINVAL;
     /* ln weight = sigma z, taken relative to the largest so that exp()
      * never overflows (ratios are what matter). */
-    double zmax = normal_quantile(1.0 - 0.5 / (double)n), sum = 0;
+    double z = 0, sum = 0;
+    for (size_t k = 0; k < (n + 1) / 2; k++) { /* z is odd about the median */
+        z = normal_quantile(1.0 - ((double)k + 0.5) / (double)n, k == 0 ? 0 : z);
+        share[k] = z;
+        share[n - 1 - k] = -z;
+    }
+    double zmax = share[0];
     for (size_t k = 0; k < n; k++) {
-        double z = normal_quantile(1.0 - ((double)k + 0.5) / (double)n);
-        share[k] = exp(sigma * (z - zmax));
+        share[k] = exp(sigma * (share[k] - zmax));
         sum += share[k];
     }
     for (size_t k = 0; k < n; k++)
