@@ -1,0 +1,7 @@
+# Placement service (issue 6): state machine, optimizer, codec, consensus.
+if(TARGET wp_placement)
+  wp_add_test(NAME test_placement_optimizer SOURCES unit/test_placement_optimizer.c
+              LIBS wp_placement LABELS unit)
+  wp_add_test(NAME test_placement_state SOURCES unit/test_placement_state.c
+              LIBS wp_placement LABELS unit)
+endif()
