@@ -5,3 +5,7 @@ if(TARGET wp_placement)
   wp_add_test(NAME test_placement_state SOURCES unit/test_placement_state.c
               LIBS wp_placement LABELS unit)
 endif()
+if(TARGET wp_placement AND TARGET wp_consensus)
+  wp_add_test(NAME test_placement_raft SOURCES sim/test_placement_raft.c
+              LIBS wp_placement wp_consensus LABELS sim)
+endif()
