@@ -4,7 +4,8 @@
  *
  * Ownership: objects returned through `**out` are owned by the caller and
  * freed with the matching *_free. On error *out is left NULL and err says
- * why in one line ("edge.csv:12: column lat: expected -90..90, got 200").
+ * why in one line ("x.csv:12: column lat: expected a latitude in -90..90,
+ * got '200'").
  */
 #ifndef WP_TOPOLOGY_H
 #define WP_TOPOLOGY_H
@@ -79,9 +80,18 @@ int wp_rtt_evaluate(const wp_rtt_params *p, const double *km, const double *rtt_
 
 /* ---------------------------------------------------------------- cities */
 
+/* Longest code is 31 bytes (GCP ids reach 23); names 63 bytes (UTF-8). */
+#define WP_CITY_CODE_MAX 32
+#define WP_CITY_NAME_MAX 64
+/* A topology holds at most this many cities (its RTT matrix is n*n floats:
+ * 64 MiB at the cap). */
+#define WP_TOPO_MAX_CITIES 4096
+
 typedef struct wp_city {
-    char code[16];     /* IATA-like, e.g. "FRA"; unique within a topology */
-    char name[64];
+    char code[WP_CITY_CODE_MAX]; /* IATA-like ("FRA") or a cloud region id
+                                    ("northamerica-northeast1"); unique
+                                    within a topology */
+    char name[WP_CITY_NAME_MAX];
     char country[3];   /* ISO 3166-1 alpha-2 */
     wp_region region;
     double lat, lon;   /* degrees */
@@ -102,6 +112,14 @@ int wp_topo_load_file(const char *path, const wp_rtt_params *params, wp_topology
                       wp_err *err);
 void wp_topo_free(wp_topology *t);
 
+/* CSV helpers for anything that reads coordinates (the loaders, `wpctl
+ * topo rtt --pairs`, `fit`): field `col` of the current record of c, whose
+ * header name is colname, as a latitude in -90..90 / longitude in
+ * -180..180. Errors name file, line and column ("p.csv:3: column src_lat:
+ * expected a latitude in -90..90, got '200'"), also for a short record. */
+int wp_topo_csv_lat(const wp_csv *c, int col, const char *colname, double *out, wp_err *err);
+int wp_topo_csv_lon(const wp_csv *c, int col, const char *colname, double *out, wp_err *err);
+
 const char *wp_topo_name(const wp_topology *t); /* preset name or file path */
 size_t wp_topo_count(const wp_topology *t);
 const wp_city *wp_topo_city(const wp_topology *t, size_t i);
@@ -109,7 +127,8 @@ const wp_city *wp_topo_city(const wp_topology *t, size_t i);
 int wp_topo_find(const wp_topology *t, const char *code);
 const wp_rtt_params *wp_topo_params(const wp_topology *t);
 /* Model RTT between two cities of the topology, from a precomputed matrix
- * (O(1), no jitter). */
+ * (O(1), no jitter; a, b < wp_topo_count(t), unchecked). A city to itself
+ * is overhead_ms. */
 double wp_topo_rtt_ms(const wp_topology *t, size_t a, size_t b);
 /* Row a of the RTT matrix: count() floats, ms. */
 const float *wp_topo_rtt_row(const wp_topology *t, size_t a);

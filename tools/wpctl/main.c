@@ -15,6 +15,7 @@ static int version_main(int argc, char **argv)
 
 static const struct wpctl_cmd commands[] = {
     {"version", "print the version", version_main},
+    {"topo", "topologies, the RTT model, fit and coverage", wpctl_topo_main},
 };
 
 int wpctl_fail(const char *fmt, ...)

@@ -28,5 +28,6 @@ int wpctl_fail(const char *fmt, ...) WP_PRINTF(1, 2);
 int wpctl_usage_error(const char *cmd, const char *fmt, ...) WP_PRINTF(2, 3);
 
 /* Subcommands (one file each). */
+int wpctl_topo_main(int argc, char **argv);
 
 #endif
