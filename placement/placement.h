@@ -3,7 +3,7 @@
  * Three layers, none of which reads a clock, a socket or a global:
  *
  *  1. The optimizer, wp_place_optimize(): a pure function from (cities and
- *     their RTT matrix, nodes with GPU memory, models with sizes, demand per
+ *     their RTT matrix — for a topology, rows[i] = wp_topo_rtt_row(t, i), nodes with GPU memory, models with sizes, demand per
  *     city and model, operator pins) to the replicas each node keeps warm.
  *     The simulator's `edge` scenario calls it directly; the state machine
  *     calls it after every accepted command. Method and bounds: optimizer.c.
@@ -26,6 +26,7 @@
 #define WP_PLACEMENT_H
 
 #include "common/common.h"
+#include "topology/topology.h"
 
 /* ---------------------------------------------------------------- optimizer */
 
@@ -90,7 +91,7 @@ void wp_place_solution_close(wp_place_solution *s);
 /* The cities a state machine knows (not replicated: every server of a
  * cluster must be started with the same topology). The daemon fills one
  * from topology/ (wp_topo_*); tests fill synthetic ones. */
-#define WP_PLACE_CODE_MAX 16
+#define WP_PLACE_CODE_MAX 32
 typedef struct wp_place_city {
     char code[WP_PLACE_CODE_MAX];
     double pop_weight;
@@ -108,6 +109,8 @@ int wp_place_geo_init(wp_place_geo *g, size_t n, wp_err *err);
 void wp_place_geo_close(wp_place_geo *g);
 /* City index by code (case-insensitive), or -1. */
 int wp_place_geo_find(const wp_place_geo *g, const char *code);
+/* Copies codes, population weights and the RTT matrix of a topology. */
+int wp_place_geo_from_topology(wp_place_geo *g, const wp_topology *t, wp_err *err);
 
 /* ---------------------------------------------------------------- commands */
 

@@ -16,6 +16,11 @@ static int version_main(int argc, char **argv)
 static const struct wpctl_cmd commands[] = {
     {"version", "print the version", version_main},
     {"topo", "topologies, the RTT model, fit and coverage", wpctl_topo_main},
+    {"models", "the placement catalog, pins and warm counts", wpctl_models_main},
+    {"catalog", "add a model to the placement catalog", wpctl_catalog_main},
+    {"pin", "pin a model to cities", wpctl_pin_main},
+    {"unpin", "remove a model's pin", wpctl_unpin_main},
+    {"placement", "models -> nodes, and placement server status", wpctl_placement_main},
 };
 
 int wpctl_fail(const char *fmt, ...)
