@@ -43,11 +43,59 @@ struct wp_consensus {
 
 /* ---------------------------------------------------------------- fsm */
 
+/* raft 0.15's disk log needs every entry's length to be a multiple of 8: it
+ * pads when writing but not when reading a closed segment back, so an entry
+ * of 23 bytes makes the next restart fail ("load closed segment ... short
+ * read", canonical/raft#304). Every command and snapshot we hand to raft is
+ * therefore framed: an 8-byte header (magic "WPC1", u32 little-endian
+ * payload length), the payload, zero padding to a multiple of 8. */
+#define FRAME_HDR 8
+static const uint8_t FRAME_MAGIC[4] = {'W', 'P', 'C', '1'};
+
+static size_t framed_len(size_t len)
+{
+    return (FRAME_HDR + len + 7) & ~(size_t)7;
+}
+
+static void frame_write(uint8_t *dst, const void *payload, size_t len)
+{
+    size_t total = framed_len(len);
+    memcpy(dst, FRAME_MAGIC, 4);
+    dst[4] = (uint8_t)len;
+    dst[5] = (uint8_t)(len >> 8);
+    dst[6] = (uint8_t)(len >> 16);
+    dst[7] = (uint8_t)(len >> 24);
+    if (len)
+        memcpy(dst + FRAME_HDR, payload, len);
+    memset(dst + FRAME_HDR + len, 0, total - FRAME_HDR - len);
+}
+
+/* The payload inside a framed buffer, or false if it is not one. */
+static bool frame_read(const void *buf, size_t len, const uint8_t **payload, size_t *plen)
+{
+    const uint8_t *p = buf;
+    if (len < FRAME_HDR || memcmp(p, FRAME_MAGIC, 4) != 0)
+        return false;
+    size_t n = (size_t)p[4] | (size_t)p[5] << 8 | (size_t)p[6] << 16 | (size_t)p[7] << 24;
+    if (n > len - FRAME_HDR || framed_len(n) != len)
+        return false;
+    *payload = p + FRAME_HDR;
+    *plen = n;
+    return true;
+}
+
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
     wp_consensus_sm *sm = fsm->data;
     const void *res = NULL;
-    int rv = sm->apply(sm->ctx, buf->base, buf->len, &res);
+    const uint8_t *payload;
+    size_t plen;
+    if (!frame_read(buf->base, buf->len, &payload, &plen)) {
+        /* Not ours: hand the raw bytes over, the state machine refuses them. */
+        payload = buf->base;
+        plen = buf->len;
+    }
+    int rv = sm->apply(sm->ctx, payload, plen, &res);
     *result = (void *)res;
     return rv == 0 ? 0 : RAFT_NOMEM;
 }
@@ -59,13 +107,19 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
     size_t len = 0;
     if (sm->snapshot(sm->ctx, &data, &len) != 0)
         return RAFT_NOMEM;
+    uint8_t *framed = len <= UINT32_MAX ? malloc(framed_len(len)) : NULL;
     *bufs = raft_malloc(sizeof **bufs);
-    if (*bufs == NULL) {
+    if (*bufs == NULL || framed == NULL) {
         free(data);
+        free(framed);
+        raft_free(*bufs);
+        *bufs = NULL;
         return RAFT_NOMEM;
     }
-    (*bufs)[0].base = data;
-    (*bufs)[0].len = len;
+    frame_write(framed, data, len);
+    free(data);
+    (*bufs)[0].base = framed;
+    (*bufs)[0].len = framed_len(len);
     *n_bufs = 1;
     return 0;
 }
@@ -90,13 +144,26 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
     wp_consensus_sm *sm = fsm->data;
     wp_err err = {0};
-    int rv = sm->restore(sm->ctx, buf->base, buf->len, &err);
+    const uint8_t *payload;
+    size_t plen;
+    if (!frame_read(buf->base, buf->len, &payload, &plen)) {
+        WP_ERROR("consensus", "restore snapshot: not a framed snapshot (%zu bytes)", buf->len);
+        return RAFT_CORRUPT;
+    }
+    int rv = sm->restore(sm->ctx, payload, plen, &err);
     if (rv != 0) {
         WP_ERROR("consensus", "restore snapshot: %s", wp_err_text(&err));
         return RAFT_CORRUPT;
     }
     raft_free(buf->base);
     return 0;
+}
+
+size_t wp_consensus_frame(void *dst, const void *cmd, size_t len)
+{
+    if (dst != NULL)
+        frame_write(dst, cmd, len);
+    return framed_len(len);
 }
 
 void wp_consensus_fsm_init(struct raft_fsm *fsm, wp_consensus_sm *sm)
@@ -313,15 +380,16 @@ int wp_consensus_apply(wp_consensus *c, const void *cmd, size_t len, wp_consensu
         return wp_errf(err, WP_ESTATE, "consensus: not running");
     if (raft_state(&c->raft) != RAFT_LEADER)
         return wp_errf(err, WP_ENOLEADER, "consensus: this server is not the leader");
+    if (len > WP_FRAME_MAX_BYTES)
+        return wp_errf(err, WP_ETOOBIG, "consensus: command of %zu bytes over the limit", len);
     struct apply_req *a = calloc(1, sizeof *a);
-    struct raft_buffer buf = {raft_malloc(len ? len : 1), len};
+    struct raft_buffer buf = {raft_malloc(framed_len(len)), framed_len(len)};
     if (a == NULL || buf.base == NULL) {
         free(a);
         raft_free(buf.base);
         return wp_errf(err, WP_ENOMEM, "consensus: out of memory");
     }
-    if (len)
-        memcpy(buf.base, cmd, len);
+    frame_write(buf.base, cmd, len);
     a->c = c;
     a->cb = cb;
     a->data = data;
@@ -332,6 +400,45 @@ int wp_consensus_apply(wp_consensus *c, const void *cmd, size_t len, wp_consensu
         raft_free(buf.base);
         free(a);
         return map_code(rv);
+    }
+    return WP_OK;
+}
+
+struct barrier_req {
+    struct raft_barrier req;
+    wp_consensus_apply_cb cb;
+    void *data;
+};
+
+static void barrier_done(struct raft_barrier *req, int status)
+{
+    struct barrier_req *b = req->data;
+    if (status == 0) {
+        b->cb(b->data, 0, NULL, NULL);
+    } else {
+        char msg[256];
+        snprintf(msg, sizeof msg, "barrier: %s", raft_code_text(status));
+        b->cb(b->data, map_code(status), msg, NULL);
+    }
+    free(b);
+}
+
+int wp_consensus_barrier(wp_consensus *c, wp_consensus_apply_cb cb, void *data, wp_err *err)
+{
+    if (c->closing || !c->started)
+        return wp_errf(err, WP_ESTATE, "consensus: not running");
+    if (raft_state(&c->raft) != RAFT_LEADER)
+        return wp_errf(err, WP_ENOLEADER, "consensus: this server is not the leader");
+    struct barrier_req *b = calloc(1, sizeof *b);
+    if (b == NULL)
+        return wp_errf(err, WP_ENOMEM, "consensus: out of memory");
+    b->cb = cb;
+    b->data = data;
+    b->req.data = b;
+    int rv = raft_barrier(&c->raft, &b->req, barrier_done);
+    if (rv != 0) {
+        free(b);
+        return raft_fail(err, map_code(rv), "consensus: barrier", raft_errmsg(&c->raft), rv);
     }
     return WP_OK;
 }

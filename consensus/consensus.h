@@ -43,6 +43,12 @@ typedef struct wp_consensus_sm {
  * outlive fsm. */
 void wp_consensus_fsm_init(struct raft_fsm *fsm, wp_consensus_sm *sm);
 
+/* Frames a command as wp_consensus_apply hands it to raft (8-byte header,
+ * padded to a multiple of 8, which raft's disk log needs); for tests that
+ * call raft_apply on the in-memory fixture directly. dst NULL: returns the
+ * framed size only. */
+size_t wp_consensus_frame(void *dst, const void *cmd, size_t len);
+
 #define WP_CONSENSUS_ADDR_MAX 128
 #define WP_CONSENSUS_MAX_SERVERS 7
 
@@ -86,6 +92,12 @@ typedef void (*wp_consensus_apply_cb)(void *data, int status, const char *errmsg
  * this returns an error, cb is never called. */
 int wp_consensus_apply(wp_consensus *c, const void *cmd, size_t len, wp_consensus_apply_cb cb,
                        void *data, wp_err *err);
+
+/* Appends a barrier entry: cb(data, 0, NULL, NULL) runs once every entry
+ * before it is committed and applied here. A new leader uses it before
+ * serving reads (raft 0.15 appends no entry of its own on election, so
+ * entries of earlier terms are not applied until something commits). */
+int wp_consensus_barrier(wp_consensus *c, wp_consensus_apply_cb cb, void *data, wp_err *err);
 
 enum wp_consensus_role {
     WP_ROLE_UNAVAILABLE = 0,

@@ -56,6 +56,7 @@ typedef struct daemon {
     uv_signal_t sigint, sigterm;
     uv_poll_t zpoll;
     uv_timer_t tick, kick;
+    uv_check_t check;
     void *zctx, *zsock;
     wp_consensus *cons;
     wp_topology *topo;
@@ -69,6 +70,9 @@ typedef struct daemon {
     char bind[WP_CONSENSUS_ADDR_MAX];
     uint64_t node_timeout_ms;
     bool stopping, was_leader;
+    bool ready;           /* leader whose barrier has been applied */
+    bool barrier_pending;
+    uint64_t ready_term;
     int exit_code;
     live *live;
     size_t n_live;
@@ -519,6 +523,11 @@ static void handle_request(daemon_t *d, const void *rid, size_t rid_len, const v
         send_reply(d, rid, rid_len, &r, false);
         goto done;
     }
+    if (!d->ready) {
+        reply_code(d, rid, rid_len, q->request_id, WARMPATH__PLACEMENT__CODE__NO_LEADER,
+                   "new leader catching up", false);
+        goto done;
+    }
     wp_place_cmd cmd = {0};
     switch (q->op_case) {
     case WARMPATH__PLACEMENT__REQUEST__OP_HEARTBEAT:
@@ -705,21 +714,84 @@ static void demand_tick(daemon_t *d, uint64_t now)
     free(e);
 }
 
+typedef struct barrier_ctx {
+    daemon_t *d;
+    uint64_t term;
+} barrier_ctx;
+
+static void barrier_done(void *data, int status, const char *errmsg, const void *result)
+{
+    (void)result;
+    barrier_ctx *b = data;
+    daemon_t *d = b->d;
+    d->barrier_pending = false;
+    if (status == 0 && !d->stopping && wp_consensus_is_leader(d->cons)) {
+        wp_consensus_status st;
+        wp_consensus_get_status(d->cons, &st);
+        if (st.term == b->term) {
+            d->ready = true;
+            WP_INFO("placement", "leader %llu ready at index %llu (term %llu)",
+                    (unsigned long long)d->id, (unsigned long long)st.last_applied,
+                    (unsigned long long)st.term);
+        }
+    } else if (status != 0) {
+        WP_DEBUG("placement", "%s", errmsg ? errmsg : "barrier failed");
+    }
+    free(b);
+}
+
+/* A new leader serves nothing until a barrier of its term is applied. */
+static void leader_barrier(daemon_t *d)
+{
+    if (d->ready || d->barrier_pending || !wp_consensus_is_leader(d->cons))
+        return;
+    barrier_ctx *b = calloc(1, sizeof *b);
+    if (b == NULL)
+        return;
+    wp_consensus_status st;
+    wp_consensus_get_status(d->cons, &st);
+    b->d = d;
+    b->term = st.term;
+    wp_err err = {0};
+    if (wp_consensus_barrier(d->cons, barrier_done, b, &err) != WP_OK) {
+        WP_DEBUG("placement", "%s", wp_err_text(&err));
+        free(b);
+        return;
+    }
+    d->barrier_pending = true;
+}
+
+static void on_tick(uv_timer_t *t);
+
+/* Role changes, noticed by polling (raft 0.15 has no callback). */
+static void on_check(uv_check_t *h)
+{
+    daemon_t *d = h->data;
+    bool leader = wp_consensus_is_leader(d->cons);
+    if (leader == d->was_leader)
+        return;
+    wp_consensus_status st;
+    wp_consensus_get_status(d->cons, &st);
+    WP_INFO("placement", "server %llu is now %s (term %llu)", (unsigned long long)d->id,
+            wp_consensus_role_name(st.role), (unsigned long long)st.term);
+    d->was_leader = leader;
+    d->ready = false;
+    if (leader) {
+        uint64_t now = now_ms(); /* every node gets a full timeout from a new leader */
+        for (size_t i = 0; i < d->n_live; i++)
+            d->live[i].seen_ms = now;
+        leader_barrier(d);
+    }
+}
+
 static void on_tick(uv_timer_t *t)
 {
     daemon_t *d = t->data;
     bool leader = wp_consensus_is_leader(d->cons);
     uint64_t now = now_ms();
-    if (leader != d->was_leader) {
-        wp_consensus_status st;
-        wp_consensus_get_status(d->cons, &st);
-        WP_INFO("placement", "server %llu is now %s (term %llu)", (unsigned long long)d->id,
-                wp_consensus_role_name(st.role), (unsigned long long)st.term);
-        d->was_leader = leader;
-        if (leader) /* every node gets a full timeout from a new leader */
-            for (size_t i = 0; i < d->n_live; i++)
-                d->live[i].seen_ms = now;
-    }
+    leader_barrier(d); /* retries one that failed */
+    if (!d->ready)
+        return;
     if (!leader)
         return;
     if (d->node_timeout_ms > 0) {
@@ -793,6 +865,7 @@ static void stop(daemon_t *d)
     uv_close((uv_handle_t *)&d->zpoll, on_closed); /* before zmq owns the fd no more */
     uv_close((uv_handle_t *)&d->tick, on_closed);
     uv_close((uv_handle_t *)&d->kick, on_closed);
+    uv_close((uv_handle_t *)&d->check, on_closed);
     wp_consensus_close(d->cons, consensus_closed, d);
 }
 
@@ -1000,6 +1073,9 @@ int main(int argc, char **argv)
     uv_timer_init(&d->loop, &d->tick);
     d->tick.data = d;
     uv_timer_start(&d->tick, on_tick, TICK_MS, TICK_MS);
+    uv_check_init(&d->loop, &d->check);
+    d->check.data = d;
+    uv_check_start(&d->check, on_check);
     uv_timer_init(&d->loop, &d->kick);
     d->kick.data = d;
     uv_signal_init(&d->loop, &d->sigint);

@@ -9,3 +9,8 @@ if(TARGET wp_placement AND TARGET wp_consensus)
   wp_add_test(NAME test_placement_raft SOURCES sim/test_placement_raft.c
               LIBS wp_placement wp_consensus LABELS sim)
 endif()
+if(TARGET wp-placement AND TARGET wp_placement_client)
+  wp_add_test(NAME test_placement_cluster SOURCES integration/test_placement_cluster.c
+              LIBS wp_placement_client LABELS integration TIMEOUT 90)
+  add_dependencies(test_placement_cluster wp-placement wpctl)
+endif()

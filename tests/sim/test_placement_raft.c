@@ -130,8 +130,9 @@ static req *propose(world *w, unsigned i, const wp_place_cmd *cmd)
     r->apply.data = r;
     if (cmd->type == WP_PLACE_CMD_CATALOG_ADD)
         snprintf(r->model, sizeof r->model, "%s", cmd->profile.name);
-    struct raft_buffer rb = {raft_malloc(len), len};
-    memcpy(rb.base, buf, len);
+    size_t flen = wp_consensus_frame(NULL, buf, len);
+    struct raft_buffer rb = {raft_malloc(flen), flen};
+    wp_consensus_frame(rb.base, buf, len);
     free(buf);
     if (raft_apply(raft_fixture_get(&w->f, i), &r->apply, &rb, 1, apply_done) != 0) {
         raft_free(rb.base);

@@ -1,0 +1,313 @@
+/* Integration test of wp-placement with real processes on loopback: three
+ * servers, nodes registered and models pinned through the client library
+ * (and wpctl), the leader killed with SIGKILL (a new leader within 3 s,
+ * every committed pin still there, new pins accepted), then all servers
+ * stopped with SIGTERM (they must exit 0: clean shutdown) and restarted
+ * from their data directories (state restored from disk).
+ *
+ * Every child is killed at exit, also when an assertion fails. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "placement/client.h"
+
+#define N 3
+#define GB (1000ull * 1000 * 1000)
+
+static pid_t pids[N];
+static char dir[64];
+static int base_port;
+static char peers[512];
+static bool passed; /* keep the logs of a failed run */
+
+static void kill_all(void)
+{
+    for (int i = 0; i < N; i++)
+        if (pids[i] > 0) {
+            kill(pids[i], SIGKILL);
+            waitpid(pids[i], NULL, 0);
+            pids[i] = 0;
+        }
+}
+
+static void cleanup(void)
+{
+    kill_all();
+    if (dir[0] && !passed) {
+        fprintf(stderr, "logs kept in %s\n", dir);
+    } else if (dir[0]) {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", dir);
+    }
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    cleanup();
+    _exit(1);
+}
+
+static void api_addr(int i, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "tcp://127.0.0.1:%d", base_port + 100 + i + 1);
+}
+
+static void spawn(int i)
+{
+    char id[16], bind[64], raft[64], data[128], log[128];
+    snprintf(id, sizeof id, "%d", i + 1);
+    api_addr(i, bind, sizeof bind);
+    snprintf(raft, sizeof raft, "127.0.0.1:%d", base_port + i + 1);
+    snprintf(data, sizeof data, "%s/data-%d", dir, i + 1);
+    snprintf(log, sizeof log, "%s/log-%d", dir, i + 1);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 2);
+            close(fd);
+        }
+        execl(WP_BUILD_DIR "/placement/wp-placement", "wp-placement", "--id", id, "--bind", bind,
+              "--raft", raft, "--peers", peers, "--data-dir", data, "--topology", "tiny",
+              "--node-timeout-ms", "0", (char *)NULL);
+        _exit(127);
+    }
+    pids[i] = pid;
+}
+
+static double now_ms(void)
+{
+    return (double)wp_clock_monotonic_ns() / 1e6;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Index of the server that says it leads, with its term; -1 if none. */
+static int find_leader(wp_placement_client *c, uint64_t *term, int skip)
+{
+    for (int i = 0; i < N; i++) {
+        if (i == skip)
+            continue;
+        Warmpath__Placement__Response *r = NULL;
+        if (wp_placement_client_status_of(c, (size_t)i, &r, NULL) != WP_OK)
+            continue;
+        bool lead = strcmp(r->status->role, "leader") == 0;
+        if (lead && term)
+            *term = r->status->term;
+        warmpath__placement__response__free_unpacked(r, NULL);
+        if (lead)
+            return i;
+    }
+    return -1;
+}
+
+static int wait_leader(wp_placement_client *c, uint64_t *term, int skip, double max_ms)
+{
+    double t0 = now_ms();
+    while (now_ms() - t0 < max_ms) {
+        int l = find_leader(c, term, skip);
+        if (l >= 0)
+            return l;
+        sleep_ms(20);
+    }
+    return -1;
+}
+
+static void must(int rv, const wp_err *err, const char *what)
+{
+    if (rv != WP_OK)
+        fail_msg("%s: %s", what, wp_err_text(err));
+}
+
+static void add_model(wp_placement_client *c, const char *name, double gb)
+{
+    wp_model_profile m = {0};
+    snprintf(m.name, sizeof m.name, "%s", name);
+    m.size_bytes = (uint64_t)(gb * 1e9);
+    m.prefill_base_ms = 20;
+    m.decode_ms_per_token = 20;
+    m.slots_per_gpu = 8;
+    m.load_bytes_per_s = 2e9;
+    m.load_fixed_ms = 500;
+    wp_err err = {0};
+    must(wp_placement_client_catalog_add(c, &m, NULL, &err), &err, "catalog add");
+}
+
+static void pin(wp_placement_client *c, const char *model, const char *city, uint32_t replicas)
+{
+    wp_err err = {0};
+    const char *cities[] = {city};
+    must(wp_placement_client_pin(c, model, cities, 1, replicas, NULL, &err), &err, "pin");
+}
+
+/* True when node_id keeps model warm, pinned. */
+static bool pinned_on(wp_placement_client *c, const char *node_id, const char *model)
+{
+    wp_placement_warm *w = NULL;
+    size_t n = 0;
+    wp_err err = {0};
+    must(wp_placement_client_assignment(c, node_id, &w, &n, NULL, &err), &err, "assignment");
+    bool found = false;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(w[i].model, model) == 0 && w[i].pinned)
+            found = true;
+    free(w);
+    return found;
+}
+
+static void check_state(wp_placement_client *c, bool with_new_pin)
+{
+    assert_true(pinned_on(c, "fra-1", "llama-8b") || pinned_on(c, "fra-2", "llama-8b"));
+    assert_true(pinned_on(c, "sin-1", "llama-8b"));
+    assert_true(pinned_on(c, "iad-1", "mistral-7b"));
+    if (with_new_pin)
+        assert_true(pinned_on(c, "nrt-1", "mistral-7b"));
+    wp_model_profile *models = NULL;
+    size_t n = 0;
+    wp_err err = {0};
+    must(wp_placement_client_catalog_list(c, &models, &n, &err), &err, "catalog list");
+    assert_int_equal(n, 2);
+    free(models);
+}
+
+static void test_cluster(void **state)
+{
+    (void)state;
+    atexit(cleanup);
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+    snprintf(dir, sizeof dir, "/tmp/wp-placement-test-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    base_port = 21000 + (int)(getpid() % 400) * 20;
+    size_t off = 0;
+    for (int i = 0; i < N; i++) {
+        char api[64];
+        api_addr(i, api, sizeof api);
+        off += (size_t)snprintf(peers + off, sizeof peers - off, "%s%d=127.0.0.1:%d@%s",
+                                i ? "," : "", i + 1, base_port + i + 1, api);
+    }
+    for (int i = 0; i < N; i++)
+        spawn(i);
+    const char *eps[N];
+    char epbuf[N][64];
+    for (int i = 0; i < N; i++) {
+        api_addr(i, epbuf[i], sizeof epbuf[i]);
+        eps[i] = epbuf[i];
+    }
+    wp_placement_client *c;
+    wp_err err = {0};
+    must(wp_placement_client_new(eps, N, 5000, &c, &err), &err, "client");
+    uint64_t term = 0;
+    int leader = wait_leader(c, &term, -1, 10000);
+    if (leader < 0)
+        fail_msg("no leader within 10 s (logs in %s)", dir);
+
+    /* Nodes, catalog, pins. */
+    struct { const char *id, *city; } nodes[] = {
+        {"fra-1", "FRA"}, {"fra-2", "FRA"}, {"iad-1", "IAD"}, {"sin-1", "SIN"}, {"nrt-1", "NRT"},
+    };
+    for (size_t i = 0; i < WP_ARRAY_LEN(nodes); i++)
+        must(wp_placement_client_register(c, nodes[i].id, nodes[i].city, 1, 40 * GB, NULL, &err),
+             &err, "register");
+    add_model(c, "llama-8b", 16);
+    add_model(c, "mistral-7b", 14);
+    pin(c, "llama-8b", "FRA", 1);
+    pin(c, "llama-8b", "SIN", 1);
+    pin(c, "mistral-7b", "IAD", 1);
+    check_state(c, false);
+    /* Heartbeats: a known node is fine, an unknown one must register. */
+    wp_placement_rate rates[] = {{"llama-8b", 12.5}};
+    uint64_t version = 0;
+    must(wp_placement_client_heartbeat(c, "fra-1", rates, 1, &version, &err), &err, "heartbeat");
+    assert_true(version >= 10);
+    assert_int_equal(wp_placement_client_heartbeat(c, "ghost", NULL, 0, NULL, &err),
+                     WP_ENOTFOUND);
+
+    /* Refusals come back with the reason. */
+    const char *fra[] = {"FRA"}, *xxx[] = {"XXX"};
+    assert_int_equal(wp_placement_client_pin(c, "nope", fra, 1, 1, NULL, &err), WP_EINVAL);
+    assert_non_null(strstr(err.msg, "unknown model"));
+    assert_int_equal(wp_placement_client_pin(c, "llama-8b", xxx, 1, 1, NULL, &err), WP_EINVAL);
+    assert_non_null(strstr(err.msg, "unknown city"));
+    assert_int_equal(wp_placement_client_pin(c, "llama-8b", fra, 1, 3, NULL, &err), WP_EINVAL);
+    assert_non_null(strstr(err.msg, "capacity"));
+
+    /* wpctl talks to the same cluster. */
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             WP_BUILD_DIR "/tools/wpctl placement --json --endpoint %s,%s,%s > %s/placement.json",
+             eps[0], eps[1], eps[2], dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd,
+             WP_BUILD_DIR "/tools/wpctl pin mistral-7b SIN --endpoint %s > /dev/null", eps[0]);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd,
+             WP_BUILD_DIR "/tools/wpctl pin nope SIN --endpoint %s 2> /dev/null", eps[1]);
+    assert_int_not_equal(system(cmd), 0);
+
+    /* Kill the leader: a new one within 3 s, nothing committed lost. */
+    leader = find_leader(c, &term, -1);
+    assert_true(leader >= 0);
+    uint64_t old_term = term;
+    double t0 = now_ms();
+    kill(pids[leader], SIGKILL);
+    waitpid(pids[leader], NULL, 0);
+    pids[leader] = 0;
+    int l2 = wait_leader(c, &term, leader, 5000);
+    double failover_ms = now_ms() - t0;
+    if (l2 < 0)
+        fail_msg("no new leader within 5 s of killing server %d", leader + 1);
+    printf("{\"metric\":\"placement_failover_ms\",\"value\":%.0f,\"old_term\":%llu,"
+           "\"new_term\":%llu}\n",
+           failover_ms, (unsigned long long)old_term, (unsigned long long)term);
+    assert_true(failover_ms < 3000);
+    assert_true(term > old_term);
+    check_state(c, false);
+    pin(c, "mistral-7b", "NRT", 1);
+    check_state(c, true);
+    spawn(leader); /* back as a follower; it catches up */
+
+    /* Stop all three cleanly, restart from disk. */
+    sleep_ms(300);
+    for (int i = 0; i < N; i++) {
+        kill(pids[i], SIGTERM);
+        int st = 0;
+        waitpid(pids[i], &st, 0);
+        pids[i] = 0;
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            fail_msg("server %d did not exit cleanly on SIGTERM (status %d)", i + 1, st);
+    }
+    for (int i = 0; i < N; i++)
+        spawn(i);
+    if (wait_leader(c, NULL, -1, 10000) < 0)
+        fail_msg("no leader after restart (logs in %s)", dir);
+    check_state(c, true);
+    wp_placement_client_free(c);
+    kill_all();
+    passed = true;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_cluster)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
