@@ -13,6 +13,7 @@ typedef Warmpath__Placement__Response PlResp;
 
 #define MAX_ENDPOINTS 16
 #define ENDPOINT_MAX 160
+#define CONNECT_WAIT_MS 150 /* a server we cannot connect to within this is skipped */
 
 /* ---------------------------------------------------------------- framing */
 
@@ -270,15 +271,17 @@ static int exchange(wp_placement_client *c, size_t i, const void *frame_buf, siz
     if (s == NULL)
         return err ? err->code : WP_EIO;
     int64_t deadline = now_ms() + wait_ms;
-    /* With ZMQ_IMMEDIATE, a send to a peer not (yet) connected would block:
-     * retry non-blocking until the deadline. */
+    /* With ZMQ_IMMEDIATE, a send to a peer with no connection fails with
+     * EAGAIN: retry for a short while (connecting to a live server on
+     * loopback takes well under a millisecond), then try another server. */
+    int64_t send_deadline = now_ms() + (wait_ms < CONNECT_WAIT_MS ? wait_ms : CONNECT_WAIT_MS);
     for (;;) {
         if (zmq_send(s, frame_buf, frame_len, ZMQ_DONTWAIT) >= 0)
             break;
         if (errno != EAGAIN)
             return wp_errf(err, WP_EIO, "placement client: send to %s: %s", c->endpoints[i],
                            zmq_strerror(errno));
-        if (now_ms() >= deadline) {
+        if (now_ms() >= send_deadline) {
             close_sock(c, i);
             return wp_errf(err, WP_ETIMEDOUT, "placement server %s: not reachable",
                            c->endpoints[i]);
