@@ -321,6 +321,10 @@ int wp_consensus_start(wp_consensus *c, wp_err *err)
     rv = raft_start(&c->raft);
     if (rv != 0) {
         const char *msg = raft_errmsg(&c->raft);
+        if (msg == NULL || msg[0] == '\0')
+            msg = c->io.errmsg;
+        if (msg == NULL || msg[0] == '\0')
+            msg = c->transport.errmsg;
         if (rv == RAFT_IOERR && (msg == NULL || msg[0] == '\0'))
             msg = "I/O error (is the raft address already in use?)";
         return raft_fail(err, map_code(rv), "consensus: start", msg, rv);

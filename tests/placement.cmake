@@ -14,3 +14,7 @@ if(TARGET wp-placement AND TARGET wp_placement_client)
               LIBS wp_placement_client LABELS integration TIMEOUT 90)
   add_dependencies(test_placement_cluster wp-placement wpctl)
 endif()
+if(TARGET wp_consensus)
+  wp_add_test(NAME test_consensus_uv SOURCES integration/test_consensus_uv.c
+              LIBS wp_consensus LABELS integration TIMEOUT 60)
+endif()
