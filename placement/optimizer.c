@@ -376,7 +376,8 @@ int wp_place_optimize(const wp_place_problem *p, wp_place_solution *out, wp_err 
         }
     out->total_demand = total;
     out->cost_ms = total > 0 ? cost / total : 0;
-    qsort(x.out, x.n_out, sizeof *x.out, cmp_replica);
+    if (x.n_out > 1)
+        qsort(x.out, x.n_out, sizeof *x.out, cmp_replica);
     out->replicas = x.out;
     out->n = x.n_out;
     out->n_pins = p->n_pins;

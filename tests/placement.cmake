@@ -18,3 +18,7 @@ if(TARGET wp_consensus)
   wp_add_test(NAME test_consensus_uv SOURCES integration/test_consensus_uv.c
               LIBS wp_consensus LABELS integration TIMEOUT 60)
 endif()
+if(TARGET wp_placement_client)
+  wp_add_test(NAME test_placement_wire SOURCES unit/test_placement_wire.c
+              LIBS wp_placement_client LABELS unit)
+endif()
