@@ -11,7 +11,11 @@
  * everything else by the leader only (a follower answers NOT_LEADER with
  * the leader's API address when it knows it). Writes are proposed through
  * raft and answered from the apply callback with the state machine's
- * result; reads are answered from the leader's applied state.
+ * result; reads are answered from the leader's applied state. A new leader
+ * first commits a barrier and answers NO_LEADER ("catching up") until it
+ * is applied: raft 0.15 appends nothing on election, so without it a
+ * restarted cluster's leader would serve an empty state until the next
+ * write. Role changes are polled in a uv_check (no callback in raft 0.15).
  *
  * Leader-local duties on the tick (not replicated, rebuilt by a new leader):
  *   - liveness: a node that sent no heartbeat for --node-timeout-ms is
@@ -1018,7 +1022,8 @@ int main(int argc, char **argv)
         rv = wp_topo_load_file(topo, NULL, &d->topo, &err);
     }
     if (rv != WP_OK) {
-        fprintf(stderr, "wp-placement: --topology %s: %s\n", topo, wp_err_text(&err));
+        fprintf(stderr, "wp-placement: --topology %s: not a preset (edge, aws, azure, gcp, tiny) "
+                        "nor a readable city CSV: %s\n", topo, wp_err_text(&err));
         return 1;
     }
     if (wp_place_geo_from_topology(&d->geo, d->topo, &err) != WP_OK ||
