@@ -86,6 +86,17 @@ typedef struct wp_place_solution {
 int wp_place_optimize(const wp_place_problem *p, wp_place_solution *out, wp_err *err);
 void wp_place_solution_close(wp_place_solution *s);
 
+/* The optimizer on a topology (what the simulator's edge scenario calls):
+ * RTT rows from wp_topo_rtt_row, the miss cost of model m = the largest
+ * RTT of the topology + wp_model_load_ms(&models[m]). demand is
+ * wp_topo_count(t) × n_models row-major, or NULL for population demand
+ * (pop_weight share, every model equally popular). Nodes' cities are
+ * topology indices. Same guarantees as wp_place_optimize. */
+int wp_place_optimize_topo(const wp_topology *t, const wp_place_node_in *nodes, size_t n_nodes,
+                           const wp_model_profile *models, size_t n_models, const double *demand,
+                           const wp_place_pin_in *pins, size_t n_pins,
+                           uint32_t max_placed_per_model, wp_place_solution *out, wp_err *err);
+
 /* ---------------------------------------------------------------- geography */
 
 /* The cities a state machine knows (not replicated: every server of a

@@ -304,6 +304,61 @@ static void test_empty_and_down(void **state)
     line_close(&l);
 }
 
+/* On the shipped tiny topology: population demand, memory for one model
+ * per node; every node gets a model, and the model whose demand is all in
+ * Asia sits on the Asian nodes. */
+static void test_on_topology(void **state)
+{
+    (void)state;
+    wp_topology *t = NULL;
+    wp_err err = {0};
+    if (wp_topo_load_preset("tiny", NULL, &t, &err) != WP_OK)
+        fail_msg("tiny: %s", wp_err_text(&err));
+    int fra = wp_topo_find(t, "FRA"), sin = wp_topo_find(t, "SIN"), nrt = wp_topo_find(t, "NRT"),
+        iad = wp_topo_find(t, "IAD");
+    assert_true(fra >= 0 && sin >= 0 && nrt >= 0 && iad >= 0);
+    wp_place_node_in nodes[] = {{(uint32_t)fra, 20 * GB, true}, {(uint32_t)sin, 20 * GB, true},
+                                {(uint32_t)nrt, 20 * GB, true}, {(uint32_t)iad, 20 * GB, true}};
+    wp_model_profile models[2] = {{.name = "a", .size_bytes = 15 * GB, .load_bytes_per_s = 2e9},
+                                  {.name = "b", .size_bytes = 15 * GB, .load_bytes_per_s = 2e9}};
+    wp_place_solution s;
+    assert_int_equal(wp_place_optimize_topo(t, nodes, 4, models, 2, NULL, NULL, 0, 0, &s, &err),
+                     WP_OK);
+    uint64_t sizes[2] = {15 * GB, 15 * GB};
+    wp_place_problem pc = {.n_nodes = 4, .nodes = nodes, .n_models = 2, .model_size_bytes = sizes};
+    check_capacity(&pc, &s, 0);
+    assert_int_equal(s.n, 4); /* room for one model per node, and all are used */
+    wp_place_solution_close(&s);
+    size_t C = wp_topo_count(t);
+    double *demand = calloc(C * 2, sizeof *demand);
+    for (size_t c = 0; c < C; c++) {
+        bool asia = wp_topo_city(t, c)->region == WP_REGION_ASIA;
+        demand[c * 2 + 0] = asia ? 0 : 1;
+        demand[c * 2 + 1] = asia ? 1 : 0;
+    }
+    assert_int_equal(wp_place_optimize_topo(t, nodes, 4, models, 2, demand, NULL, 0, 0, &s, &err),
+                     WP_OK);
+    /* b (wanted only in Asia) is on an Asian node and nowhere else; the
+     * non-Asian nodes keep a. (Whether a also takes an Asian node depends
+     * on the population of the cities near Asia, e.g. SYD.) */
+    unsigned b_in_asia = 0;
+    for (size_t i = 0; i < s.n; i++) {
+        uint32_t city = nodes[s.replicas[i].node].city;
+        bool asian_node = city == (uint32_t)sin || city == (uint32_t)nrt;
+        if (s.replicas[i].model == 1) {
+            assert_true(asian_node);
+            b_in_asia++;
+        } else if (!asian_node) {
+            assert_int_equal(s.replicas[i].model, 0);
+        }
+    }
+    assert_true(b_in_asia >= 1);
+    assert_int_equal(s.n, 4);
+    wp_place_solution_close(&s);
+    free(demand);
+    wp_topo_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -312,6 +367,7 @@ int main(void)
         cmocka_unit_test(test_pins_respected),
         cmocka_unit_test(test_demand_pulls_replicas),
         cmocka_unit_test(test_empty_and_down),
+        cmocka_unit_test(test_on_topology),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
