@@ -28,6 +28,8 @@ int wpctl_fail(const char *fmt, ...) WP_PRINTF(1, 2);
 int wpctl_usage_error(const char *cmd, const char *fmt, ...) WP_PRINTF(2, 3);
 
 /* Subcommands (one file each). */
+int wpctl_model_main(int argc, char **argv);
+int wpctl_infer_main(int argc, char **argv);
 int wpctl_topo_main(int argc, char **argv);
 int wpctl_models_main(int argc, char **argv);
 int wpctl_catalog_main(int argc, char **argv);
@@ -40,5 +42,9 @@ int wpctl_placement_main(int argc, char **argv);
 struct wp_placement_client;
 int wpctl_placement_connect(const char *endpoint, const char *dir,
                             struct wp_placement_client **out);
+int wpctl_sim_main(int argc, char **argv);
+/* `wpctl sim gossip`: defined by the gossip simulation; cmd_sim.c holds a
+ * weak default that says it is not built yet. */
+int wpctl_sim_gossip_main(int argc, char **argv);
 
 #endif

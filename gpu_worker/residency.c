@@ -1,0 +1,399 @@
+/* residency.c — which models are warm on one device: a pure core.
+ *
+ * What: the worker's catalog of models (name, bytes), each COLD, LOADING or
+ * WARM, with a FIFO queue of request ids. Events come in with the time
+ * (submit, assignment, load done, batch done); actions go out through a
+ * queue the driver drains (LOAD, UNLOAD, RUN a batch, FAIL a request). No
+ * clock, no I/O, no allocation after wp_res_add_model except the action
+ * queue's growth.
+ *
+ * Invariants, checked by the tests after every call:
+ *  - used_bytes == sum of mem_bytes of LOADING and WARM models, and
+ *    used_bytes <= capacity_bytes (a load reserves its bytes up front);
+ *  - a pinned model (in placement's current assignment) is never evicted;
+ *  - a model with a running batch or queued requests is never evicted;
+ *  - at most one batch per model runs at a time; a batch holds the oldest
+ *    queued requests of one model, at most max_batch of them;
+ *  - a failed load releases its reservation, fails only that model's
+ *    queued requests, and leaves every other model as it was.
+ *
+ * Eviction: to make room for a model, evict WARM, unpinned, idle models in
+ * least-recently-used order (ties: lower catalog index), but only after
+ * checking the evictable bytes suffice — we never evict for a load that
+ * still could not start. A request whose model cannot fit even with every
+ * unpinned model gone fails at once (WP_ENOSPC); one that only waits for
+ * busy models stays queued and is retried whenever memory frees up (a batch
+ * ends, a load fails). Pinned models that could not load are retried the
+ * same way.
+ *
+ * Bounds: WP_RES_MAX_MODELS models; each step is O(models) (eviction picks
+ * are O(models) each, at most models of them).
+ */
+#include "gpu_worker/gpu_worker.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct res_model {
+    char name[WP_NAME_MAX];
+    uint64_t mem_bytes;
+    int state;
+    bool pinned;
+    bool running;
+    bool retry_blocked; /* its last load failed: no automatic retry */
+    uint32_t running_n;
+    uint64_t last_used_ns;
+    uint64_t *queue; /* ring of max_queue ids */
+    uint32_t qhead, qlen;
+} res_model;
+
+struct wp_res {
+    wp_res_config cfg;
+    res_model models[WP_RES_MAX_MODELS];
+    size_t n_models;
+    uint64_t used_bytes;
+    wp_res_action *acts; /* FIFO: acts[head .. head + n) */
+    size_t acts_head, acts_n, acts_cap;
+    bool oom;            /* the action queue could not grow */
+    wp_res_stats stats;
+};
+
+#define WP_RES_MAX_QUEUE 65536u
+
+int wp_res_new(const wp_res_config *cfg, wp_res **out, wp_err *err)
+{
+    *out = NULL;
+    if (cfg->capacity_bytes == 0)
+        return wp_errf(err, WP_EINVAL, "residency: capacity must be positive");
+    if (cfg->max_batch < 1 || cfg->max_batch > WP_RES_MAX_BATCH)
+        return wp_errf(err, WP_EINVAL, "residency: max_batch %u outside 1..%u",
+                       (unsigned)cfg->max_batch, WP_RES_MAX_BATCH);
+    if (cfg->max_queue < 1 || cfg->max_queue > WP_RES_MAX_QUEUE)
+        return wp_errf(err, WP_EINVAL, "residency: max_queue %u outside 1..%u",
+                       (unsigned)cfg->max_queue, WP_RES_MAX_QUEUE);
+    wp_res *r = calloc(1, sizeof *r);
+    if (!r)
+        return wp_errf(err, WP_ENOMEM, "out of memory");
+    r->cfg = *cfg;
+    *out = r;
+    return WP_OK;
+}
+
+void wp_res_free(wp_res *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n_models; i++)
+        free(r->models[i].queue);
+    free(r->acts);
+    free(r);
+}
+
+static res_model *find(const wp_res *r, const char *name)
+{
+    for (size_t i = 0; i < r->n_models; i++)
+        if (strcmp(r->models[i].name, name) == 0)
+            return (res_model *)&r->models[i];
+    return NULL;
+}
+
+static wp_res_action *push_action(wp_res *r, int kind, const res_model *m)
+{
+    if (r->acts_head > 0 && r->acts_head + r->acts_n == r->acts_cap) {
+        memmove(r->acts, r->acts + r->acts_head, r->acts_n * sizeof *r->acts);
+        r->acts_head = 0;
+    }
+    if (r->acts_n == r->acts_cap) {
+        size_t cap = r->acts_cap ? 2 * r->acts_cap : 16;
+        wp_res_action *a = realloc(r->acts, cap * sizeof *a);
+        if (!a) {
+            r->oom = true;
+            return NULL;
+        }
+        r->acts = a;
+        r->acts_cap = cap;
+    }
+    wp_res_action *a = &r->acts[r->acts_head + r->acts_n++];
+    memset(a, 0, sizeof *a);
+    a->kind = kind;
+    snprintf(a->model, sizeof a->model, "%s", m->name);
+    return a;
+}
+
+bool wp_res_next_action(wp_res *r, wp_res_action *out)
+{
+    if (r->acts_n == 0)
+        return false;
+    *out = r->acts[r->acts_head];
+    r->acts_head++;
+    r->acts_n--;
+    if (r->acts_n == 0)
+        r->acts_head = 0;
+    return true;
+}
+
+int wp_res_add_model(wp_res *r, const char *name, uint64_t mem_bytes, wp_err *err)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len >= WP_NAME_MAX)
+        return wp_errf(err, WP_EINVAL, "residency: model name must be 1..%u bytes",
+                       WP_NAME_MAX - 1);
+    if (mem_bytes == 0)
+        return wp_errf(err, WP_EINVAL, "residency: model %s has no size", name);
+    if (find(r, name))
+        return wp_errf(err, WP_EEXIST, "residency: model %s already in the catalog", name);
+    if (r->n_models == WP_RES_MAX_MODELS)
+        return wp_errf(err, WP_ETOOBIG, "residency: more than %u models", WP_RES_MAX_MODELS);
+    res_model *m = &r->models[r->n_models];
+    memset(m, 0, sizeof *m);
+    m->queue = malloc(r->cfg.max_queue * sizeof *m->queue);
+    if (!m->queue)
+        return wp_errf(err, WP_ENOMEM, "out of memory");
+    memcpy(m->name, name, len + 1);
+    m->mem_bytes = mem_bytes;
+    m->state = WP_RES_COLD;
+    r->n_models++;
+    return WP_OK;
+}
+
+/* Bytes held by pinned models (never evictable). */
+static uint64_t pinned_used(const wp_res *r)
+{
+    uint64_t b = 0;
+    for (size_t i = 0; i < r->n_models; i++)
+        if (r->models[i].pinned && r->models[i].state != WP_RES_COLD)
+            b += r->models[i].mem_bytes;
+    return b;
+}
+
+static bool evictable(const res_model *m)
+{
+    return m->state == WP_RES_WARM && !m->pinned && !m->running && m->qlen == 0;
+}
+
+static void fail_queue(wp_res *r, uint64_t now_ns, res_model *m, int code)
+{
+    while (m->qlen > 0) {
+        wp_res_action *a = push_action(r, WP_RES_FAIL, m);
+        uint64_t id = m->queue[m->qhead];
+        m->qhead = (m->qhead + 1) % r->cfg.max_queue;
+        m->qlen--;
+        r->stats.requests_failed++;
+        if (a) {
+            a->n_reqs = 1;
+            a->req_ids[0] = id;
+            a->error = code;
+        }
+        WP_CORE_LOG(&r->cfg.log, WP_LOG_WARN, now_ns, "residency: request %llu for %s failed: %s",
+                    (unsigned long long)id, m->name, wp_strerror(code));
+    }
+}
+
+/* Starts loading m (COLD) if it fits, evicting LRU idle unpinned models.
+ * WP_OK: LOAD emitted. WP_EBUSY: cannot fit now, may later. WP_ENOSPC:
+ * cannot fit even with every unpinned model evicted. */
+static int start_load(wp_res *r, uint64_t now_ns, res_model *m)
+{
+    uint64_t cap = r->cfg.capacity_bytes;
+    uint64_t pinned = pinned_used(r);
+    if (m->mem_bytes > cap || m->mem_bytes > cap - pinned)
+        return WP_ENOSPC;
+    uint64_t free_b = cap - r->used_bytes, evict_b = 0;
+    for (size_t i = 0; i < r->n_models; i++)
+        if (evictable(&r->models[i]))
+            evict_b += r->models[i].mem_bytes;
+    if (free_b + evict_b < m->mem_bytes)
+        return WP_EBUSY;
+    while (cap - r->used_bytes < m->mem_bytes) {
+        res_model *victim = NULL;
+        for (size_t i = 0; i < r->n_models; i++) {
+            res_model *c = &r->models[i];
+            if (evictable(c) && (!victim || c->last_used_ns < victim->last_used_ns))
+                victim = c;
+        }
+        if (!victim) /* cannot happen: evict_b covered the need */
+            return WP_EBUSY;
+        victim->state = WP_RES_COLD;
+        r->used_bytes -= victim->mem_bytes;
+        r->stats.evictions++;
+        push_action(r, WP_RES_UNLOAD, victim);
+        WP_CORE_LOG(&r->cfg.log, WP_LOG_INFO, now_ns, "residency: evict %s (%llu bytes)",
+                    victim->name, (unsigned long long)victim->mem_bytes);
+    }
+    m->state = WP_RES_LOADING;
+    r->used_bytes += m->mem_bytes;
+    r->stats.loads++;
+    push_action(r, WP_RES_LOAD, m);
+    WP_CORE_LOG(&r->cfg.log, WP_LOG_INFO, now_ns, "residency: load %s (%llu bytes)", m->name,
+                (unsigned long long)m->mem_bytes);
+    return WP_OK;
+}
+
+static void dispatch(wp_res *r, uint64_t now_ns, res_model *m)
+{
+    if (m->state != WP_RES_WARM || m->running || m->qlen == 0)
+        return;
+    wp_res_action *a = push_action(r, WP_RES_RUN, m);
+    uint32_t n = m->qlen < r->cfg.max_batch ? m->qlen : r->cfg.max_batch;
+    for (uint32_t i = 0; i < n; i++) {
+        if (a)
+            a->req_ids[i] = m->queue[m->qhead];
+        m->qhead = (m->qhead + 1) % r->cfg.max_queue;
+    }
+    m->qlen -= n;
+    if (a)
+        a->n_reqs = n;
+    m->running = true;
+    m->running_n = n;
+    m->last_used_ns = now_ns;
+    r->stats.batches++;
+}
+
+/* Retries cold models that want to be warm (pinned first, then queued). */
+static void retry_pending(wp_res *r, uint64_t now_ns)
+{
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < r->n_models; i++) {
+            res_model *m = &r->models[i];
+            if (m->state != WP_RES_COLD || (pass == 0 ? !m->pinned : (m->pinned || !m->qlen)))
+                continue;
+            if (pass == 0 && m->retry_blocked)
+                continue;
+            int rv = start_load(r, now_ns, m);
+            if (rv == WP_ENOSPC)
+                fail_queue(r, now_ns, m, WP_ENOSPC);
+        }
+}
+
+int wp_res_assign(wp_res *r, uint64_t now_ns, const char *const *names, size_t n, wp_err *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!find(r, names[i]))
+            return wp_errf(err, WP_ENOTFOUND, "residency: assigned model %s is not in the catalog",
+                           names[i]);
+    for (size_t i = 0; i < r->n_models; i++) {
+        r->models[i].pinned = false;
+        r->models[i].retry_blocked = false;
+    }
+    for (size_t i = 0; i < n; i++)
+        find(r, names[i])->pinned = true;
+    retry_pending(r, now_ns);
+    return WP_OK;
+}
+
+int wp_res_submit(wp_res *r, uint64_t now_ns, const char *model, uint64_t req_id, wp_err *err)
+{
+    res_model *m = find(r, model);
+    if (!m)
+        return wp_errf(err, WP_ENOTFOUND, "residency: unknown model %s", model);
+    if (m->qlen >= r->cfg.max_queue)
+        return wp_errf(err, WP_EOVERLOAD, "residency: queue of %s is full (%u)", model,
+                       (unsigned)r->cfg.max_queue);
+    m->queue[(m->qhead + m->qlen) % r->cfg.max_queue] = req_id;
+    m->qlen++;
+    m->last_used_ns = now_ns;
+    m->retry_blocked = false;
+    if (m->state == WP_RES_COLD) {
+        int rv = start_load(r, now_ns, m);
+        if (rv == WP_ENOSPC)
+            fail_queue(r, now_ns, m, WP_ENOSPC);
+    } else {
+        dispatch(r, now_ns, m);
+    }
+    return WP_OK;
+}
+
+int wp_res_load_done(wp_res *r, uint64_t now_ns, const char *model, int code, uint64_t load_ns,
+                     wp_err *err)
+{
+    res_model *m = find(r, model);
+    if (!m)
+        return wp_errf(err, WP_ENOTFOUND, "residency: unknown model %s", model);
+    if (m->state != WP_RES_LOADING)
+        return wp_errf(err, WP_ESTATE, "residency: %s is not loading", model);
+    if (code == WP_OK) {
+        m->state = WP_RES_WARM;
+        m->last_used_ns = now_ns;
+        r->stats.last_load_ns = load_ns;
+        r->stats.total_load_ns += load_ns;
+        WP_CORE_LOG(&r->cfg.log, WP_LOG_INFO, now_ns, "residency: %s warm after %.1f ms", m->name,
+                    (double)load_ns / 1e6);
+        dispatch(r, now_ns, m);
+    } else {
+        m->state = WP_RES_COLD;
+        r->used_bytes -= m->mem_bytes;
+        r->stats.load_failures++;
+        WP_CORE_LOG(&r->cfg.log, WP_LOG_WARN, now_ns, "residency: load of %s failed: %s",
+                    m->name, wp_strerror(code));
+        fail_queue(r, now_ns, m, code);
+        /* No retry storm: a pinned model whose load failed stays pinned but
+         * is retried only on the next assignment or request for it. */
+        m->retry_blocked = true;
+        retry_pending(r, now_ns);
+    }
+    return WP_OK;
+}
+
+int wp_res_batch_done(wp_res *r, uint64_t now_ns, const char *model, wp_err *err)
+{
+    res_model *m = find(r, model);
+    if (!m)
+        return wp_errf(err, WP_ENOTFOUND, "residency: unknown model %s", model);
+    if (!m->running)
+        return wp_errf(err, WP_ESTATE, "residency: %s has no batch running", model);
+    m->running = false;
+    m->running_n = 0;
+    m->last_used_ns = now_ns;
+    dispatch(r, now_ns, m);
+    retry_pending(r, now_ns);
+    return WP_OK;
+}
+
+uint64_t wp_res_capacity_bytes(const wp_res *r) { return r->cfg.capacity_bytes; }
+uint64_t wp_res_used_bytes(const wp_res *r) { return r->used_bytes; }
+uint64_t wp_res_free_bytes(const wp_res *r) { return r->cfg.capacity_bytes - r->used_bytes; }
+
+size_t wp_res_warm_models(const wp_res *r, const char **names, size_t max)
+{
+    /* Selection by descending last use; ties by catalog index. */
+    bool taken[WP_RES_MAX_MODELS] = {false};
+    size_t total = 0;
+    for (size_t i = 0; i < r->n_models; i++)
+        if (r->models[i].state == WP_RES_WARM)
+            total++;
+    for (size_t k = 0; k < max && k < total; k++) {
+        size_t best = SIZE_MAX;
+        for (size_t i = 0; i < r->n_models; i++) {
+            const res_model *m = &r->models[i];
+            if (m->state != WP_RES_WARM || taken[i])
+                continue;
+            if (best == SIZE_MAX || m->last_used_ns > r->models[best].last_used_ns)
+                best = i;
+        }
+        taken[best] = true;
+        names[k] = r->models[best].name;
+    }
+    return total;
+}
+
+uint32_t wp_res_queue_depth(const wp_res *r)
+{
+    uint32_t d = 0;
+    for (size_t i = 0; i < r->n_models; i++)
+        d += r->models[i].qlen + r->models[i].running_n;
+    return d;
+}
+
+int wp_res_model_state(const wp_res *r, const char *model)
+{
+    const res_model *m = find(r, model);
+    return m ? m->state : -1;
+}
+
+bool wp_res_model_pinned(const wp_res *r, const char *model)
+{
+    const res_model *m = find(r, model);
+    return m && m->pinned;
+}
+
+void wp_res_get_stats(const wp_res *r, wp_res_stats *out) { *out = r->stats; }

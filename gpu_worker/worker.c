@@ -1,0 +1,365 @@
+/* worker.c — the live-world driver of one device: a residency core plus
+ * the backend models it decides to hold.
+ *
+ * The core (residency.c) decides; this file executes. wp_gpu_worker_advance
+ * loops until nothing is left to do at now_ns:
+ *   1. drain the core's actions:
+ *        LOAD   cpu/cuda: load now, measuring the cold start, and report it
+ *               to the core at once; timing model: a timer at now + the
+ *               profile's load time;
+ *        UNLOAD free the backend model;
+ *        RUN    cpu/cuda: generate each request now, complete it, report the
+ *               batch done; timing model: compute the batch's service times
+ *               and set a timer at its end (completions fire then, each
+ *               request's result carrying its modelled ttft/total);
+ *        FAIL   complete the request with the error;
+ *   2. fire the earliest timer due at or before now_ns (in time order, ties
+ *      in the order they were set), which feeds the core, and go to 1.
+ * It returns the next timer's time so the caller (libuv timer, simulator
+ * event) knows when to call again.
+ *
+ * Requests are kept by id until completed (a linear array: the number in
+ * flight is bounded by models x max_queue). Every accepted request is
+ * completed exactly once: by a batch, by a FAIL, never both.
+ */
+#include "gpu_worker/gpu_worker.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct wk_model {
+    char name[WP_NAME_MAX];
+    char *path;                /* cpu/cuda */
+    wp_model_profile profile;  /* timing model */
+    wp_gpu_model *m;           /* loaded backend model, or NULL */
+} wk_model;
+
+typedef struct wk_req {
+    uint64_t id;
+    wp_gen_request req;
+    int32_t *tokens;
+} wk_req;
+
+enum { T_LOAD = 1, T_BATCH };
+
+typedef struct wk_timer {
+    uint64_t at_ns;
+    uint64_t seq;
+    int kind;
+    size_t model;
+    uint32_t n;
+    uint64_t ids[WP_RES_MAX_BATCH];
+    wp_gen_result res[WP_RES_MAX_BATCH];
+} wk_timer;
+
+struct wp_gpu_worker {
+    wp_gpu_worker_config cfg;
+    wp_res *res;
+    wk_model models[WP_RES_MAX_MODELS];
+    size_t n_models;
+    wk_req *reqs;
+    size_t n_reqs, cap_reqs;
+    wk_timer *timers;
+    size_t n_timers, cap_timers;
+    uint64_t timer_seq;
+};
+
+int wp_gpu_worker_new(const wp_gpu_worker_config *cfg, wp_gpu_worker **out, wp_err *err)
+{
+    *out = NULL;
+    if (cfg->kind != WP_GPU_CPU && cfg->kind != WP_GPU_CUDA && cfg->kind != WP_GPU_MODEL)
+        return wp_errf(err, WP_EINVAL, "worker: unknown backend kind %d", cfg->kind);
+    if (!cfg->on_done)
+        return wp_errf(err, WP_EINVAL, "worker: on_done is required");
+    if (cfg->kind == WP_GPU_CUDA && wp_gpu_cuda_device_count() <= 0)
+        return wp_errf(err, WP_EUNAVAIL, "worker: cuda backend unavailable (no CUDA device)");
+    wp_gpu_worker *w = calloc(1, sizeof *w);
+    if (!w)
+        return wp_errf(err, WP_ENOMEM, "out of memory");
+    w->cfg = *cfg;
+    wp_res_config rc = {.capacity_bytes = cfg->capacity_bytes,
+                        .max_batch = cfg->max_batch,
+                        .max_queue = cfg->max_queue,
+                        .log = cfg->log};
+    int rv = wp_res_new(&rc, &w->res, err);
+    if (rv != WP_OK) {
+        free(w);
+        return rv;
+    }
+    *out = w;
+    return WP_OK;
+}
+
+void wp_gpu_worker_free(wp_gpu_worker *w)
+{
+    if (!w)
+        return;
+    for (size_t i = 0; i < w->n_models; i++) {
+        wp_gpu_model_unload(w->models[i].m);
+        free(w->models[i].path);
+    }
+    wp_res_free(w->res);
+    free(w->reqs);
+    free(w->timers);
+    free(w);
+}
+
+const wp_res *wp_gpu_worker_res(const wp_gpu_worker *w) { return w->res; }
+
+static wk_model *find_model(wp_gpu_worker *w, const char *name, size_t *idx)
+{
+    for (size_t i = 0; i < w->n_models; i++)
+        if (strcmp(w->models[i].name, name) == 0) {
+            if (idx)
+                *idx = i;
+            return &w->models[i];
+        }
+    return NULL;
+}
+
+int wp_gpu_worker_add_model(wp_gpu_worker *w, const char *name, const char *path,
+                            const wp_model_profile *profile, wp_err *err)
+{
+    if (w->n_models == WP_RES_MAX_MODELS)
+        return wp_errf(err, WP_ETOOBIG, "worker: more than %u models", WP_RES_MAX_MODELS);
+    wk_model *m = &w->models[w->n_models];
+    memset(m, 0, sizeof *m);
+    uint64_t mem;
+    if (w->cfg.kind == WP_GPU_MODEL) {
+        if (!profile)
+            return wp_errf(err, WP_EINVAL, "worker: the TIMING MODEL needs a profile for %s", name);
+        m->profile = *profile;
+        mem = profile->size_bytes;
+    } else {
+        if (!path)
+            return wp_errf(err, WP_EINVAL, "worker: model %s needs a checkpoint path", name);
+        wp_llama_config c;
+        int rv = wp_llama_read_config(path, &c, err);
+        if (rv != WP_OK)
+            return wp_err_wrap(err, "worker: model %s", name);
+        mem = wp_llama_mem_bytes(&c);
+        m->path = strdup(path);
+        if (!m->path)
+            return wp_errf(err, WP_ENOMEM, "out of memory");
+    }
+    int rv = wp_res_add_model(w->res, name, mem, err);
+    if (rv != WP_OK) {
+        free(m->path);
+        m->path = NULL;
+        return rv;
+    }
+    snprintf(m->name, sizeof m->name, "%s", name);
+    w->n_models++;
+    return WP_OK;
+}
+
+static wk_req *find_req(wp_gpu_worker *w, uint64_t id, size_t *idx)
+{
+    for (size_t i = 0; i < w->n_reqs; i++)
+        if (w->reqs[i].id == id) {
+            if (idx)
+                *idx = i;
+            return &w->reqs[i];
+        }
+    return NULL;
+}
+
+static void drop_req(wp_gpu_worker *w, size_t idx)
+{
+    w->reqs[idx] = w->reqs[--w->n_reqs];
+}
+
+int wp_gpu_worker_submit(wp_gpu_worker *w, uint64_t now_ns, const char *model, uint64_t req_id,
+                         const wp_gen_request *req, int32_t *tokens, wp_err *err)
+{
+    if (!find_model(w, model, NULL))
+        return wp_errf(err, WP_ENOTFOUND, "worker: unknown model %s", model);
+    if (find_req(w, req_id, NULL))
+        return wp_errf(err, WP_EEXIST, "worker: request %llu already pending",
+                       (unsigned long long)req_id);
+    if (w->cfg.kind != WP_GPU_MODEL && !tokens)
+        return wp_errf(err, WP_EINVAL, "worker: no token buffer");
+    if (w->n_reqs == w->cap_reqs) {
+        size_t cap = w->cap_reqs ? 2 * w->cap_reqs : 16;
+        wk_req *r = realloc(w->reqs, cap * sizeof *r);
+        if (!r)
+            return wp_errf(err, WP_ENOMEM, "out of memory");
+        w->reqs = r;
+        w->cap_reqs = cap;
+    }
+    int rv = wp_res_submit(w->res, now_ns, model, req_id, err);
+    if (rv != WP_OK)
+        return rv;
+    w->reqs[w->n_reqs++] = (wk_req){req_id, *req, tokens};
+    return WP_OK;
+}
+
+int wp_gpu_worker_assign(wp_gpu_worker *w, uint64_t now_ns, const char *const *names, size_t n,
+                         wp_err *err)
+{
+    return wp_res_assign(w->res, now_ns, names, n, err);
+}
+
+static wk_timer *add_timer(wp_gpu_worker *w)
+{
+    if (w->n_timers == w->cap_timers) {
+        size_t cap = w->cap_timers ? 2 * w->cap_timers : 8;
+        wk_timer *t = realloc(w->timers, cap * sizeof *t);
+        if (!t)
+            return NULL;
+        w->timers = t;
+        w->cap_timers = cap;
+    }
+    wk_timer *t = &w->timers[w->n_timers++];
+    memset(t, 0, sizeof *t);
+    t->seq = w->timer_seq++;
+    return t;
+}
+
+static void complete(wp_gpu_worker *w, uint64_t id, int error, const wp_gen_result *res)
+{
+    size_t idx;
+    if (!find_req(w, id, &idx))
+        return;
+    drop_req(w, idx);
+    w->cfg.on_done(w->cfg.ctx, id, error, res);
+}
+
+static void do_load(wp_gpu_worker *w, uint64_t now_ns, size_t mi)
+{
+    wk_model *m = &w->models[mi];
+    wp_err err;
+    wp_err_clear(&err);
+    if (w->cfg.kind == WP_GPU_MODEL) {
+        int rv = wp_gpu_model_open_timing(&m->profile, &m->m, &err);
+        wk_timer *t = rv == WP_OK ? add_timer(w) : NULL;
+        if (!t) {
+            wp_res_load_done(w->res, now_ns, m->name, rv == WP_OK ? WP_ENOMEM : rv, 0, NULL);
+            return;
+        }
+        t->kind = T_LOAD;
+        t->model = mi;
+        t->at_ns = now_ns + wp_gpu_model_load_ns(m->m);
+        return;
+    }
+    int rv = wp_gpu_model_load(w->cfg.kind, m->path, &m->m, &err);
+    if (rv != WP_OK)
+        WP_CORE_LOG(&w->cfg.log, WP_LOG_WARN, now_ns, "worker: load %s: %s", m->name,
+                    wp_err_text(&err));
+    uint64_t load_ns = rv == WP_OK ? wp_gpu_model_load_ns(m->m) : 0;
+    wp_res_load_done(w->res, now_ns + load_ns, m->name, rv, load_ns, NULL);
+}
+
+static void do_run(wp_gpu_worker *w, uint64_t now_ns, size_t mi, const wp_res_action *a)
+{
+    wk_model *m = &w->models[mi];
+    if (!m->m) { /* cannot happen: RUN only follows a successful load */
+        for (uint32_t i = 0; i < a->n_reqs; i++)
+            complete(w, a->req_ids[i], WP_ESTATE, NULL);
+        wp_res_batch_done(w->res, now_ns, m->name, NULL);
+        return;
+    }
+    if (w->cfg.kind == WP_GPU_MODEL) {
+        wk_timer *t = add_timer(w);
+        if (!t) {
+            for (uint32_t i = 0; i < a->n_reqs; i++)
+                complete(w, a->req_ids[i], WP_ENOMEM, NULL);
+            wp_res_batch_done(w->res, now_ns, m->name, NULL);
+            return;
+        }
+        uint32_t in[WP_RES_MAX_BATCH], out[WP_RES_MAX_BATCH];
+        uint32_t n = 0;
+        for (uint32_t i = 0; i < a->n_reqs; i++) {
+            const wk_req *r = find_req(w, a->req_ids[i], NULL);
+            if (!r)
+                continue;
+            wp_err err;
+            int rv = wp_gpu_request_check(m->m, &r->req, &err);
+            if (rv != WP_OK) {
+                complete(w, a->req_ids[i], rv, NULL);
+                continue;
+            }
+            t->ids[n] = r->id;
+            in[n] = r->req.n_prompt;
+            out[n] = r->req.steps;
+            n++;
+        }
+        t->kind = T_BATCH;
+        t->model = mi;
+        t->n = n;
+        t->at_ns = now_ns + wp_gpu_timing_batch(&m->profile, in, out, n, t->res);
+        return;
+    }
+    uint64_t elapsed = 0;
+    for (uint32_t i = 0; i < a->n_reqs; i++) {
+        const wk_req *r = find_req(w, a->req_ids[i], NULL);
+        if (!r)
+            continue;
+        wp_gen_result res = {.tokens = r->tokens};
+        wp_err err;
+        wp_err_clear(&err);
+        uint64_t id = r->id;
+        int rv = wp_gpu_generate(m->m, &r->req, &res, &err);
+        if (rv != WP_OK)
+            WP_CORE_LOG(&w->cfg.log, WP_LOG_WARN, now_ns, "worker: request %llu: %s",
+                        (unsigned long long)id, wp_err_text(&err));
+        res.ttft_ns += elapsed;
+        res.total_ns += elapsed;
+        elapsed = res.total_ns;
+        complete(w, id, rv, rv == WP_OK ? &res : NULL);
+    }
+    wp_res_batch_done(w->res, now_ns + elapsed, m->name, NULL);
+}
+
+static void drain(wp_gpu_worker *w, uint64_t now_ns)
+{
+    wp_res_action a;
+    while (wp_res_next_action(w->res, &a)) {
+        size_t mi;
+        if (!find_model(w, a.model, &mi))
+            continue;
+        switch (a.kind) {
+        case WP_RES_LOAD:
+            do_load(w, now_ns, mi);
+            break;
+        case WP_RES_UNLOAD:
+            wp_gpu_model_unload(w->models[mi].m);
+            w->models[mi].m = NULL;
+            break;
+        case WP_RES_RUN:
+            do_run(w, now_ns, mi, &a);
+            break;
+        case WP_RES_FAIL:
+            complete(w, a.req_ids[0], a.error, NULL);
+            break;
+        }
+    }
+}
+
+uint64_t wp_gpu_worker_advance(wp_gpu_worker *w, uint64_t now_ns)
+{
+    for (;;) {
+        drain(w, now_ns);
+        size_t best = SIZE_MAX;
+        for (size_t i = 0; i < w->n_timers; i++) {
+            const wk_timer *t = &w->timers[i];
+            if (best == SIZE_MAX || t->at_ns < w->timers[best].at_ns ||
+                (t->at_ns == w->timers[best].at_ns && t->seq < w->timers[best].seq))
+                best = i;
+        }
+        if (best == SIZE_MAX)
+            return UINT64_MAX;
+        if (w->timers[best].at_ns > now_ns)
+            return w->timers[best].at_ns;
+        wk_timer t = w->timers[best];
+        w->timers[best] = w->timers[--w->n_timers];
+        wk_model *m = &w->models[t.model];
+        if (t.kind == T_LOAD) {
+            wp_res_load_done(w->res, t.at_ns, m->name, WP_OK, wp_gpu_model_load_ns(m->m), NULL);
+        } else {
+            for (uint32_t i = 0; i < t.n; i++)
+                complete(w, t.ids[i], WP_OK, &t.res[i]);
+            wp_res_batch_done(w->res, t.at_ns, m->name, NULL);
+        }
+    }
+}

@@ -1,0 +1,766 @@
+/* engine.c — one simulated run: workload → serving world → latencies.
+ *
+ * Time is integer nanoseconds (uint64_t) from simulated 0; every delay is
+ * computed in ms as a double and rounded to ns once, when its event is
+ * scheduled. Randomness comes from four generators forked from the seed in
+ * a fixed order — arrivals, users, models, cold starts — so a change in one
+ * (say, a different cold-start draw) never shifts another, and two
+ * scenarios run with the same seed see the same users at the same times
+ * (common random numbers: their difference is the serving world, not luck).
+ *
+ * Workload. Synthetic: candidate arrivals are Poisson at rate_rps x (1+A);
+ * each candidate draws a user point by population (alias table, O(1)) and
+ * is kept with probability f/(1+A), f = 1 + A cos(2pi (h - peak)/24) with
+ * h the user's local hour (UTC hour + longitude/15). That is exact
+ * thinning of a non-homogeneous Poisson process whose rate per user
+ * follows local time; the mean over a day is rate_rps. Model by Zipf over
+ * the scenario's models; token counts are the model's typical ones. Trace:
+ * arrival times and token counts from the rows, users still drawn by
+ * population, every row a request to trace_model.
+ *
+ * Edge world, per request (events in capitals):
+ *   GEN at t0 (user sends) → INGRESS at t0 + rtt(user, PoP)/2: the router
+ *   core picks a node; the ingress counts it in flight → GPU_ARRIVE after
+ *   invoke_ms + rtt(PoP, node)/2 → the node's GPUs, shared by its models
+ *   (work units as in router.h; waiting is FIFO across the node's models)
+ *   → first token travels node → PoP → user. A cold route
+ *   (no warm replica with room) starts loading the model at the node:
+ *   requests queue behind the load (LOAD_DONE). GPU_DONE frees the slot.
+ * Regional world:
+ *   GEN → FN_ARRIVE at t0 + rtt(user, region)/2: an idle container of the
+ *   (region, model) function is reused if its idle time < keepalive (most
+ *   recently idle first), else a cold start (lognormal) → the function
+ *   calls the regional inference endpoint: GPU_ARRIVE after cold + invoke +
+ *   endpoint_rtt/2 → same GPU timing model (endpoint models always warm) →
+ *   first token goes endpoint → function → user. The container is free
+ *   again when it has relayed the last token (FN_FREE).
+ * Latency recorded per request: TTFT = (service start + ttft + one-way
+ * legs back) - t0; total = (service end + legs back) - t0.
+ *
+ * What is not modelled: batching efficiency beyond the fixed slots, GPU
+ * interference between co-resident models beyond sharing capacity,
+ * network jitter and loss, retries, gossip staleness (the router's view is
+ * exact), evictions (a cold-loaded model stays), Lambda's concurrency cap.
+ *
+ * Bounds: pending events and live requests ~ requests in flight; memory
+ * O(users + sites x models + in flight); no allocation per request once
+ * the pools have grown to the peak concurrency.
+ */
+#include "sim/sim_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NONE UINT32_MAX
+
+enum ev_type { EV_GEN, EV_INGRESS, EV_FN_ARRIVE, EV_GPU_ARRIVE, EV_GPU_DONE, EV_LOAD_DONE,
+               EV_FN_FREE };
+
+typedef struct req {
+    uint64_t t0_ns;
+    uint64_t qseq; /* arrival order at the GPU site, for FIFO across models */
+    float ur_ms;  /* user ↔ ingress PoP (edge) or region (regional) RTT */
+    float leg_ms; /* ingress ↔ node (edge) or function ↔ endpoint RTT */
+    uint32_t in_tok, out_tok;
+    uint32_t site;
+    uint32_t next; /* FIFO link while queued; free-list link when free */
+    uint8_t region;
+    uint8_t model;
+} req;
+
+typedef struct upoint {
+    float ur_ms;
+    uint32_t dest;     /* edge: ingress city; regional: serving site */
+    float lon_hours;   /* longitude / 15 */
+    uint8_t region;
+} upoint;
+
+typedef struct gpu_q { /* the waiting line of one (site, model) */
+    uint32_t head, tail, n;
+    bool loading; /* a cold load is in progress: nobody starts */
+} gpu_q;
+
+typedef struct site_gpu { /* the GPUs of one site, shared by its models */
+    uint64_t used_units, cap_units;
+    uint32_t ready_waiting; /* queued in queues that are not loading */
+} site_gpu;
+
+typedef struct fn_pool { /* idle containers of one (site, model): a stack of idle-since times */
+    uint64_t *idle_ns;
+    uint32_t n, cap;
+} fn_pool;
+
+typedef struct engine {
+    const wp_sim_scenario *sc;
+    const wp_sim_options *opt;
+    wp_sim_result *res;
+    wp_err *err;
+
+    wp_topology *topo;
+    wp_users *users;
+    size_t npoints;
+    upoint *pts;
+
+    size_t nm;
+    const wp_model_profile *prof[WP_SIM_MAX_MODELS];
+    double share[WP_SIM_MAX_MODELS];
+    wp_zipf zipf;
+    uint32_t trace_model;
+
+    size_t nsites;
+    uint32_t *site_city;
+    uint32_t *site_gpus;
+    gpu_q *gq;     /* nsites * nm */
+    site_gpu *sg;  /* nsites */
+    uint32_t units[WP_SIM_MAX_MODELS];
+    uint64_t qseq;
+    fn_pool *fn;   /* regional: nsites * nm */
+    wp_router_view *view;
+
+    req *rq;
+    uint32_t nrq, cap_rq, free_rq;
+
+    wp_eventq q;
+    wp_rng rng_arrival, rng_user, rng_model, rng_cold;
+
+    /* the next arrival, drawn ahead */
+    uint64_t gen_count, gen_limit, trace_i;
+    double cand_t_s;
+    uint64_t duration_ns;
+    double gpu_busy_ms;
+    uint64_t now_ns;
+} engine;
+
+static inline uint64_t ms_to_ns(double ms)
+{
+    return ms <= 0 ? 0 : (uint64_t)llround(ms * 1e6);
+}
+
+static int oom(engine *e)
+{
+    return wp_errf(e->err, WP_ENOMEM, "sim: out of memory");
+}
+
+static int push(engine *e, uint64_t at_ns, uint32_t type, uint32_t arg)
+{
+    return wp_eventq_push(&e->q, at_ns, type, arg) == WP_OK ? WP_OK : oom(e);
+}
+
+static int req_alloc(engine *e, uint32_t *out)
+{
+    if (e->free_rq != NONE) {
+        *out = e->free_rq;
+        e->free_rq = e->rq[*out].next;
+        return WP_OK;
+    }
+    if (e->nrq == e->cap_rq) {
+        uint32_t cap = e->cap_rq ? e->cap_rq * 2 : 4096;
+        req *n = realloc(e->rq, (size_t)cap * sizeof *n);
+        if (!n)
+            return oom(e);
+        e->rq = n;
+        e->cap_rq = cap;
+    }
+    *out = e->nrq++;
+    return WP_OK;
+}
+
+static void req_free(engine *e, uint32_t r)
+{
+    e->rq[r].next = e->free_rq;
+    e->free_rq = r;
+}
+
+/* ------------------------------------------------------------ workload */
+
+static double diurnal(const engine *e, const upoint *p, double t_s)
+{
+    double h = e->sc->start_utc_h + t_s / 3600.0 + p->lon_hours;
+    return 1.0 + e->sc->diurnal_amplitude * cos(2.0 * M_PI * (h - e->sc->diurnal_peak_h) / 24.0);
+}
+
+/* Draws the next arrival and schedules its GEN event; nothing when the
+ * workload is exhausted. The user point rides in the event's arg. */
+static int schedule_next_arrival(engine *e)
+{
+    if (e->gen_count >= e->gen_limit)
+        return WP_OK;
+    uint64_t at_ns;
+    uint32_t point;
+    if (e->opt->trace) {
+        if (e->trace_i >= e->opt->trace->nrows)
+            return WP_OK;
+        at_ns = e->opt->trace->rows[e->trace_i].at_ns;
+        point = (uint32_t)wp_users_draw(e->users, &e->rng_user);
+    } else {
+        double a = e->sc->diurnal_amplitude;
+        double mean_gap_s = 1.0 / (e->sc->rate_rps * (1.0 + a));
+        for (;;) {
+            e->cand_t_s += wp_rng_exp(&e->rng_arrival, mean_gap_s);
+            point = (uint32_t)wp_users_draw(e->users, &e->rng_user);
+            if (e->duration_ns && e->cand_t_s * 1e9 > (double)e->duration_ns)
+                return WP_OK;
+            if (a == 0 ||
+                wp_rng_uniform(&e->rng_arrival) * (1.0 + a) < diurnal(e, &e->pts[point], e->cand_t_s))
+                break;
+        }
+        at_ns = (uint64_t)llround(e->cand_t_s * 1e9);
+    }
+    if (e->duration_ns && at_ns > e->duration_ns)
+        return WP_OK;
+    return push(e, at_ns, EV_GEN, point);
+}
+
+/* ------------------------------------------------------------ GPU model */
+
+/* A site's GPUs are shared by its models: capacity gpus x GPU_UNITS, a
+ * request of model m holds units[m] = GPU_UNITS / slots_per_gpu while it
+ * runs (the router counts the same units). Waiting is FIFO per (site,
+ * model), and strictly FIFO across the site's models: a request starts
+ * only when it is the earliest waiting one (queues of loading models
+ * aside) and fits. */
+
+static int gpu_start(engine *e, uint32_t r)
+{
+    req *q = &e->rq[r];
+    const wp_model_profile *p = e->prof[q->model];
+    e->sg[q->site].used_units += e->units[q->model];
+    double ttft_ms = wp_model_ttft_ms(p, q->in_tok);
+    double total_ms = wp_model_total_ms(p, q->in_tok, q->out_tok);
+    double back_ms = 0.5 * ((double)q->leg_ms + (double)q->ur_ms);
+    uint64_t first_at = e->now_ns + ms_to_ns(ttft_ms + back_ms);
+    uint64_t last_at = e->now_ns + ms_to_ns(total_ms + back_ms);
+    wp_sim_stats *st = &e->res->region[q->region];
+    wp_hist_record(&st->ttft_ns, first_at - q->t0_ns);
+    wp_hist_record(&st->total_ns, last_at - q->t0_ns);
+    e->gpu_busy_ms += total_ms * (double)e->units[q->model] / WP_ROUTER_GPU_UNITS;
+    return push(e, e->now_ns + ms_to_ns(total_ms), EV_GPU_DONE, r);
+}
+
+static int gpu_arrive(engine *e, uint32_t r)
+{
+    req *q = &e->rq[r];
+    site_gpu *sg = &e->sg[q->site];
+    gpu_q *g = &e->gq[(size_t)q->site * e->nm + q->model];
+    if (!g->loading && sg->ready_waiting == 0 &&
+        sg->used_units + e->units[q->model] <= sg->cap_units)
+        return gpu_start(e, r);
+    q->next = NONE;
+    q->qseq = e->qseq++;
+    if (g->tail == NONE)
+        g->head = r;
+    else
+        e->rq[g->tail].next = r;
+    g->tail = r;
+    g->n++;
+    if (!g->loading)
+        sg->ready_waiting++;
+    return WP_OK;
+}
+
+/* Starts waiting requests in arrival order while the earliest one fits. */
+static int gpu_drain(engine *e, uint32_t site)
+{
+    site_gpu *sg = &e->sg[site];
+    while (sg->ready_waiting > 0) {
+        gpu_q *best = NULL;
+        uint32_t best_m = 0;
+        for (uint32_t m = 0; m < e->nm; m++) {
+            gpu_q *g = &e->gq[(size_t)site * e->nm + m];
+            if (g->loading || g->head == NONE)
+                continue;
+            if (!best || e->rq[g->head].qseq < e->rq[best->head].qseq) {
+                best = g;
+                best_m = m;
+            }
+        }
+        if (!best || sg->used_units + e->units[best_m] > sg->cap_units)
+            break;
+        uint32_t r = best->head;
+        best->head = e->rq[r].next;
+        if (best->head == NONE)
+            best->tail = NONE;
+        best->n--;
+        sg->ready_waiting--;
+        int rv = gpu_start(e, r);
+        if (rv != WP_OK)
+            return rv;
+    }
+    return WP_OK;
+}
+
+static int on_load_done(engine *e, uint32_t slot)
+{
+    gpu_q *g = &e->gq[slot];
+    uint32_t site = (uint32_t)(slot / e->nm);
+    g->loading = false;
+    e->sg[site].ready_waiting += g->n;
+    return gpu_drain(e, site);
+}
+
+/* ------------------------------------------------------------ handlers */
+
+static int on_gen(engine *e, uint32_t point)
+{
+    uint32_t r = NONE;
+    int rv = req_alloc(e, &r);
+    if (rv != WP_OK)
+        return rv;
+    req *q = &e->rq[r];
+    const upoint *p = &e->pts[point];
+    q->t0_ns = e->now_ns;
+    q->ur_ms = p->ur_ms;
+    q->region = p->region;
+    q->site = p->dest;
+    if (e->opt->trace) {
+        const wp_sim_trace_row *row = &e->opt->trace->rows[e->trace_i++];
+        q->model = (uint8_t)e->trace_model;
+        q->in_tok = row->in_tokens;
+        q->out_tok = row->out_tokens;
+    } else {
+        q->model = (uint8_t)(e->nm > 1 ? wp_zipf_draw(&e->zipf, &e->rng_model) : 0);
+        q->in_tok = e->prof[q->model]->typical_in_tokens;
+        q->out_tok = e->prof[q->model]->typical_out_tokens;
+    }
+    e->res->region[q->region].requests++;
+    e->gen_count++;
+    if (e->opt->progress && (e->gen_count & 0xffff) == 0)
+        e->opt->progress(e->opt->progress_ctx, e->gen_count, e->gen_limit);
+    uint64_t at = e->now_ns + ms_to_ns(0.5 * q->ur_ms);
+    rv = push(e, at, e->sc->serving == WP_SIM_SERVING_EDGE ? EV_INGRESS : EV_FN_ARRIVE, r);
+    if (rv != WP_OK)
+        return rv;
+    return schedule_next_arrival(e);
+}
+
+static int on_ingress(engine *e, uint32_t r)
+{
+    req *q = &e->rq[r];
+    wp_route_req rr = {.model = q->model, .ingress = q->site, .policy = e->sc->policy};
+    wp_route_result out;
+    if (wp_route(e->view, &rr, &out) != WP_OK) {
+        e->res->region[q->region].errors++;
+        req_free(e, r);
+        return WP_OK;
+    }
+    q->site = out.node; /* node index == site index */
+    q->leg_ms = out.rtt_ms;
+    wp_router_inflight_add(e->view, out.node, q->model, 1);
+    uint64_t at_node = e->now_ns + ms_to_ns(e->sc->invoke_ms + 0.5 * out.rtt_ms);
+    if (out.cold) {
+        const wp_model_profile *p = e->prof[q->model];
+        gpu_q *g = &e->gq[(size_t)out.node * e->nm + q->model];
+        wp_router_set_warm(e->view, out.node, q->model, true);
+        uint64_t free_mem = wp_router_node_free_mem(e->view, out.node);
+        wp_router_set_free_mem(e->view, out.node,
+                               free_mem > p->size_bytes ? free_mem - p->size_bytes : 0);
+        g->loading = true;
+        e->res->region[q->region].cold_starts++;
+        int rv = push(e, at_node + ms_to_ns(wp_model_load_ms(p)), EV_LOAD_DONE,
+                      (uint32_t)((size_t)out.node * e->nm + q->model));
+        if (rv != WP_OK)
+            return rv;
+    }
+    return push(e, at_node, EV_GPU_ARRIVE, r);
+}
+
+static int on_fn_arrive(engine *e, uint32_t r)
+{
+    req *q = &e->rq[r];
+    fn_pool *f = &e->fn[(size_t)q->site * e->nm + q->model];
+    uint64_t keep_ns = ms_to_ns(e->sc->keepalive_s * 1000.0);
+    double delay_ms = e->sc->invoke_ms;
+    if (f->n > 0 && e->now_ns - f->idle_ns[f->n - 1] < keep_ns) {
+        f->n--; /* the most recently idle container */
+    } else {
+        f->n = 0; /* the newest idle one expired: all older ones did too */
+        delay_ms += wp_rng_lognormal(&e->rng_cold, log(e->sc->cold_median_ms), e->sc->cold_sigma);
+        e->res->region[q->region].cold_starts++;
+        e->res->containers++;
+    }
+    q->leg_ms = (float)e->sc->endpoint_rtt_ms;
+    return push(e, e->now_ns + ms_to_ns(delay_ms + 0.5 * q->leg_ms), EV_GPU_ARRIVE, r);
+}
+
+static int on_gpu_done(engine *e, uint32_t r)
+{
+    req *q = &e->rq[r];
+    size_t slot = (size_t)q->site * e->nm + q->model;
+    uint32_t site = q->site;
+    e->sg[site].used_units -= e->units[q->model];
+    int rv = WP_OK;
+    if (e->sc->serving == WP_SIM_SERVING_EDGE)
+        wp_router_inflight_add(e->view, q->site, q->model, -1);
+    else
+        rv = push(e, e->now_ns + ms_to_ns(0.5 * q->leg_ms), EV_FN_FREE, (uint32_t)slot);
+    req_free(e, r);
+    if (rv != WP_OK)
+        return rv;
+    return gpu_drain(e, site);
+}
+
+static int on_fn_free(engine *e, uint32_t slot)
+{
+    fn_pool *f = &e->fn[slot];
+    if (f->n == f->cap) {
+        uint32_t cap = f->cap ? f->cap * 2 : 16;
+        uint64_t *n = realloc(f->idle_ns, cap * sizeof *n);
+        if (!n)
+            return oom(e);
+        f->idle_ns = n;
+        f->cap = cap;
+    }
+    f->idle_ns[f->n++] = e->now_ns;
+    return WP_OK;
+}
+
+/* ------------------------------------------------------------ setup */
+
+/* RTT for the router's view: the topology's model between cities; inside
+ * one city (ingress PoP and GPU node in the same metro) the scenario's
+ * intra_city_rtt_ms instead of the WAN model's fixed overhead. */
+static double topo_rtt(const void *ctx, size_t a, size_t b)
+{
+    const engine *e = ctx;
+    return a == b ? e->sc->intra_city_rtt_ms : wp_topo_rtt_ms(e->topo, a, b);
+}
+
+static int setup_models(engine *e)
+{
+    const wp_sim_scenario *sc = e->sc;
+    if (strcmp(sc->models, "all") == 0) {
+        e->nm = wp_sim_catalog_count();
+        if (e->nm > WP_SIM_MAX_MODELS)
+            e->nm = WP_SIM_MAX_MODELS;
+        for (size_t i = 0; i < e->nm; i++)
+            e->prof[i] = wp_sim_catalog_model(i);
+    } else {
+        char buf[WP_SIM_LIST_LEN];
+        snprintf(buf, sizeof buf, "%s", sc->models);
+        for (char *save = NULL, *tok = strtok_r(buf, ", ", &save); tok;
+             tok = strtok_r(NULL, ", ", &save)) {
+            int idx = wp_sim_catalog_find(tok);
+            if (idx < 0)
+                return wp_errf(e->err, WP_EINVAL, "scenario %s: unknown model '%s'", sc->name, tok);
+            if (e->nm == WP_SIM_MAX_MODELS)
+                return wp_errf(e->err, WP_EINVAL, "scenario %s: more than %u models", sc->name,
+                               WP_SIM_MAX_MODELS);
+            e->prof[e->nm++] = wp_sim_catalog_model((size_t)idx);
+        }
+    }
+    if (e->nm == 0)
+        return wp_errf(e->err, WP_EINVAL, "scenario %s: no models", sc->name);
+    if (wp_zipf_init(&e->zipf, e->nm, sc->zipf_s) != WP_OK)
+        return oom(e);
+    for (size_t i = 0; i < e->nm; i++)
+        e->share[i] = wp_zipf_pmf(&e->zipf, i);
+    e->trace_model = 0;
+    if (sc->trace_model[0]) {
+        size_t i = 0;
+        while (i < e->nm && strcmp(e->prof[i]->name, sc->trace_model) != 0)
+            i++;
+        if (i == e->nm)
+            return wp_errf(e->err, WP_EINVAL,
+                           "scenario %s: trace_model '%s' is not among the scenario's models",
+                           sc->name, sc->trace_model);
+        e->trace_model = (uint32_t)i;
+    }
+    return WP_OK;
+}
+
+static int alloc_sites(engine *e, size_t n)
+{
+    e->nsites = n;
+    e->site_city = calloc(n, sizeof *e->site_city);
+    e->site_gpus = calloc(n, sizeof *e->site_gpus);
+    e->gq = calloc(n * e->nm, sizeof *e->gq);
+    e->sg = calloc(n, sizeof *e->sg);
+    if (!e->site_city || !e->site_gpus || !e->gq || !e->sg)
+        return oom(e);
+    return WP_OK;
+}
+
+static void init_gpu_queues(engine *e)
+{
+    for (size_t m = 0; m < e->nm; m++)
+        e->units[m] = WP_ROUTER_GPU_UNITS / e->prof[m]->slots_per_gpu;
+    for (size_t s = 0; s < e->nsites; s++) {
+        e->sg[s].cap_units = (uint64_t)e->site_gpus[s] * WP_ROUTER_GPU_UNITS;
+        for (size_t m = 0; m < e->nm; m++) {
+            gpu_q *g = &e->gq[s * e->nm + m];
+            g->head = g->tail = NONE;
+        }
+    }
+}
+
+static int setup_edge(engine *e)
+{
+    const wp_sim_scenario *sc = e->sc;
+    size_t nc = wp_topo_count(e->topo);
+    double *demand = calloc(nc, sizeof *demand);
+    wp_model_profile *profs = calloc(e->nm, sizeof *profs);
+    if (!demand || !profs) {
+        free(demand);
+        free(profs);
+        return oom(e);
+    }
+    for (size_t i = 0; i < e->npoints; i++) {
+        const wp_user_point *u = wp_users_point(e->users, i);
+        demand[u->ingress] += u->population;
+        e->pts[i].dest = u->ingress;
+        e->pts[i].ur_ms = u->ingress_rtt_ms;
+    }
+    for (size_t m = 0; m < e->nm; m++)
+        profs[m] = *e->prof[m];
+    uint64_t mem_per_gpu = (uint64_t)(sc->gpu_mem_gb * 1e9);
+    wp_sim_placement pl;
+    /* The placement. To use placement/'s optimizer, replace this call. */
+    int rv = wp_sim_place_greedy(e->topo, demand, profs, e->share, e->nm, sc->gpu_cities,
+                                 sc->gpus_total, mem_per_gpu, &pl, e->err);
+    free(demand);
+    free(profs);
+    if (rv != WP_OK)
+        return wp_err_wrap(e->err, "scenario %s", sc->name);
+    rv = alloc_sites(e, pl.nsites);
+    wp_router_config cfg = {.ncities = nc, .rtt_ms = topo_rtt, .rtt_ctx = e,
+                            .queue_per_slot = sc->queue_per_slot};
+    if (rv == WP_OK)
+        rv = wp_router_view_new(&cfg, &e->view, e->err);
+    for (size_t m = 0; rv == WP_OK && m < e->nm; m++)
+        rv = wp_router_model_add(e->view, e->prof[m], NULL, e->err);
+    for (size_t s = 0; rv == WP_OK && s < pl.nsites; s++) {
+        e->site_city[s] = pl.city[s];
+        e->site_gpus[s] = pl.gpus[s];
+        char id[WP_NAME_MAX];
+        snprintf(id, sizeof id, "%s-gpu", wp_topo_city(e->topo, pl.city[s])->code);
+        uint64_t mem = (uint64_t)pl.gpus[s] * mem_per_gpu;
+        if (!sc->prewarm)
+            pl.warm[s] = 0; /* start cold: models load on first demand */
+        for (size_t m = 0; m < e->nm; m++)
+            if ((pl.warm[s] >> m) & 1u)
+                mem -= e->prof[m]->size_bytes;
+        wp_router_node_info info = {.id = id, .city = pl.city[s], .gpus = pl.gpus[s],
+                                    .free_mem_bytes = mem};
+        uint32_t idx;
+        rv = wp_router_node_add(e->view, &info, &idx, e->err);
+        for (size_t m = 0; rv == WP_OK && m < e->nm; m++)
+            if ((pl.warm[s] >> m) & 1u)
+                wp_router_set_warm(e->view, idx, (uint32_t)m, true);
+    }
+    wp_sim_placement_free(&pl);
+    if (rv == WP_OK)
+        init_gpu_queues(e);
+    return rv;
+}
+
+/* Parses the scenario's site list into city indices (all = every city). */
+static int setup_regional(engine *e)
+{
+    const wp_sim_scenario *sc = e->sc;
+    size_t nc = wp_topo_count(e->topo);
+    uint32_t *sites = malloc(nc * sizeof *sites);
+    double *site_demand = NULL;
+    if (!sites)
+        return oom(e);
+    size_t n = 0;
+    int rv = WP_OK;
+    if (strcmp(sc->sites, "all") == 0) {
+        for (size_t c = 0; c < nc; c++)
+            sites[n++] = (uint32_t)c;
+    } else {
+        char buf[WP_SIM_LIST_LEN];
+        snprintf(buf, sizeof buf, "%s", sc->sites);
+        for (char *save = NULL, *tok = strtok_r(buf, ", ", &save); tok;
+             tok = strtok_r(NULL, ", ", &save)) {
+            int c = wp_topo_find(e->topo, tok);
+            if (c < 0) {
+                rv = wp_errf(e->err, WP_EINVAL, "scenario %s: site '%s' is not in preset %s",
+                             sc->name, tok, sc->preset);
+                goto out;
+            }
+            bool dup = false;
+            for (size_t k = 0; k < n; k++)
+                dup |= sites[k] == (uint32_t)c;
+            if (!dup && n < nc)
+                sites[n++] = (uint32_t)c;
+        }
+    }
+    if (n == 0) {
+        rv = wp_errf(e->err, WP_EINVAL, "scenario %s: no sites", sc->name);
+        goto out;
+    }
+    if (sc->gpus_total < n) {
+        rv = wp_errf(e->err, WP_EINVAL, "scenario %s: gpus_total %u is less than the %zu sites",
+                     sc->name, sc->gpus_total, n);
+        goto out;
+    }
+    if ((rv = alloc_sites(e, n)) != WP_OK)
+        goto out;
+    e->fn = calloc(n * e->nm, sizeof *e->fn);
+    site_demand = calloc(n, sizeof *site_demand);
+    if (!e->fn || !site_demand) {
+        rv = oom(e);
+        goto out;
+    }
+    const wp_rtt_params *rp = wp_topo_params(e->topo);
+    for (size_t i = 0; i < e->npoints; i++) {
+        const wp_user_point *u = wp_users_point(e->users, i);
+        size_t best = 0;
+        double best_rtt = INFINITY;
+        for (size_t s = 0; s < n; s++) {
+            const wp_city *c = wp_topo_city(e->topo, sites[s]);
+            double rtt = wp_rtt_ms_between(rp, u->lat, u->lon, c->lat, c->lon);
+            if (rtt < best_rtt) {
+                best_rtt = rtt;
+                best = s;
+            }
+        }
+        e->pts[i].dest = (uint32_t)best;
+        e->pts[i].ur_ms = (float)best_rtt;
+        site_demand[best] += u->population;
+    }
+    for (size_t s = 0; s < n; s++)
+        e->site_city[s] = sites[s];
+    wp_sim__spread_gpus(site_demand, n, sc->gpus_total, e->site_gpus);
+    init_gpu_queues(e);
+out:
+    free(sites);
+    free(site_demand);
+    return rv;
+}
+
+static void engine_close(engine *e)
+{
+    if (e->fn)
+        for (size_t i = 0; i < e->nsites * e->nm; i++)
+            free(e->fn[i].idle_ns);
+    free(e->fn);
+    free(e->gq);
+    free(e->sg);
+    free(e->site_city);
+    free(e->site_gpus);
+    free(e->pts);
+    free(e->rq);
+    wp_router_view_free(e->view);
+    wp_eventq_close(&e->q);
+    wp_zipf_close(&e->zipf);
+    wp_users_free(e->users);
+    wp_topo_free(e->topo);
+}
+
+wp_sim_result *wp_sim_result_new(void)
+{
+    return calloc(1, sizeof(wp_sim_result));
+}
+
+void wp_sim_result_free(wp_sim_result *r)
+{
+    free(r);
+}
+
+static void result_init(wp_sim_result *res, const wp_sim_scenario *sc, uint64_t seed)
+{
+    memset(res, 0, sizeof *res);
+    snprintf(res->scenario, sizeof res->scenario, "%s", sc->name);
+    res->seed = seed;
+    for (int r = 0; r < WP_REGION_COUNT; r++) {
+        wp_hist_init(&res->region[r].ttft_ns);
+        wp_hist_init(&res->region[r].total_ns);
+    }
+    wp_hist_init(&res->all.ttft_ns);
+    wp_hist_init(&res->all.total_ns);
+}
+
+int wp_sim_run(const wp_sim_scenario *sc, const wp_sim_options *opt, wp_sim_result *res,
+               wp_err *err)
+{
+    if (opt->max_requests == 0 && opt->duration_s <= 0 && !opt->trace)
+        return wp_errf(err, WP_EINVAL, "sim: give a request count or a duration");
+    if (opt->duration_s < 0 || opt->duration_s > 1e8)
+        return wp_errf(err, WP_EINVAL, "sim: duration must be 0..1e8 s");
+    result_init(res, sc, opt->seed);
+    engine eng, *e = &eng;
+    memset(e, 0, sizeof *e);
+    e->sc = sc;
+    e->opt = opt;
+    e->res = res;
+    e->err = err;
+    e->free_rq = NONE;
+    e->gen_limit = opt->max_requests ? opt->max_requests : UINT64_MAX;
+    if (opt->trace && opt->trace->nrows < e->gen_limit)
+        e->gen_limit = opt->trace->nrows;
+    e->duration_ns = (uint64_t)(opt->duration_s * 1e9);
+    wp_rng master;
+    wp_rng_seed(&master, opt->seed);
+    wp_rng_fork(&master, &e->rng_arrival);
+    wp_rng_fork(&master, &e->rng_user);
+    wp_rng_fork(&master, &e->rng_model);
+    wp_rng_fork(&master, &e->rng_cold);
+
+    int rv = wp_topo_load_preset(sc->preset, NULL, &e->topo, err);
+    if (rv != WP_OK) {
+        wp_err_wrap(err, "scenario %s", sc->name);
+        goto out;
+    }
+    if ((rv = wp_users_load(e->topo, NULL, &e->users, err)) != WP_OK)
+        goto out;
+    e->npoints = wp_users_count(e->users);
+    e->pts = calloc(e->npoints ? e->npoints : 1, sizeof *e->pts);
+    if (!e->pts) {
+        rv = oom(e);
+        goto out;
+    }
+    for (size_t i = 0; i < e->npoints; i++) {
+        const wp_user_point *u = wp_users_point(e->users, i);
+        e->pts[i].region = (uint8_t)u->region;
+        e->pts[i].lon_hours = (float)(u->lon / 15.0);
+    }
+    if ((rv = setup_models(e)) != WP_OK)
+        goto out;
+    rv = sc->serving == WP_SIM_SERVING_EDGE ? setup_edge(e) : setup_regional(e);
+    if (rv != WP_OK)
+        goto out;
+    for (size_t s = 0; s < e->nsites; s++)
+        res->gpus += e->site_gpus[s];
+    res->sites = e->nsites;
+    if (wp_eventq_init(&e->q, 4096) != WP_OK) {
+        rv = oom(e);
+        goto out;
+    }
+    if ((rv = schedule_next_arrival(e)) != WP_OK)
+        goto out;
+    wp_event ev;
+    while (wp_eventq_pop(&e->q, &ev)) {
+        e->now_ns = ev.at_ns;
+        switch (ev.type) {
+        case EV_GEN: rv = on_gen(e, ev.arg); break;
+        case EV_INGRESS: rv = on_ingress(e, ev.arg); break;
+        case EV_FN_ARRIVE: rv = on_fn_arrive(e, ev.arg); break;
+        case EV_GPU_ARRIVE: rv = gpu_arrive(e, ev.arg); break;
+        case EV_GPU_DONE: rv = on_gpu_done(e, ev.arg); break;
+        case EV_LOAD_DONE: rv = on_load_done(e, ev.arg); break;
+        case EV_FN_FREE: rv = on_fn_free(e, ev.arg); break;
+        default: rv = wp_errf(err, WP_ESTATE, "sim: unknown event type %u", ev.type);
+        }
+        if (rv != WP_OK)
+            goto out;
+    }
+    if (opt->progress)
+        opt->progress(opt->progress_ctx, e->gen_count, e->gen_count);
+    res->requests = e->gen_count;
+    res->sim_end_s = (double)e->now_ns / 1e9;
+    if (res->gpus > 0 && e->now_ns > 0)
+        res->gpu_busy_frac = e->gpu_busy_ms / ((double)res->gpus * (double)e->now_ns / 1e6);
+    for (int r = 0; r < WP_REGION_COUNT; r++) {
+        wp_sim_stats *st = &res->region[r];
+        res->all.requests += st->requests;
+        res->all.errors += st->errors;
+        res->all.cold_starts += st->cold_starts;
+        wp_hist_merge(&res->all.ttft_ns, &st->ttft_ns);
+        wp_hist_merge(&res->all.total_ns, &st->total_ns);
+    }
+out:
+    engine_close(e);
+    return rv;
+}

@@ -1,0 +1,124 @@
+/* report.c — a run's results as a table, JSON or CSV. Latencies come from
+ * the histograms (ns) and are printed in ms. */
+#include "sim/sim.h"
+
+static double q_ms(const wp_hist *h, double q)
+{
+    return (double)wp_hist_quantile(h, q) / 1e6;
+}
+
+static void json_stats(wp_json *j, const wp_sim_stats *s)
+{
+    wp_json_obj_begin(j);
+    wp_json_key(j, "requests");
+    wp_json_uint(j, s->requests);
+    wp_json_key(j, "p50_ms");
+    wp_json_double(j, q_ms(&s->ttft_ns, 0.50));
+    wp_json_key(j, "p95_ms");
+    wp_json_double(j, q_ms(&s->ttft_ns, 0.95));
+    wp_json_key(j, "p99_ms");
+    wp_json_double(j, q_ms(&s->ttft_ns, 0.99));
+    wp_json_key(j, "total_p95_ms");
+    wp_json_double(j, q_ms(&s->total_ns, 0.95));
+    wp_json_key(j, "cold_starts");
+    wp_json_uint(j, s->cold_starts);
+    wp_json_obj_end(j);
+}
+
+void wp_sim_report_json(const wp_sim_result *r, double wall_s, FILE *fp)
+{
+    wp_json j;
+    wp_json_init(&j, fp, false);
+    wp_json_obj_begin(&j);
+    wp_json_key(&j, "scenario");
+    wp_json_str(&j, r->scenario);
+    wp_json_key(&j, "seed");
+    wp_json_uint(&j, r->seed);
+    wp_json_key(&j, "requests");
+    wp_json_uint(&j, r->requests);
+    wp_json_key(&j, "wall_s");
+    wp_json_double(&j, wall_s);
+    wp_json_key(&j, "requests_per_s");
+    wp_json_double(&j, wall_s > 0 ? (double)r->requests / wall_s : 0);
+    wp_json_key(&j, "regions");
+    wp_json_obj_begin(&j);
+    for (int i = 0; i < WP_REGION_COUNT; i++) {
+        wp_json_key(&j, wp_region_name((wp_region)i));
+        json_stats(&j, &r->region[i]);
+    }
+    wp_json_obj_end(&j);
+    wp_json_key(&j, "all");
+    json_stats(&j, &r->all);
+    wp_json_obj_end(&j);
+    wp_json_end(&j);
+}
+
+static void row(FILE *fp, const char *name, const wp_sim_stats *s)
+{
+    fprintf(fp, "%-14s %9llu %9.1f %9.1f %9.1f %13.1f %12llu\n", name,
+            (unsigned long long)s->requests, q_ms(&s->ttft_ns, 0.50), q_ms(&s->ttft_ns, 0.95),
+            q_ms(&s->ttft_ns, 0.99), q_ms(&s->total_ns, 0.95), (unsigned long long)s->cold_starts);
+}
+
+void wp_sim_report_table(const wp_sim_result *r, double wall_s, FILE *fp)
+{
+    fprintf(fp, "scenario %s (simulated), seed %llu, %llu requests", r->scenario,
+            (unsigned long long)r->seed, (unsigned long long)r->requests);
+    if (wall_s > 0)
+        fprintf(fp, ", wall %.2f s (%.2f M requests/s)", wall_s,
+                (double)r->requests / wall_s / 1e6);
+    fprintf(fp, "\nlatency = user send -> first token back (TTFT); total = full response\n");
+    fprintf(fp, "%-14s %9s %9s %9s %9s %13s %12s\n", "region", "requests", "p50_ms", "p95_ms",
+            "p99_ms", "total_p95_ms", "cold_starts");
+    for (int i = 0; i < WP_REGION_COUNT; i++)
+        row(fp, wp_region_name((wp_region)i), &r->region[i]);
+    row(fp, "all", &r->all);
+    fprintf(fp,
+            "GPU sites %zu, simulated GPUs %llu (busy %.1f%%), simulated time %.1f s, "
+            "errors %llu",
+            r->sites, (unsigned long long)r->gpus, 100.0 * r->gpu_busy_frac, r->sim_end_s,
+            (unsigned long long)r->all.errors);
+    if (r->containers)
+        fprintf(fp, ", containers started %llu", (unsigned long long)r->containers);
+    fputc('\n', fp);
+}
+
+void wp_sim_report_csv(const wp_sim_result *r, FILE *fp)
+{
+    fprintf(fp, "scenario,seed,region,requests,p50_ms,p95_ms,p99_ms,total_p95_ms,cold_starts,"
+                "errors\n");
+    for (int i = 0; i <= WP_REGION_COUNT; i++) {
+        const wp_sim_stats *s = i < WP_REGION_COUNT ? &r->region[i] : &r->all;
+        fprintf(fp, "%s,%llu,%s,%llu,%.3f,%.3f,%.3f,%.3f,%llu,%llu\n", r->scenario,
+                (unsigned long long)r->seed,
+                i < WP_REGION_COUNT ? wp_region_name((wp_region)i) : "all",
+                (unsigned long long)s->requests, q_ms(&s->ttft_ns, 0.50),
+                q_ms(&s->ttft_ns, 0.95), q_ms(&s->ttft_ns, 0.99), q_ms(&s->total_ns, 0.95),
+                (unsigned long long)s->cold_starts, (unsigned long long)s->errors);
+    }
+}
+
+static void half(FILE *fp, const wp_sim_stats *s)
+{
+    fprintf(fp, "%7.1f %7.1f %7.1f %7llu", q_ms(&s->ttft_ns, 0.50), q_ms(&s->ttft_ns, 0.95),
+            q_ms(&s->ttft_ns, 0.99), (unsigned long long)s->cold_starts);
+}
+
+void wp_sim_report_compare(const wp_sim_result *a, const wp_sim_result *b, FILE *fp)
+{
+    fprintf(fp, "TTFT in ms (user send -> first token back), simulated, seed %llu\n",
+            (unsigned long long)a->seed);
+    fprintf(fp, "%-14s %8s | %-31s | %-31s\n", "", "", a->scenario, b->scenario);
+    fprintf(fp, "%-14s %8s | %7s %7s %7s %7s | %7s %7s %7s %7s\n", "region", "requests", "p50",
+            "p95", "p99", "cold", "p50", "p95", "p99", "cold");
+    for (int i = 0; i <= WP_REGION_COUNT; i++) {
+        const wp_sim_stats *x = i < WP_REGION_COUNT ? &a->region[i] : &a->all;
+        const wp_sim_stats *y = i < WP_REGION_COUNT ? &b->region[i] : &b->all;
+        fprintf(fp, "%-14s %8llu | ", i < WP_REGION_COUNT ? wp_region_name((wp_region)i) : "all",
+                (unsigned long long)x->requests);
+        half(fp, x);
+        fputs(" | ", fp);
+        half(fp, y);
+        fputc('\n', fp);
+    }
+}

@@ -1,0 +1,213 @@
+/* sim/sim.h — the deterministic global traffic simulator. The one public
+ * header of the wp_sim library.
+ *
+ * A discrete-event engine (event queue ordered by time, then sequence
+ * number; see eventq.c) drives a workload (population-weighted users,
+ * Poisson arrivals with a diurnal cycle, Zipf model popularity, or a trace
+ * replay) through one of two serving worlds:
+ *   edge      anycast ingress PoP → router core (router/) → a GPU node in
+ *             some city, models kept warm by a placement;
+ *   regional  the user's nearest cloud region → a per-request container
+ *             (warm if one is idle, else a lognormal cold start; idle ones
+ *             expire after a keep-alive) → the region's inference endpoint.
+ * GPUs are SIMULATED: a timing model (slots per GPU, FIFO queue per node
+ * and model, cold load from size and load bandwidth), no compute.
+ *
+ * Pure: no clock, no sockets, no globals; the seed is the only source of
+ * randomness, so one seed gives identical results. Wall time is measured
+ * by the caller (wpctl), never here.
+ *
+ * Ownership: objects returned through **out are the caller's, freed with
+ * the matching *_free; on error *out stays NULL and err says why.
+ */
+#ifndef WP_SIM_H
+#define WP_SIM_H
+
+#include "common/common.h"
+#include "router/router.h"
+#include "topology/topology.h"
+
+/* ---------------------------------------------------------------- catalog */
+
+/* The default model catalog (sim/catalog.c documents every figure):
+ * a small LLM, an embedding model, a classifier, speech-to-text. */
+size_t wp_sim_catalog_count(void);
+const wp_model_profile *wp_sim_catalog_model(size_t i);
+/* Index by exact name, or -1. */
+int wp_sim_catalog_find(const char *name);
+
+/* ---------------------------------------------------------------- scenario */
+
+typedef enum wp_sim_serving {
+    WP_SIM_SERVING_EDGE = 0,
+    WP_SIM_SERVING_REGIONAL,
+} wp_sim_serving;
+
+#define WP_SIM_MAX_MODELS 16u
+#define WP_SIM_LIST_LEN 1024u
+
+/* A whole setup. Text format (one `key = value` per line, `#` comments,
+ * blank lines ignored; every key optional, defaults as in the built-in
+ * `edge`; a key set twice is an error):
+ *
+ *   name = my-setup            label in reports
+ *   serving = edge|regional    the serving world (see above)
+ *   preset = edge              topology preset: edge aws azure gcp tiny
+ *   sites = all                regional: serving region codes, comma list
+ *   gpu_cities = 190           edge: cities with GPU nodes (top by demand),
+ *                              0 = every city of the preset
+ *   gpus_total = 400           simulated GPUs, spread over the GPU sites in
+ *                              proportion to the demand each serves (>= 1)
+ *   gpu_mem_gb = 80            memory per GPU
+ *   prewarm = yes              edge: start with the placement's models warm
+ *                              (no: start cold, models load on demand)
+ *   policy = nearest-warm      edge routing: nearest-warm|latency|nearest
+ *   queue_per_slot = 0         edge: a node is full at slots*(1+this)
+ *   rate_rps = 1000            mean global arrival rate (requests/s)
+ *   diurnal_amplitude = 0.5    0..1: rate x (1 + a*cos(2pi(h - peak)/24))
+ *   diurnal_peak_h = 20        local hour of the peak (h from longitude)
+ *   start_utc_h = 12           UTC hour at simulated time 0
+ *   zipf_s = 1.0               model popularity exponent (rank = list order)
+ *   models = all               catalog names, most popular first
+ *   trace_model = NAME         model a trace replay requests (default: the
+ *                              first model in `models`)
+ *   intra_city_rtt_ms = 0.5    edge: PoP → GPU node RTT inside one city
+ *   invoke_ms = 1              per-request function overhead (warm)
+ *   cold_median_ms = 632       regional: container cold start, lognormal
+ *   cold_sigma = 0.70          median and sigma (p5 ~200 ms, p95 ~2 s)
+ *   keepalive_s = 600          regional: idle container lifetime
+ *   endpoint_rtt_ms = 2        regional: function ↔ inference endpoint RTT
+ */
+typedef struct wp_sim_scenario {
+    char name[WP_NAME_MAX];
+    wp_sim_serving serving;
+    char preset[WP_NAME_MAX];
+    char sites[WP_SIM_LIST_LEN];
+    uint32_t gpu_cities;
+    uint32_t gpus_total;
+    double gpu_mem_gb;
+    bool prewarm;
+    wp_route_policy policy;
+    double queue_per_slot;
+    double rate_rps;
+    double diurnal_amplitude;
+    double diurnal_peak_h;
+    double start_utc_h;
+    double zipf_s;
+    char models[WP_SIM_LIST_LEN];
+    char trace_model[WP_NAME_MAX];
+    double intra_city_rtt_ms;
+    double invoke_ms;
+    double cold_median_ms;
+    double cold_sigma;
+    double keepalive_s;
+    double endpoint_rtt_ms;
+} wp_sim_scenario;
+
+/* Names of the built-in scenarios, NULL-terminated: edge, regional, central. */
+const char *const *wp_sim_scenario_names(void);
+/* The text of a built-in scenario (in the file format), or NULL. */
+const char *wp_sim_scenario_text(const char *name);
+int wp_sim_scenario_builtin(const char *name, wp_sim_scenario *out, wp_err *err);
+/* Parses the text format; errors are one line "SOURCE:LINE: what". */
+int wp_sim_scenario_parse(const char *text, const char *source, wp_sim_scenario *out,
+                          wp_err *err);
+/* Reads and parses a file (at most 64 KiB). */
+int wp_sim_scenario_load(const char *path, wp_sim_scenario *out, wp_err *err);
+
+/* ---------------------------------------------------------------- trace */
+
+/* A trace to replay: arrival offsets (ns from the first row) and token
+ * counts. Formats, detected by the header line:
+ *   Azure LLM inference trace: TIMESTAMP,ContextTokens,GeneratedTokens
+ *     (TIMESTAMP "YYYY-MM-DD HH:MM:SS[.fraction]")
+ *   Mooncake: timestamp_ms,input_length,output_length[,...]
+ * Rows must be in time order. At most WP_SIM_TRACE_MAX_ROWS rows. */
+#define WP_SIM_TRACE_MAX_ROWS 50000000u
+
+typedef struct wp_sim_trace_row {
+    uint64_t at_ns;
+    uint32_t in_tokens;
+    uint32_t out_tokens;
+} wp_sim_trace_row;
+
+typedef struct wp_sim_trace {
+    char format[16]; /* "azure" | "mooncake" */
+    size_t nrows;
+    wp_sim_trace_row *rows;
+} wp_sim_trace;
+
+int wp_sim_trace_load(const char *path, wp_sim_trace **out, wp_err *err);
+void wp_sim_trace_free(wp_sim_trace *t);
+
+/* ---------------------------------------------------------------- placement */
+
+/* Where GPUs are and which models they keep warm (edge serving). */
+typedef struct wp_sim_placement {
+    size_t nsites;
+    uint32_t *city;        /* nsites city indices */
+    uint32_t *gpus;        /* GPUs at each site */
+    uint64_t *warm;        /* nsites bitsets over models (one word each) */
+} wp_sim_placement;
+
+/* Deterministic greedy placement by population demand — a stand-in until
+ * placement/'s optimizer replaces it (see placement_greedy.c). demand[c]
+ * is the population whose anycast ingress is city c; share[m] is model m's
+ * share of requests. At most 64 models. */
+int wp_sim_place_greedy(const wp_topology *t, const double *demand,
+                        const wp_model_profile *models, const double *share, size_t nmodels,
+                        uint32_t gpu_cities, uint32_t gpus_total, uint64_t mem_per_gpu_bytes,
+                        wp_sim_placement *out, wp_err *err);
+void wp_sim_placement_free(wp_sim_placement *p);
+
+/* ---------------------------------------------------------------- run */
+
+typedef struct wp_sim_options {
+    uint64_t seed;
+    uint64_t max_requests;    /* 0 = no cap (then duration_s must be set) */
+    double duration_s;        /* 0 = no limit: stop after max_requests */
+    const wp_sim_trace *trace; /* NULL = synthetic workload */
+    /* Called every few thousand requests (may be NULL). */
+    void (*progress)(void *ctx, uint64_t done, uint64_t total);
+    void *progress_ctx;
+} wp_sim_options;
+
+typedef struct wp_sim_stats {
+    uint64_t requests;    /* requests sent by users in this region */
+    uint64_t errors;      /* ended in an explicit error (no route) */
+    uint64_t cold_starts; /* requests that met a cold start */
+    wp_hist ttft_ns;      /* user send → first token back at the user */
+    wp_hist total_ns;     /* user send → last token back at the user */
+} wp_sim_stats;
+
+typedef struct wp_sim_result {
+    char scenario[WP_NAME_MAX];
+    uint64_t seed;
+    uint64_t requests;
+    wp_sim_stats region[WP_REGION_COUNT];
+    wp_sim_stats all;
+    /* Context for the human report (not in the JSON). */
+    size_t sites;          /* GPU sites (edge nodes / regional endpoints) */
+    uint64_t gpus;         /* simulated GPUs */
+    uint64_t containers;   /* regional: containers ever started */
+    double sim_end_s;      /* simulated time of the last event */
+    double gpu_busy_frac;  /* slot-time used / slot-time available */
+} wp_sim_result;
+
+/* Runs a scenario. The result is large (~1 MiB: histograms); allocate it
+ * with wp_sim_result_new. */
+int wp_sim_run(const wp_sim_scenario *sc, const wp_sim_options *opt, wp_sim_result *res,
+               wp_err *err);
+wp_sim_result *wp_sim_result_new(void);
+void wp_sim_result_free(wp_sim_result *r);
+
+/* Reports. JSON: {"scenario","seed","requests","wall_s","requests_per_s",
+ * "regions":{REGION:{"requests","p50_ms","p95_ms","p99_ms","total_p95_ms",
+ * "cold_starts"}},"all":{...}}; wall_s is the caller's measurement. */
+void wp_sim_report_json(const wp_sim_result *r, double wall_s, FILE *fp);
+void wp_sim_report_table(const wp_sim_result *r, double wall_s, FILE *fp);
+void wp_sim_report_csv(const wp_sim_result *r, FILE *fp);
+/* Two results side by side (make demo). */
+void wp_sim_report_compare(const wp_sim_result *a, const wp_sim_result *b, FILE *fp);
+
+#endif /* WP_SIM_H */

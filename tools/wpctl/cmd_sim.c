@@ -1,0 +1,215 @@
+/* wpctl sim — the global traffic simulator (sim/), and the dispatcher for
+ * simulator subcommands (`wpctl sim gossip` lives in another file).
+ *
+ *   wpctl sim --scenario edge|regional|central|FILE [--requests N]
+ *             [--duration S] [--seed S] [--trace FILE] [--json] [--csv FILE]
+ *
+ * Exit status: 0 ok, 1 bad data or a failed run (one line), 2 usage error. */
+#include "tools/wpctl/wpctl.h"
+#include "sim/sim.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Weak default: the gossip simulation is built by another part of the
+ * project, which defines the strong symbol in its own file. */
+__attribute__((weak)) int wpctl_sim_gossip_main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "wpctl sim gossip: not built yet\n");
+    return WPCTL_FAIL;
+}
+
+static const char *const help_sim =
+    "usage: wpctl sim [--scenario edge|regional|central|FILE] [--requests N]\n"
+    "                 [--duration S] [--seed S] [--trace FILE] [--json] [--csv FILE]\n"
+    "                 [--compare SCENARIO]\n"
+    "       wpctl sim gossip ...   (gossip simulation)\n\n"
+    "Simulates global inference traffic, deterministically from a seed, and\n"
+    "prints time-to-first-token percentiles by region of the user. Everything\n"
+    "is SIMULATED: the network is the geographic RTT model, GPUs are a timing\n"
+    "model (slots per GPU, FIFO queues, cold loads), containers are a model.\n\n"
+    "Scenarios:\n"
+    "  edge      ~330 PoP cities (anycast ingress), GPUs in the 190 with the most\n"
+    "            demand, models kept warm, routed nearest-warm (Workers-AI-like)\n"
+    "  regional  the user's nearest AWS region, per-request containers with\n"
+    "            lognormal cold starts and a keep-alive, calling the region's\n"
+    "            inference endpoint (Lambda -> Bedrock-like)\n"
+    "  central   like regional, one region (us-east-1)\n"
+    "  FILE      a scenario file: `key = value` lines (see README, sim/sim.h);\n"
+    "            `wpctl sim --show edge` prints a built-in as a starting point\n\n"
+    "Options:\n"
+    "  --requests N    requests to simulate (default 100000; with --trace, all rows)\n"
+    "  --duration S    stop generating after S simulated seconds\n"
+    "  --seed S        random seed (default 1); same seed, same figures\n"
+    "  --trace FILE    replay a trace: Azure LLM (TIMESTAMP,ContextTokens,\n"
+    "                  GeneratedTokens) or Mooncake (timestamp_ms,input_length,\n"
+    "                  output_length,...); users are drawn by population\n"
+    "  --json          {scenario, seed, requests, wall_s, requests_per_s,\n"
+    "                   regions: {REGION: {requests, p50_ms, p95_ms, p99_ms,\n"
+    "                   total_p95_ms, cold_starts}}, all: {...}}\n"
+    "  --csv FILE      also write the table as CSV to FILE\n"
+    "  --compare SCN   also run scenario SCN (same seed and workload) and print\n"
+    "                  both side by side (with --json: one JSON line each)\n"
+    "  --show NAME     print a built-in scenario in the file format and exit\n\n"
+    "p50/p95/p99: user send -> first token back at the user (TTFT, both network\n"
+    "legs included); total_p95_ms: the full response.\n";
+
+typedef struct progress {
+    uint64_t last_pct;
+} progress;
+
+static void show_progress(void *ctx, uint64_t done, uint64_t total)
+{
+    progress *p = ctx;
+    if (total == 0 || total == UINT64_MAX)
+        return;
+    uint64_t pct = done * 100 / total;
+    if (pct == p->last_pct && done != total)
+        return;
+    p->last_pct = pct;
+    int width = 40, fill = (int)(pct * (uint64_t)width / 100);
+    fprintf(stderr, "\r[%.*s%*s] %3llu%%", fill, "########################################",
+            width - fill, "", (unsigned long long)pct);
+    if (done == total)
+        fputs("\r\033[K", stderr);
+    fflush(stderr);
+}
+
+enum { OPT_SCENARIO = 1000, OPT_REQUESTS, OPT_DURATION, OPT_SEED, OPT_TRACE, OPT_JSON, OPT_CSV,
+       OPT_SHOW, OPT_COMPARE, OPT_HELP };
+
+static int load_scenario(const char *name, wp_sim_scenario *sc, wp_err *err)
+{
+    return wp_sim_scenario_text(name) ? wp_sim_scenario_builtin(name, sc, err)
+                                      : wp_sim_scenario_load(name, sc, err);
+}
+
+int wpctl_sim_main(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "gossip") == 0)
+        return wpctl_sim_gossip_main(argc - 1, argv + 1);
+    static const struct option opts[] = {
+        {"scenario", required_argument, NULL, OPT_SCENARIO},
+        {"requests", required_argument, NULL, OPT_REQUESTS},
+        {"duration", required_argument, NULL, OPT_DURATION},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"trace", required_argument, NULL, OPT_TRACE},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"csv", required_argument, NULL, OPT_CSV},
+        {"show", required_argument, NULL, OPT_SHOW},
+        {"compare", required_argument, NULL, OPT_COMPARE},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    const char *scenario = "edge", *trace_path = NULL, *csv_path = NULL, *compare = NULL;
+    uint64_t requests = 0, seed = 1;
+    double duration_s = 0;
+    bool json = false, have_requests = false;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_SCENARIO: scenario = optarg; break;
+        case OPT_REQUESTS:
+            if (wp_parse_u64(optarg, &requests) != WP_OK || requests == 0 ||
+                requests > 10000000000ull)
+                return wpctl_usage_error("sim", "--requests: expected 1..10000000000, got '%s'",
+                                         optarg);
+            have_requests = true;
+            break;
+        case OPT_DURATION:
+            if (wp_parse_double(optarg, &duration_s) != WP_OK || duration_s <= 0 ||
+                duration_s > 1e8)
+                return wpctl_usage_error("sim", "--duration: expected seconds in (0, 1e8], got '%s'",
+                                         optarg);
+            break;
+        case OPT_SEED:
+            if (wp_parse_u64(optarg, &seed) != WP_OK)
+                return wpctl_usage_error("sim", "--seed: expected an unsigned integer, got '%s'",
+                                         optarg);
+            break;
+        case OPT_TRACE: trace_path = optarg; break;
+        case OPT_JSON: json = true; break;
+        case OPT_CSV: csv_path = optarg; break;
+        case OPT_COMPARE: compare = optarg; break;
+        case OPT_SHOW: {
+            const char *text = wp_sim_scenario_text(optarg);
+            if (!text)
+                return wpctl_usage_error("sim", "--show: no built-in scenario '%s'", optarg);
+            fputs(text, stdout);
+            return WPCTL_OK;
+        }
+        case OPT_HELP: fputs(help_sim, stdout); return WPCTL_OK;
+        default:
+            return wpctl_usage_error("sim", "unknown or incomplete option '%s'",
+                                     argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return wpctl_usage_error("sim", "unexpected argument '%s'", argv[optind]);
+
+    wp_err err;
+    wp_err_clear(&err);
+    wp_sim_scenario sc[2];
+    int nsc = compare ? 2 : 1;
+    if (load_scenario(scenario, &sc[0], &err) != WP_OK ||
+        (compare && load_scenario(compare, &sc[1], &err) != WP_OK))
+        return wpctl_fail("%s", wp_err_text(&err));
+    wp_sim_trace *trace = NULL;
+    if (trace_path && wp_sim_trace_load(trace_path, &trace, &err) != WP_OK)
+        return wpctl_fail("%s", wp_err_text(&err));
+    if (!have_requests && duration_s == 0 && !trace)
+        requests = 100000;
+
+    wp_sim_result *res[2] = {wp_sim_result_new(), wp_sim_result_new()};
+    double wall_s[2] = {0, 0};
+    int status = WPCTL_OK;
+    if (!res[0] || !res[1]) {
+        status = wpctl_fail("out of memory");
+        goto out;
+    }
+    for (int i = 0; i < nsc; i++) {
+        progress prog = {.last_pct = UINT64_MAX};
+        wp_sim_options opt = {.seed = seed, .max_requests = requests, .duration_s = duration_s,
+                              .trace = trace};
+        if (isatty(STDERR_FILENO)) {
+            opt.progress = show_progress;
+            opt.progress_ctx = &prog;
+        }
+        uint64_t t0 = wp_clock_monotonic_ns();
+        if (wp_sim_run(&sc[i], &opt, res[i], &err) != WP_OK) {
+            status = wpctl_fail("%s", wp_err_text(&err));
+            goto out;
+        }
+        wall_s[i] = (double)(wp_clock_monotonic_ns() - t0) / 1e9;
+    }
+    if (csv_path) {
+        FILE *fp = fopen(csv_path, "w");
+        if (!fp) {
+            status = wpctl_fail("%s: cannot write", csv_path);
+            goto out;
+        }
+        for (int i = 0; i < nsc; i++)
+            wp_sim_report_csv(res[i], fp);
+        if (fclose(fp) != 0) {
+            status = wpctl_fail("%s: write error", csv_path);
+            goto out;
+        }
+    }
+    for (int i = 0; json && i < nsc; i++)
+        wp_sim_report_json(res[i], wall_s[i], stdout);
+    if (!json && nsc == 1)
+        wp_sim_report_table(res[0], wall_s[0], stdout);
+    if (!json && nsc == 2)
+        wp_sim_report_compare(res[0], res[1], stdout);
+out:
+    wp_sim_trace_free(trace);
+    wp_sim_result_free(res[0]);
+    wp_sim_result_free(res[1]);
+    return status;
+}
