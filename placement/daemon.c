@@ -23,7 +23,8 @@
  *     heartbeat); a new leader gives every node a full timeout first;
  *   - demand: request rates from heartbeats, summed per (node city, model)
  *     over the nodes heard from in the last 30 s, are committed as a
- *     SET_DEMAND command every 10 s when they moved by more than 20%.
+ *     SET_DEMAND command at most every --demand-period-ms (10 s) when the
+ *     set of (city, model) keys changed or the total moved by over 20%.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -42,7 +43,6 @@ typedef Warmpath__Placement__Request PlReq;
 typedef Warmpath__Placement__Response PlResp;
 
 #define TICK_MS 250
-#define DEMAND_PERIOD_MS 10000
 #define DEMAND_WINDOW_MS 30000
 #define MAX_LIVE 4096
 #define MAX_RATES 64
@@ -73,6 +73,7 @@ typedef struct daemon {
     uint64_t id;
     char bind[WP_CONSENSUS_ADDR_MAX];
     uint64_t node_timeout_ms;
+    uint64_t demand_period_ms;
     bool stopping, was_leader;
     bool ready;           /* leader whose barrier has been applied */
     bool barrier_pending;
@@ -275,6 +276,7 @@ static void reply_status(daemon_t *d, const void *rid, size_t rid_len, uint64_t 
     info.nodes = wp_place_state_node_count(d->state);
     info.models = wp_place_state_model_count(d->state);
     info.pins = wp_place_state_pin_count(d->state);
+    info.demand_entries = wp_place_state_demand_count(d->state);
     PlResp r = WARMPATH__PLACEMENT__RESPONSE__INIT;
     r.request_id = req_id;
     r.version = wp_place_state_version(d->state);
@@ -660,7 +662,7 @@ static int rate_cmp(const void *a, const void *b)
 
 static void demand_tick(daemon_t *d, uint64_t now)
 {
-    if (d->demand_pending || now - d->last_demand_ms < DEMAND_PERIOD_MS)
+    if (d->demand_pending || now - d->last_demand_ms < d->demand_period_ms)
         return;
     d->last_demand_ms = now;
     wp_place_demand_in *e = calloc(WP_MSG_MAX_ARRAY, sizeof *e);
@@ -902,6 +904,8 @@ static void usage(FILE *fp)
             "  --heartbeat-ms MS   raft heartbeat (default 30)\n"
             "  --node-timeout-ms MS  mark a node down after this silence (default 10000;\n"
             "                      0 = never)\n"
+            "  --demand-period-ms MS  how often measured request rates may be committed\n"
+            "                      (default 10000)\n"
             "  --log-level LEVEL   error, warn, info (default), debug, trace\n"
             "  --help              this text\n");
 }
@@ -930,13 +934,14 @@ int main(int argc, char **argv)
     static daemon_t D;
     daemon_t *d = &D;
     const char *bind = NULL, *raft = NULL, *peers = NULL, *dir = NULL, *topo = "edge";
-    uint64_t id = 0, election = 300, heartbeat = 30, node_timeout = 10000;
+    uint64_t id = 0, election = 300, heartbeat = 30, node_timeout = 10000, demand_period = 10000;
     static const struct option opts[] = {
         {"id", required_argument, 0, 'i'},          {"bind", required_argument, 0, 'b'},
         {"raft", required_argument, 0, 'r'},        {"peers", required_argument, 0, 'p'},
         {"data-dir", required_argument, 0, 'd'},    {"topology", required_argument, 0, 't'},
         {"election-ms", required_argument, 0, 'e'}, {"heartbeat-ms", required_argument, 0, 'H'},
         {"node-timeout-ms", required_argument, 0, 'n'},
+        {"demand-period-ms", required_argument, 0, 'D'},
         {"log-level", required_argument, 0, 'l'},   {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -953,6 +958,10 @@ int main(int argc, char **argv)
         case 'H': if (parse_uint(optarg, "--heartbeat-ms", 60000, &heartbeat)) return 2; break;
         case 'n':
             if (parse_uint(optarg, "--node-timeout-ms", 86400000, &node_timeout))
+                return 2;
+            break;
+        case 'D':
+            if (parse_uint(optarg, "--demand-period-ms", 86400000, &demand_period))
                 return 2;
             break;
         case 'l': {
@@ -985,6 +994,7 @@ int main(int argc, char **argv)
     wp_err err = {0};
     d->id = id;
     d->node_timeout_ms = node_timeout;
+    d->demand_period_ms = demand_period;
     normalize_api(bind, d->bind, sizeof d->bind);
     if (wp_consensus_parse_peers(peers, d->servers, WP_CONSENSUS_MAX_SERVERS - 1, &d->n_servers,
                                  d->api, &err) != WP_OK) {

@@ -244,6 +244,8 @@ const wp_model_profile *wp_place_state_model(const wp_place_state *s, size_t i);
 int wp_place_state_find_model(const wp_place_state *s, const char *name);
 size_t wp_place_state_pin_count(const wp_place_state *s);
 const wp_place_pin *wp_place_state_pin(const wp_place_state *s, size_t i);
+/* Entries of measured demand (SET_DEMAND) in the state. */
+size_t wp_place_state_demand_count(const wp_place_state *s);
 /* The current assignment: replicas refer to node and model indices above;
  * pin_placed is per pin index above. */
 const wp_place_solution *wp_place_state_assignment(const wp_place_state *s);

@@ -778,6 +778,7 @@ int wp_place_state_find_model(const wp_place_state *s, const char *name)
     return (int)find_model(&s->t, name);
 }
 size_t wp_place_state_pin_count(const wp_place_state *s) { return s->t.n_pins; }
+size_t wp_place_state_demand_count(const wp_place_state *s) { return s->t.n_demand; }
 const wp_place_pin *wp_place_state_pin(const wp_place_state *s, size_t i)
 {
     return i < s->t.n_pins ? &s->t.pins[i] : NULL;

@@ -30,6 +30,7 @@ static char dir[64];
 static int base_port;
 static char peers[512];
 static bool passed; /* keep the logs of a failed run */
+static const char *node_timeout_ms = "0", *demand_period_ms = "10000";
 
 static void kill_all(void)
 {
@@ -46,11 +47,13 @@ static void cleanup(void)
     kill_all();
     if (dir[0] && !passed) {
         fprintf(stderr, "logs kept in %s\n", dir);
+        dir[0] = '\0';
     } else if (dir[0]) {
         char cmd[128];
         snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
         if (system(cmd) != 0)
             fprintf(stderr, "could not remove %s\n", dir);
+        dir[0] = '\0';
     }
 }
 
@@ -84,7 +87,8 @@ static void spawn(int i)
         }
         execl(WP_BUILD_DIR "/placement/wp-placement", "wp-placement", "--id", id, "--bind", bind,
               "--raft", raft, "--peers", peers, "--data-dir", data, "--topology", "tiny",
-              "--node-timeout-ms", "0", (char *)NULL);
+              "--node-timeout-ms", node_timeout_ms, "--demand-period-ms", demand_period_ms,
+              (char *)NULL);
         _exit(127);
     }
     pids[i] = pid;
@@ -189,15 +193,14 @@ static void check_state(wp_placement_client *c, bool with_new_pin)
     free(models);
 }
 
-static void test_cluster(void **state)
+/* Starts N servers in a fresh directory; ports from base. */
+static void cluster_start(int base)
 {
-    (void)state;
-    atexit(cleanup);
-    signal(SIGTERM, on_signal);
-    signal(SIGINT, on_signal);
+    cleanup(); /* what a failed earlier test left: children killed, logs kept */
+    passed = false;
     snprintf(dir, sizeof dir, "/tmp/wp-placement-test-XXXXXX");
     assert_non_null(mkdtemp(dir));
-    base_port = 21000 + (int)(getpid() % 400) * 20;
+    base_port = base;
     size_t off = 0;
     for (int i = 0; i < N; i++) {
         char api[64];
@@ -207,6 +210,12 @@ static void test_cluster(void **state)
     }
     for (int i = 0; i < N; i++)
         spawn(i);
+}
+
+static void test_cluster(void **state)
+{
+    (void)state;
+    cluster_start(21000 + (int)(getpid() % 400) * 20);
     const char *eps[N];
     char epbuf[N][64];
     for (int i = 0; i < N; i++) {
@@ -302,12 +311,96 @@ static void test_cluster(void **state)
         fail_msg("no leader after restart (logs in %s)", dir);
     check_state(c, true);
     wp_placement_client_free(c);
-    kill_all();
     passed = true;
+    cleanup();
+}
+
+/* up flag of node_id in the whole assignment; -1 if absent. */
+static int node_up(wp_placement_client *c, const char *node_id)
+{
+    Warmpath__Placement__GetAssignment g = WARMPATH__PLACEMENT__GET_ASSIGNMENT__INIT;
+    Warmpath__Placement__Request req = WARMPATH__PLACEMENT__REQUEST__INIT;
+    req.op_case = WARMPATH__PLACEMENT__REQUEST__OP_GET_ASSIGNMENT;
+    req.get_assignment = &g;
+    Warmpath__Placement__Response *r = NULL;
+    wp_err err = {0};
+    must(wp_placement_client_call(c, &req, &r, &err), &err, "get assignment");
+    int up = -1;
+    if (r->body_case == WARMPATH__PLACEMENT__RESPONSE__BODY_ASSIGNMENT)
+        for (size_t i = 0; i < r->assignment->n_nodes; i++)
+            if (strcmp(r->assignment->nodes[i]->node_id, node_id) == 0)
+                up = r->assignment->nodes[i]->up;
+    warmpath__placement__response__free_unpacked(r, NULL);
+    return up;
+}
+
+static uint64_t demand_entries(wp_placement_client *c)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < N; i++) {
+        Warmpath__Placement__Response *r = NULL;
+        if (wp_placement_client_status_of(c, (size_t)i, &r, NULL) != WP_OK)
+            continue;
+        if (strcmp(r->status->role, "leader") == 0)
+            n = r->status->demand_entries;
+        warmpath__placement__response__free_unpacked(r, NULL);
+    }
+    return n;
+}
+
+/* Leader-local duties: a silent node is marked down and comes back up on
+ * its next heartbeat; request rates in heartbeats become measured demand. */
+static void test_liveness_and_demand(void **state)
+{
+    (void)state;
+    node_timeout_ms = "700";
+    demand_period_ms = "300";
+    cluster_start(21000 + (int)(getpid() % 400) * 20 + 10);
+    const char *eps[N];
+    char epbuf[N][64];
+    for (int i = 0; i < N; i++) {
+        api_addr(i, epbuf[i], sizeof epbuf[i]);
+        eps[i] = epbuf[i];
+    }
+    wp_placement_client *c;
+    wp_err err = {0};
+    must(wp_placement_client_new(eps, N, 5000, &c, &err), &err, "client");
+    if (wait_leader(c, NULL, -1, 10000) < 0)
+        fail_msg("no leader (logs in %s)", dir);
+    must(wp_placement_client_register(c, "n1", "FRA", 1, 40 * GB, NULL, &err), &err, "register");
+    must(wp_placement_client_register(c, "n2", "SIN", 1, 40 * GB, NULL, &err), &err, "register");
+    add_model(c, "llama-8b", 16);
+    assert_int_equal(node_up(c, "n2"), 1);
+    wp_placement_rate rates[] = {{"llama-8b", 5}};
+    double t0 = now_ms();
+    int n2_up = 1;
+    while (now_ms() - t0 < 4000 && (n2_up == 1 || demand_entries(c) == 0)) {
+        must(wp_placement_client_heartbeat(c, "n1", rates, 1, NULL, &err), &err, "heartbeat");
+        sleep_ms(150);
+        n2_up = node_up(c, "n2");
+    }
+    assert_int_equal(n2_up, 0);           /* silent for > 700 ms: down */
+    assert_int_equal(node_up(c, "n1"), 1); /* heartbeating: up */
+    assert_int_equal(demand_entries(c), 1);
+    /* n2 speaks again: up within a tick or two. */
+    must(wp_placement_client_heartbeat(c, "n2", NULL, 0, NULL, &err), &err, "heartbeat n2");
+    t0 = now_ms();
+    while (now_ms() - t0 < 2000 && node_up(c, "n2") != 1)
+        sleep_ms(50);
+    assert_int_equal(node_up(c, "n2"), 1);
+    wp_placement_client_free(c);
+    passed = true;
+    cleanup();
 }
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_cluster)};
+    atexit(cleanup);
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cluster),
+        cmocka_unit_test(test_liveness_and_demand),
+    };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
