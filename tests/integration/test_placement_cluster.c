@@ -272,6 +272,34 @@ static void test_cluster(void **state)
     snprintf(cmd, sizeof cmd,
              WP_BUILD_DIR "/tools/wpctl pin nope SIN --endpoint %s 2> /dev/null", eps[1]);
     assert_int_not_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, WP_BUILD_DIR "/tools/wpctl unpin mistral-7b SIN --endpoint %s "
+             "> /dev/null", eps[2]);
+    assert_int_equal(system(cmd), 0);
+    /* The same through a cluster directory's placement.endpoints. */
+    snprintf(cmd, sizeof cmd, "printf '%s\n%s\n%s\n' > %s/placement.endpoints", eps[0], eps[1],
+             eps[2], dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd,
+             WP_BUILD_DIR "/tools/wpctl models --json --dir %s > %s/models.json && "
+             WP_BUILD_DIR "/tools/wpctl placement status --json --dir %s > %s/status.json",
+             dir, dir, dir, dir);
+    assert_int_equal(system(cmd), 0);
+    const char *files[] = {"placement.json", "models.json", "status.json"};
+    const char *needles[][2] = {{"\"kind\":\"pinned\"", "\"model\":\"llama-8b\""},
+                                {"\"name\":\"mistral-7b\"", "\"city\":\"IAD\""},
+                                {"\"role\":\"leader\"", "\"role\":\"follower\""}};
+    for (size_t f = 0; f < 3; f++) {
+        char path[128], text[8192] = "";
+        snprintf(path, sizeof path, "%s/%s", dir, files[f]);
+        FILE *fp = fopen(path, "r");
+        assert_non_null(fp);
+        size_t got = fread(text, 1, sizeof text - 1, fp);
+        text[got] = '\0';
+        fclose(fp);
+        for (size_t k = 0; k < 2; k++)
+            if (strstr(text, needles[f][k]) == NULL)
+                fail_msg("%s lacks %s: %s", files[f], needles[f][k], text);
+    }
 
     /* Kill the leader: a new one within 3 s, nothing committed lost. */
     leader = find_leader(c, &term, -1);
