@@ -4,7 +4,8 @@
  * commands one after the other and times each round trip (client → leader
  * → raft commit on a majority → apply → reply). Then the leader is killed
  * with SIGKILL and the time until another server reports itself leader is
- * measured. Prints JSON lines.
+ * measured. First, the optimizer alone at edge scale (no processes).
+ * Prints JSON lines.
  *
  *   bench_placement [--pins N] [--daemon PATH] [--runs-failover K]
  */
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "placement/client.h"
+#include "placement/placement.h"
 
 #define N 3
 #define GB (1000ull * 1000 * 1000)
@@ -118,6 +120,58 @@ static int die(const char *what, const wp_err *err)
     return 1;
 }
 
+/* The optimizer alone at edge scale: the edge preset, 2 nodes of 80 GB in
+ * each of 190 cities spread over the list, 20 models of 4..61 GB,
+ * population demand. The state machine runs this after every command. */
+static int bench_optimizer(void)
+{
+    wp_topology *t = NULL;
+    wp_err err = {0};
+    if (wp_topo_load_preset("edge", NULL, &t, &err) != WP_OK) {
+        fprintf(stderr, "bench_placement: edge: %s\n", wp_err_text(&err));
+        return 1;
+    }
+    size_t C = wp_topo_count(t), sites = C < 190 ? C : 190, nn = 0;
+    wp_place_node_in *nodes = calloc(2 * sites, sizeof *nodes);
+    wp_model_profile models[20];
+    memset(models, 0, sizeof models);
+    if (nodes == NULL) {
+        wp_topo_free(t);
+        return 1;
+    }
+    for (size_t k = 0; k < sites; k++)
+        for (int j = 0; j < 2; j++)
+            nodes[nn++] = (wp_place_node_in){(uint32_t)(k * C / sites), 80 * GB, true};
+    for (int m = 0; m < 20; m++) {
+        snprintf(models[m].name, sizeof models[m].name, "m%d", m);
+        models[m].size_bytes = (uint64_t)(4 + 3 * m) * GB;
+        models[m].load_bytes_per_s = 2e9;
+    }
+    static wp_hist h;
+    wp_hist_init(&h);
+    wp_place_solution s = {0};
+    for (int run = 0; run < 10; run++) {
+        wp_place_solution_close(&s);
+        uint64_t t0 = wp_clock_monotonic_ns();
+        if (wp_place_optimize_topo(t, nodes, nn, models, 20, NULL, NULL, 0, 0, &s, &err)) {
+            fprintf(stderr, "bench_placement: optimize: %s\n", wp_err_text(&err));
+            free(nodes);
+            wp_topo_free(t);
+            return 1;
+        }
+        wp_hist_record(&h, wp_clock_monotonic_ns() - t0);
+    }
+    printf("{\"bench\":\"placement\",\"metric\":\"optimizer_edge\",\"cities\":%zu,"
+           "\"nodes\":%zu,\"models\":20,\"replicas\":%zu,\"cost_ms\":%.2f,\"p50_ms\":%.2f,"
+           "\"max_ms\":%.2f}\n",
+           C, nn, s.n, s.cost_ms, (double)wp_hist_quantile(&h, 0.5) / 1e6, (double)h.max / 1e6);
+    fflush(stdout);
+    wp_place_solution_close(&s);
+    free(nodes);
+    wp_topo_free(t);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int64_t pins = 1000, failovers = 3;
@@ -172,6 +226,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_placement: %s: not executable; give --daemon\n", daemon_path);
         return 2;
     }
+    if (bench_optimizer() != 0)
+        return 1;
     atexit(cleanup);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
