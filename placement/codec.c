@@ -394,7 +394,7 @@ int wp_place_cmd_encode(const wp_place_cmd *c, void **buf, size_t *len, wp_err *
             msgpack_pack_array(&pk, 3);
             wp__mp_pack_str(&pk, c->demand[i].city);
             wp__mp_pack_str(&pk, c->demand[i].model);
-            msgpack_pack_double(&pk, c->demand[i].rate);
+            msgpack_pack_double(&pk, c->demand[i].rate_per_s);
         }
         break;
     default:
@@ -494,7 +494,7 @@ static int decode_fields(const msgpack_object *root, wp_place_cmd *c, wp_err *er
                                  sizeof c->demand[i].city, "demand city", err)) ||
                 (rv = wp__mp_str(&e->via.array.ptr[1], c->demand[i].model,
                                  sizeof c->demand[i].model, "demand model", err)) ||
-                (rv = wp__mp_double(&e->via.array.ptr[2], &c->demand[i].rate, "demand rate",
+                (rv = wp__mp_double(&e->via.array.ptr[2], &c->demand[i].rate_per_s, "demand rate",
                                     err)))
                 return rv;
         }

@@ -691,9 +691,9 @@ static void demand_tick(daemon_t *d, uint64_t now)
                     continue;
                 copy_field(e[n].city, sizeof e[n].city, city);
                 copy_field(e[n].model, sizeof e[n].model, l->rates[k].model);
-                e[n++].rate = 0;
+                e[n++].rate_per_s = 0;
             }
-            e[j].rate += l->rates[k].requests_per_s;
+            e[j].rate_per_s += l->rates[k].requests_per_s;
             total += l->rates[k].requests_per_s;
         }
     }

@@ -150,7 +150,7 @@ const char *wp_place_cmd_name(int type);
 typedef struct wp_place_demand_in {
     char city[WP_PLACE_CODE_MAX];
     char model[WP_NAME_MAX];
-    double rate; /* requests per second measured at that ingress city, >= 0 */
+    double rate_per_s; /* requests per second measured at that ingress city, >= 0 */
 } wp_place_demand_in;
 
 /* A decoded command. Strings are NUL-terminated copies; `demand` is

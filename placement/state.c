@@ -35,7 +35,7 @@
 typedef struct demand_entry {
     uint32_t city;
     char model[WP_NAME_MAX];
-    double rate;
+    double rate_per_s;
 } demand_entry;
 
 typedef struct tables {
@@ -243,7 +243,7 @@ static int solve(const wp_place_geo *g, const tables *t, wp_place_solution *out,
     for (size_t c = 0; c < C; c++)
         pop += g->cities[c].pop_weight;
     for (size_t i = 0; i < t->n_demand; i++)
-        measured += t->demand[i].rate;
+        measured += t->demand[i].rate_per_s;
     for (size_t c = 0; c < C && M > 0; c++) {
         double share = pop > 0 ? g->cities[c].pop_weight / pop : 1.0 / (double)C;
         double floor = (measured > 0 ? 0.01 : 1.0) * share / (double)M;
@@ -253,7 +253,7 @@ static int solve(const wp_place_geo *g, const tables *t, wp_place_solution *out,
     for (size_t i = 0; i < t->n_demand && measured > 0; i++) {
         long m = find_model(t, t->demand[i].model);
         if (m >= 0)
-            demand[t->demand[i].city * M + (size_t)m] += t->demand[i].rate / measured;
+            demand[t->demand[i].city * M + (size_t)m] += t->demand[i].rate_per_s / measured;
     }
     for (size_t i = 0; i < t->n_pins; i++) {
         long m = find_model(t, t->pins[i].model);
@@ -479,13 +479,13 @@ static int mutate(const wp_place_state *s, tables *t, const wp_place_cmd *c, wp_
                 free(d);
                 return refuse(res, WP_ENOTFOUND, "unknown model '%s'", c->demand[k].model);
             }
-            if (!(c->demand[k].rate >= 0) || !isfinite(c->demand[k].rate)) {
+            if (!(c->demand[k].rate_per_s >= 0) || !isfinite(c->demand[k].rate_per_s)) {
                 free(d);
                 return refuse(res, WP_ERANGE, "demand rate must be finite and >= 0");
             }
             d[k].city = city;
             snprintf(d[k].model, sizeof d[k].model, "%s", c->demand[k].model);
-            d[k].rate = c->demand[k].rate;
+            d[k].rate_per_s = c->demand[k].rate_per_s;
         }
         qsort(d, c->n_demand, sizeof *d, demand_cmp);
         for (size_t k = 1; k < c->n_demand; k++)
@@ -619,7 +619,7 @@ int wp_place_state_snapshot(const wp_place_state *s, void **buf, size_t *len, wp
         msgpack_pack_array(&pk, 3);
         wp__mp_pack_str(&pk, g->cities[t->demand[i].city].code);
         wp__mp_pack_str(&pk, t->demand[i].model);
-        msgpack_pack_double(&pk, t->demand[i].rate);
+        msgpack_pack_double(&pk, t->demand[i].rate_per_s);
     }
     if (sb.data == NULL) {
         msgpack_sbuffer_destroy(&sb);
@@ -721,9 +721,9 @@ static int decode_snapshot(const wp_place_geo *g, const msgpack_object *root, ta
             (rv = snap_city(g, &e->via.array.ptr[0], &d->city, err)) ||
             (rv = wp__mp_str(&e->via.array.ptr[1], d->model, sizeof d->model, "demand model",
                              err)) ||
-            (rv = wp__mp_double(&e->via.array.ptr[2], &d->rate, "demand rate", err)))
+            (rv = wp__mp_double(&e->via.array.ptr[2], &d->rate_per_s, "demand rate", err)))
             return rv;
-        if (find_model(t, d->model) < 0 || d->rate < 0)
+        if (find_model(t, d->model) < 0 || d->rate_per_s < 0)
             return wp_errf(err, WP_EPROTO, "snapshot: bad demand entry for '%s'", d->model);
         t->n_demand++;
     }
