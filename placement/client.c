@@ -506,6 +506,45 @@ int wp_placement_client_assignment(wp_placement_client *c, const char *node_id,
     return WP_OK;
 }
 
+int wp_placement_client_sync(wp_placement_client *c, const wp_placement_node_info *node,
+                             const wp_placement_rate *rates, size_t n_rates, uint64_t *version,
+                             wp_placement_warm **models, size_t *n, bool *changed, wp_err *err)
+{
+    *changed = false;
+    uint64_t v = 0;
+    int rv = wp_placement_client_heartbeat(c, node->node_id, rates, n_rates, &v, err);
+    if (rv == WP_ENOTFOUND) {
+        rv = wp_placement_client_register(c, node->node_id, node->city, node->gpus,
+                                          node->gpu_mem_bytes, NULL, err);
+        if (rv == WP_OK)
+            rv = wp_placement_client_heartbeat(c, node->node_id, rates, n_rates, &v, err);
+    }
+    if (rv != WP_OK)
+        return rv;
+    if (v == *version && *models != NULL)
+        return WP_OK;
+    wp_placement_warm *fresh = NULL;
+    size_t count = 0;
+    uint64_t av = 0;
+    rv = wp_placement_client_assignment(c, node->node_id, &fresh, &count, &av, err);
+    if (rv != WP_OK)
+        return rv;
+    if (fresh == NULL) /* no replicas: an empty array, not NULL */
+        fresh = calloc(1, sizeof *fresh);
+    if (fresh == NULL)
+        return wp_errf(err, WP_ENOMEM, "sync: out of memory");
+    bool same = *models != NULL && *n == count;
+    for (size_t i = 0; same && i < count; i++)
+        same = strcmp((*models)[i].model, fresh[i].model) == 0 &&
+               (*models)[i].pinned == fresh[i].pinned;
+    free(*models);
+    *models = fresh;
+    *n = count;
+    *version = av;
+    *changed = !same;
+    return WP_OK;
+}
+
 static void profile_to_pb(const wp_model_profile *m, Warmpath__Placement__ModelProfile *p)
 {
     warmpath__placement__model_profile__init(p);

@@ -88,6 +88,25 @@ typedef struct wp_placement_warm {
 int wp_placement_client_assignment(wp_placement_client *c, const char *node_id,
                                    wp_placement_warm **models, size_t *n, uint64_t *version,
                                    wp_err *err);
+/* What wp-node calls once a second: heartbeat (with its request rates);
+ * if the registry does not know the node, register it and heartbeat
+ * again; if the state version differs from *version, fetch the node's
+ * assignment. On WP_OK *version is the current state version, and
+ * *models (with *n entries; start with NULL) is the node's assignment,
+ * replaced when it was fetched again (old array freed, new one malloc'd;
+ * free() it at the end); *changed tells whether its content differs from
+ * before. A node thus learns a new assignment within
+ * one heartbeat period of the commit. */
+typedef struct wp_placement_node_info {
+    const char *node_id;
+    const char *city;
+    uint32_t gpus;
+    uint64_t gpu_mem_bytes;
+} wp_placement_node_info;
+int wp_placement_client_sync(wp_placement_client *c, const wp_placement_node_info *node,
+                             const wp_placement_rate *rates, size_t n_rates, uint64_t *version,
+                             wp_placement_warm **models, size_t *n, bool *changed, wp_err *err);
+
 int wp_placement_client_catalog_add(wp_placement_client *c, const wp_model_profile *m,
                                     uint64_t *version, wp_err *err);
 /* malloc'd array of profiles; free(). */

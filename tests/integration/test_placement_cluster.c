@@ -416,6 +416,32 @@ static void test_liveness_and_demand(void **state)
     while (now_ms() - t0 < 2000 && node_up(c, "n2") != 1)
         sleep_ms(50);
     assert_int_equal(node_up(c, "n2"), 1);
+
+    /* wp-node's once-a-second call: registers an unknown node, then
+     * follows its assignment. */
+    wp_placement_node_info n3 = {"n3", "NRT", 1, 40 * GB};
+    uint64_t version = 0;
+    wp_placement_warm *warm = NULL;
+    size_t nwarm = 0;
+    bool changed = false;
+    must(wp_placement_client_sync(c, &n3, NULL, 0, &version, &warm, &nwarm, &changed, &err),
+         &err, "sync");
+    assert_non_null(warm);
+    assert_true(version > 0);
+    assert_int_equal(node_up(c, "n3"), 1);
+    uint64_t v1 = version;
+    must(wp_placement_client_sync(c, &n3, NULL, 0, &version, &warm, &nwarm, &changed, &err),
+         &err, "sync again");
+    assert_false(changed);
+    pin(c, "llama-8b", "NRT", 1);
+    must(wp_placement_client_sync(c, &n3, NULL, 0, &version, &warm, &nwarm, &changed, &err),
+         &err, "sync after pin");
+    assert_true(changed);
+    assert_true(version > v1);
+    assert_int_equal(nwarm, 1);
+    assert_string_equal(warm[0].model, "llama-8b");
+    assert_true(warm[0].pinned);
+    free(warm);
     wp_placement_client_free(c);
     passed = true;
     cleanup();
