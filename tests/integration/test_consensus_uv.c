@@ -10,6 +10,9 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,6 +28,25 @@ typedef struct sm_state {
     uint64_t result;
     unsigned restores;
 } sm_state;
+
+/* A TCP port nobody listens on right now (the kernel picks it), so tests
+ * running side by side on a shared machine do not collide. */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
 
 static int sm_apply(void *ctx, const void *cmd, size_t len, const void **result)
 {
@@ -74,7 +96,7 @@ typedef struct cluster {
     uint64_t last_result;
 } cluster;
 
-static void start(cluster *cl, size_t n, int base_port, const char *root, bool fresh)
+static void start(cluster *cl, size_t n, const int *ports, const char *root, bool fresh)
 {
     if (fresh) {
         memset(cl, 0, sizeof *cl);
@@ -88,7 +110,7 @@ static void start(cluster *cl, size_t n, int base_port, const char *root, bool f
     for (size_t i = 0; i < n; i++) {
         cl->servers[i].id = i + 1;
         snprintf(cl->servers[i].address, WP_CONSENSUS_ADDR_MAX, "127.0.0.1:%d",
-                 base_port + (int)i);
+                 ports[i]);
         snprintf(cl->dirs[i], sizeof cl->dirs[i], "%s/s%zu", root, i + 1);
     }
     for (size_t i = 0; i < n; i++) {
@@ -198,14 +220,18 @@ static void stop(cluster *cl)
     assert_int_equal(uv_loop_close(&cl->loop), 0);
 }
 
-static void run_cluster(size_t n, int port_offset)
+static void run_cluster(size_t n)
 {
     char root[64];
     snprintf(root, sizeof root, "/tmp/wp-consensus-test-XXXXXX");
     assert_non_null(mkdtemp(root));
-    int base = 40000 + (int)(getpid() % 400) * 20 + port_offset;
+    int ports[MAX_SRV];
+    for (size_t i = 0; i < n; i++) {
+        ports[i] = free_port();
+        assert_true(ports[i] > 0);
+    }
     cluster *cl = malloc(sizeof *cl);
-    start(cl, n, base, root, true);
+    start(cl, n, ports, root, true);
     assert_true(run_until(cl, has_leader, 5000));
     apply_n(cl, 20, 20);
     want_count = 20;
@@ -227,7 +253,7 @@ static void run_cluster(size_t n, int port_offset)
     stop(cl);
 
     /* Restart from disk: the state comes back (snapshot + log). */
-    start(cl, n, base, root, false);
+    start(cl, n, ports, root, false);
     assert_true(run_until(cl, has_leader, 5000));
     apply_n(cl, 1, 21);
     want_count = 21;
@@ -251,19 +277,19 @@ static void run_cluster(size_t n, int port_offset)
 static void test_one(void **state)
 {
     (void)state;
-    run_cluster(1, 0);
+    run_cluster(1);
 }
 
 static void test_three(void **state)
 {
     (void)state;
-    run_cluster(3, 5);
+    run_cluster(3);
 }
 
 static void test_five(void **state)
 {
     (void)state;
-    run_cluster(5, 10);
+    run_cluster(5);
 }
 
 static void test_bad_config(void **state)

@@ -12,6 +12,9 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -27,10 +30,29 @@
 
 static pid_t pids[N];
 static char dir[64];
-static int base_port;
+static int raft_port[N], api_port[N];
 static char peers[512];
 static bool passed; /* keep the logs of a failed run */
 static const char *node_timeout_ms = "0", *demand_period_ms = "10000";
+
+/* A TCP port nobody listens on right now (the kernel picks it), so tests
+ * running side by side on a shared machine do not collide. */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
 
 static void kill_all(void)
 {
@@ -66,7 +88,7 @@ static void on_signal(int sig)
 
 static void api_addr(int i, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "tcp://127.0.0.1:%d", base_port + 100 + i + 1);
+    snprintf(buf, cap, "tcp://127.0.0.1:%d", api_port[i]);
 }
 
 static void spawn(int i)
@@ -74,7 +96,7 @@ static void spawn(int i)
     char id[16], bind[64], raft[64], data[128], log[128];
     snprintf(id, sizeof id, "%d", i + 1);
     api_addr(i, bind, sizeof bind);
-    snprintf(raft, sizeof raft, "127.0.0.1:%d", base_port + i + 1);
+    snprintf(raft, sizeof raft, "127.0.0.1:%d", raft_port[i]);
     snprintf(data, sizeof data, "%s/data-%d", dir, i + 1);
     snprintf(log, sizeof log, "%s/log-%d", dir, i + 1);
     pid_t pid = fork();
@@ -193,20 +215,24 @@ static void check_state(wp_placement_client *c, bool with_new_pin)
     free(models);
 }
 
-/* Starts N servers in a fresh directory; ports from base. */
-static void cluster_start(int base)
+/* Starts N servers in a fresh directory, on free ports. */
+static void cluster_start(void)
 {
     cleanup(); /* what a failed earlier test left: children killed, logs kept */
     passed = false;
     snprintf(dir, sizeof dir, "/tmp/wp-placement-test-XXXXXX");
     assert_non_null(mkdtemp(dir));
-    base_port = base;
+    for (int i = 0; i < N; i++) {
+        raft_port[i] = free_port();
+        api_port[i] = free_port();
+        assert_true(raft_port[i] > 0 && api_port[i] > 0);
+    }
     size_t off = 0;
     for (int i = 0; i < N; i++) {
         char api[64];
         api_addr(i, api, sizeof api);
         off += (size_t)snprintf(peers + off, sizeof peers - off, "%s%d=127.0.0.1:%d@%s",
-                                i ? "," : "", i + 1, base_port + i + 1, api);
+                                i ? "," : "", i + 1, raft_port[i], api);
     }
     for (int i = 0; i < N; i++)
         spawn(i);
@@ -215,7 +241,7 @@ static void cluster_start(int base)
 static void test_cluster(void **state)
 {
     (void)state;
-    cluster_start(21000 + (int)(getpid() % 400) * 20);
+    cluster_start();
     const char *eps[N];
     char epbuf[N][64];
     for (int i = 0; i < N; i++) {
@@ -388,7 +414,7 @@ static void test_liveness_and_demand(void **state)
     (void)state;
     node_timeout_ms = "700";
     demand_period_ms = "300";
-    cluster_start(21000 + (int)(getpid() % 400) * 20 + 10);
+    cluster_start();
     const char *eps[N];
     char epbuf[N][64];
     for (int i = 0; i < N; i++) {

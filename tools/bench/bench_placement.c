@@ -10,6 +10,9 @@
  *   bench_placement [--pins N] [--daemon PATH] [--runs-failover K]
  */
 #include <fcntl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -28,7 +31,26 @@ static pid_t pids[N];
 static char dir[64];
 static char daemon_path[1024];
 static char peers[512];
-static int base_port;
+static int raft_port[N], api_port[N];
+
+/* A TCP port nobody listens on right now (the kernel picks it), so tests
+ * running side by side on a shared machine do not collide. */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
 
 static void cleanup(void)
 {
@@ -58,8 +80,8 @@ static void spawn(int i)
 {
     char id[16], bind[64], raft[64], data[128], log[128];
     snprintf(id, sizeof id, "%d", i + 1);
-    snprintf(bind, sizeof bind, "tcp://127.0.0.1:%d", base_port + 100 + i + 1);
-    snprintf(raft, sizeof raft, "127.0.0.1:%d", base_port + i + 1);
+    snprintf(bind, sizeof bind, "tcp://127.0.0.1:%d", api_port[i]);
+    snprintf(raft, sizeof raft, "127.0.0.1:%d", raft_port[i]);
     snprintf(data, sizeof data, "%s/data-%d", dir, i + 1);
     snprintf(log, sizeof log, "%s/log-%d", dir, i + 1);
     pid_t pid = fork();
@@ -236,15 +258,22 @@ int main(int argc, char **argv)
         perror("mkdtemp");
         return 1;
     }
-    base_port = 31000 + (int)(getpid() % 300) * 20;
+    for (int i = 0; i < N; i++) {
+        raft_port[i] = free_port();
+        api_port[i] = free_port();
+        if (raft_port[i] <= 0 || api_port[i] <= 0) {
+            fprintf(stderr, "bench_placement: no free port\n");
+            return 1;
+        }
+    }
     const char *eps[N];
     char epbuf[N][64];
     size_t off = 0;
     for (int i = 0; i < N; i++) {
-        snprintf(epbuf[i], sizeof epbuf[i], "tcp://127.0.0.1:%d", base_port + 100 + i + 1);
+        snprintf(epbuf[i], sizeof epbuf[i], "tcp://127.0.0.1:%d", api_port[i]);
         eps[i] = epbuf[i];
         off += (size_t)snprintf(peers + off, sizeof peers - off, "%s%d=127.0.0.1:%d@%s",
-                                i ? "," : "", i + 1, base_port + i + 1, epbuf[i]);
+                                i ? "," : "", i + 1, raft_port[i], epbuf[i]);
     }
     for (int i = 0; i < N; i++)
         spawn(i);
