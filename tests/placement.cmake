@@ -11,7 +11,7 @@ if(TARGET wp_placement AND TARGET wp_consensus)
 endif()
 if(TARGET wp-placement AND TARGET wp_placement_client)
   wp_add_test(NAME test_placement_cluster SOURCES integration/test_placement_cluster.c
-              LIBS wp_placement_client LABELS integration TIMEOUT 90)
+              LIBS wp_placement_client PkgConfig::ZMQ LABELS integration TIMEOUT 90)
   add_dependencies(test_placement_cluster wp-placement wpctl)
 endif()
 if(TARGET wp_consensus)

@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <zmq.h>
+
 #include "placement/client.h"
 
 #define N 3
@@ -215,6 +217,26 @@ static void check_state(wp_placement_client *c, bool with_new_pin)
     free(models);
 }
 
+/* Sends raw bytes to a server's API and returns its decoded answer. */
+static Warmpath__Placement__Response *raw_call(const char *ep, const void *buf, size_t len)
+{
+    void *ctx = zmq_ctx_new();
+    void *s = zmq_socket(ctx, ZMQ_DEALER);
+    int zero = 0, wait_ms = 3000;
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &wait_ms, sizeof wait_ms);
+    assert_int_equal(zmq_connect(s, ep), 0);
+    assert_true(zmq_send(s, buf, len, 0) >= 0);
+    char reply[65536];
+    int n = zmq_recv(s, reply, sizeof reply, 0);
+    Warmpath__Placement__Response *r = NULL;
+    if (n > 0)
+        wp_pl_unframe_response(reply, (size_t)n, &r, NULL);
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    return r;
+}
+
 /* Starts N servers in a fresh directory, on free ports. */
 static void cluster_start(void)
 {
@@ -285,6 +307,33 @@ static void test_cluster(void **state)
     assert_non_null(strstr(err.msg, "unknown city"));
     assert_int_equal(wp_placement_client_pin(c, "llama-8b", fra, 1, 3, NULL, &err), WP_EINVAL);
     assert_non_null(strstr(err.msg, "capacity"));
+
+    /* Malformed frames and requests missing fields: BAD_REQUEST with a
+     * reason, and the server keeps serving. */
+    {
+        static const uint8_t junk[] = {'h', 'e', 'l', 'l', 'o'};
+        Warmpath__Placement__Response *r = raw_call(eps[0], junk, sizeof junk);
+        assert_non_null(r);
+        assert_int_equal(r->code, WARMPATH__PLACEMENT__CODE__BAD_REQUEST);
+        assert_non_null(strstr(r->error, "placement frame"));
+        warmpath__placement__response__free_unpacked(r, NULL);
+        Warmpath__Placement__Pin p = WARMPATH__PLACEMENT__PIN__INIT;
+        p.model = "llama-8b"; /* no cities */
+        Warmpath__Placement__Request q = WARMPATH__PLACEMENT__REQUEST__INIT;
+        q.request_id = 5;
+        q.op_case = WARMPATH__PLACEMENT__REQUEST__OP_PIN;
+        q.pin = &p;
+        void *fb;
+        size_t fl;
+        assert_int_equal(wp_pl_frame_request(&q, &fb, &fl, NULL), WP_OK);
+        r = raw_call(eps[1], fb, fl);
+        free(fb);
+        assert_non_null(r);
+        assert_int_equal(r->code, WARMPATH__PLACEMENT__CODE__BAD_REQUEST);
+        assert_non_null(strstr(r->error, "at least one city"));
+        warmpath__placement__response__free_unpacked(r, NULL);
+        check_state(c, false);
+    }
 
     /* wpctl talks to the same cluster. */
     char cmd[512];
