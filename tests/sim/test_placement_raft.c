@@ -23,6 +23,12 @@
 #define MAX_SERVERS 5
 #define MAX_REQS 256
 
+/* The seed of the randomized test running now (0: a fixed scenario), for
+ * failure messages. */
+static uint64_t current_seed;
+/* Schedules after which not every server caught up (see test_random_faults). */
+static unsigned n_lagging;
+
 typedef struct server {
     wp_place_state *state;
     wp_consensus_sm sm;
@@ -167,20 +173,44 @@ static void wait_done(world *w, req *r, unsigned max_ms)
     assert_true(r->done);
 }
 
-/* Every committed catalog-add is in every live server's state, and all
- * servers have byte-identical snapshots once they applied the same index. */
-static void check_converged(world *w)
+/* Every committed catalog-add is in the state of every server that has
+ * applied the leader's last index, and those servers' snapshots are
+ * byte-identical. With require_all every server must get there; else a
+ * majority must (see test_random_faults for why). */
+static void check_converged(world *w, bool require_all)
 {
+    if (!raft_fixture_step_until_has_leader(&w->f, 10000))
+        fail_msg("seed %llu: no leader", (unsigned long long)current_seed);
     raft_index last = raft_last_index(raft_fixture_get(&w->f, leader(w)));
-    assert_true(raft_fixture_step_until_applied(&w->f, w->n, last, 10000));
+    bool all = raft_fixture_step_until_applied(&w->f, w->n, last, 10000);
+    unsigned caught_up = 0;
+    for (unsigned i = 0; i < w->n; i++)
+        if (raft_last_applied(raft_fixture_get(&w->f, i)) >= last)
+            caught_up++;
+    if (!all)
+        n_lagging++;
+    if ((require_all && !all) || caught_up * 2 <= w->n) {
+        for (unsigned i = 0; i < w->n; i++) {
+            struct raft *r = raft_fixture_get(&w->f, i);
+            fprintf(stderr, "server %u: state %d term %llu commit %llu applied %llu last %llu\n",
+                    i, raft_state(r), (unsigned long long)r->current_term,
+                    (unsigned long long)r->commit_index, (unsigned long long)raft_last_applied(r),
+                    (unsigned long long)raft_last_index(r));
+        }
+        fail_msg("seed %llu: %u of %u servers applied index %llu",
+                 (unsigned long long)current_seed, caught_up, w->n, (unsigned long long)last);
+    }
     void *ref = NULL;
     size_t ref_len = 0;
     for (unsigned i = 0; i < w->n; i++) {
+        if (raft_last_applied(raft_fixture_get(&w->f, i)) < last)
+            continue;
         for (unsigned k = 0; k < w->n_reqs; k++) {
             const req *r = &w->reqs[k];
             if (r->done && r->status == 0 && r->code == WP_OK && r->model[0])
                 if (wp_place_state_find_model(w->s[i].state, r->model) < 0)
-                    fail_msg("server %u lost committed model %s", i, r->model);
+                    fail_msg("seed %llu: server %u lost committed model %s",
+                             (unsigned long long)current_seed, i, r->model);
         }
         void *buf;
         size_t len;
@@ -189,8 +219,9 @@ static void check_converged(world *w)
             ref = buf;
             ref_len = len;
         } else {
-            assert_int_equal(len, ref_len);
-            assert_memory_equal(buf, ref, len);
+            if (len != ref_len || memcmp(buf, ref, len) != 0)
+                fail_msg("seed %llu: server %u's state differs", (unsigned long long)current_seed,
+                         i);
             free(buf);
         }
     }
@@ -244,7 +275,7 @@ static void test_leader_loss(void **state)
     /* The old leader comes back, catches up (by snapshot: it is 12+ entries
      * behind with snapshots every 8) and agrees with the others. */
     raft_fixture_revive(&w->f, l);
-    check_converged(w);
+    check_converged(w, true);
     assert_int_equal(wp_place_state_model_count(w->s[l].state), 24);
     assert_true(w->s[l].restores >= 1);
     world_close(w);
@@ -296,7 +327,7 @@ static void test_minority_partition(void **state)
     wait_done(w, stuck, 10000);
     assert_int_not_equal(stuck->status, 0);
     assert_true(raft_fixture_step_until_has_leader(&w->f, 10000));
-    check_converged(w);
+    check_converged(w, true);
     for (unsigned i = 0; i < 5; i++) {
         assert_true(wp_place_state_find_model(w->s[i].state, "before") >= 0);
         assert_true(wp_place_state_find_model(w->s[i].state, "majority") >= 0);
@@ -306,11 +337,97 @@ static void test_minority_partition(void **state)
     free(w);
 }
 
+/* Seeded random fault schedules on 5 servers: kills and revivals (never
+ * more than two down), links cut and healed (both directions at once),
+ * proposals to whoever leads, time passing. After healing everything:
+ * a majority applies the leader's whole log, and on every server that did,
+ * every command whose commit was reported is there and the states are
+ * byte-identical. Not required: that all five catch up — raft 0.15 was
+ * seen to leave a follower's commit index stuck behind after some of these
+ * schedules (seed 5: two followers at commit 23 with entries up to 25 in
+ * their logs, the leader counting them as matched at 25 and sending
+ * heartbeats); a liveness problem of the library, not a loss. */
+static void test_random_faults(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= 40; seed++) {
+        current_seed = seed;
+        world *w = malloc(sizeof *w);
+        world_init(w, 5);
+        wp_rng rng;
+        wp_rng_seed(&rng, seed);
+        bool dead[5] = {false};
+        unsigned n_dead = 0, k = 0;
+        for (int step = 0; step < 80 && w->n_reqs < MAX_REQS - 2; step++) {
+            unsigned a = (unsigned)wp_rng_below(&rng, 5), b = (unsigned)wp_rng_below(&rng, 5);
+            switch (wp_rng_below(&rng, 6)) {
+            case 0:
+                if (!dead[a] && n_dead < 2) {
+                    raft_fixture_kill(&w->f, a);
+                    dead[a] = true;
+                    n_dead++;
+                }
+                break;
+            case 1:
+                if (dead[a]) {
+                    raft_fixture_revive(&w->f, a);
+                    dead[a] = false;
+                    n_dead--;
+                }
+                break;
+            case 2: /* a link fails both ways */
+                if (a != b) {
+                    raft_fixture_disconnect(&w->f, a, b);
+                    raft_fixture_disconnect(&w->f, b, a);
+                }
+                break;
+            case 3:
+                if (a != b) {
+                    raft_fixture_reconnect(&w->f, a, b);
+                    raft_fixture_reconnect(&w->f, b, a);
+                }
+                break;
+            default: {
+                for (unsigned i = 0; i < 5; i++)
+                    if (!dead[i] && raft_state(raft_fixture_get(&w->f, i)) == RAFT_LEADER) {
+                        char name[32];
+                        snprintf(name, sizeof name, "m%03u", k++);
+                        add_model(w, i, name);
+                        break;
+                    }
+                break;
+            }
+            }
+            raft_fixture_step_until_elapsed(&w->f, 50 + (unsigned)wp_rng_below(&rng, 400));
+        }
+        for (unsigned i = 0; i < 5; i++) {
+            if (dead[i])
+                raft_fixture_revive(&w->f, i);
+            for (unsigned j = 0; j < 5; j++)
+                if (i != j)
+                    raft_fixture_reconnect(&w->f, i, j);
+        }
+        if (!raft_fixture_step_until_has_leader(&w->f, 20000))
+            fail_msg("seed %llu: no leader after healing", (unsigned long long)seed);
+        req *last = add_model(w, leader(w), "final");
+        if (last == NULL)
+            fail_msg("seed %llu: leader refused a proposal", (unsigned long long)seed);
+        wait_done(w, last, 10000);
+        if (last->status != 0)
+            fail_msg("seed %llu: final command not committed", (unsigned long long)seed);
+        check_converged(w, false);
+        world_close(w);
+        free(w);
+    }
+    printf("random fault schedules: 40, with a follower left behind by raft: %u\n", n_lagging);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_leader_loss),
         cmocka_unit_test(test_minority_partition),
+        cmocka_unit_test(test_random_faults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
