@@ -3,10 +3,11 @@
  * Three layers, none of which reads a clock, a socket or a global:
  *
  *  1. The optimizer, wp_place_optimize(): a pure function from (cities and
- *     their RTT matrix — for a topology, rows[i] = wp_topo_rtt_row(t, i), nodes with GPU memory, models with sizes, demand per
- *     city and model, operator pins) to the replicas each node keeps warm.
- *     The simulator's `edge` scenario calls it directly; the state machine
- *     calls it after every accepted command. Method and bounds: optimizer.c.
+ *     their RTT matrix, nodes with GPU memory, models with sizes, demand
+ *     per city and model, operator pins) to the replicas each node keeps
+ *     warm; wp_place_optimize_topo() is the same on a topology/ topology
+ *     (what the simulator's `edge` scenario calls). The state machine runs
+ *     it after every accepted command. Method and bounds: optimizer.c.
  *  2. The command codec: commands and snapshots are msgpack, decoded with
  *     limits (frame size, declared counts, string lengths, nesting) checked
  *     before anything is allocated.
