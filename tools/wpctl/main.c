@@ -18,6 +18,11 @@ static const struct wpctl_cmd commands[] = {
     {"model", "model checkpoints: gen writes one with seeded random weights", wpctl_model_main},
     {"infer", "run a checkpoint on the cpu or cuda backend", wpctl_infer_main},
     {"topo", "topologies, the RTT model, fit and coverage", wpctl_topo_main},
+    {"models", "the placement catalog, pins and warm counts", wpctl_models_main},
+    {"catalog", "add a model to the placement catalog", wpctl_catalog_main},
+    {"pin", "pin a model to cities", wpctl_pin_main},
+    {"unpin", "remove a model's pin", wpctl_unpin_main},
+    {"placement", "models -> nodes, and placement server status", wpctl_placement_main},
     {"sim", "simulate global traffic: latency by region (edge vs regional)", wpctl_sim_main},
 };
 
