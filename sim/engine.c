@@ -39,6 +39,11 @@
  * carries ~half of all requests, and cold starts come from the long tail.
  *
  * Edge world, per request (events in capitals):
+ *   Placement (setup, placement.c): GPU sites in the cities with the most
+ *   demand; which models each keeps warm is decided by placement/'s
+ *   optimizer — the same code the live placement service runs, so the
+ *   simulated edge and the real cluster share it — from population x
+ *   model-popularity demand and each node's GPU memory.
  *   GEN at t0 (user sends) → INGRESS at t0 + rtt(user, PoP)/2: the
  *   request runs in its function's V8 isolate at the PoP (one per (PoP,
  *   function), serving any number of concurrent requests, Workers-like;
@@ -656,9 +661,9 @@ static int setup_edge(engine *e)
         profs[m] = *e->prof[m];
     uint64_t mem_per_gpu = (uint64_t)(sc->gpu_mem_gb * 1e9);
     wp_sim_placement pl;
-    /* The placement. To use placement/'s optimizer, replace this call. */
-    int rv = wp_sim_place_greedy(e->topo, demand, profs, e->share, e->nm, sc->gpu_cities,
-                                 sc->gpus_total, mem_per_gpu, &pl, e->err);
+    /* The placement: sites, then placement/'s optimizer (placement.c). */
+    int rv = wp_sim_place(e->topo, demand, profs, e->share, e->nm, sc->gpu_cities, sc->gpus_total,
+                          mem_per_gpu, &pl, e->err);
     free(demand);
     free(profs);
     if (rv != WP_OK)

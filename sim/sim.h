@@ -6,7 +6,7 @@
  * Poisson arrivals with a diurnal cycle, Zipf model popularity, or a trace
  * replay) through one of two serving worlds:
  *   edge      anycast ingress PoP → router core (router/) → a GPU node in
- *             some city, models kept warm by a placement;
+ *             some city, models kept warm by placement/'s optimizer;
  *   regional  the user's nearest cloud region → a container of the
  *             request's tenant function in that region (warm if one is
  *             idle, else a lognormal cold start; idle ones expire after a
@@ -172,14 +172,15 @@ typedef struct wp_sim_placement {
     uint64_t *warm;        /* nsites bitsets over models (one word each) */
 } wp_sim_placement;
 
-/* Deterministic greedy placement by population demand — a stand-in until
- * placement/'s optimizer replaces it (see placement_greedy.c). demand[c]
- * is the population whose anycast ingress is city c; share[m] is model m's
+/* The edge's placement (see placement.c): the gpu_cities cities with the
+ * most demand get a node each, GPUs in proportion to the demand they
+ * serve; which models each keeps warm is decided by placement/'s
+ * optimizer (wp_place_optimize_topo, the code wp-placement runs). demand[c] is
+ * the population whose anycast ingress is city c; share[m] is model m's
  * share of requests. At most 64 models. */
-int wp_sim_place_greedy(const wp_topology *t, const double *demand,
-                        const wp_model_profile *models, const double *share, size_t nmodels,
-                        uint32_t gpu_cities, uint32_t gpus_total, uint64_t mem_per_gpu_bytes,
-                        wp_sim_placement *out, wp_err *err);
+int wp_sim_place(const wp_topology *t, const double *demand, const wp_model_profile *models,
+                 const double *share, size_t nmodels, uint32_t gpu_cities, uint32_t gpus_total,
+                 uint64_t mem_per_gpu_bytes, wp_sim_placement *out, wp_err *err);
 void wp_sim_placement_free(wp_sim_placement *p);
 
 /* ---------------------------------------------------------------- run */

@@ -1,5 +1,6 @@
 /* Tests of sim/: the event queue's order, the scenario format and its
- * errors, trace reading and its errors, the greedy placement, the
+ * errors, trace reading and its errors, the edge placement (sites, then
+ * placement/'s optimizer), the
  * per-function environment pools (containers, isolates, map growth), the
  * function popularity, and whole runs on the `tiny` preset with exact
  * results for a fixed seed (golden values computed once with this code;
@@ -331,7 +332,9 @@ static void test_trace_errors(void **state)
 
 /* ------------------------------------------------------------ placement */
 
-static void test_placement_greedy(void **state)
+/* The edge placement: sites by demand, GPUs by demand served, warm models
+ * from placement/'s optimizer (the code wp-placement runs). */
+static void test_placement_optimizer(void **state)
 {
     (void)state;
     wp_topology *t;
@@ -350,7 +353,7 @@ static void test_placement_greedy(void **state)
     m[0].size_bytes = 60000000000ull;
     double share[3] = {0.5, 0.3, 0.2};
     wp_sim_placement pl;
-    assert_int_equal(wp_sim_place_greedy(t, demand, m, share, 3, 3, 10, 80000000000ull, &pl,
+    assert_int_equal(wp_sim_place(t, demand, m, share, 3, 3, 10, 80000000000ull, &pl,
                                          &err),
                      WP_OK);
     assert_int_equal(pl.nsites, 3);
@@ -379,7 +382,7 @@ static void test_placement_greedy(void **state)
     }
     wp_sim_placement_free(&pl);
     /* Not enough GPUs for one per city. */
-    assert_int_equal(wp_sim_place_greedy(t, demand, m, share, 3, 0, 4, 1, &pl, &err), WP_EINVAL);
+    assert_int_equal(wp_sim_place(t, demand, m, share, 3, 0, 4, 1, &pl, &err), WP_EINVAL);
     wp_users_free(u);
     wp_topo_free(t);
 }
@@ -910,7 +913,7 @@ int main(void)
         cmocka_unit_test(test_scenario_errors),
         cmocka_unit_test(test_trace_fixtures),
         cmocka_unit_test(test_trace_errors),
-        cmocka_unit_test(test_placement_greedy),
+        cmocka_unit_test(test_placement_optimizer),
         cmocka_unit_test(test_fnpool_containers),
         cmocka_unit_test(test_fnpool_isolates),
         cmocka_unit_test(test_fnpool_growth),
