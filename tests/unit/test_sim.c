@@ -381,6 +381,25 @@ static void test_placement_optimizer(void **state)
         assert_true(any);
     }
     wp_sim_placement_free(&pl);
+    /* The default catalog (18 GB in all) fits in one 80 GB GPU: every
+     * site keeps every model warm, since each replica brings some demand
+     * closer (why the tiny golden runs kept their values when the
+     * optimizer replaced the greedy stand-in). */
+    size_t nm = wp_sim_catalog_count();
+    wp_model_profile cat[8];
+    double cat_share[8];
+    assert_true(nm <= 8);
+    for (size_t i = 0; i < nm; i++) {
+        cat[i] = *wp_sim_catalog_model(i);
+        cat_share[i] = 1.0 / (double)nm;
+    }
+    assert_int_equal(wp_sim_place(t, demand, cat, cat_share, nm, 0, 16, 80000000000ull, &pl,
+                                  &err),
+                     WP_OK);
+    assert_int_equal(pl.nsites, nc);
+    for (size_t s = 0; s < pl.nsites; s++)
+        assert_int_equal(pl.warm[s], (1ull << nm) - 1);
+    wp_sim_placement_free(&pl);
     /* Not enough GPUs for one per city. */
     assert_int_equal(wp_sim_place(t, demand, m, share, 3, 0, 4, 1, &pl, &err), WP_EINVAL);
     wp_users_free(u);
