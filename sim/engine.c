@@ -2,11 +2,13 @@
  *
  * Time is integer nanoseconds (uint64_t) from simulated 0; every delay is
  * computed in ms as a double and rounded to ns once, when its event is
- * scheduled. Randomness comes from four generators forked from the seed in
- * a fixed order — arrivals, users, models, cold starts — so a change in one
- * (say, a different cold-start draw) never shifts another, and two
- * scenarios run with the same seed see the same users at the same times
- * (common random numbers: their difference is the serving world, not luck).
+ * scheduled. Randomness comes from five generators forked from the seed in
+ * a fixed order — arrivals, users, models, cold starts, functions — so a
+ * change in one (say, a different cold-start draw) never shifts another,
+ * and two scenarios run with the same seed see the same users at the same
+ * times asking the same models from the same functions (common random
+ * numbers: their difference is the serving world, not luck). The function
+ * stream was added last, so the first four draw exactly as before.
  *
  * Workload. Synthetic: candidate arrivals are Poisson at rate_rps x (1+A);
  * each candidate draws a user point by population (alias table, O(1)) and
@@ -18,22 +20,63 @@
  * arrival times and token counts from the rows, users still drawn by
  * population, every row a request to trace_model.
  *
+ * Tenants. Every request also belongs to one of `functions` tenant
+ * functions, drawn independently of the model (a function may call any
+ * model). Popularity is lognormal: function k gets weight exp(sigma z_k),
+ * z_k the normal quantile at 1 - (k + 0.5)/n (a stratified sample, no
+ * randomness), shares normalised. Source: Shahrad et al., "Serverless in
+ * the Wild" (USENIX ATC 2020), the Azure Functions trace: invocation rates
+ * span ~8 orders of magnitude, 45% of applications are invoked at most
+ * once per hour and 81% at most once per minute, and a small share of
+ * them carries nearly all invocations. A lognormal through the two
+ * quantiles has sigma = ln(3600/60) / (z(0.81) - z(0.45)) = 4.08 in ln
+ * units (1.77 decades; its central 95% spans 8 decades; its top 18.6%
+ * carry 99.9% of calls, the paper says 99.6%). The default 1500 functions
+ * is the count at which, with 1000 requests/s, the simulated functions
+ * meet both quantiles (45.3% at <= 1/h, 81.3% at <= 1/min; the test
+ * checks it); more traffic means more functions. Consequence to keep in
+ * mind: with a finite sample of a sigma-4 lognormal the top function
+ * carries ~half of all requests, and cold starts come from the long tail.
+ *
  * Edge world, per request (events in capitals):
- *   GEN at t0 (user sends) → INGRESS at t0 + rtt(user, PoP)/2: the router
- *   core picks a node; the ingress counts it in flight → GPU_ARRIVE after
- *   invoke_ms + rtt(PoP, node)/2 → the node's GPUs, shared by its models
+ *   Placement (setup, placement.c): GPU sites in the cities with the most
+ *   demand; which models each keeps warm is decided by placement/'s
+ *   optimizer — the same code the live placement service runs, so the
+ *   simulated edge and the real cluster share it — from population x
+ *   model-popularity demand and each node's GPU memory.
+ *   GEN at t0 (user sends) → INGRESS at t0 + rtt(user, PoP)/2: the
+ *   request runs in its function's V8 isolate at the PoP (one per (PoP,
+ *   function), serving any number of concurrent requests, Workers-like;
+ *   if none is alive it starts: isolate_start_ms, default 5 ms from
+ *   Cloudflare's "under 5 ms"; it stays alive isolate_keepalive_s after
+ *   its last use — no published figure, the default is the container's
+ *   600 s so the two worlds differ only in what a start costs) → the
+ *   router core picks a node; the ingress counts it in flight →
+ *   GPU_ARRIVE after isolate start + invoke_ms + rtt(PoP, node)/2 → the
+ *   node's GPUs, shared by its models (and by all tenants: models are
+ *   per platform, not per tenant)
  *   (work units as in router.h; waiting is FIFO across the node's models)
  *   → first token travels node → PoP → user. A cold route
  *   (no warm replica with room) starts loading the model at the node:
  *   requests queue behind the load (LOAD_DONE). GPU_DONE frees the slot.
  * Regional world:
- *   GEN → FN_ARRIVE at t0 + rtt(user, region)/2: an idle container of the
- *   (region, model) function is reused if its idle time < keepalive (most
- *   recently idle first), else a cold start (lognormal) → the function
- *   calls the regional inference endpoint: GPU_ARRIVE after cold + invoke +
- *   endpoint_rtt/2 → same GPU timing model (endpoint models always warm) →
- *   first token goes endpoint → function → user. The container is free
- *   again when it has relayed the last token (FN_FREE).
+ *   GEN → FN_ARRIVE at t0 + rtt(user, region)/2: containers belong to one
+ *   (region, function) and serve one request at a time (Lambda's
+ *   execution environments). An idle container of the request's function
+ *   is reused if its idle time < keepalive_s (most recently idle first),
+ *   else a new one cold-starts (lognormal). keepalive_s defaults to 600:
+ *   AWS Lambda's fixed 10 min as Shahrad et al. report it (Azure's is
+ *   20 min; third-party measurements put Lambda at 5-15 min) → the
+ *   function calls the region's inference endpoint: GPU_ARRIVE after
+ *   cold + invoke + endpoint_rtt/2 → same GPU timing model (endpoint
+ *   models always warm, shared by all tenants) → first token goes
+ *   endpoint → function → user. The container is free again when it has
+ *   relayed the last token (FN_FREE).
+ *   Environments are kept in sim/fnpool.c's map, keyed by (site,
+ *   function): storage follows the pools alive, not sites x functions.
+ * Counted per region: cold_starts = model_loads (a route that had to load
+ * a model on a GPU: edge) + container_starts (regional); isolate_starts
+ * (edge, a few ms each) are reported apart and not counted as cold.
  * Latency recorded per request: TTFT = (service start + ttft + one-way
  * legs back) - t0; total = (service end + legs back) - t0.
  *
@@ -43,8 +86,10 @@
  * exact), evictions (a cold-loaded model stays), Lambda's concurrency cap.
  *
  * Bounds: pending events and live requests ~ requests in flight; memory
- * O(users + sites x models + in flight); no allocation per request once
- * the pools have grown to the peak concurrency.
+ * O(users + sites x models + functions + (site, function) pools alive +
+ * in flight), the last bounded as fnpool.c says; no allocation per
+ * request once the pools have grown to the peak concurrency. Per request:
+ * O(log functions) for the draw, O(1) expected for the pool lookup.
  */
 #include "sim/sim_int.h"
 
@@ -59,6 +104,8 @@ enum ev_type { EV_GEN, EV_INGRESS, EV_FN_ARRIVE, EV_GPU_ARRIVE, EV_GPU_DONE, EV_
 
 typedef struct req {
     uint64_t t0_ns;
+    uint32_t fn;   /* tenant function */
+    uint32_t pool; /* its environment pool (isolate or containers) */
     uint64_t qseq; /* arrival order at the GPU site, for FIFO across models */
     float ur_ms;  /* user ↔ ingress PoP (edge) or region (regional) RTT */
     float leg_ms; /* ingress ↔ node (edge) or function ↔ endpoint RTT */
@@ -86,11 +133,6 @@ typedef struct site_gpu { /* the GPUs of one site, shared by its models */
     uint32_t ready_waiting; /* queued in queues that are not loading */
 } site_gpu;
 
-typedef struct fn_pool { /* idle containers of one (site, model): a stack of idle-since times */
-    uint64_t *idle_ns;
-    uint32_t n, cap;
-} fn_pool;
-
 typedef struct engine {
     const wp_sim_scenario *sc;
     const wp_sim_options *opt;
@@ -107,6 +149,8 @@ typedef struct engine {
     double share[WP_SIM_MAX_MODELS];
     wp_zipf zipf;
     uint32_t trace_model;
+    double *fn_cdf; /* functions entries, most popular first */
+    uint32_t nfn;
 
     size_t nsites;
     uint32_t *site_city;
@@ -115,14 +159,14 @@ typedef struct engine {
     site_gpu *sg;  /* nsites */
     uint32_t units[WP_SIM_MAX_MODELS];
     uint64_t qseq;
-    fn_pool *fn;   /* regional: nsites * nm */
+    wp_fnpool env; /* containers per (region, function) or isolates per (PoP, function) */
     wp_router_view *view;
 
     req *rq;
     uint32_t nrq, cap_rq, free_rq;
 
     wp_eventq q;
-    wp_rng rng_arrival, rng_user, rng_model, rng_cold;
+    wp_rng rng_arrival, rng_user, rng_model, rng_cold, rng_function;
 
     /* the next arrival, drawn ahead */
     uint64_t gen_count, gen_limit, trace_i;
@@ -210,6 +254,21 @@ static int schedule_next_arrival(engine *e)
     if (e->duration_ns && at_ns > e->duration_ns)
         return WP_OK;
     return push(e, at_ns, EV_GEN, point);
+}
+
+/* The request's tenant function: inversion of the popularity CDF. */
+static uint32_t draw_function(engine *e)
+{
+    double u = wp_rng_uniform(&e->rng_function);
+    uint32_t lo = 0, hi = e->nfn - 1;
+    while (lo < hi) { /* first k with cdf[k] > u */
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (e->fn_cdf[mid] > u)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
 }
 
 /* ------------------------------------------------------------ GPU model */
@@ -323,6 +382,7 @@ static int on_gen(engine *e, uint32_t point)
         q->in_tok = e->prof[q->model]->typical_in_tokens;
         q->out_tok = e->prof[q->model]->typical_out_tokens;
     }
+    q->fn = e->nfn > 1 ? draw_function(e) : 0;
     e->res->region[q->region].requests++;
     e->gen_count++;
     if (e->opt->progress && (e->gen_count & 0xffff) == 0)
@@ -337,17 +397,30 @@ static int on_gen(engine *e, uint32_t point)
 static int on_ingress(engine *e, uint32_t r)
 {
     req *q = &e->rq[r];
+    /* The function's isolate at this PoP runs the request's code. */
+    bool started = false;
+    int rv = wp_fnpool_acquire(&e->env, q->site, q->fn, e->now_ns, &q->pool, &started);
+    if (rv != WP_OK)
+        return oom(e);
+    double isolate_ms = 0;
+    if (started) {
+        isolate_ms = e->sc->isolate_start_ms;
+        e->res->region[q->region].isolate_starts++;
+        e->res->isolates++;
+    }
     wp_route_req rr = {.model = q->model, .ingress = q->site, .policy = e->sc->policy};
     wp_route_result out;
     if (wp_route(e->view, &rr, &out) != WP_OK) {
         e->res->region[q->region].errors++;
+        rv = wp_fnpool_release(&e->env, q->pool, e->now_ns);
         req_free(e, r);
-        return WP_OK;
+        return rv;
     }
     q->site = out.node; /* node index == site index */
     q->leg_ms = out.rtt_ms;
     wp_router_inflight_add(e->view, out.node, q->model, 1);
-    uint64_t at_node = e->now_ns + ms_to_ns(e->sc->invoke_ms + 0.5 * out.rtt_ms);
+    uint64_t at_node =
+        e->now_ns + ms_to_ns(isolate_ms + e->sc->invoke_ms + 0.5 * out.rtt_ms);
     if (out.cold) {
         const wp_model_profile *p = e->prof[q->model];
         gpu_q *g = &e->gq[(size_t)out.node * e->nm + q->model];
@@ -357,7 +430,8 @@ static int on_ingress(engine *e, uint32_t r)
                                free_mem > p->size_bytes ? free_mem - p->size_bytes : 0);
         g->loading = true;
         e->res->region[q->region].cold_starts++;
-        int rv = push(e, at_node + ms_to_ns(wp_model_load_ms(p)), EV_LOAD_DONE,
+        e->res->region[q->region].model_loads++;
+        rv = push(e, at_node + ms_to_ns(wp_model_load_ms(p)), EV_LOAD_DONE,
                       (uint32_t)((size_t)out.node * e->nm + q->model));
         if (rv != WP_OK)
             return rv;
@@ -368,15 +442,16 @@ static int on_ingress(engine *e, uint32_t r)
 static int on_fn_arrive(engine *e, uint32_t r)
 {
     req *q = &e->rq[r];
-    fn_pool *f = &e->fn[(size_t)q->site * e->nm + q->model];
-    uint64_t keep_ns = ms_to_ns(e->sc->keepalive_s * 1000.0);
+    /* A container of the request's function in this region: the most
+     * recently idle one if it is within the keep-alive, else a cold start. */
+    bool started = false;
+    if (wp_fnpool_acquire(&e->env, q->site, q->fn, e->now_ns, &q->pool, &started) != WP_OK)
+        return oom(e);
     double delay_ms = e->sc->invoke_ms;
-    if (f->n > 0 && e->now_ns - f->idle_ns[f->n - 1] < keep_ns) {
-        f->n--; /* the most recently idle container */
-    } else {
-        f->n = 0; /* the newest idle one expired: all older ones did too */
+    if (started) {
         delay_ms += wp_rng_lognormal(&e->rng_cold, log(e->sc->cold_median_ms), e->sc->cold_sigma);
         e->res->region[q->region].cold_starts++;
+        e->res->region[q->region].container_starts++;
         e->res->containers++;
     }
     q->leg_ms = (float)e->sc->endpoint_rtt_ms;
@@ -386,32 +461,31 @@ static int on_fn_arrive(engine *e, uint32_t r)
 static int on_gpu_done(engine *e, uint32_t r)
 {
     req *q = &e->rq[r];
-    size_t slot = (size_t)q->site * e->nm + q->model;
     uint32_t site = q->site;
     e->sg[site].used_units -= e->units[q->model];
     int rv = WP_OK;
-    if (e->sc->serving == WP_SIM_SERVING_EDGE)
+    if (e->sc->serving == WP_SIM_SERVING_EDGE) {
+        /* The isolate relays the answer; it counts as used from now on
+         * (the relay's sub-ms is immaterial beside a keep-alive). */
         wp_router_inflight_add(e->view, q->site, q->model, -1);
-    else
-        rv = push(e, e->now_ns + ms_to_ns(0.5 * q->leg_ms), EV_FN_FREE, (uint32_t)slot);
+        rv = wp_fnpool_release(&e->env, q->pool, e->now_ns);
+    } else {
+        /* The container is free once it has relayed the answer. */
+        rv = push(e, e->now_ns + ms_to_ns(0.5 * q->leg_ms), EV_FN_FREE, q->pool);
+    }
     req_free(e, r);
     if (rv != WP_OK)
         return rv;
     return gpu_drain(e, site);
 }
 
-static int on_fn_free(engine *e, uint32_t slot)
+static int on_fn_free(engine *e, uint32_t pool)
 {
-    fn_pool *f = &e->fn[slot];
-    if (f->n == f->cap) {
-        uint32_t cap = f->cap ? f->cap * 2 : 16;
-        uint64_t *n = realloc(f->idle_ns, cap * sizeof *n);
-        if (!n)
-            return oom(e);
-        f->idle_ns = n;
-        f->cap = cap;
-    }
-    f->idle_ns[f->n++] = e->now_ns;
+    int rv = wp_fnpool_release(&e->env, pool, e->now_ns);
+    if (rv == WP_ENOMEM)
+        return oom(e);
+    if (rv != WP_OK)
+        return wp_errf(e->err, rv, "sim: container pool %u released while not in use", pool);
     return WP_OK;
 }
 
@@ -469,6 +543,78 @@ static int setup_models(engine *e)
     return WP_OK;
 }
 
+/* Phi^-1(p) for 0 < p < 1: Newton's method on Phi(z) - p (Phi from
+ * erfc) from the guess z0, kept inside a shrinking bracket so it cannot
+ * diverge; converges to ~1e-12 in a handful of steps, two or three from
+ * a neighbouring quantile. */
+static double normal_quantile(double p, double z0)
+{
+    double lo = -40, hi = 40, z = z0;
+    for (int i = 0; i < 100; i++) {
+        double f = 0.5 * erfc(-z / M_SQRT2) - p;
+        if (f > 0)
+            hi = z;
+        else
+            lo = z;
+        double step = f / (exp(-0.5 * z * z) / sqrt(2 * M_PI));
+        double next = z - step;
+        if (!(next > lo && next < hi)) /* outside the bracket (or NaN): bisect */
+            next = 0.5 * (lo + hi);
+        if (fabs(next - z) < 1e-12)
+            return next;
+        z = next;
+    }
+    return z;
+}
+
+int wp_sim_function_shares(size_t n, double sigma, double *share)
+{
+    if (n == 0 || !(sigma >= 0 && sigma <= 20))
+        return WP_EINVAL;
+    /* ln weight = sigma z, taken relative to the largest so that exp()
+     * never overflows (ratios are what matter). */
+    double z = 0, sum = 0;
+    for (size_t k = 0; k < (n + 1) / 2; k++) { /* z is odd about the median */
+        z = normal_quantile(1.0 - ((double)k + 0.5) / (double)n, k == 0 ? 0 : z);
+        share[k] = z;
+        share[n - 1 - k] = -z;
+    }
+    double zmax = share[0];
+    for (size_t k = 0; k < n; k++) {
+        share[k] = exp(sigma * (share[k] - zmax));
+        sum += share[k];
+    }
+    for (size_t k = 0; k < n; k++)
+        share[k] /= sum;
+    return WP_OK;
+}
+
+/* Tenant functions: the popularity CDF the workload draws from, and the
+ * environment pools of the serving world. */
+static int setup_functions(engine *e)
+{
+    const wp_sim_scenario *sc = e->sc;
+    e->nfn = sc->functions ? sc->functions : 1;
+    e->fn_cdf = malloc((size_t)e->nfn * sizeof *e->fn_cdf);
+    if (!e->fn_cdf)
+        return oom(e);
+    if (wp_sim_function_shares(e->nfn, sc->function_sigma, e->fn_cdf) != WP_OK)
+        return wp_errf(e->err, WP_EINVAL, "scenario %s: function_sigma must be 0..20",
+                       sc->name);
+    double acc = 0;
+    for (uint32_t k = 0; k < e->nfn; k++) {
+        acc += e->fn_cdf[k];
+        e->fn_cdf[k] = acc;
+    }
+    e->fn_cdf[e->nfn - 1] = 1.0;
+    bool edge = sc->serving == WP_SIM_SERVING_EDGE;
+    double keep_s = edge ? sc->isolate_keepalive_s : sc->keepalive_s;
+    if (wp_fnpool_init(&e->env, edge ? WP_FNPOOL_ISOLATE : WP_FNPOOL_CONTAINERS,
+                       ms_to_ns(keep_s * 1000.0)) != WP_OK)
+        return oom(e);
+    return WP_OK;
+}
+
 static int alloc_sites(engine *e, size_t n)
 {
     e->nsites = n;
@@ -515,9 +661,9 @@ static int setup_edge(engine *e)
         profs[m] = *e->prof[m];
     uint64_t mem_per_gpu = (uint64_t)(sc->gpu_mem_gb * 1e9);
     wp_sim_placement pl;
-    /* The placement. To use placement/'s optimizer, replace this call. */
-    int rv = wp_sim_place_greedy(e->topo, demand, profs, e->share, e->nm, sc->gpu_cities,
-                                 sc->gpus_total, mem_per_gpu, &pl, e->err);
+    /* The placement: sites, then placement/'s optimizer (placement.c). */
+    int rv = wp_sim_place(e->topo, demand, profs, e->share, e->nm, sc->gpu_cities, sc->gpus_total,
+                          mem_per_gpu, &pl, e->err);
     free(demand);
     free(profs);
     if (rv != WP_OK)
@@ -597,9 +743,8 @@ static int setup_regional(engine *e)
     }
     if ((rv = alloc_sites(e, n)) != WP_OK)
         goto out;
-    e->fn = calloc(n * e->nm, sizeof *e->fn);
     site_demand = calloc(n, sizeof *site_demand);
-    if (!e->fn || !site_demand) {
+    if (!site_demand) {
         rv = oom(e);
         goto out;
     }
@@ -632,10 +777,8 @@ out:
 
 static void engine_close(engine *e)
 {
-    if (e->fn)
-        for (size_t i = 0; i < e->nsites * e->nm; i++)
-            free(e->fn[i].idle_ns);
-    free(e->fn);
+    wp_fnpool_close(&e->env);
+    free(e->fn_cdf);
     free(e->gq);
     free(e->sg);
     free(e->site_city);
@@ -697,6 +840,7 @@ int wp_sim_run(const wp_sim_scenario *sc, const wp_sim_options *opt, wp_sim_resu
     wp_rng_fork(&master, &e->rng_user);
     wp_rng_fork(&master, &e->rng_model);
     wp_rng_fork(&master, &e->rng_cold);
+    wp_rng_fork(&master, &e->rng_function); /* last: the first four streams are unchanged */
 
     int rv = wp_topo_load_preset(sc->preset, NULL, &e->topo, err);
     if (rv != WP_OK) {
@@ -716,7 +860,7 @@ int wp_sim_run(const wp_sim_scenario *sc, const wp_sim_options *opt, wp_sim_resu
         e->pts[i].region = (uint8_t)u->region;
         e->pts[i].lon_hours = (float)(u->lon / 15.0);
     }
-    if ((rv = setup_models(e)) != WP_OK)
+    if ((rv = setup_models(e)) != WP_OK || (rv = setup_functions(e)) != WP_OK)
         goto out;
     rv = sc->serving == WP_SIM_SERVING_EDGE ? setup_edge(e) : setup_regional(e);
     if (rv != WP_OK)
@@ -749,6 +893,7 @@ int wp_sim_run(const wp_sim_scenario *sc, const wp_sim_options *opt, wp_sim_resu
     if (opt->progress)
         opt->progress(opt->progress_ctx, e->gen_count, e->gen_count);
     res->requests = e->gen_count;
+    res->env_pools = e->env.nlive;
     res->sim_end_s = (double)e->now_ns / 1e9;
     if (res->gpus > 0 && e->now_ns > 0)
         res->gpu_busy_frac = e->gpu_busy_ms / ((double)res->gpus * (double)e->now_ns / 1e6);
@@ -757,6 +902,9 @@ int wp_sim_run(const wp_sim_scenario *sc, const wp_sim_options *opt, wp_sim_resu
         res->all.requests += st->requests;
         res->all.errors += st->errors;
         res->all.cold_starts += st->cold_starts;
+        res->all.model_loads += st->model_loads;
+        res->all.container_starts += st->container_starts;
+        res->all.isolate_starts += st->isolate_starts;
         wp_hist_merge(&res->all.ttft_ns, &st->ttft_ns);
         wp_hist_merge(&res->all.total_ns, &st->total_ns);
     }

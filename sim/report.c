@@ -22,6 +22,14 @@ static void json_stats(wp_json *j, const wp_sim_stats *s)
     wp_json_double(j, q_ms(&s->total_ns, 0.95));
     wp_json_key(j, "cold_starts");
     wp_json_uint(j, s->cold_starts);
+    /* Added after issue 4's schema (which stays as it was): what the cold
+     * starts were, and the per-tenant environments started. */
+    wp_json_key(j, "model_loads");
+    wp_json_uint(j, s->model_loads);
+    wp_json_key(j, "container_starts");
+    wp_json_uint(j, s->container_starts);
+    wp_json_key(j, "isolate_starts");
+    wp_json_uint(j, s->isolate_starts);
     wp_json_obj_end(j);
 }
 
@@ -55,10 +63,16 @@ void wp_sim_report_json(const wp_sim_result *r, double wall_s, FILE *fp)
 
 static void row(FILE *fp, const char *name, const wp_sim_stats *s)
 {
-    fprintf(fp, "%-14s %9llu %9.1f %9.1f %9.1f %13.1f %12llu\n", name,
+    fprintf(fp, "%-14s %9llu %9.1f %9.1f %9.1f %13.1f %12llu %11llu %10llu %10llu\n", name,
             (unsigned long long)s->requests, q_ms(&s->ttft_ns, 0.50), q_ms(&s->ttft_ns, 0.95),
-            q_ms(&s->ttft_ns, 0.99), q_ms(&s->total_ns, 0.95), (unsigned long long)s->cold_starts);
+            q_ms(&s->ttft_ns, 0.99), q_ms(&s->total_ns, 0.95), (unsigned long long)s->cold_starts,
+            (unsigned long long)s->model_loads, (unsigned long long)s->container_starts,
+            (unsigned long long)s->isolate_starts);
 }
+
+static const char legend[] =
+    "cold_starts = model_loads (GPU, edge) + containers (function containers cold-started,\n"
+    "regional); isolates = V8 isolates started at the PoP (edge, a few ms), not counted as cold\n";
 
 void wp_sim_report_table(const wp_sim_result *r, double wall_s, FILE *fp)
 {
@@ -68,8 +82,9 @@ void wp_sim_report_table(const wp_sim_result *r, double wall_s, FILE *fp)
         fprintf(fp, ", wall %.2f s (%.2f M requests/s)", wall_s,
                 (double)r->requests / wall_s / 1e6);
     fprintf(fp, "\nlatency = user send -> first token back (TTFT); total = full response\n");
-    fprintf(fp, "%-14s %9s %9s %9s %9s %13s %12s\n", "region", "requests", "p50_ms", "p95_ms",
-            "p99_ms", "total_p95_ms", "cold_starts");
+    fprintf(fp, "%-14s %9s %9s %9s %9s %13s %12s %11s %10s %10s\n", "region", "requests",
+            "p50_ms", "p95_ms", "p99_ms", "total_p95_ms", "cold_starts", "model_loads",
+            "containers", "isolates");
     for (int i = 0; i < WP_REGION_COUNT; i++)
         row(fp, wp_region_name((wp_region)i), &r->region[i]);
     row(fp, "all", &r->all);
@@ -80,37 +95,52 @@ void wp_sim_report_table(const wp_sim_result *r, double wall_s, FILE *fp)
             (unsigned long long)r->all.errors);
     if (r->containers)
         fprintf(fp, ", containers started %llu", (unsigned long long)r->containers);
-    fputc('\n', fp);
+    if (r->isolates)
+        fprintf(fp, ", isolates started %llu", (unsigned long long)r->isolates);
+    fprintf(fp, ", (site, function) pools held %zu\n", r->env_pools);
+    fputs(legend, fp);
 }
 
 void wp_sim_report_csv(const wp_sim_result *r, FILE *fp)
 {
     fprintf(fp, "scenario,seed,region,requests,p50_ms,p95_ms,p99_ms,total_p95_ms,cold_starts,"
-                "errors\n");
+                "errors,model_loads,container_starts,isolate_starts\n");
     for (int i = 0; i <= WP_REGION_COUNT; i++) {
         const wp_sim_stats *s = i < WP_REGION_COUNT ? &r->region[i] : &r->all;
-        fprintf(fp, "%s,%llu,%s,%llu,%.3f,%.3f,%.3f,%.3f,%llu,%llu\n", r->scenario,
+        fprintf(fp, "%s,%llu,%s,%llu,%.3f,%.3f,%.3f,%.3f,%llu,%llu,%llu,%llu,%llu\n", r->scenario,
                 (unsigned long long)r->seed,
                 i < WP_REGION_COUNT ? wp_region_name((wp_region)i) : "all",
                 (unsigned long long)s->requests, q_ms(&s->ttft_ns, 0.50),
                 q_ms(&s->ttft_ns, 0.95), q_ms(&s->ttft_ns, 0.99), q_ms(&s->total_ns, 0.95),
-                (unsigned long long)s->cold_starts, (unsigned long long)s->errors);
+                (unsigned long long)s->cold_starts, (unsigned long long)s->errors,
+                (unsigned long long)s->model_loads, (unsigned long long)s->container_starts,
+                (unsigned long long)s->isolate_starts);
     }
 }
 
 static void half(FILE *fp, const wp_sim_stats *s)
 {
-    fprintf(fp, "%7.1f %7.1f %7.1f %7llu", q_ms(&s->ttft_ns, 0.50), q_ms(&s->ttft_ns, 0.95),
-            q_ms(&s->ttft_ns, 0.99), (unsigned long long)s->cold_starts);
+    fprintf(fp, "%7.1f %7.1f %7.1f %7llu %7llu", q_ms(&s->ttft_ns, 0.50),
+            q_ms(&s->ttft_ns, 0.95), q_ms(&s->ttft_ns, 0.99), (unsigned long long)s->cold_starts,
+            (unsigned long long)s->isolate_starts);
+}
+
+static void footer(FILE *fp, const wp_sim_result *r)
+{
+    fprintf(fp, "%s: GPU sites %zu, GPUs %llu (busy %.1f%%), model loads %llu, containers %llu, "
+                "isolates %llu, errors %llu\n",
+            r->scenario, r->sites, (unsigned long long)r->gpus, 100.0 * r->gpu_busy_frac,
+            (unsigned long long)r->all.model_loads, (unsigned long long)r->containers,
+            (unsigned long long)r->isolates, (unsigned long long)r->all.errors);
 }
 
 void wp_sim_report_compare(const wp_sim_result *a, const wp_sim_result *b, FILE *fp)
 {
     fprintf(fp, "TTFT in ms (user send -> first token back), simulated, seed %llu\n",
             (unsigned long long)a->seed);
-    fprintf(fp, "%-14s %8s | %-31s | %-31s\n", "", "", a->scenario, b->scenario);
-    fprintf(fp, "%-14s %8s | %7s %7s %7s %7s | %7s %7s %7s %7s\n", "region", "requests", "p50",
-            "p95", "p99", "cold", "p50", "p95", "p99", "cold");
+    fprintf(fp, "%-14s %8s | %-39s | %-39s\n", "", "", a->scenario, b->scenario);
+    fprintf(fp, "%-14s %8s | %7s %7s %7s %7s %7s | %7s %7s %7s %7s %7s\n", "region", "requests",
+            "p50", "p95", "p99", "cold", "isol", "p50", "p95", "p99", "cold", "isol");
     for (int i = 0; i <= WP_REGION_COUNT; i++) {
         const wp_sim_stats *x = i < WP_REGION_COUNT ? &a->region[i] : &a->all;
         const wp_sim_stats *y = i < WP_REGION_COUNT ? &b->region[i] : &b->all;
@@ -121,4 +151,9 @@ void wp_sim_report_compare(const wp_sim_result *a, const wp_sim_result *b, FILE 
         half(fp, y);
         fputc('\n', fp);
     }
+    footer(fp, a);
+    footer(fp, b);
+    fputs("cold = GPU model loads + function container cold starts (hundreds of ms to s);\n"
+          "isol = V8 isolate starts at the edge PoP (a few ms), not counted in cold\n",
+          fp);
 }

@@ -6,10 +6,14 @@
  * Poisson arrivals with a diurnal cycle, Zipf model popularity, or a trace
  * replay) through one of two serving worlds:
  *   edge      anycast ingress PoP → router core (router/) → a GPU node in
- *             some city, models kept warm by a placement;
- *   regional  the user's nearest cloud region → a per-request container
- *             (warm if one is idle, else a lognormal cold start; idle ones
- *             expire after a keep-alive) → the region's inference endpoint.
+ *             some city, models kept warm by placement/'s optimizer;
+ *   regional  the user's nearest cloud region → a container of the
+ *             request's tenant function in that region (warm if one is
+ *             idle, else a lognormal cold start; idle ones expire after a
+ *             keep-alive) → the region's inference endpoint.
+ * Every request belongs to one of `functions` tenant functions (lognormal
+ * popularity fitted to the Azure Functions trace, see engine.c); the edge
+ * runs it in a per-(PoP, function) V8 isolate that starts in a few ms.
  * GPUs are SIMULATED: a timing model (slots per GPU, FIFO queue per node
  * and model, cold load from size and load bandwidth), no compute.
  *
@@ -75,8 +79,15 @@ typedef enum wp_sim_serving {
  *   invoke_ms = 1              per-request function overhead (warm)
  *   cold_median_ms = 632       regional: container cold start, lognormal
  *   cold_sigma = 0.70          median and sigma (p5 ~200 ms, p95 ~2 s)
- *   keepalive_s = 600          regional: idle container lifetime
+ *   keepalive_s = 600          regional: idle container lifetime (AWS
+ *                              Lambda's fixed keep-alive, 10 min)
  *   endpoint_rtt_ms = 2        regional: function ↔ inference endpoint RTT
+ *   functions = 1500           tenant functions the requests spread over
+ *   function_sigma = 4.08      their popularity: lognormal, sigma of ln rate
+ *                              (Azure Functions trace; 0 = all equal)
+ *   isolate_start_ms = 5       edge: V8 isolate start ("under 5 ms")
+ *   isolate_keepalive_s = 600  edge: idle isolate lifetime (not published;
+ *                              the container's, so only the start differs)
  */
 typedef struct wp_sim_scenario {
     char name[WP_NAME_MAX];
@@ -102,6 +113,10 @@ typedef struct wp_sim_scenario {
     double cold_sigma;
     double keepalive_s;
     double endpoint_rtt_ms;
+    uint32_t functions;
+    double function_sigma;
+    double isolate_start_ms;
+    double isolate_keepalive_s;
 } wp_sim_scenario;
 
 /* Names of the built-in scenarios, NULL-terminated: edge, regional, central. */
@@ -114,6 +129,13 @@ int wp_sim_scenario_parse(const char *text, const char *source, wp_sim_scenario 
                           wp_err *err);
 /* Reads and parses a file (at most 64 KiB). */
 int wp_sim_scenario_load(const char *path, wp_sim_scenario *out, wp_err *err);
+
+/* Popularity of n tenant functions, most popular first: share[k] of the
+ * requests goes to function k. Weights exp(sigma z_k) with z_k the normal
+ * quantile at 1 - (k + 0.5)/n (a deterministic, stratified lognormal
+ * sample; engine.c gives the source of sigma); sigma 0 = all equal.
+ * WP_EINVAL for n == 0 or sigma outside 0..20. */
+int wp_sim_function_shares(size_t n, double sigma, double *share);
 
 /* ---------------------------------------------------------------- trace */
 
@@ -150,14 +172,15 @@ typedef struct wp_sim_placement {
     uint64_t *warm;        /* nsites bitsets over models (one word each) */
 } wp_sim_placement;
 
-/* Deterministic greedy placement by population demand — a stand-in until
- * placement/'s optimizer replaces it (see placement_greedy.c). demand[c]
- * is the population whose anycast ingress is city c; share[m] is model m's
+/* The edge's placement (see placement.c): the gpu_cities cities with the
+ * most demand get a node each, GPUs in proportion to the demand they
+ * serve; which models each keeps warm is decided by placement/'s
+ * optimizer (wp_place_optimize_topo, the code wp-placement runs). demand[c] is
+ * the population whose anycast ingress is city c; share[m] is model m's
  * share of requests. At most 64 models. */
-int wp_sim_place_greedy(const wp_topology *t, const double *demand,
-                        const wp_model_profile *models, const double *share, size_t nmodels,
-                        uint32_t gpu_cities, uint32_t gpus_total, uint64_t mem_per_gpu_bytes,
-                        wp_sim_placement *out, wp_err *err);
+int wp_sim_place(const wp_topology *t, const double *demand, const wp_model_profile *models,
+                 const double *share, size_t nmodels, uint32_t gpu_cities, uint32_t gpus_total,
+                 uint64_t mem_per_gpu_bytes, wp_sim_placement *out, wp_err *err);
 void wp_sim_placement_free(wp_sim_placement *p);
 
 /* ---------------------------------------------------------------- run */
@@ -175,7 +198,12 @@ typedef struct wp_sim_options {
 typedef struct wp_sim_stats {
     uint64_t requests;    /* requests sent by users in this region */
     uint64_t errors;      /* ended in an explicit error (no route) */
-    uint64_t cold_starts; /* requests that met a cold start */
+    /* Requests that met a slow cold start: model_loads + container_starts
+     * (isolate starts, a few ms, are counted apart). */
+    uint64_t cold_starts;
+    uint64_t model_loads;      /* started a model load on a GPU (edge) */
+    uint64_t container_starts; /* cold-started a function container (regional) */
+    uint64_t isolate_starts;   /* started a V8 isolate at the PoP (edge) */
     wp_hist ttft_ns;      /* user send → first token back at the user */
     wp_hist total_ns;     /* user send → last token back at the user */
 } wp_sim_stats;
@@ -190,6 +218,9 @@ typedef struct wp_sim_result {
     size_t sites;          /* GPU sites (edge nodes / regional endpoints) */
     uint64_t gpus;         /* simulated GPUs */
     uint64_t containers;   /* regional: containers ever started */
+    uint64_t isolates;     /* edge: isolates ever started */
+    size_t env_pools;      /* (site, function) pools in the map at the end
+                            * (dead ones not yet swept included) */
     double sim_end_s;      /* simulated time of the last event */
     double gpu_busy_frac;  /* slot-time used / slot-time available */
 } wp_sim_result;
@@ -203,7 +234,8 @@ void wp_sim_result_free(wp_sim_result *r);
 
 /* Reports. JSON: {"scenario","seed","requests","wall_s","requests_per_s",
  * "regions":{REGION:{"requests","p50_ms","p95_ms","p99_ms","total_p95_ms",
- * "cold_starts"}},"all":{...}}; wall_s is the caller's measurement. */
+ * "cold_starts","model_loads","container_starts","isolate_starts"}},
+ * "all":{...}}; wall_s is the caller's measurement. */
 void wp_sim_report_json(const wp_sim_result *r, double wall_s, FILE *fp);
 void wp_sim_report_table(const wp_sim_result *r, double wall_s, FILE *fp);
 void wp_sim_report_csv(const wp_sim_result *r, FILE *fp);

@@ -2,8 +2,9 @@
  *
  * The edge preset (Cloudflare PoP cities), GPUs in the 190 cities with the
  * most demand (400 GPUs of 80 GB), 32 models of mixed sizes placed by the
- * simulator's greedy placement (memory pressure: the popular models are
- * warm nearly everywhere, the tail in a few cities). Requests: ingress
+ * simulator's placement, i.e. placement/'s optimizer (memory pressure:
+ * the popular models are warm nearly everywhere, the tail in a few
+ * cities). Requests: ingress
  * cities drawn by population, models by Zipf(1.0), pre-generated so the
  * loop times only wp_route. One JSON line per policy, plus one for
  * nearest-warm with a third of the nodes full (scans go further).
@@ -66,8 +67,8 @@ int main(int argc, char **argv)
         demand[u->ingress] += u->population;
     }
     wp_sim_placement pl;
-    if (wp_sim_place_greedy(t, demand, models, share, NMODELS, 190, 400, 80000000000ull, &pl,
-                            &err) != WP_OK)
+    if (wp_sim_place(t, demand, models, share, NMODELS, 190, 400, 80000000000ull, &pl, &err) !=
+        WP_OK)
         return die("placement", &err);
 
     wp_router_config cfg = {.ncities = nc, .rtt_ms = rtt_lookup, .rtt_ctx = t};

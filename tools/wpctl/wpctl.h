@@ -35,6 +35,17 @@ int wpctl_capacity_main(int argc, char **argv);
 int wpctl_model_main(int argc, char **argv);
 int wpctl_infer_main(int argc, char **argv);
 int wpctl_topo_main(int argc, char **argv);
+int wpctl_models_main(int argc, char **argv);
+int wpctl_catalog_main(int argc, char **argv);
+int wpctl_pin_main(int argc, char **argv);
+int wpctl_unpin_main(int argc, char **argv);
+int wpctl_placement_main(int argc, char **argv);
+
+/* Placement servers from --endpoint, else DIR/placement.endpoints (DIR from
+ * --dir, default .cluster). Prints the error and returns WPCTL_FAIL. */
+struct wp_placement_client;
+int wpctl_placement_connect(const char *endpoint, const char *dir,
+                            struct wp_placement_client **out);
 int wpctl_sim_main(int argc, char **argv);
 /* `wpctl sim gossip`: defined by the gossip simulation; cmd_sim.c holds a
  * weak default that says it is not built yet. */

@@ -1,0 +1,548 @@
+/* consensus/consensus.c — canonical raft 0.15 + libuv, wrapped.
+ *
+ * Start sequence (DEPS.md): raft_uv_tcp_init → raft_uv_init → raft_init →
+ * raft_configuration_add (all voters) → raft_bootstrap (RAFT_CANTBOOTSTRAP
+ * on a restart is expected) → raft_start. Pre-vote is on so that a server
+ * cut off from the others does not keep raising its term and depose a
+ * healthy leader when it comes back. Shutdown: raft_close, and in its
+ * callback raft_uv_close + raft_uv_tcp_close, then free.
+ *
+ * Timeouts: the defaults (election 1000 ms, heartbeat 100 ms) give 1-2 s
+ * from a leader's death to a new leader; warmpath wants a new leader within
+ * 3 s of a kill on a busy 2-core machine, so it uses 300/30 ms: followers
+ * notice a dead leader after 300-600 ms (raft randomises in [T, 2T]) and a
+ * pre-vote plus vote round on loopback takes a few ms. Shorter timeouts
+ * were measured to work (150/15 ms) but leave little margin for a
+ * scheduler stall on a shared machine, which would cause needless
+ * elections. The heartbeat also bounds how soon followers apply a commit.
+ */
+#include "consensus/consensus.h"
+
+#include <errno.h>
+#include <raft.h>
+#include <raft/uv.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <uv.h>
+
+struct wp_consensus {
+    struct raft raft;
+    struct raft_io io;
+    struct raft_uv_transport transport;
+    struct raft_fsm fsm;
+    wp_consensus_sm sm;
+    uint64_t id;
+    char address[WP_CONSENSUS_ADDR_MAX];
+    wp_consensus_server servers[WP_CONSENSUS_MAX_SERVERS];
+    size_t n_servers;
+    bool transport_ok, io_ok, raft_ok, started, closing;
+    void (*close_cb)(void *data);
+    void *close_data;
+};
+
+/* ---------------------------------------------------------------- fsm */
+
+/* raft 0.15's disk log needs every entry's length to be a multiple of 8: it
+ * pads when writing but not when reading a closed segment back, so an entry
+ * of 23 bytes makes the next restart fail ("load closed segment ... short
+ * read", canonical/raft#304). Every command and snapshot we hand to raft is
+ * therefore framed: an 8-byte header (magic "WPC1", u32 little-endian
+ * payload length), the payload, zero padding to a multiple of 8. */
+#define FRAME_HDR 8
+static const uint8_t FRAME_MAGIC[4] = {'W', 'P', 'C', '1'};
+
+static size_t framed_len(size_t len)
+{
+    return (FRAME_HDR + len + 7) & ~(size_t)7;
+}
+
+static void frame_write(uint8_t *dst, const void *payload, size_t len)
+{
+    size_t total = framed_len(len);
+    memcpy(dst, FRAME_MAGIC, 4);
+    dst[4] = (uint8_t)len;
+    dst[5] = (uint8_t)(len >> 8);
+    dst[6] = (uint8_t)(len >> 16);
+    dst[7] = (uint8_t)(len >> 24);
+    if (len)
+        memcpy(dst + FRAME_HDR, payload, len);
+    memset(dst + FRAME_HDR + len, 0, total - FRAME_HDR - len);
+}
+
+/* The payload inside a framed buffer, or false if it is not one. */
+static bool frame_read(const void *buf, size_t len, const uint8_t **payload, size_t *plen)
+{
+    const uint8_t *p = buf;
+    if (len < FRAME_HDR || memcmp(p, FRAME_MAGIC, 4) != 0)
+        return false;
+    size_t n = (size_t)p[4] | (size_t)p[5] << 8 | (size_t)p[6] << 16 | (size_t)p[7] << 24;
+    if (n > len - FRAME_HDR || framed_len(n) != len)
+        return false;
+    *payload = p + FRAME_HDR;
+    *plen = n;
+    return true;
+}
+
+static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+{
+    wp_consensus_sm *sm = fsm->data;
+    const void *res = NULL;
+    const uint8_t *payload;
+    size_t plen;
+    if (!frame_read(buf->base, buf->len, &payload, &plen)) {
+        /* Not ours: hand the raw bytes over, the state machine refuses them. */
+        payload = buf->base;
+        plen = buf->len;
+    }
+    int rv = sm->apply(sm->ctx, payload, plen, &res);
+    *result = (void *)res;
+    return rv == 0 ? 0 : RAFT_NOMEM;
+}
+
+static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    wp_consensus_sm *sm = fsm->data;
+    void *data = NULL;
+    size_t len = 0;
+    if (sm->snapshot(sm->ctx, &data, &len) != 0)
+        return RAFT_NOMEM;
+    uint8_t *framed = len <= UINT32_MAX ? malloc(framed_len(len)) : NULL;
+    *bufs = raft_malloc(sizeof **bufs);
+    if (*bufs == NULL || framed == NULL) {
+        free(data);
+        free(framed);
+        raft_free(*bufs);
+        *bufs = NULL;
+        return RAFT_NOMEM;
+    }
+    frame_write(framed, data, len);
+    free(data);
+    (*bufs)[0].base = framed;
+    (*bufs)[0].len = framed_len(len);
+    *n_bufs = 1;
+    return 0;
+}
+
+/* Version 2: raft takes no ownership of the buffers; we free them here. */
+static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[],
+                                 unsigned *n_bufs)
+{
+    (void)fsm;
+    if (*bufs != NULL) {
+        for (unsigned i = 0; i < *n_bufs; i++)
+            free((*bufs)[i].base);
+        raft_free(*bufs);
+    }
+    *bufs = NULL;
+    *n_bufs = 0;
+    return 0;
+}
+
+/* On success the FSM owns buf->base (raft_malloc'd) and frees it. */
+static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+    wp_consensus_sm *sm = fsm->data;
+    wp_err err = {0};
+    const uint8_t *payload;
+    size_t plen;
+    if (!frame_read(buf->base, buf->len, &payload, &plen)) {
+        WP_ERROR("consensus", "restore snapshot: not a framed snapshot (%zu bytes)", buf->len);
+        return RAFT_CORRUPT;
+    }
+    int rv = sm->restore(sm->ctx, payload, plen, &err);
+    if (rv != 0) {
+        WP_ERROR("consensus", "restore snapshot: %s", wp_err_text(&err));
+        return RAFT_CORRUPT;
+    }
+    raft_free(buf->base);
+    return 0;
+}
+
+size_t wp_consensus_frame(void *dst, const void *cmd, size_t len)
+{
+    if (dst != NULL)
+        frame_write(dst, cmd, len);
+    return framed_len(len);
+}
+
+void wp_consensus_fsm_init(struct raft_fsm *fsm, wp_consensus_sm *sm)
+{
+    memset(fsm, 0, sizeof *fsm);
+    fsm->version = 2;
+    fsm->data = sm;
+    fsm->apply = fsm_apply;
+    fsm->snapshot = fsm_snapshot;
+    fsm->restore = fsm_restore;
+    fsm->snapshot_finalize = fsm_snapshot_finalize;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+/* raft_strerror says "unknown error" for 19..23 in 0.15; name them. */
+static const char *raft_code_text(int rv)
+{
+    switch (rv) {
+    case RAFT_NOTFOUND: return "not found";
+    case RAFT_INVALID: return "invalid parameter";
+    case RAFT_UNAUTHORIZED: return "permission denied";
+    case RAFT_NOSPACE: return "no space left on device";
+    case RAFT_TOOMANY: return "a system or raft limit was hit";
+    default: return raft_strerror(rv);
+    }
+}
+
+/* One readable line: the object's message if it has one, else the code's. */
+static int raft_fail(wp_err *err, int wp_code, const char *what, const char *msg, int rv)
+{
+    if (msg != NULL && msg[0] != '\0')
+        return wp_errf(err, wp_code, "%s: %s", what, msg);
+    return wp_errf(err, wp_code, "%s: %s", what, raft_code_text(rv));
+}
+
+static int map_code(int rv)
+{
+    switch (rv) {
+    case RAFT_NOTLEADER:
+    case RAFT_LEADERSHIPLOST: return WP_ENOLEADER;
+    case RAFT_SHUTDOWN:
+    case RAFT_CANCELED: return WP_ECANCELED;
+    case RAFT_NOMEM: return WP_ENOMEM;
+    case RAFT_TOOBIG: return WP_ETOOBIG;
+    case RAFT_BUSY: return WP_EBUSY;
+    default: return WP_EIO;
+    }
+}
+
+static int make_dir(const char *path, wp_err *err)
+{
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            return wp_errf(err, WP_EINVAL, "data dir %s: not a directory", path);
+        return WP_OK;
+    }
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        return wp_errf(err, WP_EIO, "data dir %s: %s", path, strerror(errno));
+    return WP_OK;
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+int wp_consensus_new(struct uv_loop_s *loop, const wp_consensus_config *cfg,
+                     wp_consensus **out, wp_err *err)
+{
+    *out = NULL;
+    if (cfg->n_servers < 1 || cfg->n_servers > WP_CONSENSUS_MAX_SERVERS)
+        return wp_errf(err, WP_EINVAL, "consensus: %zu servers (need 1..%d)", cfg->n_servers,
+                       WP_CONSENSUS_MAX_SERVERS);
+    if (cfg->sm.apply == NULL || cfg->sm.snapshot == NULL || cfg->sm.restore == NULL)
+        return wp_errf(err, WP_EINVAL, "consensus: state machine callbacks missing");
+    const char *self_addr = NULL;
+    for (size_t i = 0; i < cfg->n_servers; i++) {
+        if (cfg->servers[i].id == 0)
+            return wp_errf(err, WP_EINVAL, "consensus: server id 0 is not allowed");
+        for (size_t j = 0; j < i; j++)
+            if (cfg->servers[j].id == cfg->servers[i].id)
+                return wp_errf(err, WP_EINVAL, "consensus: server id %llu listed twice",
+                               (unsigned long long)cfg->servers[i].id);
+        if (cfg->servers[i].id == cfg->id)
+            self_addr = cfg->servers[i].address;
+    }
+    if (self_addr == NULL)
+        return wp_errf(err, WP_EINVAL, "consensus: id %llu is not in the server list",
+                       (unsigned long long)cfg->id);
+    int rv = make_dir(cfg->data_dir, err);
+    if (rv != WP_OK)
+        return rv;
+
+    wp_consensus *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return wp_errf(err, WP_ENOMEM, "consensus: out of memory");
+    c->sm = cfg->sm;
+    c->id = cfg->id;
+    snprintf(c->address, sizeof c->address, "%s", self_addr);
+    memcpy(c->servers, cfg->servers, cfg->n_servers * sizeof *cfg->servers);
+    c->n_servers = cfg->n_servers;
+    wp_consensus_fsm_init(&c->fsm, &c->sm);
+
+    rv = raft_uv_tcp_init(&c->transport, loop);
+    if (rv != 0) {
+        raft_fail(err, WP_EIO, "consensus: tcp transport", c->transport.errmsg, rv);
+        free(c);
+        return WP_EIO;
+    }
+    c->transport_ok = true;
+    rv = raft_uv_init(&c->io, loop, cfg->data_dir, &c->transport);
+    if (rv != 0) {
+        raft_fail(err, WP_EIO, "consensus: disk I/O", c->io.errmsg, rv);
+        raft_uv_tcp_close(&c->transport);
+        free(c);
+        return WP_EIO;
+    }
+    c->io_ok = true;
+    raft_uv_set_connect_retry_delay(&c->io, 100);
+    rv = raft_init(&c->raft, &c->io, &c->fsm, c->id, c->address);
+    if (rv != 0) {
+        raft_fail(err, WP_EIO, "consensus: init", raft_errmsg(&c->raft), rv);
+        raft_uv_close(&c->io);
+        raft_uv_tcp_close(&c->transport);
+        free(c);
+        return WP_EIO;
+    }
+    c->raft_ok = true;
+    raft_set_pre_vote(&c->raft, true);
+    raft_set_election_timeout(&c->raft, cfg->election_timeout_ms ? cfg->election_timeout_ms : 300);
+    raft_set_heartbeat_timeout(&c->raft, cfg->heartbeat_ms ? cfg->heartbeat_ms : 30);
+    raft_set_snapshot_threshold(&c->raft, cfg->snapshot_threshold ? cfg->snapshot_threshold : 1024);
+    raft_set_snapshot_trailing(&c->raft, cfg->snapshot_trailing ? cfg->snapshot_trailing : 128);
+    *out = c;
+    return WP_OK;
+}
+
+int wp_consensus_start(wp_consensus *c, wp_err *err)
+{
+    struct raft_configuration conf;
+    raft_configuration_init(&conf);
+    int rv = 0;
+    for (size_t i = 0; i < c->n_servers && rv == 0; i++)
+        rv = raft_configuration_add(&conf, c->servers[i].id, c->servers[i].address, RAFT_VOTER);
+    if (rv != 0) {
+        raft_configuration_close(&conf);
+        return wp_errf(err, WP_EINVAL, "consensus: configuration: %s", raft_code_text(rv));
+    }
+    rv = raft_bootstrap(&c->raft, &conf);
+    raft_configuration_close(&conf);
+    if (rv != 0 && rv != RAFT_CANTBOOTSTRAP)
+        return raft_fail(err, map_code(rv), "consensus: bootstrap", raft_errmsg(&c->raft), rv);
+    if (rv == RAFT_CANTBOOTSTRAP)
+        WP_INFO("consensus", "server %llu: restarting from existing data",
+                (unsigned long long)c->id);
+    rv = raft_start(&c->raft);
+    if (rv != 0) {
+        const char *msg = raft_errmsg(&c->raft);
+        if (msg == NULL || msg[0] == '\0')
+            msg = c->io.errmsg;
+        if (msg == NULL || msg[0] == '\0')
+            msg = c->transport.errmsg;
+        if (rv == RAFT_IOERR && (msg == NULL || msg[0] == '\0'))
+            msg = "I/O error (is the raft address already in use?)";
+        return raft_fail(err, map_code(rv), "consensus: start", msg, rv);
+    }
+    c->started = true;
+    return WP_OK;
+}
+
+static void raft_closed(struct raft *r)
+{
+    wp_consensus *c = (wp_consensus *)((char *)r - offsetof(wp_consensus, raft));
+    raft_uv_close(&c->io);
+    raft_uv_tcp_close(&c->transport);
+    void (*cb)(void *) = c->close_cb;
+    void *data = c->close_data;
+    free(c);
+    if (cb != NULL)
+        cb(data);
+}
+
+void wp_consensus_close(wp_consensus *c, void (*cb)(void *data), void *data)
+{
+    if (c == NULL || c->closing)
+        return;
+    c->closing = true;
+    c->close_cb = cb;
+    c->close_data = data;
+    raft_close(&c->raft, raft_closed);
+}
+
+/* ---------------------------------------------------------------- apply */
+
+struct apply_req {
+    struct raft_apply req;
+    wp_consensus *c;
+    wp_consensus_apply_cb cb;
+    void *data;
+};
+
+static void apply_done(struct raft_apply *req, int status, void *result)
+{
+    struct apply_req *a = req->data;
+    if (status == 0) {
+        a->cb(a->data, 0, NULL, result);
+    } else {
+        char msg[256];
+        snprintf(msg, sizeof msg, "not committed: %s", raft_code_text(status));
+        a->cb(a->data, map_code(status), msg, NULL);
+    }
+    free(a);
+}
+
+int wp_consensus_apply(wp_consensus *c, const void *cmd, size_t len, wp_consensus_apply_cb cb,
+                       void *data, wp_err *err)
+{
+    if (c->closing || !c->started)
+        return wp_errf(err, WP_ESTATE, "consensus: not running");
+    if (raft_state(&c->raft) != RAFT_LEADER)
+        return wp_errf(err, WP_ENOLEADER, "consensus: this server is not the leader");
+    if (len > WP_FRAME_MAX_BYTES)
+        return wp_errf(err, WP_ETOOBIG, "consensus: command of %zu bytes over the limit", len);
+    struct apply_req *a = calloc(1, sizeof *a);
+    struct raft_buffer buf = {raft_malloc(framed_len(len)), framed_len(len)};
+    if (a == NULL || buf.base == NULL) {
+        free(a);
+        raft_free(buf.base);
+        return wp_errf(err, WP_ENOMEM, "consensus: out of memory");
+    }
+    frame_write(buf.base, cmd, len);
+    a->c = c;
+    a->cb = cb;
+    a->data = data;
+    a->req.data = a;
+    int rv = raft_apply(&c->raft, &a->req, &buf, 1, apply_done);
+    if (rv != 0) {
+        raft_fail(err, map_code(rv), "consensus: apply", raft_errmsg(&c->raft), rv);
+        raft_free(buf.base);
+        free(a);
+        return map_code(rv);
+    }
+    return WP_OK;
+}
+
+struct barrier_req {
+    struct raft_barrier req;
+    wp_consensus_apply_cb cb;
+    void *data;
+};
+
+static void barrier_done(struct raft_barrier *req, int status)
+{
+    struct barrier_req *b = req->data;
+    if (status == 0) {
+        b->cb(b->data, 0, NULL, NULL);
+    } else {
+        char msg[256];
+        snprintf(msg, sizeof msg, "barrier: %s", raft_code_text(status));
+        b->cb(b->data, map_code(status), msg, NULL);
+    }
+    free(b);
+}
+
+int wp_consensus_barrier(wp_consensus *c, wp_consensus_apply_cb cb, void *data, wp_err *err)
+{
+    if (c->closing || !c->started)
+        return wp_errf(err, WP_ESTATE, "consensus: not running");
+    if (raft_state(&c->raft) != RAFT_LEADER)
+        return wp_errf(err, WP_ENOLEADER, "consensus: this server is not the leader");
+    struct barrier_req *b = calloc(1, sizeof *b);
+    if (b == NULL)
+        return wp_errf(err, WP_ENOMEM, "consensus: out of memory");
+    b->cb = cb;
+    b->data = data;
+    b->req.data = b;
+    int rv = raft_barrier(&c->raft, &b->req, barrier_done);
+    if (rv != 0) {
+        free(b);
+        return raft_fail(err, map_code(rv), "consensus: barrier", raft_errmsg(&c->raft), rv);
+    }
+    return WP_OK;
+}
+
+/* ---------------------------------------------------------------- status */
+
+const char *wp_consensus_role_name(int role)
+{
+    switch (role) {
+    case WP_ROLE_FOLLOWER: return "follower";
+    case WP_ROLE_CANDIDATE: return "candidate";
+    case WP_ROLE_LEADER: return "leader";
+    default: return "unavailable";
+    }
+}
+
+void wp_consensus_get_status(wp_consensus *c, wp_consensus_status *st)
+{
+    memset(st, 0, sizeof *st);
+    st->id = c->id;
+    if (!c->started || c->closing)
+        return;
+    switch (raft_state(&c->raft)) {
+    case RAFT_FOLLOWER: st->role = WP_ROLE_FOLLOWER; break;
+    case RAFT_CANDIDATE: st->role = WP_ROLE_CANDIDATE; break;
+    case RAFT_LEADER: st->role = WP_ROLE_LEADER; break;
+    default: st->role = WP_ROLE_UNAVAILABLE; break;
+    }
+    raft_id lid = 0;
+    const char *laddr = NULL;
+    raft_leader(&c->raft, &lid, &laddr);
+    st->leader_id = lid;
+    if (laddr != NULL)
+        snprintf(st->leader_address, sizeof st->leader_address, "%s", laddr);
+    st->term = c->raft.current_term;
+    st->commit_index = c->raft.commit_index;
+    st->last_applied = raft_last_applied(&c->raft);
+    st->last_index = raft_last_index(&c->raft);
+}
+
+bool wp_consensus_is_leader(wp_consensus *c)
+{
+    return c->started && !c->closing && raft_state(&c->raft) == RAFT_LEADER;
+}
+
+/* ---------------------------------------------------------------- peers */
+
+int wp_consensus_parse_peers(const char *spec, wp_consensus_server *servers, size_t max,
+                             size_t *n, char (*extra)[WP_CONSENSUS_ADDR_MAX], wp_err *err)
+{
+    *n = 0;
+    const char *p = spec;
+    if (spec == NULL || *spec == '\0')
+        return wp_errf(err, WP_EINVAL, "peers: empty list");
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char item[2 * WP_CONSENSUS_ADDR_MAX + 32];
+        if (len == 0 || len >= sizeof item)
+            return wp_errf(err, WP_EINVAL, "peers: bad entry '%.*s' (expected ID=ADDR)",
+                           (int)(len > 64 ? 64 : len), p);
+        memcpy(item, p, len);
+        item[len] = '\0';
+        char *eq = strchr(item, '=');
+        if (eq == NULL)
+            return wp_errf(err, WP_EINVAL, "peers: '%s': expected ID=ADDR", item);
+        *eq = '\0';
+        uint64_t id;
+        if (wp_parse_u64(item, &id) != WP_OK || id == 0)
+            return wp_errf(err, WP_EINVAL, "peers: '%s': id must be a positive integer", item);
+        char *addr = eq + 1;
+        char *at = strchr(addr, '@');
+        if (at != NULL) {
+            if (extra == NULL)
+                return wp_errf(err, WP_EINVAL, "peers: '%s': unexpected '@'", addr);
+            *at = '\0';
+        }
+        if (*addr == '\0' || strlen(addr) >= WP_CONSENSUS_ADDR_MAX)
+            return wp_errf(err, WP_EINVAL, "peers: id %llu: bad address", (unsigned long long)id);
+        if (*n >= max)
+            return wp_errf(err, WP_EINVAL, "peers: more than %zu servers", max);
+        for (size_t i = 0; i < *n; i++)
+            if (servers[i].id == id)
+                return wp_errf(err, WP_EINVAL, "peers: id %llu listed twice",
+                               (unsigned long long)id);
+        servers[*n].id = id;
+        snprintf(servers[*n].address, sizeof servers[*n].address, "%s", addr);
+        if (extra != NULL) {
+            extra[*n][0] = '\0';
+            if (at != NULL) {
+                if (strlen(at + 1) >= WP_CONSENSUS_ADDR_MAX || at[1] == '\0')
+                    return wp_errf(err, WP_EINVAL, "peers: id %llu: bad '@' address",
+                                   (unsigned long long)id);
+                snprintf(extra[*n], WP_CONSENSUS_ADDR_MAX, "%s", at + 1);
+            }
+        }
+        (*n)++;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return WP_OK;
+}

@@ -1,0 +1,131 @@
+/* consensus/consensus.h — a thin layer over canonical raft 0.15 with libuv
+ * I/O: start (bootstrap or restart from a data directory), apply a command
+ * and get the state machine's result, snapshot and restore, report leader,
+ * term and commit index. Errors come out as text (raft_errmsg), never as
+ * bare raft codes.
+ *
+ * The replicated state machine is given as a wp_consensus_sm: three
+ * callbacks over plain byte buffers, so the state machine itself (for
+ * warmpath, placement/) never sees raft, libuv or this header.
+ *
+ * Lifecycle: wp_consensus_new → wp_consensus_start → ... →
+ * wp_consensus_close(cb). The object is freed after the close callback has
+ * run; the loop must keep running until then. Single-threaded: every call
+ * is made on the loop's thread.
+ */
+#ifndef WP_CONSENSUS_H
+#define WP_CONSENSUS_H
+
+#include "common/common.h"
+
+struct uv_loop_s;
+struct raft_fsm;
+
+/* The replicated state machine.
+ * apply: a committed command. Must be deterministic and must not fail for
+ *   bad input (a refused command is a result, not an error): write the
+ *   outcome to *result, a pointer into memory the state machine owns that
+ *   stays valid until the next apply. Return non-zero only for a fatal
+ *   error (out of memory), which stops this server.
+ * snapshot: encode the whole state into a malloc'd buffer (*buf, *len);
+ *   the caller frees it with free().
+ * restore: replace the state with a decoded snapshot; on error the state
+ *   is unchanged and the message says why. */
+typedef struct wp_consensus_sm {
+    void *ctx;
+    int (*apply)(void *ctx, const void *cmd, size_t len, const void **result);
+    int (*snapshot)(void *ctx, void **buf, size_t *len);
+    int (*restore)(void *ctx, const void *buf, size_t len, wp_err *err);
+} wp_consensus_sm;
+
+/* Fills a raft_fsm (version 2) that drives sm; for raft's in-memory
+ * fixture in tests, and used internally by wp_consensus_new. sm must
+ * outlive fsm. */
+void wp_consensus_fsm_init(struct raft_fsm *fsm, wp_consensus_sm *sm);
+
+/* Frames a command as wp_consensus_apply hands it to raft (8-byte header,
+ * padded to a multiple of 8, which raft's disk log needs); for tests that
+ * call raft_apply on the in-memory fixture directly. dst NULL: returns the
+ * framed size only. */
+size_t wp_consensus_frame(void *dst, const void *cmd, size_t len);
+
+#define WP_CONSENSUS_ADDR_MAX 128
+#define WP_CONSENSUS_MAX_SERVERS 7
+
+typedef struct wp_consensus_server {
+    uint64_t id; /* > 0, unique */
+    char address[WP_CONSENSUS_ADDR_MAX]; /* raft address, "127.0.0.1:7001" */
+} wp_consensus_server;
+
+typedef struct wp_consensus_config {
+    uint64_t id;               /* this server; must be one of servers[] */
+    const char *data_dir;      /* created (one level) if missing */
+    const wp_consensus_server *servers; /* the initial configuration */
+    size_t n_servers;          /* 1..WP_CONSENSUS_MAX_SERVERS */
+    unsigned election_timeout_ms; /* 0 = 300 */
+    unsigned heartbeat_ms;        /* 0 = 30 */
+    unsigned snapshot_threshold;  /* entries between snapshots; 0 = 1024 */
+    unsigned snapshot_trailing;   /* entries kept after one; 0 = 128 */
+    wp_consensus_sm sm;
+} wp_consensus_config;
+
+typedef struct wp_consensus wp_consensus;
+
+/* Initialises raft on loop: transport, disk I/O, configuration. Does not
+ * start it. On error *out is NULL and err says why. */
+int wp_consensus_new(struct uv_loop_s *loop, const wp_consensus_config *cfg,
+                     wp_consensus **out, wp_err *err);
+/* Bootstraps the configuration on a fresh data directory (an existing one
+ * is simply restarted) and starts elections and I/O. */
+int wp_consensus_start(wp_consensus *c, wp_err *err);
+/* Stops raft and closes its I/O; cb(data) runs once everything is closed
+ * and c has been freed. Safe on a consensus that was never started. */
+void wp_consensus_close(wp_consensus *c, void (*cb)(void *data), void *data);
+
+/* Result of an apply: status 0 and the state machine's result pointer
+ * (valid only during the callback), or status != 0 (WP_ENOLEADER when
+ * leadership was lost before commit, WP_ECANCELED on shutdown, ...) with a
+ * message. */
+typedef void (*wp_consensus_apply_cb)(void *data, int status, const char *errmsg,
+                                      const void *result);
+/* Proposes cmd (copied). Only a leader accepts: WP_ENOLEADER otherwise. If
+ * this returns an error, cb is never called. */
+int wp_consensus_apply(wp_consensus *c, const void *cmd, size_t len, wp_consensus_apply_cb cb,
+                       void *data, wp_err *err);
+
+/* Appends a barrier entry: cb(data, 0, NULL, NULL) runs once every entry
+ * before it is committed and applied here. A new leader uses it before
+ * serving reads (raft 0.15 appends no entry of its own on election, so
+ * entries of earlier terms are not applied until something commits). */
+int wp_consensus_barrier(wp_consensus *c, wp_consensus_apply_cb cb, void *data, wp_err *err);
+
+enum wp_consensus_role {
+    WP_ROLE_UNAVAILABLE = 0,
+    WP_ROLE_FOLLOWER,
+    WP_ROLE_CANDIDATE,
+    WP_ROLE_LEADER
+};
+const char *wp_consensus_role_name(int role);
+
+typedef struct wp_consensus_status {
+    uint64_t id;
+    int role;              /* enum wp_consensus_role */
+    uint64_t leader_id;    /* 0 if none known */
+    char leader_address[WP_CONSENSUS_ADDR_MAX];
+    uint64_t term;
+    uint64_t commit_index;
+    uint64_t last_applied;
+    uint64_t last_index;
+} wp_consensus_status;
+
+/* Polled, not pushed: raft 0.15 has no state-change callback. */
+void wp_consensus_get_status(wp_consensus *c, wp_consensus_status *st);
+bool wp_consensus_is_leader(wp_consensus *c);
+
+/* Parses "ID=ADDR[,ID=ADDR...]" into servers (ids > 0, unique; ADDR up to
+ * WP_CONSENSUS_ADDR_MAX-1 bytes; an optional "@..." suffix after ADDR is
+ * returned in extra[i] when extra is not NULL, else refused). */
+int wp_consensus_parse_peers(const char *spec, wp_consensus_server *servers, size_t max,
+                             size_t *n, char (*extra)[WP_CONSENSUS_ADDR_MAX], wp_err *err);
+
+#endif /* WP_CONSENSUS_H */

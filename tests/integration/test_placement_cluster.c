@@ -1,0 +1,540 @@
+/* Integration test of wp-placement with real processes on loopback: three
+ * servers, nodes registered and models pinned through the client library
+ * (and wpctl), the leader killed with SIGKILL (a new leader within 3 s,
+ * every committed pin still there, new pins accepted), then all servers
+ * stopped with SIGTERM (they must exit 0: clean shutdown) and restarted
+ * from their data directories (state restored from disk).
+ *
+ * Every child is killed at exit, also when an assertion fails. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "placement/client.h"
+
+#define N 3
+#define GB (1000ull * 1000 * 1000)
+
+static pid_t pids[N];
+static char dir[64];
+static int raft_port[N], api_port[N];
+static char peers[512];
+static bool passed; /* keep the logs of a failed run */
+static const char *node_timeout_ms = "0", *demand_period_ms = "10000";
+
+/* A TCP port nobody listens on right now (the kernel picks it), so tests
+ * running side by side on a shared machine do not collide. */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+static void kill_all(void)
+{
+    for (int i = 0; i < N; i++)
+        if (pids[i] > 0) {
+            kill(pids[i], SIGKILL);
+            waitpid(pids[i], NULL, 0);
+            pids[i] = 0;
+        }
+}
+
+static void cleanup(void)
+{
+    kill_all();
+    if (dir[0] && !passed) {
+        fprintf(stderr, "logs kept in %s\n", dir);
+        dir[0] = '\0';
+    } else if (dir[0]) {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", dir);
+        dir[0] = '\0';
+    }
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    cleanup();
+    _exit(1);
+}
+
+static void api_addr(int i, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "tcp://127.0.0.1:%d", api_port[i]);
+}
+
+static void spawn(int i)
+{
+    char id[16], bind[64], raft[64], data[128], log[128];
+    snprintf(id, sizeof id, "%d", i + 1);
+    api_addr(i, bind, sizeof bind);
+    snprintf(raft, sizeof raft, "127.0.0.1:%d", raft_port[i]);
+    snprintf(data, sizeof data, "%s/data-%d", dir, i + 1);
+    snprintf(log, sizeof log, "%s/log-%d", dir, i + 1);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 2);
+            close(fd);
+        }
+        execl(WP_BUILD_DIR "/placement/wp-placement", "wp-placement", "--id", id, "--bind", bind,
+              "--raft", raft, "--peers", peers, "--data-dir", data, "--topology", "tiny",
+              "--node-timeout-ms", node_timeout_ms, "--demand-period-ms", demand_period_ms,
+              (char *)NULL);
+        _exit(127);
+    }
+    pids[i] = pid;
+}
+
+static double now_ms(void)
+{
+    return (double)wp_clock_monotonic_ns() / 1e6;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Index of the server that says it leads, with its term; -1 if none. */
+static int find_leader(wp_placement_client *c, uint64_t *term, int skip)
+{
+    for (int i = 0; i < N; i++) {
+        if (i == skip)
+            continue;
+        Warmpath__Placement__Response *r = NULL;
+        if (wp_placement_client_status_of(c, (size_t)i, &r, NULL) != WP_OK)
+            continue;
+        bool lead = strcmp(r->status->role, "leader") == 0;
+        if (lead && term)
+            *term = r->status->term;
+        warmpath__placement__response__free_unpacked(r, NULL);
+        if (lead)
+            return i;
+    }
+    return -1;
+}
+
+static int wait_leader(wp_placement_client *c, uint64_t *term, int skip, double max_ms)
+{
+    double t0 = now_ms();
+    while (now_ms() - t0 < max_ms) {
+        int l = find_leader(c, term, skip);
+        if (l >= 0)
+            return l;
+        sleep_ms(20);
+    }
+    return -1;
+}
+
+static void must(int rv, const wp_err *err, const char *what)
+{
+    if (rv != WP_OK)
+        fail_msg("%s: %s", what, wp_err_text(err));
+}
+
+static void add_model(wp_placement_client *c, const char *name, double gb)
+{
+    wp_model_profile m = {0};
+    snprintf(m.name, sizeof m.name, "%s", name);
+    m.size_bytes = (uint64_t)(gb * 1e9);
+    m.prefill_base_ms = 20;
+    m.decode_ms_per_token = 20;
+    m.slots_per_gpu = 8;
+    m.load_bytes_per_s = 2e9;
+    m.load_fixed_ms = 500;
+    wp_err err = {0};
+    must(wp_placement_client_catalog_add(c, &m, NULL, &err), &err, "catalog add");
+}
+
+static void pin(wp_placement_client *c, const char *model, const char *city, uint32_t replicas)
+{
+    wp_err err = {0};
+    const char *cities[] = {city};
+    must(wp_placement_client_pin(c, model, cities, 1, replicas, NULL, &err), &err, "pin");
+}
+
+/* True when node_id keeps model warm, pinned. */
+static bool pinned_on(wp_placement_client *c, const char *node_id, const char *model)
+{
+    wp_placement_warm *w = NULL;
+    size_t n = 0;
+    wp_err err = {0};
+    must(wp_placement_client_assignment(c, node_id, &w, &n, NULL, &err), &err, "assignment");
+    bool found = false;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(w[i].model, model) == 0 && w[i].pinned)
+            found = true;
+    free(w);
+    return found;
+}
+
+static void check_state(wp_placement_client *c, bool with_new_pin)
+{
+    assert_true(pinned_on(c, "fra-1", "llama-8b") || pinned_on(c, "fra-2", "llama-8b"));
+    assert_true(pinned_on(c, "sin-1", "llama-8b"));
+    assert_true(pinned_on(c, "iad-1", "mistral-7b"));
+    if (with_new_pin)
+        assert_true(pinned_on(c, "nrt-1", "mistral-7b"));
+    wp_model_profile *models = NULL;
+    size_t n = 0;
+    wp_err err = {0};
+    must(wp_placement_client_catalog_list(c, &models, &n, &err), &err, "catalog list");
+    assert_int_equal(n, 2);
+    free(models);
+}
+
+/* Sends raw bytes to a server's API and returns its decoded answer. */
+static Warmpath__Placement__Response *raw_call(const char *ep, const void *buf, size_t len)
+{
+    void *ctx = zmq_ctx_new();
+    void *s = zmq_socket(ctx, ZMQ_DEALER);
+    int zero = 0, wait_ms = 3000;
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &wait_ms, sizeof wait_ms);
+    assert_int_equal(zmq_connect(s, ep), 0);
+    assert_true(zmq_send(s, buf, len, 0) >= 0);
+    char reply[65536];
+    int n = zmq_recv(s, reply, sizeof reply, 0);
+    Warmpath__Placement__Response *r = NULL;
+    if (n > 0)
+        wp_pl_unframe_response(reply, (size_t)n, &r, NULL);
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    return r;
+}
+
+/* Starts N servers in a fresh directory, on free ports. */
+static void cluster_start(void)
+{
+    cleanup(); /* what a failed earlier test left: children killed, logs kept */
+    passed = false;
+    snprintf(dir, sizeof dir, "/tmp/wp-placement-test-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    for (int i = 0; i < N; i++) {
+        raft_port[i] = free_port();
+        api_port[i] = free_port();
+        assert_true(raft_port[i] > 0 && api_port[i] > 0);
+    }
+    size_t off = 0;
+    for (int i = 0; i < N; i++) {
+        char api[64];
+        api_addr(i, api, sizeof api);
+        off += (size_t)snprintf(peers + off, sizeof peers - off, "%s%d=127.0.0.1:%d@%s",
+                                i ? "," : "", i + 1, raft_port[i], api);
+    }
+    for (int i = 0; i < N; i++)
+        spawn(i);
+}
+
+static void test_cluster(void **state)
+{
+    (void)state;
+    cluster_start();
+    const char *eps[N];
+    char epbuf[N][64];
+    for (int i = 0; i < N; i++) {
+        api_addr(i, epbuf[i], sizeof epbuf[i]);
+        eps[i] = epbuf[i];
+    }
+    wp_placement_client *c;
+    wp_err err = {0};
+    must(wp_placement_client_new(eps, N, 5000, &c, &err), &err, "client");
+    uint64_t term = 0;
+    int leader = wait_leader(c, &term, -1, 10000);
+    if (leader < 0)
+        fail_msg("no leader within 10 s (logs in %s)", dir);
+
+    /* Nodes, catalog, pins. */
+    struct { const char *id, *city; } nodes[] = {
+        {"fra-1", "FRA"}, {"fra-2", "FRA"}, {"iad-1", "IAD"}, {"sin-1", "SIN"}, {"nrt-1", "NRT"},
+    };
+    for (size_t i = 0; i < WP_ARRAY_LEN(nodes); i++)
+        must(wp_placement_client_register(c, nodes[i].id, nodes[i].city, 1, 40 * GB, NULL, &err),
+             &err, "register");
+    add_model(c, "llama-8b", 16);
+    add_model(c, "mistral-7b", 14);
+    pin(c, "llama-8b", "FRA", 1);
+    pin(c, "llama-8b", "SIN", 1);
+    pin(c, "mistral-7b", "IAD", 1);
+    check_state(c, false);
+    /* Heartbeats: a known node is fine, an unknown one must register. */
+    wp_placement_rate rates[] = {{"llama-8b", 12.5}};
+    uint64_t version = 0;
+    must(wp_placement_client_heartbeat(c, "fra-1", rates, 1, &version, &err), &err, "heartbeat");
+    assert_true(version >= 10);
+    assert_int_equal(wp_placement_client_heartbeat(c, "ghost", NULL, 0, NULL, &err),
+                     WP_ENOTFOUND);
+
+    /* Refusals come back with the reason. */
+    const char *fra[] = {"FRA"}, *xxx[] = {"XXX"};
+    assert_int_equal(wp_placement_client_pin(c, "nope", fra, 1, 1, NULL, &err), WP_EINVAL);
+    assert_non_null(strstr(err.msg, "unknown model"));
+    assert_int_equal(wp_placement_client_pin(c, "llama-8b", xxx, 1, 1, NULL, &err), WP_EINVAL);
+    assert_non_null(strstr(err.msg, "unknown city"));
+    assert_int_equal(wp_placement_client_pin(c, "llama-8b", fra, 1, 3, NULL, &err), WP_EINVAL);
+    assert_non_null(strstr(err.msg, "capacity"));
+
+    /* Malformed frames and requests missing fields: BAD_REQUEST with a
+     * reason, and the server keeps serving. */
+    {
+        static const uint8_t junk[] = {'h', 'e', 'l', 'l', 'o'};
+        Warmpath__Placement__Response *r = raw_call(eps[0], junk, sizeof junk);
+        assert_non_null(r);
+        assert_int_equal(r->code, WARMPATH__PLACEMENT__CODE__BAD_REQUEST);
+        assert_non_null(strstr(r->error, "placement frame"));
+        warmpath__placement__response__free_unpacked(r, NULL);
+        Warmpath__Placement__Pin p = WARMPATH__PLACEMENT__PIN__INIT;
+        p.model = "llama-8b"; /* no cities */
+        Warmpath__Placement__Request q = WARMPATH__PLACEMENT__REQUEST__INIT;
+        q.request_id = 5;
+        q.op_case = WARMPATH__PLACEMENT__REQUEST__OP_PIN;
+        q.pin = &p;
+        void *fb;
+        size_t fl;
+        assert_int_equal(wp_pl_frame_request(&q, &fb, &fl, NULL), WP_OK);
+        r = raw_call(eps[1], fb, fl);
+        free(fb);
+        assert_non_null(r);
+        assert_int_equal(r->code, WARMPATH__PLACEMENT__CODE__BAD_REQUEST);
+        assert_non_null(strstr(r->error, "at least one city"));
+        warmpath__placement__response__free_unpacked(r, NULL);
+        check_state(c, false);
+    }
+
+    /* wpctl talks to the same cluster. */
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             WP_BUILD_DIR "/tools/wpctl placement --json --endpoint %s,%s,%s > %s/placement.json",
+             eps[0], eps[1], eps[2], dir);
+    assert_int_equal(system(cmd), 0);
+    /* Through a follower only: it answers with the leader's address and
+     * the client follows it. */
+    int lead_now = find_leader(c, NULL, -1);
+    assert_true(lead_now >= 0);
+    snprintf(cmd, sizeof cmd,
+             WP_BUILD_DIR "/tools/wpctl pin mistral-7b SIN --endpoint %s > /dev/null",
+             eps[(lead_now + 1) % N]);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd,
+             WP_BUILD_DIR "/tools/wpctl pin nope SIN --endpoint %s 2> /dev/null", eps[1]);
+    assert_int_not_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, WP_BUILD_DIR "/tools/wpctl unpin mistral-7b SIN --endpoint %s "
+             "> /dev/null", eps[2]);
+    assert_int_equal(system(cmd), 0);
+    /* The same through a cluster directory's placement.endpoints. */
+    snprintf(cmd, sizeof cmd, "printf '%s\n%s\n%s\n' > %s/placement.endpoints", eps[0], eps[1],
+             eps[2], dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd,
+             WP_BUILD_DIR "/tools/wpctl models --json --dir %s > %s/models.json && "
+             WP_BUILD_DIR "/tools/wpctl placement status --json --dir %s > %s/status.json",
+             dir, dir, dir, dir);
+    assert_int_equal(system(cmd), 0);
+    const char *files[] = {"placement.json", "models.json", "status.json"};
+    const char *needles[][2] = {{"\"kind\":\"pinned\"", "\"model\":\"llama-8b\""},
+                                {"\"name\":\"mistral-7b\"", "\"city\":\"IAD\""},
+                                {"\"role\":\"leader\"", "\"role\":\"follower\""}};
+    for (size_t f = 0; f < 3; f++) {
+        char path[128], text[8192] = "";
+        snprintf(path, sizeof path, "%s/%s", dir, files[f]);
+        FILE *fp = fopen(path, "r");
+        assert_non_null(fp);
+        size_t got = fread(text, 1, sizeof text - 1, fp);
+        text[got] = '\0';
+        fclose(fp);
+        for (size_t k = 0; k < 2; k++)
+            if (strstr(text, needles[f][k]) == NULL)
+                fail_msg("%s lacks %s: %s", files[f], needles[f][k], text);
+    }
+
+    /* Kill the leader: a new one within 3 s, nothing committed lost. */
+    leader = find_leader(c, &term, -1);
+    assert_true(leader >= 0);
+    uint64_t old_term = term;
+    double t0 = now_ms();
+    kill(pids[leader], SIGKILL);
+    waitpid(pids[leader], NULL, 0);
+    pids[leader] = 0;
+    int l2 = wait_leader(c, &term, leader, 5000);
+    double failover_ms = now_ms() - t0;
+    if (l2 < 0)
+        fail_msg("no new leader within 5 s of killing server %d", leader + 1);
+    printf("{\"metric\":\"placement_failover_ms\",\"value\":%.0f,\"old_term\":%llu,"
+           "\"new_term\":%llu}\n",
+           failover_ms, (unsigned long long)old_term, (unsigned long long)term);
+    assert_true(failover_ms < 3000);
+    assert_true(term > old_term);
+    check_state(c, false);
+    pin(c, "mistral-7b", "NRT", 1);
+    check_state(c, true);
+    spawn(leader); /* back as a follower; it catches up */
+
+    /* Stop all three cleanly, restart from disk. */
+    sleep_ms(300);
+    for (int i = 0; i < N; i++) {
+        kill(pids[i], SIGTERM);
+        int st = 0;
+        waitpid(pids[i], &st, 0);
+        pids[i] = 0;
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            fail_msg("server %d did not exit cleanly on SIGTERM (status %d)", i + 1, st);
+    }
+    for (int i = 0; i < N; i++)
+        spawn(i);
+    if (wait_leader(c, NULL, -1, 10000) < 0)
+        fail_msg("no leader after restart (logs in %s)", dir);
+    check_state(c, true);
+    wp_placement_client_free(c);
+    passed = true;
+    cleanup();
+}
+
+/* up flag of node_id in the whole assignment; -1 if absent. */
+static int node_up(wp_placement_client *c, const char *node_id)
+{
+    Warmpath__Placement__GetAssignment g = WARMPATH__PLACEMENT__GET_ASSIGNMENT__INIT;
+    Warmpath__Placement__Request req = WARMPATH__PLACEMENT__REQUEST__INIT;
+    req.op_case = WARMPATH__PLACEMENT__REQUEST__OP_GET_ASSIGNMENT;
+    req.get_assignment = &g;
+    Warmpath__Placement__Response *r = NULL;
+    wp_err err = {0};
+    must(wp_placement_client_call(c, &req, &r, &err), &err, "get assignment");
+    int up = -1;
+    if (r->body_case == WARMPATH__PLACEMENT__RESPONSE__BODY_ASSIGNMENT)
+        for (size_t i = 0; i < r->assignment->n_nodes; i++)
+            if (strcmp(r->assignment->nodes[i]->node_id, node_id) == 0)
+                up = r->assignment->nodes[i]->up;
+    warmpath__placement__response__free_unpacked(r, NULL);
+    return up;
+}
+
+static uint64_t demand_entries(wp_placement_client *c)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < N; i++) {
+        Warmpath__Placement__Response *r = NULL;
+        if (wp_placement_client_status_of(c, (size_t)i, &r, NULL) != WP_OK)
+            continue;
+        if (strcmp(r->status->role, "leader") == 0)
+            n = r->status->demand_entries;
+        warmpath__placement__response__free_unpacked(r, NULL);
+    }
+    return n;
+}
+
+/* Leader-local duties: a silent node is marked down and comes back up on
+ * its next heartbeat; request rates in heartbeats become measured demand. */
+static void test_liveness_and_demand(void **state)
+{
+    (void)state;
+    node_timeout_ms = "700";
+    demand_period_ms = "300";
+    cluster_start();
+    const char *eps[N];
+    char epbuf[N][64];
+    for (int i = 0; i < N; i++) {
+        api_addr(i, epbuf[i], sizeof epbuf[i]);
+        eps[i] = epbuf[i];
+    }
+    wp_placement_client *c;
+    wp_err err = {0};
+    must(wp_placement_client_new(eps, N, 5000, &c, &err), &err, "client");
+    if (wait_leader(c, NULL, -1, 10000) < 0)
+        fail_msg("no leader (logs in %s)", dir);
+    must(wp_placement_client_register(c, "n1", "FRA", 1, 40 * GB, NULL, &err), &err, "register");
+    must(wp_placement_client_register(c, "n2", "SIN", 1, 40 * GB, NULL, &err), &err, "register");
+    add_model(c, "llama-8b", 16);
+    assert_int_equal(node_up(c, "n2"), 1);
+    wp_placement_rate rates[] = {{"llama-8b", 5}};
+    double t0 = now_ms();
+    int n2_up = 1;
+    while (now_ms() - t0 < 4000 && (n2_up == 1 || demand_entries(c) == 0)) {
+        must(wp_placement_client_heartbeat(c, "n1", rates, 1, NULL, &err), &err, "heartbeat");
+        sleep_ms(150);
+        n2_up = node_up(c, "n2");
+    }
+    assert_int_equal(n2_up, 0);           /* silent for > 700 ms: down */
+    assert_int_equal(node_up(c, "n1"), 1); /* heartbeating: up */
+    assert_int_equal(demand_entries(c), 1);
+    /* n2 speaks again: up within a tick or two. */
+    must(wp_placement_client_heartbeat(c, "n2", NULL, 0, NULL, &err), &err, "heartbeat n2");
+    t0 = now_ms();
+    while (now_ms() - t0 < 2000 && node_up(c, "n2") != 1)
+        sleep_ms(50);
+    assert_int_equal(node_up(c, "n2"), 1);
+
+    /* wp-node's once-a-second call: registers an unknown node, then
+     * follows its assignment. */
+    wp_placement_node_info n3 = {"n3", "NRT", 1, 40 * GB};
+    uint64_t version = 0;
+    wp_placement_warm *warm = NULL;
+    size_t nwarm = 0;
+    bool changed = false;
+    must(wp_placement_client_sync(c, &n3, NULL, 0, &version, &warm, &nwarm, &changed, &err),
+         &err, "sync");
+    assert_non_null(warm);
+    assert_true(version > 0);
+    assert_int_equal(node_up(c, "n3"), 1);
+    uint64_t v1 = version;
+    must(wp_placement_client_sync(c, &n3, NULL, 0, &version, &warm, &nwarm, &changed, &err),
+         &err, "sync again");
+    assert_false(changed);
+    pin(c, "llama-8b", "NRT", 1);
+    must(wp_placement_client_sync(c, &n3, NULL, 0, &version, &warm, &nwarm, &changed, &err),
+         &err, "sync after pin");
+    assert_true(changed);
+    assert_true(version > v1);
+    assert_int_equal(nwarm, 1);
+    assert_string_equal(warm[0].model, "llama-8b");
+    assert_true(warm[0].pinned);
+    free(warm);
+    wp_placement_client_free(c);
+    passed = true;
+    cleanup();
+}
+
+int main(void)
+{
+    atexit(cleanup);
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cluster),
+        cmocka_unit_test(test_liveness_and_demand),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
