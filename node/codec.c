@@ -3,7 +3,7 @@
  *
  * Why a validator: msgpack-c 4.0 has no limits. A 6-byte input declaring a
  * 268-million-element array makes msgpack_unpack reserve ~8 GB (see
- * shared notes DEPS.md). wp_msgpack_check walks the bytes with an explicit
+ * shared notes DEPS.md). wp_gossip_msgpack_check walks the bytes with an explicit
  * stack, never allocating, and rejects: a declared array/map count above the
  * cap or above the bytes left (every element takes at least one byte, a map
  * pair two), a str/bin/ext longer than the cap or the bytes left, nesting
@@ -47,7 +47,7 @@ static uint64_t be(const uint8_t *p, int n)
     return v;
 }
 
-int wp_msgpack_check(const uint8_t *buf, size_t len, uint32_t max_count, uint32_t max_str,
+int wp_gossip_msgpack_check(const uint8_t *buf, size_t len, uint32_t max_count, uint32_t max_str,
                      int max_depth, wp_err *err)
 {
     /* stack[d] = elements still expected at depth d (depth 0: the root). */
@@ -310,7 +310,7 @@ int wp_gossip_msg_decode(const uint8_t *buf, size_t len, wp_gossip_msg *msg, wp_
     if (len > WP_FRAME_MAX_BYTES)
         return wp_errf(err, WP_ETOOBIG, "gossip: frame of %zu bytes (cap %u)", len,
                        WP_FRAME_MAX_BYTES);
-    int rv = wp_msgpack_check(buf, len, WP_MSG_MAX_ARRAY, WP_MSG_MAX_STR, MAX_DEPTH, err);
+    int rv = wp_gossip_msgpack_check(buf, len, WP_MSG_MAX_ARRAY, WP_MSG_MAX_STR, MAX_DEPTH, err);
     if (rv)
         return rv;
     msgpack_unpacked up;

@@ -129,7 +129,7 @@ void wp_gossip_msg_clear(wp_gossip_msg *msg);
  * array/map declares more than max_count entries or more than the bytes
  * left could hold, no str/bin/ext is longer than max_str or the bytes left,
  * nesting is at most max_depth. */
-int wp_msgpack_check(const uint8_t *buf, size_t len, uint32_t max_count, uint32_t max_str,
+int wp_gossip_msgpack_check(const uint8_t *buf, size_t len, uint32_t max_count, uint32_t max_str,
                      int max_depth, wp_err *err);
 
 /* ---------------------------------------------------------------- admin framing */
