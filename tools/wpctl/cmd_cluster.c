@@ -337,6 +337,8 @@ static int cluster_up(int argc, char **argv)
     }
     cl->emulate_wan = wan;
     cl->probe_interval_ms = (uint32_t)probe_ms;
+    cl->gpus = (uint32_t)gpus;
+    cl->gpu_mem_mib = (uint64_t)(mem_gb * 1024.0 + 0.5);
 
     /* City list: validated against the edge preset (what wp-node checks). */
     wp_topology *edge = NULL, *tiny = NULL;
@@ -616,7 +618,8 @@ static int cluster_restart(int argc, char **argv)
         goto out;
     }
     join_list(cl, i, joins, sizeof joins);
-    pid_t pid = spawn_node(bin, cl, &cl->nodes[i], joins, 1, 24, &err);
+    pid_t pid = spawn_node(bin, cl, &cl->nodes[i], joins, (int)cl->gpus,
+                           (double)cl->gpu_mem_mib / 1024.0, &err);
     if (pid < 0) {
         rc = wpctl_fail("%s", wp_err_text(&err));
         goto out;
