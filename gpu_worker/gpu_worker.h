@@ -230,16 +230,26 @@ uint64_t wp_gpu_timing_batch(const wp_model_profile *p, const uint32_t *in_token
  *
  *   LOAD   model   start loading; report wp_res_load_done(ok/fail, dur)
  *   UNLOAD model   free its memory now (already subtracted from used)
- *   RUN    model + request ids (a batch); report wp_res_batch_done
+ *   RUN    model + request ids; report wp_res_batch_done (BATCH model) or
+ *          wp_res_run_done per finished request (SLOTS model)
  *   FAIL   one request id + error code (model could not be loaded/fit)
  *
+ * A model runs in BATCH mode (default: one batch of up to max_batch at a
+ * time) or, after wp_res_set_slots, in SLOTS mode: continuous batching with
+ * the simulator's arithmetic — each request starts alone as soon as a slot
+ * (WP_ROUTER_GPU_UNITS / slots_per_gpu of the device's gpus x
+ * WP_ROUTER_GPU_UNITS work units) is free, in arrival order across the
+ * device's models, and ends alone. See residency.c.
+ *
  * Invariants (checked by the tests after every call): used <= capacity,
- * where used counts LOADING and WARM models; a pinned model is never
- * evicted; a model with a running batch or queued requests is never
- * evicted; a failed load frees its reservation and touches no other model.
+ * where used counts LOADING and WARM models; busy units <= capacity units;
+ * a pinned model is never evicted; a model with running or queued
+ * requests is never evicted; a failed load frees its reservation and
+ * touches no other model.
  */
 #define WP_RES_MAX_BATCH 64u
 #define WP_RES_MAX_MODELS 256u
+#define WP_RES_MAX_GPUS 1024u
 
 enum wp_res_state { WP_RES_COLD = 0, WP_RES_LOADING, WP_RES_WARM };
 enum wp_res_action_kind { WP_RES_LOAD = 1, WP_RES_UNLOAD, WP_RES_RUN, WP_RES_FAIL };
@@ -257,6 +267,7 @@ typedef struct wp_res_config {
     uint32_t max_batch;       /* 1..WP_RES_MAX_BATCH */
     uint32_t max_queue;       /* per model; a request beyond it fails WP_EOVERLOAD */
     wp_logger log;            /* optional */
+    uint32_t gpus;            /* GPUs whose slots SLOTS models share; 0 means 1 */
 } wp_res_config;
 
 typedef struct wp_res wp_res;
@@ -277,8 +288,19 @@ int wp_res_submit(wp_res *r, uint64_t now_ns, const char *model, uint64_t req_id
  * cold again, its memory released, its queued requests FAILed with code. */
 int wp_res_load_done(wp_res *r, uint64_t now_ns, const char *model, int code,
                      uint64_t load_ns, wp_err *err);
-/* The driver's report that the running batch of model finished. */
+/* The driver's report that the running batch of model finished (SLOTS
+ * model: every running request of it finished). */
 int wp_res_batch_done(wp_res *r, uint64_t now_ns, const char *model, wp_err *err);
+/* SLOTS mode: model's slots_per_gpu (1..WP_ROUTER_GPU_UNITS; 0 = BATCH
+ * mode again). Only while the model has nothing queued or running. */
+int wp_res_set_slots(wp_res *r, const char *model, uint32_t slots_per_gpu, wp_err *err);
+/* The driver's report that n running requests of model finished (SLOTS:
+ * any n up to those running; BATCH: n must be the batch's size). Their
+ * slots are free at once and the earliest waiting requests start. */
+int wp_res_run_done(wp_res *r, uint64_t now_ns, const char *model, uint32_t n, wp_err *err);
+/* SLOTS work units: gpus x WP_ROUTER_GPU_UNITS, and those held now. */
+uint64_t wp_res_capacity_units(const wp_res *r);
+uint64_t wp_res_busy_units(const wp_res *r);
 
 /* Next action to execute; false when none is pending. */
 bool wp_res_next_action(wp_res *r, wp_res_action *out);
@@ -313,8 +335,13 @@ void wp_res_get_stats(const wp_res *r, wp_res_stats *out);
  * actions: on cpu/cuda a LOAD reads the checkpoint now (measured: the real
  * cold start) and a RUN generates now, so those calls block for as long as
  * the work takes (run them off the event loop); on the TIMING MODEL nothing
- * blocks: loads and batches finish at a computed time, and
- * wp_gpu_worker_advance returns when it next has something due.
+ * blocks: loads and requests finish at a computed time, and
+ * wp_gpu_worker_advance returns when it next has something due. The TIMING
+ * MODEL batches continuously like the simulator (SLOTS mode, see wp_res):
+ * each request starts when one of the profile's slots_per_gpu x gpus slots
+ * is free and gets ttft/total (wp_model_ttft_ms / wp_model_total_ms) from
+ * its own start, completing at start + total; cpu/cuda run each RUN's
+ * batch one request after another inside advance.
  * Completions arrive through on_done, exactly once per accepted request. */
 typedef void (*wp_gpu_done_fn)(void *ctx, uint64_t req_id, int error, const wp_gen_result *res);
 
@@ -326,6 +353,7 @@ typedef struct wp_gpu_worker_config {
     wp_gpu_done_fn on_done;
     void *ctx;
     wp_logger log;
+    uint32_t gpus;            /* TIMING MODEL: GPUs whose slots it has; 0 means 1 */
 } wp_gpu_worker_config;
 
 typedef struct wp_gpu_worker wp_gpu_worker;

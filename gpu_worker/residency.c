@@ -26,10 +26,30 @@
  * ends, a load fails). Pinned models that could not load are retried the
  * same way.
  *
+ * Two ways to run a model's requests:
+ *  - BATCH (slots_per_gpu 0, the default; cpu/cuda, which compute one
+ *    request after another anyway): at most one batch per model runs at a
+ *    time, holding the oldest queued requests, at most max_batch of them;
+ *    wp_res_batch_done ends it.
+ *  - SLOTS (wp_res_set_slots with s >= 1; the TIMING MODEL): continuous
+ *    batching, the simulator's arithmetic (sim/engine.c, gpu_start and
+ *    gpu_drain). The device has gpus x WP_ROUTER_GPU_UNITS work units
+ *    (router/router.h); a running request of a model with s slots per GPU
+ *    holds WP_ROUTER_GPU_UNITS / s of them. A request starts as soon as it
+ *    is the earliest waiting request of the device's warm SLOTS models (by
+ *    arrival order, across models; requests of loading models wait aside)
+ *    and its units fit; it ends alone (wp_res_run_done) and frees its
+ *    units, and the next ones start at once. A RUN then carries the
+ *    requests that started together for one model (often just one).
+ *    Invariant: busy units <= capacity units.
+ *
  * Bounds: WP_RES_MAX_MODELS models; each step is O(models) (eviction picks
- * are O(models) each, at most models of them).
+ * are O(models) each, at most models of them; each SLOTS start scans the
+ * models once).
  */
 #include "gpu_worker/gpu_worker.h"
+
+#include "router/router.h" /* WP_ROUTER_GPU_UNITS (the macro only) */
 
 #include <stdlib.h>
 #include <string.h>
@@ -42,8 +62,10 @@ typedef struct res_model {
     bool running;
     bool retry_blocked; /* its last load failed: no automatic retry */
     uint32_t running_n;
+    uint32_t units;     /* SLOTS: WP_ROUTER_GPU_UNITS / slots; 0: BATCH */
     uint64_t last_used_ns;
     uint64_t *queue; /* ring of max_queue ids */
+    uint64_t *qseq;  /* arrival order of queue[i] (same ring positions) */
     uint32_t qhead, qlen;
 } res_model;
 
@@ -52,6 +74,8 @@ struct wp_res {
     res_model models[WP_RES_MAX_MODELS];
     size_t n_models;
     uint64_t used_bytes;
+    uint64_t cap_units, busy_units; /* SLOTS models' work units */
+    uint64_t next_seq;
     wp_res_action *acts; /* FIFO: acts[head .. head + n) */
     size_t acts_head, acts_n, acts_cap;
     bool oom;            /* the action queue could not grow */
@@ -68,6 +92,9 @@ int wp_res_new(const wp_res_config *cfg, wp_res **out, wp_err *err)
     if (cfg->max_batch < 1 || cfg->max_batch > WP_RES_MAX_BATCH)
         return wp_errf(err, WP_EINVAL, "residency: max_batch %u outside 1..%u",
                        (unsigned)cfg->max_batch, WP_RES_MAX_BATCH);
+    if (cfg->gpus > WP_RES_MAX_GPUS)
+        return wp_errf(err, WP_EINVAL, "residency: gpus %u above %u", (unsigned)cfg->gpus,
+                       WP_RES_MAX_GPUS);
     if (cfg->max_queue < 1 || cfg->max_queue > WP_RES_MAX_QUEUE)
         return wp_errf(err, WP_EINVAL, "residency: max_queue %u outside 1..%u",
                        (unsigned)cfg->max_queue, WP_RES_MAX_QUEUE);
@@ -75,6 +102,8 @@ int wp_res_new(const wp_res_config *cfg, wp_res **out, wp_err *err)
     if (!r)
         return wp_errf(err, WP_ENOMEM, "out of memory");
     r->cfg = *cfg;
+    r->cfg.gpus = cfg->gpus ? cfg->gpus : 1;
+    r->cap_units = (uint64_t)r->cfg.gpus * WP_ROUTER_GPU_UNITS;
     *out = r;
     return WP_OK;
 }
@@ -83,8 +112,10 @@ void wp_res_free(wp_res *r)
 {
     if (!r)
         return;
-    for (size_t i = 0; i < r->n_models; i++)
+    for (size_t i = 0; i < r->n_models; i++) {
         free(r->models[i].queue);
+        free(r->models[i].qseq);
+    }
     free(r->acts);
     free(r);
 }
@@ -147,8 +178,13 @@ int wp_res_add_model(wp_res *r, const char *name, uint64_t mem_bytes, wp_err *er
     res_model *m = &r->models[r->n_models];
     memset(m, 0, sizeof *m);
     m->queue = malloc(r->cfg.max_queue * sizeof *m->queue);
-    if (!m->queue)
+    m->qseq = malloc(r->cfg.max_queue * sizeof *m->qseq);
+    if (!m->queue || !m->qseq) {
+        free(m->queue);
+        free(m->qseq);
+        m->queue = m->qseq = NULL;
         return wp_errf(err, WP_ENOMEM, "out of memory");
+    }
     memcpy(m->name, name, len + 1);
     m->mem_bytes = mem_bytes;
     m->state = WP_RES_COLD;
@@ -168,7 +204,8 @@ static uint64_t pinned_used(const wp_res *r)
 
 static bool evictable(const res_model *m)
 {
-    return m->state == WP_RES_WARM && !m->pinned && !m->running && m->qlen == 0;
+    return m->state == WP_RES_WARM && !m->pinned && !m->running && m->running_n == 0 &&
+           m->qlen == 0;
 }
 
 static void fail_queue(wp_res *r, uint64_t now_ns, res_model *m, int code)
@@ -229,8 +266,49 @@ static int start_load(wp_res *r, uint64_t now_ns, res_model *m)
     return WP_OK;
 }
 
+/* SLOTS: starts waiting requests in arrival order while the earliest one
+ * (over warm SLOTS models) fits in the free units; sim/engine.c gpu_drain. */
+static void slot_drain(wp_res *r, uint64_t now_ns)
+{
+    for (;;) {
+        res_model *best = NULL;
+        for (size_t i = 0; i < r->n_models; i++) {
+            res_model *c = &r->models[i];
+            if (c->units == 0 || c->state != WP_RES_WARM || c->qlen == 0)
+                continue;
+            if (!best || c->qseq[c->qhead] < best->qseq[best->qhead])
+                best = c;
+        }
+        if (!best || r->busy_units + best->units > r->cap_units)
+            return;
+        /* Requests that start together for one model share one RUN. */
+        wp_res_action *a = NULL;
+        if (r->acts_n > 0) {
+            wp_res_action *tail = &r->acts[r->acts_head + r->acts_n - 1];
+            if (tail->kind == WP_RES_RUN && tail->n_reqs < r->cfg.max_batch &&
+                strcmp(tail->model, best->name) == 0)
+                a = tail;
+        }
+        if (!a) {
+            a = push_action(r, WP_RES_RUN, best);
+            r->stats.batches++;
+        }
+        if (a)
+            a->req_ids[a->n_reqs++] = best->queue[best->qhead];
+        best->qhead = (best->qhead + 1) % r->cfg.max_queue;
+        best->qlen--;
+        best->running_n++;
+        best->last_used_ns = now_ns;
+        r->busy_units += best->units;
+    }
+}
+
 static void dispatch(wp_res *r, uint64_t now_ns, res_model *m)
 {
+    if (m->units) {
+        slot_drain(r, now_ns);
+        return;
+    }
     if (m->state != WP_RES_WARM || m->running || m->qlen == 0)
         return;
     wp_res_action *a = push_action(r, WP_RES_RUN, m);
@@ -289,7 +367,9 @@ int wp_res_submit(wp_res *r, uint64_t now_ns, const char *model, uint64_t req_id
     if (m->qlen >= r->cfg.max_queue)
         return wp_errf(err, WP_EOVERLOAD, "residency: queue of %s is full (%u)", model,
                        (unsigned)r->cfg.max_queue);
-    m->queue[(m->qhead + m->qlen) % r->cfg.max_queue] = req_id;
+    uint32_t at = (m->qhead + m->qlen) % r->cfg.max_queue;
+    m->queue[at] = req_id;
+    m->qseq[at] = r->next_seq++;
     m->qlen++;
     m->last_used_ns = now_ns;
     m->retry_blocked = false;
@@ -339,6 +419,8 @@ int wp_res_batch_done(wp_res *r, uint64_t now_ns, const char *model, wp_err *err
     res_model *m = find(r, model);
     if (!m)
         return wp_errf(err, WP_ENOTFOUND, "residency: unknown model %s", model);
+    if (m->units)
+        return wp_res_run_done(r, now_ns, model, m->running_n, err);
     if (!m->running)
         return wp_errf(err, WP_ESTATE, "residency: %s has no batch running", model);
     m->running = false;
@@ -348,6 +430,46 @@ int wp_res_batch_done(wp_res *r, uint64_t now_ns, const char *model, wp_err *err
     retry_pending(r, now_ns);
     return WP_OK;
 }
+
+int wp_res_run_done(wp_res *r, uint64_t now_ns, const char *model, uint32_t n, wp_err *err)
+{
+    res_model *m = find(r, model);
+    if (!m)
+        return wp_errf(err, WP_ENOTFOUND, "residency: unknown model %s", model);
+    if (m->units == 0) {
+        if (!m->running || n != m->running_n)
+            return wp_errf(err, WP_ESTATE, "residency: %s runs a batch of %u, not %u", model,
+                           (unsigned)m->running_n, (unsigned)n);
+        return wp_res_batch_done(r, now_ns, model, err);
+    }
+    if (n == 0 || n > m->running_n)
+        return wp_errf(err, WP_ESTATE, "residency: %s has %u requests running, not %u", model,
+                       (unsigned)m->running_n, (unsigned)n);
+    m->running_n -= n;
+    r->busy_units -= (uint64_t)n * m->units;
+    m->last_used_ns = now_ns;
+    slot_drain(r, now_ns);
+    retry_pending(r, now_ns);
+    return WP_OK;
+}
+
+int wp_res_set_slots(wp_res *r, const char *model, uint32_t slots_per_gpu, wp_err *err)
+{
+    res_model *m = find(r, model);
+    if (!m)
+        return wp_errf(err, WP_ENOTFOUND, "residency: unknown model %s", model);
+    if (slots_per_gpu > WP_ROUTER_GPU_UNITS)
+        return wp_errf(err, WP_EINVAL, "residency: %u slots per GPU above %u",
+                       (unsigned)slots_per_gpu, WP_ROUTER_GPU_UNITS);
+    if (m->running || m->running_n || m->qlen)
+        return wp_errf(err, WP_ESTATE, "residency: %s is busy; set its slots while idle",
+                       model);
+    m->units = slots_per_gpu ? WP_ROUTER_GPU_UNITS / slots_per_gpu : 0;
+    return WP_OK;
+}
+
+uint64_t wp_res_capacity_units(const wp_res *r) { return r->cap_units; }
+uint64_t wp_res_busy_units(const wp_res *r) { return r->busy_units; }
 
 uint64_t wp_res_capacity_bytes(const wp_res *r) { return r->cfg.capacity_bytes; }
 uint64_t wp_res_used_bytes(const wp_res *r) { return r->used_bytes; }

@@ -8,10 +8,15 @@
  *               to the core at once; timing model: a timer at now + the
  *               profile's load time;
  *        UNLOAD free the backend model;
- *        RUN    cpu/cuda: generate each request now, complete it, report the
- *               batch done; timing model: compute the batch's service times
- *               and set a timer at its end (completions fire then, each
- *               request's result carrying its modelled ttft/total);
+ *        RUN    cpu/cuda (BATCH models): generate each request now,
+ *               complete it, report the batch done; timing model (SLOTS
+ *               models, continuous batching as in sim/engine.c): each
+ *               request of the RUN started now, on a slot of its own; it
+ *               gets ttft/total from wp_model_ttft_ms / wp_model_total_ms
+ *               (via wp_gpu_timing_batch of one request) measured from now,
+ *               and a timer at now + total completes it and reports its
+ *               slot free (wp_res_run_done), so the next waiting request
+ *               starts then, not when a whole batch is over;
  *        FAIL   complete the request with the error;
  *   2. fire the earliest timer due at or before now_ns (in time order, ties
  *      in the order they were set), which feeds the core, and go to 1.
@@ -38,18 +43,18 @@ typedef struct wk_req {
     uint64_t id;
     wp_gen_request req;
     int32_t *tokens;
+    uint64_t submit_ns;
 } wk_req;
 
-enum { T_LOAD = 1, T_BATCH };
+enum { T_LOAD = 1, T_REQ };
 
 typedef struct wk_timer {
     uint64_t at_ns;
     uint64_t seq;
     int kind;
     size_t model;
-    uint32_t n;
-    uint64_t ids[WP_RES_MAX_BATCH];
-    wp_gen_result res[WP_RES_MAX_BATCH];
+    uint64_t id;        /* T_REQ: the request it completes */
+    wp_gen_result res;  /* T_REQ: its modelled times, from its own start */
 } wk_timer;
 
 struct wp_gpu_worker {
@@ -80,7 +85,8 @@ int wp_gpu_worker_new(const wp_gpu_worker_config *cfg, wp_gpu_worker **out, wp_e
     wp_res_config rc = {.capacity_bytes = cfg->capacity_bytes,
                         .max_batch = cfg->max_batch,
                         .max_queue = cfg->max_queue,
-                        .log = cfg->log};
+                        .log = cfg->log,
+                        .gpus = cfg->gpus};
     int rv = wp_res_new(&rc, &w->res, err);
     if (rv != WP_OK) {
         free(w);
@@ -148,6 +154,12 @@ int wp_gpu_worker_add_model(wp_gpu_worker *w, const char *name, const char *path
         m->path = NULL;
         return rv;
     }
+    if (w->cfg.kind == WP_GPU_MODEL) {
+        rv = wp_res_set_slots(w->res, name, profile->slots_per_gpu ? profile->slots_per_gpu : 1,
+                              err);
+        if (rv != WP_OK) /* the model stays in the core's catalog, unused */
+            return rv;
+    }
     snprintf(m->name, sizeof m->name, "%s", name);
     w->n_models++;
     return WP_OK;
@@ -190,7 +202,7 @@ int wp_gpu_worker_submit(wp_gpu_worker *w, uint64_t now_ns, const char *model, u
     int rv = wp_res_submit(w->res, now_ns, model, req_id, err);
     if (rv != WP_OK)
         return rv;
-    w->reqs[w->n_reqs++] = (wk_req){req_id, *req, tokens};
+    w->reqs[w->n_reqs++] = (wk_req){req_id, *req, tokens, now_ns};
     return WP_OK;
 }
 
@@ -260,34 +272,30 @@ static void do_run(wp_gpu_worker *w, uint64_t now_ns, size_t mi, const wp_res_ac
         return;
     }
     if (w->cfg.kind == WP_GPU_MODEL) {
-        wk_timer *t = add_timer(w);
-        if (!t) {
-            for (uint32_t i = 0; i < a->n_reqs; i++)
-                complete(w, a->req_ids[i], WP_ENOMEM, NULL);
-            wp_res_batch_done(w->res, now_ns, m->name, NULL);
-            return;
-        }
-        uint32_t in[WP_RES_MAX_BATCH], out[WP_RES_MAX_BATCH];
-        uint32_t n = 0;
+        /* Each request holds its own slot from now until now + total. */
         for (uint32_t i = 0; i < a->n_reqs; i++) {
             const wk_req *r = find_req(w, a->req_ids[i], NULL);
-            if (!r)
-                continue;
-            wp_err err;
-            int rv = wp_gpu_request_check(m->m, &r->req, &err);
-            if (rv != WP_OK) {
-                complete(w, a->req_ids[i], rv, NULL);
+            if (!r) { /* cannot happen: ids stay until completed */
+                wp_res_run_done(w->res, now_ns, m->name, 1, NULL);
                 continue;
             }
-            t->ids[n] = r->id;
-            in[n] = r->req.n_prompt;
-            out[n] = r->req.steps;
-            n++;
+            wp_err err;
+            int rv = wp_gpu_request_check(m->m, &r->req, &err);
+            wk_timer *t = rv == WP_OK ? add_timer(w) : NULL;
+            if (!t) {
+                complete(w, a->req_ids[i], rv == WP_OK ? WP_ENOMEM : rv, NULL);
+                wp_res_run_done(w->res, now_ns, m->name, 1, NULL);
+                continue;
+            }
+            t->kind = T_REQ;
+            t->model = mi;
+            t->id = r->id;
+            uint32_t in = r->req.n_prompt, out = r->req.steps;
+            /* A slot freed by a timer fired late never starts a request
+             * before it arrived. */
+            uint64_t start_ns = now_ns > r->submit_ns ? now_ns : r->submit_ns;
+            t->at_ns = start_ns + wp_gpu_timing_batch(&m->profile, &in, &out, 1, &t->res);
         }
-        t->kind = T_BATCH;
-        t->model = mi;
-        t->n = n;
-        t->at_ns = now_ns + wp_gpu_timing_batch(&m->profile, in, out, n, t->res);
         return;
     }
     uint64_t elapsed = 0;
@@ -338,8 +346,13 @@ static void drain(wp_gpu_worker *w, uint64_t now_ns)
 
 uint64_t wp_gpu_worker_advance(wp_gpu_worker *w, uint64_t now_ns)
 {
+    /* Actions are executed at the time of the event that emitted them: a
+     * request that starts because a timer freed its slot starts at the
+     * timer's time (or at its own arrival, if later), as in the simulator,
+     * even when advance is called late. */
+    uint64_t ev_ns = now_ns;
     for (;;) {
-        drain(w, now_ns);
+        drain(w, ev_ns);
         size_t best = SIZE_MAX;
         for (size_t i = 0; i < w->n_timers; i++) {
             const wk_timer *t = &w->timers[i];
@@ -353,13 +366,13 @@ uint64_t wp_gpu_worker_advance(wp_gpu_worker *w, uint64_t now_ns)
             return w->timers[best].at_ns;
         wk_timer t = w->timers[best];
         w->timers[best] = w->timers[--w->n_timers];
+        ev_ns = t.at_ns;
         wk_model *m = &w->models[t.model];
         if (t.kind == T_LOAD) {
             wp_res_load_done(w->res, t.at_ns, m->name, WP_OK, wp_gpu_model_load_ns(m->m), NULL);
         } else {
-            for (uint32_t i = 0; i < t.n; i++)
-                complete(w, t.ids[i], WP_OK, &t.res[i]);
-            wp_res_batch_done(w->res, t.at_ns, m->name, NULL);
+            complete(w, t.id, WP_OK, &t.res);
+            wp_res_run_done(w->res, t.at_ns, m->name, 1, NULL);
         }
     }
 }
