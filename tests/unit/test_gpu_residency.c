@@ -1,6 +1,7 @@
 /* The residency core: LRU eviction order, pinned models never evicted,
  * memory never over capacity (checked after every call), batching per
- * model, and a failed load leaving the other models served. A randomized
+ * model (BATCH) or per slot (SLOTS: continuous batching), and a failed load
+ * leaving the other models served. A randomized
  * run drives the core with a fake driver and checks the invariants after
  * every step (seed printed on failure). */
 #include <setjmp.h>
@@ -271,6 +272,96 @@ static void test_batching(void **state)
     wp_res_free(r);
 }
 
+/* SLOTS mode (continuous batching, as sim/engine.c): one GPU of
+ * 65536 units; a (2 slots per GPU) takes 32768 a request, b (4) 16384.
+ * Requests start one by one as units free, strictly in arrival order
+ * across models (a big head blocks a smaller one behind it). */
+static void test_slots_admission(void **state)
+{
+    (void)state;
+    wp_res *r = mk(100 * MB, 4);
+    wp_err err;
+    assert_int_equal(wp_res_add_model(r, "a", 10 * MB, &err), WP_OK);
+    assert_int_equal(wp_res_add_model(r, "b", 10 * MB, &err), WP_OK);
+    assert_int_equal(wp_res_set_slots(r, "a", 2, &err), WP_OK);
+    assert_int_equal(wp_res_set_slots(r, "b", 4, &err), WP_OK);
+    assert_int_equal(wp_res_set_slots(r, "zz", 4, &err), WP_ENOTFOUND);
+    assert_int_equal(wp_res_set_slots(r, "b", 65537, &err), WP_EINVAL);
+    assert_int_equal(wp_res_capacity_units(r), 65536);
+    /* Three requests queue behind a's load: two start together (one RUN),
+     * the third waits for a slot. */
+    for (uint64_t id = 1; id <= 3; id++)
+        assert_int_equal(wp_res_submit(r, id, "a", id, &err), WP_OK);
+    expect(r, WP_RES_LOAD, "a");
+    expect_none(r);
+    assert_int_equal(wp_res_set_slots(r, "a", 1, &err), WP_ESTATE); /* busy */
+    assert_int_equal(wp_res_load_done(r, 10, "a", WP_OK, 6, &err), WP_OK);
+    wp_res_action a = expect(r, WP_RES_RUN, "a");
+    assert_int_equal(a.n_reqs, 2);
+    assert_int_equal(a.req_ids[0], 1);
+    assert_int_equal(a.req_ids[1], 2);
+    expect_none(r);
+    assert_int_equal(wp_res_busy_units(r), 65536);
+    assert_int_equal(wp_res_queue_depth(r), 3);
+    /* b is cold: loading it does not need a slot; its request waits. */
+    assert_int_equal(wp_res_submit(r, 11, "b", 4, &err), WP_OK);
+    expect(r, WP_RES_LOAD, "b");
+    assert_int_equal(wp_res_load_done(r, 12, "b", WP_OK, 2, &err), WP_OK);
+    expect_none(r); /* 3 (a) is earlier and nothing fits */
+    /* One a ends: 3 (earlier) takes its units, 4 still does not fit. */
+    assert_int_equal(wp_res_run_done(r, 20, "a", 1, &err), WP_OK);
+    a = expect(r, WP_RES_RUN, "a");
+    assert_int_equal(a.n_reqs, 1);
+    assert_int_equal(a.req_ids[0], 3);
+    expect_none(r);
+    /* More than running: refused, nothing changed. */
+    assert_int_equal(wp_res_run_done(r, 21, "a", 3, &err), WP_ESTATE);
+    assert_int_equal(wp_res_run_done(r, 21, "b", 1, &err), WP_ESTATE);
+    /* Another b arrives (5); then a's slot frees: 4 and 5 both start (in
+     * one RUN), 32768 + 2 x 16384 = 65536. */
+    assert_int_equal(wp_res_submit(r, 22, "b", 5, &err), WP_OK);
+    expect_none(r);
+    assert_int_equal(wp_res_run_done(r, 30, "a", 1, &err), WP_OK);
+    a = expect(r, WP_RES_RUN, "b");
+    assert_int_equal(a.n_reqs, 2);
+    assert_int_equal(a.req_ids[0], 4);
+    assert_int_equal(a.req_ids[1], 5);
+    expect_none(r);
+    assert_int_equal(wp_res_busy_units(r), 65536);
+    /* Head-of-line: a (32768) arrives first, then b (16384); one b ends
+     * (16384 free): a does not fit, and b waits behind it (strict FIFO). */
+    assert_int_equal(wp_res_submit(r, 31, "a", 6, &err), WP_OK);
+    assert_int_equal(wp_res_submit(r, 32, "b", 7, &err), WP_OK);
+    assert_int_equal(wp_res_run_done(r, 40, "b", 1, &err), WP_OK);
+    expect_none(r);
+    /* The other b ends (32768 busy): a starts (65536); b still waits. */
+    assert_int_equal(wp_res_batch_done(r, 50, "b", &err), WP_OK); /* all running of b */
+    a = expect(r, WP_RES_RUN, "a");
+    assert_int_equal(a.req_ids[0], 6);
+    expect_none(r);
+    assert_int_equal(wp_res_busy_units(r), 65536);
+    /* A model with running or queued requests is never evicted: c (95 MB)
+     * needs both a and b gone, so it waits until both are idle. */
+    assert_int_equal(wp_res_add_model(r, "c", 95 * MB, &err), WP_OK);
+    assert_int_equal(wp_res_submit(r, 51, "c", 8, &err), WP_OK);
+    expect_none(r);
+    assert_int_equal(wp_res_batch_done(r, 60, "a", &err), WP_OK);
+    a = expect(r, WP_RES_RUN, "b"); /* 7 starts; c still cannot fit */
+    assert_int_equal(a.req_ids[0], 7);
+    expect_none(r);
+    assert_int_equal(wp_res_run_done(r, 70, "b", 1, &err), WP_OK);
+    expect(r, WP_RES_UNLOAD, "a"); /* least recently used first */
+    expect(r, WP_RES_UNLOAD, "b");
+    expect(r, WP_RES_LOAD, "c");
+    expect_none(r);
+    assert_int_equal(wp_res_busy_units(r), 0);
+    assert_int_equal(wp_res_queue_depth(r), 1);
+    wp_res_stats st;
+    wp_res_get_stats(r, &st);
+    assert_int_equal(st.batches, 5); /* RUN actions: requests that start together share one */
+    wp_res_free(r);
+}
+
 /* A random workload through a fake driver: invariants after every call,
  * every request ends exactly once (RUN or FAIL), pinned warm models are
  * never unloaded. */
@@ -285,9 +376,18 @@ static void test_random_invariants(void **state)
         wp_rng_seed(&rng, seed);
         wp_res *r = mk(100 * MB, 4);
         wp_err err;
+        /* Seeds 4 and 5 mix BATCH models (odd) with SLOTS models (even,
+         * 1..4 slots per GPU) on one GPU. */
+        bool slots = seed >= 4;
+        uint64_t units[M] = {0};
         for (int i = 0; i < M; i++) {
             sizes[i] = (10 + wp_rng_below(&rng, 50)) * MB;
             assert_int_equal(wp_res_add_model(r, names[i], sizes[i], &err), WP_OK);
+            if (slots && i % 2 == 0) {
+                uint32_t s = 1 + (uint32_t)wp_rng_below(&rng, 4);
+                assert_int_equal(wp_res_set_slots(r, names[i], s, &err), WP_OK);
+                units[i] = 65536 / s;
+            }
         }
         bool loading[M] = {false}, running[M] = {false};
         uint32_t running_n[M] = {0};
@@ -302,6 +402,11 @@ static void test_random_invariants(void **state)
                 int code = wp_rng_below(&rng, 5) == 0 ? WP_EIO : WP_OK;
                 assert_int_equal(wp_res_load_done(r, t, names[i], code, 1, &err), WP_OK);
                 loading[i] = false;
+            } else if (u < 90 && running[i] && units[i]) {
+                uint32_t n = 1 + (uint32_t)wp_rng_below(&rng, running_n[i]);
+                assert_int_equal(wp_res_run_done(r, t, names[i], n, &err), WP_OK);
+                running_n[i] -= n;
+                running[i] = running_n[i] > 0;
             } else if (u < 90 && running[i]) {
                 assert_int_equal(wp_res_batch_done(r, t, names[i], &err), WP_OK);
                 running[i] = false;
@@ -320,11 +425,13 @@ static void test_random_invariants(void **state)
                     if (wp_res_model_pinned(r, a.model))
                         fail_msg("seed %llu: pinned %s evicted", (unsigned long long)seed, a.model);
                     assert_false(running[k]);
+                    assert_int_equal(running_n[k], 0);
                 } else if (a.kind == WP_RES_RUN) {
-                    assert_false(running[k]);
+                    if (!units[k])
+                        assert_false(running[k]); /* BATCH: one at a time */
                     assert_true(a.n_reqs >= 1 && a.n_reqs <= 4);
                     running[k] = true;
-                    running_n[k] = a.n_reqs;
+                    running_n[k] += a.n_reqs;
                     ended += a.n_reqs;
                 } else {
                     assert_int_equal(a.kind, WP_RES_FAIL);
@@ -332,6 +439,11 @@ static void test_random_invariants(void **state)
                 }
             }
             check_inv(r, names, sizes, M);
+            uint64_t busy = 0;
+            for (int k = 0; k < M; k++)
+                busy += units[k] * running_n[k];
+            assert_int_equal(wp_res_busy_units(r), busy);
+            assert_true(busy <= wp_res_capacity_units(r));
         }
         /* Every submitted request was run, failed, or is still queued. */
         uint64_t in_run = 0;
@@ -349,6 +461,7 @@ int main(void)
         cmocka_unit_test(test_pinned_never_evicted),
         cmocka_unit_test(test_load_failure_isolated),
         cmocka_unit_test(test_batching),
+        cmocka_unit_test(test_slots_admission),
         cmocka_unit_test(test_random_invariants),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
