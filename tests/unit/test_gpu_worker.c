@@ -1,5 +1,6 @@
-/* The live-world worker: the TIMING MODEL path (loads and batches finish at
- * computed times; advance returns when next due), the cpu path (loads and
+/* The live-world worker: the TIMING MODEL path (loads and requests finish at
+ * computed times; advance returns when next due; continuous batching per
+ * slot, checked against a hand-computed schedule), the cpu path (loads and
  * generation happen in the call, tokens match a direct generate), exactly
  * one completion per request, and a failed load that leaves the other
  * model serving. */
@@ -8,6 +9,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -38,6 +40,8 @@ typedef struct done_log {
     uint64_t ids[64];
     int errors[64];
     wp_gen_result res[64];
+    uint64_t at_ns[64];  /* the time given to the advance that completed it */
+    uint64_t now_ns;
 } done_log;
 
 static void on_done(void *ctx, uint64_t id, int error, const wp_gen_result *res)
@@ -48,6 +52,7 @@ static void on_done(void *ctx, uint64_t id, int error, const wp_gen_result *res)
         assert_true(d->ids[i] != id); /* exactly once */
     d->ids[d->n] = id;
     d->errors[d->n] = error;
+    d->at_ns[d->n] = d->now_ns;
     if (res)
         d->res[d->n] = *res;
     else
@@ -115,6 +120,171 @@ static void test_timing_worker(void **state)
     wp_gpu_worker_advance(w, t);
     assert_int_equal(d.n, 3);
     assert_int_equal(d.errors[2], WP_ENOSPC);
+    wp_gpu_worker_free(w);
+}
+
+/* Index of id in the completion log; fails when absent. */
+static size_t done_index(const done_log *d, uint64_t id)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (d->ids[i] == id)
+            return i;
+    fail_msg("request %llu not completed", (unsigned long long)id);
+    return 0;
+}
+
+static uint64_t ms_ns(double ms) { return (uint64_t)llround(ms * 1e6); }
+
+/* Continuous batching: a long request holds one of two slots; a short one
+ * arriving later takes the free slot at once (its first token at its own
+ * arrival + ttft, its end long before the long one's); a third one finds
+ * both slots busy and waits, in FIFO order, for the first slot to free. */
+static void test_timing_continuous(void **state)
+{
+    (void)state;
+    done_log d = {0};
+    wp_gpu_worker_config cfg = {.kind = WP_GPU_MODEL, .capacity_bytes = 100 * MB, .max_batch = 4,
+                                .max_queue = 16, .on_done = on_done, .ctx = &d};
+    wp_gpu_worker *w;
+    wp_err err;
+    assert_int_equal(wp_gpu_worker_new(&cfg, &w, &err), WP_OK);
+    wp_model_profile p = {.name = "m", .size_bytes = 10 * MB, .prefill_base_ms = 7.3,
+                          .prefill_ms_per_token = 0.11, .decode_ms_per_token = 1.7,
+                          .slots_per_gpu = 2, .load_fixed_ms = 50};
+    assert_int_equal(wp_gpu_worker_add_model(w, "m", NULL, &p, &err), WP_OK);
+    const char *pins[1] = {"m"};
+    assert_int_equal(wp_gpu_worker_assign(w, 0, pins, 1, &err), WP_OK);
+    uint64_t t0 = wp_gpu_worker_advance(w, 0);
+    assert_int_equal(t0, 50 * WP_NS_PER_MS);
+    assert_int_equal(wp_gpu_worker_advance(w, t0), UINT64_MAX); /* warm, idle */
+    assert_int_equal(wp_res_model_state(wp_gpu_worker_res(w), "m"), WP_RES_WARM);
+
+    const int32_t prompt[16] = {0};
+    wp_gen_request lng = {prompt, 16, 300, 0, 0}, shrt = {prompt, 5, 4, 0, 0};
+    uint64_t long_total = ms_ns(wp_model_total_ms(&p, 16, 300));
+    uint64_t short_ttft = ms_ns(wp_model_ttft_ms(&p, 5));
+    uint64_t short_total = ms_ns(wp_model_total_ms(&p, 5, 4));
+    d.now_ns = t0;
+    assert_int_equal(wp_gpu_worker_submit(w, t0, "m", 1, &lng, NULL, &err), WP_OK);
+    assert_int_equal(wp_gpu_worker_advance(w, t0), t0 + long_total);
+    uint64_t t1 = t0 + 20 * WP_NS_PER_MS;
+    d.now_ns = t1;
+    assert_int_equal(wp_gpu_worker_submit(w, t1, "m", 2, &shrt, NULL, &err), WP_OK);
+    assert_int_equal(wp_gpu_worker_advance(w, t1), t1 + short_total); /* started at once */
+    uint64_t t2 = t1 + WP_NS_PER_MS; /* both slots busy now */
+    d.now_ns = t2;
+    assert_int_equal(wp_gpu_worker_submit(w, t2, "m", 3, &shrt, NULL, &err), WP_OK);
+    assert_int_equal(wp_gpu_worker_advance(w, t2), t1 + short_total); /* 3 waits */
+    assert_int_equal(wp_res_queue_depth(wp_gpu_worker_res(w)), 3);
+    uint64_t next = t1 + short_total;
+    while (next != UINT64_MAX) {
+        d.now_ns = next;
+        next = wp_gpu_worker_advance(w, next);
+    }
+    assert_int_equal(d.n, 3);
+    size_t i1 = done_index(&d, 1), i2 = done_index(&d, 2), i3 = done_index(&d, 3);
+    /* 2 ends first, at its own arrival + total; its ttft is from its own
+     * start (= its arrival): t1 + ttft, not after the long request. */
+    assert_int_equal(i2, 0);
+    assert_int_equal(d.at_ns[i2], t1 + short_total);
+    assert_int_equal(d.res[i2].ttft_ns, short_ttft);
+    assert_int_equal(d.res[i2].total_ns, short_total);
+    /* 3 took 2's slot when it freed, not the end of 1. */
+    assert_int_equal(i3, 1);
+    assert_int_equal(d.at_ns[i3], t1 + short_total + short_total);
+    assert_int_equal(d.res[i3].ttft_ns, short_ttft);
+    assert_int_equal(d.at_ns[i1], t0 + long_total);
+    assert_int_equal(d.res[i1].ttft_ns, ms_ns(wp_model_ttft_ms(&p, 16)));
+    assert_int_equal(d.res[i1].total_ns, long_total);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(d.errors[i], WP_OK);
+        assert_true(d.res[i].modelled);
+    }
+    assert_int_equal(wp_res_busy_units(wp_gpu_worker_res(w)), 0);
+    wp_gpu_worker_free(w);
+}
+
+/* The worker against a hand-computed continuous-batching schedule on one
+ * GPU (65536 work units): A has 2 slots per GPU (32768 units a request), B
+ * 4 (16384). Profiles: ttft = 10 ms, total = 10 + (out - 1) ms. Times in ms
+ * after warm-up:
+ *   req model arrive out total start  end   why
+ *    1   A      0    91   100     0   100   free
+ *    2   A     10    41    50    10    60   free (65536 busy)
+ *    3   B     20    11    20    60    80   waits for 2
+ *    4   A     30    11    20    80   100   60: 49152 busy, A does not fit
+ *    5   B     40    11    20   100   120   behind 4 (FIFO), then 1 ends
+ *    6   B    105    31    40   105   145   fits at once
+ * Static batching (the old worker) would have run 3, 4, 5 only after the
+ * batches before them ended. */
+static void test_timing_schedule(void **state)
+{
+    (void)state;
+    done_log d = {0};
+    wp_gpu_worker_config cfg = {.kind = WP_GPU_MODEL, .capacity_bytes = 100 * MB, .max_batch = 8,
+                                .max_queue = 16, .on_done = on_done, .ctx = &d, .gpus = 1};
+    wp_gpu_worker *w;
+    wp_err err;
+    assert_int_equal(wp_gpu_worker_new(&cfg, &w, &err), WP_OK);
+    wp_model_profile pa = {.name = "A", .size_bytes = 10 * MB, .prefill_base_ms = 10,
+                           .decode_ms_per_token = 1, .slots_per_gpu = 2, .load_fixed_ms = 5};
+    wp_model_profile pb = pa;
+    pb.slots_per_gpu = 4;
+    assert_int_equal(wp_gpu_worker_add_model(w, "A", NULL, &pa, &err), WP_OK);
+    assert_int_equal(wp_gpu_worker_add_model(w, "B", NULL, &pb, &err), WP_OK);
+    const char *pins[2] = {"A", "B"};
+    assert_int_equal(wp_gpu_worker_assign(w, 0, pins, 2, &err), WP_OK);
+    uint64_t next = wp_gpu_worker_advance(w, 0);
+    assert_int_equal(next, 5 * WP_NS_PER_MS);
+    assert_int_equal(wp_gpu_worker_advance(w, next), UINT64_MAX);
+    const uint64_t T0 = WP_NS_PER_S;
+    static const struct {
+        const char *model;
+        uint64_t arrive_ms;
+        uint32_t out;
+        uint64_t start_ms, end_ms;
+    } sched[6] = {{"A", 0, 91, 0, 100},   {"A", 10, 41, 10, 60}, {"B", 20, 11, 60, 80},
+                  {"A", 30, 11, 80, 100}, {"B", 40, 11, 100, 120}, {"B", 105, 31, 105, 145}};
+    const int32_t prompt[1] = {0};
+    wp_gen_request reqs[6];
+    size_t k = 0;
+    next = UINT64_MAX;
+    /* Drive it as a node would: at each time, fire what is due, then
+     * submit what arrives. */
+    while (k < 6 || next != UINT64_MAX) {
+        uint64_t arrive = k < 6 ? T0 + sched[k].arrive_ms * WP_NS_PER_MS : UINT64_MAX;
+        uint64_t now = arrive < next ? arrive : next;
+        d.now_ns = now;
+        next = wp_gpu_worker_advance(w, now);
+        while (k < 6 && T0 + sched[k].arrive_ms * WP_NS_PER_MS == now) {
+            reqs[k] = (wp_gen_request){prompt, 1, sched[k].out, 0, 0};
+            assert_int_equal(wp_gpu_worker_submit(w, now, sched[k].model, k + 1, &reqs[k], NULL,
+                                                  &err),
+                             WP_OK);
+            k++;
+        }
+        next = wp_gpu_worker_advance(w, now);
+        assert_true(wp_res_busy_units(wp_gpu_worker_res(w)) <= 65536);
+    }
+    assert_int_equal(d.n, 6);
+    for (size_t i = 0; i < 6; i++) {
+        size_t j = done_index(&d, i + 1);
+        uint64_t total_ns = (sched[i].end_ms - sched[i].start_ms) * WP_NS_PER_MS;
+        assert_int_equal(d.errors[j], WP_OK);
+        assert_int_equal(d.at_ns[j], T0 + sched[i].end_ms * WP_NS_PER_MS);
+        assert_int_equal(d.res[j].ttft_ns, 10 * WP_NS_PER_MS);
+        assert_int_equal(d.res[j].total_ns, total_ns);
+        /* Time to first token from arrival, as a client sees it. */
+        uint64_t ttft_from_arrival =
+            d.at_ns[j] - d.res[j].total_ns + d.res[j].ttft_ns - sched[i].arrive_ms * WP_NS_PER_MS;
+        assert_int_equal(ttft_from_arrival - T0,
+                         (sched[i].start_ms + 10 - sched[i].arrive_ms) * WP_NS_PER_MS);
+    }
+    /* Completion order: 2 (60), 3 (80), 1 and 4 (100, 1 set its timer
+     * first), 5 (120), 6 (145). */
+    static const uint64_t order[6] = {2, 3, 1, 4, 5, 6};
+    for (size_t i = 0; i < 6; i++)
+        assert_int_equal(d.ids[i], order[i]);
     wp_gpu_worker_free(w);
 }
 
@@ -200,6 +370,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_timing_worker),
+        cmocka_unit_test(test_timing_continuous),
+        cmocka_unit_test(test_timing_schedule),
         cmocka_unit_test(test_cpu_worker),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
