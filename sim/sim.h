@@ -239,6 +239,12 @@ void wp_sim_result_free(wp_sim_result *r);
 void wp_sim_report_json(const wp_sim_result *r, double wall_s, FILE *fp);
 void wp_sim_report_table(const wp_sim_result *r, double wall_s, FILE *fp);
 void wp_sim_report_csv(const wp_sim_result *r, FILE *fp);
+/* The shared pieces, for reports of live traffic (`wpctl report`) in the
+ * same format: the keys of one stats object (no braces, so a caller can
+ * add its own keys), and the table's legend line, column header and one
+ * row per region plus "all". */
+void wp_sim_report_json_fields(wp_json *j, const wp_sim_stats *s);
+void wp_sim_report_table_rows(const wp_sim_result *r, FILE *fp);
 /* Two results side by side (make demo). */
 void wp_sim_report_compare(const wp_sim_result *a, const wp_sim_result *b, FILE *fp);
 

@@ -23,6 +23,7 @@ static const struct wpctl_cmd commands[] = {
     {"pin", "pin a model to cities", wpctl_pin_main},
     {"unpin", "remove a model's pin", wpctl_unpin_main},
     {"placement", "models -> nodes, and placement server status", wpctl_placement_main},
+    {"report", "latency by region of a traffic results file (sim's format)", wpctl_report_main},
     {"sim", "simulate global traffic: latency by region (edge vs regional)", wpctl_sim_main},
     {"cluster", "start, inspect and stop a local cluster (up|status|restart|down)",
      wpctl_cluster_main},
