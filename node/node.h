@@ -215,6 +215,38 @@ int wp_infer_request_check(const struct Warmpath__Infer__InferRequest *r, wp_err
 /* "OK", "BAD_REQUEST", ... (the proto enum names); "UNKNOWN_STATUS" otherwise. */
 const char *wp_infer_status_name(int status);
 
+/* ---------------------------------------------------------------- request table */
+
+/* The ingress's pending requests (node/reqtab.c explains the design). Each
+ * open request has one current attempt named by a hop id; answers are
+ * accepted only for the current attempt of an open request, so every
+ * request is closed exactly once (answer, expiry or shutdown) and late or
+ * duplicate answers match nothing. Pure: deadlines are passed in. */
+typedef struct wp_reqtab wp_reqtab;
+
+int wp_reqtab_new(uint32_t capacity, wp_reqtab **out, wp_err *err);
+void wp_reqtab_free(wp_reqtab *t);
+/* Opens a request (first attempt, deadline_ns); *hop names the attempt.
+ * WP_EOVERLOAD when all capacity slots are in use. */
+int wp_reqtab_open(wp_reqtab *t, void *user, uint64_t deadline_ns, uint64_t *hop);
+/* Replaces the current attempt `hop` with a new one (*new_hop, new
+ * deadline); the old hop no longer matches. WP_ENOTFOUND if hop is not
+ * current. */
+int wp_reqtab_retry(wp_reqtab *t, uint64_t hop, uint64_t deadline_ns, uint64_t *new_hop);
+/* The request whose current attempt is hop (and its attempt count), or
+ * NULL: stale, duplicate or unknown. */
+void *wp_reqtab_match(const wp_reqtab *t, uint64_t hop, uint32_t *attempts);
+/* Closes the request whose current attempt is hop. WP_ENOTFOUND if not. */
+int wp_reqtab_close(wp_reqtab *t, uint64_t hop);
+/* Pops one request whose current attempt's deadline is <= now_ns (it stays
+ * open: the caller retries or closes it). false when none. */
+bool wp_reqtab_expired(wp_reqtab *t, uint64_t now_ns, uint64_t *hop, void **user);
+/* Earliest current deadline, UINT64_MAX when none. */
+uint64_t wp_reqtab_next_deadline(wp_reqtab *t);
+size_t wp_reqtab_count(const wp_reqtab *t);
+/* Any open request (for answering everything at shutdown). */
+bool wp_reqtab_first(const wp_reqtab *t, uint64_t *hop, void **user);
+
 /* ---------------------------------------------------------------- core */
 
 typedef struct wp_gossip wp_gossip;

@@ -97,6 +97,7 @@ while :; do
     [ $(( $(now_ms) - T0 )) -gt 15000 ] && fail "after restart only $good of 8 see $VICTIM alive with incarnation > $INC0"
     sleep 0.2
 done
+[ "$(member_field "$FIRST_OTHER" "$VICTIM" gpus)" = 1 ] || fail "$VICTIM restarted without its GPU count"
 echo "ok: $VICTIM rejoined alive with incarnation $(member_field "$FIRST_OTHER" "$VICTIM" incarnation) > $INC0"
 
 # 4. capacity change on one node seen on another

@@ -25,6 +25,8 @@ typedef struct wpctl_cluster {
     char dir[512];
     bool emulate_wan;
     uint32_t probe_interval_ms; /* 0 = wp-node default */
+    uint32_t gpus;              /* per node, as started */
+    uint64_t gpu_mem_mib;       /* free GPU memory per node, as started */
     size_t n;
     wpctl_node_rec nodes[WPCTL_CLUSTER_MAX_NODES];
 } wpctl_cluster;

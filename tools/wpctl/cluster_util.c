@@ -4,6 +4,8 @@
  *   version 1
  *   option emulate_wan 0|1
  *   option probe_interval_ms N
+ *   option gpus N
+ *   option gpu_mem_mib N
  *   node ID CITY PID GOSSIP_ADDR ADMIN_ADDR
  * Lines are at most 1 KiB, fields at most their buffer sizes, at most
  * WPCTL_CLUSTER_MAX_NODES nodes; anything else is an error naming the line. */
@@ -72,14 +74,23 @@ int wpctl_cluster_load(const char *dir, wpctl_cluster *c, wp_err *err)
             have_version = true;
         } else if (nt == 3 && strcmp(tok[0], "option") == 0) {
             int64_t v;
-            if (wp_parse_int64(tok[2], &v) || v < 0 || v > 600000) {
+            if (wp_parse_int64(tok[2], &v) || v < 0 || v > 1000000000) {
                 rv = wp_errf(err, WP_EPARSE, "%s:%d: bad option value '%s'", path, lineno, tok[2]);
                 break;
             }
             if (strcmp(tok[1], "emulate_wan") == 0)
                 c->emulate_wan = v != 0;
-            else if (strcmp(tok[1], "probe_interval_ms") == 0)
+            else if (strcmp(tok[1], "probe_interval_ms") == 0 && v <= 600000)
                 c->probe_interval_ms = (uint32_t)v;
+            else if (strcmp(tok[1], "gpus") == 0 && v <= 1024)
+                c->gpus = (uint32_t)v;
+            else if (strcmp(tok[1], "gpu_mem_mib") == 0)
+                c->gpu_mem_mib = (uint64_t)v;
+            else {
+                rv = wp_errf(err, WP_EPARSE, "%s:%d: unknown option or value out of range", path,
+                             lineno);
+                break;
+            }
         } else if (nt == 6 && strcmp(tok[0], "node") == 0) {
             if (c->n >= WPCTL_CLUSTER_MAX_NODES) {
                 rv = wp_errf(err, WP_ETOOBIG, "%s:%d: more than %u nodes", path, lineno,
@@ -119,6 +130,8 @@ int wpctl_cluster_save(const wpctl_cluster *c, wp_err *err)
     fprintf(fp, "# warmpath local cluster, written by 'wpctl cluster up'\nversion 1\n");
     fprintf(fp, "option emulate_wan %d\noption probe_interval_ms %u\n", c->emulate_wan ? 1 : 0,
             c->probe_interval_ms);
+    fprintf(fp, "option gpus %u\noption gpu_mem_mib %llu\n", c->gpus,
+            (unsigned long long)c->gpu_mem_mib);
     for (size_t i = 0; i < c->n; i++)
         fprintf(fp, "node %s %s %ld %s %s\n", c->nodes[i].id, c->nodes[i].city,
                 (long)c->nodes[i].pid, c->nodes[i].gossip, c->nodes[i].admin);

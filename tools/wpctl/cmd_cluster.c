@@ -40,7 +40,8 @@ static const char *const help_cluster =
     "     [--emulate-wan] [--probe-interval-ms MS] [--gpus N] [--gpu-mem-gb G]\n"
     "     [--timeout-s S]\n"
     "        start the nodes in the background and wait until all have joined\n"
-    "        (default: --preset tiny, 1 node per city, memberlist timings)\n"
+    "        (default: --preset tiny, 1 node per city, memberlist timings,\n"
+    "        1 GPU and 24 GiB free per node, wait up to 30 s)\n"
     "  status [--dir D] [--json]\n"
     "        every process: id, role, city, pid, endpoint, running\n"
     "  restart ID [--dir D]\n"
@@ -336,6 +337,8 @@ static int cluster_up(int argc, char **argv)
     }
     cl->emulate_wan = wan;
     cl->probe_interval_ms = (uint32_t)probe_ms;
+    cl->gpus = (uint32_t)gpus;
+    cl->gpu_mem_mib = (uint64_t)(mem_gb * 1024.0 + 0.5);
 
     /* City list: validated against the edge preset (what wp-node checks). */
     wp_topology *edge = NULL, *tiny = NULL;
@@ -615,7 +618,8 @@ static int cluster_restart(int argc, char **argv)
         goto out;
     }
     join_list(cl, i, joins, sizeof joins);
-    pid_t pid = spawn_node(bin, cl, &cl->nodes[i], joins, 1, 24, &err);
+    pid_t pid = spawn_node(bin, cl, &cl->nodes[i], joins, (int)cl->gpus,
+                           (double)cl->gpu_mem_mib / 1024.0, &err);
     if (pid < 0) {
         rc = wpctl_fail("%s", wp_err_text(&err));
         goto out;
