@@ -332,46 +332,51 @@ static void json_region(wp_json *j, const wp_sim_stats *st, uint64_t ok)
 
 void wpctl_report_print_json(const wpctl_report *rep, const char *label, FILE *fp)
 {
-    double s = span_s(rep);
     wp_json j;
     wp_json_init(&j, fp, false);
-    wp_json_obj_begin(&j);
-    wp_json_key(&j, "scenario");
-    wp_json_str(&j, label);
-    wp_json_key(&j, "seed");
-    wp_json_uint(&j, rep->res->seed);
-    wp_json_key(&j, "requests");
-    wp_json_uint(&j, rep->sent);
-    wp_json_key(&j, "wall_s");
-    wp_json_double(&j, s);
-    wp_json_key(&j, "requests_per_s");
-    wp_json_double(&j, s > 0 ? (double)rep->sent / s : 0);
-    wp_json_key(&j, "sent");
-    wp_json_uint(&j, rep->sent);
-    wp_json_key(&j, "ok");
-    wp_json_uint(&j, rep->ok);
-    wp_json_key(&j, "errors");
-    wp_json_uint(&j, rep->errors);
-    wp_json_key(&j, "counts_add_up");
-    wp_json_bool(&j, rep->sent == rep->ok + rep->errors);
-    wp_json_key(&j, "retried");
-    wp_json_uint(&j, rep->retried);
-    wp_json_key(&j, "errors_by_reason");
-    wp_json_obj_begin(&j);
-    for (size_t k = 0; k < rep->nreasons; k++) {
-        wp_json_key(&j, rep->reason_code[k]);
-        wp_json_uint(&j, rep->reason_count[k]);
-    }
-    wp_json_obj_end(&j);
-    wp_json_key(&j, "regions");
-    wp_json_obj_begin(&j);
-    for (int i = 0; i < WP_REGION_COUNT; i++) {
-        wp_json_key(&j, wp_region_name((wp_region)i));
-        json_region(&j, &rep->res->region[i], rep->region_ok[i]);
-    }
-    wp_json_obj_end(&j);
-    wp_json_key(&j, "all");
-    json_region(&j, &rep->res->all, rep->ok);
-    wp_json_obj_end(&j);
+    wpctl_report_json(rep, label, &j);
     wp_json_end(&j);
+}
+
+void wpctl_report_json(const wpctl_report *rep, const char *label, wp_json *jp)
+{
+    double s = span_s(rep);
+    wp_json_obj_begin(jp);
+    wp_json_key(jp, "scenario");
+    wp_json_str(jp, label);
+    wp_json_key(jp, "seed");
+    wp_json_uint(jp, rep->res->seed);
+    wp_json_key(jp, "requests");
+    wp_json_uint(jp, rep->sent);
+    wp_json_key(jp, "wall_s");
+    wp_json_double(jp, s);
+    wp_json_key(jp, "requests_per_s");
+    wp_json_double(jp, s > 0 ? (double)rep->sent / s : 0);
+    wp_json_key(jp, "sent");
+    wp_json_uint(jp, rep->sent);
+    wp_json_key(jp, "ok");
+    wp_json_uint(jp, rep->ok);
+    wp_json_key(jp, "errors");
+    wp_json_uint(jp, rep->errors);
+    wp_json_key(jp, "counts_add_up");
+    wp_json_bool(jp, rep->sent == rep->ok + rep->errors);
+    wp_json_key(jp, "retried");
+    wp_json_uint(jp, rep->retried);
+    wp_json_key(jp, "errors_by_reason");
+    wp_json_obj_begin(jp);
+    for (size_t k = 0; k < rep->nreasons; k++) {
+        wp_json_key(jp, rep->reason_code[k]);
+        wp_json_uint(jp, rep->reason_count[k]);
+    }
+    wp_json_obj_end(jp);
+    wp_json_key(jp, "regions");
+    wp_json_obj_begin(jp);
+    for (int i = 0; i < WP_REGION_COUNT; i++) {
+        wp_json_key(jp, wp_region_name((wp_region)i));
+        json_region(jp, &rep->res->region[i], rep->region_ok[i]);
+    }
+    wp_json_obj_end(jp);
+    wp_json_key(jp, "all");
+    json_region(jp, &rep->res->all, rep->ok);
+    wp_json_obj_end(jp);
 }

@@ -79,5 +79,7 @@ int wpctl_report_load(const char *path, wpctl_report *rep, wp_err *err);
 /* The table / JSON, in `wpctl sim`'s format plus sent, ok, errors. */
 void wpctl_report_print_table(const wpctl_report *rep, const char *label, FILE *fp);
 void wpctl_report_print_json(const wpctl_report *rep, const char *label, FILE *fp);
+/* The same object as a value inside a caller's JSON. */
+void wpctl_report_json(const wpctl_report *rep, const char *label, wp_json *j);
 
 #endif
