@@ -60,6 +60,11 @@ typedef enum wp_sim_serving {
  *   sites = all                regional: serving region codes, comma list
  *   gpu_cities = 190           edge: cities with GPU nodes (top by demand),
  *                              0 = every city of the preset
+ *   cities = FRA,SIN,...       edge: a fixed set instead (a live cluster's
+ *                              cities, for `make demo`): these are the only
+ *                              PoPs (users enter at the nearest of them by
+ *                              model RTT) and the only GPU sites;
+ *                              gpu_cities is then ignored (default: unset)
  *   gpus_total = 400           simulated GPUs, spread over the GPU sites in
  *                              proportion to the demand each serves (>= 1)
  *   gpu_mem_gb = 80            memory per GPU
@@ -94,6 +99,7 @@ typedef struct wp_sim_scenario {
     wp_sim_serving serving;
     char preset[WP_NAME_MAX];
     char sites[WP_SIM_LIST_LEN];
+    char cities[WP_SIM_LIST_LEN]; /* "" = unset */
     uint32_t gpu_cities;
     uint32_t gpus_total;
     double gpu_mem_gb;
