@@ -5,3 +5,12 @@ wp_add_test(NAME test_report
 # The simulator's `cities` key (make demo's live-vs-sim twin).
 wp_add_test(NAME test_sim_cities SOURCES unit/test_sim_cities.c LIBS wp_sim LABELS sim
             TIMEOUT 60)
+# wpctl traffic's accounting against a fake ingress (test stub).
+if(TARGET wp_gossip AND TARGET wp_proto)
+  add_executable(fake_ingress integration/fake_ingress.c)
+  target_link_libraries(fake_ingress PRIVATE wp_gossip wp_proto wp_common PkgConfig::ZMQ)
+  add_test(NAME traffic_client_accounting
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/traffic_client.sh
+                   $<TARGET_FILE:wpctl> $<TARGET_FILE:fake_ingress>)
+  set_tests_properties(traffic_client_accounting PROPERTIES LABELS integration TIMEOUT 60)
+endif()
