@@ -107,15 +107,15 @@ static void test_malformed(void **state)
 
     expect_error("", false, ":1: empty file");
     expect_error("id,user\n", false, ":1: expected the header");
-    expect_error("1,a,europe,n,n,m,ok,,0,1,2,0\n", true, ":2: expected 13 fields, got 12");
-    expect_error("1,a,europe,n,n,m,ok,,0,1,2,0,0\n2,a,mars,n,n,m,ok,,0,1,2,0,0\n", true,
+    expect_error("1,a,europe,n,n,m,ok,,0,1,2,0\n", true, ":2: expected 14 fields, got 12");
+    expect_error("1,a,europe,n,n,m,ok,,0,1,2,0,0,\n2,a,mars,n,n,m,ok,,0,1,2,0,0,\n", true,
                  ":3: column region: unknown region 'mars'");
-    expect_error("1,a,europe,n,n,m,fine,,0,1,2,0,0\n", true, ":2: column status");
-    expect_error("1,a,europe,n,n,m,ok,,0,1,2,2,0\n", true, ":2: column cold: expected 0 or 1");
-    expect_error("1,a,europe,n,n,m,ok,,0,5,2,0,0\n", true, ":2: ttft_us 5 is more than total_us");
-    expect_error("1,a,europe,n,n,m,ok,,0,1,2,0,0\n1,a,asia,n,n,m,ok,,0,1,2,0,0\n", true,
+    expect_error("1,a,europe,n,n,m,fine,,0,1,2,0,0,\n", true, ":2: column status");
+    expect_error("1,a,europe,n,n,m,ok,,0,1,2,2,0,\n", true, ":2: column cold: expected 0 or 1");
+    expect_error("1,a,europe,n,n,m,ok,,0,5,2,0,0,\n", true, ":2: ttft_us 5 is more than total_us");
+    expect_error("1,a,europe,n,n,m,ok,,0,1,2,0,0,\n1,a,asia,n,n,m,ok,,0,1,2,0,0,\n", true,
                  "request id 1 appears more than once");
-    expect_error("-1,a,europe,n,n,m,ok,,0,1,2,0,0\n", true, ":2: column id");
+    expect_error("-1,a,europe,n,n,m,ok,,0,1,2,0,0,\n", true, ":2: column id");
 }
 
 /* What traffic writes, report reads back: text fields lose their commas. */

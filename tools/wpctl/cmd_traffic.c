@@ -218,6 +218,8 @@ static int on_response(traffic *t, Warmpath__Infer__InferResponse *resp, uint64_
     snprintf(r.node, sizeof r.node, "%s", resp->serving_node ? resp->serving_node : "");
     r.cold = resp->cold;
     r.retried = resp->retried;
+    if (resp->first_target)
+        snprintf(r.first_target, sizeof r.first_target, "%s", resp->first_target);
     s->send_ns = 0;
     t->outstanding--;
     return record(t, &r, err);

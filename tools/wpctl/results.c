@@ -33,9 +33,11 @@ void wpctl_results_write_row(FILE *fp, const wpctl_result_row *r)
     put_text(fp, r->status);
     fputc(',', fp);
     put_text(fp, r->reason);
-    fprintf(fp, ",%llu,%llu,%llu,%d,%d\n", (unsigned long long)r->send_us,
+    fprintf(fp, ",%llu,%llu,%llu,%d,%d,", (unsigned long long)r->send_us,
             (unsigned long long)r->ttft_us, (unsigned long long)r->total_us, r->cold ? 1 : 0,
             r->retried ? 1 : 0);
+    put_text(fp, r->first_target);
+    fputc('\n', fp);
 }
 
 int wpctl_report_init(wpctl_report *rep, wp_err *err)
@@ -187,7 +189,7 @@ static bool status_ok(const char *s)
 
 static const char *const columns[] = {"id",      "user",    "region",   "ingress", "node",
                                       "model",   "status",  "reason",   "send_us", "ttft_us",
-                                      "total_us", "cold",   "retried"};
+                                      "total_us", "cold",   "retried",  "first_target"};
 #define NCOLS (sizeof columns / sizeof columns[0])
 
 static int parse_row(const wp_csv *c, wpctl_result_row *r, wp_err *err)
@@ -212,7 +214,9 @@ static int parse_row(const wp_csv *c, wpctl_result_row *r, wp_err *err)
         (rv = parse_u64(c, 9, "ttft_us", &r->ttft_us, err)) != WP_OK ||
         (rv = parse_u64(c, 10, "total_us", &r->total_us, err)) != WP_OK ||
         (rv = parse_flag(c, 11, "cold", &r->cold, err)) != WP_OK ||
-        (rv = parse_flag(c, 12, "retried", &r->retried, err)) != WP_OK)
+        (rv = parse_flag(c, 12, "retried", &r->retried, err)) != WP_OK ||
+        (rv = copy_field(c, 13, "first_target", r->first_target, sizeof r->first_target, err)) !=
+            WP_OK)
         return rv;
     if (!status_ok(r->status))
         return wp_errf(err, WP_EPARSE,

@@ -4,7 +4,8 @@
  *
  * Format: CSV with this header, one row per request sent (timeouts
  * included, so rows = requests sent):
- *   id,user,region,ingress,node,model,status,reason,send_us,ttft_us,total_us,cold,retried
+ *   id,user,region,ingress,node,model,status,reason,send_us,ttft_us,total_us,cold,retried,
+ *   first_target
  *   id       request id (u64, unique in the file)
  *   user     the emulated user's population point (name, commas removed)
  *   region   the user's region (africa, asia, europe, middle-east,
@@ -18,7 +19,9 @@
  *   ttft_us  user send -> first token back, µs (0 for errors)
  *   total_us user send -> full response back, µs (0 for timeouts)
  *   cold     1 when the serving node had to load the model, else 0
- *   retried  1 when the ingress retried on a second candidate, else 0 */
+ *   retried  1 when the ingress retried on a second candidate, else 0
+ *   first_target  the node tried first when retried ("" otherwise): with
+ *            node, where the ingress routed the request */
 #ifndef WPCTL_RESULTS_H
 #define WPCTL_RESULTS_H
 
@@ -26,7 +29,8 @@
 #include "sim/sim.h"
 
 #define WPCTL_RESULTS_HEADER                                                                       \
-    "id,user,region,ingress,node,model,status,reason,send_us,ttft_us,total_us,cold,retried"
+    "id,user,region,ingress,node,model,status,reason,send_us,ttft_us,total_us,cold,retried,"      \
+    "first_target"
 
 typedef struct wpctl_result_row {
     uint64_t id;
@@ -42,6 +46,7 @@ typedef struct wpctl_result_row {
     uint64_t total_us;
     bool cold;
     bool retried;
+    char first_target[WP_NAME_MAX];
 } wpctl_result_row;
 
 /* Writes the header / one row (commas, quotes and newlines in the text
