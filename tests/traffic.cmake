@@ -14,3 +14,10 @@ if(TARGET wp_gossip AND TARGET wp_proto)
                    $<TARGET_FILE:wpctl> $<TARGET_FILE:fake_ingress>)
   set_tests_properties(traffic_client_accounting PROPERTIES LABELS integration TIMEOUT 60)
 endif()
+# Kill a serving node during live traffic (real wp-node processes).
+if(TARGET wp-node)
+  add_test(NAME traffic_kill_node
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/traffic_kill.sh
+                   $<TARGET_FILE:wpctl> $<TARGET_FILE:wp-node>)
+  set_tests_properties(traffic_kill_node PROPERTIES LABELS integration TIMEOUT 90)
+endif()
