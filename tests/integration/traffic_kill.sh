@@ -18,6 +18,10 @@
 set -u
 WPCTL=${1:?usage: traffic_kill.sh WPCTL WP_NODE}
 NODE=${2:?}
+if ! "$NODE" --help 2>&1 | grep -q -- '--request'; then
+    echo "SKIP: this wp-node has no request path (--request) yet"
+    exit 77
+fi
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/wp-kill-it.XXXXXX")
 PIDS=()
 cleanup() {
