@@ -242,8 +242,15 @@ int wp_infer_decode_forward_request(const uint8_t *p, size_t len,
     int rc;
     if (!m->request)
         rc = wp_errf(err, WP_EINVAL, "forward request without a request");
-    else if ((rc = check_name("ingress_node", m->ingress_node, true, err)) == WP_OK)
-        rc = wp_infer_request_check(m->request, err);
+    else if ((rc = check_name("ingress_node", m->ingress_node, true, err)) == WP_OK &&
+             (rc = check_name("ingress_city", m->ingress_city, false, err)) == WP_OK) {
+        size_t al = m->reply_addr ? strnlen(m->reply_addr, WP_GOSSIP_ADDR_MAX) : 0;
+        if (al == 0 || al >= WP_GOSSIP_ADDR_MAX)
+            rc = wp_errf(err, WP_EINVAL, "forward request: reply_addr must be 1..%u bytes",
+                         WP_GOSSIP_ADDR_MAX - 1);
+        else
+            rc = wp_infer_request_check(m->request, err);
+    }
     if (rc) {
         warmpath__infer__forward_request__free_unpacked(m, NULL);
         return rc;
