@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Killing a serving node during live traffic (issue 7): real wp-node
 # processes on loopback, WAN emulation off, timing-model GPUs.
-#   ingress ing-fra (FRA, no GPU: it routes and forwards every request),
+#   ingress ing-fra (FRA, no room for the model: it routes and forwards),
 #   gpu-ams (AMS, nearest to FRA: serves first), gpu-cdg and gpu-lhr.
 # `wpctl traffic --from FRA` sends 100 requests/s open loop for 10 s to the
-# ingress; after 3 s gpu-ams is killed with SIGKILL. Then, from the results
+# ingress (one GPU too small for the model, so it forwards); after 3 s gpu-ams is killed with SIGKILL. Then, from the results
 # file:
 #   1. one row per request sent and sent = ok + errors (wpctl report);
 #   2. no request lost without an error response: every row is an answer
@@ -37,26 +37,30 @@ fail() {
 }
 BASE=$((20000 + RANDOM % 30000))
 PROBE_MS=200
-start_node() { # ID CITY GPUS OFFSET [JOIN]
-    local p=$((BASE + $4))
-    "$NODE" --id "$1" --city "$2" --gpus "$3" --gpu-mem-gb $(($3 * 24)) --gpu-backend model \
+start_node() { # ID CITY GPUS MEM_GB OFFSET [JOIN]
+    local p=$((BASE + $5))
+    "$NODE" --id "$1" --city "$2" --gpus "$3" --gpu-mem-gb "$4" --gpu-backend model \
         --bind "tcp://127.0.0.1:$p" --admin "tcp://127.0.0.1:$((p + 1))" \
         --request "tcp://127.0.0.1:$((p + 2))" --probe-interval-ms $PROBE_MS \
-        --log-level warn ${5:+--join "$5"} 2> "$DIR/$1.log" &
+        --log-level warn ${6:+--join "$6"} 2> "$DIR/$1.log" &
     PIDS+=($!)
 }
-start_node ing-fra FRA 0 0
+# The ingress gets one GPU with 0.05 GiB, too small for the model (0.134 GB),
+# so it must forward (wp-node refuses --gpus 0 with the timing-model
+# backend: "residency: capacity must be positive").
+start_node ing-fra FRA 1 0.05 0
 SEED="tcp://127.0.0.1:$BASE"
-start_node gpu-ams AMS 1 10 "$SEED"
+start_node gpu-ams AMS 1 24 10 "$SEED"
 AMS_PID=${PIDS[1]}
-start_node gpu-cdg CDG 1 20 "$SEED"
-start_node gpu-lhr LHR 1 30 "$SEED"
+start_node gpu-cdg CDG 1 24 20 "$SEED"
+start_node gpu-lhr LHR 1 24 30 "$SEED"
 ING="tcp://127.0.0.1:$((BASE + 2))"
 MODEL=distilbert-sst2
 
 # Wait until the ingress routes the model to gpu-ams (membership formed).
-for _ in $(seq 1 50); do
-    "$WPCTL" route $MODEL --from FRA --endpoint "$ING" --json > "$DIR/route.json" 2>/dev/null &&
+for _ in $(seq 1 30); do
+    kill -0 "${PIDS[0]}" 2>/dev/null || fail "the ingress exited"
+    timeout 2 "$WPCTL" route $MODEL --from FRA --endpoint "$ING" --json > "$DIR/route.json" 2>/dev/null &&
         grep -q '"chosen_node":"gpu-ams"' "$DIR/route.json" && break
     sleep 0.2
 done

@@ -216,6 +216,8 @@ static int on_response(traffic *t, Warmpath__Infer__InferResponse *resp, uint64_
         r.ttft_us = 0;
     }
     snprintf(r.node, sizeof r.node, "%s", resp->serving_node ? resp->serving_node : "");
+    if (resp->ingress_node && resp->ingress_node[0])
+        snprintf(r.ingress, sizeof r.ingress, "%s", resp->ingress_node);
     r.cold = resp->cold;
     r.retried = resp->retried;
     if (resp->first_target)

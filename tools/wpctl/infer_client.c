@@ -9,14 +9,6 @@
 #include <string.h>
 #include <zmq.h>
 
-/* The node's request endpoint in the cluster file. The NODE helper adds the
- * column (request_endpoint); until it lands no node has one. */
-static const char *rec_request(const wpctl_node_rec *r)
-{
-    (void)r;
-    return "";
-}
-
 static void set_pos(wpctl_ingress *g, const wp_topology *topo)
 {
     g->has_pos = false;
@@ -49,13 +41,13 @@ int wpctl_ingress_list(const char *dir_flag, const char *endpoint, const wp_topo
     int rv = wpctl_cluster_load(wpctl_cluster_dir(dir_flag), c, err);
     for (size_t i = 0; rv == WP_OK && i < c->n && *n < cap; i++) {
         const wpctl_node_rec *r = &c->nodes[i];
-        if (!rec_request(r)[0] || !wpctl_pid_is_node(r->pid))
+        if (!r->request[0] || !wpctl_pid_is_node(r->pid))
             continue;
         wpctl_ingress *g = &out[(*n)++];
         memset(g, 0, sizeof *g);
         snprintf(g->id, sizeof g->id, "%s", r->id);
         snprintf(g->city, sizeof g->city, "%s", r->city);
-        snprintf(g->endpoint, sizeof g->endpoint, "%s", rec_request(r));
+        snprintf(g->endpoint, sizeof g->endpoint, "%s", r->request);
         set_pos(g, topo);
     }
     if (rv == WP_OK && *n == 0)
