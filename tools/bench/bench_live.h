@@ -106,9 +106,12 @@ static int bl_init(const char *name)
     return 0;
 }
 
-/* Starts a node in `city` with `gpus` timing-model GPUs (0 = a pure
- * ingress), joining `join` (NULL for the first). Ports from base_port. */
-static bl_node *bl_spawn(const char *city, int gpus, int base_port, const char *join)
+/* Starts a node in `city` with `gpus` timing-model GPUs and mem_gb GiB
+ * (a string), joining `join` (NULL for the first). Ports from base_port.
+ * A pure ingress is one GPU with too little memory for any model (0.05):
+ * wp-node refuses --gpus 0 with the timing-model backend. */
+static bl_node *bl_spawn(const char *city, int gpus, const char *mem_gb, int base_port,
+                         const char *join)
 {
     if (bl_n == BL_MAX_NODES)
         return NULL;
@@ -117,9 +120,8 @@ static bl_node *bl_spawn(const char *city, int gpus, int base_port, const char *
     snprintf(nd->gossip, sizeof nd->gossip, "tcp://127.0.0.1:%d", base_port);
     snprintf(nd->admin, sizeof nd->admin, "tcp://127.0.0.1:%d", base_port + 1);
     snprintf(nd->request, sizeof nd->request, "tcp://127.0.0.1:%d", base_port + 2);
-    char gpus_s[16], mem_s[16], log[256];
+    char gpus_s[16], log[256];
     snprintf(gpus_s, sizeof gpus_s, "%d", gpus);
-    snprintf(mem_s, sizeof mem_s, "%d", gpus * 80);
     snprintf(log, sizeof log, "%s/%s.log", bl_dir, nd->id);
     pid_t pid = fork();
     if (pid < 0)
@@ -147,7 +149,7 @@ static bl_node *bl_spawn(const char *city, int gpus, int base_port, const char *
         argv[a++] = "--gpus";
         argv[a++] = gpus_s;
         argv[a++] = "--gpu-mem-gb";
-        argv[a++] = mem_s;
+        argv[a++] = mem_gb;
         argv[a++] = "--gpu-backend";
         argv[a++] = "model";
         argv[a++] = "--probe-interval-ms";
@@ -206,6 +208,10 @@ static int bl_send(void *s, const bl_req *r, uint64_t id)
     return zmq_send(s, buf, n, ZMQ_DONTWAIT) < 0 ? -1 : 0;
 }
 
+/* GPU-side time of the last response bl_recv returned (queue + service +
+ * cold load at the target, µs): what a hop does not add. */
+static uint64_t bl_last_gpu_us;
+
 /* One response if any is waiting: 1 with *id, *ok and the serving node
  * (copied to node, may be NULL), 0 if none, -1 on a bad frame. */
 static int bl_recv(void *s, uint64_t *id, bool *ok, char *node, size_t cap)
@@ -226,6 +232,9 @@ static int bl_recv(void *s, uint64_t *id, bool *ok, char *node, size_t cap)
         wp_infer_decode_response(b + WP_INFER_HDR_BYTES, plen, &r, NULL) == WP_OK) {
         *id = r->request_id;
         *ok = r->status == WARMPATH__INFER__STATUS__OK;
+        bl_last_gpu_us = r->timings ? r->timings->queue_us + r->timings->service_us +
+                                          r->timings->cold_load_us
+                                    : 0;
         if (node)
             snprintf(node, cap, "%s", r->serving_node ? r->serving_node : "");
         if (!*ok && getenv("WP_BENCH_VERBOSE"))
