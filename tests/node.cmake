@@ -10,3 +10,8 @@ if(TARGET wp-node)
   target_include_directories(test_reqpath PRIVATE ${PROJECT_SOURCE_DIR})
   add_dependencies(test_reqpath wp-node wpctl)
 endif()
+if(TARGET wp-node AND TARGET wp-placement)
+  add_test(NAME cluster_placement COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/cluster_placement.sh
+           $<TARGET_FILE:wpctl>)
+  set_tests_properties(cluster_placement PROPERTIES LABELS integration TIMEOUT 90)
+endif()
