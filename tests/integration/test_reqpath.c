@@ -19,6 +19,9 @@
  *      explicit error; nothing else arrives afterwards.
  *   5. shutdown answers: a request pending at an ingress that gets SIGTERM
  *      is answered (SHUTTING_DOWN) before the process exits.
+ *   6. the cpu backend: a node serving a generated llama2.c checkpoint
+ *      (--gpu-backend cpu --model-file) answers with the tokens `wpctl
+ *      infer --backend cpu` prints.
  * The cluster is torn down at the end (and on failure, by the teardown). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -395,6 +398,79 @@ static void test_shutdown_answers(void **state)
     zmq_close(s);
 }
 
+/* The cpu backend: one node with a generated llama2.c checkpoint answers
+ * with the same tokens `wpctl infer --backend cpu` prints. */
+static void test_cpu_backend(void **state)
+{
+    (void)state;
+    char model[512], bin[512], req[WP_GOSSIP_ADDR_MAX], gos[WP_GOSSIP_ADDR_MAX], cmd[2048];
+    snprintf(model, sizeof model, "%s/tiny.bin", g_dir);
+    snprintf(bin, sizeof bin, "%s/node/wp-node", WP_BUILD_DIR);
+    assert_int_equal(run("%s model gen --dim 64 --layers 2 --heads 4 --vocab 256 --seq-len 128 "
+                         "--seed 1 -o %s >/dev/null 2>&1",
+                         g_wpctl, model),
+                     0);
+    snprintf(cmd, sizeof cmd, "%s infer --model %s --prompt-tokens 1,2,3 --steps 8 --backend cpu "
+             "2>/dev/null",
+             g_wpctl, model);
+    FILE *fp = popen(cmd, "r");
+    assert_non_null(fp);
+    char expect[256] = "";
+    assert_non_null(fgets(expect, sizeof expect, fp));
+    pclose(fp);
+    /* A port pair from the stopped FRA node (its process is gone). */
+    const wpctl_node_rec *fra = node_rec("fra-1");
+    snprintf(gos, sizeof gos, "%s", fra->gossip);
+    snprintf(req, sizeof req, "%s", fra->request);
+    char mf[600];
+    snprintf(mf, sizeof mf, "tiny=%s", model);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        execl(bin, bin, "--city", "FRA", "--id", "cpu-1", "--bind", gos, "--request", req,
+              "--gpus", "1", "--gpu-mem-gb", "1", "--gpu-backend", "cpu", "--model-file", mf,
+              "--log-level", "warn", (char *)NULL);
+        _exit(127);
+    }
+    void *s = zmq_socket(g_ctx, ZMQ_DEALER);
+    int zero = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    assert_int_equal(zmq_connect(s, req), 0);
+    Warmpath__Infer__InferRequest r = WARMPATH__INFER__INFER_REQUEST__INIT;
+    uint32_t toks[3] = {1, 2, 3};
+    r.request_id = 500;
+    r.model = "tiny";
+    r.n_input_tokens = 3;
+    r.input_tokens = toks;
+    r.max_output_tokens = 8;
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(wp_infer_encode(WP_INFER_KIND_INFER_REQUEST, &r.base, &buf, &len, NULL),
+                     WP_OK);
+    assert_true(zmq_send(s, buf, len, 0) >= 0);
+    free(buf);
+    Warmpath__Infer__InferResponse *a = recv_infer(s, 10000);
+    assert_non_null(a);
+    assert_int_equal(a->status, WARMPATH__INFER__STATUS__OK);
+    assert_string_equal(a->backend, "cpu");
+    assert_int_equal(a->n_output_tokens, 8);
+    assert_int_equal(a->output_count, 8);
+    char got[256] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < a->n_output_tokens; i++)
+        used += (size_t)snprintf(got + used, sizeof got - used, "%s%u", i ? " " : "",
+                                 a->output_tokens[i]);
+    expect[strcspn(expect, "\n")] = '\0';
+    assert_string_equal(got, expect);
+    assert_true(a->cold);
+    warmpath__infer__infer_response__free_unpacked(a, NULL);
+    zmq_close(s);
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -403,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_drain),
         cmocka_unit_test(test_kill_target),
         cmocka_unit_test(test_shutdown_answers),
+        cmocka_unit_test(test_cpu_backend),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
