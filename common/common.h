@@ -278,6 +278,14 @@ void wp_json_write_escaped(FILE *fp, const char *s);
 #define WP_MSG_MAX_STR 4096u               /* one string in a frame */
 #define WP_NAME_MAX 64u                    /* model names, node ids, codes */
 
+/* Checks a msgpack buffer's structure on the raw bytes, allocating nothing,
+ * before any msgpack-c call sees it: exactly one object spanning len bytes,
+ * nesting <= max_depth, every array/map count <= max_count and no larger
+ * than the bytes left, every str/bin/ext <= max_str and the bytes left.
+ * WP_OK, or WP_ETRUNC / WP_ETOOBIG / WP_EPARSE with the reason in err. */
+int wp_msgpack_check(const void *buf, size_t len, size_t max_count, size_t max_str,
+                     int max_depth, wp_err *err);
+
 /* ---------------------------------------------------------------- models */
 
 /* A model's timing profile: what the timing-model GPU backend, the

@@ -32,6 +32,8 @@
  */
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#include <dlfcn.h>
+#include <pthread.h>
 
 #include <cmath>
 #include <cstdio>
@@ -228,11 +230,63 @@ int blas_err(char *buf, size_t len, const char *what, cublasStatus_t s)
     return set_err(buf, len, s == CUBLAS_STATUS_ALLOC_FAILED ? WP_ENOMEM : WP_EIO, what, why);
 }
 
+/* cuBLAS is loaded at run time (dlopen), not linked. A binary built where
+ * the toolkit is installed then still starts where it is not (cudart is
+ * static for the same reason), and the many programs that never run the
+ * cuda backend (wpctl's other commands, the daemons with the timing model)
+ * do not pay for mapping cuBLAS at start. We use three entry points; their
+ * `_v2` names are the ones cublas_v2.h maps cublasCreate & co. to. */
+typedef cublasStatus_t (*blas_create_fn)(cublasHandle_t *);
+typedef cublasStatus_t (*blas_destroy_fn)(cublasHandle_t);
+typedef cublasStatus_t (*blas_sgemv_fn)(cublasHandle_t, cublasOperation_t, int, int,
+                                        const float *, const float *, int, const float *, int,
+                                        const float *, float *, int);
+struct blas_api {
+    blas_create_fn create;
+    blas_destroy_fn destroy;
+    blas_sgemv_fn sgemv;
+    char why[192]; /* empty when loaded */
+};
+blas_api g_blas;
+pthread_once_t g_blas_once = PTHREAD_ONCE_INIT;
+
+#define WP_STR2(x) #x
+#define WP_STR(x) WP_STR2(x)
+
+void blas_load(void)
+{
+    const char *names[] = {
+#ifdef WP_CUBLAS_DIR
+        WP_CUBLAS_DIR "/libcublas.so." WP_STR(WP_CUBLAS_SOVERSION),
+#endif
+#ifdef WP_CUBLAS_SOVERSION
+        "libcublas.so." WP_STR(WP_CUBLAS_SOVERSION),
+#endif
+        "libcublas.so",
+    };
+    void *h = NULL;
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && !h; i++)
+        h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *e = dlerror();
+        snprintf(g_blas.why, sizeof g_blas.why, "cannot load cuBLAS: %s", e ? e : "not found");
+        return;
+    }
+    g_blas.create = (blas_create_fn)dlsym(h, "cublasCreate_v2");
+    g_blas.destroy = (blas_destroy_fn)dlsym(h, "cublasDestroy_v2");
+    g_blas.sgemv = (blas_sgemv_fn)dlsym(h, "cublasSgemv_v2");
+    if (!g_blas.create || !g_blas.destroy || !g_blas.sgemv) {
+        snprintf(g_blas.why, sizeof g_blas.why, "cuBLAS lacks cublasCreate_v2/Sgemv_v2");
+        g_blas.create = NULL;
+    }
+    /* The handle stays open for the life of the process, on purpose. */
+}
+
 /* y (d) = W (d x n, row-major) x (n). */
 cublasStatus_t gemv(cublasHandle_t h, float *y, const float *x, const float *w, int n, int d)
 {
     const float one = 1.0f, zero = 0.0f;
-    return cublasSgemv(h, CUBLAS_OP_T, n, d, &one, w, n, x, 1, &zero, y, 1);
+    return g_blas.sgemv(h, CUBLAS_OP_T, n, d, &one, w, n, x, 1, &zero, y, 1);
 }
 
 } // namespace
@@ -267,7 +321,7 @@ extern "C" void wp_gpu__cuda_free(void *impl)
     if (!m)
         return;
     if (m->blas_ok)
-        cublasDestroy(m->blas);
+        g_blas.destroy(m->blas);
     cudaFree(m->weights);
     cudaFree(m->state);
     free(m);
@@ -335,7 +389,12 @@ extern "C" int wp_gpu__cuda_open(const wp_llama_weights *w, void **impl, uint64_
         *dst[i] = p;
         p += sizes[i];
     }
-    cublasStatus_t s = cublasCreate(&m->blas);
+    pthread_once(&g_blas_once, blas_load);
+    if (!g_blas.create) {
+        wp_gpu__cuda_free(m);
+        return set_err(errbuf, errlen, WP_EUNSUPPORTED, "cuda backend", g_blas.why);
+    }
+    cublasStatus_t s = g_blas.create(&m->blas);
     if (s != CUBLAS_STATUS_SUCCESS) {
         wp_gpu__cuda_free(m);
         return blas_err(errbuf, errlen, "cublasCreate", s);

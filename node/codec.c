@@ -1,14 +1,11 @@
-/* codec.c — gossip frames in msgpack, and a validator that walks raw
- * msgpack bytes before msgpack-c is allowed to touch them.
+/* codec.c — gossip frames in msgpack, with limits.
  *
- * Why a validator: msgpack-c 4.0 has no limits. A 6-byte input declaring a
- * 268-million-element array makes msgpack_unpack reserve ~8 GB (see
- * shared notes DEPS.md). wp_gossip_msgpack_check walks the bytes with an explicit
- * stack, never allocating, and rejects: a declared array/map count above the
- * cap or above the bytes left (every element takes at least one byte, a map
- * pair two), a str/bin/ext longer than the cap or the bytes left, nesting
- * deeper than max_depth, the reserved byte 0xc1, truncation, and trailing
- * bytes. Work is O(len); memory is O(max_depth). Only input that passes is
+ * msgpack-c 4.0 has no limits: a 6-byte input declaring a 268-million-
+ * element array makes msgpack_unpack reserve ~8 GB (see shared notes
+ * DEPS.md). So every frame first passes wp_msgpack_check (common/), which
+ * walks the raw bytes without allocating and rejects oversized or
+ * impossible declared counts, long strings, deep nesting, truncation and
+ * trailing bytes. Only input that passes is
  * given to msgpack_unpack_next, whose allocation is then bounded by a small
  * multiple of len (which is itself capped at WP_FRAME_MAX_BYTES).
  *
@@ -32,12 +29,7 @@
 #define RECORD_FIELDS 12u
 #define MAX_DEPTH 4
 
-/* ---------------------------------------------------------------- check */
-
-static int need(size_t off, size_t n, size_t len)
-{
-    return off <= len && n <= len - off;
-}
+/* ---------------------------------------------------------------- helpers */
 
 static uint64_t be(const uint8_t *p, int n)
 {
@@ -47,120 +39,6 @@ static uint64_t be(const uint8_t *p, int n)
     return v;
 }
 
-int wp_gossip_msgpack_check(const uint8_t *buf, size_t len, uint32_t max_count, uint32_t max_str,
-                     int max_depth, wp_err *err)
-{
-    /* stack[d] = elements still expected at depth d (depth 0: the root). */
-    uint64_t stack[64];
-    int depth = 0;
-    size_t off = 0;
-    if (max_depth < 1 || max_depth > 62)
-        return wp_errf(err, WP_EINVAL, "msgpack: bad max_depth %d", max_depth);
-    if (len == 0)
-        return wp_errf(err, WP_ETRUNC, "msgpack: empty frame");
-    stack[0] = 1;
-    while (depth >= 0) {
-        if (stack[depth] == 0) {
-            depth--;
-            continue;
-        }
-        stack[depth]--;
-        if (off >= len)
-            return wp_errf(err, WP_ETRUNC, "msgpack: truncated at byte %zu", off);
-        uint8_t b = buf[off++];
-        uint64_t count = 0;  /* children to push (array elements, 2*map pairs) */
-        int is_container = 0;
-        uint64_t skip = 0;   /* payload bytes to skip */
-        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
-            /* fixint, nil, bool */
-        } else if (b >= 0x80 && b <= 0x8f) {
-            count = (uint64_t)(b & 0x0f) * 2;
-            is_container = 2;
-        } else if (b >= 0x90 && b <= 0x9f) {
-            count = b & 0x0f;
-            is_container = 1;
-        } else if (b >= 0xa0 && b <= 0xbf) {
-            skip = b & 0x1f;
-            if (skip > max_str)
-                return wp_errf(err, WP_ETOOBIG, "msgpack: string of %llu bytes",
-                               (unsigned long long)skip);
-        } else {
-            int n = 0;
-            switch (b) {
-            case 0xc4: case 0xd9: n = 1; break;            /* bin8, str8 */
-            case 0xc5: case 0xda: n = 2; break;            /* bin16, str16 */
-            case 0xc6: case 0xdb: n = 4; break;            /* bin32, str32 */
-            case 0xc7: n = 1; break;                       /* ext8 */
-            case 0xc8: n = 2; break;                       /* ext16 */
-            case 0xc9: n = 4; break;                       /* ext32 */
-            case 0xca: skip = 4; break;                    /* float32 */
-            case 0xcb: skip = 8; break;                    /* float64 */
-            case 0xcc: case 0xd0: skip = 1; break;
-            case 0xcd: case 0xd1: skip = 2; break;
-            case 0xce: case 0xd2: skip = 4; break;
-            case 0xcf: case 0xd3: skip = 8; break;
-            case 0xd4: skip = 2; break;                    /* fixext1..16: type + data */
-            case 0xd5: skip = 3; break;
-            case 0xd6: skip = 5; break;
-            case 0xd7: skip = 9; break;
-            case 0xd8: skip = 17; break;
-            case 0xdc: case 0xde: n = 2; break;            /* array16, map16 */
-            case 0xdd: case 0xdf: n = 4; break;            /* array32, map32 */
-            default:
-                return wp_errf(err, WP_EPARSE, "msgpack: reserved byte 0x%02x at %zu", b,
-                               off - 1);
-            }
-            if (n) {
-                if (!need(off, (size_t)n, len))
-                    return wp_errf(err, WP_ETRUNC, "msgpack: truncated length at byte %zu",
-                                   off);
-                uint64_t v = be(buf + off, n);
-                off += (size_t)n;
-                if (b == 0xdc || b == 0xdd) {
-                    count = v;
-                    is_container = 1;
-                } else if (b == 0xde || b == 0xdf) {
-                    if (v > max_count)
-                        return wp_errf(err, WP_ETOOBIG, "msgpack: map declares %llu pairs",
-                                       (unsigned long long)v);
-                    count = v * 2;
-                    is_container = 2;
-                } else {
-                    if (v > max_str)
-                        return wp_errf(err, WP_ETOOBIG, "msgpack: %s of %llu bytes",
-                                       (b >= 0xc7 && b <= 0xc9) ? "ext" : "string/bin",
-                                       (unsigned long long)v);
-                    skip = v + ((b >= 0xc7 && b <= 0xc9) ? 1 : 0); /* ext type byte */
-                }
-            }
-        }
-        if (is_container) {
-            uint64_t entries = is_container == 2 ? count / 2 : count;
-            if (entries > max_count)
-                return wp_errf(err, WP_ETOOBIG, "msgpack: %s declares %llu entries (cap %u)",
-                               is_container == 2 ? "map" : "array",
-                               (unsigned long long)entries, max_count);
-            if (count > len - off)
-                return wp_errf(err, WP_ETRUNC,
-                               "msgpack: container declares %llu items, %zu bytes left",
-                               (unsigned long long)count, len - off);
-            if (count > 0) {
-                if (depth + 1 > max_depth)
-                    return wp_errf(err, WP_ETOOBIG, "msgpack: nesting deeper than %d",
-                                   max_depth);
-                stack[++depth] = count;
-            }
-            continue;
-        }
-        if (skip > len - off)
-            return wp_errf(err, WP_ETRUNC, "msgpack: value of %llu bytes, %zu left",
-                           (unsigned long long)skip, len - off);
-        off += (size_t)skip;
-    }
-    if (off != len)
-        return wp_errf(err, WP_EPARSE, "msgpack: %zu trailing bytes", len - off);
-    return WP_OK;
-}
 
 /* ---------------------------------------------------------------- encode */
 
@@ -310,7 +188,7 @@ int wp_gossip_msg_decode(const uint8_t *buf, size_t len, wp_gossip_msg *msg, wp_
     if (len > WP_FRAME_MAX_BYTES)
         return wp_errf(err, WP_ETOOBIG, "gossip: frame of %zu bytes (cap %u)", len,
                        WP_FRAME_MAX_BYTES);
-    int rv = wp_gossip_msgpack_check(buf, len, WP_MSG_MAX_ARRAY, WP_MSG_MAX_STR, MAX_DEPTH, err);
+    int rv = wp_msgpack_check(buf, len, WP_MSG_MAX_ARRAY, WP_MSG_MAX_STR, MAX_DEPTH, err);
     if (rv)
         return rv;
     msgpack_unpacked up;

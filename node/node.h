@@ -127,13 +127,6 @@ int wp_gossip_msg_encode(const wp_gossip_msg *msg, const wp_gossip_member *const
 int wp_gossip_msg_decode(const uint8_t *buf, size_t len, wp_gossip_msg *msg, wp_err *err);
 void wp_gossip_msg_clear(wp_gossip_msg *msg);
 
-/* The raw-bytes validator used by the decoder (exported for tests and other
- * msgpack users): exactly one well-formed object fills buf[0..len), no
- * array/map declares more than max_count entries or more than the bytes
- * left could hold, no str/bin/ext is longer than max_str or the bytes left,
- * nesting is at most max_depth. */
-int wp_gossip_msgpack_check(const uint8_t *buf, size_t len, uint32_t max_count, uint32_t max_str,
-                     int max_depth, wp_err *err);
 
 /* ---------------------------------------------------------------- admin framing */
 

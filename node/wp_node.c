@@ -684,13 +684,25 @@ static void handle_admin(node *n, const uint8_t *buf, size_t len)
     st.members_total = (uint32_t)wp_gossip_member_count(n->g);
     st.members_alive = (uint32_t)wp_gossip_count_status(n->g, WP_MEMBER_ALIVE);
     st.frames_in = gs.frames_in;
-    st.frames_bad = gs.frames_bad;
+    st.frames_bad = gs.frames_bad + n->st_bad_node; /* + bad request-path node frames */
     st.frames_out = gs.frames_out;
     st.uptime_ms = (wp_clock_monotonic_ns() - n->started_ns) / WP_NS_PER_MS;
     st.emulate_wan = n->emulate_wan;
     st.awareness = gs.awareness;
     st.admin_bad = n->admin_bad;
     st.pid = (int32_t)getpid();
+    st.request_addr = n->request_addr;
+    st.gpu_backend = (char *)(n->gw ? wp_gpu_kind_name(n->gpu_kind) : "none");
+    st.req_in = n->st_in;
+    st.req_ok = n->st_ok;
+    st.req_errors = n->st_err;
+    st.req_bad = n->st_bad;
+    st.req_retries = n->st_retries;
+    st.req_forwarded = n->st_fwd;
+    st.req_served = n->st_served;
+    st.req_late = n->st_late;
+    st.req_pending = n->ing ? (uint32_t)wp_reqtab_count(n->ing) : 0;
+    st.jobs_running = (uint32_t)n->n_jobs;
     resp.status = &st;
     Warmpath__Admin__Member *pms = NULL;
     Warmpath__Admin__Member **ptrs = NULL;
@@ -811,6 +823,7 @@ static void drain_rsock(node *n);
 static void target_accept(node *n, uint64_t hop, const char *reply_addr, uint64_t reply_delay_ns,
                           bool local, const Warmpath__Infer__InferRequest *req);
 static void handle_fwd_response(node *n, const uint8_t *buf, size_t len);
+static void flush_local_answers(node *n);
 
 static double rtt_fn(const void *ctx, size_t a, size_t b)
 {
@@ -1248,6 +1261,9 @@ static void ing_dispatch(node *n, ing_req *r, uint64_t hop, const wp_route_resul
     if ((int)rr->node == n->self_rn) {
         r->hop_rtt_ns = 0;
         target_accept(n, hop, NULL, 0, true, r->req);
+        /* An immediate refusal (draining, not served, ...) was queued as a
+         * local answer: deliver it now (r may be answered and freed). */
+        flush_local_answers(n);
         return;
     }
     n->st_fwd++;
@@ -1858,6 +1874,8 @@ static void on_wasync(uv_async_t *a)
 
 static bool model_warm_now(node *n, const char *model)
 {
+    if (!n->gw)
+        return false;
     if (n->gpu_kind == WP_GPU_MODEL)
         return wp_res_model_state(wp_gpu_worker_res(n->gw), model) == WP_RES_WARM;
     bool warm = false;
@@ -2143,6 +2161,8 @@ static void pl_work(uv_work_t *w)
 
 static void apply_assignment(node *n)
 {
+    if (!n->gw)
+        return;
     char (*names)[WP_NAME_MAX] = calloc(n->pl_n ? n->pl_n : 1, WP_NAME_MAX);
     if (!names)
         return;
@@ -2698,7 +2718,9 @@ int main(int argc, char **argv)
         wp_gpu_worker_config wc = {.kind = n->gpu_kind, .capacity_bytes = n->gpu_cap_bytes,
                                    .max_batch = WP_RES_MAX_BATCH, .max_queue = 4096,
                                    .on_done = on_gpu_done, .ctx = n, .log = n->logger};
-        if (wp_gpu_worker_new(&wc, &n->gw, &err)) {
+        if (n->gpu_cap_bytes == 0 || n->gpus == 0) {
+            n->gw = NULL; /* no GPU memory: an ingress only, never a target */
+        } else if (wp_gpu_worker_new(&wc, &n->gw, &err)) {
             fprintf(stderr, "wp-node: GPU worker (%s): %s\n", wp_gpu_kind_name(n->gpu_kind),
                     wp_err_text(&err));
             goto out_zmq;
@@ -2709,6 +2731,10 @@ int main(int argc, char **argv)
             if (n->gpu_kind == WP_GPU_MODEL) {
                 fprintf(stderr, "wp-node: --model-file needs --gpu-backend cpu or cuda (the "
                                 "timing model uses the catalog's profiles)\n");
+                goto out_zmq;
+            }
+            if (!n->gw) {
+                fprintf(stderr, "wp-node: --model-file needs --gpus and --gpu-mem-gb\n");
                 goto out_zmq;
             }
             if (wp_gpu_worker_add_model(n->gw, mf_name[i], mf_path[i], NULL, &err)) {
@@ -2799,7 +2825,7 @@ int main(int argc, char **argv)
     n->pl_timer.data = n;
     if (n->pc)
         uv_timer_start(&n->pl_timer, on_pl_timer, 0, 1000);
-    if (n->gpu_kind != WP_GPU_MODEL) {
+    if (n->gpu_kind != WP_GPU_MODEL && n->gw) {
         uv_mutex_init(&n->wmu);
         uv_cond_init(&n->wcond);
         uv_async_init(&n->loop, &n->wasync, on_wasync);
@@ -2814,7 +2840,8 @@ int main(int argc, char **argv)
             (unsigned long long)inc, n->emulate_wan ? "on" : "off");
     WP_INFO(n->id, "request endpoint %s, GPU backend %s, %u GPU(s), %.1f GiB, %zu model(s) in "
             "the catalog, placement %s",
-            n->request_addr[0] ? n->request_addr : "off", wp_gpu_kind_name(n->gpu_kind),
+            n->request_addr[0] ? n->request_addr : "off",
+            n->gw ? wp_gpu_kind_name(n->gpu_kind) : "none (no GPU memory: ingress only)",
             n->gpus, (double)n->gpu_cap_bytes / 1073741824.0, n->n_cat,
             placement ? placement : "off");
     if (n->n_joins)

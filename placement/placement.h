@@ -180,12 +180,6 @@ int wp_place_cmd_encode(const wp_place_cmd *cmd, void **buf, size_t *len, wp_err
 int wp_place_cmd_decode(const void *buf, size_t len, wp_place_cmd *out, wp_err *err);
 void wp_place_cmd_close(wp_place_cmd *cmd);
 
-/* Checks a msgpack buffer's structure without allocating: exactly one
- * object spanning len bytes, nesting <= max_depth, every array/map count
- * <= max_count and no larger than the bytes left, every str/bin/ext <=
- * max_str. Exposed for tests and for other decoders in the project. */
-int wp_msgpack_check(const void *buf, size_t len, size_t max_count, size_t max_str,
-                     int max_depth, wp_err *err);
 
 /* ---------------------------------------------------------------- state */
 

@@ -303,16 +303,16 @@ static void test_check_limits_direct(void **state)
     (void)state;
     wp_err err;
     const uint8_t fixarr3[] = {0x93, 0x01, 0x02, 0x03};
-    assert_int_equal(wp_gossip_msgpack_check(fixarr3, sizeof fixarr3, 3, 16, 4, &err), WP_OK);
-    assert_int_equal(wp_gossip_msgpack_check(fixarr3, sizeof fixarr3, 2, 16, 4, &err), WP_ETOOBIG);
+    assert_int_equal(wp_msgpack_check(fixarr3, sizeof fixarr3, 3, 16, 4, &err), WP_OK);
+    assert_int_equal(wp_msgpack_check(fixarr3, sizeof fixarr3, 2, 16, 4, &err), WP_ETOOBIG);
     const uint8_t str5[] = {0xa5, 'h', 'e', 'l', 'l', 'o'};
-    assert_int_equal(wp_gossip_msgpack_check(str5, sizeof str5, 3, 5, 4, &err), WP_OK);
-    assert_int_equal(wp_gossip_msgpack_check(str5, sizeof str5, 3, 4, 4, &err), WP_ETOOBIG);
+    assert_int_equal(wp_msgpack_check(str5, sizeof str5, 3, 5, 4, &err), WP_OK);
+    assert_int_equal(wp_msgpack_check(str5, sizeof str5, 3, 4, 4, &err), WP_ETOOBIG);
     const uint8_t map1[] = {0x81, 0xa1, 'k', 0xcb, 0, 0, 0, 0, 0, 0, 0, 0};
-    assert_int_equal(wp_gossip_msgpack_check(map1, sizeof map1, 3, 16, 4, &err), WP_OK);
-    assert_int_equal(wp_gossip_msgpack_check(map1, sizeof map1 - 1, 3, 16, 4, &err), WP_ETRUNC);
+    assert_int_equal(wp_msgpack_check(map1, sizeof map1, 3, 16, 4, &err), WP_OK);
+    assert_int_equal(wp_msgpack_check(map1, sizeof map1 - 1, 3, 16, 4, &err), WP_ETRUNC);
     const uint8_t fixext[] = {0xd4, 0x01, 0x02};
-    assert_int_equal(wp_gossip_msgpack_check(fixext, sizeof fixext, 3, 16, 4, &err), WP_OK);
+    assert_int_equal(wp_msgpack_check(fixext, sizeof fixext, 3, 16, 4, &err), WP_OK);
 }
 
 int main(void)
