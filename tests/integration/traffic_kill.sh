@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Killing a serving node during live traffic (issue 7): real wp-node
 # processes on loopback, WAN emulation off, timing-model GPUs.
-#   ingress ing-fra (FRA, no room for the model: it routes and forwards),
+#   ingress ing-fra (FRA, no GPU: it routes and forwards every request),
 #   gpu-ams (AMS, nearest to FRA: serves first), gpu-cdg and gpu-lhr.
 # `wpctl traffic --from FRA` sends 100 requests/s open loop for 10 s to the
-# ingress (one GPU too small for the model, so it forwards); after 3 s gpu-ams is killed with SIGKILL. Then, from the results
+# ingress; after 3 s gpu-ams is killed with SIGKILL. Then, from the results
 # file:
 #   1. one row per request sent and sent = ok + errors (wpctl report);
 #   2. no request lost without an error response: every row is an answer
@@ -45,10 +45,7 @@ start_node() { # ID CITY GPUS MEM_GB OFFSET [JOIN]
         --log-level warn ${6:+--join "$6"} 2> "$DIR/$1.log" &
     PIDS+=($!)
 }
-# The ingress gets one GPU with 0.05 GiB, too small for the model (0.134 GB),
-# so it must forward (wp-node refuses --gpus 0 with the timing-model
-# backend: "residency: capacity must be positive").
-start_node ing-fra FRA 1 0.05 0
+start_node ing-fra FRA 0 0 0
 SEED="tcp://127.0.0.1:$BASE"
 start_node gpu-ams AMS 1 24 10 "$SEED"
 AMS_PID=${PIDS[1]}

@@ -1,8 +1,8 @@
 /* bench_forward — the most requests per second one node forwards.
  *
  * Real wp-node processes (started and stopped here), WAN emulation
- * off: I in FRA with a GPU too small for the model (a pure ingress: it
- * routes every request and forwards it) and --targets nodes (default 3) in
+ * off: I in FRA with no GPU (an ingress-only
+ * node: it routes every request and forwards it) and --targets nodes (default 3) in
  * FRA with --gpus timing-model GPUs each (default 1). A target runs one
  * batch of at most 64 requests per model at a time (gpu_worker's
  * residency), ~4-5 ms for distilbert-sst2, so one target tops out near
@@ -61,7 +61,7 @@ int main(int argc, char **argv)
     for (int k = 1; t && k < targets; k++)
         if (!bl_spawn("FRA", gpus, mem, base + 10 * (k + 1), t->gossip))
             t = NULL;
-    bl_node *in = t ? bl_spawn("FRA", 1, "0.05", base + 10, t->gossip) : NULL;
+    bl_node *in = t ? bl_spawn("FRA", 0, "0", base + 10, t->gossip) : NULL;
     if (!in) {
         fprintf(stderr, "bench_forward: could not start the nodes\n");
         return 1;

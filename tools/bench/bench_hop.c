@@ -2,7 +2,7 @@
  * at 1,000 requests/s, WAN emulation off, on loopback.
  *
  * Two real wp-node processes (started and stopped here): T in FRA with one
- * timing-model GPU, and I in FRA with one GPU too small for the model (a pure ingress). Open-loop
+ * timing-model GPU, and I in FRA with no GPU (an ingress-only node). Open-loop
  * Poisson traffic at --rate (default 1000/s) for --seconds (default 5)
  * goes first straight to T (T is its own ingress and serves locally: no
  * hop), then to I (which routes and forwards to T: one hop there and one
@@ -116,7 +116,7 @@ int main(int argc, char **argv)
     srand((unsigned)getpid());
     int base = 30000 + rand() % 20000;
     bl_node *t = bl_spawn("FRA", 1, "24", base, NULL);
-    bl_node *in = t ? bl_spawn("FRA", 1, "0.05", base + 10, t->gossip) : NULL;
+    bl_node *in = t ? bl_spawn("FRA", 0, "0", base + 10, t->gossip) : NULL;
     if (!in) {
         fprintf(stderr, "bench_hop: could not start the nodes\n");
         return 1;

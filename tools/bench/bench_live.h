@@ -108,8 +108,7 @@ static int bl_init(const char *name)
 
 /* Starts a node in `city` with `gpus` timing-model GPUs and mem_gb GiB
  * (a string), joining `join` (NULL for the first). Ports from base_port.
- * A pure ingress is one GPU with too little memory for any model (0.05):
- * wp-node refuses --gpus 0 with the timing-model backend. */
+ * gpus 0: an ingress-only node (routes and forwards, never a target). */
 static bl_node *bl_spawn(const char *city, int gpus, const char *mem_gb, int base_port,
                          const char *join)
 {
