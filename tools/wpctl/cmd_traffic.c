@@ -590,6 +590,7 @@ int wpctl_traffic_main(int argc, char **argv)
         fflush(stdout);
     t->out = NULL;
     wpctl_report_finish(&t->rep);
+    t->rep.res->seed = seed;
     bool add_up = t->rep.sent == t->np && t->rep.sent == t->rep.ok + t->rep.errors;
     FILE *o = out_path && strcmp(out_path, "-") == 0 ? stderr : stdout;
     if (json) {
