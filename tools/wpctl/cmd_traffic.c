@@ -23,7 +23,8 @@
  * TTFT: the response is not streamed, so the first token's arrival is
  * reconstructed: the node reports its service time, and the model's latency
  * profile (the simulator's catalog) says which part of it came after the
- * first token (decode); TTFT = total - that part. For a model the catalog
+ * first token (decode: that share of the service time, at most the
+ * profile's decode time); TTFT = total - that part. For a model the catalog
  * does not know, TTFT = total. */
 #include "sim/sim.h"
 #include "tools/wpctl/infer_client.h"
@@ -205,8 +206,14 @@ static int on_response(traffic *t, Warmpath__Infer__InferResponse *resp, uint64_
         if (prof && resp->timings) {
             uint32_t in = t->models[s->model].in_tokens, out = t->models[s->model].out_tokens;
             double tot = wp_model_total_ms(prof, in, out), first = wp_model_ttft_ms(prof, in);
+            /* The decode part: the profile's share of the reported service
+             * time, but never more than the profile's own decode time (a
+             * timing-model batch run in waves reports the earlier waves in
+             * service_us too, and they come before the first token). */
             double after_first_us =
                 tot > 0 ? (double)resp->timings->service_us * (1.0 - first / tot) : 0;
+            if (after_first_us > (tot - first) * 1000.0)
+                after_first_us = (tot - first) * 1000.0;
             if (after_first_us > 0 && after_first_us < (double)r.total_us)
                 r.ttft_us = r.total_us - (uint64_t)after_first_us;
         }
