@@ -22,3 +22,10 @@ if(TARGET wp-node)
   set_tests_properties(traffic_kill_node PROPERTIES LABELS integration TIMEOUT 90
                        SKIP_RETURN_CODE 77)
 endif()
+# Anycast ingress choice of the traffic client.
+if(TARGET wp_gossip AND TARGET wp_proto)
+  wp_add_test(NAME test_anycast
+              SOURCES unit/test_anycast.c ${PROJECT_SOURCE_DIR}/tools/wpctl/infer_client.c
+                      ${PROJECT_SOURCE_DIR}/tools/wpctl/cluster_util.c
+              LIBS wp_gossip wp_proto wp_topology PkgConfig::ZMQ LABELS unit TIMEOUT 30)
+endif()
