@@ -1607,6 +1607,17 @@ static void handle_client_frame(node *n, const uint8_t *rid, size_t rid_len, boo
         bad_client_frame(n, rid, rid_len, delim, 0, "out of memory");
         return;
     }
+    if (n->stopping) { /* read at shutdown: answered, not started */
+        memcpy(r->rid, rid, rid_len);
+        r->rid_len = rid_len;
+        r->delim = delim;
+        r->req = q;
+        r->arrival_ns = wp_clock_monotonic_ns();
+        r->target = r->first_target = -1;
+        ing_error(n, r, WARMPATH__INFER__STATUS__SHUTTING_DOWN, "ingress %s is shutting down",
+                  n->id);
+        return;
+    }
     memcpy(r->rid, rid, rid_len);
     r->rid_len = rid_len;
     r->delim = delim;
@@ -1617,10 +1628,17 @@ static void handle_client_frame(node *n, const uint8_t *rid, size_t rid_len, boo
     ing_start(n, r);
 }
 
+static void drain_rsock_any(node *n);
+
 static void drain_rsock(node *n)
 {
     if (!n->rsock_on || n->stopping)
         return;
+    drain_rsock_any(n);
+}
+
+static void drain_rsock_any(node *n)
+{
     while (has_pollin(n->rsock)) {
         zmq_msg_t parts[3];
         size_t np = 0;
@@ -2345,6 +2363,9 @@ static void reqpath_shutdown(node *n)
     n->la_tail = NULL;
     while (n->n_dq)
         dq_send(n, dq_pop(n));
+    /* Requests already queued on the endpoint but not read yet. */
+    if (n->rsock_on)
+        drain_rsock_any(n);
     uint64_t hop;
     void *u;
     size_t answered = 0;
