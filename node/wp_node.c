@@ -287,6 +287,11 @@ typedef struct node {
     size_t pl_n;
     wp_model_profile *pl_cat;
     size_t pl_n_cat;
+    uint64_t *rate_count;      /* requests per router model since the last heartbeat */
+    size_t rate_cap;
+    uint64_t rate_since_ns;
+    wp_placement_rate *pl_rates; /* what the next heartbeat reports */
+    size_t pl_n_rates;
     /* request-path counters */
     uint64_t st_in, st_ok, st_err, st_bad, st_retries, st_fwd, st_served, st_late;
     uint64_t st_bad_node, st_client_drops;
@@ -1421,6 +1426,8 @@ static void ing_start(node *n, ing_req *r)
         return;
     }
     r->model = (uint32_t)mi;
+    if ((size_t)mi < n->rate_cap)
+        n->rate_count[mi]++;
     const wp_model_profile *p = &n->cat[mi];
     if (q->max_output_tokens > WP_INFER_MAX_OUTPUT_TOKENS) {
         ing_error(n, r, WARMPATH__INFER__STATUS__BAD_REQUEST, "max_output_tokens too large");
@@ -1600,6 +1607,17 @@ static void handle_client_frame(node *n, const uint8_t *rid, size_t rid_len, boo
         bad_client_frame(n, rid, rid_len, delim, 0, "out of memory");
         return;
     }
+    if (n->stopping) { /* read at shutdown: answered, not started */
+        memcpy(r->rid, rid, rid_len);
+        r->rid_len = rid_len;
+        r->delim = delim;
+        r->req = q;
+        r->arrival_ns = wp_clock_monotonic_ns();
+        r->target = r->first_target = -1;
+        ing_error(n, r, WARMPATH__INFER__STATUS__SHUTTING_DOWN, "ingress %s is shutting down",
+                  n->id);
+        return;
+    }
     memcpy(r->rid, rid, rid_len);
     r->rid_len = rid_len;
     r->delim = delim;
@@ -1610,10 +1628,17 @@ static void handle_client_frame(node *n, const uint8_t *rid, size_t rid_len, boo
     ing_start(n, r);
 }
 
+static void drain_rsock_any(node *n);
+
 static void drain_rsock(node *n)
 {
     if (!n->rsock_on || n->stopping)
         return;
+    drain_rsock_any(n);
+}
+
+static void drain_rsock_any(node *n)
+{
     while (has_pollin(n->rsock)) {
         zmq_msg_t parts[3];
         size_t np = 0;
@@ -2142,8 +2167,8 @@ static void pl_work(uv_work_t *w)
                                    .gpu_mem_bytes = n->gpu_cap_bytes};
     bool changed = false;
     uint64_t old = n->pl_version;
-    n->pl_rc = wp_placement_client_sync(n->pc, &info, NULL, 0, &n->pl_version, &n->pl_models,
-                                        &n->pl_n, &changed, &err);
+    n->pl_rc = wp_placement_client_sync(n->pc, &info, n->pl_rates, n->pl_n_rates,
+                                        &n->pl_version, &n->pl_models, &n->pl_n, &changed, &err);
     n->pl_changed = changed;
     if (n->pl_rc == WP_OK && (n->pl_version != old || !n->pl_cat_loaded)) {
         wp_model_profile *cat = NULL;
@@ -2243,6 +2268,42 @@ static void on_pl_timer(uv_timer_t *t)
     node *n = t->data;
     if (n->pl_busy || n->stopping)
         return;
+    /* Measured request rates per model (this node as an ingress) go with
+     * the heartbeat: the optimizer's demand when nodes report it. */
+    size_t nm = wp_router_model_count(n->view);
+    if (nm > n->rate_cap) {
+        uint64_t *rc = realloc(n->rate_count, nm * sizeof *rc);
+        wp_placement_rate *pr = realloc(n->pl_rates, nm * sizeof *pr);
+        if (rc) {
+            memset(rc + n->rate_cap, 0, (nm - n->rate_cap) * sizeof *rc);
+            n->rate_count = rc;
+        }
+        if (pr)
+            n->pl_rates = pr;
+        if (rc && pr)
+            n->rate_cap = nm;
+    }
+    uint64_t now = wp_clock_monotonic_ns();
+    double el_s = n->rate_since_ns ? (double)(now - n->rate_since_ns) / 1e9 : 0.0;
+    n->pl_n_rates = 0;
+    for (size_t i = 0; i < n->rate_cap && el_s > 0; i++) {
+        if (!n->rate_count[i])
+            continue;
+        /* Only models the placement catalog has (a demand entry naming an
+         * unknown model would be refused). */
+        const char *name = wp_router_model_name(n->view, (uint32_t)i);
+        bool known = false;
+        for (size_t k = 0; k < n->pl_n_cat && !known; k++)
+            known = strcmp(n->pl_cat[k].name, name) == 0;
+        if (!known)
+            continue;
+        wp_placement_rate *pr = &n->pl_rates[n->pl_n_rates++];
+        snprintf(pr->model, sizeof pr->model, "%s", name);
+        pr->requests_per_s = (double)n->rate_count[i] / el_s;
+    }
+    if (n->rate_cap)
+        memset(n->rate_count, 0, n->rate_cap * sizeof *n->rate_count);
+    n->rate_since_ns = now;
     n->pl_busy = true;
     n->pl_req.data = n;
     if (uv_queue_work(&n->loop, &n->pl_req, pl_work, pl_after) != 0)
@@ -2302,6 +2363,9 @@ static void reqpath_shutdown(node *n)
     n->la_tail = NULL;
     while (n->n_dq)
         dq_send(n, dq_pop(n));
+    /* Requests already queued on the endpoint but not read yet. */
+    if (n->rsock_on)
+        drain_rsock_any(n);
     uint64_t hop;
     void *u;
     size_t answered = 0;
@@ -2880,6 +2944,8 @@ out_zmq:
         uv_thread_join(&n->wthread);
     }
     wp_placement_client_free(n->pc);
+    free(n->rate_count);
+    free(n->pl_rates);
     free(n->pl_models);
     free(n->pl_cat);
     wp_gpu_worker_free(n->gw);

@@ -22,6 +22,9 @@
  *   6. the cpu backend: a node serving a generated llama2.c checkpoint
  *      (--gpu-backend cpu --model-file) answers with the tokens `wpctl
  *      infer --backend cpu` prints.
+ *   7. WAN emulation (a second cluster, FRA + SYD, --emulate-wan): the hop
+ *      and the client leg carry the model RTTs; the answer takes at least
+ *      their sum.
  * The cluster is torn down at the end (and on failure, by the teardown). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -173,6 +176,7 @@ static int teardown(void **state)
 {
     (void)state;
     run("%s cluster down --dir %s >/dev/null 2>&1", g_wpctl, g_dir);
+    run("%s cluster down --dir %s-wan >/dev/null 2>&1; rm -rf %s-wan", g_wpctl, g_dir, g_dir);
     if (g_ctx)
         zmq_ctx_term(g_ctx);
     free(g_cl);
@@ -471,6 +475,79 @@ static void test_cpu_backend(void **state)
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
+/* WAN emulation: a 2-node cluster (FRA, SYD) with --emulate-wan. A request
+ * from a client in LHR entering at FRA, served warm at SYD, carries the
+ * FRA<->SYD model RTT on the hop and the LHR<->FRA RTT on the client leg,
+ * and takes at least their sum. */
+static void test_wan_emulation(void **state)
+{
+    (void)state;
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s-wan", g_dir);
+    assert_int_equal(run("%s cluster up --dir %s --cities FRA,SYD --placement 0 "
+                         "--probe-interval-ms 200 --gpu-backend model --emulate-wan >/dev/null",
+                         g_wpctl, dir),
+                     0);
+    wpctl_cluster *cl = malloc(sizeof *cl);
+    wp_err err;
+    assert_int_equal(wpctl_cluster_load(dir, cl, &err), WP_OK);
+    const char *fra = NULL, *syd = NULL;
+    for (size_t i = 0; i < cl->n; i++) {
+        if (strcmp(cl->nodes[i].id, "fra-1") == 0)
+            fra = cl->nodes[i].request;
+        if (strcmp(cl->nodes[i].id, "syd-1") == 0)
+            syd = cl->nodes[i].request;
+    }
+    assert_non_null(fra);
+    assert_non_null(syd);
+    const char *M = "distilbert-sst2";
+    void *s = zmq_socket(g_ctx, ZMQ_DEALER);
+    int zero = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    assert_int_equal(zmq_connect(s, syd), 0);
+    send_infer(s, 600, M, 4, 1, "SYD");
+    Warmpath__Infer__InferResponse *a = recv_infer(s, 5000);
+    assert_non_null(a);
+    assert_int_equal(a->status, WARMPATH__INFER__STATUS__OK);
+    assert_string_equal(a->serving_node, "syd-1");
+    warmpath__infer__infer_response__free_unpacked(a, NULL);
+    zmq_close(s);
+    int ok = 0;
+    for (int i = 0; i < 50 && !ok; i++) {
+        ok = run("%s nodes --dir %s --node fra-1 --json 2>/dev/null | grep -q "
+                 "'\"id\":\"syd-1\"[^}]*%s'",
+                 g_wpctl, dir, M) == 0;
+        if (!ok)
+            sleep_ms(200);
+    }
+    assert_true(ok);
+    sleep_ms(300);
+    s = zmq_socket(g_ctx, ZMQ_DEALER);
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    assert_int_equal(zmq_connect(s, fra), 0);
+    uint64_t t0 = wp_clock_monotonic_ns();
+    send_infer(s, 601, M, 4, 1, "LHR");
+    Warmpath__Infer__InferResponse *r = recv_infer(s, 10000);
+    uint64_t el_us = (wp_clock_monotonic_ns() - t0) / 1000;
+    assert_non_null(r);
+    assert_int_equal(r->status, WARMPATH__INFER__STATUS__OK);
+    assert_string_equal(r->serving_node, "syd-1");
+    assert_string_equal(r->ingress_node, "fra-1");
+    /* Model RTTs (topology edge preset): FRA-SYD ~ 280-330 ms, LHR-FRA ~ 15-25 ms. */
+    printf("wan: hop rtt %.1f ms, client rtt %.1f ms, total %.1f ms, measured %.1f ms\n",
+           r->timings->hop_rtt_us / 1e3, r->timings->client_rtt_us / 1e3,
+           r->timings->total_us / 1e3, el_us / 1e3);
+    assert_true(r->timings->hop_rtt_us > 200000 && r->timings->hop_rtt_us < 400000);
+    assert_true(r->timings->client_rtt_us > 5000 && r->timings->client_rtt_us < 40000);
+    assert_true(el_us >= r->timings->hop_rtt_us + r->timings->client_rtt_us);
+    assert_true(r->timings->total_us >= r->timings->hop_rtt_us + r->timings->client_rtt_us);
+    warmpath__infer__infer_response__free_unpacked(r, NULL);
+    zmq_close(s);
+    free(cl);
+    run("%s cluster down --dir %s >/dev/null 2>&1", g_wpctl, dir);
+    run("rm -rf %s", dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -480,6 +557,7 @@ int main(void)
         cmocka_unit_test(test_kill_target),
         cmocka_unit_test(test_shutdown_answers),
         cmocka_unit_test(test_cpu_backend),
+        cmocka_unit_test(test_wan_emulation),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
