@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -103,6 +104,10 @@ static int bl_init(const char *name)
     sa.sa_handler = bl_on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    /* A closed stdout (`bench | head -1`) must not kill us before the
+     * cleanup: writes fail with EPIPE instead. */
+    signal(SIGPIPE, SIG_IGN);
     return 0;
 }
 
@@ -126,6 +131,10 @@ static bl_node *bl_spawn(const char *city, int gpus, const char *mem_gb, int bas
     if (pid < 0)
         return NULL;
     if (pid == 0) {
+        /* If the bench dies without cleaning up (SIGKILL), so do its nodes. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() == 1)
+            _exit(1);
         int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2(fd, 2);
