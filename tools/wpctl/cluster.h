@@ -19,7 +19,18 @@ typedef struct wpctl_node_rec {
     pid_t pid;
     char gossip[WP_GOSSIP_ADDR_MAX];
     char admin[WP_GOSSIP_ADDR_MAX];
+    char request[WP_GOSSIP_ADDR_MAX]; /* client request endpoint ("" = none) */
 } wpctl_node_rec;
+
+#define WPCTL_CLUSTER_MAX_PLACEMENT 7u
+
+/* A wp-placement server started by `cluster up --placement N`. */
+typedef struct wpctl_placement_rec {
+    uint32_t id;
+    pid_t pid;
+    char api[WP_GOSSIP_ADDR_MAX];
+    char raft[WP_GOSSIP_ADDR_MAX];
+} wpctl_placement_rec;
 
 typedef struct wpctl_cluster {
     char dir[512];
@@ -27,8 +38,11 @@ typedef struct wpctl_cluster {
     uint32_t probe_interval_ms; /* 0 = wp-node default */
     uint32_t gpus;              /* per node, as started */
     uint64_t gpu_mem_mib;       /* free GPU memory per node, as started */
+    uint32_t gpu_backend;       /* 0 = wp-node default, else 1 + enum wp_gpu_kind */
     size_t n;
     wpctl_node_rec nodes[WPCTL_CLUSTER_MAX_NODES];
+    size_t n_placement;
+    wpctl_placement_rec placement[WPCTL_CLUSTER_MAX_PLACEMENT];
 } wpctl_cluster;
 
 /* Cluster directory: --dir if given, else $WP_CLUSTER_DIR, else ./.cluster. */
@@ -39,6 +53,8 @@ int wpctl_cluster_load(const char *dir, wpctl_cluster *c, wp_err *err);
 int wpctl_cluster_save(const wpctl_cluster *c, wp_err *err);
 /* True if pid is a live (not zombie) wp-node process. */
 bool wpctl_pid_is_node(pid_t pid);
+/* True if pid is a live (not zombie) process whose argv[0] contains name. */
+bool wpctl_pid_is_proc(pid_t pid, const char *name);
 
 /* Admin endpoint of `node_id` (or of the first running node when NULL) in
  * the cluster at dir, or `endpoint` itself when given. */

@@ -6,7 +6,9 @@
  *   option probe_interval_ms N
  *   option gpus N
  *   option gpu_mem_mib N
- *   node ID CITY PID GOSSIP_ADDR ADMIN_ADDR
+ *   option gpu_backend N           (0 default, 1 + enum wp_gpu_kind)
+ *   node ID CITY PID GOSSIP_ADDR ADMIN_ADDR [REQUEST_ADDR]
+ *   placement ID PID API_ADDR RAFT_ADDR
  * Lines are at most 1 KiB, fields at most their buffer sizes, at most
  * WPCTL_CLUSTER_MAX_NODES nodes; anything else is an error naming the line. */
 #include "tools/wpctl/cluster.h"
@@ -86,12 +88,32 @@ int wpctl_cluster_load(const char *dir, wpctl_cluster *c, wp_err *err)
                 c->gpus = (uint32_t)v;
             else if (strcmp(tok[1], "gpu_mem_mib") == 0)
                 c->gpu_mem_mib = (uint64_t)v;
+            else if (strcmp(tok[1], "gpu_backend") == 0 && v <= 3)
+                c->gpu_backend = (uint32_t)v;
             else {
                 rv = wp_errf(err, WP_EPARSE, "%s:%d: unknown option or value out of range", path,
                              lineno);
                 break;
             }
-        } else if (nt == 6 && strcmp(tok[0], "node") == 0) {
+        } else if (nt == 5 && strcmp(tok[0], "placement") == 0) {
+            if (c->n_placement >= WPCTL_CLUSTER_MAX_PLACEMENT) {
+                rv = wp_errf(err, WP_ETOOBIG, "%s:%d: more than %u placement servers", path,
+                             lineno, WPCTL_CLUSTER_MAX_PLACEMENT);
+                break;
+            }
+            wpctl_placement_rec *pr = &c->placement[c->n_placement];
+            int64_t id, pid;
+            if (wp_parse_int64(tok[1], &id) || id < 1 || id > 1000000 ||
+                wp_parse_int64(tok[2], &pid) || pid < 0 || pid > 0x3fffffff ||
+                copy_field(pr->api, sizeof pr->api, tok[3]) ||
+                copy_field(pr->raft, sizeof pr->raft, tok[4])) {
+                rv = wp_errf(err, WP_EPARSE, "%s:%d: bad placement line", path, lineno);
+                break;
+            }
+            pr->id = (uint32_t)id;
+            pr->pid = (pid_t)pid;
+            c->n_placement++;
+        } else if ((nt == 6 || nt == 7) && strcmp(tok[0], "node") == 0) {
             if (c->n >= WPCTL_CLUSTER_MAX_NODES) {
                 rv = wp_errf(err, WP_ETOOBIG, "%s:%d: more than %u nodes", path, lineno,
                              WPCTL_CLUSTER_MAX_NODES);
@@ -102,7 +124,8 @@ int wpctl_cluster_load(const char *dir, wpctl_cluster *c, wp_err *err)
             if (copy_field(r->id, sizeof r->id, tok[1]) ||
                 copy_field(r->city, sizeof r->city, tok[2]) || wp_parse_int64(tok[3], &pid) ||
                 pid < 0 || pid > 0x3fffffff || copy_field(r->gossip, sizeof r->gossip, tok[4]) ||
-                copy_field(r->admin, sizeof r->admin, tok[5])) {
+                copy_field(r->admin, sizeof r->admin, tok[5]) ||
+                (nt == 7 && copy_field(r->request, sizeof r->request, tok[6]))) {
                 rv = wp_errf(err, WP_EPARSE, "%s:%d: bad node line", path, lineno);
                 break;
             }
@@ -132,15 +155,25 @@ int wpctl_cluster_save(const wpctl_cluster *c, wp_err *err)
             c->probe_interval_ms);
     fprintf(fp, "option gpus %u\noption gpu_mem_mib %llu\n", c->gpus,
             (unsigned long long)c->gpu_mem_mib);
+    fprintf(fp, "option gpu_backend %u\n", c->gpu_backend);
+    for (size_t i = 0; i < c->n_placement; i++)
+        fprintf(fp, "placement %u %ld %s %s\n", c->placement[i].id, (long)c->placement[i].pid,
+                c->placement[i].api, c->placement[i].raft);
     for (size_t i = 0; i < c->n; i++)
-        fprintf(fp, "node %s %s %ld %s %s\n", c->nodes[i].id, c->nodes[i].city,
-                (long)c->nodes[i].pid, c->nodes[i].gossip, c->nodes[i].admin);
+        fprintf(fp, "node %s %s %ld %s %s%s%s\n", c->nodes[i].id, c->nodes[i].city,
+                (long)c->nodes[i].pid, c->nodes[i].gossip, c->nodes[i].admin,
+                c->nodes[i].request[0] ? " " : "", c->nodes[i].request);
     if (fclose(fp) != 0 || rename(tmp, path) != 0)
         return wp_errf(err, WP_EIO, "%s: %s", path, strerror(errno));
     return WP_OK;
 }
 
 bool wpctl_pid_is_node(pid_t pid)
+{
+    return wpctl_pid_is_proc(pid, "wp-node");
+}
+
+bool wpctl_pid_is_proc(pid_t pid, const char *name)
 {
     if (pid <= 0 || kill(pid, 0) != 0)
         return false;
@@ -162,7 +195,7 @@ bool wpctl_pid_is_node(pid_t pid)
     n = fread(buf, 1, sizeof buf - 1, fp);
     fclose(fp);
     buf[n] = '\0'; /* argv[0] only */
-    return strstr(buf, "wp-node") != NULL;
+    return strstr(buf, name) != NULL;
 }
 
 int wpctl_resolve_admin(const char *dir_flag, const char *endpoint, const char *node_id,

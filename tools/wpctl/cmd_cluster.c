@@ -16,6 +16,9 @@
  * same directory), else on $PATH. */
 #include "tools/wpctl/cluster.h"
 #include "tools/wpctl/wpctl.h"
+#include "gpu_worker/gpu_worker.h"
+#include "placement/client.h"
+#include "sim/sim.h"
 #include "topology/topology.h"
 
 #include <arpa/inet.h>
@@ -38,8 +41,12 @@ static const char *const help_cluster =
     "directory (--dir D, else $WP_CLUSTER_DIR, else ./.cluster).\n\n"
     "  up [--preset tiny | --cities FRA,SIN,...] [--nodes-per-city N] [--dir D]\n"
     "     [--emulate-wan] [--probe-interval-ms MS] [--gpus N] [--gpu-mem-gb G]\n"
-    "     [--timeout-s S]\n"
-    "        start the nodes in the background and wait until all have joined\n"
+    "     [--timeout-s S] [--placement N] [--gpu-backend cuda|cpu|model]\n"
+    "        start N wp-placement servers (default 3; 0 = none; their API\n"
+    "        addresses go to DIR/placement.endpoints and the simulator's default\n"
+    "        catalog is loaded into them), then the nodes, each with a request\n"
+    "        endpoint (proto/inference.proto) and the placement servers, and wait\n"
+    "        until all have joined\n"
     "        (default: --preset tiny, 1 node per city, memberlist timings,\n"
     "        1 GPU and 24 GiB free per node, wait up to 30 s)\n"
     "  status [--dir D] [--json]\n"
@@ -49,9 +56,40 @@ static const char *const help_cluster =
     "        higher incarnation)\n"
     "  down [--dir D]\n"
     "        stop every process (SIGTERM, then SIGKILL after 10 s)\n\n"
-    "$WP_NODE_BIN overrides where the wp-node binary is found.\n";
+    "$WP_NODE_BIN and $WP_PLACEMENT_BIN override where the wp-node and\n"
+    "wp-placement binaries are found.\n";
 
 /* ---------------------------------------------------------------- helpers */
+
+static int find_bin(const char *envname, const char *name, const char *subdir, char *out,
+                    size_t cap)
+{
+    const char *env = getenv(envname);
+    if (env && env[0]) {
+        snprintf(out, cap, "%s", env);
+        return access(out, X_OK) == 0 ? 0 : -1;
+    }
+    char self[1024];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = '\0';
+            char c1[128], c2[128];
+            snprintf(c1, sizeof c1, "../%s/%s", subdir, name);
+            snprintf(c2, sizeof c2, "../bin/%s", name);
+            const char *cands[] = {c1, name, c2};
+            for (size_t i = 0; i < WP_ARRAY_LEN(cands); i++) {
+                int w = snprintf(out, cap, "%s/%s", self, cands[i]);
+                if (w > 0 && (size_t)w < cap && access(out, X_OK) == 0)
+                    return 0;
+            }
+        }
+    }
+    snprintf(out, cap, "%s", name); /* execvp searches $PATH */
+    return 0;
+}
 
 static int find_node_bin(char *out, size_t cap)
 {
@@ -152,6 +190,29 @@ static pid_t spawn_node(const char *bin, const wpctl_cluster *c, const wpctl_nod
         argv[a++] = "--probe-interval-ms";
         argv[a++] = probe_s;
     }
+    if (r->request[0]) {
+        argv[a++] = "--request";
+        argv[a++] = r->request;
+    }
+    char pl_list[WPCTL_CLUSTER_MAX_PLACEMENT * (WP_GOSSIP_ADDR_MAX + 1) + 1];
+    pl_list[0] = '\0';
+    size_t pl_used = 0;
+    for (size_t i = 0; i < c->n_placement; i++) {
+        int w = snprintf(pl_list + pl_used, sizeof pl_list - pl_used, "%s%s", i ? "," : "",
+                         c->placement[i].api);
+        if (w > 0 && (size_t)w < sizeof pl_list - pl_used)
+            pl_used += (size_t)w;
+    }
+    if (pl_list[0]) {
+        argv[a++] = "--placement";
+        argv[a++] = pl_list;
+    }
+    if (c->gpu_backend) {
+        argv[a++] = "--gpu-backend";
+        argv[a++] = wp_gpu_kind_name((int)c->gpu_backend - 1);
+        if (c->gpu_backend - 1 == WP_GPU_MODEL)
+            argv[a - 1] = "model";
+    }
     argv[a] = NULL;
     fflush(NULL);
     pid_t pid = fork();
@@ -248,6 +309,147 @@ static void join_list(const wpctl_cluster *c, size_t i, char *out, size_t cap)
     }
 }
 
+/* Starts placement server i of c (argv as scripts/placement-up.sh). */
+static pid_t spawn_placement(const char *bin, const wpctl_cluster *c, size_t i, wp_err *err)
+{
+    char peers[WPCTL_CLUSTER_MAX_PLACEMENT * (2 * WP_GOSSIP_ADDR_MAX + 16)];
+    size_t used = 0;
+    peers[0] = '\0';
+    for (size_t k = 0; k < c->n_placement; k++) {
+        const char *raft = c->placement[k].raft;
+        if (strncmp(raft, "tcp://", 6) == 0)
+            raft += 6;
+        int w = snprintf(peers + used, sizeof peers - used, "%s%u=%s@%s", k ? "," : "",
+                         c->placement[k].id, raft, c->placement[k].api);
+        if (w > 0 && (size_t)w < sizeof peers - used)
+            used += (size_t)w;
+    }
+    char id_s[16], datadir[700], logpath[700], logdir[600];
+    snprintf(id_s, sizeof id_s, "%u", c->placement[i].id);
+    /* Named by the API port too: a fresh `cluster up` (new ports) starts a
+     * fresh raft cluster instead of finding another's state. */
+    const char *port = strrchr(c->placement[i].api, ':');
+    snprintf(datadir, sizeof datadir, "%s/placement-%u-%s", c->dir, c->placement[i].id,
+             port ? port + 1 : "0");
+    snprintf(logdir, sizeof logdir, "%s/logs", c->dir);
+    mkdir(logdir, 0755);
+    snprintf(logpath, sizeof logpath, "%s/placement-%u.log", logdir, c->placement[i].id);
+    const char *raft = c->placement[i].raft;
+    if (strncmp(raft, "tcp://", 6) == 0)
+        raft += 6;
+    const char *argv[] = {bin,      "--id",       id_s,  "--bind", c->placement[i].api,
+                          "--raft", raft,         "--peers", peers, "--data-dir",
+                          datadir,  "--topology", "edge", NULL};
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        wp_errf(err, WP_EIO, "fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        setsid();
+        int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        int nul = open("/dev/null", O_RDONLY);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        if (nul >= 0)
+            dup2(nul, 0);
+        execvp(bin, (char *const *)argv);
+        fprintf(stderr, "wpctl: exec %s: %s\n", bin, strerror(errno));
+        _exit(127);
+    }
+    return pid;
+}
+
+static int write_placement_endpoints(const wpctl_cluster *c, wp_err *err)
+{
+    char path[600], tmp[610];
+    snprintf(path, sizeof path, "%s/placement.endpoints", c->dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (c->n_placement == 0) {
+        unlink(path);
+        return WP_OK;
+    }
+    FILE *fp = fopen(tmp, "w");
+    if (!fp)
+        return wp_errf(err, WP_EIO, "%s: %s", tmp, strerror(errno));
+    for (size_t i = 0; i < c->n_placement; i++)
+        fprintf(fp, "%s\n", c->placement[i].api);
+    if (fclose(fp) != 0 || rename(tmp, path) != 0)
+        return wp_errf(err, WP_EIO, "%s: %s", path, strerror(errno));
+    return WP_OK;
+}
+
+/* Waits for a leader and loads the simulator's default catalog (models the
+ * placement already has are left as they are). */
+static int load_default_catalog(const wpctl_cluster *c, int timeout_s, size_t *added, wp_err *err)
+{
+    *added = 0;
+    const char *eps[WPCTL_CLUSTER_MAX_PLACEMENT];
+    for (size_t i = 0; i < c->n_placement; i++)
+        eps[i] = c->placement[i].api;
+    wp_placement_client *pc;
+    int rv = wp_placement_client_new(eps, c->n_placement, 2000, &pc, err);
+    if (rv)
+        return rv;
+    uint64_t deadline = wp_clock_monotonic_ns() + (uint64_t)timeout_s * WP_NS_PER_S;
+    wp_model_profile *have = NULL;
+    size_t n_have = 0;
+    for (;;) {
+        rv = wp_placement_client_catalog_list(pc, &have, &n_have, err);
+        if (rv == WP_OK || wp_clock_monotonic_ns() > deadline)
+            break;
+        struct timespec ts = {0, 200000000L};
+        nanosleep(&ts, NULL);
+    }
+    for (size_t i = 0; rv == WP_OK && i < wp_sim_catalog_count(); i++) {
+        const wp_model_profile *m = wp_sim_catalog_model(i);
+        bool known = false;
+        for (size_t k = 0; k < n_have && !known; k++)
+            known = strcmp(have[k].name, m->name) == 0;
+        if (known)
+            continue;
+        rv = wp_placement_client_catalog_add(pc, m, NULL, err);
+        if (rv == WP_OK)
+            (*added)++;
+    }
+    free(have);
+    wp_placement_client_free(pc);
+    return rv;
+}
+
+static size_t stop_placement(wpctl_cluster *c, int grace_ms)
+{
+    for (size_t i = 0; i < c->n_placement; i++)
+        if (wpctl_pid_is_proc(c->placement[i].pid, "wp-placement"))
+            kill(c->placement[i].pid, SIGTERM);
+    size_t alive = 0;
+    for (int waited = 0; waited <= grace_ms; waited += 50) {
+        alive = 0;
+        for (size_t i = 0; i < c->n_placement; i++) {
+            waitpid(c->placement[i].pid, NULL, WNOHANG);
+            alive += wpctl_pid_is_proc(c->placement[i].pid, "wp-placement");
+        }
+        if (!alive)
+            return 0;
+        struct timespec ts = {0, 50000000L};
+        nanosleep(&ts, NULL);
+    }
+    for (size_t i = 0; i < c->n_placement; i++)
+        if (wpctl_pid_is_proc(c->placement[i].pid, "wp-placement"))
+            kill(c->placement[i].pid, SIGKILL);
+    struct timespec ts = {0, 200000000L};
+    nanosleep(&ts, NULL);
+    alive = 0;
+    for (size_t i = 0; i < c->n_placement; i++) {
+        waitpid(c->placement[i].pid, NULL, WNOHANG);
+        alive += wpctl_pid_is_proc(c->placement[i].pid, "wp-placement");
+    }
+    return alive;
+}
+
 /* ---------------------------------------------------------------- up */
 
 static int cluster_up(int argc, char **argv)
@@ -258,9 +460,12 @@ static int cluster_up(int argc, char **argv)
         {"emulate-wan", no_argument, NULL, 'w'},     {"probe-interval-ms", required_argument, NULL, 'i'},
         {"gpus", required_argument, NULL, 'g'},      {"gpu-mem-gb", required_argument, NULL, 'm'},
         {"timeout-s", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+        {"placement", required_argument, NULL, 'P'}, {"gpu-backend", required_argument, NULL, 'B'},
         {NULL, 0, NULL, 0},
     };
     const char *cmd = "cluster up";
+    int64_t n_pl = 3;
+    int backend = -1;
     const char *preset = NULL, *cities = NULL, *dir_flag = NULL;
     int64_t per_city = 1, probe_ms = 0, gpus = 1, timeout_s = 30;
     double mem_gb = 24;
@@ -294,6 +499,17 @@ static int cluster_up(int argc, char **argv)
         case 't':
             if (wp_parse_int64(optarg, &timeout_s) || timeout_s < 1 || timeout_s > 3600)
                 return wpctl_usage_error(cmd, "--timeout-s must be 1..3600, got '%s'", optarg);
+            break;
+        case 'P':
+            if (wp_parse_int64(optarg, &n_pl) || n_pl < 0 ||
+                n_pl > (int64_t)WPCTL_CLUSTER_MAX_PLACEMENT)
+                return wpctl_usage_error(cmd, "--placement must be 0..%u, got '%s'",
+                                         WPCTL_CLUSTER_MAX_PLACEMENT, optarg);
+            break;
+        case 'B':
+            if (wp_gpu_kind_parse(optarg, &backend) != WP_OK)
+                return wpctl_usage_error(cmd, "--gpu-backend must be cuda, cpu or model, got '%s'",
+                                         optarg);
             break;
         case 'h':
             fputs(help_cluster, stdout);
@@ -338,6 +554,7 @@ static int cluster_up(int argc, char **argv)
     cl->emulate_wan = wan;
     cl->probe_interval_ms = (uint32_t)probe_ms;
     cl->gpus = (uint32_t)gpus;
+    cl->gpu_backend = backend >= 0 ? (uint32_t)backend + 1u : 0u;
     cl->gpu_mem_mib = (uint64_t)(mem_gb * 1024.0 + 0.5);
 
     /* City list: validated against the edge preset (what wp-node checks). */
@@ -383,8 +600,9 @@ static int cluster_up(int argc, char **argv)
         rc = wpctl_usage_error(cmd, "%zu nodes is more than %u", total, WPCTL_CLUSTER_MAX_NODES);
         goto out;
     }
-    int *ports = calloc(2 * total, sizeof *ports);
-    if (!ports || pick_ports(ports, 2 * total, &err)) {
+    size_t nports = 3 * total + 2 * (size_t)n_pl;
+    int *ports = calloc(nports, sizeof *ports);
+    if (!ports || pick_ports(ports, nports, &err)) {
         free(ports);
         rc = wpctl_fail("%s", wp_err_text(&err));
         goto out;
@@ -399,6 +617,14 @@ static int cluster_up(int argc, char **argv)
                 *p = (char)(*p - 'A' + 'a');
         snprintf(r->gossip, sizeof r->gossip, "tcp://127.0.0.1:%d", ports[2 * i]);
         snprintf(r->admin, sizeof r->admin, "tcp://127.0.0.1:%d", ports[2 * i + 1]);
+        snprintf(r->request, sizeof r->request, "tcp://127.0.0.1:%d", ports[2 * total + i]);
+    }
+    cl->n_placement = (size_t)n_pl;
+    for (size_t i = 0; i < (size_t)n_pl; i++) {
+        wpctl_placement_rec *pr = &cl->placement[i];
+        pr->id = (uint32_t)i + 1;
+        snprintf(pr->api, sizeof pr->api, "tcp://127.0.0.1:%d", ports[3 * total + 2 * i]);
+        snprintf(pr->raft, sizeof pr->raft, "127.0.0.1:%d", ports[3 * total + 2 * i + 1]);
     }
     free(ports);
     cl->n = total;
@@ -406,6 +632,34 @@ static int cluster_up(int argc, char **argv)
     if (find_node_bin(bin, sizeof bin) != 0) {
         rc = wpctl_fail("WP_NODE_BIN=%s is not an executable file", bin);
         goto out;
+    }
+    if (cl->n_placement) {
+        char pbin[1024];
+        if (find_bin("WP_PLACEMENT_BIN", "wp-placement", "placement", pbin, sizeof pbin) != 0) {
+            rc = wpctl_fail("WP_PLACEMENT_BIN=%s is not an executable file", pbin);
+            goto out;
+        }
+        for (size_t i = 0; i < cl->n_placement; i++) {
+            pid_t pid = spawn_placement(pbin, cl, i, &err);
+            if (pid < 0) {
+                cl->n_placement = i;
+                stop_placement(cl, 3000);
+                rc = wpctl_fail("%s", wp_err_text(&err));
+                goto out;
+            }
+            cl->placement[i].pid = pid;
+        }
+        size_t added = 0;
+        if (write_placement_endpoints(cl, &err) ||
+            load_default_catalog(cl, (int)timeout_s, &added, &err)) {
+            stop_placement(cl, 3000);
+            rc = wpctl_fail("placement: %s; logs in %s/logs", wp_err_text(&err), dir);
+            goto out;
+        }
+        printf("placement: %zu servers up, %zu catalog model(s) loaded\n", cl->n_placement,
+               added);
+    } else {
+        write_placement_endpoints(cl, &err);
     }
     for (size_t i = 0; i < total; i++) {
         char joins[WP_GOSSIP_ADDR_MAX * 3 + 8];
@@ -415,6 +669,7 @@ static int cluster_up(int argc, char **argv)
         if (pid < 0) {
             cl->n = i;
             stop_all(cl, 5000);
+            stop_placement(cl, 3000);
             rc = wpctl_fail("%s", wp_err_text(&err));
             goto out;
         }
@@ -422,6 +677,7 @@ static int cluster_up(int argc, char **argv)
     }
     if (wpctl_cluster_save(cl, &err)) {
         stop_all(cl, 5000);
+            stop_placement(cl, 3000);
         rc = wpctl_fail("%s", wp_err_text(&err));
         goto out;
     }
@@ -434,6 +690,7 @@ static int cluster_up(int argc, char **argv)
             int st;
             if (waitpid(cl->nodes[i].pid, &st, WNOHANG) == cl->nodes[i].pid) {
                 stop_all(cl, 5000);
+            stop_placement(cl, 3000);
                 rc = wpctl_fail("node %s exited at start (exit %d); see %s/logs/%s.log",
                                 cl->nodes[i].id, WIFEXITED(st) ? WEXITSTATUS(st) : -1, dir,
                                 cl->nodes[i].id);
@@ -451,6 +708,7 @@ static int cluster_up(int argc, char **argv)
     }
     if (ready != total) {
         stop_all(cl, 5000);
+            stop_placement(cl, 3000);
         rc = wpctl_fail("only %zu of %zu nodes saw the whole cluster within %lld s; logs in %s/logs",
                         ready, total, (long long)timeout_s, dir);
         goto out;
@@ -458,8 +716,12 @@ static int cluster_up(int argc, char **argv)
     printf("cluster up: %zu nodes in %zu cities, dir %s%s\n", total, ncity, dir,
            wan ? ", WAN emulation on" : "");
     for (size_t i = 0; i < total; i++)
-        printf("  %-12s %-5s pid %-7ld gossip %s admin %s\n", cl->nodes[i].id, cl->nodes[i].city,
-               (long)cl->nodes[i].pid, cl->nodes[i].gossip, cl->nodes[i].admin);
+        printf("  %-12s %-5s pid %-7ld gossip %s admin %s request %s\n", cl->nodes[i].id,
+               cl->nodes[i].city, (long)cl->nodes[i].pid, cl->nodes[i].gossip,
+               cl->nodes[i].admin, cl->nodes[i].request);
+    for (size_t i = 0; i < cl->n_placement; i++)
+        printf("  placement-%-2u      pid %-7ld api %s raft %s\n", cl->placement[i].id,
+               (long)cl->placement[i].pid, cl->placement[i].api, cl->placement[i].raft);
     rc = WPCTL_OK;
 out:
     wp_topo_free(edge);
@@ -540,19 +802,49 @@ static int cluster_status(int argc, char **argv)
             wp_json_str(&j, cl->nodes[i].admin);
             wp_json_key(&j, "gossip");
             wp_json_str(&j, cl->nodes[i].gossip);
+            wp_json_key(&j, "request_endpoint");
+            wp_json_str(&j, cl->nodes[i].request);
             wp_json_key(&j, "running");
             wp_json_bool(&j, wpctl_pid_is_node(cl->nodes[i].pid));
+            wp_json_obj_end(&j);
+        }
+        for (size_t i = 0; i < cl->n_placement; i++) {
+            char pid_s[32];
+            snprintf(pid_s, sizeof pid_s, "placement-%u", cl->placement[i].id);
+            wp_json_obj_begin(&j);
+            wp_json_key(&j, "id");
+            wp_json_str(&j, pid_s);
+            wp_json_key(&j, "role");
+            wp_json_str(&j, "placement");
+            wp_json_key(&j, "city");
+            wp_json_str(&j, "");
+            wp_json_key(&j, "pid");
+            wp_json_int(&j, cl->placement[i].pid);
+            wp_json_key(&j, "endpoint");
+            wp_json_str(&j, cl->placement[i].api);
+            wp_json_key(&j, "raft");
+            wp_json_str(&j, cl->placement[i].raft);
+            wp_json_key(&j, "running");
+            wp_json_bool(&j, wpctl_pid_is_proc(cl->placement[i].pid, "wp-placement"));
             wp_json_obj_end(&j);
         }
         wp_json_arr_end(&j);
         wp_json_end(&j);
     } else {
-        printf("%-12s %-6s %-5s %-8s %-26s %s\n", "ID", "ROLE", "CITY", "PID", "ENDPOINT",
-               "RUNNING");
+        printf("%-12s %-9s %-5s %-8s %-26s %-26s %s\n", "ID", "ROLE", "CITY", "PID", "ENDPOINT",
+               "REQUEST", "RUNNING");
         for (size_t i = 0; i < cl->n; i++)
-            printf("%-12s %-6s %-5s %-8ld %-26s %s\n", cl->nodes[i].id, "node", cl->nodes[i].city,
-                   (long)cl->nodes[i].pid, cl->nodes[i].admin,
+            printf("%-12s %-9s %-5s %-8ld %-26s %-26s %s\n", cl->nodes[i].id, "node",
+                   cl->nodes[i].city, (long)cl->nodes[i].pid, cl->nodes[i].admin,
+                   cl->nodes[i].request[0] ? cl->nodes[i].request : "-",
                    wpctl_pid_is_node(cl->nodes[i].pid) ? "yes" : "no");
+        for (size_t i = 0; i < cl->n_placement; i++) {
+            char id_s[32];
+            snprintf(id_s, sizeof id_s, "placement-%u", cl->placement[i].id);
+            printf("%-12s %-9s %-5s %-8ld %-26s %-26s %s\n", id_s, "placement", "-",
+                   (long)cl->placement[i].pid, cl->placement[i].api, "-",
+                   wpctl_pid_is_proc(cl->placement[i].pid, "wp-placement") ? "yes" : "no");
+        }
     }
     free(cl);
     return WPCTL_OK;
@@ -576,7 +868,10 @@ static int cluster_down(int argc, char **argv)
     size_t running = 0;
     for (size_t i = 0; i < cl->n; i++)
         running += wpctl_pid_is_node(cl->nodes[i].pid);
+    for (size_t i = 0; i < cl->n_placement; i++)
+        running += wpctl_pid_is_proc(cl->placement[i].pid, "wp-placement");
     size_t left = stop_all(cl, 10000);
+    left += stop_placement(cl, 5000);
     free(cl);
     if (left)
         return wpctl_fail("%zu processes still running after SIGKILL", left);
