@@ -2,8 +2,9 @@
  *
  * What: the worker's catalog of models (name, bytes), each COLD, LOADING or
  * WARM, with a FIFO queue of request ids. Events come in with the time
- * (submit, assignment, load done, batch done); actions go out through a
- * queue the driver drains (LOAD, UNLOAD, RUN a batch, FAIL a request). No
+ * (submit, assignment, load done, batch or request done); actions go out
+ * through a queue the driver drains (LOAD, UNLOAD, RUN requests, FAIL a
+ * request). No
  * clock, no I/O, no allocation after wp_res_add_model except the action
  * queue's growth.
  *
@@ -12,8 +13,10 @@
  *    used_bytes <= capacity_bytes (a load reserves its bytes up front);
  *  - a pinned model (in placement's current assignment) is never evicted;
  *  - a model with a running batch or queued requests is never evicted;
- *  - at most one batch per model runs at a time; a batch holds the oldest
- *    queued requests of one model, at most max_batch of them;
+ *  - BATCH models: at most one batch per model runs at a time; a batch
+ *    holds the oldest queued requests of one model, at most max_batch;
+ *  - SLOTS models: busy units (sum over running requests of their model's
+ *    units) <= gpus x WP_ROUTER_GPU_UNITS; requests start in arrival order;
  *  - a failed load releases its reservation, fails only that model's
  *    queued requests, and leaves every other model as it was.
  *

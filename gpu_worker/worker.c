@@ -29,6 +29,8 @@
  */
 #include "gpu_worker/gpu_worker.h"
 
+#include "router/router.h" /* WP_ROUTER_GPU_UNITS (the macro only) */
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,6 +136,9 @@ int wp_gpu_worker_add_model(wp_gpu_worker *w, const char *name, const char *path
     if (w->cfg.kind == WP_GPU_MODEL) {
         if (!profile)
             return wp_errf(err, WP_EINVAL, "worker: the TIMING MODEL needs a profile for %s", name);
+        if (profile->slots_per_gpu > WP_ROUTER_GPU_UNITS)
+            return wp_errf(err, WP_EINVAL, "worker: %s: %u slots per GPU above %u", name,
+                           (unsigned)profile->slots_per_gpu, WP_ROUTER_GPU_UNITS);
         m->profile = *profile;
         mem = profile->size_bytes;
     } else {
@@ -157,7 +162,7 @@ int wp_gpu_worker_add_model(wp_gpu_worker *w, const char *name, const char *path
     if (w->cfg.kind == WP_GPU_MODEL) {
         rv = wp_res_set_slots(w->res, name, profile->slots_per_gpu ? profile->slots_per_gpu : 1,
                               err);
-        if (rv != WP_OK) /* the model stays in the core's catalog, unused */
+        if (rv != WP_OK) /* cannot happen: checked above, the model is idle */
             return rv;
     }
     snprintf(m->name, sizeof m->name, "%s", name);
