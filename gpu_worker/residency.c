@@ -273,6 +273,7 @@ static int start_load(wp_res *r, uint64_t now_ns, res_model *m)
  * (over warm SLOTS models) fits in the free units; sim/engine.c gpu_drain. */
 static void slot_drain(wp_res *r, uint64_t now_ns)
 {
+    bool merge = false; /* the queue's tail is a RUN pushed by this call */
     for (;;) {
         res_model *best = NULL;
         for (size_t i = 0; i < r->n_models; i++) {
@@ -284,9 +285,10 @@ static void slot_drain(wp_res *r, uint64_t now_ns)
         }
         if (!best || r->busy_units + best->units > r->cap_units)
             return;
-        /* Requests that start together for one model share one RUN. */
+        /* Requests that start together (this call) for one model share
+         * one RUN. */
         wp_res_action *a = NULL;
-        if (r->acts_n > 0) {
+        if (merge && r->acts_n > 0) {
             wp_res_action *tail = &r->acts[r->acts_head + r->acts_n - 1];
             if (tail->kind == WP_RES_RUN && tail->n_reqs < r->cfg.max_batch &&
                 strcmp(tail->model, best->name) == 0)
@@ -295,6 +297,7 @@ static void slot_drain(wp_res *r, uint64_t now_ns)
         if (!a) {
             a = push_action(r, WP_RES_RUN, best);
             r->stats.batches++;
+            merge = a != NULL;
         }
         if (a)
             a->req_ids[a->n_reqs++] = best->queue[best->qhead];

@@ -362,6 +362,38 @@ static void test_slots_admission(void **state)
     wp_res_free(r);
 }
 
+/* SLOTS on two GPUs: a model with one slot per GPU runs two requests at
+ * once, the third waits; gpus above WP_RES_MAX_GPUS is refused. */
+static void test_slots_gpus(void **state)
+{
+    (void)state;
+    wp_res_config cfg = {.capacity_bytes = MB, .max_batch = 4, .max_queue = 8, .gpus = 2};
+    wp_res *r;
+    wp_err err;
+    assert_int_equal(wp_res_new(&cfg, &r, &err), WP_OK);
+    assert_int_equal(wp_res_capacity_units(r), 2 * 65536);
+    assert_int_equal(wp_res_add_model(r, "m", MB / 2, &err), WP_OK);
+    assert_int_equal(wp_res_set_slots(r, "m", 1, &err), WP_OK);
+    const char *pins[1] = {"m"};
+    assert_int_equal(wp_res_assign(r, 0, pins, 1, &err), WP_OK);
+    expect(r, WP_RES_LOAD, "m");
+    assert_int_equal(wp_res_load_done(r, 1, "m", WP_OK, 1, &err), WP_OK);
+    expect_none(r);
+    for (uint64_t id = 1; id <= 3; id++)
+        assert_int_equal(wp_res_submit(r, 1 + id, "m", id, &err), WP_OK);
+    wp_res_action a = expect(r, WP_RES_RUN, "m");
+    assert_int_equal(a.req_ids[0], 1);
+    a = expect(r, WP_RES_RUN, "m"); /* separate submits, separate RUNs */
+    assert_int_equal(a.req_ids[0], 2);
+    expect_none(r);
+    assert_int_equal(wp_res_run_done(r, 9, "m", 1, &err), WP_OK);
+    a = expect(r, WP_RES_RUN, "m");
+    assert_int_equal(a.req_ids[0], 3);
+    wp_res_free(r);
+    cfg.gpus = WP_RES_MAX_GPUS + 1;
+    assert_int_equal(wp_res_new(&cfg, &r, &err), WP_EINVAL);
+}
+
 /* A random workload through a fake driver: invariants after every call,
  * every request ends exactly once (RUN or FAIL), pinned warm models are
  * never unloaded. */
@@ -462,6 +494,7 @@ int main(void)
         cmocka_unit_test(test_load_failure_isolated),
         cmocka_unit_test(test_batching),
         cmocka_unit_test(test_slots_admission),
+        cmocka_unit_test(test_slots_gpus),
         cmocka_unit_test(test_random_invariants),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
