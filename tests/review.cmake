@@ -1,0 +1,4 @@
+# Regression tests for hostile inputs (review; fuzz finds from tests/fuzz/).
+wp_add_test(NAME test_hostile SOURCES unit/test_hostile.c
+            LIBS wp_sim wp_placement wp_placement_client wp_gpu wp_topology LABELS unit
+            TIMEOUT 60)
