@@ -107,8 +107,10 @@ int wp_csv_next(wp_csv *c, wp_err *err)
         if (len > 0 && c->raw[len - 1] == '\n')
             c->raw[--len] = '\0';
         else if (!feof(c->fp))
-            return wp_errf(err, WP_ETOOBIG, "%s:%ld: line longer than %d bytes", c->path,
-                           c->line_no, WP_CSV_MAX_LINE);
+            /* fgets stopped at neither a newline, the end nor a full buffer
+             * (that is caught above): strlen stopped early, at a NUL byte. */
+            return wp_errf(err, WP_EPARSE, "%s:%ld: NUL byte in the line (not a text file)",
+                           c->path, c->line_no);
         if (len > 0 && c->raw[len - 1] == '\r')
             c->raw[--len] = '\0';
         /* Skip a UTF-8 byte-order mark on the first line. */

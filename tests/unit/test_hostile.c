@@ -81,11 +81,50 @@ static void test_trace_huge_mooncake_ms_refused(void **state)
     unlink(p);
 }
 
+/* ------------------------------------------------------------ csv */
+
+/* A NUL byte inside a line was reported as "line longer than 65536
+ * bytes" (fgets + strlen stop at the NUL); it is now named as what it is.
+ * A line of exactly the cap without its newline, at the end, still reads. */
+static void test_csv_nul_byte_named(void **state)
+{
+    (void)state;
+    static const char text[] = "a,b\n1,2\0,3\n4,5\n";
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/wp_hostile_XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
+    close(fd);
+    wp_csv c;
+    wp_err err = {0};
+    assert_int_equal(wp_csv_open(&c, path, &err), WP_OK);
+    assert_int_equal(wp_csv_next(&c, &err), WP_OK);
+    assert_int_equal(wp_csv_next(&c, &err), WP_EPARSE);
+    assert_non_null(strstr(wp_err_text(&err), ":2: NUL byte"));
+    wp_csv_close(&c);
+    unlink(path);
+
+    char *big = malloc(WP_CSV_MAX_LINE + 1);
+    assert_non_null(big);
+    memset(big, 'x', WP_CSV_MAX_LINE);
+    big[WP_CSV_MAX_LINE] = '\0';
+    const char *p = tmp_file(big);
+    free(big);
+    assert_int_equal(wp_csv_open(&c, p, &err), WP_OK);
+    assert_int_equal(wp_csv_next(&c, &err), WP_OK);
+    assert_int_equal(strlen(c.fields[0]), WP_CSV_MAX_LINE);
+    assert_int_equal(wp_csv_next(&c, &err), WP_ENOTFOUND);
+    wp_csv_close(&c);
+    unlink(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_trace_far_years_refused),
         cmocka_unit_test(test_trace_huge_mooncake_ms_refused),
+        cmocka_unit_test(test_csv_nul_byte_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
