@@ -81,6 +81,35 @@ static void test_trace_huge_mooncake_ms_refused(void **state)
     unlink(p);
 }
 
+/* ------------------------------------------------------------ sim reports */
+
+/* With GPUs too small for any model every request ends in an error; the
+ * JSON report said only "requests":N with p50 0 ms, as if all had been
+ * served instantly. It now carries "errors" (the table and CSV had it). */
+static void test_sim_json_reports_errors(void **state)
+{
+    (void)state;
+    wp_sim_scenario sc;
+    wp_err err = {0};
+    assert_int_equal(wp_sim_scenario_parse("preset = tiny\ngpus_total = 8\ngpu_mem_gb = 0.001\n",
+                                           "<t>", &sc, &err),
+                     WP_OK);
+    wp_sim_options opt = {.seed = 1, .max_requests = 300};
+    wp_sim_result *res = wp_sim_result_new();
+    assert_non_null(res);
+    assert_int_equal(wp_sim_run(&sc, &opt, res, &err), WP_OK);
+    assert_int_equal(res->all.errors, 300);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    assert_non_null(fp);
+    wp_sim_report_json(res, 0.0, fp);
+    fclose(fp);
+    assert_non_null(strstr(buf, "\"requests\":300,\"errors\":300,"));
+    free(buf);
+    wp_sim_result_free(res);
+}
+
 /* ------------------------------------------------------------ csv */
 
 /* A NUL byte inside a line was reported as "line longer than 65536
@@ -125,6 +154,7 @@ int main(void)
         cmocka_unit_test(test_trace_far_years_refused),
         cmocka_unit_test(test_trace_huge_mooncake_ms_refused),
         cmocka_unit_test(test_csv_nul_byte_named),
+        cmocka_unit_test(test_sim_json_reports_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
