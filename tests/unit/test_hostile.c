@@ -110,6 +110,35 @@ static void test_sim_json_reports_errors(void **state)
     wp_sim_result_free(res);
 }
 
+/* ------------------------------------------------------------ json */
+
+/* wp_json_double printed "%.6f" into 64 bytes: anything from 1e56 up was
+ * cut short and came out as a different number (1e308 as 1e62). */
+static void test_json_huge_double(void **state)
+{
+    (void)state;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    assert_non_null(fp);
+    wp_json j;
+    wp_json_init(&j, fp, false);
+    wp_json_arr_begin(&j);
+    wp_json_double(&j, 1e308);
+    wp_json_double(&j, -2.5e60);
+    wp_json_double(&j, 12.5);
+    wp_json_double(&j, 123456789012.25);
+    wp_json_arr_end(&j);
+    wp_json_end(&j);
+    fclose(fp);
+    double a, b, c, d;
+    assert_int_equal(sscanf(buf, "[%lf,%lf,%lf,%lf]", &a, &b, &c, &d), 4);
+    assert_true(a == 1e308);
+    assert_true(b == -2.5e60);
+    assert_non_null(strstr(buf, ",12.5,123456789012.25]"));
+    free(buf);
+}
+
 /* ------------------------------------------------------------ csv */
 
 /* A NUL byte inside a line was reported as "line longer than 65536
@@ -155,6 +184,7 @@ int main(void)
         cmocka_unit_test(test_trace_huge_mooncake_ms_refused),
         cmocka_unit_test(test_csv_nul_byte_named),
         cmocka_unit_test(test_sim_json_reports_errors),
+        cmocka_unit_test(test_json_huge_double),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
