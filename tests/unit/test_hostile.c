@@ -13,8 +13,12 @@
 
 #include <cmocka.h>
 
+#include <msgpack.h>
+
 #include "common/common.h"
+#include "placement/placement.h"
 #include "sim/sim.h"
+#include "topology/topology.h"
 
 /* Writes text to a fresh temporary file; returns its path (static). */
 static const char *tmp_file(const char *text)
@@ -110,6 +114,138 @@ static void test_sim_json_reports_errors(void **state)
     wp_sim_result_free(res);
 }
 
+/* ------------------------------------------------------------ placement snapshots */
+
+/* What a hand-made snapshot holds: one node, one model, one pin, two
+ * demand entries; each field can be made bad. */
+typedef struct snap_spec {
+    const char *node_id;
+    uint32_t gpus;
+    uint64_t gpu_mem_bytes;
+    double load_bytes_per_s;
+    uint32_t slots;
+    double decode_ms;
+    uint32_t replicas;
+    const char *demand_models[2]; /* for city FRA, in this order */
+} snap_spec;
+
+static void pack_s(msgpack_packer *pk, const char *s)
+{
+    msgpack_pack_str(pk, strlen(s));
+    msgpack_pack_str_body(pk, s, strlen(s));
+}
+
+/* The snapshot layout of placement/state.c, format 1. */
+static msgpack_sbuffer make_snapshot(const snap_spec *sp)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 7);
+    pack_s(&pk, "wp-placement");
+    msgpack_pack_uint32(&pk, 1);
+    msgpack_pack_uint64(&pk, 42);
+    msgpack_pack_array(&pk, 1); /* nodes */
+    msgpack_pack_array(&pk, 5);
+    pack_s(&pk, sp->node_id);
+    pack_s(&pk, "FRA");
+    msgpack_pack_uint32(&pk, sp->gpus);
+    msgpack_pack_uint64(&pk, sp->gpu_mem_bytes);
+    msgpack_pack_true(&pk);
+    msgpack_pack_array(&pk, 2); /* models */
+    const char *names[2] = {"a-model", "b-model"};
+    for (int i = 0; i < 2; i++) {
+        msgpack_pack_array(&pk, 10);
+        pack_s(&pk, names[i]);
+        msgpack_pack_uint64(&pk, 1ull << 30);
+        msgpack_pack_double(&pk, 5);
+        msgpack_pack_double(&pk, 0.1);
+        msgpack_pack_double(&pk, i == 0 ? sp->decode_ms : 20);
+        msgpack_pack_uint32(&pk, i == 0 ? sp->slots : 4);
+        msgpack_pack_double(&pk, i == 0 ? sp->load_bytes_per_s : 2e9);
+        msgpack_pack_double(&pk, 100);
+        msgpack_pack_uint32(&pk, 100);
+        msgpack_pack_uint32(&pk, 100);
+    }
+    msgpack_pack_array(&pk, 1); /* pins */
+    msgpack_pack_array(&pk, 3);
+    pack_s(&pk, "a-model");
+    pack_s(&pk, "FRA");
+    msgpack_pack_uint32(&pk, sp->replicas);
+    msgpack_pack_array(&pk, 2); /* demand */
+    for (int i = 0; i < 2; i++) {
+        msgpack_pack_array(&pk, 3);
+        pack_s(&pk, "FRA");
+        pack_s(&pk, sp->demand_models[i]);
+        msgpack_pack_double(&pk, 1.5);
+    }
+    return sb;
+}
+
+/* Restore took whatever a snapshot held: nodes with 0 GPUs or a bad id,
+ * models with a zero or negative load rate, 0 slots or negative timings,
+ * pins of 0 or 4 billion replicas, repeated demand entries — all things
+ * the commands refuse, so a damaged or foreign snapshot could put the
+ * state where no sequence of commands can. Restore now checks the same
+ * rules and leaves the state as it was. */
+static void test_snapshot_restore_checks_fields(void **state)
+{
+    (void)state;
+    wp_topology *topo = NULL;
+    wp_place_geo geo;
+    wp_place_state *s = NULL;
+    wp_err err = {0};
+    assert_int_equal(wp_topo_load_preset("tiny", NULL, &topo, &err), WP_OK);
+    assert_int_equal(wp_place_geo_from_topology(&geo, topo, &err), WP_OK);
+    assert_int_equal(wp_place_state_new(&geo, &s, &err), WP_OK);
+
+    const snap_spec good = {"n1", 2, 80ull << 30, 2e9, 4, 20, 1, {"a-model", "b-model"}};
+    msgpack_sbuffer sb = make_snapshot(&good);
+    assert_int_equal(wp_place_state_restore(s, sb.data, sb.size, &err), WP_OK);
+    msgpack_sbuffer_destroy(&sb);
+    assert_int_equal(wp_place_state_version(s), 42);
+    assert_int_equal(wp_place_state_pin_count(s), 1);
+
+    snap_spec bad[9];
+    for (size_t i = 0; i < WP_ARRAY_LEN(bad); i++)
+        bad[i] = good;
+    bad[0].gpus = 0;
+    bad[1].node_id = "bad id";
+    bad[2].gpu_mem_bytes = 0;
+    bad[3].load_bytes_per_s = 0;
+    bad[4].load_bytes_per_s = -1;
+    bad[5].slots = 0;
+    bad[6].decode_ms = -3;
+    bad[7].replicas = 0;
+    bad[8].demand_models[1] = "a-model";
+    for (size_t i = 0; i < WP_ARRAY_LEN(bad); i++) {
+        void *before = NULL, *after = NULL;
+        size_t lb = 0, la = 0;
+        assert_int_equal(wp_place_state_snapshot(s, &before, &lb, &err), WP_OK);
+        sb = make_snapshot(&bad[i]);
+        err = (wp_err){0};
+        if (wp_place_state_restore(s, sb.data, sb.size, &err) == WP_OK)
+            fail_msg("bad snapshot %zu was restored", i);
+        assert_non_null(strstr(wp_err_text(&err), "snapshot"));
+        msgpack_sbuffer_destroy(&sb);
+        assert_int_equal(wp_place_state_snapshot(s, &after, &la, &err), WP_OK);
+        assert_int_equal(la, lb);
+        assert_memory_equal(before, after, la);
+        free(before);
+        free(after);
+    }
+    bad[0] = good;
+    bad[0].replicas = UINT32_MAX;
+    sb = make_snapshot(&bad[0]);
+    assert_int_not_equal(wp_place_state_restore(s, sb.data, sb.size, &err), WP_OK);
+    msgpack_sbuffer_destroy(&sb);
+
+    wp_place_state_free(s);
+    wp_place_geo_close(&geo);
+    wp_topo_free(topo);
+}
+
 /* ------------------------------------------------------------ json */
 
 /* wp_json_double printed "%.6f" into 64 bytes: anything from 1e56 up was
@@ -185,6 +321,7 @@ int main(void)
         cmocka_unit_test(test_csv_nul_byte_named),
         cmocka_unit_test(test_sim_json_reports_errors),
         cmocka_unit_test(test_json_huge_double),
+        cmocka_unit_test(test_snapshot_restore_checks_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
