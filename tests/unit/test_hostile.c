@@ -280,7 +280,7 @@ static void test_json_huge_double(void **state)
 /* A NUL byte inside a line was reported as "line longer than 65536
  * bytes" (fgets + strlen stop at the NUL); it is now named as what it is.
  * A line of exactly the cap without its newline, at the end, still reads. */
-static void test_csv_nul_byte_named(void **state)
+static void test_csv_nul_byte_and_line_cap(void **state)
 {
     (void)state;
     static const char text[] = "a,b\n1,2\0,3\n4,5\n";
@@ -311,6 +311,24 @@ static void test_csv_nul_byte_named(void **state)
     assert_int_equal(wp_csv_next(&c, &err), WP_ENOTFOUND);
     wp_csv_close(&c);
     unlink(p);
+
+    /* The same line with its newline, then a line one byte over the cap:
+     * the first was refused as "longer than 65536 bytes"; the second is. */
+    big = malloc(2 * WP_CSV_MAX_LINE + 8);
+    assert_non_null(big);
+    memset(big, 'x', 2 * WP_CSV_MAX_LINE + 2);
+    big[WP_CSV_MAX_LINE] = '\n';
+    big[2 * WP_CSV_MAX_LINE + 2] = '\n';
+    big[2 * WP_CSV_MAX_LINE + 3] = '\0';
+    p = tmp_file(big);
+    free(big);
+    assert_int_equal(wp_csv_open(&c, p, &err), WP_OK);
+    assert_int_equal(wp_csv_next(&c, &err), WP_OK);
+    assert_int_equal(strlen(c.fields[0]), WP_CSV_MAX_LINE);
+    assert_int_equal(wp_csv_next(&c, &err), WP_ETOOBIG);
+    assert_non_null(strstr(wp_err_text(&err), ":2: line longer than"));
+    wp_csv_close(&c);
+    unlink(p);
 }
 
 int main(void)
@@ -318,7 +336,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_trace_far_years_refused),
         cmocka_unit_test(test_trace_huge_mooncake_ms_refused),
-        cmocka_unit_test(test_csv_nul_byte_named),
+        cmocka_unit_test(test_csv_nul_byte_and_line_cap),
         cmocka_unit_test(test_sim_json_reports_errors),
         cmocka_unit_test(test_json_huge_double),
         cmocka_unit_test(test_snapshot_restore_checks_fields),
