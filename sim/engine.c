@@ -640,6 +640,49 @@ static void init_gpu_queues(engine *e)
     }
 }
 
+/* A comma list of city codes of the preset into topology indices
+ * (duplicates dropped); sites must hold wp_topo_count entries. */
+static int parse_city_list(engine *e, const char *list, const char *what, uint32_t *sites,
+                           size_t *n)
+{
+    size_t nc = wp_topo_count(e->topo);
+    char buf[WP_SIM_LIST_LEN];
+    snprintf(buf, sizeof buf, "%s", list);
+    *n = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ", ", &save); tok;
+         tok = strtok_r(NULL, ", ", &save)) {
+        int c = wp_topo_find(e->topo, tok);
+        if (c < 0)
+            return wp_errf(e->err, WP_EINVAL, "scenario %s: %s '%s' is not in preset %s",
+                           e->sc->name, what, tok, e->sc->preset);
+        bool dup = false;
+        for (size_t k = 0; k < *n; k++)
+            dup |= sites[k] == (uint32_t)c;
+        if (!dup && *n < nc)
+            sites[(*n)++] = (uint32_t)c;
+    }
+    return WP_OK;
+}
+
+/* Index into sites[0..n) of the city nearest (model RTT) to a user point. */
+static size_t nearest_site(const engine *e, const wp_user_point *u, const uint32_t *sites,
+                           size_t n, double *rtt_ms)
+{
+    const wp_rtt_params *rp = wp_topo_params(e->topo);
+    size_t best = 0;
+    double best_rtt = INFINITY;
+    for (size_t s = 0; s < n; s++) {
+        const wp_city *c = wp_topo_city(e->topo, sites[s]);
+        double rtt = wp_rtt_ms_between(rp, u->lat, u->lon, c->lat, c->lon);
+        if (rtt < best_rtt) {
+            best_rtt = rtt;
+            best = s;
+        }
+    }
+    *rtt_ms = best_rtt;
+    return best;
+}
+
 static int setup_edge(engine *e)
 {
     const wp_sim_scenario *sc = e->sc;
@@ -651,18 +694,50 @@ static int setup_edge(engine *e)
         free(profs);
         return oom(e);
     }
+    /* A fixed city list (`cities`): the only PoPs and GPU sites; users
+     * enter at the nearest of them, and each listed city gets a tiny floor
+     * of demand so the site choice (top gpu_cities by demand) takes exactly
+     * these even if one of them is nobody's nearest. */
+    uint32_t *fixed = NULL;
+    size_t nfixed = 0;
+    uint32_t gpu_cities = sc->gpu_cities;
+    if (sc->cities[0]) {
+        fixed = malloc(nc * sizeof *fixed);
+        if (!fixed) {
+            free(demand);
+            free(profs);
+            return oom(e);
+        }
+        int prv = parse_city_list(e, sc->cities, "city", fixed, &nfixed);
+        if (prv == WP_OK && nfixed == 0)
+            prv = wp_errf(e->err, WP_EINVAL, "scenario %s: empty cities list", sc->name);
+        if (prv != WP_OK) {
+            free(fixed);
+            free(demand);
+            free(profs);
+            return prv;
+        }
+        for (size_t k = 0; k < nfixed; k++)
+            demand[fixed[k]] = 1e-9;
+        gpu_cities = (uint32_t)nfixed;
+    }
     for (size_t i = 0; i < e->npoints; i++) {
         const wp_user_point *u = wp_users_point(e->users, i);
-        demand[u->ingress] += u->population;
-        e->pts[i].dest = u->ingress;
-        e->pts[i].ur_ms = u->ingress_rtt_ms;
+        uint32_t dest = u->ingress;
+        double rtt = u->ingress_rtt_ms;
+        if (fixed)
+            dest = fixed[nearest_site(e, u, fixed, nfixed, &rtt)];
+        demand[dest] += u->population;
+        e->pts[i].dest = dest;
+        e->pts[i].ur_ms = (float)rtt;
     }
+    free(fixed);
     for (size_t m = 0; m < e->nm; m++)
         profs[m] = *e->prof[m];
     uint64_t mem_per_gpu = (uint64_t)(sc->gpu_mem_gb * 1e9);
     wp_sim_placement pl;
     /* The placement: sites, then placement/'s optimizer (placement.c). */
-    int rv = wp_sim_place(e->topo, demand, profs, e->share, e->nm, sc->gpu_cities, sc->gpus_total,
+    int rv = wp_sim_place(e->topo, demand, profs, e->share, e->nm, gpu_cities, sc->gpus_total,
                           mem_per_gpu, &pl, e->err);
     free(demand);
     free(profs);
@@ -714,23 +789,8 @@ static int setup_regional(engine *e)
     if (strcmp(sc->sites, "all") == 0) {
         for (size_t c = 0; c < nc; c++)
             sites[n++] = (uint32_t)c;
-    } else {
-        char buf[WP_SIM_LIST_LEN];
-        snprintf(buf, sizeof buf, "%s", sc->sites);
-        for (char *save = NULL, *tok = strtok_r(buf, ", ", &save); tok;
-             tok = strtok_r(NULL, ", ", &save)) {
-            int c = wp_topo_find(e->topo, tok);
-            if (c < 0) {
-                rv = wp_errf(e->err, WP_EINVAL, "scenario %s: site '%s' is not in preset %s",
-                             sc->name, tok, sc->preset);
-                goto out;
-            }
-            bool dup = false;
-            for (size_t k = 0; k < n; k++)
-                dup |= sites[k] == (uint32_t)c;
-            if (!dup && n < nc)
-                sites[n++] = (uint32_t)c;
-        }
+    } else if ((rv = parse_city_list(e, sc->sites, "site", sites, &n)) != WP_OK) {
+        goto out;
     }
     if (n == 0) {
         rv = wp_errf(e->err, WP_EINVAL, "scenario %s: no sites", sc->name);
@@ -748,19 +808,10 @@ static int setup_regional(engine *e)
         rv = oom(e);
         goto out;
     }
-    const wp_rtt_params *rp = wp_topo_params(e->topo);
     for (size_t i = 0; i < e->npoints; i++) {
         const wp_user_point *u = wp_users_point(e->users, i);
-        size_t best = 0;
-        double best_rtt = INFINITY;
-        for (size_t s = 0; s < n; s++) {
-            const wp_city *c = wp_topo_city(e->topo, sites[s]);
-            double rtt = wp_rtt_ms_between(rp, u->lat, u->lon, c->lat, c->lon);
-            if (rtt < best_rtt) {
-                best_rtt = rtt;
-                best = s;
-            }
-        }
+        double best_rtt;
+        size_t best = nearest_site(e, u, sites, n, &best_rtt);
         e->pts[i].dest = (uint32_t)best;
         e->pts[i].ur_ms = (float)best_rtt;
         site_demand[best] += u->population;

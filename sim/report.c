@@ -7,9 +7,8 @@ static double q_ms(const wp_hist *h, double q)
     return (double)wp_hist_quantile(h, q) / 1e6;
 }
 
-static void json_stats(wp_json *j, const wp_sim_stats *s)
+void wp_sim_report_json_fields(wp_json *j, const wp_sim_stats *s)
 {
-    wp_json_obj_begin(j);
     wp_json_key(j, "requests");
     wp_json_uint(j, s->requests);
     wp_json_key(j, "p50_ms");
@@ -30,6 +29,12 @@ static void json_stats(wp_json *j, const wp_sim_stats *s)
     wp_json_uint(j, s->container_starts);
     wp_json_key(j, "isolate_starts");
     wp_json_uint(j, s->isolate_starts);
+}
+
+static void json_stats(wp_json *j, const wp_sim_stats *s)
+{
+    wp_json_obj_begin(j);
+    wp_sim_report_json_fields(j, s);
     wp_json_obj_end(j);
 }
 
@@ -74,6 +79,17 @@ static const char legend[] =
     "cold_starts = model_loads (GPU, edge) + containers (function containers cold-started,\n"
     "regional); isolates = V8 isolates started at the PoP (edge, a few ms), not counted as cold\n";
 
+void wp_sim_report_table_rows(const wp_sim_result *r, FILE *fp)
+{
+    fprintf(fp, "latency = user send -> first token back (TTFT); total = full response\n");
+    fprintf(fp, "%-14s %9s %9s %9s %9s %13s %12s %11s %10s %10s\n", "region", "requests",
+            "p50_ms", "p95_ms", "p99_ms", "total_p95_ms", "cold_starts", "model_loads",
+            "containers", "isolates");
+    for (int i = 0; i < WP_REGION_COUNT; i++)
+        row(fp, wp_region_name((wp_region)i), &r->region[i]);
+    row(fp, "all", &r->all);
+}
+
 void wp_sim_report_table(const wp_sim_result *r, double wall_s, FILE *fp)
 {
     fprintf(fp, "scenario %s (simulated), seed %llu, %llu requests", r->scenario,
@@ -81,13 +97,8 @@ void wp_sim_report_table(const wp_sim_result *r, double wall_s, FILE *fp)
     if (wall_s > 0)
         fprintf(fp, ", wall %.2f s (%.2f M requests/s)", wall_s,
                 (double)r->requests / wall_s / 1e6);
-    fprintf(fp, "\nlatency = user send -> first token back (TTFT); total = full response\n");
-    fprintf(fp, "%-14s %9s %9s %9s %9s %13s %12s %11s %10s %10s\n", "region", "requests",
-            "p50_ms", "p95_ms", "p99_ms", "total_p95_ms", "cold_starts", "model_loads",
-            "containers", "isolates");
-    for (int i = 0; i < WP_REGION_COUNT; i++)
-        row(fp, wp_region_name((wp_region)i), &r->region[i]);
-    row(fp, "all", &r->all);
+    fprintf(fp, "\n");
+    wp_sim_report_table_rows(r, fp);
     fprintf(fp,
             "GPU sites %zu, simulated GPUs %llu (busy %.1f%%), simulated time %.1f s, "
             "errors %llu",

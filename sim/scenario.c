@@ -141,6 +141,7 @@ static const struct key keys[] = {
     {"serving", K_SERVING, OFF(serving), 0, 0, 0},
     {"preset", K_STR, OFF(preset), SZ(preset), 0, 0},
     {"sites", K_STR, OFF(sites), SZ(sites), 0, 0},
+    {"cities", K_STR, OFF(cities), SZ(cities), 0, 0},
     {"gpu_cities", K_U32, OFF(gpu_cities), 0, 0, 100000},
     {"gpus_total", K_U32, OFF(gpus_total), 0, 1, 10000000},
     {"gpu_mem_gb", K_DBL, OFF(gpu_mem_gb), 0, 0.001, 100000},
@@ -317,6 +318,9 @@ int wp_sim_scenario_parse(const char *text, const char *source, wp_sim_scenario 
         if (n == 0)
             snprintf(out->name, sizeof out->name, "custom");
     }
+    if (out->cities[0] && out->serving != WP_SIM_SERVING_EDGE)
+        return wp_errf(err, WP_EPARSE, "%s: 'cities' applies to serving = edge only (use sites)",
+                       source);
     return WP_OK;
 }
 

@@ -60,6 +60,11 @@ typedef enum wp_sim_serving {
  *   sites = all                regional: serving region codes, comma list
  *   gpu_cities = 190           edge: cities with GPU nodes (top by demand),
  *                              0 = every city of the preset
+ *   cities = FRA,SIN,...       edge: a fixed set instead (a live cluster's
+ *                              cities, for `make demo`): these are the only
+ *                              PoPs (users enter at the nearest of them by
+ *                              model RTT) and the only GPU sites;
+ *                              gpu_cities is then ignored (default: unset)
  *   gpus_total = 400           simulated GPUs, spread over the GPU sites in
  *                              proportion to the demand each serves (>= 1)
  *   gpu_mem_gb = 80            memory per GPU
@@ -94,6 +99,7 @@ typedef struct wp_sim_scenario {
     wp_sim_serving serving;
     char preset[WP_NAME_MAX];
     char sites[WP_SIM_LIST_LEN];
+    char cities[WP_SIM_LIST_LEN]; /* "" = unset */
     uint32_t gpu_cities;
     uint32_t gpus_total;
     double gpu_mem_gb;
@@ -239,6 +245,12 @@ void wp_sim_result_free(wp_sim_result *r);
 void wp_sim_report_json(const wp_sim_result *r, double wall_s, FILE *fp);
 void wp_sim_report_table(const wp_sim_result *r, double wall_s, FILE *fp);
 void wp_sim_report_csv(const wp_sim_result *r, FILE *fp);
+/* The shared pieces, for reports of live traffic (`wpctl report`) in the
+ * same format: the keys of one stats object (no braces, so a caller can
+ * add its own keys), and the table's legend line, column header and one
+ * row per region plus "all". */
+void wp_sim_report_json_fields(wp_json *j, const wp_sim_stats *s);
+void wp_sim_report_table_rows(const wp_sim_result *r, FILE *fp);
 /* Two results side by side (make demo). */
 void wp_sim_report_compare(const wp_sim_result *a, const wp_sim_result *b, FILE *fp);
 

@@ -1,0 +1,177 @@
+/* wpctl report — p50/p95/p99, cold starts and errors by region of a traffic
+ * results file (written by `wpctl traffic --out`), in `wpctl sim`'s format.
+ *
+ *   wpctl report [FILE] [--json] */
+#include "tools/wpctl/results.h"
+#include "tools/wpctl/wpctl.h"
+
+#include <getopt.h>
+#include <math.h>
+
+static const char *const help_report =
+    "usage: wpctl report [FILE] [--json] [--vs-sim SCENARIO [--seed S]]\n\n"
+    "Reads a traffic results file (CSV written by `wpctl traffic --out FILE`;\n"
+    "FILE - or none reads stdin) and prints, by region of the user, requests\n"
+    "sent, p50/p95/p99 of TTFT (user send -> first token back), p95 of the\n"
+    "full response and cold starts, in the same table and JSON as `wpctl sim`,\n"
+    "plus sent, ok and errors (sent = ok + errors; every request is one row,\n"
+    "timeouts included) and the errors by reason. Latency percentiles cover\n"
+    "the successful requests.\n\n"
+    "Columns of FILE:\n  " WPCTL_RESULTS_HEADER "\n\n"
+    "  --json   one JSON object: scenario, seed, requests, wall_s, requests_per_s,\n"
+    "           sent, ok, errors, counts_add_up, retried, errors_by_reason,\n"
+    "           regions{REGION{requests, p50_ms, p95_ms, p99_ms, total_p95_ms,\n"
+    "           cold_starts, model_loads, container_starts, isolate_starts, sent,\n"
+    "           ok, errors}}, all{...}\n"
+    "  --vs-sim SCENARIO  also simulate SCENARIO (a `wpctl sim` scenario file or\n"
+    "           built-in, describing the same cities, models and rate) for as many\n"
+    "           requests as FILE has, and print p50/p95 by region side by side\n"
+    "           with the p95 difference (live - sim) / sim; with --json:\n"
+    "           {live:{...}, sim:{...}, p95_diff_pct:{REGION: x}}\n"
+    "  --seed S           the simulation's seed (default 1)\n";
+
+static double q_ms(const wp_hist *h, double q)
+{
+    return (double)wp_hist_quantile(h, q) / 1e6;
+}
+
+/* (live - sim) / sim in percent; NAN when either side has no latency. */
+static double diff_pct(const wp_sim_stats *live, const wp_sim_stats *sim)
+{
+    if (live->ttft_ns.count == 0 || sim->ttft_ns.count == 0)
+        return NAN;
+    double s = q_ms(&sim->ttft_ns, 0.95);
+    return s > 0 ? 100.0 * (q_ms(&live->ttft_ns, 0.95) - s) / s : NAN;
+}
+
+static void compare_table(const wpctl_report *rep, const wp_sim_result *sim, FILE *fp)
+{
+    fprintf(fp, "TTFT by region, ms: live (measured) vs simulated (%s, seed %llu)\n",
+            sim->scenario, (unsigned long long)sim->seed);
+    fprintf(fp, "%-14s | %8s %8s %8s | %8s %8s %8s | %9s\n", "region", "live_n", "p50", "p95",
+            "sim_n", "p50", "p95", "p95_diff");
+    int within = 0, compared = 0;
+    for (int i = 0; i <= WP_REGION_COUNT; i++) {
+        const wp_sim_stats *l = i < WP_REGION_COUNT ? &rep->res->region[i] : &rep->res->all;
+        const wp_sim_stats *s = i < WP_REGION_COUNT ? &sim->region[i] : &sim->all;
+        double d = diff_pct(l, s);
+        char dbuf[32];
+        if (isnan(d))
+            snprintf(dbuf, sizeof dbuf, "-");
+        else
+            snprintf(dbuf, sizeof dbuf, "%+.1f%%", d);
+        if (i < WP_REGION_COUNT && !isnan(d)) {
+            compared++;
+            within += fabs(d) <= 25.0;
+        }
+        fprintf(fp, "%-14s | %8llu %8.1f %8.1f | %8llu %8.1f %8.1f | %9s\n",
+                i < WP_REGION_COUNT ? wp_region_name((wp_region)i) : "all",
+                (unsigned long long)l->ttft_ns.count, q_ms(&l->ttft_ns, 0.5),
+                q_ms(&l->ttft_ns, 0.95), (unsigned long long)s->ttft_ns.count,
+                q_ms(&s->ttft_ns, 0.5), q_ms(&s->ttft_ns, 0.95), dbuf);
+    }
+    fprintf(fp, "p95 within 25%%: %d of %d regions (live_n counts successful requests)\n",
+            within, compared);
+}
+
+static int run_twin(const char *scenario, uint64_t seed, uint64_t requests, wp_sim_result **out,
+                    wp_err *err)
+{
+    *out = NULL;
+    wp_sim_scenario sc;
+    int rv = wp_sim_scenario_builtin(scenario, &sc, err);
+    if (rv != WP_OK) {
+        wp_err_clear(err);
+        rv = wp_sim_scenario_load(scenario, &sc, err);
+    }
+    if (rv != WP_OK)
+        return rv;
+    wp_sim_result *r = wp_sim_result_new();
+    if (!r)
+        return wp_errf(err, WP_ENOMEM, "out of memory");
+    wp_sim_options opt = {.seed = seed, .max_requests = requests ? requests : 1};
+    if ((rv = wp_sim_run(&sc, &opt, r, err)) != WP_OK) {
+        wp_sim_result_free(r);
+        return rv;
+    }
+    *out = r;
+    return WP_OK;
+}
+
+int wpctl_report_main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"vs-sim", required_argument, NULL, 'v'},
+        {"seed", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    bool json = false;
+    const char *twin = NULL;
+    uint64_t seed = 1;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j': json = true; break;
+        case 'v': twin = optarg; break;
+        case 's':
+            if (wp_parse_u64(optarg, &seed))
+                return wpctl_usage_error("report", "--seed: expected an unsigned integer");
+            break;
+        case 'h': fputs(help_report, stdout); return WPCTL_OK;
+        default: return wpctl_usage_error("report", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (argc - optind > 1)
+        return wpctl_usage_error("report", "unexpected argument '%s'", argv[optind + 1]);
+    const char *path = optind < argc ? argv[optind] : "-";
+    wp_err err;
+    wp_err_clear(&err);
+    wpctl_report rep;
+    if (wpctl_report_load(path, &rep, &err) != WP_OK)
+        return wpctl_fail("%s", wp_err_text(&err));
+    wp_sim_result *sim = NULL;
+    if (twin && run_twin(twin, seed, rep.sent, &sim, &err) != WP_OK) {
+        wpctl_report_free(&rep);
+        return wpctl_fail("--vs-sim %s: %s", twin, wp_err_text(&err));
+    }
+    if (json && sim) {
+        wp_json j;
+        wp_json_init(&j, stdout, false);
+        wp_json_obj_begin(&j);
+        wp_json_key(&j, "live");
+        wpctl_report_json(&rep, "live", &j);
+        fflush(stdout);
+        fputs(",\"sim\":", stdout);
+        wp_sim_report_json(sim, 0, stdout);
+        fputs(",\"p95_diff_pct\":", stdout);
+        wp_json_init(&j, stdout, false);
+        wp_json_obj_begin(&j);
+        for (int i = 0; i <= WP_REGION_COUNT; i++) {
+            double d = diff_pct(i < WP_REGION_COUNT ? &rep.res->region[i] : &rep.res->all,
+                                i < WP_REGION_COUNT ? &sim->region[i] : &sim->all);
+            wp_json_key(&j, i < WP_REGION_COUNT ? wp_region_name((wp_region)i) : "all");
+            if (isnan(d))
+                wp_json_null(&j);
+            else
+                wp_json_double(&j, d);
+        }
+        wp_json_obj_end(&j);
+        wp_json_end(&j);
+        fputs("}\n", stdout);
+    } else if (json) {
+        wpctl_report_print_json(&rep, "live", stdout);
+    } else {
+        wpctl_report_print_table(&rep, path, stdout);
+        if (sim) {
+            fputc('\n', stdout);
+            compare_table(&rep, sim, stdout);
+        }
+    }
+    wp_sim_result_free(sim);
+    wpctl_report_free(&rep);
+    return WPCTL_OK;
+}

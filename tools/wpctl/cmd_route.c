@@ -1,0 +1,216 @@
+/* wpctl route — asks an ingress for the decision it would take now for a
+ * model (nothing runs), and prints the candidates with their costs.
+ *
+ *   wpctl route MODEL --from CITY [--json] [--dir D | --endpoint ADDR] */
+#include "tools/wpctl/infer_client.h"
+#include "tools/wpctl/wpctl.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const help_route =
+    "usage: wpctl route MODEL --from CITY [--policy P] [--max N] [--json]\n"
+    "                   [--dir D | --endpoint ADDR]\n\n"
+    "Asks the ingress nearest to CITY (the cluster node whose city has the\n"
+    "lowest model RTT from it: anycast), or the node at --endpoint, which node\n"
+    "it would send a request for MODEL to now, and why: every candidate it\n"
+    "considered with its RTT from the ingress, its cost (RTT + expected wait\n"
+    "+ cold load) and its verdict (chosen, better-found, dead, suspect,\n"
+    "draining, no-gpu, not-warm, no-memory, full). Nothing is run.\n\n"
+    "  --from CITY      the user's city (a code of the topology)\n"
+    "  --policy P       nearest-warm (default), latency or nearest\n"
+    "  --max N          at most N candidates (default 32)\n"
+    "  --preset P       topology of city codes and RTTs (default edge)\n"
+    "  --dir D          cluster directory (else $WP_CLUSTER_DIR, else ./.cluster)\n"
+    "  --endpoint ADDR  ask the node at this request endpoint\n"
+    "  --json           the decision as JSON: ingress_node, ingress_city,\n"
+    "                   from_city, policy, model, status, reason, chosen_node,\n"
+    "                   chosen_city, rtt_ms, wait_ms, cost_ms, cold, considered,\n"
+    "                   total, stopped_early, candidates[{node, city, rtt_ms,\n"
+    "                   cost_ms, warm, verdict}]\n";
+
+static void print_json(const Warmpath__Infer__RouteResponse *r)
+{
+    wp_json j;
+    wp_json_init(&j, stdout, false);
+    wp_json_obj_begin(&j);
+    wp_json_key(&j, "ingress_node");
+    wp_json_str(&j, r->ingress_node);
+    wp_json_key(&j, "ingress_city");
+    wp_json_str(&j, r->ingress_city);
+    wp_json_key(&j, "from_city");
+    wp_json_str(&j, r->from_city);
+    wp_json_key(&j, "policy");
+    wp_json_str(&j, r->policy);
+    wp_json_key(&j, "model");
+    wp_json_str(&j, r->model);
+    wp_json_key(&j, "status");
+    wp_json_str(&j, wp_infer_status_name(r->status));
+    wp_json_key(&j, "reason");
+    wp_json_str(&j, r->reason);
+    wp_json_key(&j, "chosen_node");
+    wp_json_str(&j, r->chosen_node);
+    wp_json_key(&j, "chosen_city");
+    wp_json_str(&j, r->chosen_city);
+    wp_json_key(&j, "rtt_ms");
+    wp_json_double(&j, r->rtt_ms);
+    wp_json_key(&j, "wait_ms");
+    wp_json_double(&j, r->wait_ms);
+    wp_json_key(&j, "cost_ms");
+    wp_json_double(&j, r->cost_ms);
+    wp_json_key(&j, "cold");
+    wp_json_bool(&j, r->cold);
+    wp_json_key(&j, "considered");
+    wp_json_uint(&j, r->considered);
+    wp_json_key(&j, "total");
+    wp_json_uint(&j, r->total);
+    wp_json_key(&j, "stopped_early");
+    wp_json_bool(&j, r->stopped_early);
+    wp_json_key(&j, "candidates");
+    wp_json_arr_begin(&j);
+    for (size_t i = 0; i < r->n_candidates; i++) {
+        const Warmpath__Infer__Candidate *c = r->candidates[i];
+        wp_json_obj_begin(&j);
+        wp_json_key(&j, "node");
+        wp_json_str(&j, c->node);
+        wp_json_key(&j, "city");
+        wp_json_str(&j, c->city);
+        wp_json_key(&j, "rtt_ms");
+        wp_json_double(&j, c->rtt_ms);
+        wp_json_key(&j, "cost_ms");
+        if (c->cost_ms < 0)
+            wp_json_null(&j);
+        else
+            wp_json_double(&j, c->cost_ms);
+        wp_json_key(&j, "warm");
+        wp_json_bool(&j, c->warm);
+        wp_json_key(&j, "verdict");
+        wp_json_str(&j, c->verdict);
+        wp_json_obj_end(&j);
+    }
+    wp_json_arr_end(&j);
+    wp_json_obj_end(&j);
+    wp_json_end(&j);
+}
+
+static void print_table(const Warmpath__Infer__RouteResponse *r, const char *endpoint)
+{
+    printf("route %s from %s via ingress %s (%s, %s), policy %s\n", r->model,
+           r->from_city[0] ? r->from_city : "?", r->ingress_node, r->ingress_city, endpoint,
+           r->policy[0] ? r->policy : "default");
+    if (r->status == WARMPATH__INFER__STATUS__OK)
+        printf("decision: %s (%s)  rtt %.1f ms + wait %.1f ms%s = cost %.1f ms\n", r->chosen_node,
+               r->chosen_city, (double)r->rtt_ms, (double)r->wait_ms, r->cold ? " + cold load" : "",
+               (double)r->cost_ms);
+    else
+        printf("decision: none: %s: %s\n", wp_infer_status_name(r->status), r->reason);
+    printf("considered %u of %u nodes%s\n", r->considered, r->total,
+           r->stopped_early ? " (stopped early: no closer node can be cheaper)" : "");
+    printf("%-16s %-5s %9s %9s %5s  %s\n", "NODE", "CITY", "RTT_MS", "COST_MS", "WARM", "VERDICT");
+    for (size_t i = 0; i < r->n_candidates; i++) {
+        const Warmpath__Infer__Candidate *c = r->candidates[i];
+        char cost[32];
+        if (c->cost_ms < 0)
+            snprintf(cost, sizeof cost, "-");
+        else
+            snprintf(cost, sizeof cost, "%.1f", (double)c->cost_ms);
+        printf("%-16s %-5s %9.1f %9s %5s  %s\n", c->node, c->city, (double)c->rtt_ms, cost,
+               c->warm ? "yes" : "no", c->verdict);
+    }
+}
+
+int wpctl_route_main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"from", required_argument, NULL, 'f'},   {"json", no_argument, NULL, 'j'},
+        {"dir", required_argument, NULL, 'd'},    {"endpoint", required_argument, NULL, 'e'},
+        {"policy", required_argument, NULL, 'P'}, {"max", required_argument, NULL, 'm'},
+        {"preset", required_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *from = NULL, *dir = NULL, *endpoint = NULL, *policy = "", *preset = "edge";
+    uint64_t max = 32;
+    bool json = false;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f': from = optarg; break;
+        case 'j': json = true; break;
+        case 'd': dir = optarg; break;
+        case 'e': endpoint = optarg; break;
+        case 'P': policy = optarg; break;
+        case 'p': preset = optarg; break;
+        case 'm':
+            if (wp_parse_u64(optarg, &max) || max < 1 || max > 256)
+                return wpctl_usage_error("route", "--max: expected 1..256");
+            break;
+        case 'h': fputs(help_route, stdout); return WPCTL_OK;
+        default: return wpctl_usage_error("route", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return wpctl_usage_error("route", "missing MODEL");
+    const char *model = argv[optind];
+    if (argc - optind > 1)
+        return wpctl_usage_error("route", "unexpected argument '%s'", argv[optind + 1]);
+    if (!from)
+        return wpctl_usage_error("route", "missing --from CITY");
+    if (dir && endpoint)
+        return wpctl_usage_error("route", "give --dir or --endpoint, not both");
+    if (!model[0] || strlen(model) >= WP_NAME_MAX)
+        return wpctl_usage_error("route", "bad model name");
+
+    wp_err err;
+    wp_err_clear(&err);
+    wp_topology *topo = NULL;
+    if (wp_topo_load_preset(preset, NULL, &topo, &err) != WP_OK)
+        return wpctl_fail("%s", wp_err_text(&err));
+    int city = wp_topo_find(topo, from);
+    if (city < 0) {
+        wp_topo_free(topo);
+        return wpctl_fail("--from: no city '%.32s' in preset %s", from, preset);
+    }
+    const wp_city *fc = wp_topo_city(topo, (size_t)city);
+    char code[WP_NAME_MAX];
+    snprintf(code, sizeof code, "%s", fc->code);
+    wpctl_ingress *ing = calloc(WPCTL_INGRESS_MAX, sizeof *ing);
+    size_t n = 0;
+    if (!ing) {
+        wp_topo_free(topo);
+        return wpctl_fail("out of memory");
+    }
+    int rv = wpctl_ingress_list(dir, endpoint, topo, ing, WPCTL_INGRESS_MAX, &n, &err);
+    size_t k = 0;
+    if (rv == WP_OK)
+        k = wpctl_ingress_nearest(ing, n, wp_topo_params(topo), fc->lat, fc->lon, NULL);
+    wp_topo_free(topo);
+    if (rv != WP_OK) {
+        free(ing);
+        return wpctl_fail("%s", wp_err_text(&err));
+    }
+    char ep[WP_GOSSIP_ADDR_MAX];
+    snprintf(ep, sizeof ep, "%s", ing[k].endpoint);
+    free(ing);
+
+    Warmpath__Infer__RouteRequest req = WARMPATH__INFER__ROUTE_REQUEST__INIT;
+    req.request_id = 1;
+    req.model = (char *)model;
+    req.client_city = code;
+    req.policy = (char *)policy;
+    req.max_candidates = (uint32_t)max;
+    Warmpath__Infer__RouteResponse *resp = NULL;
+    if (wpctl_route_call(ep, &req, 3000, &resp, &err) != WP_OK)
+        return wpctl_fail("%s", wp_err_text(&err));
+    if (json)
+        print_json(resp);
+    else
+        print_table(resp, ep);
+    int status = resp->status;
+    warmpath__infer__route_response__free_unpacked(resp, NULL);
+    /* A decision of "no route" is an answer, not a failure of the command;
+     * the exit status still says so, for scripts. */
+    return status == WARMPATH__INFER__STATUS__OK ? WPCTL_OK : WPCTL_FAIL;
+}

@@ -1,0 +1,640 @@
+/* wpctl traffic — open-loop live traffic against a cluster: emulated users
+ * in their cities send to their anycast ingress at a given rate, and every
+ * request's result is recorded.
+ *
+ * Open loop (the way users behave, and the way to measure a server without
+ * coordinated omission): arrivals are a Poisson process on the wall clock,
+ * independent of responses; any number of requests is in flight, on one
+ * ZeroMQ DEALER socket per ingress. One thread: send what is due, poll
+ * the sockets until the next arrival, take what came back, repeat. A
+ * request whose send falls behind schedule is sent at once (the lag is
+ * reported). After the last arrival the client waits for the answers up to
+ * a grace period; a request still unanswered then is recorded as a TIMEOUT
+ * error, never dropped, so the results file has exactly one row per
+ * request sent (sent = ok + errors).
+ *
+ * Anycast: a user (a population point of the topology's user data) enters
+ * at the cluster node whose city has the lowest model RTT from it, among
+ * the cluster's cities (topology/'s RTT model). The request carries the
+ * user's position so the node can emulate the user <-> ingress leg
+ * (--emulate-wan): the client itself adds no delay.
+ *
+ * Latency: total = client send -> response received (monotonic clock).
+ * TTFT: the response is not streamed, so the first token's arrival is
+ * reconstructed: the node reports its service time, and the model's latency
+ * profile (the simulator's catalog) says which part of it came after the
+ * first token (decode: that share of the service time, at most the
+ * profile's decode time); TTFT = total - that part. For a model the catalog
+ * does not know, TTFT = total. */
+#include "sim/sim.h"
+#include "tools/wpctl/infer_client.h"
+#include "tools/wpctl/results.h"
+#include "tools/wpctl/wpctl.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+static const char *const help_traffic =
+    "usage: wpctl traffic [--rate R] [--duration S] [--models M1,M2 | --zipf]\n"
+    "                     [--users population | --from CITY] [--out FILE]\n"
+    "                     [--dir D | --endpoint ADDR] [--seed S] [--json]\n\n"
+    "Sends live inference requests to a running cluster, OPEN LOOP: Poisson\n"
+    "arrivals at the given mean rate, independent of the responses, many in\n"
+    "flight. Emulated users are drawn by population (or all sit in one city with\n"
+    "--from) and each sends to its anycast ingress: the cluster node whose city\n"
+    "has the lowest model RTT from the user. Every request is recorded; one\n"
+    "still unanswered after the grace period counts as a TIMEOUT error. Prints\n"
+    "a summary and the latency table by region (as `wpctl report`).\n\n"
+    "  --rate R         mean requests per second (default 100)\n"
+    "  --duration S     seconds of arrivals (default 10)\n"
+    "  --models LIST    comma list of catalog models, drawn uniformly (default:\n"
+    "                   every model of the default catalog)\n"
+    "  --zipf           draw the models by Zipf popularity (s = 1, list order)\n"
+    "  --users population   users drawn by population (default)\n"
+    "  --from CITY      every user in this city (a code of the topology)\n"
+    "  --preset P       topology for users, cities and RTTs (default edge)\n"
+    "  --policy P       routing policy asked of the ingress (default: the node's)\n"
+    "  --timeout-ms T   deadline sent with each request (default 5000)\n"
+    "  --grace S        wait this long after the last arrival (default: T + 2 s)\n"
+    "  --out FILE       write every result (CSV; see `wpctl report --help`)\n"
+    "  --dir D          cluster directory (else $WP_CLUSTER_DIR, else ./.cluster)\n"
+    "  --endpoint ADDR  send every request to this request endpoint instead\n"
+    "  --seed S         seed of arrivals, users and models (default 1)\n"
+    "  --quiet          no report table (the summary only)\n"
+    "  --json           the summary and the report as one JSON object\n";
+
+typedef struct pending {
+    uint64_t send_ns;   /* 0 = slot done */
+    uint32_t point;     /* user point, or UINT32_MAX with --from */
+    uint16_t ingress;
+    uint8_t model;
+    uint8_t region;
+} pending;
+
+typedef struct model_info {
+    char name[WP_NAME_MAX];
+    const wp_model_profile *prof; /* NULL when the catalog does not know it */
+    uint32_t in_tokens, out_tokens;
+    uint32_t *tokens;
+} model_info;
+
+typedef struct traffic {
+    wpctl_ingress ing[WPCTL_INGRESS_MAX];
+    size_t ning;
+    void *sock[WPCTL_INGRESS_MAX];
+    size_t nmodels;
+    model_info models[WP_SIM_MAX_MODELS];
+    wp_topology *topo;
+    wp_users *users;
+    uint16_t *point_ingress; /* per user point */
+    int from_city;           /* -1 = population */
+    uint16_t from_ingress;
+    pending *p;
+    size_t np, capp;
+    uint64_t start_ns;
+    uint64_t outstanding;
+    uint64_t unexpected, bad_frames, send_busy;
+    uint64_t max_lag_ns;
+    FILE *out;
+    wpctl_report rep;
+    const char *policy;
+    uint32_t timeout_ms;
+} traffic;
+
+static volatile sig_atomic_t stop_flag;
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static int parse_models(traffic *t, const char *list, wp_err *err)
+{
+    if (!list) {
+        for (size_t i = 0; i < wp_sim_catalog_count() && i < WP_SIM_MAX_MODELS; i++)
+            snprintf(t->models[t->nmodels++].name, WP_NAME_MAX, "%s",
+                     wp_sim_catalog_model(i)->name);
+    } else {
+        char buf[WP_SIM_LIST_LEN];
+        if (strlen(list) >= sizeof buf)
+            return wp_errf(err, WP_EINVAL, "--models: list too long");
+        snprintf(buf, sizeof buf, "%s", list);
+        for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+             tok = strtok_r(NULL, ",", &save)) {
+            if (t->nmodels == WP_SIM_MAX_MODELS)
+                return wp_errf(err, WP_EINVAL, "--models: at most %u models", WP_SIM_MAX_MODELS);
+            if (!tok[0] || strlen(tok) >= WP_NAME_MAX)
+                return wp_errf(err, WP_EINVAL, "--models: bad model name '%.64s'", tok);
+            snprintf(t->models[t->nmodels++].name, WP_NAME_MAX, "%s", tok);
+        }
+        if (t->nmodels == 0)
+            return wp_errf(err, WP_EINVAL, "--models: empty list");
+    }
+    for (size_t m = 0; m < t->nmodels; m++) {
+        model_info *mi = &t->models[m];
+        int k = wp_sim_catalog_find(mi->name);
+        mi->prof = k >= 0 ? wp_sim_catalog_model((size_t)k) : NULL;
+        mi->in_tokens = mi->prof ? mi->prof->typical_in_tokens : 16;
+        mi->out_tokens = mi->prof ? mi->prof->typical_out_tokens : 16;
+        if (mi->in_tokens == 0)
+            mi->in_tokens = 1;
+        mi->tokens = malloc(mi->in_tokens * sizeof *mi->tokens);
+        if (!mi->tokens)
+            return wp_errf(err, WP_ENOMEM, "out of memory");
+        for (uint32_t i = 0; i < mi->in_tokens; i++)
+            mi->tokens[i] = 1 + (i * 7919u) % 31999u;
+    }
+    return WP_OK;
+}
+
+static pending *new_slot(traffic *t)
+{
+    if (t->np == t->capp) {
+        size_t cap = t->capp ? t->capp * 2 : 4096;
+        pending *n = realloc(t->p, cap * sizeof *n);
+        if (!n)
+            return NULL;
+        t->p = n;
+        t->capp = cap;
+    }
+    pending *s = &t->p[t->np++];
+    memset(s, 0, sizeof *s);
+    return s;
+}
+
+static void fill_row(const traffic *t, uint64_t id, const pending *s, wpctl_result_row *r)
+{
+    memset(r, 0, sizeof *r);
+    r->id = id;
+    if (s->point != UINT32_MAX)
+        snprintf(r->user, sizeof r->user, "%.47s", wp_users_point(t->users, s->point)->name);
+    else
+        snprintf(r->user, sizeof r->user, "%.47s", wp_topo_city(t->topo, (size_t)t->from_city)->name);
+    r->region = (wp_region)s->region;
+    snprintf(r->ingress, sizeof r->ingress, "%s", t->ing[s->ingress].id);
+    snprintf(r->model, sizeof r->model, "%s", t->models[s->model].name);
+    r->send_us = (s->send_ns - t->start_ns) / 1000u;
+}
+
+static int record(traffic *t, wpctl_result_row *r, wp_err *err)
+{
+    if (t->out)
+        wpctl_results_write_row(t->out, r);
+    return wpctl_report_add(&t->rep, r, err);
+}
+
+static int on_response(traffic *t, Warmpath__Infer__InferResponse *resp, uint64_t now, wp_err *err)
+{
+    uint64_t id = resp->request_id;
+    if (id == 0 || id > t->np || t->p[id - 1].send_ns == 0) {
+        t->unexpected++;
+        return WP_OK;
+    }
+    pending *s = &t->p[id - 1];
+    wpctl_result_row r;
+    fill_row(t, id, s, &r);
+    r.total_us = (now - s->send_ns) / 1000u;
+    r.ttft_us = r.total_us;
+    if (resp->status == WARMPATH__INFER__STATUS__OK) {
+        snprintf(r.status, sizeof r.status, "ok");
+        const wp_model_profile *prof = t->models[s->model].prof;
+        if (prof && resp->timings) {
+            uint32_t in = t->models[s->model].in_tokens, out = t->models[s->model].out_tokens;
+            double tot = wp_model_total_ms(prof, in, out), first = wp_model_ttft_ms(prof, in);
+            /* The decode part: the profile's share of the reported service
+             * time, but never more than the profile's own decode time (a
+             * timing-model batch run in waves reports the earlier waves in
+             * service_us too, and they come before the first token). */
+            double after_first_us =
+                tot > 0 ? (double)resp->timings->service_us * (1.0 - first / tot) : 0;
+            if (after_first_us > (tot - first) * 1000.0)
+                after_first_us = (tot - first) * 1000.0;
+            if (after_first_us > 0 && after_first_us < (double)r.total_us)
+                r.ttft_us = r.total_us - (uint64_t)after_first_us;
+        }
+    } else {
+        snprintf(r.status, sizeof r.status, "%s", wp_infer_status_name(resp->status));
+        snprintf(r.reason, sizeof r.reason, "%s", resp->reason ? resp->reason : "");
+        r.ttft_us = 0;
+    }
+    snprintf(r.node, sizeof r.node, "%s", resp->serving_node ? resp->serving_node : "");
+    if (resp->ingress_node && resp->ingress_node[0])
+        snprintf(r.ingress, sizeof r.ingress, "%s", resp->ingress_node);
+    r.cold = resp->cold;
+    r.retried = resp->retried;
+    if (resp->first_target)
+        snprintf(r.first_target, sizeof r.first_target, "%s", resp->first_target);
+    s->send_ns = 0;
+    t->outstanding--;
+    return record(t, &r, err);
+}
+
+static int drain_socket(traffic *t, size_t i, wp_err *err)
+{
+    for (;;) {
+        Warmpath__Infer__InferResponse *resp = NULL;
+        wp_err e2;
+        wp_err_clear(&e2);
+        int rv = wpctl_infer_recv(t->sock[i], &resp, &e2);
+        if (rv == WP_ENOTFOUND)
+            return WP_OK;
+        if (rv != WP_OK) {
+            t->bad_frames++;
+            continue;
+        }
+        rv = on_response(t, resp, wp_clock_monotonic_ns(), err);
+        warmpath__infer__infer_response__free_unpacked(resp, NULL);
+        if (rv != WP_OK)
+            return rv;
+    }
+}
+
+static int send_one(traffic *t, wp_rng *rng, const wp_zipf *zipf, bool use_zipf, uint64_t now,
+                    wp_err *err)
+{
+    pending *s = new_slot(t);
+    if (!s)
+        return wp_errf(err, WP_ENOMEM, "out of memory");
+    uint64_t id = t->np;
+    double lat, lon;
+    if (t->from_city >= 0) {
+        const wp_city *c = wp_topo_city(t->topo, (size_t)t->from_city);
+        s->point = UINT32_MAX;
+        s->ingress = t->from_ingress;
+        s->region = (uint8_t)c->region;
+        lat = c->lat;
+        lon = c->lon;
+    } else {
+        size_t pt = wp_users_draw(t->users, rng);
+        const wp_user_point *u = wp_users_point(t->users, pt);
+        s->point = (uint32_t)pt;
+        s->ingress = t->point_ingress[pt];
+        s->region = (uint8_t)u->region;
+        lat = u->lat;
+        lon = u->lon;
+    }
+    s->model = (uint8_t)(use_zipf ? wp_zipf_draw(zipf, rng) : wp_rng_below(rng, t->nmodels));
+    const model_info *mi = &t->models[s->model];
+    Warmpath__Infer__InferRequest req = WARMPATH__INFER__INFER_REQUEST__INIT;
+    req.request_id = id;
+    req.model = (char *)mi->name;
+    req.n_input_tokens = mi->in_tokens;
+    req.input_tokens = mi->tokens;
+    req.max_output_tokens = mi->out_tokens;
+    req.has_client_pos = true;
+    req.client_lat = lat;
+    req.client_lon = lon;
+    req.policy = (char *)(t->policy ? t->policy : "");
+    req.timeout_ms = t->timeout_ms;
+    s->send_ns = now;
+    wp_err e2;
+    wp_err_clear(&e2);
+    int rv = wpctl_infer_send(t->sock[s->ingress], &req, &e2);
+    if (rv == WP_OK) {
+        t->outstanding++;
+        return WP_OK;
+    }
+    /* Not sent (queue full or socket error): one error row, never silent. */
+    t->send_busy++;
+    wpctl_result_row r;
+    fill_row(t, id, s, &r);
+    snprintf(r.status, sizeof r.status, "SEND_FAILED");
+    snprintf(r.reason, sizeof r.reason, "%s", wp_err_text(&e2));
+    s->send_ns = 0;
+    return record(t, &r, err);
+}
+
+static int poll_once(traffic *t, zmq_pollitem_t *items, long wait_ms, wp_err *err)
+{
+    if (wait_ms < 0)
+        wait_ms = 0;
+    int n = zmq_poll(items, (int)t->ning, wait_ms);
+    if (n < 0) {
+        if (zmq_errno() == EINTR)
+            return WP_OK;
+        return wp_errf(err, WP_EIO, "poll: %s", zmq_strerror(zmq_errno()));
+    }
+    for (size_t i = 0; i < t->ning; i++)
+        if (items[i].revents & ZMQ_POLLIN) {
+            int rv = drain_socket(t, i, err);
+            if (rv != WP_OK)
+                return rv;
+        }
+    return WP_OK;
+}
+
+static int expire_all(traffic *t, double grace_s, wp_err *err)
+{
+    for (size_t k = 0; k < t->np; k++) {
+        pending *s = &t->p[k];
+        if (s->send_ns == 0)
+            continue;
+        wpctl_result_row r;
+        fill_row(t, k + 1, s, &r);
+        snprintf(r.status, sizeof r.status, "TIMEOUT");
+        snprintf(r.reason, sizeof r.reason,
+                 "no response by the end of the run (%.1f s grace after the last arrival)",
+                 grace_s);
+        s->send_ns = 0;
+        t->outstanding--;
+        int rv = record(t, &r, err);
+        if (rv != WP_OK)
+            return rv;
+    }
+    return WP_OK;
+}
+
+static void print_summary_json(const traffic *t, wp_json *j, double rate, double duration_s,
+                               double wall_s, uint64_t start_unix_ns)
+{
+    wp_json_key(j, "target_rate_rps");
+    wp_json_double(j, rate);
+    wp_json_key(j, "duration_s");
+    wp_json_double(j, duration_s);
+    wp_json_key(j, "achieved_rate_rps");
+    wp_json_double(j, duration_s > 0 ? (double)t->np / duration_s : 0);
+    wp_json_key(j, "run_wall_s");
+    wp_json_double(j, wall_s);
+    wp_json_key(j, "start_unix_ns");
+    wp_json_uint(j, start_unix_ns);
+    wp_json_key(j, "ingresses");
+    wp_json_uint(j, t->ning);
+    wp_json_key(j, "max_send_lag_ms");
+    wp_json_double(j, (double)t->max_lag_ns / 1e6);
+    wp_json_key(j, "send_failed");
+    wp_json_uint(j, t->send_busy);
+    wp_json_key(j, "unexpected_responses");
+    wp_json_uint(j, t->unexpected);
+    wp_json_key(j, "bad_frames");
+    wp_json_uint(j, t->bad_frames);
+}
+
+static void cleanup(traffic *t, void *zctx)
+{
+    for (size_t i = 0; i < t->ning; i++)
+        if (t->sock[i])
+            zmq_close(t->sock[i]);
+    if (zctx)
+        zmq_ctx_term(zctx);
+    for (size_t m = 0; m < t->nmodels; m++)
+        free(t->models[m].tokens);
+    free(t->p);
+    free(t->point_ingress);
+    wp_users_free(t->users);
+    wp_topo_free(t->topo);
+    if (t->out && t->out != stdout)
+        fclose(t->out);
+    wpctl_report_free(&t->rep);
+    free(t);
+}
+
+int wpctl_traffic_main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"rate", required_argument, NULL, 'r'},     {"duration", required_argument, NULL, 'D'},
+        {"models", required_argument, NULL, 'm'},   {"zipf", no_argument, NULL, 'z'},
+        {"users", required_argument, NULL, 'u'},    {"from", required_argument, NULL, 'f'},
+        {"out", required_argument, NULL, 'o'},      {"dir", required_argument, NULL, 'd'},
+        {"endpoint", required_argument, NULL, 'e'}, {"seed", required_argument, NULL, 's'},
+        {"json", no_argument, NULL, 'j'},           {"preset", required_argument, NULL, 'p'},
+        {"policy", required_argument, NULL, 'P'},   {"timeout-ms", required_argument, NULL, 't'},
+        {"grace", required_argument, NULL, 'g'},    {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+    };
+    double rate = 100, duration_s = 10, grace_s = -1;
+    const char *models = NULL, *from = NULL, *out_path = NULL, *dir = NULL, *endpoint = NULL;
+    const char *preset = "edge", *policy = NULL;
+    uint64_t seed = 1, timeout_ms = 5000;
+    bool use_zipf = false, json = false, quiet = false;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'r':
+            if (wp_parse_double(optarg, &rate) || !(rate > 0) || rate > 1e6)
+                return wpctl_usage_error("traffic", "--rate: expected 0 < R <= 1000000");
+            break;
+        case 'D':
+            if (wp_parse_double(optarg, &duration_s) || !(duration_s > 0) || duration_s > 86400)
+                return wpctl_usage_error("traffic", "--duration: expected 0 < S <= 86400");
+            break;
+        case 'm': models = optarg; break;
+        case 'z': use_zipf = true; break;
+        case 'u':
+            if (strcmp(optarg, "population") != 0)
+                return wpctl_usage_error("traffic", "--users: only 'population' is known");
+            break;
+        case 'f': from = optarg; break;
+        case 'o': out_path = optarg; break;
+        case 'd': dir = optarg; break;
+        case 'e': endpoint = optarg; break;
+        case 's':
+            if (wp_parse_u64(optarg, &seed))
+                return wpctl_usage_error("traffic", "--seed: expected an unsigned integer");
+            break;
+        case 'j': json = true; break;
+        case 'p': preset = optarg; break;
+        case 'P': policy = optarg; break;
+        case 't':
+            if (wp_parse_u64(optarg, &timeout_ms) || timeout_ms < 1 || timeout_ms > 600000)
+                return wpctl_usage_error("traffic", "--timeout-ms: expected 1..600000");
+            break;
+        case 'g':
+            if (wp_parse_double(optarg, &grace_s) || !(grace_s >= 0) || grace_s > 3600)
+                return wpctl_usage_error("traffic", "--grace: expected 0..3600 seconds");
+            break;
+        case 'q': quiet = true; break;
+        case 'h': fputs(help_traffic, stdout); return WPCTL_OK;
+        default: return wpctl_usage_error("traffic", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return wpctl_usage_error("traffic", "unexpected argument '%s'", argv[optind]);
+    if (dir && endpoint)
+        return wpctl_usage_error("traffic", "give --dir or --endpoint, not both");
+    if (grace_s < 0)
+        grace_s = (double)timeout_ms / 1000.0 + 2.0;
+    if (rate * duration_s > 50e6)
+        return wpctl_usage_error("traffic", "rate x duration above 50 million requests");
+
+    wp_err err;
+    wp_err_clear(&err);
+    traffic *t = calloc(1, sizeof *t);
+    if (!t)
+        return wpctl_fail("out of memory");
+    t->from_city = -1;
+    t->policy = policy;
+    t->timeout_ms = (uint32_t)timeout_ms;
+    void *zctx = NULL;
+    wp_zipf zipf = {0};
+    int rv = wpctl_report_init(&t->rep, &err);
+    if (rv == WP_OK)
+        rv = parse_models(t, models, &err);
+    if (rv == WP_OK)
+        rv = wp_topo_load_preset(preset, NULL, &t->topo, &err);
+    if (rv == WP_OK)
+        rv = wpctl_ingress_list(dir, endpoint, t->topo, t->ing, WPCTL_INGRESS_MAX, &t->ning, &err);
+    if (rv != WP_OK)
+        goto fail;
+    const wp_rtt_params *rp = wp_topo_params(t->topo);
+    if (from) {
+        t->from_city = wp_topo_find(t->topo, from);
+        if (t->from_city < 0) {
+            rv = wp_errf(&err, WP_EINVAL, "--from: no city '%.32s' in preset %s", from, preset);
+            goto fail;
+        }
+        const wp_city *fc = wp_topo_city(t->topo, (size_t)t->from_city);
+        t->from_ingress = (uint16_t)wpctl_ingress_nearest(t->ing, t->ning, rp, fc->lat, fc->lon,
+                                                          NULL);
+    } else {
+        if ((rv = wp_users_load(t->topo, NULL, &t->users, &err)) != WP_OK)
+            goto fail;
+        size_t npts = wp_users_count(t->users);
+        t->point_ingress = calloc(npts ? npts : 1, sizeof *t->point_ingress);
+        if (!t->point_ingress) {
+            rv = wp_errf(&err, WP_ENOMEM, "out of memory");
+            goto fail;
+        }
+        for (size_t i = 0; i < npts; i++) {
+            const wp_user_point *u = wp_users_point(t->users, i);
+            t->point_ingress[i] =
+                (uint16_t)wpctl_ingress_nearest(t->ing, t->ning, rp, u->lat, u->lon, NULL);
+        }
+    }
+    if (use_zipf && wp_zipf_init(&zipf, t->nmodels, 1.0) != WP_OK) {
+        rv = wp_errf(&err, WP_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (out_path) {
+        t->out = strcmp(out_path, "-") == 0 ? stdout : fopen(out_path, "w");
+        if (!t->out) {
+            rv = wp_errf(&err, WP_EIO, "--out %s: %s", out_path, strerror(errno));
+            goto fail;
+        }
+        wpctl_results_write_header(t->out);
+    }
+    zctx = zmq_ctx_new();
+    if (!zctx) {
+        rv = wp_errf(&err, WP_EIO, "zmq_ctx_new failed");
+        goto fail;
+    }
+    int maxsock = 4096;
+    zmq_ctx_set(zctx, ZMQ_MAX_SOCKETS, maxsock);
+    zmq_pollitem_t *items = calloc(t->ning, sizeof *items);
+    if (!items) {
+        rv = wp_errf(&err, WP_ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < t->ning; i++) {
+        t->sock[i] = wpctl_infer_socket(zctx, t->ing[i].endpoint, 1000000, &err);
+        if (!t->sock[i]) {
+            free(items);
+            rv = WP_EIO;
+            goto fail;
+        }
+        items[i].socket = t->sock[i];
+        items[i].events = ZMQ_POLLIN;
+    }
+
+    struct sigaction sa = {0}, old_int, old_term;
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    stop_flag = 0;
+
+    wp_rng rng_arrival, rng_draw, master;
+    wp_rng_seed(&master, seed);
+    wp_rng_fork(&master, &rng_arrival);
+    wp_rng_fork(&master, &rng_draw);
+    uint64_t start_unix_ns = wp_clock_realtime_ns();
+    t->start_ns = wp_clock_monotonic_ns();
+    uint64_t end_ns = t->start_ns + (uint64_t)(duration_s * 1e9);
+    double next_at = (double)t->start_ns + wp_rng_exp(&rng_arrival, 1e9 / rate);
+    while (rv == WP_OK && !stop_flag) {
+        uint64_t now = wp_clock_monotonic_ns();
+        while (rv == WP_OK && next_at <= (double)now && next_at < (double)end_ns) {
+            uint64_t lag = now - (uint64_t)next_at;
+            if (lag > t->max_lag_ns)
+                t->max_lag_ns = lag;
+            rv = send_one(t, &rng_draw, &zipf, use_zipf, now, &err);
+            next_at += wp_rng_exp(&rng_arrival, 1e9 / rate);
+        }
+        if (rv != WP_OK || next_at >= (double)end_ns)
+            break;
+        now = wp_clock_monotonic_ns();
+        long wait_ms = next_at > (double)now ? (long)((next_at - (double)now) / 1e6) : 0;
+        rv = poll_once(t, items, wait_ms, &err);
+    }
+    uint64_t grace_end = wp_clock_monotonic_ns() + (uint64_t)(grace_s * 1e9);
+    while (rv == WP_OK && t->outstanding > 0) {
+        uint64_t now = wp_clock_monotonic_ns();
+        if (now >= grace_end)
+            break;
+        long wait_ms = (long)((grace_end - now) / 1000000u);
+        rv = poll_once(t, items, wait_ms > 100 ? 100 : wait_ms, &err);
+    }
+    if (rv == WP_OK)
+        rv = expire_all(t, grace_s, &err);
+    double wall_s = (double)(wp_clock_monotonic_ns() - t->start_ns) / 1e9;
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    free(items);
+    wp_zipf_close(&zipf);
+    if (rv != WP_OK)
+        goto fail;
+    if (t->out && t->out != stdout && fclose(t->out) != 0) {
+        t->out = NULL;
+        rv = wp_errf(&err, WP_EIO, "--out %s: write failed", out_path);
+        goto fail;
+    }
+    if (t->out == stdout)
+        fflush(stdout);
+    t->out = NULL;
+    wpctl_report_finish(&t->rep);
+    t->rep.res->seed = seed;
+    bool add_up = t->rep.sent == t->np && t->rep.sent == t->rep.ok + t->rep.errors;
+    FILE *o = out_path && strcmp(out_path, "-") == 0 ? stderr : stdout;
+    if (json) {
+        wp_json j;
+        wp_json_init(&j, o, false);
+        wp_json_obj_begin(&j);
+        print_summary_json(t, &j, rate, duration_s, wall_s, start_unix_ns);
+        wp_json_key(&j, "report");
+        wpctl_report_json(&t->rep, "live", &j);
+        wp_json_obj_end(&j);
+        wp_json_end(&j);
+    } else {
+        fprintf(o,
+                "traffic: %zu requests in %.1f s (target %.1f/s, achieved %.1f/s), open loop, "
+                "%zu ingress node%s%s\n",
+                t->np, duration_s, rate, (double)t->np / duration_s, t->ning,
+                t->ning == 1 ? "" : "s", stop_flag ? " (interrupted)" : "");
+        fprintf(o,
+                "sent %llu = ok %llu + errors %llu; max send lag %.2f ms; send failures %llu; "
+                "unexpected responses %llu; bad frames %llu\n",
+                (unsigned long long)t->rep.sent, (unsigned long long)t->rep.ok,
+                (unsigned long long)t->rep.errors, (double)t->max_lag_ns / 1e6,
+                (unsigned long long)t->send_busy, (unsigned long long)t->unexpected,
+                (unsigned long long)t->bad_frames);
+        if (out_path)
+            fprintf(o, "results written to %s\n", out_path);
+        if (!quiet) {
+            fputc('\n', o);
+            wpctl_report_print_table(&t->rep, out_path ? out_path : "(not saved)", o);
+        }
+    }
+    cleanup(t, zctx);
+    if (!add_up)
+        return wpctl_fail("counts do not add up (a bug): rows != requests sent");
+    return WPCTL_OK;
+fail:
+    wp_zipf_close(&zipf);
+    cleanup(t, zctx);
+    return wpctl_fail("%s", wp_err_text(&err));
+}
