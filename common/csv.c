@@ -101,14 +101,18 @@ int wp_csv_next(wp_csv *c, wp_err *err)
         }
         c->line_no++;
         size_t len = strlen(c->raw);
-        if (len > WP_CSV_MAX_LINE)
+        /* The cap is on the content: a line of WP_CSV_MAX_LINE bytes and
+         * its newline fills the buffer and is fine. */
+        if (len > WP_CSV_MAX_LINE && c->raw[len - 1] != '\n')
             return wp_errf(err, WP_ETOOBIG, "%s:%ld: line longer than %d bytes", c->path,
                            c->line_no, WP_CSV_MAX_LINE);
         if (len > 0 && c->raw[len - 1] == '\n')
             c->raw[--len] = '\0';
         else if (!feof(c->fp))
-            return wp_errf(err, WP_ETOOBIG, "%s:%ld: line longer than %d bytes", c->path,
-                           c->line_no, WP_CSV_MAX_LINE);
+            /* fgets stopped at neither a newline, the end nor a full buffer
+             * (that is caught above): strlen stopped early, at a NUL byte. */
+            return wp_errf(err, WP_EPARSE, "%s:%ld: NUL byte in the line (not a text file)",
+                           c->path, c->line_no);
         if (len > 0 && c->raw[len - 1] == '\r')
             c->raw[--len] = '\0';
         /* Skip a UTF-8 byte-order mark on the first line. */

@@ -120,6 +120,13 @@ void wp_json_double(wp_json *j, double v)
     /* Fixed six decimals, trailing zeros trimmed: stable across runs and
      * readable ("12.5", "0.000123"). */
     char buf[64];
+    if (fabs(v) >= 1e15) {
+        /* "%.6f" of a huge value has up to 309 digits and was cut to 63
+         * (1e308 came out as 1e62); print those in exponent form. */
+        snprintf(buf, sizeof buf, "%.17g", v);
+        fputs(buf, j->fp);
+        return;
+    }
     snprintf(buf, sizeof buf, "%.6f", v);
     char *dot = strchr(buf, '.');
     if (dot) {

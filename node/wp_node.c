@@ -1,6 +1,11 @@
 /* wp_node.c — the wp-node daemon: the pure gossip core (gossip.c) driven by
  * a libuv loop with ZeroMQ sockets, an admin endpoint (protobuf over a REP
- * socket) and optional WAN emulation.
+ * socket) and optional WAN emulation; and the live request path (the
+ * "request path" section below has its own essay): a client-facing ROUTER
+ * endpoint, routing with the router core over the gossip view, forwarding
+ * to the target node, one retry, exactly one answer per request, the GPU
+ * worker (timing model on the loop, cpu/cuda on a worker thread) and the
+ * placement client (a sync about once a second on the libuv thread pool).
  *
  * Transport. Each node binds one PULL socket at its gossip address (--bind)
  * and receives every gossip frame there: one ZeroMQ message = one msgpack

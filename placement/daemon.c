@@ -161,8 +161,23 @@ static live *find_live(daemon_t *d, const char *id, bool create)
     for (size_t i = 0; i < d->n_live; i++)
         if (strcmp(d->live[i].id, id) == 0)
             return &d->live[i];
-    if (!create || d->n_live >= MAX_LIVE)
+    if (!create)
         return NULL;
+    if (d->n_live >= MAX_LIVE) {
+        /* Full. Entries are made when a request names a node, before the
+         * registry has accepted it, so refused or removed registrations
+         * leave entries behind; without reclaiming them, 4096 bogus
+         * register requests would leave every later node untracked (never
+         * marked down, its request rates dropped). Reuse one whose node is
+         * not in the registry. */
+        size_t i = 0;
+        while (i < d->n_live &&
+               (d->live[i].pending || wp_place_state_find_node(d->state, d->live[i].id) >= 0))
+            i++;
+        if (i == d->n_live)
+            return NULL;
+        d->live[i] = d->live[--d->n_live];
+    }
     live *l = &d->live[d->n_live++];
     memset(l, 0, sizeof *l);
     snprintf(l->id, sizeof l->id, "%s", id);

@@ -214,6 +214,33 @@ static bool valid_name(const char *s)
     return true;
 }
 
+/* Checks a model profile: WP_OK, or an error code with the reason in why.
+ * Shared by catalog-add and snapshot restore, so a snapshot cannot bring
+ * in what a command would have been refused. */
+static int model_check(const wp_model_profile *m, char *why, size_t cap)
+{
+    if (!valid_name(m->name)) {
+        snprintf(why, cap, "bad model name '%s' (1-63 of A-Z a-z 0-9 . _ : / + -)", m->name);
+        return WP_EINVAL;
+    }
+    const char *bad = NULL;
+    if (m->size_bytes == 0)
+        bad = "size must be > 0";
+    else if (!(m->prefill_base_ms >= 0) || !(m->prefill_ms_per_token >= 0) ||
+             !(m->decode_ms_per_token >= 0) || !(m->load_fixed_ms >= 0) ||
+             !isfinite(m->prefill_base_ms + m->prefill_ms_per_token + m->decode_ms_per_token +
+                       m->load_fixed_ms + m->load_bytes_per_s))
+        bad = "timings must be finite and >= 0";
+    else if (!(m->load_bytes_per_s > 0))
+        bad = "load rate must be > 0";
+    else if (m->slots_per_gpu < 1)
+        bad = "slots per GPU must be >= 1";
+    if (bad == NULL)
+        return WP_OK;
+    snprintf(why, cap, "model %s: %s", m->name, bad);
+    return WP_ERANGE;
+}
+
 /* ---------------------------------------------------------------- solve */
 
 static int solve(const wp_place_geo *g, const tables *t, wp_place_solution *out, wp_err *err)
@@ -375,20 +402,10 @@ static int mutate(const wp_place_state *s, tables *t, const wp_place_cmd *c, wp_
     }
     case WP_PLACE_CMD_CATALOG_ADD: {
         const wp_model_profile *m = &c->profile;
-        if (!valid_name(m->name))
-            return refuse(res, WP_EINVAL, "bad model name '%s' (1-63 of A-Z a-z 0-9 . _ : / + -)",
-                          m->name);
-        if (m->size_bytes == 0)
-            return refuse(res, WP_ERANGE, "model %s: size must be > 0", m->name);
-        if (!(m->prefill_base_ms >= 0) || !(m->prefill_ms_per_token >= 0) ||
-            !(m->decode_ms_per_token >= 0) || !(m->load_fixed_ms >= 0) ||
-            !isfinite(m->prefill_base_ms + m->prefill_ms_per_token + m->decode_ms_per_token +
-                      m->load_fixed_ms + m->load_bytes_per_s))
-            return refuse(res, WP_ERANGE, "model %s: timings must be finite and >= 0", m->name);
-        if (!(m->load_bytes_per_s > 0))
-            return refuse(res, WP_ERANGE, "model %s: load rate must be > 0", m->name);
-        if (m->slots_per_gpu < 1)
-            return refuse(res, WP_ERANGE, "model %s: slots per GPU must be >= 1", m->name);
+        char why[sizeof res->msg];
+        int code = model_check(m, why, sizeof why);
+        if (code != WP_OK)
+            return refuse(res, code, "%s", why);
         long i = find_model(t, m->name);
         if (i >= 0) {
             t->models[i] = *m;
@@ -684,6 +701,11 @@ static int decode_snapshot(const wp_place_geo *g, const msgpack_object *root, ta
             (rv = wp__mp_u64(&e->via.array.ptr[3], &n->gpu_mem_bytes, "gpu_mem_bytes", err)) ||
             (rv = wp__mp_bool(&e->via.array.ptr[4], &n->up, "up", err)))
             return rv;
+        if (!valid_name(n->id) || n->gpus < 1 || n->gpus > WP_PLACE_MAX_GPUS ||
+            n->gpu_mem_bytes == 0)
+            return wp_errf(err, WP_EPROTO,
+                           "snapshot: node '%s': bad id, gpus %u or gpu memory %llu bytes", n->id,
+                           n->gpus, (unsigned long long)n->gpu_mem_bytes);
         if (i > 0 && strcmp(t->nodes[i - 1].id, n->id) >= 0)
             return wp_errf(err, WP_EPROTO, "snapshot: nodes not sorted or repeated at '%s'", n->id);
         t->n_nodes++;
@@ -695,6 +717,9 @@ static int decode_snapshot(const wp_place_geo *g, const msgpack_object *root, ta
             return rv;
         if (t->models[i].size_bytes == 0)
             return wp_errf(err, WP_EPROTO, "snapshot: model %s has size 0", t->models[i].name);
+        char why[256];
+        if (model_check(&t->models[i], why, sizeof why) != WP_OK)
+            return wp_errf(err, WP_EPROTO, "snapshot: %s", why);
         if (i > 0 && strcmp(t->models[i - 1].name, t->models[i].name) >= 0)
             return wp_errf(err, WP_EPROTO, "snapshot: models not sorted or repeated at '%s'",
                            t->models[i].name);
@@ -710,6 +735,9 @@ static int decode_snapshot(const wp_place_geo *g, const msgpack_object *root, ta
             return rv;
         if (find_model(t, p->model) < 0)
             return wp_errf(err, WP_EPROTO, "snapshot: pin of unknown model '%s'", p->model);
+        if (p->replicas < 1 || p->replicas > WP_PLACE_MAX_REPLICAS)
+            return wp_errf(err, WP_EPROTO, "snapshot: pin of %s: replicas %u out of range 1..%d",
+                           p->model, p->replicas, WP_PLACE_MAX_REPLICAS);
         if (i > 0 && pin_cmp(&t->pins[i - 1], p) >= 0)
             return wp_errf(err, WP_EPROTO, "snapshot: pins not sorted or repeated");
         t->n_pins++;
@@ -725,6 +753,10 @@ static int decode_snapshot(const wp_place_geo *g, const msgpack_object *root, ta
             return rv;
         if (find_model(t, d->model) < 0 || d->rate_per_s < 0)
             return wp_errf(err, WP_EPROTO, "snapshot: bad demand entry for '%s'", d->model);
+        /* set-demand stores entries sorted by (city, model), each once. */
+        if (i > 0 && demand_cmp(&t->demand[i - 1], d) >= 0)
+            return wp_errf(err, WP_EPROTO, "snapshot: demand not sorted or repeated at '%s'",
+                           d->model);
         t->n_demand++;
     }
     return WP_OK;

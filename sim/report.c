@@ -49,6 +49,11 @@ void wp_sim_report_json(const wp_sim_result *r, double wall_s, FILE *fp)
     wp_json_uint(&j, r->seed);
     wp_json_key(&j, "requests");
     wp_json_uint(&j, r->requests);
+    /* Requests that ended in an explicit error (no route): they count in
+     * "requests" but not in the latency quantiles, so a run where most
+     * requests failed must say so (the table and CSV always did). */
+    wp_json_key(&j, "errors");
+    wp_json_uint(&j, r->all.errors);
     wp_json_key(&j, "wall_s");
     wp_json_double(&j, wall_s);
     wp_json_key(&j, "requests_per_s");

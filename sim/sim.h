@@ -238,7 +238,7 @@ int wp_sim_run(const wp_sim_scenario *sc, const wp_sim_options *opt, wp_sim_resu
 wp_sim_result *wp_sim_result_new(void);
 void wp_sim_result_free(wp_sim_result *r);
 
-/* Reports. JSON: {"scenario","seed","requests","wall_s","requests_per_s",
+/* Reports. JSON: {"scenario","seed","requests","errors","wall_s","requests_per_s",
  * "regions":{REGION:{"requests","p50_ms","p95_ms","p99_ms","total_p95_ms",
  * "cold_starts","model_loads","container_starts","isolate_starts"}},
  * "all":{...}}; wall_s is the caller's measurement. */

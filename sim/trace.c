@@ -49,7 +49,10 @@ static int parse_datetime(const char *s, int64_t *out_ns)
         digits(s + 11, 2, &h) || s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' ||
         digits(s + 17, 2, &se))
         return -1;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
+    /* Nanoseconds since 1970 fit an int64 from 1677 to 2262: keep to
+     * 1970..2200 so neither the conversion nor a difference overflows. */
+    if (y < 1970 || y > 2200 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+        se > 60)
         return -1;
     int64_t frac_ns = 0;
     const char *p = s + 19;
@@ -162,9 +165,10 @@ int wp_sim_trace_load(const char *path, wp_sim_trace **out, wp_err *err)
             rv = wp_csv_double(&c, (size_t)cts, "timestamp_ms", &ms, err);
             if (rv != WP_OK)
                 goto fail;
-            if (ms < 0 || ms > 1e13) {
-                rv = wp_errf(err, WP_ERANGE, "%s:%ld: column timestamp_ms: out of range", path,
-                             c.line_no);
+            /* 1e12 ms (31 years) keeps ms * 1e6 well inside an int64. */
+            if (ms < 0 || ms > 1e12) {
+                rv = wp_errf(err, WP_ERANGE, "%s:%ld: column timestamp_ms: out of range 0..1e12",
+                             path, c.line_no);
                 goto fail;
             }
             at_ns = (int64_t)(ms * 1e6 + 0.5);

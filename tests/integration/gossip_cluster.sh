@@ -45,7 +45,11 @@ member_field() { # node member field
         grep -o "{\"id\":\"$2\"[^}]*}" | grep -o "\"$3\":[^,}]*" | head -n1 | cut -d: -f2 | tr -d '"'
 }
 
+# No placement servers: this test is about gossip, and a placement service
+# would have the nodes load models and republish their real free memory,
+# overwriting the capacity set by hand in step 4.
 "$WPCTL" cluster up --preset tiny --dir "$DIR" --probe-interval-ms $PROBE_MS --timeout-s 30 \
+    --placement 0 \
     || fail "cluster up"
 IDS=$(awk '$1 == "node" {print $2}' "$DIR/cluster.txt")
 N=$(echo "$IDS" | wc -w)

@@ -22,7 +22,8 @@ trap cleanup EXIT INT TERM
 fail() { echo "FAIL: $*" >&2; tail -n 20 "$DIR"/logs/*.log >&2; exit 1; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
-"$WPCTL" cluster up --cities FRA,SYD --dir "$DIR" --emulate-wan --timeout-s 20 || fail "cluster up"
+"$WPCTL" cluster up --cities FRA,SYD --dir "$DIR" --emulate-wan --timeout-s 20 --placement 0 \
+    || fail "cluster up"
 RTT=$("$WPCTL" topo rtt FRA SYD --json | grep -o '"rtt_ms":[0-9.]*' | cut -d: -f2)
 [ -n "$RTT" ] || fail "no model RTT"
 ONEWAY_MS=$(awk -v r="$RTT" 'BEGIN {printf "%d", r / 2}')

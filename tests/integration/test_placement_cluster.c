@@ -527,6 +527,88 @@ static void test_liveness_and_demand(void **state)
     cleanup();
 }
 
+/* The leader keeps a liveness entry per node id it hears of (at most
+ * 4096), made when a register request arrives, before the registry
+ * accepts it. Refused registrations used to leave their entries behind
+ * for good: after 4096 of them (a burst of bad requests from anyone who
+ * can reach the API) every later node went untracked and was never marked
+ * down. Entries of ids the registry does not hold are now reused. */
+static void test_live_table_reclaimed(void **state)
+{
+    (void)state;
+    node_timeout_ms = "600";
+    demand_period_ms = "10000";
+    cluster_start();
+    const char *eps[N];
+    char epbuf[N][64];
+    for (int i = 0; i < N; i++) {
+        api_addr(i, epbuf[i], sizeof epbuf[i]);
+        eps[i] = epbuf[i];
+    }
+    wp_placement_client *c;
+    wp_err err = {0};
+    must(wp_placement_client_new(eps, N, 5000, &c, &err), &err, "client");
+    int leader = wait_leader(c, NULL, -1, 10000);
+    if (leader < 0)
+        fail_msg("no leader (logs in %s)", dir);
+    /* 4200 registrations in a city the topology lacks, pipelined on one
+     * DEALER socket in windows of 200 (raft batches them; the server's
+     * ROUTER drops replies beyond its send high-water mark): all refused. */
+    enum { BOGUS = 4200, WINDOW = 200 };
+    void *ctx = zmq_ctx_new();
+    void *s = zmq_socket(ctx, ZMQ_DEALER);
+    int zero = 0, wait_ms = 10000;
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &wait_ms, sizeof wait_ms);
+    assert_int_equal(zmq_connect(s, eps[leader]), 0);
+    int refused = 0;
+    for (int w = 0; w < BOGUS; w += WINDOW) {
+        for (int i = w; i < w + WINDOW; i++) {
+            char id[32];
+            snprintf(id, sizeof id, "junk-%d", i);
+            Warmpath__Placement__RegisterNode rn = WARMPATH__PLACEMENT__REGISTER_NODE__INIT;
+            rn.node_id = id;
+            rn.city = "XXX";
+            rn.gpus = 1;
+            rn.gpu_mem_bytes = GB;
+            Warmpath__Placement__Request req = WARMPATH__PLACEMENT__REQUEST__INIT;
+            req.request_id = (uint64_t)i + 1;
+            req.op_case = WARMPATH__PLACEMENT__REQUEST__OP_REGISTER_NODE;
+            req.register_node = &rn;
+            void *buf;
+            size_t len;
+            must(wp_pl_frame_request(&req, &buf, &len, &err), &err, "frame");
+            assert_true(zmq_send(s, buf, len, 0) >= 0);
+            free(buf);
+        }
+        for (int i = w; i < w + WINDOW; i++) {
+            char reply[4096];
+            int n = zmq_recv(s, reply, sizeof reply, 0);
+            if (n <= 0)
+                fail_msg("reply %d of %d did not come (logs in %s)", i, BOGUS, dir);
+            Warmpath__Placement__Response *r = NULL;
+            if (wp_pl_unframe_response(reply, (size_t)n, &r, NULL) == WP_OK) {
+                refused += r->code == WARMPATH__PLACEMENT__CODE__REFUSED;
+                warmpath__placement__response__free_unpacked(r, NULL);
+            }
+        }
+    }
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    assert_int_equal(refused, BOGUS);
+    /* A real node registers and then falls silent: it must be marked down. */
+    must(wp_placement_client_register(c, "real", "FRA", 1, 40 * GB, NULL, &err), &err,
+         "register");
+    assert_int_equal(node_up(c, "real"), 1);
+    double t0 = now_ms();
+    while (now_ms() - t0 < 4000 && node_up(c, "real") == 1)
+        sleep_ms(50);
+    assert_int_equal(node_up(c, "real"), 0);
+    wp_placement_client_free(c);
+    passed = true;
+    cleanup();
+}
+
 int main(void)
 {
     atexit(cleanup);
@@ -535,6 +617,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cluster),
         cmocka_unit_test(test_liveness_and_demand),
+        cmocka_unit_test(test_live_table_reclaimed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,6 +23,7 @@ typedef struct wpctl_node_rec {
 } wpctl_node_rec;
 
 #define WPCTL_CLUSTER_MAX_PLACEMENT 7u
+#define WPCTL_CLUSTER_MAX_MODEL_FILES 8u
 
 /* A wp-placement server started by `cluster up --placement N`. */
 typedef struct wpctl_placement_rec {
@@ -43,6 +44,8 @@ typedef struct wpctl_cluster {
     wpctl_node_rec nodes[WPCTL_CLUSTER_MAX_NODES];
     size_t n_placement;
     wpctl_placement_rec placement[WPCTL_CLUSTER_MAX_PLACEMENT];
+    size_t n_model_files;       /* --model-file NAME=PATH given to every node */
+    char model_files[WPCTL_CLUSTER_MAX_MODEL_FILES][512];
 } wpctl_cluster;
 
 /* Cluster directory: --dir if given, else $WP_CLUSTER_DIR, else ./.cluster. */

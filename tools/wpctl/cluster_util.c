@@ -9,6 +9,7 @@
  *   option gpu_backend N           (0 default, 1 + enum wp_gpu_kind)
  *   node ID CITY PID GOSSIP_ADDR ADMIN_ADDR [REQUEST_ADDR]
  *   placement ID PID API_ADDR RAFT_ADDR
+ *   modelfile NAME=PATH            (no spaces; given to every node)
  * Lines are at most 1 KiB, fields at most their buffer sizes, at most
  * WPCTL_CLUSTER_MAX_NODES nodes; anything else is an error naming the line. */
 #include "tools/wpctl/cluster.h"
@@ -95,6 +96,14 @@ int wpctl_cluster_load(const char *dir, wpctl_cluster *c, wp_err *err)
                              lineno);
                 break;
             }
+        } else if (nt == 2 && strcmp(tok[0], "modelfile") == 0) {
+            if (c->n_model_files >= WPCTL_CLUSTER_MAX_MODEL_FILES ||
+                copy_field(c->model_files[c->n_model_files], sizeof c->model_files[0], tok[1]) ||
+                !strchr(tok[1], '=')) {
+                rv = wp_errf(err, WP_EPARSE, "%s:%d: bad modelfile line", path, lineno);
+                break;
+            }
+            c->n_model_files++;
         } else if (nt == 5 && strcmp(tok[0], "placement") == 0) {
             if (c->n_placement >= WPCTL_CLUSTER_MAX_PLACEMENT) {
                 rv = wp_errf(err, WP_ETOOBIG, "%s:%d: more than %u placement servers", path,
@@ -156,6 +165,8 @@ int wpctl_cluster_save(const wpctl_cluster *c, wp_err *err)
     fprintf(fp, "option gpus %u\noption gpu_mem_mib %llu\n", c->gpus,
             (unsigned long long)c->gpu_mem_mib);
     fprintf(fp, "option gpu_backend %u\n", c->gpu_backend);
+    for (size_t i = 0; i < c->n_model_files; i++)
+        fprintf(fp, "modelfile %s\n", c->model_files[i]);
     for (size_t i = 0; i < c->n_placement; i++)
         fprintf(fp, "placement %u %ld %s %s\n", c->placement[i].id, (long)c->placement[i].pid,
                 c->placement[i].api, c->placement[i].raft);

@@ -64,6 +64,7 @@ int wpctl_catalog_main(int argc, char **argv)
     double size_gb = -1, pb = 20, pt = 0.2, dt = 20, slots = 8, gbps = 2, fixed = 500, in = 512,
            out = 128;
     int ch, rv;
+    opterr = 0; /* one line of our own, not getopt's too */
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
         case O_SIZE: if ((rv = num(optarg, "--size-gb", 0, &size_gb))) return rv; break;
@@ -78,7 +79,9 @@ int wpctl_catalog_main(int argc, char **argv)
         case 'e': endpoint = optarg; break;
         case 'd': dir = optarg; break;
         case 'h': fputs(help_catalog, stdout); return WPCTL_OK;
-        default: return wpctl_usage_error("catalog", "unknown option");
+        default:
+            return wpctl_usage_error("catalog", "unknown option or missing value: '%s'",
+                                     argv[optind - 1]);
         }
     }
     if (optind >= argc)

@@ -22,6 +22,7 @@
 #include "topology/topology.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -42,11 +43,12 @@ static const char *const help_cluster =
     "  up [--preset tiny | --cities FRA,SIN,...] [--nodes-per-city N] [--dir D]\n"
     "     [--emulate-wan] [--probe-interval-ms MS] [--gpus N] [--gpu-mem-gb G]\n"
     "     [--timeout-s S] [--placement N] [--gpu-backend cuda|cpu|model]\n"
+    "     [--model-file NAME=PATH]...\n"
     "        start N wp-placement servers (default 3; 0 = none; their API\n"
     "        addresses go to DIR/placement.endpoints and the simulator's default\n"
     "        catalog is loaded into them), then the nodes, each with a request\n"
     "        endpoint (proto/inference.proto) and the placement servers, and wait\n"
-    "        until all have joined\n"
+    "        until all have joined; --model-file (cpu/cuda) is given to every node\n"
     "        (default: --preset tiny, 1 node per city, memberlist timings,\n"
     "        1 GPU and 24 GiB free per node, wait up to 30 s)\n"
     "  status [--dir D] [--json]\n"
@@ -163,7 +165,7 @@ static pid_t spawn_node(const char *bin, const wpctl_cluster *c, const wpctl_nod
     snprintf(gpus_s, sizeof gpus_s, "%d", gpus);
     snprintf(mem_s, sizeof mem_s, "%g", mem_gb);
     snprintf(probe_s, sizeof probe_s, "%u", c->probe_interval_ms);
-    const char *argv[32];
+    const char *argv[48];
     int a = 0;
     argv[a++] = bin;
     argv[a++] = "--id";
@@ -206,6 +208,10 @@ static pid_t spawn_node(const char *bin, const wpctl_cluster *c, const wpctl_nod
     if (pl_list[0]) {
         argv[a++] = "--placement";
         argv[a++] = pl_list;
+    }
+    for (size_t i = 0; i < c->n_model_files; i++) {
+        argv[a++] = "--model-file";
+        argv[a++] = c->model_files[i];
     }
     if (c->gpu_backend) {
         argv[a++] = "--gpu-backend";
@@ -461,11 +467,14 @@ static int cluster_up(int argc, char **argv)
         {"gpus", required_argument, NULL, 'g'},      {"gpu-mem-gb", required_argument, NULL, 'm'},
         {"timeout-s", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
         {"placement", required_argument, NULL, 'P'}, {"gpu-backend", required_argument, NULL, 'B'},
+        {"model-file", required_argument, NULL, 'M'},
         {NULL, 0, NULL, 0},
     };
     const char *cmd = "cluster up";
     int64_t n_pl = 3;
     int backend = -1;
+    const char *mfiles[WPCTL_CLUSTER_MAX_MODEL_FILES];
+    size_t n_mf = 0;
     const char *preset = NULL, *cities = NULL, *dir_flag = NULL;
     int64_t per_city = 1, probe_ms = 0, gpus = 1, timeout_s = 30;
     double mem_gb = 24;
@@ -506,6 +515,17 @@ static int cluster_up(int argc, char **argv)
                 return wpctl_usage_error(cmd, "--placement must be 0..%u, got '%s'",
                                          WPCTL_CLUSTER_MAX_PLACEMENT, optarg);
             break;
+        case 'M': {
+            const char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg || !eq[1] || strchr(optarg, ' ') || strlen(optarg) >= 512)
+                return wpctl_usage_error(cmd, "--model-file wants NAME=PATH (no spaces), got '%s'",
+                                         optarg);
+            if (n_mf == WPCTL_CLUSTER_MAX_MODEL_FILES)
+                return wpctl_usage_error(cmd, "at most %u --model-file",
+                                         WPCTL_CLUSTER_MAX_MODEL_FILES);
+            mfiles[n_mf++] = optarg;
+            break;
+        }
         case 'B':
             if (wp_gpu_kind_parse(optarg, &backend) != WP_OK)
                 return wpctl_usage_error(cmd, "--gpu-backend must be cuda, cpu or model, got '%s'",
@@ -555,6 +575,22 @@ static int cluster_up(int argc, char **argv)
     cl->probe_interval_ms = (uint32_t)probe_ms;
     cl->gpus = (uint32_t)gpus;
     cl->gpu_backend = backend >= 0 ? (uint32_t)backend + 1u : 0u;
+    for (size_t i = 0; i < n_mf; i++) {
+        /* A restart may run from another directory: an absolute path. */
+        const char *eq = strchr(mfiles[i], '=');
+        char abs[PATH_MAX];
+        if (!realpath(eq + 1, abs)) {
+            free(cl);
+            return wpctl_fail("--model-file %s: %s", mfiles[i], strerror(errno));
+        }
+        int w = snprintf(cl->model_files[i], sizeof cl->model_files[i], "%.*s=%s",
+                         (int)(eq - mfiles[i]), mfiles[i], abs);
+        if (w < 0 || (size_t)w >= sizeof cl->model_files[i] || strchr(abs, ' ')) {
+            free(cl);
+            return wpctl_usage_error(cmd, "--model-file path too long or has a space");
+        }
+    }
+    cl->n_model_files = n_mf;
     cl->gpu_mem_mib = (uint64_t)(mem_gb * 1024.0 + 0.5);
 
     /* City list: validated against the edge preset (what wp-node checks). */

@@ -138,10 +138,8 @@ static int gen_main(int argc, char **argv)
 
 int wpctl_model_main(int argc, char **argv)
 {
-    if (argc < 2) {
-        model_usage(stderr);
-        return WPCTL_USAGE;
-    }
+    if (argc < 2)
+        return wpctl_usage_error("model", "missing subcommand (expected: gen)");
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         model_usage(stdout);
         return WPCTL_OK;

@@ -27,13 +27,16 @@ int wpctl_models_main(int argc, char **argv)
     const char *endpoint = NULL, *dir = NULL;
     bool json = false;
     int ch;
+    opterr = 0; /* one line of our own, not getopt's too */
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
         case 'e': endpoint = optarg; break;
         case 'd': dir = optarg; break;
         case 'j': json = true; break;
         case 'h': fputs(help_models, stdout); return WPCTL_OK;
-        default: return wpctl_usage_error("models", "unknown option");
+        default:
+            return wpctl_usage_error("models", "unknown option or missing value: '%s'",
+                                     argv[optind - 1]);
         }
     }
     if (optind < argc)

@@ -29,6 +29,7 @@ int wpctl_pin_main(int argc, char **argv)
     const char *endpoint = NULL, *dir = NULL;
     int64_t replicas = 1;
     int ch;
+    opterr = 0; /* one line of our own, not getopt's too */
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
         case 'r':
@@ -38,7 +39,9 @@ int wpctl_pin_main(int argc, char **argv)
         case 'e': endpoint = optarg; break;
         case 'd': dir = optarg; break;
         case 'h': fputs(help_pin, stdout); return WPCTL_OK;
-        default: return wpctl_usage_error("pin", "unknown option");
+        default:
+            return wpctl_usage_error("pin", "unknown option or missing value: '%s'",
+                                     argv[optind - 1]);
         }
     }
     if (argc - optind != 2)

@@ -54,7 +54,7 @@ static const char *const help_sim =
     "  --trace FILE    replay a trace: Azure LLM (TIMESTAMP,ContextTokens,\n"
     "                  GeneratedTokens) or Mooncake (timestamp_ms,input_length,\n"
     "                  output_length,...); users are drawn by population\n"
-    "  --json          {scenario, seed, requests, wall_s, requests_per_s,\n"
+    "  --json          {scenario, seed, requests, errors, wall_s, requests_per_s,\n"
     "                   regions: {REGION: {requests, p50_ms, p95_ms, p99_ms,\n"
     "                   total_p95_ms, cold_starts, model_loads, container_starts,\n"
     "                   isolate_starts}}, all: {...}}\n"

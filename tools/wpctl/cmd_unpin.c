@@ -22,12 +22,15 @@ int wpctl_unpin_main(int argc, char **argv)
     };
     const char *endpoint = NULL, *dir = NULL;
     int ch;
+    opterr = 0; /* one line of our own, not getopt's too */
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
         case 'e': endpoint = optarg; break;
         case 'd': dir = optarg; break;
         case 'h': fputs(help_unpin, stdout); return WPCTL_OK;
-        default: return wpctl_usage_error("unpin", "unknown option");
+        default:
+            return wpctl_usage_error("unpin", "unknown option or missing value: '%s'",
+                                     argv[optind - 1]);
         }
     }
     int nargs = argc - optind;

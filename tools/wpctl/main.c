@@ -13,28 +13,35 @@ static int version_main(int argc, char **argv)
     return WPCTL_OK;
 }
 
+/* Grouped by what an operator does: run a cluster, place models, measure
+ * (live and simulated), and work with model checkpoints. A NULL fn starts a
+ * new group in --help (its name is the group's title). */
 static const struct wpctl_cmd commands[] = {
-    {"version", "print the version", version_main},
-    {"model", "model checkpoints: gen writes one with seeded random weights", wpctl_model_main},
-    {"infer", "run a checkpoint on the cpu or cuda backend", wpctl_infer_main},
-    {"topo", "topologies, the RTT model, fit and coverage", wpctl_topo_main},
-    {"models", "the placement catalog, pins and warm counts", wpctl_models_main},
-    {"catalog", "add a model to the placement catalog", wpctl_catalog_main},
-    {"pin", "pin a model to cities", wpctl_pin_main},
-    {"unpin", "remove a model's pin", wpctl_unpin_main},
-    {"placement", "models -> nodes, and placement server status", wpctl_placement_main},
-    {"traffic", "live open-loop traffic: emulated users -> anycast ingress, results recorded",
-     wpctl_traffic_main},
-    {"route", "the routing decision an ingress would take now, with candidates and costs",
-     wpctl_route_main},
-    {"report", "latency by region of a traffic results file (sim's format)", wpctl_report_main},
-    {"sim", "simulate global traffic: latency by region (edge vs regional)", wpctl_sim_main},
+    {"cluster", NULL, NULL},
     {"cluster", "start, inspect and stop a local cluster (up|status|restart|down)",
      wpctl_cluster_main},
     {"nodes", "members and their capacity as a node's gossip view has them", wpctl_nodes_main},
     {"drain", "set or clear a node's draining flag", wpctl_drain_main},
     {"capacity", "change a node's advertised capacity (free GPU memory, warm models)",
      wpctl_capacity_main},
+    {"placement", NULL, NULL},
+    {"models", "the placement catalog, pins and warm counts", wpctl_models_main},
+    {"catalog", "add a model to the placement catalog", wpctl_catalog_main},
+    {"pin", "pin a model to cities", wpctl_pin_main},
+    {"unpin", "remove a model's pin", wpctl_unpin_main},
+    {"placement", "models -> nodes, and placement server status", wpctl_placement_main},
+    {"traffic and latency", NULL, NULL},
+    {"traffic", "live open-loop traffic: emulated users -> anycast ingress, results recorded",
+     wpctl_traffic_main},
+    {"report", "latency by region of a traffic results file (sim's format)", wpctl_report_main},
+    {"route", "the routing decision an ingress would take now, with candidates and costs",
+     wpctl_route_main},
+    {"sim", "simulate global traffic: latency by region (edge vs regional)", wpctl_sim_main},
+    {"topo", "topologies, the RTT model, fit and coverage", wpctl_topo_main},
+    {"models on GPUs", NULL, NULL},
+    {"model", "model checkpoints: gen writes one with seeded random weights", wpctl_model_main},
+    {"infer", "run a checkpoint on the cpu or cuda backend", wpctl_infer_main},
+    {"version", "print the version", version_main},
 };
 
 int wpctl_fail(const char *fmt, ...)
@@ -62,9 +69,13 @@ int wpctl_usage_error(const char *cmd, const char *fmt, ...)
 static void usage(FILE *fp)
 {
     fprintf(fp, "usage: wpctl COMMAND [ARGS...]\n\n"
-                "warmpath admin CLI. Commands:\n");
-    for (size_t i = 0; i < WP_ARRAY_LEN(commands); i++)
-        fprintf(fp, "  %-10s %s\n", commands[i].name, commands[i].summary);
+                "warmpath admin CLI.\n\n");
+    for (size_t i = 0; i < WP_ARRAY_LEN(commands); i++) {
+        if (commands[i].fn == NULL)
+            fprintf(fp, "%s%s:\n", i ? "\n" : "", commands[i].name);
+        else
+            fprintf(fp, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    }
     fprintf(fp, "\n'wpctl COMMAND --help' describes a command.\n");
 }
 
@@ -84,7 +95,7 @@ int main(int argc, char **argv)
         return WPCTL_OK;
     }
     for (size_t i = 0; i < WP_ARRAY_LEN(commands); i++)
-        if (strcmp(argv[1], commands[i].name) == 0)
+        if (commands[i].fn != NULL && strcmp(argv[1], commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "wpctl: unknown command '%s'\n", argv[1]);
     usage(stderr);
