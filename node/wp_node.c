@@ -2786,7 +2786,8 @@ int main(int argc, char **argv)
         }
         wp_gpu_worker_config wc = {.kind = n->gpu_kind, .capacity_bytes = n->gpu_cap_bytes,
                                    .max_batch = WP_RES_MAX_BATCH, .max_queue = 4096,
-                                   .on_done = on_gpu_done, .ctx = n, .log = n->logger};
+                                   .on_done = on_gpu_done, .ctx = n, .log = n->logger,
+                                   .gpus = n->gpus};
         if (n->gpu_cap_bytes == 0 || n->gpus == 0) {
             n->gw = NULL; /* no GPU memory: an ingress only, never a target */
         } else if (wp_gpu_worker_new(&wc, &n->gw, &err)) {
