@@ -111,8 +111,18 @@ static void send_reply(daemon_t *d, const void *rid, size_t rid_len, PlResp *res
     size_t len;
     wp_err err = {0};
     if (wp_pl_frame_response(resp, &buf, &len, &err) != WP_OK) {
+        /* Typically an answer over the frame limit (a huge assignment):
+         * answer with the reason instead of leaving the client to time out. */
         WP_WARN("placement", "reply: %s", wp_err_text(&err));
-        return;
+        PlResp small = WARMPATH__PLACEMENT__RESPONSE__INIT;
+        char why[WP_ERRMSG_LEN + 32];
+        snprintf(why, sizeof why, "answer not sent: %s", wp_err_text(&err));
+        small.request_id = resp->request_id;
+        small.code = WARMPATH__PLACEMENT__CODE__UNAVAILABLE;
+        small.error = why;
+        small.version = resp->version;
+        if (wp_pl_frame_response(&small, &buf, &len, &err) != WP_OK)
+            return;
     }
     if (zmq_send(d->zsock, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
         zmq_send(d->zsock, buf, len, ZMQ_DONTWAIT) < 0)

@@ -192,8 +192,14 @@ int wp_rtt_fit_pairs(const double *km, const double *rtt_ms, size_t n, double fi
         .overhead_ms = b,
         .jitter_ms = 0,
     };
-    /* The fitted values may lie outside what wp__rtt_params_check accepts
-     * for a model (e.g. a negative overhead on odd data); the fit still
-     * reports them as they are. */
+    /* RTT that does not grow with distance is data this model cannot
+     * describe: say so rather than report a meaningless inflation. A
+     * negative overhead, by contrast, is a fact about the data (paths
+     * straighter than assumed at short range) and is reported as it is. */
+    if (!(p.inflation > 0))
+        return wp_errf(err, WP_ERANGE,
+                       "rtt fit: measured RTTs do not grow with distance (fitted inflation "
+                       "%.3f); the model cannot describe these %zu pairs",
+                       p.inflation, n);
     return fill_errors(&p, km, rtt_ms, n, out, err);
 }

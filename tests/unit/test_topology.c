@@ -210,6 +210,10 @@ static void test_fit_errors(void **state)
     assert_int_equal(wp_rtt_fit_pairs(km5, rtt5, 2, 0.0, &fit, &err), WP_EINVAL);
     wp_rtt_params bad = {.fiber_km_per_ms = 204, .inflation = -1, .overhead_ms = 0};
     assert_int_equal(wp_rtt_evaluate(&bad, km5, rtt5, 2, &fit, &err), WP_EINVAL);
+    /* RTT falling with distance: refused, not a negative inflation. */
+    double km6[] = {100.0, 2000.0}, rtt6[] = {40.0, 10.0};
+    assert_int_equal(wp_rtt_fit_pairs(km6, rtt6, 2, 204.0, &fit, &err), WP_ERANGE);
+    assert_non_null(strstr(wp_err_text(&err), "do not grow with distance"));
 }
 
 /* The measured Azure inter-region p50 matrix (tests/fixtures/topo). */
