@@ -127,6 +127,10 @@ void wp_logger_logf(const wp_logger *lg, int level, uint64_t now_ns, const char 
 uint64_t wp_clock_monotonic_ns(void);
 uint64_t wp_clock_realtime_ns(void);
 
+/* Reserves `count` distinct free loopback TCP ports (live world only: local
+ * clusters, tests, benchmarks). WP_OK, or WP_EIO / WP_ENOMEM with err set. */
+int wp_loopback_ports(int *ports, size_t count, wp_err *err);
+
 /* ---------------------------------------------------------------- rng */
 
 /* xoshiro256** (Blackman & Vigna, 2018), seeded through splitmix64 so any

@@ -29,23 +29,11 @@ typedef struct sm_state {
     unsigned restores;
 } sm_state;
 
-/* A TCP port nobody listens on right now (the kernel picks it), so tests
- * running side by side on a shared machine do not collide. */
+/* One free loopback port (common/net.c), or -1. */
 static int free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
+    int port;
+    return wp_loopback_ports(&port, 1, NULL) == WP_OK ? port : -1;
 }
 
 static int sm_apply(void *ctx, const void *cmd, size_t len, const void **result)

@@ -23,18 +23,11 @@
 
 #include "tools/wpctl/cluster.h"
 
+/* One free loopback port (common/net.c), or -1. */
 static int free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t al = sizeof a;
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
-    close(fd);
-    return ntohs(a.sin_port);
+    int port;
+    return wp_loopback_ports(&port, 1, NULL) == WP_OK ? port : -1;
 }
 
 static Warmpath__Admin__AdminResponse *status(const char *ep, wp_err *err)

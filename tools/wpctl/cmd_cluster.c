@@ -119,38 +119,6 @@ static int find_node_bin(char *out, size_t cap)
     return 0;
 }
 
-/* Reserves `count` distinct free loopback TCP ports. */
-static int pick_ports(int *ports, size_t count, wp_err *err)
-{
-    int *fds = calloc(count, sizeof *fds);
-    if (!fds)
-        return wp_errf(err, WP_ENOMEM, "out of memory");
-    int rv = WP_OK;
-    size_t opened = 0;
-    for (; opened < count; opened++) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a;
-        memset(&a, 0, sizeof a);
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        a.sin_port = 0;
-        socklen_t al = sizeof a;
-        if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-            getsockname(fd, (struct sockaddr *)&a, &al) != 0) {
-            if (fd >= 0)
-                close(fd);
-            rv = wp_errf(err, WP_EIO, "cannot reserve a loopback port: %s", strerror(errno));
-            break;
-        }
-        fds[opened] = fd;
-        ports[opened] = ntohs(a.sin_port);
-    }
-    for (size_t i = 0; i < opened; i++)
-        close(fds[i]);
-    free(fds);
-    return rv;
-}
-
 static pid_t spawn_node(const char *bin, const wpctl_cluster *c, const wpctl_node_rec *r,
                         const char *joins, int gpus, double mem_gb, wp_err *err)
 {
@@ -638,7 +606,7 @@ static int cluster_up(int argc, char **argv)
     }
     size_t nports = 3 * total + 2 * (size_t)n_pl;
     int *ports = calloc(nports, sizeof *ports);
-    if (!ports || pick_ports(ports, nports, &err)) {
+    if (!ports || wp_loopback_ports(ports, nports, &err)) {
         free(ports);
         rc = wpctl_fail("%s", wp_err_text(&err));
         goto out;
