@@ -52,6 +52,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 #include <zmq.h>
@@ -259,7 +261,12 @@ typedef struct node {
     wp_gpu_worker *gw;
     uint64_t gpu_cap_bytes;
     uint32_t gpus;
-    uv_timer_t gpu_timer;
+    /* The GPU worker's next due time, at nanosecond precision: a timerfd
+     * armed with the absolute CLOCK_MONOTONIC deadline, watched by uv_poll.
+     * (libuv timers count whole milliseconds from a cached loop time, which
+     * held every timing-model answer 0-2 ms longer than modelled.) */
+    int gpu_tfd;
+    uv_poll_t gpu_timer;
     uint64_t gpu_timer_at;
     bool in_advance, kick_again;
     uv_timer_t cap_timer;
@@ -1771,7 +1778,7 @@ static void flush_local_answers(node *n)
     }
 }
 
-static void on_gpu_timer(uv_timer_t *t);
+static void on_gpu_timer(uv_poll_t *p, int status, int events);
 
 /* Runs the worker (timing model: here; cpu/cuda: wakes its thread). */
 static void gpu_kick(node *n)
@@ -1798,16 +1805,29 @@ static void gpu_kick(node *n)
     } while (n->kick_again);
     n->in_advance = false;
     if (next != UINT64_MAX && !n->stopping && next < n->gpu_timer_at) {
-        uint64_t now = wp_clock_monotonic_ns();
         n->gpu_timer_at = next;
-        uv_timer_start(&n->gpu_timer, on_gpu_timer,
-                       next > now ? (next - now + WP_NS_PER_MS - 1) / WP_NS_PER_MS : 0, 0);
+        /* Absolute deadline; one already past fires at once (a zero
+         * it_value would disarm, so the earliest is 1 ns). */
+        struct itimerspec its = {0};
+        its.it_value.tv_sec = (time_t)(next / WP_NS_PER_S);
+        its.it_value.tv_nsec = (long)(next % WP_NS_PER_S);
+        if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+            its.it_value.tv_nsec = 1;
+        if (timerfd_settime(n->gpu_tfd, TFD_TIMER_ABSTIME, &its, NULL) != 0) {
+            WP_ERROR(n->id, "timerfd_settime: %s", strerror(errno));
+            n->gpu_timer_at = UINT64_MAX;
+        }
     }
 }
 
-static void on_gpu_timer(uv_timer_t *t)
+static void on_gpu_timer(uv_poll_t *p, int status, int events)
 {
-    node *n = t->data;
+    (void)status;
+    (void)events;
+    node *n = p->data;
+    uint64_t expirations;
+    while (read(n->gpu_tfd, &expirations, sizeof expirations) > 0)
+        ; /* non-blocking: drain the count so the fd stops being readable */
     n->gpu_timer_at = UINT64_MAX;
     gpu_kick(n);
     drain_rsock(n);
@@ -2538,6 +2558,7 @@ int main(int argc, char **argv)
     node *n = &nd;
     memset(n, 0, sizeof *n);
     n->my_city = -1;
+    n->gpu_tfd = -1;
     const char *city = NULL, *id = NULL, *bind = NULL, *join = NULL, *admin = NULL;
     const char *request = NULL, *placement = NULL;
     int gpu_kind = -1;
@@ -2839,6 +2860,11 @@ int main(int argc, char **argv)
         }
     }
 
+    n->gpu_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (n->gpu_tfd < 0) {
+        fprintf(stderr, "wp-node: GPU timer (timerfd_create): %s\n", strerror(errno));
+        goto out_zmq;
+    }
     uv_loop_init(&n->loop);
     int fd;
     size_t fdsz = sizeof fd;
@@ -2885,9 +2911,10 @@ int main(int argc, char **argv)
     uv_timer_init(&n->loop, &n->dq_timer);
     n->dq_timer.data = n;
     n->dq_timer_at = UINT64_MAX;
-    uv_timer_init(&n->loop, &n->gpu_timer);
+    uv_poll_init(&n->loop, &n->gpu_timer, n->gpu_tfd); /* a valid fd: cannot fail */
     n->gpu_timer.data = n;
     n->gpu_timer_at = UINT64_MAX;
+    uv_poll_start(&n->gpu_timer, UV_READABLE, on_gpu_timer);
     uv_timer_init(&n->loop, &n->cap_timer);
     n->cap_timer.data = n;
     uv_timer_start(&n->cap_timer, on_cap_timer, 50, 200);
@@ -2928,6 +2955,8 @@ int main(int argc, char **argv)
         WP_ERROR(n->id, "uv_loop_close: %s", uv_strerror(lc));
     rc = lc == 0 ? 0 : 1;
 out_zmq:
+    if (n->gpu_tfd >= 0) /* after the loop closed its poll handle */
+        close(n->gpu_tfd);
     for (size_t i = 0; i < n->n_peers; i++) {
         int linger = 300;
         zmq_setsockopt(n->peers[i].sock, ZMQ_LINGER, &linger, sizeof linger);
