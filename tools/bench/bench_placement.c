@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <getopt.h>
 #include <signal.h>
@@ -74,6 +75,11 @@ static void spawn(int i)
     snprintf(log, sizeof log, "%s/log-%d", dir, i + 1);
     pid_t pid = fork();
     if (pid == 0) {
+        /* Die with the bench, however it ends (a SIGPIPE from `| head`, a
+         * crash): servers must never outlive it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() == 1)
+            _exit(127);
         int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2(fd, 2);
@@ -241,6 +247,7 @@ int main(int argc, char **argv)
     atexit(cleanup);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    signal(SIGPIPE, on_signal); /* stdout closed (| head): clean up, then stop */
     snprintf(dir, sizeof dir, "/tmp/wp-bench-placement-XXXXXX");
     if (mkdtemp(dir) == NULL) {
         perror("mkdtemp");
