@@ -119,6 +119,36 @@ static int find_node_bin(char *out, size_t cap)
     return 0;
 }
 
+/* Starts bin with argv as a daemon of the cluster: its own session (so a
+ * Ctrl-C at the terminal that ran `cluster up` does not reach it), stdin from
+ * /dev/null, stdout and stderr appended to logpath. Returns its pid, or -1
+ * with err set. */
+static pid_t spawn_daemon(const char *bin, const char *const *argv, const char *logpath,
+                          wp_err *err)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        wp_errf(err, WP_EIO, "fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        setsid();
+        int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        int nul = open("/dev/null", O_RDONLY);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        if (nul >= 0)
+            dup2(nul, 0);
+        execvp(bin, (char *const *)argv);
+        fprintf(stderr, "wpctl: exec %s: %s\n", bin, strerror(errno));
+        _exit(127);
+    }
+    return pid;
+}
+
 static pid_t spawn_node(const char *bin, const wpctl_cluster *c, const wpctl_node_rec *r,
                         const char *joins, int gpus, double mem_gb, wp_err *err)
 {
@@ -188,27 +218,7 @@ static pid_t spawn_node(const char *bin, const wpctl_cluster *c, const wpctl_nod
             argv[a - 1] = "model";
     }
     argv[a] = NULL;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        wp_errf(err, WP_EIO, "fork: %s", strerror(errno));
-        return -1;
-    }
-    if (pid == 0) {
-        setsid();
-        int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        int nul = open("/dev/null", O_RDONLY);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        if (nul >= 0)
-            dup2(nul, 0);
-        execvp(bin, (char *const *)argv);
-        fprintf(stderr, "wpctl: exec %s: %s\n", bin, strerror(errno));
-        _exit(127);
-    }
-    return pid;
+    return spawn_daemon(bin, argv, logpath, err);
 }
 
 static void sleep_ms(int ms)
@@ -314,27 +324,7 @@ static pid_t spawn_placement(const char *bin, const wpctl_cluster *c, size_t i, 
     const char *argv[] = {bin,      "--id",       id_s,  "--bind", c->placement[i].api,
                           "--raft", raft,         "--peers", peers, "--data-dir",
                           datadir,  "--topology", "edge", NULL};
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        wp_errf(err, WP_EIO, "fork: %s", strerror(errno));
-        return -1;
-    }
-    if (pid == 0) {
-        setsid();
-        int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        int nul = open("/dev/null", O_RDONLY);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        if (nul >= 0)
-            dup2(nul, 0);
-        execvp(bin, (char *const *)argv);
-        fprintf(stderr, "wpctl: exec %s: %s\n", bin, strerror(errno));
-        _exit(127);
-    }
-    return pid;
+    return spawn_daemon(bin, argv, logpath, err);
 }
 
 static int write_placement_endpoints(const wpctl_cluster *c, wp_err *err)
