@@ -309,6 +309,19 @@ typedef struct node {
     uint64_t st_bad_node, st_client_drops;
 } node;
 
+/* Hands an operation to the GPU worker thread (cpu/cuda backends). */
+static void wops_push(node *n, wop *op)
+{
+    uv_mutex_lock(&n->wmu);
+    if (n->wops_tail)
+        n->wops_tail->next = op;
+    else
+        n->wops_head = op;
+    n->wops_tail = op;
+    uv_cond_signal(&n->wcond);
+    uv_mutex_unlock(&n->wmu);
+}
+
 /* ---------------------------------------------------------------- helpers */
 
 static void core_log(void *ctx, int level, uint64_t now_ns, const char *msg)
@@ -2027,14 +2040,7 @@ static void target_accept(node *n, uint64_t hop, const char *reply_addr, uint64_
     }
     op->kind = 1;
     op->job = j;
-    uv_mutex_lock(&n->wmu);
-    if (n->wops_tail)
-        n->wops_tail->next = op;
-    else
-        n->wops_head = op;
-    n->wops_tail = op;
-    uv_cond_signal(&n->wcond);
-    uv_mutex_unlock(&n->wmu);
+    wops_push(n, op);
 }
 
 /* A frame from a peer on the PULL socket that starts with "W". */
@@ -2247,14 +2253,7 @@ static void apply_assignment(node *n)
     op->kind = 2;
     op->names = names;
     op->n = k;
-    uv_mutex_lock(&n->wmu);
-    if (n->wops_tail)
-        n->wops_tail->next = op;
-    else
-        n->wops_head = op;
-    n->wops_tail = op;
-    uv_cond_signal(&n->wcond);
-    uv_mutex_unlock(&n->wmu);
+    wops_push(n, op);
 }
 
 static void pl_after(uv_work_t *w, int status)

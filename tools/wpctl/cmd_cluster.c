@@ -763,6 +763,24 @@ static int parse_dir_json(const char *cmd, int argc, char **argv, const char **d
     return 0;
 }
 
+/* The cluster recorded in --dir (or the default directory), heap-allocated
+ * (the record is large); NULL after printing the one-line reason. */
+static wpctl_cluster *load_cluster_or_fail(const char *dir_flag)
+{
+    wpctl_cluster *cl = malloc(sizeof *cl);
+    if (!cl) {
+        wpctl_fail("out of memory");
+        return NULL;
+    }
+    wp_err err;
+    if (wpctl_cluster_load(wpctl_cluster_dir(dir_flag), cl, &err)) {
+        free(cl);
+        wpctl_fail("%s", wp_err_text(&err));
+        return NULL;
+    }
+    return cl;
+}
+
 static int cluster_status(int argc, char **argv)
 {
     const char *dir_flag = NULL;
@@ -770,14 +788,9 @@ static int cluster_status(int argc, char **argv)
     int r = parse_dir_json("cluster status", argc, argv, &dir_flag, &json, true, NULL);
     if (r)
         return r < 0 ? WPCTL_OK : r;
-    wpctl_cluster *cl = malloc(sizeof *cl);
+    wpctl_cluster *cl = load_cluster_or_fail(dir_flag);
     if (!cl)
-        return wpctl_fail("out of memory");
-    wp_err err;
-    if (wpctl_cluster_load(wpctl_cluster_dir(dir_flag), cl, &err)) {
-        free(cl);
-        return wpctl_fail("%s", wp_err_text(&err));
-    }
+        return WPCTL_FAIL;
     if (json) {
         wp_json j;
         wp_json_init(&j, stdout, false);
@@ -851,14 +864,9 @@ static int cluster_down(int argc, char **argv)
     int r = parse_dir_json("cluster down", argc, argv, &dir_flag, &json, false, NULL);
     if (r)
         return r < 0 ? WPCTL_OK : r;
-    wpctl_cluster *cl = malloc(sizeof *cl);
+    wpctl_cluster *cl = load_cluster_or_fail(dir_flag);
     if (!cl)
-        return wpctl_fail("out of memory");
-    wp_err err;
-    if (wpctl_cluster_load(wpctl_cluster_dir(dir_flag), cl, &err)) {
-        free(cl);
-        return wpctl_fail("%s", wp_err_text(&err));
-    }
+        return WPCTL_FAIL;
     size_t running = 0;
     for (size_t i = 0; i < cl->n; i++)
         running += wpctl_pid_is_node(cl->nodes[i].pid);
@@ -880,16 +888,12 @@ static int cluster_restart(int argc, char **argv)
     int r = parse_dir_json("cluster restart", argc, argv, &dir_flag, &json, false, &id);
     if (r)
         return r < 0 ? WPCTL_OK : r;
-    wpctl_cluster *cl = malloc(sizeof *cl);
+    wpctl_cluster *cl = load_cluster_or_fail(dir_flag);
     if (!cl)
-        return wpctl_fail("out of memory");
+        return WPCTL_FAIL;
     wp_err err;
     wp_err_clear(&err);
     int rc = WPCTL_FAIL;
-    if (wpctl_cluster_load(wpctl_cluster_dir(dir_flag), cl, &err)) {
-        rc = wpctl_fail("%s", wp_err_text(&err));
-        goto out;
-    }
     size_t i = 0;
     while (i < cl->n && strcmp(cl->nodes[i].id, id) != 0)
         i++;
