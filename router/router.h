@@ -179,6 +179,8 @@ void wp_router_inflight_add(wp_router_view *v, uint32_t node, uint32_t model, in
  * shorter classes first within a bound (route.c's essay says why), so the
  * wait a request expects depends on the work of its class and shorter. */
 #define WP_ROUTER_CLASSES 4u
+/* The class of a service time (ms): 0..WP_ROUTER_CLASSES-1. */
+uint32_t wp_router_service_class(double service_ms);
 
 /* One node's load report, as the node publishes it: for each model with
  * work, the requests in flight there (running + queued). The view turns

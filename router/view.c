@@ -84,11 +84,16 @@ int wp_router_model_add(wp_router_view *v, const wp_model_profile *p, uint32_t *
     m->load_ms = (float)wp_model_load_ms(p);
     m->service_ms = (float)wp_model_total_ms(p, p->typical_in_tokens, p->typical_out_tokens);
     m->ttft_ms = (float)wp_model_ttft_ms(p, p->typical_in_tokens);
-    m->cls = m->service_ms < 100 ? 0 : m->service_ms < 1000 ? 1 : m->service_ms < 10000 ? 2 : 3;
+    m->cls = wp_router_service_class(m->service_ms);
     if (index)
         *index = (uint32_t)v->nmodels;
     v->nmodels++;
     return WP_OK;
+}
+
+uint32_t wp_router_service_class(double service_ms)
+{
+    return service_ms < 100 ? 0 : service_ms < 1000 ? 1 : service_ms < 10000 ? 2 : 3;
 }
 
 int wp_router_model_find(const wp_router_view *v, const char *name)

@@ -3,6 +3,7 @@
  *
  *   wpctl sim --scenario edge|regional|central|FILE [--requests N]
  *             [--duration S] [--seed S] [--trace FILE] [--json] [--csv FILE]
+ *             [--fault "outage WHAT FROM-TO"]... [--timeline S]
  *
  * Exit status: 0 ok, 1 bad data or a failed run (one line), 2 usage error. */
 #include "tools/wpctl/wpctl.h"
@@ -26,7 +27,8 @@ __attribute__((weak)) int wpctl_sim_gossip_main(int argc, char **argv)
 static const char *const help_sim =
     "usage: wpctl sim [--scenario edge|regional|central|FILE] [--requests N]\n"
     "                 [--duration S] [--seed S] [--trace FILE] [--json] [--csv FILE]\n"
-    "                 [--compare SCENARIO]\n"
+    "                 [--compare SCENARIO] [--fault \"outage WHAT FROM-TO\"]...\n"
+    "                 [--timeline S]\n"
     "       wpctl sim gossip ...   (gossip simulation)\n\n"
     "Simulates global inference traffic, deterministically from a seed, and\n"
     "prints time-to-first-token percentiles by region of the user. Everything\n"
@@ -61,7 +63,16 @@ static const char *const help_sim =
     "  --csv FILE      also write the table as CSV to FILE\n"
     "  --compare SCN   also run scenario SCN (same seed and workload) and print\n"
     "                  both side by side (with --json: one JSON line each)\n"
-    "  --show NAME     print a built-in scenario in the file format and exit\n\n"
+    "  --show NAME     print a built-in scenario in the file format and exit\n"
+    "  --fault \"outage WHAT FROM-TO\"  (repeatable; edge) take WHAT down from FROM\n"
+    "                  to TO simulated seconds: a region (europe), a city code of\n"
+    "                  a GPU site (FRA) or a node id (FRA-gpu); scenario files\n"
+    "                  take the same as `fault = ...` lines. Ingresses learn of\n"
+    "                  it after the gossip core's SIMULATED detection time; the\n"
+    "                  table then shows p95 and errors before/during/after\n"
+    "  --timeline S    timeline interval, simulated seconds (default 10): --json\n"
+    "                  carries \"timeline\": [{t_s, regions: {REGION: {requests,\n"
+    "                  errors, p95_ms}}}]\n\n"
     "p50/p95/p99: user send -> first token back at the user (TTFT, both network\n"
     "legs included); total_p95_ms: the full response.\n"
     "Counts (requests that met each): model_loads = a GPU model load (edge);\n"
@@ -91,7 +102,7 @@ static void show_progress(void *ctx, uint64_t done, uint64_t total)
 }
 
 enum { OPT_SCENARIO = 1000, OPT_REQUESTS, OPT_DURATION, OPT_SEED, OPT_TRACE, OPT_JSON, OPT_CSV,
-       OPT_SHOW, OPT_COMPARE, OPT_HELP };
+       OPT_SHOW, OPT_COMPARE, OPT_FAULT, OPT_TIMELINE, OPT_HELP };
 
 static int load_scenario(const char *name, wp_sim_scenario *sc, wp_err *err)
 {
@@ -113,13 +124,17 @@ int wpctl_sim_main(int argc, char **argv)
         {"csv", required_argument, NULL, OPT_CSV},
         {"show", required_argument, NULL, OPT_SHOW},
         {"compare", required_argument, NULL, OPT_COMPARE},
+        {"fault", required_argument, NULL, OPT_FAULT},
+        {"timeline", required_argument, NULL, OPT_TIMELINE},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
     const char *scenario = "edge", *trace_path = NULL, *csv_path = NULL, *compare = NULL;
     uint64_t requests = 0, seed = 1;
-    double duration_s = 0;
+    double duration_s = 0, timeline_s = 0;
     bool json = false, have_requests = false;
+    wp_sim_fault faults[WP_SIM_MAX_FAULTS];
+    size_t nfaults = 0;
     optind = 1;
     opterr = 0;
     int c;
@@ -148,6 +163,21 @@ int wpctl_sim_main(int argc, char **argv)
         case OPT_JSON: json = true; break;
         case OPT_CSV: csv_path = optarg; break;
         case OPT_COMPARE: compare = optarg; break;
+        case OPT_FAULT: {
+            wp_err ferr;
+            if (nfaults == WP_SIM_MAX_FAULTS)
+                return wpctl_usage_error("sim", "--fault: at most %u", WP_SIM_MAX_FAULTS);
+            if (wp_sim_fault_parse(optarg, &faults[nfaults], &ferr) != WP_OK)
+                return wpctl_usage_error("sim", "--fault: %s", wp_err_text(&ferr));
+            nfaults++;
+            break;
+        }
+        case OPT_TIMELINE:
+            if (wp_parse_double(optarg, &timeline_s) != WP_OK || !(timeline_s > 0) ||
+                timeline_s > 1e7)
+                return wpctl_usage_error("sim", "--timeline: expected seconds in (0, 1e7], got '%s'",
+                                         optarg);
+            break;
         case OPT_SHOW: {
             const char *text = wp_sim_scenario_text(optarg);
             if (!text)
@@ -187,7 +217,8 @@ int wpctl_sim_main(int argc, char **argv)
     for (int i = 0; i < nsc; i++) {
         progress prog = {.last_pct = UINT64_MAX};
         wp_sim_options opt = {.seed = seed, .max_requests = requests, .duration_s = duration_s,
-                              .trace = trace};
+                              .trace = trace, .timeline_s = timeline_s, .faults = faults,
+                              .nfaults = nfaults};
         if (isatty(STDERR_FILENO)) {
             opt.progress = show_progress;
             opt.progress_ctx = &prog;
