@@ -161,6 +161,7 @@ route_impl(const wp_router_view *v, const wp_route_req *req, wp_route_result *ou
     long best = -1, best_slot = -1;
     float best_cost = INFINITY, best_wait = 0;
     bool best_cold = false;
+    uint64_t best_at = UINT64_MAX, cold_at = UINT64_MAX;
     long cold_first = -1, cold_slot = -1;
     float cold_cost = 0, cold_wait = 0;
     bool any_warm = false, any_late = false;
@@ -242,6 +243,7 @@ route_impl(const wp_router_view *v, const wp_route_req *req, wp_route_result *ou
         }
         if (policy == WP_POLICY_NEAREST_WARM && !warm) {
             cold_first = (long)i;
+            cold_at = rep_at;
             cold_cost = cost;
             cold_wait = wait;
             cold_slot = ex ? record(ex, req, n, rtt, cost, false, WP_CAND_NOT_WARM) : -1;
@@ -259,6 +261,7 @@ route_impl(const wp_router_view *v, const wp_route_req *req, wp_route_result *ou
             best_cost = cost;
             best_wait = wait;
             best_cold = !warm;
+            best_at = rep_at;
         }
         if (policy != WP_POLICY_LATENCY)
             break; /* nearest-warm (warm here) and nearest take the first */
@@ -270,6 +273,7 @@ route_impl(const wp_router_view *v, const wp_route_req *req, wp_route_result *ou
         best_wait = cold_wait;
         best_cost = cold_cost;
         best_cold = true;
+        best_at = cold_at;
     }
     if (best < 0) {
         if (any_late) {
@@ -288,6 +292,7 @@ route_impl(const wp_router_view *v, const wp_route_req *req, wp_route_result *ou
     out->wait_ms = best_wait;
     out->cost_ms = best_cost;
     out->cold = best_cold;
+    out->load_at_ns = best_at;
     return WP_OK;
 }
 

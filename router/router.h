@@ -286,6 +286,9 @@ typedef struct wp_route_result {
     bool cold;     /* the model is not warm there: a cold load */
     wp_route_why why; /* set on every return */
     float best_late_ms; /* DEADLINE: the lowest expected TTFT seen (> budget) */
+    /* Time of the chosen node's load report the decision used (UINT64_MAX:
+     * none, the view's own counts): now_ns - load_at_ns is its age. */
+    uint64_t load_at_ns;
 } wp_route_result;
 
 /* Routes one request. WP_OK and *out filled; or

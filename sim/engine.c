@@ -552,6 +552,14 @@ static int on_ingress(engine *e, uint32_t r)
     int rc = wp_route(e->view, &rr, &out);
     if (rc != WP_OK)
         return req_error(e, r, rc == WP_EOVERLOAD ? ERR_OVERLOADED : ERR_NO_ROUTE);
+    if (out.load_at_ns != UINT64_MAX) {
+        double lag_ms = (double)(e->now_ns - out.load_at_ns) / 1e6 - 0.5 * out.rtt_ms;
+        wp_sim_result *res = e->res;
+        if (res->routes_on_reports++ == 0 || lag_ms < res->load_lag_min_ms)
+            res->load_lag_min_ms = lag_ms;
+        if (res->routes_on_reports == 1 || lag_ms > res->load_lag_max_ms)
+            res->load_lag_max_ms = lag_ms;
+    }
     q->ingress = q->site;
     q->site = out.node; /* node index == site index */
     q->leg_ms = out.rtt_ms;

@@ -53,6 +53,17 @@ static void json_stats(wp_json *j, const wp_sim_stats *s)
 
 static void json_timeline(wp_json *j, const wp_sim_result *r)
 {
+    if (r->routes_on_reports) { /* edge: how stale the load each route saw was */
+        wp_json_key(j, "load_lag_ms");
+        wp_json_obj_begin(j);
+        wp_json_key(j, "min");
+        wp_json_double(j, r->load_lag_min_ms);
+        wp_json_key(j, "max");
+        wp_json_double(j, r->load_lag_max_ms);
+        wp_json_key(j, "routes");
+        wp_json_uint(j, r->routes_on_reports);
+        wp_json_obj_end(j);
+    }
     wp_json_key(j, "timeline_interval_s");
     wp_json_double(j, r->tl_interval_s);
     wp_json_key(j, "timeline");

@@ -290,6 +290,11 @@ typedef struct wp_sim_result {
     wp_sim_fault faults[2 * WP_SIM_MAX_FAULTS];
     double detect_s, rejoin_s;
     uint64_t load_reports;  /* load snapshots published (per node: x sites) */
+    /* How stale the load each route used was, beyond the one-way delay
+     * from the node to the ingress (age - oneway): the stated bound is
+     * 0 <= lag < load_report_ms. Over routes that used a report. */
+    uint64_t routes_on_reports;
+    double load_lag_min_ms, load_lag_max_ms;
 } wp_sim_result;
 
 /* Runs a scenario. The result is large (~1 MiB: histograms); allocate it
