@@ -284,6 +284,20 @@ int wp_res_assign(wp_res *r, uint64_t now_ns, const char *const *names, size_t n
  * load (evicting LRU unpinned idle models) when cold. WP_ENOTFOUND for an
  * unknown model, WP_EOVERLOAD when its queue is full (nothing queued). */
 int wp_res_submit(wp_res *r, uint64_t now_ns, const char *model, uint64_t req_id, wp_err *err);
+/* The same with a deadline: start_by_ns is the latest start that can still
+ * answer in time (the caller subtracts the model's time to first token and
+ * the way back). A request still queued past it is FAILed with
+ * WP_ETIMEDOUT when it would start (never run late); UINT64_MAX = none. */
+int wp_res_submit_by(wp_res *r, uint64_t now_ns, const char *model, uint64_t req_id,
+                     uint64_t start_by_ns, wp_err *err);
+/* SLOTS serving order: a queued request's key is its submit time plus its
+ * model's offset, and the smallest key starts first (ties: arrival). All
+ * offsets 0 (the default) = arrival order. Offsets of class x bound give
+ * "shorter service first within a bound" (router/route.c says why). */
+int wp_res_set_priority(wp_res *r, const char *model, uint64_t offset_ns, wp_err *err);
+/* FAILs every queued request (not the running ones) with code: a node
+ * that stops or drains hard. */
+void wp_res_fail_queued(wp_res *r, uint64_t now_ns, int code);
 /* The driver's report of a LOAD: ok → warm, queued work runs; failure →
  * cold again, its memory released, its queued requests FAILed with code. */
 int wp_res_load_done(wp_res *r, uint64_t now_ns, const char *model, int code,
@@ -323,6 +337,7 @@ typedef struct wp_res_stats {
     uint64_t evictions;       /* UNLOADs emitted to make room */
     uint64_t batches;
     uint64_t requests_failed;
+    uint64_t expired;         /* of those: dropped past their start-by time */
     uint64_t last_load_ns;    /* the last successful cold start, as reported */
     uint64_t total_load_ns;
 } wp_res_stats;

@@ -45,6 +45,16 @@
  *    units, and the next ones start at once. A RUN then carries the
  *    requests that started together for one model (often just one).
  *    Invariant: busy units <= capacity units.
+ *    "Earliest" is by serving key: submit time + the model's priority
+ *    offset (wp_res_set_priority; 0 = plain arrival order), ties by
+ *    arrival. Offsets of service class x a bound serve shorter models
+ *    first, a longer one waiting at most that bound longer.
+ *
+ * Deadlines (wp_res_submit_by): a request carries the latest time it may
+ * start and still answer in time; when it reaches the head past that time
+ * it is FAILed (WP_ETIMEDOUT) instead of run, so abandoned work never
+ * holds a slot. Queues stay bounded by max_queue per model (WP_EOVERLOAD
+ * beyond), which the caller sizes to deadline / service time.
  *
  * Bounds: WP_RES_MAX_MODELS models; each step is O(models) (eviction picks
  * are O(models) each, at most models of them; each SLOTS start scans the
@@ -57,6 +67,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A queued request: its id, arrival order, serving key (arrival + the
+ * model's priority offset) and the latest start that still meets its
+ * deadline (UINT64_MAX: none). */
+typedef struct res_qent {
+    uint64_t id, seq, key_ns, start_by_ns;
+} res_qent;
+
 typedef struct res_model {
     char name[WP_NAME_MAX];
     uint64_t mem_bytes;
@@ -67,8 +84,8 @@ typedef struct res_model {
     uint32_t running_n;
     uint32_t units;     /* SLOTS: WP_ROUTER_GPU_UNITS / slots; 0: BATCH */
     uint64_t last_used_ns;
-    uint64_t *queue; /* ring of max_queue ids */
-    uint64_t *qseq;  /* arrival order of queue[i] (same ring positions) */
+    uint64_t prio_off_ns; /* SLOTS serving key offset (wp_res_set_priority) */
+    res_qent *queue; /* ring of max_queue entries */
     uint32_t qhead, qlen;
 } res_model;
 
@@ -117,7 +134,6 @@ void wp_res_free(wp_res *r)
         return;
     for (size_t i = 0; i < r->n_models; i++) {
         free(r->models[i].queue);
-        free(r->models[i].qseq);
     }
     free(r->acts);
     free(r);
@@ -181,13 +197,8 @@ int wp_res_add_model(wp_res *r, const char *name, uint64_t mem_bytes, wp_err *er
     res_model *m = &r->models[r->n_models];
     memset(m, 0, sizeof *m);
     m->queue = malloc(r->cfg.max_queue * sizeof *m->queue);
-    m->qseq = malloc(r->cfg.max_queue * sizeof *m->qseq);
-    if (!m->queue || !m->qseq) {
-        free(m->queue);
-        free(m->qseq);
-        m->queue = m->qseq = NULL;
+    if (!m->queue)
         return wp_errf(err, WP_ENOMEM, "out of memory");
-    }
     memcpy(m->name, name, len + 1);
     m->mem_bytes = mem_bytes;
     m->state = WP_RES_COLD;
@@ -211,11 +222,28 @@ static bool evictable(const res_model *m)
            m->qlen == 0;
 }
 
+/* The oldest queued request of m could not start by its deadline. */
+static void fail_head(wp_res *r, uint64_t now_ns, res_model *m)
+{
+    wp_res_action *a = push_action(r, WP_RES_FAIL, m);
+    uint64_t id = m->queue[m->qhead].id;
+    m->qhead = (m->qhead + 1) % r->cfg.max_queue;
+    m->qlen--;
+    r->stats.requests_failed++;
+    r->stats.expired++;
+    if (a) {
+        a->n_reqs = 1;
+        a->req_ids[0] = id;
+        a->error = WP_ETIMEDOUT;
+    }
+    (void)now_ns;
+}
+
 static void fail_queue(wp_res *r, uint64_t now_ns, res_model *m, int code)
 {
     while (m->qlen > 0) {
         wp_res_action *a = push_action(r, WP_RES_FAIL, m);
-        uint64_t id = m->queue[m->qhead];
+        uint64_t id = m->queue[m->qhead].id;
         m->qhead = (m->qhead + 1) % r->cfg.max_queue;
         m->qlen--;
         r->stats.requests_failed++;
@@ -280,10 +308,20 @@ static void slot_drain(wp_res *r, uint64_t now_ns)
             res_model *c = &r->models[i];
             if (c->units == 0 || c->state != WP_RES_WARM || c->qlen == 0)
                 continue;
-            if (!best || c->qseq[c->qhead] < best->qseq[best->qhead])
+            const res_qent *h = &c->queue[c->qhead];
+            if (!best || h->key_ns < best->queue[best->qhead].key_ns ||
+                (h->key_ns == best->queue[best->qhead].key_ns &&
+                 h->seq < best->queue[best->qhead].seq))
                 best = c;
         }
-        if (!best || r->busy_units + best->units > r->cap_units)
+        if (!best)
+            return;
+        const res_qent *head = &best->queue[best->qhead];
+        if (now_ns > head->start_by_ns) { /* too late to answer in time: drop */
+            fail_head(r, now_ns, best);
+            continue;
+        }
+        if (r->busy_units + best->units > r->cap_units)
             return;
         /* Requests that start together (this call) for one model share
          * one RUN. */
@@ -300,7 +338,7 @@ static void slot_drain(wp_res *r, uint64_t now_ns)
             merge = a != NULL;
         }
         if (a)
-            a->req_ids[a->n_reqs++] = best->queue[best->qhead];
+            a->req_ids[a->n_reqs++] = head->id;
         best->qhead = (best->qhead + 1) % r->cfg.max_queue;
         best->qlen--;
         best->running_n++;
@@ -317,11 +355,15 @@ static void dispatch(wp_res *r, uint64_t now_ns, res_model *m)
     }
     if (m->state != WP_RES_WARM || m->running || m->qlen == 0)
         return;
+    while (m->qlen > 0 && now_ns > m->queue[m->qhead].start_by_ns)
+        fail_head(r, now_ns, m); /* too late to answer in time: drop */
+    if (m->qlen == 0)
+        return;
     wp_res_action *a = push_action(r, WP_RES_RUN, m);
     uint32_t n = m->qlen < r->cfg.max_batch ? m->qlen : r->cfg.max_batch;
     for (uint32_t i = 0; i < n; i++) {
         if (a)
-            a->req_ids[i] = m->queue[m->qhead];
+            a->req_ids[i] = m->queue[m->qhead].id;
         m->qhead = (m->qhead + 1) % r->cfg.max_queue;
     }
     m->qlen -= n;
@@ -367,6 +409,12 @@ int wp_res_assign(wp_res *r, uint64_t now_ns, const char *const *names, size_t n
 
 int wp_res_submit(wp_res *r, uint64_t now_ns, const char *model, uint64_t req_id, wp_err *err)
 {
+    return wp_res_submit_by(r, now_ns, model, req_id, UINT64_MAX, err);
+}
+
+int wp_res_submit_by(wp_res *r, uint64_t now_ns, const char *model, uint64_t req_id,
+                     uint64_t start_by_ns, wp_err *err)
+{
     res_model *m = find(r, model);
     if (!m)
         return wp_errf(err, WP_ENOTFOUND, "residency: unknown model %s", model);
@@ -374,8 +422,10 @@ int wp_res_submit(wp_res *r, uint64_t now_ns, const char *model, uint64_t req_id
         return wp_errf(err, WP_EOVERLOAD, "residency: queue of %s is full (%u)", model,
                        (unsigned)r->cfg.max_queue);
     uint32_t at = (m->qhead + m->qlen) % r->cfg.max_queue;
-    m->queue[at] = req_id;
-    m->qseq[at] = r->next_seq++;
+    m->queue[at].id = req_id;
+    m->queue[at].seq = r->next_seq++;
+    m->queue[at].key_ns = now_ns + m->prio_off_ns;
+    m->queue[at].start_by_ns = start_by_ns;
     m->qlen++;
     m->last_used_ns = now_ns;
     m->retry_blocked = false;
@@ -472,6 +522,21 @@ int wp_res_set_slots(wp_res *r, const char *model, uint32_t slots_per_gpu, wp_er
                        model);
     m->units = slots_per_gpu ? WP_ROUTER_GPU_UNITS / slots_per_gpu : 0;
     return WP_OK;
+}
+
+int wp_res_set_priority(wp_res *r, const char *model, uint64_t offset_ns, wp_err *err)
+{
+    res_model *m = find(r, model);
+    if (!m)
+        return wp_errf(err, WP_ENOTFOUND, "residency: unknown model %s", model);
+    m->prio_off_ns = offset_ns;
+    return WP_OK;
+}
+
+void wp_res_fail_queued(wp_res *r, uint64_t now_ns, int code)
+{
+    for (size_t i = 0; i < r->n_models; i++)
+        fail_queue(r, now_ns, &r->models[i], code);
 }
 
 uint64_t wp_res_capacity_units(const wp_res *r) { return r->cap_units; }
