@@ -256,6 +256,7 @@ enum wp_res_action_kind { WP_RES_LOAD = 1, WP_RES_UNLOAD, WP_RES_RUN, WP_RES_FAI
 
 typedef struct wp_res_action {
     int kind;
+    uint32_t model_index;               /* the model's catalog position (add order) */
     char model[WP_NAME_MAX];
     uint32_t n_reqs;                    /* RUN: batch size; FAIL: 1 */
     uint64_t req_ids[WP_RES_MAX_BATCH]; /* RUN: the batch; FAIL: req_ids[0] */
@@ -318,6 +319,10 @@ uint64_t wp_res_busy_units(const wp_res *r);
 
 /* Next action to execute; false when none is pending. */
 bool wp_res_next_action(wp_res *r, wp_res_action *out);
+/* The same without the copy: *out points into the core's queue and stays
+ * valid until the next call into this core (for drivers that handle each
+ * action without calling back, e.g. the simulator). */
+bool wp_res_next_action_ref(wp_res *r, const wp_res_action **out);
 
 /* What gossip needs. */
 uint64_t wp_res_capacity_bytes(const wp_res *r);

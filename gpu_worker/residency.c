@@ -85,7 +85,9 @@ typedef struct res_model {
     uint32_t units;     /* SLOTS: WP_ROUTER_GPU_UNITS / slots; 0: BATCH */
     uint64_t last_used_ns;
     uint64_t prio_off_ns; /* SLOTS serving key offset (wp_res_set_priority) */
-    res_qent *queue; /* ring of max_queue entries */
+    res_qent *queue; /* ring of qcap entries (a power of two), grown on
+                      * demand up to the one holding max_queue */
+    uint32_t qcap;
     uint32_t qhead, qlen;
 } res_model;
 
@@ -164,10 +166,25 @@ static wp_res_action *push_action(wp_res *r, int kind, const res_model *m)
         r->acts_cap = cap;
     }
     wp_res_action *a = &r->acts[r->acts_head + r->acts_n++];
-    memset(a, 0, sizeof *a);
+    /* Only the header is cleared: req_ids beyond n_reqs are never read. */
     a->kind = kind;
-    snprintf(a->model, sizeof a->model, "%s", m->name);
+    a->model_index = (uint32_t)(m - r->models);
+    a->n_reqs = 0;
+    a->error = 0;
+    memcpy(a->model, m->name, sizeof a->model);
     return a;
+}
+
+bool wp_res_next_action_ref(wp_res *r, const wp_res_action **out)
+{
+    if (r->acts_n == 0)
+        return false;
+    *out = &r->acts[r->acts_head];
+    r->acts_head++;
+    r->acts_n--;
+    if (r->acts_n == 0)
+        r->acts_head = 0; /* the slot stays as it is until the next push */
+    return true;
 }
 
 bool wp_res_next_action(wp_res *r, wp_res_action *out)
@@ -196,7 +213,8 @@ int wp_res_add_model(wp_res *r, const char *name, uint64_t mem_bytes, wp_err *er
         return wp_errf(err, WP_ETOOBIG, "residency: more than %u models", WP_RES_MAX_MODELS);
     res_model *m = &r->models[r->n_models];
     memset(m, 0, sizeof *m);
-    m->queue = malloc(r->cfg.max_queue * sizeof *m->queue);
+    m->qcap = 16;
+    m->queue = malloc(m->qcap * sizeof *m->queue);
     if (!m->queue)
         return wp_errf(err, WP_ENOMEM, "out of memory");
     memcpy(m->name, name, len + 1);
@@ -227,7 +245,7 @@ static void fail_head(wp_res *r, uint64_t now_ns, res_model *m)
 {
     wp_res_action *a = push_action(r, WP_RES_FAIL, m);
     uint64_t id = m->queue[m->qhead].id;
-    m->qhead = (m->qhead + 1) % r->cfg.max_queue;
+    m->qhead = (m->qhead + 1) & (m->qcap - 1);
     m->qlen--;
     r->stats.requests_failed++;
     r->stats.expired++;
@@ -244,7 +262,7 @@ static void fail_queue(wp_res *r, uint64_t now_ns, res_model *m, int code)
     while (m->qlen > 0) {
         wp_res_action *a = push_action(r, WP_RES_FAIL, m);
         uint64_t id = m->queue[m->qhead].id;
-        m->qhead = (m->qhead + 1) % r->cfg.max_queue;
+        m->qhead = (m->qhead + 1) & (m->qcap - 1);
         m->qlen--;
         r->stats.requests_failed++;
         if (a) {
@@ -339,7 +357,7 @@ static void slot_drain(wp_res *r, uint64_t now_ns)
         }
         if (a)
             a->req_ids[a->n_reqs++] = head->id;
-        best->qhead = (best->qhead + 1) % r->cfg.max_queue;
+        best->qhead = (best->qhead + 1) & (best->qcap - 1);
         best->qlen--;
         best->running_n++;
         best->last_used_ns = now_ns;
@@ -364,7 +382,7 @@ static void dispatch(wp_res *r, uint64_t now_ns, res_model *m)
     for (uint32_t i = 0; i < n; i++) {
         if (a)
             a->req_ids[i] = m->queue[m->qhead].id;
-        m->qhead = (m->qhead + 1) % r->cfg.max_queue;
+        m->qhead = (m->qhead + 1) & (m->qcap - 1);
     }
     m->qlen -= n;
     if (a)
@@ -421,7 +439,18 @@ int wp_res_submit_by(wp_res *r, uint64_t now_ns, const char *model, uint64_t req
     if (m->qlen >= r->cfg.max_queue)
         return wp_errf(err, WP_EOVERLOAD, "residency: queue of %s is full (%u)", model,
                        (unsigned)r->cfg.max_queue);
-    uint32_t at = (m->qhead + m->qlen) % r->cfg.max_queue;
+    if (m->qlen == m->qcap) { /* grow the ring, oldest first at 0 */
+        res_qent *q = malloc(2 * (size_t)m->qcap * sizeof *q);
+        if (!q)
+            return wp_errf(err, WP_ENOMEM, "residency: out of memory queueing for %s", model);
+        for (uint32_t i = 0; i < m->qlen; i++)
+            q[i] = m->queue[(m->qhead + i) & (m->qcap - 1)];
+        free(m->queue);
+        m->queue = q;
+        m->qhead = 0;
+        m->qcap *= 2;
+    }
+    uint32_t at = (m->qhead + m->qlen) & (m->qcap - 1);
     m->queue[at].id = req_id;
     m->queue[at].seq = r->next_seq++;
     m->queue[at].key_ns = now_ns + m->prio_off_ns;

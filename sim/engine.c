@@ -93,6 +93,7 @@
  */
 #include "sim/sim_int.h"
 #include "node/node.h" /* the gossip core's simulation: failure detection delays */
+#include "gpu_worker/gpu_worker.h" /* the residency core (pure part only: wp_gpu_core) */
 
 #include <math.h>
 #include <stdlib.h>
@@ -170,6 +171,9 @@ typedef struct engine {
     site_gpu *sg;  /* nsites */
     uint32_t units[WP_SIM_MAX_MODELS];
     uint64_t cls_off_ns[WP_SIM_MAX_MODELS]; /* class x CLASS_BOUND_NS */
+    /* Edge: each GPU node runs the residency core wp-node runs (SLOTS
+     * mode: continuous batching, LRU eviction, cold loads, deadlines). */
+    wp_res **res_site;
     wp_fnpool env; /* containers per (region, function) or isolates per (PoP, function) */
     wp_router_view *view;
     /* Load-aware edge (router/load.c): one own-sends record per ingress
@@ -382,7 +386,7 @@ static int req_error(engine *e, uint32_t r, enum err_kind kind)
  * CLASS_BOUND_NS: shorter service first within a bound) starts first, and
  * only when it fits (queues of loading models aside). */
 
-static int gpu_start(engine *e, uint32_t r)
+static int gpu_start(engine *e, uint32_t r, bool via_res)
 {
     req *q = &e->rq[r];
     const wp_model_profile *p = e->prof[q->model];
@@ -391,12 +395,8 @@ static int gpu_start(engine *e, uint32_t r)
     double back_ms = 0.5 * ((double)q->leg_ms + (double)q->ur_ms);
     uint64_t first_at = e->now_ns + ms_to_ns(ttft_ms + back_ms);
     uint64_t last_at = e->now_ns + ms_to_ns(total_ms + back_ms);
-    if (e->deadline_ns && first_at > q->t0_ns + e->deadline_ns) {
-        /* The node drops work that can no longer answer in time. */
-        wp_router_inflight_add(e->view, q->site, q->model, -1);
-        return req_error(e, r, ERR_EXPIRED);
-    }
-    e->sg[q->site].used_units += e->units[q->model];
+    if (!via_res) /* the residency core holds the units of its own */
+        e->sg[q->site].used_units += e->units[q->model];
     wp_sim_stats *st = &e->res->region[q->region];
     wp_hist_record(&st->ttft_ns, first_at - q->t0_ns);
     wp_sim_tl_cell *c = tl_cell(e, q->t0_ns, q->region);
@@ -407,6 +407,8 @@ static int gpu_start(engine *e, uint32_t r)
     return push(e, e->now_ns + ms_to_ns(total_ms), EV_GPU_DONE, r);
 }
 
+static int res_arrive(engine *e, uint32_t r);
+
 static int gpu_arrive(engine *e, uint32_t r)
 {
     req *q = &e->rq[r];
@@ -414,12 +416,13 @@ static int gpu_arrive(engine *e, uint32_t r)
         if (e->down && e->down[q->site])
             return req_error(e, r, ERR_FAILED);
         wp_router_inflight_add(e->view, q->site, q->model, 1);
+        return res_arrive(e, r);
     }
     site_gpu *sg = &e->sg[q->site];
     gpu_q *g = &e->gq[(size_t)q->site * e->nm + q->model];
     if (!g->loading && sg->ready_waiting == 0 &&
         sg->used_units + e->units[q->model] <= sg->cap_units)
-        return gpu_start(e, r);
+        return gpu_start(e, r, false);
     q->next = NONE;
     q->qseq = e->now_ns + e->cls_off_ns[q->model];
     if (g->tail == NONE)
@@ -457,15 +460,94 @@ static int gpu_drain(engine *e, uint32_t site)
             best->tail = NONE;
         best->n--;
         sg->ready_waiting--;
-        int rv = gpu_start(e, r);
+        int rv = gpu_start(e, r, false);
         if (rv != WP_OK)
             return rv;
     }
     return WP_OK;
 }
 
+/* Executes what a node's residency core asks (gpu_worker.h): RUN starts
+ * requests (their first token and end are computed now), LOAD completes
+ * after the model's load time, UNLOAD frees memory in the node's report,
+ * FAIL ends a request in an explicit error. */
+static int res_drain(engine *e, uint32_t site)
+{
+    wp_res *rs = e->res_site[site];
+    const wp_res_action *ap;
+    /* Nothing below calls back into rs, so *ap stays valid (gpu_worker.h). */
+    while (wp_res_next_action_ref(rs, &ap)) {
+        const wp_res_action a = {.kind = ap->kind, .model_index = ap->model_index,
+                                 .n_reqs = ap->n_reqs, .error = ap->error};
+        uint32_t m = a.model_index; /* models were added in e->prof order */
+        if (m >= e->nm)
+            return wp_errf(e->err, WP_ESTATE, "sim: residency named model %u of %zu", m, e->nm);
+        int rv = WP_OK;
+        switch (a.kind) {
+        case WP_RES_RUN:
+            for (uint32_t i = 0; i < a.n_reqs && rv == WP_OK; i++)
+                rv = gpu_start(e, (uint32_t)ap->req_ids[i], true);
+            break;
+        case WP_RES_LOAD:
+            rv = push(e, e->now_ns + ms_to_ns(wp_model_load_ms(e->prof[m])), EV_LOAD_DONE,
+                      (uint32_t)((size_t)site * e->nm + m));
+            break;
+        case WP_RES_UNLOAD:
+            wp_router_set_warm(e->view, site, m, false);
+            wp_router_set_free_mem(e->view, site,
+                                   wp_router_node_free_mem(e->view, site) + e->prof[m]->size_bytes);
+            break;
+        case WP_RES_FAIL: {
+            uint32_t r = (uint32_t)ap->req_ids[0];
+            wp_router_inflight_add(e->view, site, m, -1);
+            rv = req_error(e, r, a.error == WP_ETIMEDOUT ? ERR_EXPIRED
+                                 : a.error == WP_EUNAVAIL ? ERR_FAILED
+                                                          : ERR_OVERLOADED);
+            break;
+        }
+        default: rv = wp_errf(e->err, WP_ESTATE, "sim: unknown residency action %d", a.kind);
+        }
+        if (rv != WP_OK)
+            return rv;
+    }
+    return WP_OK;
+}
+
+/* Edge: a request reaches its node: into the node's residency core, with
+ * the latest start that still meets its deadline. */
+static int res_arrive(engine *e, uint32_t r)
+{
+    req *q = &e->rq[r];
+    uint64_t start_by = UINT64_MAX;
+    if (e->deadline_ns) {
+        const wp_model_profile *p = e->prof[q->model];
+        uint64_t need = ms_to_ns(wp_model_ttft_ms(p, q->in_tok) +
+                                 0.5 * ((double)q->leg_ms + (double)q->ur_ms));
+        uint64_t dl = q->t0_ns + e->deadline_ns;
+        start_by = dl > need ? dl - need : 0;
+    }
+    wp_err rerr;
+    int rv = wp_res_submit_by(e->res_site[q->site], e->now_ns, e->prof[q->model]->name, r, start_by,
+                              &rerr);
+    if (rv == WP_EOVERLOAD) { /* the node's queue bound */
+        wp_router_inflight_add(e->view, q->site, q->model, -1);
+        return req_error(e, r, ERR_OVERLOADED);
+    }
+    if (rv != WP_OK)
+        return wp_errf(e->err, rv, "sim: %s", wp_err_text(&rerr));
+    return res_drain(e, q->site);
+}
+
 static int on_load_done(engine *e, uint32_t slot)
 {
+    if (e->res_site) {
+        uint32_t site = (uint32_t)(slot / e->nm), m = (uint32_t)(slot % e->nm);
+        wp_err rerr;
+        if (wp_res_load_done(e->res_site[site], e->now_ns, e->prof[m]->name, WP_OK,
+                             ms_to_ns(wp_model_load_ms(e->prof[m])), &rerr) != WP_OK)
+            return wp_errf(e->err, WP_ESTATE, "sim: %s", wp_err_text(&rerr));
+        return res_drain(e, site);
+    }
     gpu_q *g = &e->gq[slot];
     uint32_t site = (uint32_t)(slot / e->nm);
     g->loading = false;
@@ -570,19 +652,16 @@ static int on_ingress(engine *e, uint32_t r)
         return oom(e);
     q->noted = true;
     if (out.cold) {
+        /* The node's residency core starts the load when the request
+         * arrives (evicting LRU idle models if it must); the view marks it
+         * warm now, so later requests queue behind the load there. */
         const wp_model_profile *p = e->prof[q->model];
-        gpu_q *g = &e->gq[(size_t)out.node * e->nm + q->model];
         wp_router_set_warm(e->view, out.node, q->model, true);
         uint64_t free_mem = wp_router_node_free_mem(e->view, out.node);
         wp_router_set_free_mem(e->view, out.node,
                                free_mem > p->size_bytes ? free_mem - p->size_bytes : 0);
-        g->loading = true;
         e->res->region[q->region].cold_starts++;
         e->res->region[q->region].model_loads++;
-        rv = push(e, at_node + ms_to_ns(wp_model_load_ms(p)), EV_LOAD_DONE,
-                      (uint32_t)((size_t)out.node * e->nm + q->model));
-        if (rv != WP_OK)
-            return rv;
     }
     return push(e, at_node, EV_GPU_ARRIVE, r);
 }
@@ -610,8 +689,10 @@ static int on_gpu_done(engine *e, uint32_t r)
 {
     req *q = &e->rq[r];
     uint32_t site = q->site;
-    e->sg[site].used_units -= e->units[q->model];
+    uint32_t model = q->model;
     int rv = WP_OK;
+    if (!e->res_site)
+        e->sg[site].used_units -= e->units[q->model];
     if (e->sc->serving == WP_SIM_SERVING_EDGE) {
         /* The isolate relays the answer; it counts as used from now on
          * (the relay's sub-ms is immaterial beside a keep-alive). */
@@ -626,6 +707,12 @@ static int on_gpu_done(engine *e, uint32_t r)
     req_free(e, r);
     if (rv != WP_OK)
         return rv;
+    if (e->res_site) {
+        wp_err rerr;
+        if (wp_res_run_done(e->res_site[site], e->now_ns, e->prof[model]->name, 1, &rerr) != WP_OK)
+            return wp_errf(e->err, WP_ESTATE, "sim: %s", wp_err_text(&rerr));
+        return res_drain(e, site);
+    }
     return gpu_drain(e, site);
 }
 
@@ -650,20 +737,10 @@ static int on_fault_down(engine *e, uint32_t f)
         uint32_t s = e->fault_sites[f][k];
         if (e->down[s]++ > 0)
             continue; /* already down under another fault */
-        for (size_t m = 0; m < e->nm; m++) {
-            gpu_q *g = &e->gq[(size_t)s * e->nm + m];
-            while (g->head != NONE) {
-                uint32_t r = g->head;
-                g->head = e->rq[r].next;
-                g->n--;
-                wp_router_inflight_add(e->view, s, (uint32_t)m, -1);
-                int rv = req_error(e, r, ERR_FAILED);
-                if (rv != WP_OK)
-                    return rv;
-            }
-            g->tail = NONE;
-        }
-        e->sg[s].ready_waiting = 0;
+        wp_res_fail_queued(e->res_site[s], e->now_ns, WP_EUNAVAIL);
+        int rv = res_drain(e, s);
+        if (rv != WP_OK)
+            return rv;
     }
     return WP_OK;
 }
@@ -726,6 +803,17 @@ static int setup_models(engine *e)
         return oom(e);
     for (size_t i = 0; i < e->nm; i++)
         e->share[i] = wp_zipf_pmf(&e->zipf, i);
+    for (size_t m = 0; m < e->nm; m++) {
+        const wp_model_profile *p = e->prof[m];
+        e->units[m] = WP_ROUTER_GPU_UNITS / p->slots_per_gpu;
+        /* Our edge serves shorter classes first; a regional endpoint is
+         * someone else's service: plain FIFO. */
+        e->cls_off_ns[m] = e->sc->serving != WP_SIM_SERVING_EDGE
+                               ? 0
+                               : CLASS_BOUND_NS * wp_router_service_class(wp_model_total_ms(
+                                                      p, p->typical_in_tokens, p->typical_out_tokens));
+    }
+
     e->trace_model = 0;
     if (sc->trace_model[0]) {
         size_t i = 0;
@@ -826,16 +914,6 @@ static int alloc_sites(engine *e, size_t n)
 
 static void init_gpu_queues(engine *e)
 {
-    for (size_t m = 0; m < e->nm; m++) {
-        const wp_model_profile *p = e->prof[m];
-        e->units[m] = WP_ROUTER_GPU_UNITS / p->slots_per_gpu;
-        /* Our edge serves shorter classes first; a regional endpoint is
-         * someone else's service: plain FIFO. */
-        e->cls_off_ns[m] = e->sc->serving != WP_SIM_SERVING_EDGE
-                               ? 0
-                               : CLASS_BOUND_NS * wp_router_service_class(wp_model_total_ms(
-                                                      p, p->typical_in_tokens, p->typical_out_tokens));
-    }
     for (size_t s = 0; s < e->nsites; s++) {
         e->sg[s].cap_units = (uint64_t)e->site_gpus[s] * WP_ROUTER_GPU_UNITS;
         for (size_t m = 0; m < e->nm; m++) {
@@ -886,6 +964,44 @@ static size_t nearest_site(const engine *e, const wp_user_point *u, const uint32
     }
     *rtt_ms = best_rtt;
     return best;
+}
+
+/* The residency core of edge site s: its GPUs' memory, every model in
+ * SLOTS mode with its slots per GPU and serving offset, the placement's
+ * warm models pinned and loaded before time 0 (prewarm). Queues hold at
+ * most RES_MAX_QUEUE per model (beyond: OVERLOADED at the node). */
+#define RES_MAX_QUEUE 16384u
+static int setup_residency(engine *e, size_t s, uint64_t mem_bytes, uint64_t warm)
+{
+    if (!e->res_site) {
+        e->res_site = calloc(e->nsites, sizeof *e->res_site);
+        if (!e->res_site)
+            return oom(e);
+    }
+    wp_res_config cfg = {.capacity_bytes = mem_bytes ? mem_bytes : 1,
+                         .max_batch = WP_RES_MAX_BATCH,
+                         .max_queue = RES_MAX_QUEUE,
+                         .gpus = e->site_gpus[s]};
+    int rv = wp_res_new(&cfg, &e->res_site[s], e->err);
+    const char *pinned[WP_SIM_MAX_MODELS];
+    size_t npinned = 0;
+    for (size_t m = 0; rv == WP_OK && m < e->nm; m++) {
+        const wp_model_profile *p = e->prof[m];
+        rv = wp_res_add_model(e->res_site[s], p->name, p->size_bytes ? p->size_bytes : 1, e->err);
+        if (rv == WP_OK)
+            rv = wp_res_set_slots(e->res_site[s], p->name, p->slots_per_gpu, e->err);
+        if (rv == WP_OK)
+            rv = wp_res_set_priority(e->res_site[s], p->name, e->cls_off_ns[m], e->err);
+        if ((warm >> m) & 1u)
+            pinned[npinned++] = p->name;
+    }
+    if (rv == WP_OK)
+        rv = wp_res_assign(e->res_site[s], 0, pinned, npinned, e->err);
+    wp_res_action a;
+    while (rv == WP_OK && wp_res_next_action(e->res_site[s], &a))
+        if (a.kind == WP_RES_LOAD) /* prewarmed: resident before time 0 */
+            rv = wp_res_load_done(e->res_site[s], 0, a.model, WP_OK, 0, e->err);
+    return rv == WP_OK ? WP_OK : wp_err_wrap(e->err, "sim: residency of site %zu", s);
 }
 
 static int setup_edge(engine *e)
@@ -983,6 +1099,8 @@ static int setup_edge(engine *e)
         for (size_t m = 0; rv == WP_OK && m < e->nm; m++)
             if ((pl.warm[s] >> m) & 1u)
                 wp_router_set_warm(e->view, idx, (uint32_t)m, true);
+        if (rv == WP_OK)
+            rv = setup_residency(e, s, (uint64_t)pl.gpus[s] * mem_per_gpu, pl.warm[s]);
     }
     wp_sim_placement_free(&pl);
     if (rv == WP_OK)
@@ -1128,6 +1246,9 @@ static int setup_faults(engine *e)
 
 static void engine_close(engine *e)
 {
+    for (size_t s = 0; e->res_site && s < e->nsites; s++)
+        wp_res_free(e->res_site[s]);
+    free(e->res_site);
     for (size_t c = 0; e->sends && c < e->ncities; c++)
         wp_router_sends_free(e->sends[c]);
     free(e->sends);
