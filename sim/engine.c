@@ -80,10 +80,40 @@
  * Latency recorded per request: TTFT = (service start + ttft + one-way
  * legs back) - t0; total = (service end + legs back) - t0.
  *
+ * One world with the daemons (issue 12), edge serving:
+ *   - Load: every GPU node's own count of its work (running + queued,
+ *     counted when a request reaches it) is published every
+ *     load_report_ms; ingress i routes on node j's report of the latest
+ *     tick <= t - oneway(i, j) plus its own sends since (router/load.c:
+ *     a shared ring of snapshots, O(1) per candidate, no event per pair).
+ *     Staleness: 0 <= age - oneway < load_report_ms (checked per route,
+ *     reported as load_lag_ms).
+ *   - GPUs: each node runs the residency core wp-node runs
+ *     (gpu_worker/residency.c, SLOTS mode: continuous batching, LRU
+ *     eviction of unpinned idle models, cold loads, shorter service
+ *     classes first within CLASS_BOUND_NS, deadline drops); the sim only
+ *     executes its actions (res_drain). Regional endpoints keep the FIFO
+ *     slot model below (someone else's service, all models warm).
+ *   - Deadlines (deadline_ms): the ingress answers OVERLOADED at once when
+ *     no node can return the first token in time; a node drops work that
+ *     can no longer start in time. Every request ends in one latency
+ *     record or one counted error (errors = overloaded + expired + failed
+ *     + no_route).
+ *   - Faults (fault = outage WHAT FROM-TO): the sites stop at FROM (queued
+ *     requests fail; running ones complete, their first token was already
+ *     accounted), ingresses keep routing there until FROM + the detection
+ *     time the gossip core measures for this very cluster (wp_gossip_sim_run
+ *     over the GPU nodes' WAN delays, memberlist defaults, 1% loss, this
+ *     seed; requests arriving meanwhile fail), sites return at TO and are
+ *     routed to again after the core's convergence time. Every ingress
+ *     learns at the same moment (the core's "every live member has it
+ *     dead"): a conservative upper bound.
  * What is not modelled: batching efficiency beyond the fixed slots, GPU
  * interference between co-resident models beyond sharing capacity,
- * network jitter and loss, retries, gossip staleness (the router's view is
- * exact), evictions (a cold-loaded model stays), Lambda's concurrency cap.
+ * network jitter and loss, retries after a failed forward (live retries
+ * once on the next candidate: the sim counts the error), the gossip delay
+ * of warm-set changes (a cold route marks the model warm in the shared
+ * view at once), Lambda's concurrency cap.
  *
  * Bounds: pending events and live requests ~ requests in flight; memory
  * O(users + sites x models + functions + (site, function) pools alive +
@@ -538,21 +568,17 @@ static int res_arrive(engine *e, uint32_t r)
     return res_drain(e, q->site);
 }
 
+/* Edge only (a regional endpoint keeps every model warm): a LOAD the
+ * residency core asked for is done. */
 static int on_load_done(engine *e, uint32_t slot)
 {
-    if (e->res_site) {
-        uint32_t site = (uint32_t)(slot / e->nm), m = (uint32_t)(slot % e->nm);
-        wp_err rerr;
-        if (wp_res_load_done(e->res_site[site], e->now_ns, e->prof[m]->name, WP_OK,
-                             ms_to_ns(wp_model_load_ms(e->prof[m])), &rerr) != WP_OK)
-            return wp_errf(e->err, WP_ESTATE, "sim: %s", wp_err_text(&rerr));
-        return res_drain(e, site);
-    }
-    gpu_q *g = &e->gq[slot];
-    uint32_t site = (uint32_t)(slot / e->nm);
-    g->loading = false;
-    e->sg[site].ready_waiting += g->n;
-    return gpu_drain(e, site);
+    uint32_t site = (uint32_t)(slot / e->nm), m = (uint32_t)(slot % e->nm);
+    wp_err rerr;
+    if (!e->res_site || wp_res_load_done(e->res_site[site], e->now_ns, e->prof[m]->name, WP_OK,
+                                         ms_to_ns(wp_model_load_ms(e->prof[m])),
+                                         &rerr) != WP_OK)
+        return wp_errf(e->err, WP_ESTATE, "sim: unexpected load done at site %u", site);
+    return res_drain(e, site);
 }
 
 /* ------------------------------------------------------------ handlers */

@@ -14,8 +14,11 @@
  * Every request belongs to one of `functions` tenant functions (lognormal
  * popularity fitted to the Azure Functions trace, see engine.c); the edge
  * runs it in a per-(PoP, function) V8 isolate that starts in a few ms.
- * GPUs are SIMULATED: a timing model (slots per GPU, FIFO queue per node
- * and model, cold load from size and load bandwidth), no compute.
+ * GPUs are SIMULATED: a timing model (slots per GPU, cold load from size
+ * and load bandwidth), no compute; edge nodes run the daemon's residency
+ * core (gpu_worker/, pure part) on it, regional endpoints a FIFO. Each
+ * edge ingress routes on load reports as stale as a live one's, and
+ * outages are detected after the gossip core's measured time (engine.c).
  *
  * Pure: no clock, no sockets, no globals; the seed is the only source of
  * randomness, so one seed gives identical results. Wall time is measured
