@@ -31,6 +31,29 @@
  * only load an ingress cannot see is what OTHER ingresses sent in that
  * window. A node with no report yet counts only the view's own counts.
  *
+ * The live side, step by step (what wp-node is expected to do):
+ *   - create the view with report_period_ns = the period nodes report at,
+ *     history_ticks = 0; one wp_router_sends for the node (it is one
+ *     ingress);
+ *   - a node reports its own load (per model: running + queued, from its
+ *     residency core; free units) with its clock's time; on receipt:
+ *     wp_router_load_report(view, node, &rep) (older ones are refused);
+ *   - route with req.now_ns = now, req.sends, req.budget_ms = time left to
+ *     the request's deadline less the user's return leg, req.user_ms; on
+ *     WP_EOVERLOAD answer OVERLOADED at once (result.why says full or
+ *     deadline, best_late_ms how late the best one would have been);
+ *   - on forwarding: wp_router_sends_note(sends, view, node, model,
+ *     now + rtt_ms/2 in ns); on its answer or error:
+ *     wp_router_sends_done(... same arrival time);
+ *   - wp_router_inflight_add stays for a node's own counts (and for nodes
+ *     that never report); once a node reports, routes ignore those counts;
+ *   - for `wpctl route`: wp_route_explain_run gives every candidate with
+ *     RTT from the ingress, the user's leg, expected wait, the load it was
+ *     weighed with, the age of that report and the verdict;
+ *   - at the target: wp_res_submit_by with the latest start that still
+ *     meets the deadline, and wp_res_set_priority(model, class x bound)
+ *     with wp_router_model_class (gpu_worker.h).
+ *
  * The hot path (wp_route) allocates nothing and reads only the view. Each
  * ingress city keeps every node sorted by RTT from it; a scan walks that
  * list and stops as soon as RTT alone cannot beat the best cost found.
