@@ -411,4 +411,13 @@ double wp_model_ttft_ms(const wp_model_profile *m, uint32_t in_tokens);
 double wp_model_total_ms(const wp_model_profile *m, uint32_t in_tokens, uint32_t out_tokens);
 double wp_model_load_ms(const wp_model_profile *m);
 
+/* ---------------------------------------------------------------- catalog */
+
+/* The default model catalog (common/catalog.c documents every figure):
+ * a small LLM, an embedding model, a classifier, speech-to-text. */
+size_t wp_catalog_count(void);
+const wp_model_profile *wp_catalog_model(size_t i);
+/* Index by exact name, or -1. */
+int wp_catalog_find(const char *name);
+
 #endif /* WP_COMMON_H */

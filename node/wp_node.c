@@ -42,7 +42,6 @@
 #include "proto/admin.pb-c.h"
 #include "proto/inference.pb-c.h"
 #include "router/router.h"
-#include "sim/sim.h"
 #include "topology/topology.h"
 
 #include <errno.h>
@@ -2815,8 +2814,8 @@ int main(int argc, char **argv)
                     wp_err_text(&err));
             goto out_zmq;
         }
-        for (size_t i = 0; i < wp_sim_catalog_count(); i++)
-            model_register(n, wp_sim_catalog_model(i));
+        for (size_t i = 0; i < wp_catalog_count(); i++)
+            model_register(n, wp_catalog_model(i));
         for (size_t i = 0; i < n_mf; i++) {
             if (n->gpu_kind == WP_GPU_MODEL) {
                 fprintf(stderr, "wp-node: --model-file needs --gpu-backend cpu or cuda (the "
