@@ -296,7 +296,8 @@ typedef struct wp_heap {
     size_t n, cap, elem_bytes;
 } wp_heap;
 
-/* cap: initial capacity in elements (0: a default); WP_ENOMEM. */
+/* cap: initial capacity in elements; 0 allocates nothing (cannot fail:
+ * the array comes with the first push). WP_ENOMEM. */
 int wp_heap_init(wp_heap *h, const wp_heap_kind *k, size_t cap);
 void wp_heap_close(wp_heap *h);
 /* Doubles the array; WP_ENOMEM (heap unchanged). Internal to push. */

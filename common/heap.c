@@ -29,7 +29,8 @@
  * down from the root, each element moved once per level (one memcpy, not
  * three).
  *
- * Bounds. push and pop are O(log n) comparisons and copies. The array
+ * Bounds. push and pop are O(log n) comparisons and copies. The array is
+ * allocated at init (or on the first push when init is given no capacity),
  * grows by doubling (WP_ENOMEM when it cannot, the heap unchanged) and
  * never shrinks until wp_heap_close.
  */
@@ -42,9 +43,15 @@ int wp_heap_init(wp_heap *h, const wp_heap_kind *k, size_t cap)
 {
     h->n = 0;
     h->elem_bytes = k->elem_bytes;
-    h->cap = cap ? cap : 64;
-    h->v = h->cap <= SIZE_MAX / h->elem_bytes ? malloc(h->cap * h->elem_bytes) : NULL;
-    return h->v ? WP_OK : WP_ENOMEM;
+    h->cap = 0;
+    h->v = NULL;
+    if (cap == 0)
+        return WP_OK; /* allocated on the first push */
+    h->v = cap <= SIZE_MAX / h->elem_bytes ? malloc(cap * h->elem_bytes) : NULL;
+    if (!h->v)
+        return WP_ENOMEM;
+    h->cap = cap;
+    return WP_OK;
 }
 
 void wp_heap_close(wp_heap *h)
@@ -59,10 +66,11 @@ int wp_heap__grow(wp_heap *h)
     const size_t sz = h->elem_bytes;
     if (h->cap > SIZE_MAX / 2 / sz)
         return WP_ENOMEM;
-    unsigned char *nv = realloc(h->v, h->cap * 2 * sz);
+    size_t cap = h->cap ? 2 * h->cap : 8;
+    unsigned char *nv = realloc(h->v, cap * sz);
     if (!nv)
         return WP_ENOMEM;
     h->v = nv;
-    h->cap *= 2;
+    h->cap = cap;
     return WP_OK;
 }
