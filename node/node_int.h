@@ -159,7 +159,7 @@ typedef struct node {
     uint64_t dropped_sends;
     uint64_t admin_bad;
 
-    /* request path (see the essay above) */
+    /* request path (its essay opens ingress.c) */
     void *rsock;
     uv_poll_t rsock_poll;
     bool rsock_on;

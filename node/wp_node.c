@@ -92,7 +92,6 @@ static void reqpath_shutdown(node *n)
     ingress_shutdown(n);
 }
 
-
 static void on_closed(uv_handle_t *h) { (void)h; }
 
 static void close_handle(uv_handle_t *h)
