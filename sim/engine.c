@@ -391,6 +391,7 @@ static int req_error(engine *e, uint32_t r, enum err_kind kind)
     req *q = &e->rq[r];
     wp_sim_stats *st = &e->res->region[q->region];
     st->errors++;
+    e->res->model_errors[q->model]++;
     switch (kind) {
     case ERR_NO_ROUTE: st->no_route++; break;
     case ERR_OVERLOADED: st->overloaded++; break;
@@ -607,6 +608,7 @@ static int on_gen(engine *e, uint32_t point)
     }
     q->fn = e->nfn > 1 ? draw_function(e) : 0;
     e->res->region[q->region].requests++;
+    e->res->model_requests[q->model]++;
     wp_sim_tl_cell *cell = tl_cell(e, q->t0_ns, q->region);
     if (cell)
         cell->requests++;
@@ -1369,6 +1371,9 @@ int wp_sim_run(const wp_sim_scenario *sc, const wp_sim_options *opt, wp_sim_resu
     }
     if ((rv = setup_models(e)) != WP_OK || (rv = setup_functions(e)) != WP_OK)
         goto out;
+    res->nmodels = e->nm;
+    for (size_t m = 0; m < e->nm; m++)
+        snprintf(res->model_name[m], sizeof res->model_name[m], "%s", e->prof[m]->name);
     rv = sc->serving == WP_SIM_SERVING_EDGE ? setup_edge(e) : setup_regional(e);
     if (rv != WP_OK)
         goto out;

@@ -53,6 +53,18 @@ static void json_stats(wp_json *j, const wp_sim_stats *s)
 
 static void json_timeline(wp_json *j, const wp_sim_result *r)
 {
+    wp_json_key(j, "models");
+    wp_json_obj_begin(j);
+    for (size_t m = 0; m < r->nmodels; m++) {
+        wp_json_key(j, r->model_name[m]);
+        wp_json_obj_begin(j);
+        wp_json_key(j, "requests");
+        wp_json_uint(j, r->model_requests[m]);
+        wp_json_key(j, "errors");
+        wp_json_uint(j, r->model_errors[m]);
+        wp_json_obj_end(j);
+    }
+    wp_json_obj_end(j);
     if (r->routes_on_reports) { /* edge: how stale the load each route saw was */
         wp_json_key(j, "load_lag_ms");
         wp_json_obj_begin(j);
@@ -221,6 +233,13 @@ void wp_sim_report_table(const wp_sim_result *r, double wall_s, FILE *fp)
         fprintf(fp, ", isolates started %llu", (unsigned long long)r->isolates);
     fprintf(fp, ", (site, function) pools held %zu\n", r->env_pools);
     fputs(legend, fp);
+    if (r->all.errors) {
+        fprintf(fp, "errors by model:");
+        for (size_t m = 0; m < r->nmodels; m++)
+            fprintf(fp, " %s %llu/%llu", r->model_name[m], (unsigned long long)r->model_errors[m],
+                    (unsigned long long)r->model_requests[m]);
+        fputc('\n', fp);
+    }
     table_phases(r, fp);
 }
 

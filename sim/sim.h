@@ -307,6 +307,12 @@ typedef struct wp_sim_result {
      * 0 <= lag < load_report_ms. Over routes that used a report. */
     uint64_t routes_on_reports;
     double load_lag_min_ms, load_lag_max_ms;
+    /* Per model (the scenario's, in order): requests and explicit errors,
+     * to see that one model's overload does not starve another. */
+    size_t nmodels;
+    char model_name[WP_SIM_MAX_MODELS][WP_NAME_MAX];
+    uint64_t model_requests[WP_SIM_MAX_MODELS];
+    uint64_t model_errors[WP_SIM_MAX_MODELS];
 } wp_sim_result;
 
 /* Runs a scenario. The result is large (~1 MiB: histograms); allocate it

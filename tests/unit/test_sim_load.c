@@ -113,6 +113,17 @@ static void test_deadline_admission(void **state)
     assert_true(r->all.overloaded > r->all.expired); /* most are refused at once */
     /* Served requests answered in time: TTFT max within the deadline. */
     assert_true((double)r->all.ttft_ns.max / 1e6 <= 5000.0 + 1e-6);
+    /* The long model's overload does not starve the short ones: the
+     * embedding and the classifier (ms of service) fail <= 2%, the LLM
+     * (seconds) takes the errors. */
+    assert_int_equal(r->nmodels, 4);
+    for (size_t m = 0; m < r->nmodels; m++) {
+        assert_true(r->model_requests[m] > 0);
+        if (strncmp(r->model_name[m], "bge", 3) == 0 || strncmp(r->model_name[m], "distil", 6) == 0)
+            assert_true(r->model_errors[m] * 50 <= r->model_requests[m]);
+        if (strncmp(r->model_name[m], "llama", 5) == 0)
+            assert_true(r->model_errors[m] * 4 >= r->model_requests[m]);
+    }
     /* Without a deadline the same load queues without bound. */
     static const char nodl[] = "preset = tiny\nserving = edge\ngpu_cities = 0\ngpus_total = 8\n"
                                "rate_rps = 400\nfunctions = 1\ndiurnal_amplitude = 0\n"
