@@ -132,6 +132,7 @@ int wp_router_sends_note(wp_router_sends *s, const wp_router_view *v, uint32_t n
     const wp_router_model *m = &v->models[model];
     if (sends_empty(sn)) {
         sn->b0 = b;
+        sn->hi = 0;
     } else if (b >= sn->b0 + 2 * WP_ROUTER_SEND_BUCKETS) {
         /* far ahead: everything held collapses into the oldest bucket of
          * the new window (an overestimate until a report covers it) */
@@ -141,6 +142,7 @@ int wp_router_sends_note(wp_router_sends *s, const wp_router_view *v, uint32_t n
                 sn->units[i][c] = 0;
             }
         sn->b0 = b - (WP_ROUTER_SEND_BUCKETS - 1);
+        sn->hi = 1;
     }
     if (b < sn->b0)
         b = sn->b0; /* arrives before the window: counted with the oldest */
@@ -150,7 +152,10 @@ int wp_router_sends_note(wp_router_sends *s, const wp_router_view *v, uint32_t n
         memmove(sn->units[0], sn->units[1], (WP_ROUTER_SEND_BUCKETS - 1) * sizeof sn->units[0]);
         memset(sn->units[WP_ROUTER_SEND_BUCKETS - 1], 0, sizeof sn->units[0]);
         sn->b0++;
+        sn->hi = sn->hi >= 2 ? sn->hi - 1 : sn->hi;
     }
+    if (b - sn->b0 + 1 > sn->hi)
+        sn->hi = b - sn->b0 + 1;
     uint32_t *u = &sn->units[b - sn->b0][m->cls];
     *u = *u > UINT32_MAX - m->units ? UINT32_MAX : *u + m->units;
     return WP_OK;

@@ -83,6 +83,7 @@ static inline bool wp__router_warm(const wp_router_view *v, uint32_t node, uint3
  * arriving at the node in [ (b0+i) P, (b0+i+1) P ). */
 typedef struct wp_sends_node {
     uint32_t b0;
+    uint32_t hi; /* buckets hi.. are empty (the sum stops there) */
     uint32_t units[WP_ROUTER_SEND_BUCKETS][WP_ROUTER_CLASSES];
 } wp_sends_node;
 
@@ -100,7 +101,7 @@ static inline uint64_t wp__sends_pending(const wp_router_sends *s, uint32_t node
         return 0;
     const wp_sends_node *sn = &s->n[node];
     uint64_t total = 0;
-    for (uint64_t i = k > sn->b0 ? k - sn->b0 : 0; i < WP_ROUTER_SEND_BUCKETS; i++)
+    for (uint64_t i = k > sn->b0 ? k - sn->b0 : 0; i < sn->hi; i++)
         for (uint32_t c = 0; c < WP_ROUTER_CLASSES; c++) {
             units[c] += sn->units[i][c];
             total += sn->units[i][c];

@@ -150,7 +150,7 @@ int main(int argc, char **argv)
         }
         uint64_t ok = 0, cold = 0, sink = 0;
         wp_route_result r;
-        uint64_t t0 = wp_clock_monotonic_ns();
+        uint64_t t0 = wp_clock_monotonic_ns(), c0 = wp_clock_thread_cpu_ns();
         for (uint64_t i = 0; i < decisions; i++) {
             if (wp_route(v, &reqs[i & (NREQ - 1)], &r) == WP_OK) {
                 ok++;
@@ -159,13 +159,15 @@ int main(int argc, char **argv)
             }
         }
         double wall_s = (double)(wp_clock_monotonic_ns() - t0) / 1e9;
+        double cpu_s = (double)(wp_clock_thread_cpu_ns() - c0) / 1e9;
         printf("{\"bench\":\"router\",\"policy\":\"%s\",\"preset\":\"edge\",\"nodes\":%zu,"
                "\"models\":%d,\"warm_replicas\":%zu,\"decisions\":%llu,\"routed\":%llu,"
                "\"cold\":%llu,\"wall_s\":%.4f,\"decisions_per_s\":%.0f,\"ns_per_decision\":%.1f,"
-               "\"checksum\":%llu}\n",
+               "\"cpu_s\":%.4f,\"decisions_per_cpu_s\":%.0f,\"checksum\":%llu}\n",
                label, pl.nsites, NMODELS, warm_pairs, (unsigned long long)decisions,
                (unsigned long long)ok, (unsigned long long)cold, wall_s,
-               (double)decisions / wall_s, wall_s * 1e9 / (double)decisions,
+               (double)decisions / wall_s, wall_s * 1e9 / (double)decisions, cpu_s,
+               (double)decisions / cpu_s,
                (unsigned long long)(sink & 0xffff));
     }
     wp_router_sends_free(sends);
