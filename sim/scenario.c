@@ -31,7 +31,8 @@
  * Cloudflare: a Worker's V8 isolate starts in under 5 ms. */
 static const char edge_text[] =
     "# edge: Workers-AI-like. ~330 PoP cities, GPUs in the 190 with the most\n"
-    "# demand, every model kept warm where memory allows, nearest-warm routing.\n"
+    "# demand, every model kept warm where memory allows, load-aware routing\n"
+    "# (latency: lowest expected time to first token, from load reports).\n"
     "# Each request runs in its function's V8 isolate at the ingress PoP (one\n"
     "# per PoP and function, shared by concurrent requests): a start costs\n"
     "# isolate_start_ms = 5 (Cloudflare: under 5 ms), idle isolates live\n"
@@ -41,7 +42,7 @@ static const char edge_text[] =
     "preset = edge\n"
     "gpu_cities = 190\n"
     "gpus_total = 400\n"
-    "policy = nearest-warm\n"
+    "policy = latency\n"
     "functions = 1500\n"
     "function_sigma = 4.08\n"
     "isolate_start_ms = 5\n"

@@ -163,7 +163,7 @@ static void test_scenario_builtins(void **state)
     assert_string_equal(sc.name, "edge");
     assert_int_equal(sc.serving, WP_SIM_SERVING_EDGE);
     assert_int_equal(sc.gpu_cities, 190);
-    assert_int_equal(sc.policy, WP_POLICY_NEAREST_WARM);
+    assert_int_equal(sc.policy, WP_POLICY_LATENCY); /* load-aware since issue 12 */
     assert_int_equal(wp_sim_scenario_builtin("central", &sc, &err), WP_OK);
     assert_int_equal(sc.serving, WP_SIM_SERVING_REGIONAL);
     assert_string_equal(sc.sites, "us-east-1");
