@@ -333,6 +333,10 @@ uint64_t wp_res_free_bytes(const wp_res *r);
 size_t wp_res_warm_models(const wp_res *r, const char **names, size_t max);
 /* Requests queued or running, over all models. */
 uint32_t wp_res_queue_depth(const wp_res *r);
+/* Requests of one model queued or running (0 for an unknown model): what a
+ * node puts in its load report (router.h, wp_load_report); free units for
+ * the report are wp_res_capacity_units - wp_res_busy_units. */
+uint32_t wp_res_model_inflight(const wp_res *r, const char *model);
 int wp_res_model_state(const wp_res *r, const char *model);  /* -1 unknown */
 bool wp_res_model_pinned(const wp_res *r, const char *model);
 

@@ -606,6 +606,12 @@ uint32_t wp_res_queue_depth(const wp_res *r)
     return d;
 }
 
+uint32_t wp_res_model_inflight(const wp_res *r, const char *model)
+{
+    const res_model *m = find(r, model);
+    return m ? m->qlen + m->running_n : 0;
+}
+
 int wp_res_model_state(const wp_res *r, const char *model)
 {
     const res_model *m = find(r, model);

@@ -50,6 +50,8 @@
  *   - for `wpctl route`: wp_route_explain_run gives every candidate with
  *     RTT from the ingress, the user's leg, expected wait, the load it was
  *     weighed with, the age of that report and the verdict;
+ *   - at a node, for its report: per model wp_res_model_inflight, free
+ *     units wp_res_capacity_units - wp_res_busy_units (gpu_worker.h);
  *   - at the target: wp_res_submit_by with the latest start that still
  *     meets the deadline, and wp_res_set_priority(model, class x bound)
  *     with wp_router_model_class (gpu_worker.h).

@@ -104,7 +104,11 @@ static void test_fail_queued_keeps_running(void **state)
     assert_int_equal(expect(r, WP_RES_RUN, "long"), 1);
     assert_int_equal(wp_res_submit(r, 1, "long", 2, &err), WP_OK);
     assert_int_equal(wp_res_submit(r, 2, "short", 3, &err), WP_OK);
+    assert_int_equal(wp_res_model_inflight(r, "long"), 2); /* running + queued */
+    assert_int_equal(wp_res_model_inflight(r, "short"), 1);
+    assert_int_equal(wp_res_model_inflight(r, "nope"), 0);
     wp_res_fail_queued(r, 3, WP_EUNAVAIL);
+    assert_int_equal(wp_res_model_inflight(r, "long"), 1);
     int fails = 0;
     while (wp_res_next_action(r, &a)) {
         assert_int_equal(a.kind, WP_RES_FAIL);
