@@ -7,6 +7,7 @@
  * Also the helper every placement command uses to find the servers:
  * --endpoint wins; else the file D/placement.endpoints (one address per
  * line; D from --dir, default .cluster) that `wpctl cluster up` writes. */
+#include "tools/wpctl/cluster.h"
 #include "tools/wpctl/wpctl.h"
 #include "placement/client.h"
 
@@ -23,7 +24,7 @@ int wpctl_placement_connect(const char *endpoint, const char *dir, wp_placement_
             return wpctl_fail("--endpoint: %s", wp_err_text(&err));
         return WPCTL_OK;
     }
-    const char *d = dir ? dir : ".cluster";
+    const char *d = wpctl_cluster_dir(dir);
     char path[1024];
     snprintf(path, sizeof path, "%s/placement.endpoints", d);
     FILE *fp = fopen(path, "r");

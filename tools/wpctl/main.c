@@ -61,7 +61,7 @@ int wpctl_usage_error(const char *cmd, const char *fmt, ...)
     va_start(ap, fmt);
     fprintf(stderr, "wpctl %s: ", cmd);
     vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\nTry 'wpctl %s --help'.\n", cmd);
+    fputc('\n', stderr);
     va_end(ap);
     return WPCTL_USAGE;
 }

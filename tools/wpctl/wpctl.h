@@ -23,7 +23,7 @@ struct wpctl_cmd {
 
 /* Prints "wpctl: <message>" on stderr and returns WPCTL_FAIL. */
 int wpctl_fail(const char *fmt, ...) WP_PRINTF(1, 2);
-/* Prints "wpctl <cmd>: <message>\nTry 'wpctl <cmd> --help'." and returns
+/* Prints one line "wpctl <cmd>: <message>" on stderr and returns
  * WPCTL_USAGE. */
 int wpctl_usage_error(const char *cmd, const char *fmt, ...) WP_PRINTF(2, 3);
 
