@@ -36,13 +36,11 @@ int wpctl_pin_main(int argc, char **argv)
     int prv = wpctl_parse(&spec, argc, argv, &a);
     if (prv != WPCTL_CONTINUE)
         return prv;
-    argv = a.argv;
-    int optind = 0;
-    const char *model = argv[optind];
+    const char *model = a.argv[0];
     char list[1024];
-    if (strlen(argv[optind + 1]) >= sizeof list)
+    if (strlen(a.argv[1]) >= sizeof list)
         return wpctl_usage_error("pin", "city list too long");
-    snprintf(list, sizeof list, "%s", argv[optind + 1]);
+    snprintf(list, sizeof list, "%s", a.argv[1]);
     const char *cities[64];
     size_t n = 0;
     char *save = NULL;
@@ -82,7 +80,7 @@ int wpctl_pin_main(int argc, char **argv)
         wp_json_end(&j);
         return WPCTL_OK;
     }
-    printf("pinned %s to %s (%lld per city), placement version %llu\n", model, argv[optind + 1],
+    printf("pinned %s to %s (%lld per city), placement version %llu\n", model, a.argv[1],
            (long long)replicas, (unsigned long long)version);
     return WPCTL_OK;
 }

@@ -244,3 +244,83 @@ void wpctl_print_help(const wpctl_spec *spec, FILE *fp)
     if (spec->footer && spec->footer[0])
         fprintf(fp, "\n%s", spec->footer);
 }
+
+/* Edit distance of two short words (insert, delete, substitute). */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 31 || lb > 31)
+        return SIZE_MAX;
+    size_t row[32];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+int wpctl_unknown_command(const char *group, const char *word, const struct wpctl_cmd *cmds,
+                          size_t n)
+{
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX;
+    for (size_t i = 0; i < n; i++) {
+        if (cmds[i].fn == NULL)
+            continue;
+        size_t d = edit_distance(word, cmds[i].name);
+        size_t wl = strlen(word);
+        if (wl >= 2 && strncmp(word, cmds[i].name, wl) == 0)
+            d = 1; /* a prefix */
+        if (d < best_d) {
+            best_d = d;
+            best = cmds[i].name;
+        }
+    }
+    char where[64];
+    snprintf(where, sizeof where, "wpctl%s%s", group ? " " : "", group ? group : "");
+    if (best && best_d <= 2)
+        fprintf(stderr, "%s: unknown command '%s' (did you mean '%s'? see %s --help)\n", where,
+                word, best, where);
+    else
+        fprintf(stderr, "%s: unknown command '%s' (see %s --help)\n", where, word, where);
+    return WPCTL_USAGE;
+}
+
+int wpctl_dispatch(const char *group, const char *about, const struct wpctl_cmd *subs, size_t n,
+                   int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "--help") != 0 && strcmp(argv[1], "-h") != 0) {
+        for (size_t i = 0; i < n; i++)
+            if (subs[i].fn && strcmp(argv[1], subs[i].name) == 0)
+                return subs[i].fn(argc - 1, argv + 1);
+        if (argv[1][0] == '-') {
+            fprintf(stderr, "wpctl %s: expected a command before '%s' (see wpctl %s --help)\n",
+                    group, argv[1], group);
+            return WPCTL_USAGE;
+        }
+        return wpctl_unknown_command(group, argv[1], subs, n);
+    }
+    if (argc < 2) {
+        fprintf(stderr, "wpctl %s: missing command (see wpctl %s --help)\n", group, group);
+        return WPCTL_USAGE;
+    }
+    FILE *fp = stdout;
+    fprintf(fp, "usage: wpctl %s COMMAND [OPTIONS]\n\n%s\nCommands:\n", group, about ? about : "");
+    for (size_t i = 0; i < n; i++)
+        if (subs[i].fn)
+            fprintf(fp, "  %-10s %s\n", subs[i].name, subs[i].summary);
+    fprintf(fp, "\n'wpctl %s COMMAND --help' describes a command.\n", group);
+    return WPCTL_OK;
+}

@@ -32,7 +32,7 @@
  *
  * Destinations keep their value when the flag is absent, so the default is
  * whatever the variable held before parsing. Bounds are inclusive; a flag
- * with lo > hi (WPF_NOBOUND) is unbounded. `seen` (optional) is set true when
+ * with lo > hi (write 1, 0) is unbounded. `seen` (optional) is set true when
  * the flag is given. Bundles (WPF_TARGET, WPF_JSON) give every command the
  * same words for the same thing. */
 #ifndef WPCTL_FLAGS_H
@@ -69,7 +69,7 @@ typedef struct wpctl_flag {
     bool *seen;          /* optional: set true when given */
 } wpctl_flag;
 
-#define WPF_NOBOUND 1.0, 0.0
+
 
 #define WPF_BOOL(n, d, h) {.name = (n), .kind = WPCTL_F_BOOL, .dest = (d), .lo = 1, .help = (h)}
 #define WPF_STR(n, d, m, h)                                                                      \
@@ -109,6 +109,11 @@ typedef struct wpctl_target {
 /* --dir alone, for commands that talk to the cluster only through its file. */
 #define WPF_DIR(t)                                                                               \
     WPF_STR("dir", &(t)->dir, "D", "cluster directory (else $WP_CLUSTER_DIR, else ./.cluster)")
+/* --endpoint LIST/--dir, for commands that talk to the placement servers. */
+#define WPF_PLACEMENT(t)                                                                         \
+    WPF_STR("endpoint", &(t)->endpoint, "LIST",                                                  \
+            "placement servers' API addresses (comma-separated)"),                               \
+        WPF_DIR(t)
 /* --json, with a description of what is printed. */
 #define WPF_JSON(d, what) WPF_BOOL("json", (d), (what))
 
@@ -132,5 +137,17 @@ typedef struct wpctl_args {
 int wpctl_parse(const wpctl_spec *spec, int argc, char **argv, wpctl_args *out);
 /* The generated --help of spec, on fp. */
 void wpctl_print_help(const wpctl_spec *spec, FILE *fp);
+
+/* Commands with subcommands (`wpctl model gen`): runs the subcommand named
+ * by argv[1] with argv + 1; prints a help listing the subcommands (about,
+ * then each name and summary) for --help, -h or no argument; an unknown
+ * name gets one line with a hint (see wpctl_unknown_command). */
+struct wpctl_cmd;
+int wpctl_dispatch(const char *group, const char *about, const struct wpctl_cmd *subs, size_t n,
+                   int argc, char **argv);
+/* "wpctl GROUP: unknown command 'X' (did you mean 'Y'? see wpctl GROUP --help)"
+ * on stderr (GROUP NULL: top level); returns WPCTL_USAGE. */
+int wpctl_unknown_command(const char *group, const char *word, const struct wpctl_cmd *cmds,
+                          size_t n);
 
 #endif

@@ -1,15 +1,26 @@
 /* wpctl — warmpath's admin CLI: one binary, one subcommand per area. */
+#include "tools/wpctl/flags.h"
 #include "tools/wpctl/wpctl.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#define WPCTL_VERSION "0.1.0"
+
 static int version_main(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    printf("wpctl (warmpath) 0.1.0\n");
+    bool json = false;
+    const wpctl_flag flags[] = {WPF_JSON(&json, "{name, version}"), WPF_END};
+    const wpctl_spec spec = {.name = "version", .about = "Prints wpctl's version.\n",
+                             .flags = flags};
+    int rv = wpctl_parse(&spec, argc, argv, NULL);
+    if (rv != WPCTL_CONTINUE)
+        return rv;
+    if (json)
+        printf("{\"name\":\"wpctl\",\"version\":\"" WPCTL_VERSION "\"}\n");
+    else
+        printf("wpctl (warmpath) " WPCTL_VERSION "\n");
     return WPCTL_OK;
 }
 
@@ -66,6 +77,19 @@ int wpctl_usage_error(const char *cmd, const char *fmt, ...)
     return WPCTL_USAGE;
 }
 
+void wpctl_json_node_done(const char *id, const char *key, bool value)
+{
+    wp_json j;
+    wp_json_init(&j, stdout, false);
+    wp_json_obj_begin(&j);
+    wp_json_key(&j, "node");
+    wp_json_str(&j, id);
+    wp_json_key(&j, key);
+    wp_json_bool(&j, value);
+    wp_json_obj_end(&j);
+    wp_json_end(&j);
+}
+
 static void usage(FILE *fp)
 {
     fprintf(fp, "usage: wpctl COMMAND [ARGS...]\n\n"
@@ -91,13 +115,11 @@ int main(int argc, char **argv)
         return WPCTL_OK;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("wpctl (warmpath) 0.1.0\n");
+        printf("wpctl (warmpath) " WPCTL_VERSION "\n");
         return WPCTL_OK;
     }
     for (size_t i = 0; i < WP_ARRAY_LEN(commands); i++)
         if (commands[i].fn != NULL && strcmp(argv[1], commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "wpctl: unknown command '%s'\n", argv[1]);
-    usage(stderr);
-    return WPCTL_USAGE;
+    return wpctl_unknown_command(NULL, argv[1], commands, WP_ARRAY_LEN(commands));
 }

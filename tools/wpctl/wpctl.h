@@ -27,6 +27,10 @@ int wpctl_fail(const char *fmt, ...) WP_PRINTF(1, 2);
  * WPCTL_USAGE. */
 int wpctl_usage_error(const char *cmd, const char *fmt, ...) WP_PRINTF(2, 3);
 
+/* Prints {"node": id, key: value} on stdout: what a write command to one
+ * node did, for --json. */
+void wpctl_json_node_done(const char *id, const char *key, bool value);
+
 /* Subcommands (one file each). */
 int wpctl_cluster_main(int argc, char **argv);
 int wpctl_nodes_main(int argc, char **argv);
