@@ -13,10 +13,19 @@
 #define WPCTL_CLUSTER_MAX_NODES 512u
 #define WPCTL_CLUSTER_FILE "cluster.txt"
 
+/* A process the cluster started: its pid and its start time (field 22 of
+ * /proc/PID/stat, clock ticks since boot), which together name one process
+ * even after the pid is reused. start_ticks 0: unknown (a version 1 file). */
+typedef struct wpctl_proc {
+    pid_t pid;
+    uint64_t start_ticks;
+} wpctl_proc;
+
 typedef struct wpctl_node_rec {
     char id[WP_NAME_MAX];
     char city[WP_GOSSIP_CITY_MAX];
     pid_t pid;
+    uint64_t start_ticks;
     char gossip[WP_GOSSIP_ADDR_MAX];
     char admin[WP_GOSSIP_ADDR_MAX];
     char request[WP_GOSSIP_ADDR_MAX]; /* client request endpoint ("" = none) */
@@ -29,6 +38,7 @@ typedef struct wpctl_node_rec {
 typedef struct wpctl_placement_rec {
     uint32_t id;
     pid_t pid;
+    uint64_t start_ticks;
     char api[WP_GOSSIP_ADDR_MAX];
     char raft[WP_GOSSIP_ADDR_MAX];
 } wpctl_placement_rec;
@@ -54,10 +64,41 @@ const char *wpctl_cluster_dir(const char *flag);
  * line). c is large: allocate it on the heap. */
 int wpctl_cluster_load(const char *dir, wpctl_cluster *c, wp_err *err);
 int wpctl_cluster_save(const wpctl_cluster *c, wp_err *err);
-/* True if pid is a live (not zombie) wp-node process. */
-bool wpctl_pid_is_node(pid_t pid);
-/* True if pid is a live (not zombie) process whose argv[0] contains name. */
-bool wpctl_pid_is_proc(pid_t pid, const char *name);
+/* Process supervision with pidfds (Linux >= 5.3; pidfd_open and
+ * pidfd_send_signal through syscall(2)): a recorded process is ours when its
+ * pid is alive and its start time matches the record, checked after its
+ * pidfd is open, so the pidfd names our process or a dead one, never a
+ * stranger that reused the pid. Signals go through the pidfd; waiting is
+ * poll(2) on it. Without pidfds (ENOSYS) kill(2) and polling stand in. */
+
+/* Start time of pid (0 when it does not exist or is a zombie). */
+uint64_t wpctl_proc_start_ticks(pid_t pid);
+/* The record of a process just started (pid, start time). */
+wpctl_proc wpctl_proc_of(pid_t pid);
+/* A pidfd for the recorded process if it is running (>= 0), -2 if it is
+ * running but pidfds are not available, -1 if it is not running. A record
+ * without a start time (version 1 file) is checked by argv[0] containing
+ * `name` instead. */
+int wpctl_proc_open(wpctl_proc p, const char *name);
+/* True if the recorded process is running. */
+bool wpctl_proc_running(wpctl_proc p, const char *name);
+/* Stops the running processes among procs[0..n): SIGTERM, up to grace_ms
+ * for them to exit, then SIGKILL and up to 2 s more; reaps those that are
+ * our children. Returns how many are still running. */
+size_t wpctl_proc_stop(const wpctl_proc *procs, size_t n, const char *const *names, int grace_ms);
+
+/* The node's / placement server's process record. */
+static inline wpctl_proc wpctl_node_proc(const wpctl_node_rec *r)
+{
+    return (wpctl_proc){r->pid, r->start_ticks};
+}
+static inline wpctl_proc wpctl_placement_proc(const wpctl_placement_rec *r)
+{
+    return (wpctl_proc){r->pid, r->start_ticks};
+}
+/* True if the node's recorded wp-node process is running. */
+bool wpctl_node_running(const wpctl_node_rec *r);
+bool wpctl_placement_running(const wpctl_placement_rec *r);
 
 /* Admin endpoint of `node_id` (or of the first running node when NULL) in
  * the cluster at dir, or `endpoint` itself when given. */
