@@ -433,19 +433,15 @@ static void json_cluster(const wpctl_cluster *cl, wp_json *j)
     wp_json_arr_end(j);
 }
 
-/* `up` was interrupted or failed after starting processes: stop them all
- * and leave no cluster file behind (nothing runs that it could name). */
+/* `up` was interrupted or failed after starting processes: stop them all.
+ * The cluster file stays, naming each one ('cluster status' shows them
+ * stopped; 'cluster down' cleans up if any could not be stopped). */
 static int up_abort(wpctl_cluster *cl, int rc)
 {
     size_t left = stop_cluster(cl, 5000);
-    if (left == 0) {
-        char path[700];
-        snprintf(path, sizeof path, "%s/%s", cl->dir, WPCTL_CLUSTER_FILE);
-        unlink(path);
-    } else {
+    if (left)
         fprintf(stderr, "wpctl: %zu processes did not stop; 'wpctl cluster down --dir %s'\n",
                 left, cl->dir);
-    }
     return rc;
 }
 

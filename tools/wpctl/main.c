@@ -31,6 +31,7 @@ static const struct wpctl_cmd commands[] = {
     {"cluster", NULL, NULL},
     {"cluster", "start, inspect and stop a local cluster (up|status|restart|down)",
      wpctl_cluster_main},
+    {"logs", "a node's or placement server's log (-f: follow)", wpctl_logs_main},
     {"nodes", "members and their capacity as a node's gossip view has them", wpctl_nodes_main},
     {"drain", "set or clear a node's draining flag", wpctl_drain_main},
     {"capacity", "change a node's advertised capacity (free GPU memory, warm models)",

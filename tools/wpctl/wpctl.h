@@ -54,6 +54,7 @@ int wpctl_sim_main(int argc, char **argv);
 int wpctl_report_main(int argc, char **argv);
 int wpctl_traffic_main(int argc, char **argv);
 int wpctl_route_main(int argc, char **argv);
+int wpctl_logs_main(int argc, char **argv);
 /* `wpctl sim gossip`: defined by the gossip simulation; cmd_sim.c holds a
  * weak default that says it is not built yet. */
 int wpctl_sim_gossip_main(int argc, char **argv);
