@@ -4,13 +4,39 @@
  *
  *   wpctl capacity NODE [--dir D] [--gpu-mem-free-gb G] [--queue-depth N]
  *                       [--warm m1,m2,...] [--json]
- *   wpctl capacity --endpoint ADDR ... */
+ *   wpctl capacity --endpoint ADDR ...
+ *   wpctl drain NODE|--endpoint ADDR [--off] [--dir D] [--json]   (the draining flag) */
 #include "tools/wpctl/cluster.h"
 #include "tools/wpctl/flags.h"
 #include "tools/wpctl/wpctl.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+/* Sends sc to NODE (an id of the cluster directory) or to --endpoint; the
+ * node's id in id on success. Prints the one-line error otherwise. */
+static int set_capacity(const char *cmd, const wpctl_target *t, const char *node_id,
+                        Warmpath__Admin__SetCapacityRequest *sc, char *id, size_t cap)
+{
+    if (!node_id && !t->endpoint)
+        return wpctl_usage_error(cmd, "a NODE or --endpoint is required");
+    if (node_id && t->endpoint)
+        return wpctl_usage_error(cmd, "give NODE or --endpoint, not both");
+    wp_err err;
+    wp_err_clear(&err);
+    char ep[WP_GOSSIP_ADDR_MAX];
+    if (wpctl_resolve_admin(t->dir, t->endpoint, node_id, ep, sizeof ep, &err))
+        return wpctl_fail("%s", wp_err_text(&err));
+    Warmpath__Admin__AdminRequest req = WARMPATH__ADMIN__ADMIN_REQUEST__INIT;
+    req.req_case = WARMPATH__ADMIN__ADMIN_REQUEST__REQ_SET_CAPACITY;
+    req.set_capacity = sc;
+    Warmpath__Admin__AdminResponse *resp;
+    if (wpctl_admin_call(ep, &req, 2000, &resp, &err))
+        return wpctl_fail("%s", wp_err_text(&err));
+    snprintf(id, cap, "%s", resp->status->id);
+    warmpath__admin__admin_response__free_unpacked(resp, NULL);
+    return WPCTL_OK;
+}
 
 static void print_json(const char *id, const Warmpath__Admin__SetCapacityRequest *sc)
 {
@@ -71,19 +97,13 @@ int wpctl_capacity_main(int argc, char **argv)
         .max_args = 1,
     };
     wpctl_args a;
-    int prv = wpctl_parse(&spec, argc, argv, &a);
-    if (prv != WPCTL_CONTINUE)
-        return prv;
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, &a);
     const char *node_id = a.argc ? a.argv[0] : NULL;
     sc.set_gpu_mem_free = have_gb;
     sc.gpu_mem_free_bytes = (uint64_t)(gb * 1073741824.0);
     sc.set_queue_depth = have_queue;
     sc.queue_depth = queue_depth;
     sc.set_warm_models = warm != NULL;
-    if (!node_id && !t.endpoint)
-        return wpctl_usage_error(cmd, "a NODE or --endpoint is required");
-    if (node_id && t.endpoint)
-        return wpctl_usage_error(cmd, "give NODE or --endpoint, not both");
     if (!sc.set_gpu_mem_free && !sc.set_queue_depth && !sc.set_warm_models)
         return wpctl_usage_error(cmd, "nothing to change");
     char *names[WP_GOSSIP_MAX_WARM];
@@ -100,27 +120,49 @@ int wpctl_capacity_main(int argc, char **argv)
         }
         sc.warm_models = names;
     }
-    wp_err err;
-    wp_err_clear(&err);
-    char ep[WP_GOSSIP_ADDR_MAX];
-    int rc = WPCTL_OK;
-    if (wpctl_resolve_admin(t.dir, t.endpoint, node_id, ep, sizeof ep, &err)) {
-        rc = wpctl_fail("%s", wp_err_text(&err));
-    } else {
-        Warmpath__Admin__AdminRequest req = WARMPATH__ADMIN__ADMIN_REQUEST__INIT;
-        req.req_case = WARMPATH__ADMIN__ADMIN_REQUEST__REQ_SET_CAPACITY;
-        req.set_capacity = &sc;
-        Warmpath__Admin__AdminResponse *resp;
-        if (wpctl_admin_call(ep, &req, 2000, &resp, &err)) {
-            rc = wpctl_fail("%s", wp_err_text(&err));
-        } else {
-            if (json)
-                print_json(resp->status->id, &sc);
-            else
-                printf("%s: capacity updated\n", resp->status->id);
-            warmpath__admin__admin_response__free_unpacked(resp, NULL);
-        }
-    }
+    char id[WP_NAME_MAX];
+    int rc = set_capacity(cmd, &t, node_id, &sc, id, sizeof id);
+    if (rc == WPCTL_OK && json)
+        print_json(id, &sc);
+    else if (rc == WPCTL_OK)
+        printf("%s: capacity updated\n", id);
     free(copy);
+    return rc;
+}
+
+/* wpctl drain — set or clear a node's draining flag (its capacity record
+ * changes version and is gossiped to every member). */
+int wpctl_drain_main(int argc, char **argv)
+{
+    wpctl_target t = {0};
+    bool off = false, json = false;
+    const wpctl_flag flags[] = {
+        WPF_DIR(&t),
+        WPF_STR("endpoint", &t.endpoint, "ADDR", "the node's admin endpoint instead of NODE"),
+        WPF_BOOL("off", &off, "clear the flag"),
+        WPF_JSON(&json, "{node, draining}"),
+        WPF_END,
+    };
+    const wpctl_spec spec = {
+        .name = "drain",
+        .args = "[NODE]",
+        .about = "Marks a node as draining (or, with --off, not draining) through its admin\n"
+                 "endpoint. The flag is part of the node's gossiped capacity record, so every\n"
+                 "member sees it ('wpctl nodes'). NODE is a node id of the cluster directory;\n"
+                 "give NODE or --endpoint.\n",
+        .flags = flags,
+        .max_args = 1,
+    };
+    wpctl_args a;
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, &a);
+    Warmpath__Admin__SetCapacityRequest sc = WARMPATH__ADMIN__SET_CAPACITY_REQUEST__INIT;
+    sc.set_draining = true;
+    sc.draining = !off;
+    char id[WP_NAME_MAX];
+    int rc = set_capacity("drain", &t, a.argc ? a.argv[0] : NULL, &sc, id, sizeof id);
+    if (rc == WPCTL_OK && json)
+        wpctl_json_node_done(id, "draining", !off);
+    else if (rc == WPCTL_OK)
+        printf("%s: draining %s\n", id, off ? "off" : "on");
     return rc;
 }

@@ -50,9 +50,7 @@ int wpctl_catalog_main(int argc, char **argv)
         .max_args = 2,
     };
     wpctl_args a;
-    int rv = wpctl_parse(&spec, argc, argv, &a);
-    if (rv != WPCTL_CONTINUE)
-        return rv;
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, &a);
     if (strcmp(a.argv[0], "add") != 0)
         return wpctl_usage_error("catalog", "unknown command '%s' (add or list)", a.argv[0]);
     const char *name = a.argv[1];
@@ -72,6 +70,7 @@ int wpctl_catalog_main(int argc, char **argv)
     m.typical_in_tokens = in;
     m.typical_out_tokens = out;
     wp_placement_client *c;
+    int rv;
     if ((rv = wpctl_placement_connect(t.endpoint, t.dir, &c)) != WPCTL_OK)
         return rv;
     uint64_t version = 0;

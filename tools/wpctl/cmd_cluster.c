@@ -529,9 +529,7 @@ static int cluster_up_run(int argc, char **argv)
         mfiles[n_mf++] = v;
     }
     const char *first_mf = n_mf ? mfiles[0] : NULL;
-    int prv = wpctl_parse(&spec, argc, argv, NULL);
-    if (prv != WPCTL_CONTINUE)
-        return prv;
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, NULL);
     if (n_mf)
         mfiles[0] = first_mf;
     for (size_t k = 0; k < n_mf; k++) {
@@ -812,17 +810,24 @@ out:
 
 /* ---------------------------------------------------------------- status/down/restart */
 
-/* The cluster recorded in --dir (or the default directory), heap-allocated
- * (the record is large); NULL after printing the one-line reason. */
-static wpctl_cluster *load_cluster_or_fail(const char *dir_flag)
+/* Parses argv by spec, then loads the cluster recorded in t->dir (or the
+ * default directory), heap-allocated (the record is large). NULL with *rc
+ * the exit status when the command ends here (help, usage error, no
+ * cluster: the reason printed on one line). */
+static wpctl_cluster *parse_and_load(const wpctl_spec *spec, int argc, char **argv,
+                                     const wpctl_target *t, wpctl_args *a, int *rc)
 {
+    *rc = wpctl_parse(spec, argc, argv, a);
+    if (*rc != WPCTL_CONTINUE)
+        return NULL;
+    *rc = WPCTL_FAIL;
     wpctl_cluster *cl = malloc(sizeof *cl);
     if (!cl) {
         wpctl_fail("out of memory");
         return NULL;
     }
     wp_err err;
-    if (wpctl_cluster_load(wpctl_cluster_dir(dir_flag), cl, &err)) {
+    if (wpctl_cluster_load(wpctl_cluster_dir(t->dir), cl, &err)) {
         free(cl);
         wpctl_fail("%s", wp_err_text(&err));
         return NULL;
@@ -844,12 +849,10 @@ static int cluster_status(int argc, char **argv)
                              .about = "Every process of the cluster: id, role, city, pid, "
                                       "endpoint, running.\n",
                              .flags = flags};
-    int prv = wpctl_parse(&spec, argc, argv, NULL);
-    if (prv != WPCTL_CONTINUE)
-        return prv;
-    wpctl_cluster *cl = load_cluster_or_fail(t.dir);
+    int rc;
+    wpctl_cluster *cl = parse_and_load(&spec, argc, argv, &t, NULL, &rc);
     if (!cl)
-        return WPCTL_FAIL;
+        return rc;
     if (json) {
         wp_json j;
         wp_json_init(&j, stdout, false);
@@ -890,12 +893,10 @@ static int cluster_down(int argc, char **argv)
                              .about = "Stops every process of the cluster (SIGTERM, then SIGKILL "
                                       "after 10 s),\nthrough pidfds.\n",
                              .flags = flags};
-    int prv = wpctl_parse(&spec, argc, argv, NULL);
-    if (prv != WPCTL_CONTINUE)
-        return prv;
-    wpctl_cluster *cl = load_cluster_or_fail(t.dir);
+    int rc;
+    wpctl_cluster *cl = parse_and_load(&spec, argc, argv, &t, NULL, &rc);
     if (!cl)
-        return WPCTL_FAIL;
+        return rc;
     size_t running = 0;
     for (size_t i = 0; i < cl->n; i++)
         running += wpctl_node_running(&cl->nodes[i]);
@@ -904,7 +905,7 @@ static int cluster_down(int argc, char **argv)
     size_t left = stop_cluster(cl, 10000);
     int purged = 0;
     if (left == 0 && purge && (purged = purge_state(cl->dir, true)) < 0) {
-        int rc = wpctl_fail("--purge: %s: %s", cl->dir, strerror(errno));
+        rc = wpctl_fail("--purge: %s: %s", cl->dir, strerror(errno));
         free(cl);
         return rc;
     }
@@ -957,16 +958,14 @@ static int cluster_restart(int argc, char **argv)
         .max_args = 1,
     };
     wpctl_args a;
-    int prv = wpctl_parse(&spec, argc, argv, &a);
-    if (prv != WPCTL_CONTINUE)
-        return prv;
-    const char *id = a.argv[0];
-    wpctl_cluster *cl = load_cluster_or_fail(t.dir);
+    int rc;
+    wpctl_cluster *cl = parse_and_load(&spec, argc, argv, &t, &a, &rc);
     if (!cl)
-        return WPCTL_FAIL;
+        return rc;
+    const char *id = a.argv[0];
     wp_err err;
     wp_err_clear(&err);
-    int rc = WPCTL_FAIL;
+    rc = WPCTL_FAIL;
     pid_t pid = -1;
     char bin[1024];
     size_t i = 0;

@@ -87,9 +87,7 @@ int wpctl_infer_main(int argc, char **argv)
             "size and prompt + steps must fit in the model's seq_len.\n",
         .flags = flags,
     };
-    int prv = wpctl_parse(&spec, argc, argv, NULL);
-    if (prv != WPCTL_CONTINUE)
-        return prv;
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, NULL);
     if (backend && wp_gpu_kind_parse(backend, &kind) != WP_OK)
         return wpctl_usage_error("infer", "--backend: expected cpu or cuda, got '%s'", backend);
     if (backend && kind == WP_GPU_MODEL)

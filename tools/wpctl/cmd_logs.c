@@ -100,9 +100,7 @@ int wpctl_logs_main(int argc, char **argv)
         .max_args = 1,
     };
     wpctl_args a;
-    int rv = wpctl_parse(&spec, argc, argv, &a);
-    if (rv != WPCTL_CONTINUE)
-        return rv;
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, &a);
     const char *id = a.argv[0];
     wpctl_cluster *c = malloc(sizeof *c);
     if (!c)
@@ -113,7 +111,7 @@ int wpctl_logs_main(int argc, char **argv)
         return wpctl_fail("%s", wp_err_text(&err));
     }
     if (!known_id(c, id)) {
-        rv = wpctl_fail("no node or placement server '%s' in cluster %s", id, c->dir);
+        int rv = wpctl_fail("no node or placement server '%s' in cluster %s", id, c->dir);
         free(c);
         return rv;
     }

@@ -43,9 +43,7 @@ static int gen_main(int argc, char **argv)
                 "'wpctl infer --model FILE'.\n",
         .flags = flags,
     };
-    int rv = wpctl_parse(&spec, argc, argv, NULL);
-    if (rv != WPCTL_CONTINUE)
-        return rv;
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, NULL);
     c.shared_classifier = !unshared;
     if (!c.dim || !c.n_layers || !c.n_heads || !c.vocab_size || !c.seq_len || !have_seed || !out)
         return wpctl_usage_error("model gen",

@@ -24,9 +24,7 @@ int wpctl_models_main(int argc, char **argv)
                  "profile, the cities it is pinned to and how many nodes keep it warm.\n",
         .flags = flags,
     };
-    int prv = wpctl_parse(&spec, argc, argv, NULL);
-    if (prv != WPCTL_CONTINUE)
-        return prv;
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, NULL);
     wp_placement_client *c;
     int rv = wpctl_placement_connect(t.endpoint, t.dir, &c);
     if (rv != WPCTL_OK)

@@ -34,9 +34,7 @@ int wpctl_nodes_main(int argc, char **argv)
                  "models, queue depth, draining, capacity version and incarnation.\n",
         .flags = flags,
     };
-    int rv = wpctl_parse(&spec, argc, argv, NULL);
-    if (rv != WPCTL_CONTINUE)
-        return rv;
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, NULL);
     if (t.endpoint && (t.dir || t.node))
         return wpctl_usage_error("nodes", "give --endpoint, or --dir/--node, not both");
     wp_err err;

@@ -291,14 +291,12 @@ int wpctl_placement_main(int argc, char **argv)
         .max_args = 1,
     };
     wpctl_args a;
-    int rv = wpctl_parse(&spec, argc, argv, &a);
-    if (rv != WPCTL_CONTINUE)
-        return rv;
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, &a);
     bool status = a.argc == 1;
     if (status && strcmp(a.argv[0], "status") != 0)
         return wpctl_usage_error("placement", "unknown command '%s'", a.argv[0]);
     wp_placement_client *c;
-    rv = wpctl_placement_connect(t.endpoint, t.dir, &c);
+    int rv = wpctl_placement_connect(t.endpoint, t.dir, &c);
     if (rv != WPCTL_OK)
         return rv;
     rv = status ? show_status(c, json) : show_assignment(c, json);

@@ -111,9 +111,7 @@ int wpctl_report_main(int argc, char **argv)
         .max_args = 1,
     };
     wpctl_args a;
-    int rv = wpctl_parse(&spec, argc, argv, &a);
-    if (rv != WPCTL_CONTINUE)
-        return rv;
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, &a);
     const char *path = a.argc ? a.argv[0] : "-";
     wp_err err;
     wp_err_clear(&err);

@@ -133,9 +133,7 @@ int wpctl_route_main(int argc, char **argv)
         .max_args = 1,
     };
     wpctl_args a;
-    int rv = wpctl_parse(&spec, argc, argv, &a);
-    if (rv != WPCTL_CONTINUE)
-        return rv;
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, &a);
     const char *model = a.argv[0];
     const char *dir = t.dir, *endpoint = t.endpoint;
     if (!from)
@@ -164,7 +162,7 @@ int wpctl_route_main(int argc, char **argv)
         wp_topo_free(topo);
         return wpctl_fail("out of memory");
     }
-    rv = wpctl_ingress_list(dir, endpoint, topo, ing, WPCTL_INGRESS_MAX, &n, &err);
+    int rv = wpctl_ingress_list(dir, endpoint, topo, ing, WPCTL_INGRESS_MAX, &n, &err);
     size_t k = 0;
     if (rv == WP_OK)
         k = wpctl_ingress_nearest(ing, n, wp_topo_params(topo), fc->lat, fc->lon, NULL);

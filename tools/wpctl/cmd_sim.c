@@ -114,9 +114,7 @@ int wpctl_sim_main(int argc, char **argv)
     "ms to s); cold_starts = model_loads + container_starts, in both worlds;\n"
     "isolate_starts = a V8 isolate start at the edge PoP (ms), not in cold_starts.\n",
     };
-    int prv = wpctl_parse(&spec, argc, argv, NULL);
-    if (prv != WPCTL_CONTINUE)
-        return prv;
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, NULL);
     if (show) {
         const char *text = wp_sim_scenario_text(show);
         if (!text)

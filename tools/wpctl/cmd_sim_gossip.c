@@ -49,9 +49,7 @@ int wpctl_sim_gossip_main(int argc, char **argv)
     "  detection     time from killing one member until every live member has\n"
     "                it dead, against the suspicion bounds [min, max]\n"
     "  false positives  suspicion timeouts that declared a live member dead\n\n", .flags = flags};
-    int prv = wpctl_parse(&spec, argc, argv, NULL);
-    if (prv != WPCTL_CONTINUE)
-        return prv;
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, NULL);
     if ((double)trials * 10.0 + 60.0 > duration_s)
         return wpctl_usage_error(cmd, "--duration-s too short for %lld trials (need > %.0f)",
                                  (long long)trials, (double)trials * 10.0 + 60.0);

@@ -93,9 +93,7 @@ static int parse_opts(const wpctl_spec *base, const int *allowed, const char *js
     wpctl_spec spec = *base;
     spec.flags = flags;
     wpctl_args a;
-    int rv = wpctl_parse(&spec, argc, argv, &a);
-    if (rv != WPCTL_CONTINUE)
-        return rv;
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, &a);
     if (o->preset && o->file)
         return wpctl_usage_error(base->name, "give --preset or --file, not both");
     o->nargs = a.argc;

@@ -471,9 +471,7 @@ int wpctl_traffic_main(int argc, char **argv)
                  "exits with 130 (143 after SIGTERM).\n",
         .flags = flags,
     };
-    int prv = wpctl_parse(&spec, argc, argv, NULL);
-    if (prv != WPCTL_CONTINUE)
-        return prv;
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, NULL);
     if (strcmp(users, "population") != 0)
         return wpctl_usage_error("traffic", "--users: only 'population' is known");
     const char *dir = tg.dir, *endpoint = tg.endpoint;

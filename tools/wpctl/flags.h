@@ -25,9 +25,7 @@
  *   };
  *   const wpctl_spec spec = {.name = "sim", .args = "", .about = "...", .flags = flags};
  *   wpctl_args a;
- *   int rv = wpctl_parse(&spec, argc, argv, &a);
- *   if (rv != WPCTL_CONTINUE)
- *       return rv;            (help printed: 0; usage error printed: 2)
+ *   WPCTL_PARSE_OR_RETURN(&spec, argc, argv, &a);  (help: returns 0; usage error: 2)
  *   ... a.argv[0 .. a.argc-1] are the positional arguments ...
  *
  * Destinations keep their value when the flag is absent, so the default is
@@ -135,6 +133,14 @@ typedef struct wpctl_args {
  * with the positional arguments in *out, WPCTL_OK after printing --help, or
  * WPCTL_USAGE after printing one line on stderr. */
 int wpctl_parse(const wpctl_spec *spec, int argc, char **argv, wpctl_args *out);
+/* wpctl_parse, returning from the calling command unless it should go on
+ * (after --help: 0; after a usage error: 2). */
+#define WPCTL_PARSE_OR_RETURN(spec, argc, argv, out)                                              \
+    do {                                                                                          \
+        int wpctl_parse_rv_ = wpctl_parse((spec), (argc), (argv), (out));                         \
+        if (wpctl_parse_rv_ != WPCTL_CONTINUE)                                                    \
+            return wpctl_parse_rv_;                                                               \
+    } while (0)
 /* The generated --help of spec, on fp. */
 void wpctl_print_help(const wpctl_spec *spec, FILE *fp);
 

@@ -14,9 +14,7 @@ static int version_main(int argc, char **argv)
     const wpctl_flag flags[] = {WPF_JSON(&json, "{name, version}"), WPF_END};
     const wpctl_spec spec = {.name = "version", .about = "Prints wpctl's version.\n",
                              .flags = flags};
-    int rv = wpctl_parse(&spec, argc, argv, NULL);
-    if (rv != WPCTL_CONTINUE)
-        return rv;
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, NULL);
     if (json)
         printf("{\"name\":\"wpctl\",\"version\":\"" WPCTL_VERSION "\"}\n");
     else

@@ -1,8 +1,9 @@
 /* tools/wpctl/wpctl.h — internal to wpctl: the command table and the few
  * helpers every subcommand shares. Each subcommand lives in cmd_<name>.c and
- * parses its own arguments (getopt_long); all print a human table by default,
- * JSON with --json, and on failure one line "wpctl: ..." and exit status 1
- * (2 for a usage error). */
+ * describes its flags in one table (flags.h: the getopt table, bounds, the
+ * one-line usage errors and --help come from it); all print a human table
+ * by default, JSON with --json, and on failure one line "wpctl: ..." and
+ * exit status 1 (2 for a usage error, 128 + signal when interrupted). */
 #ifndef WPCTL_H
 #define WPCTL_H
 
