@@ -26,14 +26,15 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 ok() { echo "ok   $*"; }
 
-# The recorded processes still running: "pid@start" pairs of the cluster
-# file whose /proc/PID/stat has that start time and is not a zombie.
+# The recorded processes still running: pids of the cluster file whose
+# /proc/PID/stat has the recorded start time (start=TICKS) and is not a
+# zombie.
 still_running() {
     local f=$WP_CLUSTER_DIR/cluster.txt rec pid start st fields
     [ -f "$f" ] || return 0
-    for rec in $(awk '$1 == "node" {print $4} $1 == "placement" {print $3}' "$f"); do
+    for rec in $(awk '$1 == "node" {print $4 "@" $NF} $1 == "placement" {print $3 "@" $NF}' "$f"); do
         pid=${rec%@*}
-        start=${rec#*@}
+        start=${rec#*@start=}
         [ -r "/proc/$pid/stat" ] || continue
         fields=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
         # shellcheck disable=SC2086

@@ -148,6 +148,21 @@ no_cluster placement status --json
 no_cluster traffic --duration 1 --json
 no_cluster route m --from FRA --json
 
+# A version 1 cluster file (pids without start times) is still read; a
+# recorded pid that is not a wp-node (here: a sleep of ours) is not running.
+mkdir -p "$T/v1"
+sleep 30 &
+SLEEP=$!
+printf 'version 1\noption gpus 1\nnode fra-1 FRA %s tcp://127.0.0.1:1 tcp://127.0.0.1:2\n' \
+    "$SLEEP" >"$T/v1/cluster.txt"
+if "$W" cluster status --dir "$T/v1" --json >"$T/out" 2>"$T/err" &&
+    jq -e 'length == 1 and .[0].pid == '"$SLEEP"' and .[0].running == false' "$T/out" >/dev/null; then
+    echo "ok   version 1 cluster file read; a foreign pid is not ours"
+else
+    bad "version 1 cluster file: $(cat "$T/out" "$T/err")"
+fi
+kill "$SLEEP" 2>/dev/null
+
 # Unknown commands: one line, a hint, exit 2.
 usage_err unknown-command "wpctl: unknown command 'nodez' (did you mean 'nodes'?" nodez
 usage_err unknown-subcommand "wpctl cluster: unknown command 'upp' (did you mean 'up'?" \

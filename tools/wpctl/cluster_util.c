@@ -7,10 +7,11 @@
  *   option gpus N
  *   option gpu_mem_mib N
  *   option gpu_backend N           (0 default, 1 + enum wp_gpu_kind)
- *   node ID CITY PID[@START] GOSSIP_ADDR ADMIN_ADDR [REQUEST_ADDR]
- *   placement ID PID[@START] API_ADDR RAFT_ADDR
- * START is the process's start time (/proc/PID/stat field 22), written by
- * version 2: with the pid it names one process (see cluster.h).
+ *   node ID CITY PID GOSSIP_ADDR ADMIN_ADDR [REQUEST_ADDR] [start=TICKS]
+ *   placement ID PID API_ADDR RAFT_ADDR [start=TICKS]
+ * TICKS is the process's start time (/proc/PID/stat field 22), written by
+ * version 2 as the last field (the others keep their places, for scripts
+ * that read the pid): with the pid it names one process (see cluster.h).
  *   modelfile NAME=PATH            (no spaces; given to every node)
  * Lines are at most 1 KiB, fields at most their buffer sizes, at most
  * WPCTL_CLUSTER_MAX_NODES nodes; anything else is an error naming the line. */
@@ -46,19 +47,19 @@ static int copy_field(char *dst, size_t cap, const char *src)
     return 0;
 }
 
-/* "PID" or "PID@START". */
-static int parse_pid(char *s, int64_t *pid, uint64_t *start)
+static int parse_pid(const char *s, int64_t *pid)
+{
+    return wp_parse_int64(s, pid) || *pid < 0 || *pid > 0x3fffffff ? -1 : 0;
+}
+
+/* Takes a trailing "start=TICKS" off the tokens (version 2). */
+static int take_start(char **tok, int *nt, uint64_t *start)
 {
     *start = 0;
-    char *at = strchr(s, '@');
-    if (at) {
-        *at = '\0';
-        if (wp_parse_u64(at + 1, start))
-            return -1;
-    }
-    if (wp_parse_int64(s, pid) || *pid < 0 || *pid > 0x3fffffff)
-        return -1;
-    return 0;
+    if (*nt < 2 || strncmp(tok[*nt - 1], "start=", 6) != 0)
+        return 0;
+    (*nt)--;
+    return wp_parse_u64(tok[*nt] + 6, start) ? -1 : 0;
 }
 
 int wpctl_cluster_load(const char *dir, wpctl_cluster *c, wp_err *err)
@@ -91,6 +92,11 @@ int wpctl_cluster_load(const char *dir, wpctl_cluster *c, wp_err *err)
         int nt = 0;
         for (char *t = strtok(line, " \t"); t && nt < 8; t = strtok(NULL, " \t"))
             tok[nt++] = t;
+        uint64_t start_ticks = 0;
+        if (take_start(tok, &nt, &start_ticks) != 0) {
+            rv = wp_errf(err, WP_EPARSE, "%s:%d: bad start= field", path, lineno);
+            break;
+        }
         if (nt == 2 && strcmp(tok[0], "version") == 0) {
             if (strcmp(tok[1], "1") != 0 && strcmp(tok[1], "2") != 0) {
                 rv = wp_errf(err, WP_EUNSUPPORTED, "%s:%d: version %s", path, lineno, tok[1]);
@@ -135,13 +141,14 @@ int wpctl_cluster_load(const char *dir, wpctl_cluster *c, wp_err *err)
             wpctl_placement_rec *pr = &c->placement[c->n_placement];
             int64_t id, pid;
             if (wp_parse_int64(tok[1], &id) || id < 1 || id > 1000000 ||
-                parse_pid(tok[2], &pid, &pr->start_ticks) ||
+                parse_pid(tok[2], &pid) ||
                 copy_field(pr->api, sizeof pr->api, tok[3]) ||
                 copy_field(pr->raft, sizeof pr->raft, tok[4])) {
                 rv = wp_errf(err, WP_EPARSE, "%s:%d: bad placement line", path, lineno);
                 break;
             }
             pr->id = (uint32_t)id;
+            pr->start_ticks = start_ticks;
             pr->pid = (pid_t)pid;
             c->n_placement++;
         } else if ((nt == 6 || nt == 7) && strcmp(tok[0], "node") == 0) {
@@ -154,13 +161,14 @@ int wpctl_cluster_load(const char *dir, wpctl_cluster *c, wp_err *err)
             int64_t pid;
             if (copy_field(r->id, sizeof r->id, tok[1]) ||
                 copy_field(r->city, sizeof r->city, tok[2]) ||
-                parse_pid(tok[3], &pid, &r->start_ticks) || copy_field(r->gossip, sizeof r->gossip, tok[4]) ||
+                parse_pid(tok[3], &pid) || copy_field(r->gossip, sizeof r->gossip, tok[4]) ||
                 copy_field(r->admin, sizeof r->admin, tok[5]) ||
                 (nt == 7 && copy_field(r->request, sizeof r->request, tok[6]))) {
                 rv = wp_errf(err, WP_EPARSE, "%s:%d: bad node line", path, lineno);
                 break;
             }
             r->pid = (pid_t)pid;
+            r->start_ticks = start_ticks;
             c->n++;
         } else {
             rv = wp_errf(err, WP_EPARSE, "%s:%d: unexpected line", path, lineno);
@@ -190,14 +198,14 @@ int wpctl_cluster_save(const wpctl_cluster *c, wp_err *err)
     for (size_t i = 0; i < c->n_model_files; i++)
         fprintf(fp, "modelfile %s\n", c->model_files[i]);
     for (size_t i = 0; i < c->n_placement; i++)
-        fprintf(fp, "placement %u %ld@%llu %s %s\n", c->placement[i].id,
-                (long)c->placement[i].pid, (unsigned long long)c->placement[i].start_ticks,
-                c->placement[i].api, c->placement[i].raft);
+        fprintf(fp, "placement %u %ld %s %s start=%llu\n", c->placement[i].id,
+                (long)c->placement[i].pid, c->placement[i].api, c->placement[i].raft,
+                (unsigned long long)c->placement[i].start_ticks);
     for (size_t i = 0; i < c->n; i++)
-        fprintf(fp, "node %s %s %ld@%llu %s %s%s%s\n", c->nodes[i].id, c->nodes[i].city,
-                (long)c->nodes[i].pid, (unsigned long long)c->nodes[i].start_ticks,
-                c->nodes[i].gossip, c->nodes[i].admin,
-                c->nodes[i].request[0] ? " " : "", c->nodes[i].request);
+        fprintf(fp, "node %s %s %ld %s %s%s%s start=%llu\n", c->nodes[i].id, c->nodes[i].city,
+                (long)c->nodes[i].pid, c->nodes[i].gossip, c->nodes[i].admin,
+                c->nodes[i].request[0] ? " " : "", c->nodes[i].request,
+                (unsigned long long)c->nodes[i].start_ticks);
     if (fclose(fp) != 0 || rename(tmp, path) != 0)
         return wp_errf(err, WP_EIO, "%s: %s", path, strerror(errno));
     return WP_OK;
