@@ -8,6 +8,7 @@
 #include "node/node.h"
 #include "proto/admin.pb-c.h"
 
+#include <signal.h>
 #include <sys/types.h>
 
 #define WPCTL_CLUSTER_MAX_NODES 512u
@@ -99,6 +100,40 @@ static inline wpctl_proc wpctl_placement_proc(const wpctl_placement_rec *r)
 /* True if the node's recorded wp-node process is running. */
 bool wpctl_node_running(const wpctl_node_rec *r);
 bool wpctl_placement_running(const wpctl_placement_rec *r);
+
+/* ---- cluster_spawn.c: the processes of a local cluster (`wpctl cluster`) */
+
+/* A daemon binary: $ENVNAME, else next to wpctl (../SUBDIR/NAME, NAME,
+ * ../bin/NAME), else NAME on $PATH. -1 if $ENVNAME is not executable. */
+int wpctl_find_bin(const char *envname, const char *name, const char *subdir, char *out,
+                   size_t cap);
+int wpctl_find_node_bin(char *out, size_t cap); /* wp-node, $WP_NODE_BIN */
+/* Starts node r of c (its own session, log DIR/logs/ID.log, state
+ * DIR/state/ID) joining `joins`; its pid, or -1 with err set. */
+pid_t wpctl_spawn_node(const char *bin, const wpctl_cluster *c, const wpctl_node_rec *r,
+                       const char *joins, int gpus, double mem_gb, wp_err *err);
+/* Starts placement server i of the n planned in c (raft state in
+ * DIR/placement-ID, log DIR/logs/placement-ID.log). */
+pid_t wpctl_spawn_placement(const char *bin, const wpctl_cluster *c, size_t i, size_t n,
+                            wp_err *err);
+/* Join addresses for node i: up to 3 others among the first n. */
+void wpctl_join_list(const wpctl_cluster *c, size_t i, size_t n, char *out, size_t cap);
+/* DIR/placement.endpoints (removed when there are no placement servers). */
+int wpctl_write_placement_endpoints(const wpctl_cluster *c, wp_err *err);
+/* Waits for a placement leader (up to timeout_s, or until *stop) and adds
+ * the simulator's default catalog models it lacks. */
+int wpctl_load_default_catalog(const wpctl_cluster *c, int timeout_s, volatile sig_atomic_t *stop,
+                               size_t *added, wp_err *err);
+/* Members a node sees alive, of total, from its admin endpoint. */
+int wpctl_node_members(const char *endpoint, uint32_t *alive, uint32_t *total, wp_err *err);
+/* Removes a cluster's state in dir: raft folders and node state; with
+ * `all` also logs, the cluster file, placement.endpoints and dir itself
+ * when that leaves it empty. Only names wpctl writes are touched. Returns
+ * how many entries went, or -1 (errno). */
+int wpctl_cluster_purge(const char *dir, bool all);
+/* Every process of c as a JSON list (status and up --json). */
+void wpctl_cluster_json(const wpctl_cluster *c, wp_json *j);
+void wpctl_sleep_ms(int ms);
 
 /* Admin endpoint of `node_id` (or of the first running node when NULL) in
  * the cluster at dir, or `endpoint` itself when given. */
