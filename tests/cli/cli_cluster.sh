@@ -99,7 +99,7 @@ json drain-off '.draining == false' drain fra-1 --off --json
 json capacity '.node == "sin-1" and .queue_depth == 3' capacity sin-1 --queue-depth 3 --json
 model=$(jq -r '.[0].name' <("$W" models --json))
 json route '.model != null' route "$model" --from FRA --json
-json logs 'type == "object" and .id == "fra-1"' logs fra-1 --tail 1 --json
+json logs '.id == "fra-1" and (.lines | length) == 3' logs fra-1 --tail 3 --json
 
 # 3. traffic: unknown model refused before sending; Ctrl-C.
 "$W" traffic --models nosuch --duration 1 --out "$T/none.csv" >"$T/out" 2>"$T/err"

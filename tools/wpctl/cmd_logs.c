@@ -33,7 +33,9 @@ static bool known_id(const wpctl_cluster *c, const char *id)
     return false;
 }
 
-static void put_line(const char *id, const char *line, bool json)
+/* One line: as is; with --json a string of the "lines" list (j open),
+ * or with -f --json one object {id, line} per line (a stream). */
+static void put_line(const char *id, const char *line, bool json, bool follow, wp_json *j)
 {
     if (!json) {
         fputs(line, stdout);
@@ -42,15 +44,19 @@ static void put_line(const char *id, const char *line, bool json)
     size_t l = strlen(line);
     char buf[4096];
     snprintf(buf, sizeof buf, "%.*s", (int)(l && line[l - 1] == '\n' ? l - 1 : l), line);
-    wp_json j;
-    wp_json_init(&j, stdout, false);
-    wp_json_obj_begin(&j);
-    wp_json_key(&j, "id");
-    wp_json_str(&j, id);
-    wp_json_key(&j, "line");
-    wp_json_str(&j, buf);
-    wp_json_obj_end(&j);
-    wp_json_end(&j);
+    if (!follow) {
+        wp_json_str(j, buf);
+        return;
+    }
+    wp_json one;
+    wp_json_init(&one, stdout, false);
+    wp_json_obj_begin(&one);
+    wp_json_key(&one, "id");
+    wp_json_str(&one, id);
+    wp_json_key(&one, "line");
+    wp_json_str(&one, buf);
+    wp_json_obj_end(&one);
+    wp_json_end(&one);
 }
 
 /* Offset where the last n lines of fp start (one pass, a ring of the
@@ -86,7 +92,7 @@ int wpctl_logs_main(int argc, char **argv)
          .help = "keep printing what is appended, until Ctrl-C"},
         WPF_U64("tail", &tail, 1, 100000, "N", "only the last N lines (default: all)"),
         WPF_DIR(&t),
-        WPF_JSON(&json, "one JSON object per line: {id, line}"),
+        WPF_JSON(&json, "{id, lines: [...]}; with -f one object {id, line} per line"),
         WPF_END,
     };
     const wpctl_spec spec = {
@@ -136,9 +142,18 @@ int wpctl_logs_main(int argc, char **argv)
         sigaction(SIGTERM, &sa, &old_term);
     }
     char line[4096];
+    wp_json j;
+    if (json && !follow) {
+        wp_json_init(&j, stdout, false);
+        wp_json_obj_begin(&j);
+        wp_json_key(&j, "id");
+        wp_json_str(&j, id);
+        wp_json_key(&j, "lines");
+        wp_json_arr_begin(&j);
+    }
     while (!logs_stop) {
         if (fgets(line, sizeof line, fp)) {
-            put_line(id, line, json);
+            put_line(id, line, json, follow, &j);
             continue;
         }
         if (!follow || ferror(fp))
@@ -147,6 +162,11 @@ int wpctl_logs_main(int argc, char **argv)
         clearerr(fp);
         struct timespec ts = {0, 200000000L};
         nanosleep(&ts, NULL);
+    }
+    if (json && !follow) {
+        wp_json_arr_end(&j);
+        wp_json_obj_end(&j);
+        wp_json_end(&j);
     }
     bool failed = ferror(fp) != 0;
     fclose(fp);
