@@ -86,6 +86,111 @@ static int up_interrupted(wpctl_cluster *cl)
     return up_abort(cl, 128 + (int)up_stop);
 }
 
+/* Starts the n_placement servers of cl one by one, each in the cluster
+ * file before the next, then loads the default catalog. */
+static int up_start_placement(wpctl_cluster *cl, size_t n_placement, int timeout_s, bool quiet)
+{
+    wp_err err;
+    wp_err_clear(&err);
+    if (n_placement == 0) {
+        wpctl_write_placement_endpoints(cl, &err); /* removes a stale file */
+        return WPCTL_OK;
+    }
+    char pbin[1024];
+    if (wpctl_find_bin("WP_PLACEMENT_BIN", "wp-placement", "placement", pbin, sizeof pbin) != 0)
+        return wpctl_fail("WP_PLACEMENT_BIN=%s is not an executable file", pbin);
+    for (size_t i = 0; i < n_placement; i++) {
+        cl->n_placement = i + 1; /* what the cluster file names */
+        pid_t pid = wpctl_spawn_placement(pbin, cl, i, n_placement, &err);
+        if (pid < 0) {
+            cl->n_placement = i;
+            return up_abort(cl, wpctl_fail("%s", wp_err_text(&err)));
+        }
+        cl->placement[i].pid = pid;
+        cl->placement[i].start_ticks = wpctl_proc_of(pid).start_ticks;
+        if (wpctl_cluster_save(cl, &err))
+            return up_abort(cl, wpctl_fail("%s", wp_err_text(&err)));
+        if (up_stop)
+            return up_interrupted(cl);
+    }
+    size_t added = 0;
+    if (wpctl_write_placement_endpoints(cl, &err) ||
+        wpctl_load_default_catalog(cl, timeout_s, &up_stop, &added, &err)) {
+        if (up_stop)
+            return up_interrupted(cl);
+        return up_abort(cl, wpctl_fail("placement: %s; logs in %s/logs", wp_err_text(&err),
+                                       cl->dir));
+    }
+    if (!quiet)
+        printf("placement: %zu servers up, %zu catalog model(s) loaded\n", cl->n_placement,
+               added);
+    return WPCTL_OK;
+}
+
+/* Starts placement servers and nodes, each recorded in the cluster file
+ * as it is spawned (cl->n and cl->n_placement count what was started), and
+ * waits until every node sees every member alive. WPCTL_OK, or the exit
+ * status after stopping what was started. */
+static int up_start(wpctl_cluster *cl, size_t n_placement, size_t total, int gpus, double mem_gb,
+                    int timeout_s, bool quiet)
+{
+    const char *dir = cl->dir;
+    int rc;
+    wp_err err;
+    wp_err_clear(&err);
+    char bin[1024];
+    if (wpctl_find_node_bin(bin, sizeof bin) != 0)
+        return wpctl_fail("WP_NODE_BIN=%s is not an executable file", bin);
+    if ((rc = up_start_placement(cl, n_placement, timeout_s, quiet)) != WPCTL_OK)
+        return rc;
+    for (size_t i = 0; i < total; i++) {
+        if (up_stop)
+            return up_interrupted(cl);
+        char joins[WP_GOSSIP_ADDR_MAX * 3 + 8];
+        wpctl_join_list(cl, i, total, joins, sizeof joins);
+        pid_t pid = wpctl_spawn_node(bin, cl, &cl->nodes[i], i == 0 ? "" : joins, gpus, mem_gb,
+                                     &err);
+        if (pid < 0)
+            return up_abort(cl, wpctl_fail("%s", wp_err_text(&err)));
+        cl->nodes[i].pid = pid;
+        cl->nodes[i].start_ticks = wpctl_proc_of(pid).start_ticks;
+        cl->n = i + 1;
+        if (wpctl_cluster_save(cl, &err))
+            return up_abort(cl, wpctl_fail("%s", wp_err_text(&err)));
+    }
+    /* Wait until every node sees every member alive. */
+    uint64_t deadline = wp_clock_monotonic_ns() + (uint64_t)timeout_s * WP_NS_PER_S;
+    size_t ready = 0;
+    while (wp_clock_monotonic_ns() < deadline && !up_stop) {
+        ready = 0;
+        for (size_t i = 0; i < total && !up_stop; i++) {
+            int st;
+            if (waitpid(cl->nodes[i].pid, &st, WNOHANG) == cl->nodes[i].pid) {
+                return up_abort(cl, wpctl_fail("node %s exited at start (exit %d); see "
+                                               "%s/logs/%s.log",
+                                               cl->nodes[i].id,
+                                               WIFEXITED(st) ? WEXITSTATUS(st) : -1, dir,
+                                               cl->nodes[i].id));
+            }
+            uint32_t alive = 0, tot = 0;
+            wp_err qerr;
+            if (wpctl_node_members(cl->nodes[i].admin, &alive, &tot, &qerr) == WP_OK &&
+                alive == total)
+                ready++;
+        }
+        if (ready == total)
+            break;
+        wpctl_sleep_ms(200);
+    }
+    if (up_stop)
+        return up_interrupted(cl);
+    if (ready != total)
+        return up_abort(cl, wpctl_fail("only %zu of %zu nodes saw the whole cluster within %d s; "
+                                       "logs in %s/logs",
+                                       ready, total, timeout_s, dir));
+    return WPCTL_OK;
+}
+
 static int cluster_up_run(int argc, char **argv);
 
 static int cluster_up(int argc, char **argv)
@@ -315,110 +420,9 @@ static int cluster_up_run(int argc, char **argv)
         snprintf(pr->raft, sizeof pr->raft, "127.0.0.1:%d", ports[3 * total + 2 * i + 1]);
     }
     free(ports);
-    char bin[1024];
-    if (wpctl_find_node_bin(bin, sizeof bin) != 0) {
-        rc = wpctl_fail("WP_NODE_BIN=%s is not an executable file", bin);
+    if ((rc = up_start(cl, n_placement, total, (int)gpus, mem_gb, (int)timeout_s, json)) !=
+        WPCTL_OK)
         goto out;
-    }
-    /* From here on every process is in the cluster file before the next
-     * one is started: cl->n and cl->n_placement count what was started. */
-    bool quiet = json;
-    if (n_placement) {
-        char pbin[1024];
-        if (wpctl_find_bin("WP_PLACEMENT_BIN", "wp-placement", "placement", pbin, sizeof pbin) != 0) {
-            rc = wpctl_fail("WP_PLACEMENT_BIN=%s is not an executable file", pbin);
-            goto out;
-        }
-        for (size_t i = 0; i < n_placement; i++) {
-            cl->n_placement = i + 1; /* what the cluster file names */
-            pid_t pid = wpctl_spawn_placement(pbin, cl, i, n_placement, &err);
-            if (pid < 0) {
-                cl->n_placement = i;
-                rc = up_abort(cl, wpctl_fail("%s", wp_err_text(&err)));
-                goto out;
-            }
-            wpctl_proc pr = wpctl_proc_of(pid);
-            cl->placement[i].pid = pid;
-            cl->placement[i].start_ticks = pr.start_ticks;
-            if (wpctl_cluster_save(cl, &err)) {
-                rc = up_abort(cl, wpctl_fail("%s", wp_err_text(&err)));
-                goto out;
-            }
-            if (up_stop) {
-                rc = up_interrupted(cl);
-                goto out;
-            }
-        }
-        size_t added = 0;
-        if (wpctl_write_placement_endpoints(cl, &err) ||
-            wpctl_load_default_catalog(cl, (int)timeout_s, &up_stop, &added, &err)) {
-            if (up_stop) {
-                rc = up_interrupted(cl);
-                goto out;
-            }
-            rc = up_abort(cl, wpctl_fail("placement: %s; logs in %s/logs", wp_err_text(&err), dir));
-            goto out;
-        }
-        if (!quiet)
-            printf("placement: %zu servers up, %zu catalog model(s) loaded\n", cl->n_placement,
-                   added);
-    } else {
-        wpctl_write_placement_endpoints(cl, &err);
-    }
-    for (size_t i = 0; i < total; i++) {
-        if (up_stop) {
-            rc = up_interrupted(cl);
-            goto out;
-        }
-        char joins[WP_GOSSIP_ADDR_MAX * 3 + 8];
-        wpctl_join_list(cl, i, total, joins, sizeof joins);
-        pid_t pid = wpctl_spawn_node(bin, cl, &cl->nodes[i], i == 0 ? "" : joins, (int)gpus, mem_gb,
-                               &err);
-        if (pid < 0) {
-            rc = up_abort(cl, wpctl_fail("%s", wp_err_text(&err)));
-            goto out;
-        }
-        cl->nodes[i].pid = pid;
-        cl->nodes[i].start_ticks = wpctl_proc_of(pid).start_ticks;
-        cl->n = i + 1;
-        if (wpctl_cluster_save(cl, &err)) {
-            rc = up_abort(cl, wpctl_fail("%s", wp_err_text(&err)));
-            goto out;
-        }
-    }
-    /* Wait until every node sees every member alive. */
-    uint64_t deadline = wp_clock_monotonic_ns() + (uint64_t)timeout_s * WP_NS_PER_S;
-    size_t ready = 0;
-    while (wp_clock_monotonic_ns() < deadline && !up_stop) {
-        ready = 0;
-        for (size_t i = 0; i < total && !up_stop; i++) {
-            int st;
-            if (waitpid(cl->nodes[i].pid, &st, WNOHANG) == cl->nodes[i].pid) {
-                rc = up_abort(cl, wpctl_fail("node %s exited at start (exit %d); see %s/logs/%s.log",
-                                             cl->nodes[i].id, WIFEXITED(st) ? WEXITSTATUS(st) : -1,
-                                             dir, cl->nodes[i].id));
-                goto out;
-            }
-            uint32_t alive = 0, tot = 0;
-            wp_err qerr;
-            if (wpctl_node_members(cl->nodes[i].admin, &alive, &tot, &qerr) == WP_OK &&
-                alive == total)
-                ready++;
-        }
-        if (ready == total)
-            break;
-        wpctl_sleep_ms(200);
-    }
-    if (up_stop) {
-        rc = up_interrupted(cl);
-        goto out;
-    }
-    if (ready != total) {
-        rc = up_abort(cl, wpctl_fail("only %zu of %zu nodes saw the whole cluster within %lld s; "
-                                     "logs in %s/logs",
-                                     ready, total, (long long)timeout_s, dir));
-        goto out;
-    }
     if (json) {
         wp_json j;
         wp_json_init(&j, stdout, false);
