@@ -38,16 +38,15 @@ static void json_stats(wp_json *j, const wp_sim_stats *s)
     wp_json_obj_begin(j);
     wp_sim_report_json_fields(j, s);
     /* Issue 12: the explicit errors, by cause. */
-    wp_json_key(j, "errors");
-    wp_json_uint(j, s->errors);
-    wp_json_key(j, "overloaded");
-    wp_json_uint(j, s->overloaded);
-    wp_json_key(j, "expired");
-    wp_json_uint(j, s->expired);
-    wp_json_key(j, "failed");
-    wp_json_uint(j, s->failed);
-    wp_json_key(j, "no_route");
-    wp_json_uint(j, s->no_route);
+    const struct {
+        const char *key;
+        uint64_t v;
+    } errs[] = {{"errors", s->errors},   {"overloaded", s->overloaded}, {"expired", s->expired},
+                {"failed", s->failed},   {"no_route", s->no_route}};
+    for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
+        wp_json_key(j, errs[i].key);
+        wp_json_uint(j, errs[i].v);
+    }
     wp_json_obj_end(j);
 }
 
