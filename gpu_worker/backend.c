@@ -552,3 +552,64 @@ int wp_gpu_run_batch(wp_gpu_model *m, const wp_gen_request *reqs, wp_gen_result 
     }
     return run_engine(m, reqs, res, n, failed_index, err);
 }
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int wp_gpu_measure(wp_gpu_model *m, uint32_t batch, uint32_t n_prompt, uint32_t steps,
+                   wp_gpu_rate *out, wp_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!m->ops)
+        return wp_errf(err, WP_EUNSUPPORTED, "the TIMING MODEL cannot be measured");
+    if (batch < 1 || batch > m->max_seqs || steps < 2 || n_prompt < 1 ||
+        (uint64_t)n_prompt + steps > m->cfg.seq_len)
+        return wp_errf(err, WP_EINVAL,
+                       "measure: need 1 <= batch <= %u, steps >= 2, prompt >= 1, "
+                       "prompt + steps <= %u",
+                       (unsigned)m->max_seqs, (unsigned)m->cfg.seq_len);
+    size_t nt = (size_t)batch * (n_prompt + steps);
+    int32_t *buf = malloc(nt * sizeof *buf);
+    wp_gen_request *reqs = calloc(batch, sizeof *reqs);
+    wp_gen_result *res = calloc(batch, sizeof *res);
+    double *ttft = malloc(2 * (size_t)batch * sizeof *ttft);
+    int rv = WP_OK;
+    if (!buf || !reqs || !res || !ttft) {
+        rv = wp_errf(err, WP_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (uint32_t b = 0; b < batch; b++) {
+        int32_t *prompt = buf + (size_t)b * (n_prompt + steps);
+        for (uint32_t i = 0; i < n_prompt; i++)
+            prompt[i] = (int32_t)(1 + ((uint64_t)b * 131 + (uint64_t)i * 37) %
+                                          (m->cfg.vocab_size > 1 ? m->cfg.vocab_size - 1 : 1));
+        reqs[b] = (wp_gen_request){prompt, n_prompt, steps, 0.0f, 0};
+        res[b].tokens = prompt + n_prompt;
+    }
+    uint64_t t0 = wp_clock_monotonic_ns();
+    rv = wp_gpu_run_batch(m, reqs, res, batch, NULL, err);
+    uint64_t wall = wp_clock_monotonic_ns() - t0;
+    if (rv != WP_OK)
+        goto out;
+    double *tpot = ttft + batch;
+    for (uint32_t b = 0; b < batch; b++) {
+        ttft[b] = (double)res[b].ttft_ns / 1e6;
+        tpot[b] = wp_gen_tpot_ns(&res[b], steps) / 1e6;
+    }
+    qsort(ttft, batch, sizeof *ttft, cmp_double);
+    qsort(tpot, batch, sizeof *tpot, cmp_double);
+    out->batch = batch;
+    out->ttft_ms = ttft[batch / 2];
+    out->tpot_ms = tpot[batch / 2];
+    out->tokens_per_s = out->tpot_ms > 0 ? batch * 1000.0 / out->tpot_ms : 0.0;
+    out->wall_tokens_per_s = wall > 0 ? (double)batch * steps * 1e9 / (double)wall : 0.0;
+out:
+    free(buf);
+    free(reqs);
+    free(res);
+    free(ttft);
+    return rv;
+}

@@ -27,7 +27,8 @@
  * is bound by memory bandwidth (the whole model streams through the cache
  * per token), at batch 16 by arithmetic. mm_range computes each output
  * element with exactly the same sequence of operations as wp_gpu_matmul
- * (four rows share each weight load, each with its own 8 partial sums),
+ * (two weight rows times four activation rows per block, each output with
+ * its own 8 partial sums),
  * so a row's logits are bitwise those of the unbatched pass.
  * Each sequence has its own KV cache (layers x seq_len x kv_dim for keys
  * and for values), allocated on its first use; rows of one sequence at
@@ -65,62 +66,99 @@ void wp_gpu_rmsnorm(float *out, const float *x, const float *w, size_t n)
         out[i] = w[i] * (scale * x[i]);
 }
 
-/* The end of every dot product: the 8 partial sums in a fixed order, then
- * the tail (n mod 8) one by one. */
-static inline float dot_finish(const float *acc, const float *restrict row,
-                               const float *restrict x, size_t j, size_t n)
+/* The kernels below are inlined into mm_range, which is built three times
+ * on x86-64 (AVX-512, AVX2+FMA and baseline, chosen at load time by the
+ * dynamic linker): the sums are the same, only wider (and fused where the
+ * target has FMA). Dot products keep WP_LANES partial sums: one 512-bit
+ * register, or two 256-bit ones. */
+#define WP_LANES 16
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define WP_MM_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=haswell", "default")))
+#define WP_INLINE inline __attribute__((always_inline))
+#else
+#define WP_MM_CLONES
+#define WP_INLINE inline
+#endif
+
+/* The end of every dot product: the WP_LANES partial sums in a fixed
+ * order (pairwise), then the tail (n mod WP_LANES) one by one. */
+static WP_INLINE float dot_finish(const float *acc, const float *restrict row,
+                                  const float *restrict x, size_t j, size_t n)
 {
-    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    float t[WP_LANES / 2];
+    for (int k = 0; k < WP_LANES / 2; k++)
+        t[k] = acc[k] + acc[k + WP_LANES / 2];
+    float s = ((t[0] + t[4]) + (t[2] + t[6])) + ((t[1] + t[5]) + (t[3] + t[7]));
     for (; j < n; j++)
         s += row[j] * x[j];
     return s;
 }
 
-static inline float dot1(const float *restrict row, const float *restrict x, size_t n)
+static WP_INLINE float dot1(const float *restrict row, const float *restrict x, size_t n)
 {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    float acc[WP_LANES] = {0};
     size_t j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (int k = 0; k < 8; k++)
+    for (; j + WP_LANES <= n; j += WP_LANES)
+        for (int k = 0; k < WP_LANES; k++)
             acc[k] += row[j + k] * x[j + k];
     return dot_finish(acc, row, x, j, n);
 }
 
 /* The batched product for output features [i0, i1): out[r * ld + i] =
  * W[i] . x[r] for the nx rows of x (each n floats). Four rows of x share
- * each load of W's row; every element's operations are those of dot1.
- * Built twice on x86-64 (AVX2 and baseline, chosen at load time by the
- * dynamic linker): the sums are the same, only wider. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define WP_MM_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define WP_MM_CLONES
-#endif
+ * each load of W's row; every element's operations are those of dot1. */
+/* Two rows of W times four rows of x: eight independent accumulators (the
+ * additions of one accumulator are a dependency chain; eight hide their
+ * latency), six loads per eight vector multiply-adds. */
+static WP_INLINE void mm_2x4(float *restrict out, size_t ld, const float *restrict x,
+                          const float *restrict w0, const float *restrict w1, size_t n, size_t i,
+                          size_t r)
+{
+    const float *x0 = x + r * n, *x1 = x0 + n, *x2 = x1 + n, *x3 = x2 + n;
+    float a0[WP_LANES] = {0}, a1[WP_LANES] = {0}, a2[WP_LANES] = {0}, a3[WP_LANES] = {0};
+    float b0[WP_LANES] = {0}, b1[WP_LANES] = {0}, b2[WP_LANES] = {0}, b3[WP_LANES] = {0};
+    size_t j = 0;
+    for (; j + WP_LANES <= n; j += WP_LANES)
+        for (int k = 0; k < WP_LANES; k++) {
+            float u = w0[j + k], v = w1[j + k];
+            float y0 = x0[j + k], y1 = x1[j + k], y2 = x2[j + k], y3 = x3[j + k];
+            a0[k] += u * y0;
+            a1[k] += u * y1;
+            a2[k] += u * y2;
+            a3[k] += u * y3;
+            b0[k] += v * y0;
+            b1[k] += v * y1;
+            b2[k] += v * y2;
+            b3[k] += v * y3;
+        }
+    out[r * ld + i] = dot_finish(a0, w0, x0, j, n);
+    out[(r + 1) * ld + i] = dot_finish(a1, w0, x1, j, n);
+    out[(r + 2) * ld + i] = dot_finish(a2, w0, x2, j, n);
+    out[(r + 3) * ld + i] = dot_finish(a3, w0, x3, j, n);
+    out[r * ld + i + 1] = dot_finish(b0, w1, x0, j, n);
+    out[(r + 1) * ld + i + 1] = dot_finish(b1, w1, x1, j, n);
+    out[(r + 2) * ld + i + 1] = dot_finish(b2, w1, x2, j, n);
+    out[(r + 3) * ld + i + 1] = dot_finish(b3, w1, x3, j, n);
+}
+
 WP_MM_CLONES
 static void mm_range(float *restrict out, size_t ld, const float *restrict x, size_t nx,
                      const float *restrict w, size_t n, size_t i0, size_t i1)
 {
-    for (size_t i = i0; i < i1; i++) {
-        const float *row = w + i * n;
+    size_t i = i0;
+    for (; i + 2 <= i1 && nx >= 4; i += 2) {
+        const float *w0 = w + i * n, *w1 = w0 + n;
         size_t r = 0;
-        for (; r + 4 <= nx; r += 4) {
-            const float *x0 = x + r * n, *x1 = x0 + n, *x2 = x1 + n, *x3 = x2 + n;
-            float a0[8] = {0}, a1[8] = {0}, a2[8] = {0}, a3[8] = {0};
-            size_t j = 0;
-            for (; j + 8 <= n; j += 8)
-                for (int k = 0; k < 8; k++) {
-                    float wv = row[j + k];
-                    a0[k] += wv * x0[j + k];
-                    a1[k] += wv * x1[j + k];
-                    a2[k] += wv * x2[j + k];
-                    a3[k] += wv * x3[j + k];
-                }
-            out[r * ld + i] = dot_finish(a0, row, x0, j, n);
-            out[(r + 1) * ld + i] = dot_finish(a1, row, x1, j, n);
-            out[(r + 2) * ld + i] = dot_finish(a2, row, x2, j, n);
-            out[(r + 3) * ld + i] = dot_finish(a3, row, x3, j, n);
+        for (; r + 4 <= nx; r += 4)
+            mm_2x4(out, ld, x, w0, w1, n, i, r);
+        for (; r < nx; r++) {
+            out[r * ld + i] = dot1(w0, x + r * n, n);
+            out[r * ld + i + 1] = dot1(w1, x + r * n, n);
         }
-        for (; r < nx; r++)
+    }
+    for (; i < i1; i++) {
+        const float *row = w + i * n;
+        for (size_t r = 0; r < nx; r++)
             out[r * ld + i] = dot1(row, x + r * n, n);
     }
 }

@@ -292,6 +292,20 @@ int wp_gpu_generate(wp_gpu_model *m, const wp_gen_request *req, wp_gen_result *r
 int wp_gpu_run_batch(wp_gpu_model *m, const wp_gen_request *reqs, wp_gen_result *res, size_t n,
                      size_t *failed_index, wp_err *err);
 
+/* Measured speed of a cpu/cuda model at one batch size: batch requests
+ * (distinct prompts of n_prompt tokens, steps greedy tokens each) admitted
+ * together into the engine and run to completion. Live-world: reads the
+ * clock. batch <= wp_gpu_model_max_seqs; steps >= 2. */
+typedef struct wp_gpu_rate {
+    uint32_t batch;
+    double ttft_ms;          /* median over the batch: admission to first token */
+    double tpot_ms;          /* median time per output token after the first (one step) */
+    double tokens_per_s;     /* decode throughput of the batch: batch * 1000 / tpot_ms */
+    double wall_tokens_per_s; /* batch * steps / wall time of the whole run */
+} wp_gpu_rate;
+int wp_gpu_measure(wp_gpu_model *m, uint32_t batch, uint32_t n_prompt, uint32_t steps,
+                   wp_gpu_rate *out, wp_err *err);
+
 /* Pure TIMING MODEL arithmetic: the service time of a batch of n requests
  * with the given token counts; res[i] gets ttft/total from the batch start.
  * Waves of slots_per_gpu requests run in order; a wave lasts as long as its
