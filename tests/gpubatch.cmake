@@ -8,3 +8,7 @@ set_tests_properties(test_gpu_stories260k PROPERTIES LABELS unit TIMEOUT 120 SKI
                      ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=stdout")
 target_compile_definitions(test_gpu_batch PRIVATE
                            WP_SHARED_DATA="${PROJECT_SOURCE_DIR}/../shared/data")
+# wpctl model profile: errors, and a measured profile consistent with its points.
+add_test(NAME model_profile_cli
+         COMMAND sh ${PROJECT_SOURCE_DIR}/tests/cli/model_profile_cli.sh $<TARGET_FILE:wpctl>)
+set_tests_properties(model_profile_cli PROPERTIES LABELS unit TIMEOUT 60)
