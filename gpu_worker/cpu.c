@@ -36,7 +36,7 @@
  * written in the QKV stage before any row's attention reads the cache.
  *
  * Threads. A small persistent pool (pool_*) splits each stage of a pass
- * into contiguous ranges, one per thread, the caller doing the first:
+ * into contiguous chunks that the threads (the caller too) claim:
  *   qkv     output features of wq|wk|wv (pairs stay together, so each
  *           thread applies RoPE to the pairs it computed);
  *   attn    (row, head) items;
@@ -51,6 +51,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -111,14 +112,18 @@ static WP_INLINE float dot1(const float *restrict row, const float *restrict x, 
  * additions of one accumulator are a dependency chain; eight hide their
  * latency), six loads per eight vector multiply-adds. */
 static WP_INLINE void mm_2x4(float *restrict out, size_t ld, const float *restrict x,
-                          const float *restrict w0, const float *restrict w1, size_t n, size_t i,
-                          size_t r)
+                             const float *restrict w0, const float *restrict w1, size_t n,
+                             size_t i, size_t r, const float *pf)
 {
     const float *x0 = x + r * n, *x1 = x0 + n, *x2 = x1 + n, *x3 = x2 + n;
     float a0[WP_LANES] = {0}, a1[WP_LANES] = {0}, a2[WP_LANES] = {0}, a3[WP_LANES] = {0};
     float b0[WP_LANES] = {0}, b1[WP_LANES] = {0}, b2[WP_LANES] = {0}, b3[WP_LANES] = {0};
     size_t j = 0;
-    for (; j + WP_LANES <= n; j += WP_LANES)
+    for (; j + WP_LANES <= n; j += WP_LANES) {
+        if (pf) { /* the next two weight rows, one cache line each per step */
+            __builtin_prefetch(pf + j);
+            __builtin_prefetch(pf + n + j);
+        }
         for (int k = 0; k < WP_LANES; k++) {
             float u = w0[j + k], v = w1[j + k];
             float y0 = x0[j + k], y1 = x1[j + k], y2 = x2[j + k], y3 = x3[j + k];
@@ -131,6 +136,7 @@ static WP_INLINE void mm_2x4(float *restrict out, size_t ld, const float *restri
             b2[k] += v * y2;
             b3[k] += v * y3;
         }
+    }
     out[r * ld + i] = dot_finish(a0, w0, x0, j, n);
     out[(r + 1) * ld + i] = dot_finish(a1, w0, x1, j, n);
     out[(r + 2) * ld + i] = dot_finish(a2, w0, x2, j, n);
@@ -149,8 +155,12 @@ static void mm_range(float *restrict out, size_t ld, const float *restrict x, si
     for (; i + 2 <= i1 && nx >= 4; i += 2) {
         const float *w0 = w + i * n, *w1 = w0 + n;
         size_t r = 0;
+        /* The first block of rows also prefetches the next pair of weight
+         * rows: the hardware prefetcher does not follow this pattern (each
+         * pair is read nx / 4 times), and a miss on W stalls all 8 sums. */
+        const float *pf = i + 4 <= i1 ? w1 + n : NULL;
         for (; r + 4 <= nx; r += 4)
-            mm_2x4(out, ld, x, w0, w1, n, i, r);
+            mm_2x4(out, ld, x, w0, w1, n, i, r, r == 0 ? pf : NULL);
         for (; r < nx; r++) {
             out[r * ld + i] = dot1(w0, x + r * n, n);
             out[r * ld + i + 1] = dot1(w1, x + r * n, n);
@@ -249,47 +259,63 @@ void wp_gpu_swiglu(float *hb, const float *hb2, size_t n)
 
 /* ---------------------------------------------------------------- thread pool */
 
-/* A fixed set of threads that run one job at a time: the job's items
- * items are split into nthreads contiguous ranges (pool_range); the caller
- * runs range 0 and waits for the rest. A job is published by bumping gen under the
- * mutex; each worker runs its range once per generation. */
-typedef void (*pool_fn)(void *ctx, unsigned tid, unsigned nthreads);
+/* A fixed set of threads that run one job at a time. A job is split into
+ * `chunks` contiguous ranges of its items (pool_range); every thread, the
+ * caller included, claims chunks one by one until none is left, and the
+ * caller returns when all are finished. Claiming (not a fixed range per
+ * thread) matters on a shared machine: a worker the scheduler has not run
+ * yet does not hold the job back, the others take its chunks.
+ * `claim` packs the job's generation (high 32 bits) with the next chunk,
+ * so a worker that wakes late can never take a chunk of a newer job for
+ * the old one's function. */
+typedef void (*pool_fn)(void *ctx, unsigned chunk, unsigned nchunks);
 
 typedef struct cpu_pool {
     pthread_mutex_t mu;
     pthread_cond_t go, idle;
     pthread_t *th;
     unsigned n;         /* threads including the caller */
+    unsigned chunks;    /* per job: 1 for one thread, else 4 per thread */
     unsigned started;   /* worker threads created */
-    uint64_t gen;
-    unsigned pending;   /* workers still running the current job */
+    uint32_t gen;       /* under mu */
     bool quit;
     pool_fn fn;
     void *ctx;
+    _Atomic uint64_t claim;
+    _Atomic unsigned done;
 } cpu_pool;
 
-typedef struct pool_arg {
-    cpu_pool *p;
-    unsigned tid;
-} pool_arg;
-
-static void pool_range(size_t items, unsigned n, unsigned tid, size_t align, size_t *b, size_t *e)
+static void pool_range(size_t items, unsigned n, unsigned k, size_t align, size_t *b, size_t *e)
 {
     /* Ranges are multiples of align (the last takes the remainder). */
     size_t units = (items + align - 1) / align;
-    size_t ub = units * tid / n, ue = units * (tid + 1) / n;
+    size_t ub = units * k / n, ue = units * (k + 1) / n;
     *b = ub * align < items ? ub * align : items;
     *e = ue * align < items ? ue * align : items;
 }
 
+/* Runs chunks of job gen until none is left (or the job is not current). */
+static void pool_work(cpu_pool *p, uint32_t gen, pool_fn fn, void *ctx)
+{
+    for (;;) {
+        uint64_t c = atomic_load(&p->claim);
+        if ((uint32_t)(c >> 32) != gen || (uint32_t)c >= p->chunks)
+            return;
+        if (!atomic_compare_exchange_weak(&p->claim, &c, c + 1))
+            continue;
+        fn(ctx, (uint32_t)c, p->chunks);
+        if (atomic_fetch_add(&p->done, 1) + 1 == p->chunks) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->idle);
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+}
+
 static void *pool_main(void *arg)
 {
-    pool_arg a = *(pool_arg *)arg;
-    free(arg);
-    if (a.tid == 0) /* cannot happen: workers are 1..n-1 */
-        return NULL;
-    cpu_pool *p = a.p;
-    uint64_t seen = 0;
+    cpu_pool *p = arg;
+    uint32_t seen = 0;
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (!p->quit && p->gen == seen)
@@ -300,10 +326,8 @@ static void *pool_main(void *arg)
         pool_fn fn = p->fn;
         void *ctx = p->ctx;
         pthread_mutex_unlock(&p->mu);
-        fn(ctx, a.tid, p->n);
+        pool_work(p, seen, fn, ctx);
         pthread_mutex_lock(&p->mu);
-        if (--p->pending == 0)
-            pthread_cond_signal(&p->idle);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -332,6 +356,9 @@ static cpu_pool *pool_new(unsigned n)
     if (!p)
         return NULL;
     p->n = n;
+    p->chunks = n > 1 ? 4 * n : 1;
+    atomic_init(&p->claim, 0);
+    atomic_init(&p->done, 0);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->go, NULL);
     pthread_cond_init(&p->idle, NULL);
@@ -341,13 +368,7 @@ static cpu_pool *pool_new(unsigned n)
         return NULL;
     }
     for (unsigned i = 1; i < n; i++) {
-        pool_arg *a = malloc(sizeof *a);
-        if (a) {
-            a->p = p;
-            a->tid = i;
-        }
-        if (!a || pthread_create(&p->th[p->started], NULL, pool_main, a) != 0) {
-            free(a);
+        if (pthread_create(&p->th[p->started], NULL, pool_main, p) != 0) {
             pool_free(p);
             return NULL;
         }
@@ -356,26 +377,29 @@ static cpu_pool *pool_new(unsigned n)
     return p;
 }
 
-/* Runs fn for every thread id 0..n-1 (fn computes its own range with
- * pool_range) and returns when all are done. */
+/* Runs fn over every chunk (fn computes its range with pool_range) and
+ * returns when all are done. */
 static void pool_run(cpu_pool *p, pool_fn fn, void *ctx)
 {
-    if (p->n > 1) {
-        pthread_mutex_lock(&p->mu);
-        p->fn = fn;
-        p->ctx = ctx;
-        p->pending = p->n - 1;
-        p->gen++;
-        pthread_cond_broadcast(&p->go);
-        pthread_mutex_unlock(&p->mu);
+    if (p->n == 1) {
+        fn(ctx, 0, 1);
+        return;
     }
-    fn(ctx, 0, p->n);
-    if (p->n > 1) {
-        pthread_mutex_lock(&p->mu);
-        while (p->pending)
-            pthread_cond_wait(&p->idle, &p->mu);
-        pthread_mutex_unlock(&p->mu);
-    }
+    pthread_mutex_lock(&p->mu);
+    uint32_t gen = ++p->gen;
+    p->fn = fn;
+    p->ctx = ctx;
+    atomic_store(&p->done, 0);
+    atomic_store(&p->claim, (uint64_t)gen << 32);
+    pthread_cond_broadcast(&p->go);
+    pthread_mutex_unlock(&p->mu);
+    pool_work(p, gen, fn, ctx);
+    if (atomic_load(&p->done) == p->chunks)
+        return;
+    pthread_mutex_lock(&p->mu);
+    while (atomic_load(&p->done) != p->chunks)
+        pthread_cond_wait(&p->idle, &p->mu);
+    pthread_mutex_unlock(&p->mu);
 }
 
 /* ---------------------------------------------------------------- backend */
@@ -391,7 +415,7 @@ typedef struct cpu_model {
     float *kr, *vr;         /* cap_rows x kv_dim: this pass's keys/values */
     float *hb, *hb2;        /* cap_rows x hidden */
     float *xl, *lg;         /* rows wanting logits: cap_rows x dim, cap_rows x vocab */
-    float *att;             /* threads x seq_len */
+    float *att;             /* chunks x seq_len */
     /* The pass in flight, read by the stages. */
     const wp_gpu_row *rows;
     size_t n, nl, layer;
@@ -468,20 +492,20 @@ static uint64_t cpu_mem_bytes(const void *impl)
     uint64_t per_row = 5ull * c->dim + 2ull * wp_llama_kv_dim(c) + 2ull * c->hidden_dim +
                        c->vocab_size;
     return ((uint64_t)m->w.n_floats + 2ull * m->n_caches * cache_floats(c) +
-            m->cap_rows * per_row + (uint64_t)m->pool->n * c->seq_len) *
+            m->cap_rows * per_row + (uint64_t)m->pool->chunks * c->seq_len) *
            sizeof(float);
 }
 
 /* Stage: q|k|v for every row (output features split in pairs), RoPE on the
  * pairs this thread computed, then its slice of k/v into each row's cache. */
-static void st_qkv(void *ctx, unsigned tid, unsigned nt)
+static void st_qkv(void *ctx, unsigned ck, unsigned nk)
 {
     cpu_model *m = ctx;
     const wp_llama_weights *w = &m->w;
     const wp_llama_config *c = &w->cfg;
     size_t dim = c->dim, kv = wp_llama_kv_dim(c), hs = wp_llama_head_size(c), l = m->layer;
     size_t b, e;
-    pool_range(dim + 2 * kv, nt, tid, 2, &b, &e);
+    pool_range(dim + 2 * kv, nk, ck, 2, &b, &e);
     size_t qb = b < dim ? b : dim, qe = e < dim ? e : dim;
     size_t kb = b < dim ? 0 : (b - dim < kv ? b - dim : kv);
     size_t ke = e < dim ? 0 : (e - dim < kv ? e - dim : kv);
@@ -505,15 +529,15 @@ static void st_qkv(void *ctx, unsigned tid, unsigned nt)
 }
 
 /* Stage: attention, one item per (row, head). */
-static void st_attn(void *ctx, unsigned tid, unsigned nt)
+static void st_attn(void *ctx, unsigned ck, unsigned nk)
 {
     cpu_model *m = ctx;
     const wp_llama_config *c = &m->w.cfg;
     size_t dim = c->dim, kv = wp_llama_kv_dim(c), hs = wp_llama_head_size(c);
     size_t group = c->n_heads / c->n_kv_heads, off = m->layer * c->seq_len * kv;
-    float *att = m->att + (size_t)tid * c->seq_len;
+    float *att = m->att + (size_t)ck * c->seq_len; /* scratch per chunk */
     size_t b, e;
-    pool_range(m->n * c->n_heads, nt, tid, 1, &b, &e);
+    pool_range(m->n * c->n_heads, nk, ck, 1, &b, &e);
     for (size_t it = b; it < e; it++) {
         size_t r = it / c->n_heads, h = it % c->n_heads;
         const wp_gpu_row *row = &m->rows[r];
@@ -522,39 +546,39 @@ static void st_attn(void *ctx, unsigned tid, unsigned nt)
     }
 }
 
-static void st_wo(void *ctx, unsigned tid, unsigned nt)
+static void st_wo(void *ctx, unsigned ck, unsigned nk)
 {
     cpu_model *m = ctx;
     size_t dim = m->w.cfg.dim, b, e;
-    pool_range(dim, nt, tid, 1, &b, &e);
+    pool_range(dim, nk, ck, 1, &b, &e);
     mm_range(m->xb2, dim, m->xb, m->n, m->w.wo + m->layer * dim * dim, dim, b, e);
 }
 
 /* Stage: w1 and w3 over a slice of hidden features, then SwiGLU on it. */
-static void st_w13(void *ctx, unsigned tid, unsigned nt)
+static void st_w13(void *ctx, unsigned ck, unsigned nk)
 {
     cpu_model *m = ctx;
     size_t dim = m->w.cfg.dim, hid = m->w.cfg.hidden_dim, b, e;
-    pool_range(hid, nt, tid, 1, &b, &e);
+    pool_range(hid, nk, ck, 1, &b, &e);
     mm_range(m->hb, hid, m->xb, m->n, m->w.w1 + m->layer * dim * hid, dim, b, e);
     mm_range(m->hb2, hid, m->xb, m->n, m->w.w3 + m->layer * dim * hid, dim, b, e);
     for (size_t r = 0; r < m->n && e > b; r++)
         wp_gpu_swiglu(m->hb + r * hid + b, m->hb2 + r * hid + b, e - b);
 }
 
-static void st_w2(void *ctx, unsigned tid, unsigned nt)
+static void st_w2(void *ctx, unsigned ck, unsigned nk)
 {
     cpu_model *m = ctx;
     size_t dim = m->w.cfg.dim, hid = m->w.cfg.hidden_dim, b, e;
-    pool_range(dim, nt, tid, 1, &b, &e);
+    pool_range(dim, nk, ck, 1, &b, &e);
     mm_range(m->xb2, dim, m->hb, m->n, m->w.w2 + m->layer * dim * hid, hid, b, e);
 }
 
-static void st_cls(void *ctx, unsigned tid, unsigned nt)
+static void st_cls(void *ctx, unsigned ck, unsigned nk)
 {
     cpu_model *m = ctx;
     size_t dim = m->w.cfg.dim, voc = m->w.cfg.vocab_size, b, e;
-    pool_range(voc, nt, tid, 1, &b, &e);
+    pool_range(voc, nk, ck, 1, &b, &e);
     mm_range(m->lg, voc, m->xl, m->nl, m->w.wcls, dim, b, e);
 }
 
@@ -622,7 +646,7 @@ int wp_gpu__cpu_open(wp_llama_weights *w, uint32_t threads, uint32_t max_seqs, v
     m->max_seqs = max_seqs;
     m->kc = calloc(max_seqs, sizeof *m->kc);
     m->vc = calloc(max_seqs, sizeof *m->vc);
-    m->att = malloc((size_t)threads * c->seq_len * sizeof(float));
+    m->att = malloc((size_t)(threads > 1 ? 4 * threads : 1) * c->seq_len * sizeof(float));
     m->pool = m->kc && m->vc && m->att ? pool_new(threads) : NULL;
     if (!m->pool) {
         cpu_free(m);
