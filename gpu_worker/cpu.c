@@ -377,12 +377,18 @@ static cpu_pool *pool_new(unsigned n)
     return p;
 }
 
+/* Below this many multiply-adds a stage runs on the caller alone: waking
+ * a worker costs more than it saves (tens of microseconds, more on a busy
+ * machine), e.g. the per-layer products of a single sequence. */
+#define WP_POOL_MIN_WORK (1u << 20)
+
 /* Runs fn over every chunk (fn computes its range with pool_range) and
- * returns when all are done. */
-static void pool_run(cpu_pool *p, pool_fn fn, void *ctx)
+ * returns when all are done. work: the stage's multiply-adds, roughly. */
+static void pool_run(cpu_pool *p, pool_fn fn, void *ctx, uint64_t work)
 {
-    if (p->n == 1) {
-        fn(ctx, 0, 1);
+    if (p->n == 1 || work < WP_POOL_MIN_WORK) {
+        for (unsigned k = 0; k < p->chunks; k++)
+            fn(ctx, k, p->chunks);
         return;
     }
     pthread_mutex_lock(&p->mu);
@@ -594,6 +600,9 @@ static int cpu_forward(void *impl, const wp_gpu_row *rows, size_t n, wp_err *err
     int rv = ensure_rows(m, n, err);
     if (rv != WP_OK)
         return rv;
+    size_t kv = wp_llama_kv_dim(c), hid = c->hidden_dim, attn_work = 0;
+    for (size_t r = 0; r < n; r++) /* scores and weighted sums: 2 x (pos + 1) x dim */
+        attn_work += 2 * ((size_t)rows[r].pos + 1) * dim;
     m->rows = rows;
     m->n = n;
     for (size_t r = 0; r < n; r++)
@@ -602,15 +611,15 @@ static int cpu_forward(void *impl, const wp_gpu_row *rows, size_t n, wp_err *err
         m->layer = l;
         for (size_t r = 0; r < n; r++)
             wp_gpu_rmsnorm(m->xb + r * dim, m->x + r * dim, w->rms_att + l * dim, dim);
-        pool_run(m->pool, st_qkv, m);
-        pool_run(m->pool, st_attn, m);
-        pool_run(m->pool, st_wo, m);
+        pool_run(m->pool, st_qkv, m, n * dim * (dim + 2 * kv));
+        pool_run(m->pool, st_attn, m, attn_work);
+        pool_run(m->pool, st_wo, m, n * dim * dim);
         for (size_t i = 0; i < n * dim; i++)
             m->x[i] += m->xb2[i];
         for (size_t r = 0; r < n; r++)
             wp_gpu_rmsnorm(m->xb + r * dim, m->x + r * dim, w->rms_ffn + l * dim, dim);
-        pool_run(m->pool, st_w13, m);
-        pool_run(m->pool, st_w2, m);
+        pool_run(m->pool, st_w13, m, 2 * n * dim * hid);
+        pool_run(m->pool, st_w2, m, n * dim * hid);
         for (size_t i = 0; i < n * dim; i++)
             m->x[i] += m->xb2[i];
     }
@@ -619,7 +628,7 @@ static int cpu_forward(void *impl, const wp_gpu_row *rows, size_t n, wp_err *err
         if (rows[r].logits)
             wp_gpu_rmsnorm(m->xl + m->nl++ * dim, m->x + r * dim, w->rms_final, dim);
     if (m->nl) {
-        pool_run(m->pool, st_cls, m);
+        pool_run(m->pool, st_cls, m, m->nl * dim * c->vocab_size);
         size_t k = 0;
         for (size_t r = 0; r < n; r++)
             if (rows[r].logits)
