@@ -11,11 +11,15 @@
  *  2. The CPU layers (RMSNorm, matmul, RoPE, softmax, attention, SwiGLU),
  *     public so tests can check each one against a naive reference.
  *
- *  3. Backends behind one interface (load, unload, forward, generate, run a
- *     batch, memory in use):
- *       cpu   — the reference, plain C;
- *       cuda  — weights in device memory, cuBLAS + kernels; present only
- *               when built with the CUDA toolkit AND a device exists;
+ *  3. Backends behind one interface (load, unload, a batched forward pass,
+ *     continuous batching of sequences, generate, run a batch, memory in
+ *     use):
+ *       cpu   — the reference, plain C: one pass multiplies each weight
+ *               matrix with every active sequence's row at once, on a small
+ *               pool of threads (all cores by default);
+ *       cuda  — the same passes with the weights in device memory, cuBLAS
+ *               SGEMM + kernels; present only when built with the CUDA
+ *               toolkit AND a device exists;
  *       model — a TIMING MODEL: no compute, no tokens; service times come
  *               from a wp_model_profile (common/common.h) and are RETURNED,
  *               never slept — the caller (daemon or simulator) decides how
