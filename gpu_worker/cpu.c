@@ -67,17 +67,19 @@ void wp_gpu_rmsnorm(float *out, const float *x, const float *w, size_t n)
         out[i] = w[i] * (scale * x[i]);
 }
 
-/* The kernels below are inlined into mm_range, which is built three times
- * on x86-64 (AVX-512, AVX2+FMA and baseline, chosen at load time by the
- * dynamic linker): the sums are the same, only wider (and fused where the
- * target has FMA). Dot products keep WP_LANES partial sums: one 512-bit
- * register, or two 256-bit ones. */
+/* The kernels below are inlined into mm_range's body, which is compiled
+ * three times on x86-64 with GCC (AVX-512, AVX2+FMA and baseline); the
+ * widest the CPU supports is picked once (mm_pick, plain function pointer:
+ * no ifunc, whose resolver runs before the sanitizers' runtimes are up).
+ * The sums are the same, only wider (and fused where the target has FMA),
+ * and one process always uses one variant, so a row's result never
+ * depends on what else is in the batch. Dot products keep WP_LANES partial
+ * sums: one 512-bit register, or two 256-bit ones. */
 #define WP_LANES 16
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define WP_MM_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=haswell", "default")))
+#define WP_MM_VARIANTS 1
 #define WP_INLINE inline __attribute__((always_inline))
 #else
-#define WP_MM_CLONES
 #define WP_INLINE inline
 #endif
 
@@ -147,9 +149,8 @@ static WP_INLINE void mm_2x4(float *restrict out, size_t ld, const float *restri
     out[(r + 3) * ld + i + 1] = dot_finish(b3, w1, x3, j, n);
 }
 
-WP_MM_CLONES
-static void mm_range(float *restrict out, size_t ld, const float *restrict x, size_t nx,
-                     const float *restrict w, size_t n, size_t i0, size_t i1)
+static WP_INLINE void mm_body(float *restrict out, size_t ld, const float *restrict x, size_t nx,
+                              const float *restrict w, size_t n, size_t i0, size_t i1)
 {
     size_t i = i0;
     for (; i + 2 <= i1 && nx >= 4; i += 2) {
@@ -171,6 +172,49 @@ static void mm_range(float *restrict out, size_t ld, const float *restrict x, si
         for (size_t r = 0; r < nx; r++)
             out[r * ld + i] = dot1(row, x + r * n, n);
     }
+}
+
+typedef void (*mm_fn)(float *restrict, size_t, const float *restrict, size_t,
+                      const float *restrict, size_t, size_t, size_t);
+
+#define WP_MM_DEFINE(name, attr)                                                           \
+    attr static void name(float *restrict out, size_t ld, const float *restrict x, size_t nx, \
+                          const float *restrict w, size_t n, size_t i0, size_t i1)           \
+    {                                                                                      \
+        mm_body(out, ld, x, nx, w, n, i0, i1);                                             \
+    }
+WP_MM_DEFINE(mm_base, )
+#ifdef WP_MM_VARIANTS
+WP_MM_DEFINE(mm_avx2, __attribute__((target("avx2,fma"))))
+WP_MM_DEFINE(mm_avx512, __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"))))
+#endif
+
+static mm_fn mm_pick(void)
+{
+#ifdef WP_MM_VARIANTS
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq"))
+        return mm_avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return mm_avx2;
+#endif
+    return mm_base;
+}
+
+/* The variant every product of this process uses (set once; the race of
+ * two first callers writes the same value). */
+static _Atomic(mm_fn) mm_chosen;
+
+static void mm_range(float *restrict out, size_t ld, const float *restrict x, size_t nx,
+                     const float *restrict w, size_t n, size_t i0, size_t i1)
+{
+    mm_fn f = atomic_load_explicit(&mm_chosen, memory_order_relaxed);
+    if (!f) {
+        f = mm_pick();
+        atomic_store_explicit(&mm_chosen, f, memory_order_relaxed);
+    }
+    f(out, ld, x, nx, w, n, i0, i1);
 }
 
 void wp_gpu_matmul(float *restrict out, const float *restrict x, const float *restrict w, size_t n,

@@ -133,6 +133,49 @@ static void test_batched_equals_unbatched(void **state)
     wp_gpu_model_unload(one);
 }
 
+/* A model wide enough that the passes' stages go to the thread pool (above
+ * its ~1M multiply-add threshold): 20 rows of 3 sequences, then a decode
+ * pass of the three, on 3 threads, against one row at a time on 1. */
+static void test_batched_threads(void **state)
+{
+    (void)state;
+    const wp_llama_config wide = {.dim = 256, .hidden_dim = 512, .n_layers = 2, .n_heads = 8,
+                                  .n_kv_heads = 4, .vocab_size = 4096, .seq_len = 32,
+                                  .shared_classifier = true};
+    char path[300];
+    gen_model(path, sizeof path, "wide.bin", &wide, 23);
+    wp_gpu_model *bat = load(path, 3, 3), *one = load(path, 1, 3);
+    size_t V = wide.vocab_size;
+    float *lb = malloc(20 * V * sizeof(float)), *lu = malloc(V * sizeof(float));
+    wp_rng rng;
+    wp_rng_seed(&rng, 6);
+    wp_err err;
+    const uint32_t prefill[3] = {8, 6, 6};
+    uint32_t pos[3] = {0, 0, 0};
+    for (int pass = 0; pass < 2; pass++) {
+        wp_gpu_row rows[20];
+        size_t n = 0;
+        for (uint32_t sq = 0; sq < 3; sq++)
+            for (uint32_t j = 0; j < (pass == 0 ? prefill[sq] : 1); j++, n++)
+                rows[n] = (wp_gpu_row){sq, (int32_t)wp_rng_below(&rng, V), pos[sq]++,
+                                       lb + n * V};
+        assert_int_equal(wp_gpu_model_forward_batch(bat, rows, n, &err), WP_OK);
+        for (size_t r = 0; r < n; r++) {
+            wp_gpu_row u = rows[r];
+            u.logits = lu;
+            assert_int_equal(wp_gpu_model_forward_batch(one, &u, 1, &err), WP_OK);
+            for (size_t v = 0; v < V; v++)
+                if (!(fabs((double)lb[r * V + v] - lu[v]) <= BATCH_TOL))
+                    fail_msg("pass %d row %zu logit %zu: %.9g vs %.9g", pass, r, v,
+                             lb[r * V + v], lu[v]);
+        }
+    }
+    free(lb);
+    free(lu);
+    wp_gpu_model_unload(bat);
+    wp_gpu_model_unload(one);
+}
+
 /* Requests of varied shape: each alone, then all through one engine with
  * fewer slots than requests. */
 static void test_generation_batched_equals_alone(void **state)
@@ -291,6 +334,7 @@ int main(int argc, char **argv)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batched_equals_unbatched),
+        cmocka_unit_test(test_batched_threads),
         cmocka_unit_test(test_generation_batched_equals_alone),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
