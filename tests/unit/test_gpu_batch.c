@@ -246,6 +246,69 @@ static void test_generation_batched_equals_alone(void **state)
     wp_gpu_model_unload(m);
 }
 
+/* A prompt longer than one pass carries (WP_GPU_STEP_ROWS) is prefilled
+ * over two steps, beside a sequence that keeps decoding; greedy tokens
+ * equal feeding the prompt one row at a time. */
+static void test_long_prompt(void **state)
+{
+    (void)state;
+    wp_llama_config c = small;
+    c.seq_len = WP_GPU_STEP_ROWS + 64;
+    char path[300];
+    gen_model(path, sizeof path, "long.bin", &c, 24);
+    enum { STEPS = 6 };
+    uint32_t np = WP_GPU_STEP_ROWS + 40;
+    int32_t *prompt = malloc(np * sizeof *prompt);
+    wp_rng rng;
+    wp_rng_seed(&rng, 9);
+    for (uint32_t i = 0; i < np; i++)
+        prompt[i] = (int32_t)wp_rng_below(&rng, c.vocab_size);
+    /* By hand: one row per pass, greedy. */
+    wp_gpu_model *m = load(path, 2, 2);
+    float *lg = malloc(c.vocab_size * sizeof(float));
+    wp_err err;
+    int32_t want[STEPS];
+    for (uint32_t pos = 0; pos + 1 < np + STEPS; pos++) {
+        int32_t tok = pos < np ? prompt[pos] : want[pos - np];
+        wp_gpu_row row = {0, tok, pos, lg};
+        assert_int_equal(wp_gpu_model_forward_batch(m, &row, 1, &err), WP_OK);
+        if (pos + 1 >= np) {
+            uint32_t best = 0;
+            for (uint32_t v = 1; v < c.vocab_size; v++)
+                if (lg[v] > lg[best])
+                    best = v;
+            want[pos + 1 - np] = (int32_t)best;
+        }
+    }
+    const int32_t short_prompt[2] = {5, 6};
+    wp_gen_request reqs[2] = {{short_prompt, 2, 20, 0.0f, 0}, {prompt, np, STEPS, 0.0f, 0}};
+    int32_t t0[20], t1[STEPS], s0[20];
+    wp_gen_result r = {.tokens = s0};
+    assert_int_equal(wp_gpu_generate(m, &reqs[0], &r, &err), WP_OK);
+    /* The short one first, so the long prompt joins while it decodes. */
+    assert_int_equal(wp_gpu_seq_start(m, &reqs[0], t0, 0, &err), WP_OK);
+    assert_int_equal(wp_gpu_step(m, &err), WP_OK);
+    assert_int_equal(wp_gpu_seq_start(m, &reqs[1], t1, 1, &err), WP_OK);
+    int steps = 0, got = 0;
+    uint64_t tag;
+    int e;
+    while (wp_gpu_active(m) > 0) {
+        assert_int_equal(wp_gpu_step(m, &err), WP_OK);
+        steps++;
+        while (wp_gpu_seq_done(m, &tag, &e, &r)) {
+            assert_int_equal(e, WP_OK);
+            got++;
+        }
+    }
+    assert_int_equal(got, 2);
+    assert_true(steps >= 19); /* the short one's 19 decode steps; the long joined them */
+    assert_memory_equal(t0, s0, sizeof s0);
+    assert_memory_equal(t1, want, sizeof want);
+    free(prompt);
+    free(lg);
+    wp_gpu_model_unload(m);
+}
+
 /* ---------------------------------------------------------------- stories260K */
 
 static const char *shared_model(char *buf, size_t len)
@@ -336,6 +399,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_batched_equals_unbatched),
         cmocka_unit_test(test_batched_threads),
         cmocka_unit_test(test_generation_batched_equals_alone),
+        cmocka_unit_test(test_long_prompt),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
