@@ -15,9 +15,10 @@
  * The CUDA backend computes exactly this with cuBLAS and kernels; the tests
  * check each layer here against naive double-precision loops.
  *
- * The matmul keeps 8 independent partial sums per row so the compiler can
- * vectorise it without -ffast-math (no reassociation of one long sum);
- * the result is deterministic for a given build.
+ * The matmul keeps WP_LANES (16) independent partial sums per row so the
+ * compiler can vectorise it without -ffast-math (no reassociation of one
+ * long sum); the result is deterministic for a given build and CPU (the
+ * AVX2/AVX-512 variants fuse multiply-adds, the baseline does not).
  *
  * Batching. The backend runs a forward pass over n ROWS at once, each row
  * a (sequence, token, position): every weight matrix is then read from
@@ -28,8 +29,8 @@
  * per token), at batch 16 by arithmetic. mm_range computes each output
  * element with exactly the same sequence of operations as wp_gpu_matmul
  * (two weight rows times four activation rows per block, each output with
- * its own 8 partial sums),
- * so a row's logits are bitwise those of the unbatched pass.
+ * its own partial sums), so a row's logits are bitwise those of the
+ * unbatched pass.
  * Each sequence has its own KV cache (layers x seq_len x kv_dim for keys
  * and for values), allocated on its first use; rows of one sequence at
  * consecutive positions may share a pass (prefill): every row's k/v are
@@ -38,14 +39,17 @@
  * Threads. A small persistent pool (pool_*) splits each stage of a pass
  * into contiguous chunks that the threads (the caller too) claim:
  *   qkv     output features of wq|wk|wv (pairs stay together, so each
- *           thread applies RoPE to the pairs it computed);
+ *           chunk applies RoPE to the pairs it computed and copies its
+ *           slice of k/v into each row's cache);
  *   attn    (row, head) items;
  *   wo, w2  output features;
  *   w13     hidden features of w1 and w3, then SwiGLU on them;
  *   cls     vocabulary entries, for the rows that want logits.
- * RMSNorm and the residual adds are cheap and run on the caller. The
- * partition never changes what one output element's arithmetic is, so
- * results do not depend on the thread count.
+ * RMSNorm and the residual adds are cheap and run on the caller, and so
+ * does a stage below WP_POOL_MIN_WORK multiply-adds (waking a thread costs
+ * more): at batch 1 only the classifier is split. The partition never
+ * changes what one output element's arithmetic is, so results do not
+ * depend on the thread count.
  */
 #include "gpu_worker/internal.h"
 
