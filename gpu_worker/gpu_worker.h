@@ -463,8 +463,8 @@ int wp_gpu_worker_new(const wp_gpu_worker_config *cfg, wp_gpu_worker **out, wp_e
 /* Unloads every model; pending requests get no completion. */
 void wp_gpu_worker_free(wp_gpu_worker *w);
 /* Catalog entry. cpu/cuda: path to a checkpoint (its header is read now to
- * size the model: weights + KV cache + activations); the timing model:
- * profile (size_bytes is its memory). */
+ * size the model: weights + activations + max_batch sequences' KV caches);
+ * the timing model: profile (size_bytes is its memory). */
 int wp_gpu_worker_add_model(wp_gpu_worker *w, const char *name, const char *path,
                             const wp_model_profile *profile, wp_err *err);
 /* Accepts a request: req->prompt and tokens (>= req->steps entries) stay
@@ -481,8 +481,12 @@ uint64_t wp_gpu_worker_advance(wp_gpu_worker *w, uint64_t now_ns);
 /* The residency core, for gossip (free bytes, warm models, queue depth). */
 const wp_res *wp_gpu_worker_res(const wp_gpu_worker *w);
 
-/* Memory a loaded cpu/cuda model holds: weights + KV cache + activations. */
+/* Memory a loaded cpu/cuda model holds with one sequence: weights + KV
+ * cache + activations. */
 uint64_t wp_llama_mem_bytes(const wp_llama_config *c);
+/* The KV cache of one more sequence (keys and values, every layer). The
+ * worker reserves wp_llama_mem_bytes + (max_batch - 1) x this per model. */
+uint64_t wp_llama_seq_bytes(const wp_llama_config *c);
 /* Reads and checks only the header of a checkpoint (and its length). */
 int wp_llama_read_config(const char *path, wp_llama_config *out, wp_err *err);
 

@@ -161,7 +161,9 @@ int wp_gpu_worker_add_model(wp_gpu_worker *w, const char *name, const char *path
         int rv = wp_llama_read_config(path, &c, err);
         if (rv != WP_OK)
             return wp_err_wrap(err, "worker: model %s", name);
-        mem = wp_llama_mem_bytes(&c);
+        /* Room for every sequence the batch may hold (caches are
+         * allocated as sequences first use them). */
+        mem = wp_llama_mem_bytes(&c) + (uint64_t)(w->cfg.max_batch - 1) * wp_llama_seq_bytes(&c);
         m->path = strdup(path);
         if (!m->path)
             return wp_errf(err, WP_ENOMEM, "out of memory");

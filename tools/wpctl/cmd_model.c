@@ -11,8 +11,8 @@
  *            its per-stream time per token (the timing model gives every
  *            stream that rate up to slots at once);
  *   load     the measured cold start (read, copy, warm-up) as a rate
- *            over size (load_fixed_ms 0); size = weights + one sequence's
- *            KV cache and activations, what the worker reserves.
+ *            over size (load_fixed_ms 0); size = weights, activations and
+ *            the KV caches of `slots` sequences (what the worker reserves).
  * Timing on a shared machine moves with its load; the load average is
  * printed with the profile. */
 #include "tools/wpctl/wpctl.h"
@@ -249,7 +249,7 @@ static void profile_fit(const wp_gpu_model *m, const char *name, profile_run *pr
     wp_model_profile *p = &pr->p;
     memset(p, 0, sizeof *p);
     snprintf(p->name, sizeof p->name, "%s", name);
-    p->size_bytes = wp_llama_mem_bytes(wp_gpu_model_config(m));
+    const wp_llama_config *cfg = wp_gpu_model_config(m);
     /* Least squares ttft = base + n * per_token; one point: all per token. */
     double sx = 0, sy = 0, sxx = 0, sxy = 0, k = (double)pr->n_prefill;
     for (size_t i = 0; i < pr->n_prefill; i++) {
@@ -276,6 +276,8 @@ static void profile_fit(const wp_gpu_model *m, const char *name, profile_run *pr
             break;
         }
     p->slots_per_gpu = pr->rate[pick].batch;
+    /* What the worker reserves for that many sequences. */
+    p->size_bytes = wp_llama_mem_bytes(cfg) + (uint64_t)(p->slots_per_gpu - 1) * wp_llama_seq_bytes(cfg);
     p->decode_ms_per_token = pr->rate[pick].tpot_ms;
     /* The measured cold start as a rate over size (no fixed part), so
      * wp_model_load_ms gives it back. */
