@@ -41,4 +41,8 @@ int wp__csv_field(const wp_csv *c, int col, const char *colname, const char **ou
 int wp__csv_country(const wp_csv *c, int col, const char *colname, char out[3],
                     wp_region *region, wp_err *err);
 
+/* The backbone graph a graph-mode topology was built with (NULL in
+ * great-circle mode); owned by the topology. */
+const wp_graph *wp__topo_graph(const wp_topology *t);
+
 #endif /* WP_TOPOLOGY_INT_H */

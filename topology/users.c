@@ -33,6 +33,7 @@ struct wp_users {
     double total_population;
     double *prob;     /* alias table: probability of keeping column i */
     uint32_t *alias;  /* alias table: the other outcome of column i */
+    wp_access *access; /* access latency curves (pts[i].access points here) */
 };
 
 static void unit_vec(double lat, double lon, double v[3])
@@ -116,6 +117,40 @@ static int read_points(wp_csv *c, wp_users *u, wp_err *err)
     return WP_OK;
 }
 
+/* Graph mode: the user -> ingress RTT follows the backbone (one Dijkstra
+ * per PoP that has users). The ingress itself stays the great-circle-
+ * nearest PoP: anycast follows BGP, not the lowest RTT. */
+static int graph_ingress_rtt(wp_users *u, const wp_graph *g, wp_err *err)
+{
+    size_t np = wp_topo_count(u->pops);
+    const wp_rtt_params *params = wp_topo_params(u->pops);
+    double *lat = malloc(u->n * sizeof *lat), *lon = malloc(u->n * sizeof *lon);
+    double *km = malloc(u->n * sizeof *km);
+    uint32_t *idx = malloc(u->n * sizeof *idx);
+    int rv = (lat && lon && km && idx) ? WP_OK : wp_errf(err, WP_ENOMEM, "users: out of memory");
+    for (size_t pop = 0; pop < np && rv == WP_OK; pop++) {
+        size_t m = 0;
+        for (size_t k = 0; k < u->n; k++)
+            if (u->pts[k].ingress == pop) {
+                idx[m] = (uint32_t)k;
+                lat[m] = u->pts[k].lat;
+                lon[m] = u->pts[k].lon;
+                m++;
+            }
+        if (m == 0)
+            continue;
+        const wp_city *c = wp_topo_city(u->pops, pop);
+        rv = wp_graph_paths_from(g, c->lat, c->lon, lat, lon, m, params->land_factor, km, err);
+        for (size_t j = 0; j < m && rv == WP_OK; j++)
+            u->pts[idx[j]].ingress_rtt_ms = (float)wp_rtt_ms_for_km(params, km[j]);
+    }
+    free(lat);
+    free(lon);
+    free(km);
+    free(idx);
+    return rv;
+}
+
 static int bind_ingress(wp_users *u, wp_err *err)
 {
     size_t np = wp_topo_count(u->pops);
@@ -146,7 +181,8 @@ static int bind_ingress(wp_users *u, wp_err *err)
         p->ingress_rtt_ms = (float)wp_rtt_ms_between(params, p->lat, p->lon, c->lat, c->lon);
     }
     free(vec);
-    return WP_OK;
+    const wp_graph *g = wp__topo_graph(u->pops);
+    return g ? graph_ingress_rtt(u, g, err) : WP_OK;
 }
 
 /* Vose's alias method (see the essay at the top). */
@@ -220,6 +256,8 @@ int wp_users_load(const wp_topology *pops, const char *path, wp_users **out, wp_
         rv = bind_ingress(u, err);
     if (rv == WP_OK)
         rv = build_alias(u, err);
+    if (rv == WP_OK)
+        rv = wp_users_set_access(u, NULL, err);
     if (rv != WP_OK) {
         wp_users_free(u);
         return rv;
@@ -235,6 +273,7 @@ void wp_users_free(wp_users *u)
     free(u->pts);
     free(u->prob);
     free(u->alias);
+    wp_access_free(u->access);
     free(u);
 }
 
@@ -272,6 +311,47 @@ void wp_users_coverage(const wp_users *u, double within_ms, double *overall,
             in[p->region] += p->population;
             all_in += p->population;
         }
+    }
+    if (overall)
+        *overall = all > 0 ? all_in / all : 0.0;
+    if (by_region)
+        for (int r = 0; r < WP_REGION_COUNT; r++)
+            by_region[r] = total[r] > 0 ? in[r] / total[r] : 0.0;
+}
+
+int wp_users_set_access(wp_users *u, const char *path, wp_err *err)
+{
+    wp_access *a = NULL;
+    int rv = wp_access_load(path, &a, err);
+    if (rv != WP_OK)
+        return rv;
+    wp_access_free(u->access);
+    u->access = a;
+    for (size_t k = 0; k < u->n; k++)
+        u->pts[k].access = wp_access_for(a, u->pts[k].country, u->pts[k].region);
+    return WP_OK;
+}
+
+double wp_users_access_draw(const wp_users *u, size_t i, wp_rng *rng)
+{
+    return wp_access_quantile(u->pts[i].access, wp_rng_uniform(rng));
+}
+
+/* With access: a point at network RTT x counts the share of its people
+ * whose access latency is within within_ms - x (the access CDF): an
+ * expectation, not a draw, so the figure is exact and deterministic. */
+void wp_users_coverage_access(const wp_users *u, double within_ms, double *overall,
+                              double by_region[WP_REGION_COUNT])
+{
+    double total[WP_REGION_COUNT] = {0}, in[WP_REGION_COUNT] = {0};
+    double all = 0, all_in = 0;
+    for (size_t k = 0; k < u->n; k++) {
+        const wp_user_point *p = &u->pts[k];
+        double share = wp_access_cdf(p->access, within_ms - p->ingress_rtt_ms);
+        total[p->region] += p->population;
+        all += p->population;
+        in[p->region] += share * p->population;
+        all_in += share * p->population;
     }
     if (overall)
         *overall = all > 0 ? all_in / all : 0.0;
