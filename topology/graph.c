@@ -39,7 +39,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WP_GRAPH_ATTACH 3
 #define WP_GRAPH_MAX_ID 10000000L
 
 typedef enum node_kind { NODE_CITY, NODE_LANDING, NODE_WAYPOINT } node_kind;
@@ -388,13 +387,7 @@ done:
 
 /* ---------------------------------------------------------------- paths */
 
-typedef struct attach {
-    uint32_t node[WP_GRAPH_ATTACH];
-    double km[WP_GRAPH_ATTACH]; /* weighted (x land_factor) */
-    int k;
-} attach;
-
-static void attach_point(const wp_graph *g, double lat, double lon, double land, attach *a)
+void wp__graph_attach(const wp_graph *g, double lat, double lon, double land, wp__attach *a)
 {
     double v[3];
     unit_vec3(lat, lon, v);
@@ -484,7 +477,7 @@ static heap_item heap_pop(sssp *s)
     return top;
 }
 
-static void dijkstra(const wp_graph *g, const attach *src, double land, sssp *s)
+static void dijkstra(const wp_graph *g, const wp__attach *src, double land, sssp *s)
 {
     for (size_t i = 0; i < g->n; i++)
         s->dist[i] = INFINITY;
@@ -510,9 +503,26 @@ static void dijkstra(const wp_graph *g, const attach *src, double land, sssp *s)
     }
 }
 
+double wp__graph_point_km(const float *node_km, const wp__attach *dst, double gc_km,
+                          double land)
+{
+    double best = INFINITY;
+    for (int q = 0; q < dst->k; q++) {
+        double d = (double)node_km[dst->node[q]] + dst->km[q];
+        if (d < best)
+            best = d;
+    }
+    if (gc_km < WP_GRAPH_DIRECT_KM || !isfinite(best)) {
+        double direct = gc_km * land;
+        if (direct < best)
+            best = direct;
+    }
+    return best;
+}
+
 /* Path km from the source of s to a point with attachments dst at great-
  * circle gc_km from the source. */
-static double path_to(const sssp *s, const attach *dst, double gc_km, double land)
+static double path_to(const sssp *s, const wp__attach *dst, double gc_km, double land)
 {
     double best = INFINITY;
     for (int q = 0; q < dst->k; q++) {
@@ -538,10 +548,16 @@ static int check_land(double land, wp_err *err)
 int wp_graph_path_matrix(const wp_graph *g, const double *lat, const double *lon, size_t n,
                          double land_factor, float *out_km, wp_err *err)
 {
+    return wp__graph_path_matrix(g, lat, lon, n, land_factor, out_km, NULL, err);
+}
+
+int wp__graph_path_matrix(const wp_graph *g, const double *lat, const double *lon, size_t n,
+                          double land_factor, float *out_km, float *node_km, wp_err *err)
+{
     int rv = check_land(land_factor, err);
     if (rv != WP_OK)
         return rv;
-    attach *att = malloc((n ? n : 1) * sizeof *att);
+    wp__attach *att = malloc((n ? n : 1) * sizeof *att);
     sssp s;
     if (att == NULL || sssp_init(&s, g) != WP_OK) {
         free(att);
@@ -550,9 +566,12 @@ int wp_graph_path_matrix(const wp_graph *g, const double *lat, const double *lon
         return wp_errf(err, WP_ENOMEM, "graph: out of memory for paths");
     }
     for (size_t i = 0; i < n; i++)
-        attach_point(g, lat[i], lon[i], land_factor, &att[i]);
+        wp__graph_attach(g, lat[i], lon[i], land_factor, &att[i]);
     for (size_t i = 0; i < n; i++) {
         dijkstra(g, &att[i], land_factor, &s);
+        if (node_km)
+            for (size_t v = 0; v < g->n; v++)
+                node_km[i * g->n + v] = (float)s.dist[v];
         out_km[i * n + i] = 0.0f;
         for (size_t j = i + 1; j < n; j++) {
             double gc = wp_geo_distance_km(lat[i], lon[i], lat[j], lon[j]);
@@ -580,12 +599,12 @@ int wp_graph_paths_from(const wp_graph *g, double lat1, double lon1, const doubl
         sssp_free(&s);
         return wp_errf(err, WP_ENOMEM, "graph: out of memory for paths");
     }
-    attach src;
-    attach_point(g, lat1, lon1, land_factor, &src);
+    wp__attach src;
+    wp__graph_attach(g, lat1, lon1, land_factor, &src);
     dijkstra(g, &src, land_factor, &s);
     for (size_t j = 0; j < m; j++) {
-        attach dst;
-        attach_point(g, lat[j], lon[j], land_factor, &dst);
+        wp__attach dst;
+        wp__graph_attach(g, lat[j], lon[j], land_factor, &dst);
         out_km[j] = path_to(&s, &dst, wp_geo_distance_km(lat1, lon1, lat[j], lon[j]),
                             land_factor);
     }

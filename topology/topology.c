@@ -23,6 +23,7 @@ struct wp_topology {
     wp_city *cities;
     float *rtt_ms; /* n * n, row-major */
     wp_graph *graph; /* graph mode: the backbone, kept for binding users */
+    float *node_km;  /* graph mode: n * node_count path km, city -> node */
 };
 
 static const char *const preset_names[] = {"edge", "aws", "azure", "gcp", "tiny", NULL};
@@ -142,7 +143,11 @@ static int build_matrix(wp_topology *t, wp_err *err)
         lat[i] = t->cities[i].lat;
         lon[i] = t->cities[i].lon;
     }
-    rv = wp_graph_path_matrix(t->graph, lat, lon, n, t->params.land_factor, t->rtt_ms, err);
+    size_t nn = wp_graph_node_count(t->graph);
+    t->node_km = malloc(n * nn * sizeof *t->node_km);
+    rv = t->node_km ? wp__graph_path_matrix(t->graph, lat, lon, n, t->params.land_factor,
+                                            t->rtt_ms, t->node_km, err)
+                    : wp_errf(err, WP_ENOMEM, "%s: out of memory for paths", t->name);
     free(lat);
     free(lon);
     if (rv != WP_OK)
@@ -150,6 +155,11 @@ static int build_matrix(wp_topology *t, wp_err *err)
     for (size_t i = 0; i < n * n; i++)
         t->rtt_ms[i] = (float)wp_rtt_ms_for_km(&t->params, t->rtt_ms[i]);
     return WP_OK;
+}
+
+const float *wp__topo_node_km(const wp_topology *t, size_t i)
+{
+    return &t->node_km[i * wp_graph_node_count(t->graph)];
 }
 
 const wp_graph *wp__topo_graph(const wp_topology *t)
@@ -339,6 +349,7 @@ void wp_topo_free(wp_topology *t)
     free(t->cities);
     free(t->rtt_ms);
     wp_graph_free(t->graph);
+    free(t->node_km);
     free(t);
 }
 

@@ -274,6 +274,10 @@ void wp_users_coverage_access(const wp_users *u, double within_ms, double *overa
                               double by_region[WP_REGION_COUNT]);
 /* Replaces the access curves (path NULL: the shipped M-Lab table). */
 int wp_users_set_access(wp_users *u, const char *path, wp_err *err);
+/* Model RTT (network only) from point i to city `city` of the topology
+ * the users are bound to: the backbone path in graph mode (a few table
+ * reads), the great circle otherwise. */
+double wp_users_rtt_ms(const wp_users *u, size_t i, size_t city);
 /* One access latency draw for a user of point i (ms). */
 double wp_users_access_draw(const wp_users *u, size_t i, wp_rng *rng);
 

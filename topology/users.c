@@ -34,6 +34,7 @@ struct wp_users {
     double *prob;     /* alias table: probability of keeping column i */
     uint32_t *alias;  /* alias table: the other outcome of column i */
     wp_access *access; /* access latency curves (pts[i].access points here) */
+    wp__attach *att;   /* graph mode: each point's attachments to the backbone */
 };
 
 static void unit_vec(double lat, double lon, double v[3])
@@ -117,38 +118,34 @@ static int read_points(wp_csv *c, wp_users *u, wp_err *err)
     return WP_OK;
 }
 
-/* Graph mode: the user -> ingress RTT follows the backbone (one Dijkstra
- * per PoP that has users). The ingress itself stays the great-circle-
- * nearest PoP: anycast follows BGP, not the lowest RTT. */
+/* Graph mode: each point's attachments to the backbone, and its ingress
+ * RTT along the backbone (the PoPs' node distances are kept by the
+ * topology, so this is a few lookups per point). The ingress itself stays
+ * the great-circle-nearest PoP: anycast follows BGP, not the lowest RTT. */
 static int graph_ingress_rtt(wp_users *u, const wp_graph *g, wp_err *err)
 {
-    size_t np = wp_topo_count(u->pops);
     const wp_rtt_params *params = wp_topo_params(u->pops);
-    double *lat = malloc(u->n * sizeof *lat), *lon = malloc(u->n * sizeof *lon);
-    double *km = malloc(u->n * sizeof *km);
-    uint32_t *idx = malloc(u->n * sizeof *idx);
-    int rv = (lat && lon && km && idx) ? WP_OK : wp_errf(err, WP_ENOMEM, "users: out of memory");
-    for (size_t pop = 0; pop < np && rv == WP_OK; pop++) {
-        size_t m = 0;
-        for (size_t k = 0; k < u->n; k++)
-            if (u->pts[k].ingress == pop) {
-                idx[m] = (uint32_t)k;
-                lat[m] = u->pts[k].lat;
-                lon[m] = u->pts[k].lon;
-                m++;
-            }
-        if (m == 0)
-            continue;
-        const wp_city *c = wp_topo_city(u->pops, pop);
-        rv = wp_graph_paths_from(g, c->lat, c->lon, lat, lon, m, params->land_factor, km, err);
-        for (size_t j = 0; j < m && rv == WP_OK; j++)
-            u->pts[idx[j]].ingress_rtt_ms = (float)wp_rtt_ms_for_km(params, km[j]);
+    u->att = malloc(u->n * sizeof *u->att);
+    if (u->att == NULL)
+        return wp_errf(err, WP_ENOMEM, "users: out of memory");
+    for (size_t k = 0; k < u->n; k++) {
+        wp_user_point *p = &u->pts[k];
+        wp__graph_attach(g, p->lat, p->lon, params->land_factor, &u->att[k]);
+        p->ingress_rtt_ms = (float)wp_users_rtt_ms(u, k, p->ingress);
     }
-    free(lat);
-    free(lon);
-    free(km);
-    free(idx);
-    return rv;
+    return WP_OK;
+}
+
+double wp_users_rtt_ms(const wp_users *u, size_t i, size_t city)
+{
+    const wp_rtt_params *params = wp_topo_params(u->pops);
+    const wp_user_point *p = &u->pts[i];
+    const wp_city *c = wp_topo_city(u->pops, city);
+    double gc = wp_geo_distance_km(p->lat, p->lon, c->lat, c->lon);
+    if (u->att == NULL)
+        return wp_rtt_ms_for_km(params, gc);
+    return wp_rtt_ms_for_km(params, wp__graph_point_km(wp__topo_node_km(u->pops, city),
+                                                       &u->att[i], gc, params->land_factor));
 }
 
 static int bind_ingress(wp_users *u, wp_err *err)
@@ -274,6 +271,7 @@ void wp_users_free(wp_users *u)
     free(u->prob);
     free(u->alias);
     wp_access_free(u->access);
+    free(u->att);
     free(u);
 }
 
