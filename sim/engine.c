@@ -860,6 +860,7 @@ static void result_init(wp_sim_result *res, const wp_sim_scenario *sc, uint64_t 
 {
     memset(res, 0, sizeof *res);
     snprintf(res->scenario, sizeof res->scenario, "%s", sc->name);
+    wp_rtt_params_describe(&sc->rtt, res->rtt_model, sizeof res->rtt_model);
     res->seed = seed;
     for (int r = 0; r < WP_REGION_COUNT; r++) {
         wp_hist_init(&res->region[r].ttft_ns);

@@ -234,6 +234,7 @@ typedef struct wp_sim_result {
                             * (dead ones not yet swept included) */
     double sim_end_s;      /* simulated time of the last event */
     double gpu_busy_frac;  /* slot-time used / slot-time available */
+    char rtt_model[256];   /* the RTT model in force (wp_rtt_params_describe) */
 } wp_sim_result;
 
 /* Runs a scenario. The result is large (~1 MiB: histograms); allocate it

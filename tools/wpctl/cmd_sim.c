@@ -54,14 +54,18 @@ static const char *const help_sim =
     "  --trace FILE    replay a trace: Azure LLM (TIMESTAMP,ContextTokens,\n"
     "                  GeneratedTokens) or Mooncake (timestamp_ms,input_length,\n"
     "                  output_length,...); users are drawn by population\n"
-    "  --json          {scenario, seed, requests, errors, wall_s, requests_per_s,\n"
+    "  --json          {scenario, rtt_model, seed, requests, errors, wall_s, requests_per_s,\n"
     "                   regions: {REGION: {requests, p50_ms, p95_ms, p99_ms,\n"
     "                   total_p95_ms, cold_starts, model_loads, container_starts,\n"
     "                   isolate_starts}}, all: {...}}\n"
     "  --csv FILE      also write the table as CSV to FILE\n"
     "  --compare SCN   also run scenario SCN (same seed and workload) and print\n"
     "                  both side by side (with --json: one JSON line each)\n"
-    "  --show NAME     print a built-in scenario in the file format and exit\n\n"
+    "  --show NAME     print a built-in scenario in the file format and exit\n"
+    "  --rtt-params F  RTT model parameters (`wpctl topo fit --out F`) for every\n"
+    "                  scenario of the run (default: the scenario's rtt_params\n"
+    "                  key, else the shipped v2 model: backbone paths, users'\n"
+    "                  access latency on their leg); recorded as rtt_model\n\n"
     "p50/p95/p99: user send -> first token back at the user (TTFT, both network\n"
     "legs included); total_p95_ms: the full response.\n"
     "Counts (requests that met each): model_loads = a GPU model load (edge);\n"
@@ -91,7 +95,7 @@ static void show_progress(void *ctx, uint64_t done, uint64_t total)
 }
 
 enum { OPT_SCENARIO = 1000, OPT_REQUESTS, OPT_DURATION, OPT_SEED, OPT_TRACE, OPT_JSON, OPT_CSV,
-       OPT_SHOW, OPT_COMPARE, OPT_HELP };
+       OPT_SHOW, OPT_COMPARE, OPT_RTT_PARAMS, OPT_HELP };
 
 static int load_scenario(const char *name, wp_sim_scenario *sc, wp_err *err)
 {
@@ -113,10 +117,12 @@ int wpctl_sim_main(int argc, char **argv)
         {"csv", required_argument, NULL, OPT_CSV},
         {"show", required_argument, NULL, OPT_SHOW},
         {"compare", required_argument, NULL, OPT_COMPARE},
+        {"rtt-params", required_argument, NULL, OPT_RTT_PARAMS},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
     const char *scenario = "edge", *trace_path = NULL, *csv_path = NULL, *compare = NULL;
+    const char *rtt_params = NULL;
     uint64_t requests = 0, seed = 1;
     double duration_s = 0;
     bool json = false, have_requests = false;
@@ -148,6 +154,7 @@ int wpctl_sim_main(int argc, char **argv)
         case OPT_JSON: json = true; break;
         case OPT_CSV: csv_path = optarg; break;
         case OPT_COMPARE: compare = optarg; break;
+        case OPT_RTT_PARAMS: rtt_params = optarg; break;
         case OPT_SHOW: {
             const char *text = wp_sim_scenario_text(optarg);
             if (!text)
@@ -171,6 +178,13 @@ int wpctl_sim_main(int argc, char **argv)
     if (load_scenario(scenario, &sc[0], &err) != WP_OK ||
         (compare && load_scenario(compare, &sc[1], &err) != WP_OK))
         return wpctl_fail("%s", wp_err_text(&err));
+    /* --rtt-params: one parameter set for both scenarios (over their
+     * rtt_params keys), so a comparison differs in the serving world only. */
+    for (int i = 0; rtt_params && i < nsc; i++) {
+        if (wp_rtt_params_load(rtt_params, &sc[i].rtt, &err) != WP_OK)
+            return wpctl_fail("%s", wp_err_text(&err));
+        snprintf(sc[i].rtt_params, sizeof sc[i].rtt_params, "%s", rtt_params);
+    }
     wp_sim_trace *trace = NULL;
     if (trace_path && wp_sim_trace_load(trace_path, &trace, &err) != WP_OK)
         return wpctl_fail("%s", wp_err_text(&err));
