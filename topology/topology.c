@@ -394,3 +394,15 @@ const float *wp_topo_rtt_row(const wp_topology *t, size_t a)
 {
     return &t->rtt_ms[a * t->n];
 }
+
+double wp_topo_rtt_point_ms(const wp_topology *t, double lat, double lon, size_t city)
+{
+    const wp_city *c = &t->cities[city];
+    double gc = wp_geo_distance_km(lat, lon, c->lat, c->lon);
+    if (t->graph == NULL)
+        return wp_rtt_ms_for_km(&t->params, gc);
+    wp__attach a;
+    wp__graph_attach(t->graph, lat, lon, t->params.land_factor, &a);
+    return wp_rtt_ms_for_km(&t->params, wp__graph_point_km(wp__topo_node_km(t, city), &a, gc,
+                                                           t->params.land_factor));
+}

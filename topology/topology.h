@@ -228,6 +228,10 @@ const wp_rtt_params *wp_topo_params(const wp_topology *t);
  * (O(1), no jitter; a, b < wp_topo_count(t), unchecked). A city to itself
  * is overhead_ms. */
 double wp_topo_rtt_ms(const wp_topology *t, size_t a, size_t b);
+/* Model RTT (network only) from any position to city `city`: the
+ * backbone path in graph mode (the point's attachment is a scan of the
+ * graph's ~1,900 city/landing nodes, microseconds), else the great circle. */
+double wp_topo_rtt_point_ms(const wp_topology *t, double lat, double lon, size_t city);
 /* Row a of the RTT matrix: count() floats, ms. */
 const float *wp_topo_rtt_row(const wp_topology *t, size_t a);
 

@@ -43,12 +43,13 @@ static const char *const help_cluster =
     "  up [--preset tiny | --cities FRA,SIN,...] [--nodes-per-city N] [--dir D]\n"
     "     [--emulate-wan] [--probe-interval-ms MS] [--gpus N] [--gpu-mem-gb G]\n"
     "     [--timeout-s S] [--placement N] [--gpu-backend cuda|cpu|model]\n"
-    "     [--model-file NAME=PATH]...\n"
+    "     [--model-file NAME=PATH]... [--rtt-params FILE]\n"
     "        start N wp-placement servers (default 3; 0 = none; their API\n"
     "        addresses go to DIR/placement.endpoints and the simulator's default\n"
     "        catalog is loaded into them), then the nodes, each with a request\n"
     "        endpoint (proto/inference.proto) and the placement servers, and wait\n"
-    "        until all have joined; --model-file (cpu/cuda) is given to every node\n"
+    "        until all have joined; --model-file (cpu/cuda) is given to every node,\n"
+    "        --rtt-params (the WAN emulation's RTT model, wpctl topo fit --out) too\n"
     "        (default: --preset tiny, 1 node per city, memberlist timings,\n"
     "        1 GPU and 24 GiB free per node, wait up to 30 s)\n"
     "  status [--dir D] [--json]\n"
@@ -186,6 +187,10 @@ static pid_t spawn_node(const char *bin, const wpctl_cluster *c, const wpctl_nod
     }
     if (c->emulate_wan)
         argv[a++] = "--emulate-wan";
+    if (c->rtt_params[0]) {
+        argv[a++] = "--rtt-params";
+        argv[a++] = c->rtt_params;
+    }
     if (c->probe_interval_ms) {
         argv[a++] = "--probe-interval-ms";
         argv[a++] = probe_s;
@@ -425,10 +430,11 @@ static int cluster_up(int argc, char **argv)
         {"gpus", required_argument, NULL, 'g'},      {"gpu-mem-gb", required_argument, NULL, 'm'},
         {"timeout-s", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
         {"placement", required_argument, NULL, 'P'}, {"gpu-backend", required_argument, NULL, 'B'},
-        {"model-file", required_argument, NULL, 'M'},
+        {"model-file", required_argument, NULL, 'M'}, {"rtt-params", required_argument, NULL, 'R'},
         {NULL, 0, NULL, 0},
     };
     const char *cmd = "cluster up";
+    const char *rtt_params = NULL;
     int64_t n_pl = 3;
     int backend = -1;
     const char *mfiles[WPCTL_CLUSTER_MAX_MODEL_FILES];
@@ -446,6 +452,7 @@ static int cluster_up(int argc, char **argv)
         case 'c': cities = optarg; break;
         case 'd': dir_flag = optarg; break;
         case 'w': wan = true; break;
+        case 'R': rtt_params = optarg; break;
         case 'n':
             if (wp_parse_int64(optarg, &per_city) || per_city < 1 || per_city > 64)
                 return wpctl_usage_error(cmd, "--nodes-per-city must be 1..64, got '%s'", optarg);
@@ -530,6 +537,25 @@ static int cluster_up(int argc, char **argv)
         return wpctl_fail("cannot create %s: %s", dir, strerror(errno));
     }
     cl->emulate_wan = wan;
+    if (rtt_params) {
+        /* Checked here, so a bad file is one line now rather than N dead
+         * nodes; absolute, as a restart may run from another directory. */
+        wp_rtt_params rp;
+        wp_err perr;
+        wp_err_clear(&perr);
+        char abs[PATH_MAX];
+        if (wp_rtt_params_load(rtt_params, &rp, &perr) != WP_OK) {
+            free(cl);
+            return wpctl_fail("%s", wp_err_text(&perr));
+        }
+        if (!realpath(rtt_params, abs) || strlen(abs) >= sizeof cl->rtt_params ||
+            strpbrk(abs, " \t")) {
+            free(cl);
+            return wpctl_fail("--rtt-params %s: the path must resolve to under %zu bytes "
+                              "without spaces", rtt_params, sizeof cl->rtt_params);
+        }
+        snprintf(cl->rtt_params, sizeof cl->rtt_params, "%s", abs);
+    }
     cl->probe_interval_ms = (uint32_t)probe_ms;
     cl->gpus = (uint32_t)gpus;
     cl->gpu_backend = backend >= 0 ? (uint32_t)backend + 1u : 0u;

@@ -58,6 +58,10 @@ static const char *const help_traffic =
     "  --users population   users drawn by population (default)\n"
     "  --from CITY      every user in this city (a code of the topology)\n"
     "  --preset P       topology for users, cities and RTTs (default edge)\n"
+    "  --rtt-params F   RTT model (wpctl topo fit --out F; default: the shipped v2\n"
+    "                   model): with access on, each drawn user also draws its\n"
+    "                   country's access latency, sent for the ingress to add to\n"
+    "                   the emulated client leg (--from CITY users: none)\n"
     "  --policy P       routing policy asked of the ingress (default: the node's)\n"
     "  --timeout-ms T   deadline sent with each request (default 5000)\n"
     "  --grace S        wait this long after the last arrival (default: T + 2 s)\n"
@@ -261,7 +265,7 @@ static int send_one(traffic *t, wp_rng *rng, const wp_zipf *zipf, bool use_zipf,
     if (!s)
         return wp_errf(err, WP_ENOMEM, "out of memory");
     uint64_t id = t->np;
-    double lat, lon;
+    double lat, lon, access_ms = 0;
     if (t->from_city >= 0) {
         const wp_city *c = wp_topo_city(t->topo, (size_t)t->from_city);
         s->point = UINT32_MAX;
@@ -277,6 +281,8 @@ static int send_one(traffic *t, wp_rng *rng, const wp_zipf *zipf, bool use_zipf,
         s->region = (uint8_t)u->region;
         lat = u->lat;
         lon = u->lon;
+        if (wp_topo_params(t->topo)->access)
+            access_ms = wp_users_access_draw(t->users, pt, rng);
     }
     s->model = (uint8_t)(use_zipf ? wp_zipf_draw(zipf, rng) : wp_rng_below(rng, t->nmodels));
     const model_info *mi = &t->models[s->model];
@@ -289,6 +295,7 @@ static int send_one(traffic *t, wp_rng *rng, const wp_zipf *zipf, bool use_zipf,
     req.has_client_pos = true;
     req.client_lat = lat;
     req.client_lon = lon;
+    req.client_access_ms = access_ms;
     req.policy = (char *)(t->policy ? t->policy : "");
     req.timeout_ms = t->timeout_ms;
     s->send_ns = now;
@@ -352,6 +359,10 @@ static int expire_all(traffic *t, double grace_s, wp_err *err)
 static void print_summary_json(const traffic *t, wp_json *j, double rate, double duration_s,
                                double wall_s, uint64_t start_unix_ns)
 {
+    char model[256];
+    wp_rtt_params_describe(wp_topo_params(t->topo), model, sizeof model);
+    wp_json_key(j, "rtt_model");
+    wp_json_str(j, model);
     wp_json_key(j, "target_rate_rps");
     wp_json_double(j, rate);
     wp_json_key(j, "duration_s");
@@ -404,11 +415,12 @@ int wpctl_traffic_main(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},           {"preset", required_argument, NULL, 'p'},
         {"policy", required_argument, NULL, 'P'},   {"timeout-ms", required_argument, NULL, 't'},
         {"grace", required_argument, NULL, 'g'},    {"quiet", no_argument, NULL, 'q'},
+        {"rtt-params", required_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     double rate = 100, duration_s = 10, grace_s = -1;
     const char *models = NULL, *from = NULL, *out_path = NULL, *dir = NULL, *endpoint = NULL;
-    const char *preset = "edge", *policy = NULL;
+    const char *preset = "edge", *policy = NULL, *rtt_params = NULL;
     uint64_t seed = 1, timeout_ms = 5000;
     bool use_zipf = false, json = false, quiet = false;
     int c;
@@ -440,6 +452,7 @@ int wpctl_traffic_main(int argc, char **argv)
             break;
         case 'j': json = true; break;
         case 'p': preset = optarg; break;
+        case 'R': rtt_params = optarg; break;
         case 'P': policy = optarg; break;
         case 't':
             if (wp_parse_u64(optarg, &timeout_ms) || timeout_ms < 1 || timeout_ms > 600000)
@@ -476,8 +489,12 @@ int wpctl_traffic_main(int argc, char **argv)
     int rv = wpctl_report_init(&t->rep, &err);
     if (rv == WP_OK)
         rv = parse_models(t, models, &err);
+    wp_rtt_params rp;
+    wp_rtt_params_default(&rp);
+    if (rv == WP_OK && rtt_params)
+        rv = wp_rtt_params_load(rtt_params, &rp, &err);
     if (rv == WP_OK)
-        rv = wp_topo_load_preset(preset, NULL, &t->topo, &err);
+        rv = wp_topo_load_preset(preset, &rp, &t->topo, &err);
     if (rv == WP_OK)
         rv = wpctl_ingress_list(dir, endpoint, t->topo, t->ing, WPCTL_INGRESS_MAX, &t->ning, &err);
     if (rv != WP_OK)
@@ -615,6 +632,9 @@ int wpctl_traffic_main(int argc, char **argv)
                 "%zu ingress node%s%s\n",
                 t->np, duration_s, rate, (double)t->np / duration_s, t->ning,
                 t->ning == 1 ? "" : "s", stop_flag ? " (interrupted)" : "");
+        char model[256];
+        wp_rtt_params_describe(wp_topo_params(t->topo), model, sizeof model);
+        fprintf(o, "RTT model: %s\n", model);
         fprintf(o,
                 "sent %llu = ok %llu + errors %llu; max send lag %.2f ms; send failures %llu; "
                 "unexpected responses %llu; bad frames %llu\n",
