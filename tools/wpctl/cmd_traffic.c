@@ -489,12 +489,12 @@ int wpctl_traffic_main(int argc, char **argv)
     int rv = wpctl_report_init(&t->rep, &err);
     if (rv == WP_OK)
         rv = parse_models(t, models, &err);
-    wp_rtt_params rp;
-    wp_rtt_params_default(&rp);
+    wp_rtt_params model_params;
+    wp_rtt_params_default(&model_params);
     if (rv == WP_OK && rtt_params)
-        rv = wp_rtt_params_load(rtt_params, &rp, &err);
+        rv = wp_rtt_params_load(rtt_params, &model_params, &err);
     if (rv == WP_OK)
-        rv = wp_topo_load_preset(preset, &rp, &t->topo, &err);
+        rv = wp_topo_load_preset(preset, &model_params, &t->topo, &err);
     if (rv == WP_OK)
         rv = wpctl_ingress_list(dir, endpoint, t->topo, t->ing, WPCTL_INGRESS_MAX, &t->ning, &err);
     if (rv != WP_OK)
