@@ -54,15 +54,29 @@ static void usage_topo(FILE *fp)
 {
     fprintf(fp,
             "usage: wpctl topo COMMAND [OPTIONS]\n\n"
-            "Topologies (cities, regions, presets) and the geographic RTT model.\n\n"
+            "Topologies (cities, regions, presets) and the RTT model.\n\n"
             "Commands:\n"
             "  list       list the cities of a preset or CSV file\n"
             "  rtt        model RTT between two cities, or for coordinate pairs in a CSV\n"
-            "  fit        fit the RTT model (inflation, overhead) to measured pings\n"
-            "  coverage   share of the population whose anycast PoP is within an RTT\n\n"
+            "  fit        calibrate the model on public pings (RIPE Atlas country table)\n"
+            "             or fit the v1 line to coordinate pairs\n"
+            "  coverage   share of the population whose anycast PoP is within an RTT,\n"
+            "             network only and with the users' access latency\n\n"
+            "The model (v2, default): RTT = 2 x path km x inflation / 204.4 km/ms +\n"
+            "overhead, the path following the backbone graph (land links x land\n"
+            "factor, submarine cables); users' legs add their country's access\n"
+            "latency (M-Lab). --rtt-params FILE loads a `topo fit --out` file;\n"
+            "--great-circle selects v1 (great circle x 1.58 + 5.8 ms, Azure-fitted).\n\n"
             "Presets: edge (Cloudflare PoPs, default), aws, azure, gcp, tiny.\n"
             "'wpctl topo COMMAND --help' describes a command.\n");
 }
+
+#define MODEL_OPTS_HELP                                                                   \
+    "  --rtt-params F   model parameters from `wpctl topo fit --out F` (default:\n"   \
+    "                   the shipped v2 model, topology/data/rtt_v2.params)\n"          \
+    "  --great-circle   v1 paths: the great circle (x 1.58 + 5.8 ms unless a\n"      \
+    "                   parameter file or the two options below say otherwise)\n"    \
+    "  --inflation X, --overhead-ms Y   override the model's line\n"
 
 static const char *const help_list =
     "usage: wpctl topo list [--preset P | --file F] [--json]\n\n"
@@ -73,40 +87,50 @@ static const char *const help_list =
     "  --json       a JSON list of city objects\n";
 
 static const char *const help_rtt =
-    "usage: wpctl topo rtt A B [--preset P | --file F] [--inflation X] [--overhead-ms Y] [--json]\n"
-    "       wpctl topo rtt --pairs FILE [--inflation X] [--overhead-ms Y]\n\n"
-    "Model round-trip time (no jitter): 2 * great-circle km * inflation / fiber\n"
-    "speed (204.4 km/ms) + overhead. Defaults were fitted on Azure's measured\n"
-    "inter-region pings (see topology/rtt.c).\n\n"
+    "usage: wpctl topo rtt A B [--preset P | --file F] [MODEL OPTIONS] [--json]\n"
+    "       wpctl topo rtt --pairs FILE [MODEL OPTIONS]\n\n"
+    "Model round-trip time, network only (no access latency, no jitter).\n\n"
     "  A B            two city codes of the topology (case-insensitive)\n"
     "  --preset P     edge (default), aws, azure, gcp or tiny\n"
     "  --file F       a topology CSV instead of a preset\n"
     "  --pairs FILE   a CSV whose header includes src_lat,src_lon,dst_lat,dst_lon;\n"
     "                 written to stdout with a column rtt_ms appended (model_rtt_ms\n"
     "                 if the file already has an rtt_ms column)\n"
-    "  --inflation X  path length / great-circle length (default 1.58)\n"
-    "  --overhead-ms Y fixed ms per round trip (default 5.8)\n"
-    "  --json         {src, dst, km, rtt_ms}\n";
+    MODEL_OPTS_HELP
+    "  --json         {src, dst, km (great circle), rtt_ms, rtt_model}\n";
 
 static const char *const help_fit =
-    "usage: wpctl topo fit --measured FILE [--json]\n\n"
-    "Fits the RTT model's inflation and overhead to measured pings by least\n"
-    "squares on relative error (fiber speed fixed at 204.4 km/ms) and reports\n"
-    "the error of the fit and of the current defaults.\n\n"
-    "  --measured FILE  CSV with columns src_lat,src_lon,dst_lat,dst_lon,rtt_ms\n"
-    "  --json           keys inflation, overhead_ms, pairs, median_abs_pct_err,\n"
-    "                   p90_abs_pct_err (percent: 12.5 means 12.5%%)\n";
+    "usage: wpctl topo fit --measured FILE [--out PARAMS] [--eval PAIRS] [--json]\n\n"
+    "With the RIPE Atlas country table (cty1,cty2,rtt_cnt,rtt_avg, e.g.\n"
+    "ripe_atlas_country_rtt_2025.csv as shipped): calibrates the v2 model\n"
+    "(land factor, inflation, overhead; robust IRLS on relative error after\n"
+    "removing the q10 access latency of both ends; a quarter of the rows held\n"
+    "out) and reports the error on fitted and held-out rows, by distance band.\n"
+    "With a pairs file (src_lat,src_lon,dst_lat,dst_lon and rtt_ms or\n"
+    "rtt_p50_ms, e.g. the Azure matrix as shipped): fits the v1 line to the\n"
+    "great circles and reports the error of the model in force, by band.\n\n"
+    "  --measured FILE  the measurements\n"
+    "  --out PARAMS     (country table) write the fitted parameter file\n"
+    "  --eval PAIRS     (country table) also report the fitted model's error on\n"
+    "                   a pairs file of data-centre pings (network only)\n"
+    "  --rtt-params F, --great-circle   (pairs file) the model to evaluate\n"
+    "  --json           one object; errors in percent (12.5 means 12.5%%):\n"
+    "                   median_abs_pct_err, p90_abs_pct_err, median_signed_pct_err\n";
 
 static const char *const help_coverage =
-    "usage: wpctl topo coverage [--preset P | --file F] [--within-ms MS] [--json]\n\n"
+    "usage: wpctl topo coverage [--preset P | --file F] [--within-ms MS] [MODEL OPTIONS]\n"
+    "                           [--json]\n\n"
     "Share of the population (shipped world-cities points) whose anycast PoP\n"
-    "(the lowest-RTT city of the topology) is within MS of model RTT, overall\n"
-    "and by region.\n\n"
+    "(the great-circle-nearest city of the topology) is within MS of model RTT,\n"
+    "overall and by region: network only, and with each user's access latency\n"
+    "(the expected share from the country's M-Lab distribution).\n\n"
     "  --preset P      edge (default), aws, azure, gcp or tiny\n"
     "  --file F        a topology CSV instead of a preset\n"
     "  --within-ms MS  RTT bound in ms (default 50)\n"
-    "  --inflation X, --overhead-ms Y   model parameters (defaults 1.58, 5.8)\n"
-    "  --json          keys within_ms, population_fraction, regions {name: fraction}\n";
+    MODEL_OPTS_HELP
+    "  --json          keys within_ms, rtt_model, population_fraction, regions\n"
+    "                  {name: fraction} (network only), with_access\n"
+    "                  {population_fraction, regions}\n";
 
 /* Parses argv (argv[0] is the subcommand name). `allowed` lists the option
  * ids the subcommand accepts. Returns WPCTL_OK, WPCTL_USAGE (message
