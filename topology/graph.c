@@ -23,7 +23,7 @@
  *     points of one metro would detour through their shared node).
  *   - No path (a graph split in pieces): the great circle x land_factor.
  *
- * Cost: one Dijkstra (binary heap, lazy deletion) per source point over
+ * Cost: one Dijkstra (common/'s binary heap, lazy deletion) per source point over
  * the CSR adjacency, O((V + E) log V): ~4,000 nodes and ~11,000 arcs, well
  * under a millisecond each; the edge preset's 338 x 338 matrix is 338 runs.
  * Attaching is a scan of the ~1,900 attachable nodes per point.
@@ -421,84 +421,60 @@ typedef struct heap_item {
     uint32_t node;
 } heap_item;
 
-/* Workspace of one Dijkstra: distances and a binary min-heap (lazy
- * deletion: at most one push per arc relaxation plus the sources). */
+/* Ties by node id: the pop order, and so every distance, is reproducible. */
+static bool item_less(const void *a, const void *b)
+{
+    const heap_item *x = a, *y = b;
+    return x->d < y->d || (x->d == y->d && x->node < y->node);
+}
+static const wp_heap_kind DIJKSTRA_QUEUE = {sizeof(heap_item), item_less};
+
+/* Workspace of one Dijkstra: distances and a min-heap with lazy deletion
+ * (at most one push per arc relaxation plus the sources, so the array
+ * made at init never grows). */
 typedef struct sssp {
     double *dist;
-    heap_item *heap;
-    size_t len, cap;
+    wp_heap heap;
+    bool heap_ok;
 } sssp;
 
 static int sssp_init(sssp *s, const wp_graph *g)
 {
     s->dist = malloc(g->n * sizeof *s->dist);
-    s->cap = 2 * g->m + WP_GRAPH_ATTACH + 1;
-    s->heap = malloc(s->cap * sizeof *s->heap);
-    s->len = 0;
-    return (s->dist && s->heap) ? WP_OK : WP_ENOMEM;
+    s->heap_ok = wp_heap_init(&s->heap, &DIJKSTRA_QUEUE, 2 * g->m + WP_GRAPH_ATTACH + 1) == WP_OK;
+    return (s->dist && s->heap_ok) ? WP_OK : WP_ENOMEM;
 }
 
 static void sssp_free(sssp *s)
 {
     free(s->dist);
-    free(s->heap);
-}
-
-static void heap_push(sssp *s, double d, uint32_t node)
-{
-    size_t i = s->len++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (s->heap[p].d <= d)
-            break;
-        s->heap[i] = s->heap[p];
-        i = p;
-    }
-    s->heap[i] = (heap_item){d, node};
-}
-
-static heap_item heap_pop(sssp *s)
-{
-    heap_item top = s->heap[0], last = s->heap[--s->len];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= s->len)
-            break;
-        if (c + 1 < s->len && s->heap[c + 1].d < s->heap[c].d)
-            c++;
-        if (s->heap[c].d >= last.d)
-            break;
-        s->heap[i] = s->heap[c];
-        i = c;
-    }
-    if (s->len > 0)
-        s->heap[i] = last;
-    return top;
+    if (s->heap_ok)
+        wp_heap_close(&s->heap);
 }
 
 static void dijkstra(const wp_graph *g, const wp__attach *src, double land, sssp *s)
 {
     for (size_t i = 0; i < g->n; i++)
         s->dist[i] = INFINITY;
-    s->len = 0;
+    s->heap.n = 0;
     for (int q = 0; q < src->k; q++) {
         if (src->km[q] < s->dist[src->node[q]]) {
             s->dist[src->node[q]] = src->km[q];
-            heap_push(s, src->km[q], src->node[q]);
+            wp_heap_push(&s->heap, &DIJKSTRA_QUEUE, &(heap_item){src->km[q], src->node[q]});
         }
     }
-    while (s->len > 0) {
-        heap_item it = heap_pop(s);
+    heap_item it;
+    while (wp_heap_pop(&s->heap, &DIJKSTRA_QUEUE, &it)) {
         if (it.d > s->dist[it.node])
             continue;
         for (size_t a = g->off[it.node]; a < g->off[it.node + 1]; a++) {
             double nd = it.d + g->km[a] * (g->land[a] ? land : 1.0);
             uint32_t v = g->to[a];
-            if (nd < s->dist[v] && s->len < s->cap) {
+            /* Room is guaranteed (see sssp); a failed push only drops a
+             * candidate that cannot exist. */
+            if (nd < s->dist[v] &&
+                wp_heap_push(&s->heap, &DIJKSTRA_QUEUE, &(heap_item){nd, v}) == WP_OK)
                 s->dist[v] = nd;
-                heap_push(s, nd, v);
-            }
         }
     }
 }
