@@ -32,6 +32,8 @@ enum {
     OPT_GREAT_CIRCLE,
     OPT_OUT,
     OPT_EVAL,
+    OPT_CITIES_PER_COUNTRY,
+    OPT_ACCESS_Q,
     OPT_HELP,
 };
 
@@ -46,6 +48,8 @@ typedef struct topo_opts {
     wp_rtt_params params;
     const char *out;
     const char *eval;
+    int cities_per_country;
+    double access_quantile;
     int nargs;
     char **args;
 } topo_opts;
@@ -113,6 +117,10 @@ static const char *const help_fit =
     "  --out PARAMS     (country table) write the fitted parameter file\n"
     "  --eval PAIRS     (country table) also report the fitted model's error on\n"
     "                   a pairs file of data-centre pings (network only)\n"
+    "  --cities-per-country N  (country table) a country is its N most populous\n"
+    "                   points, population-weighted (default 5)\n"
+    "  --access-quantile Q  (country table) the access quantile removed at each\n"
+    "                   end before fitting (default 0.10)\n"
     "  --rtt-params F, --great-circle   (pairs file) the model to evaluate\n"
     "  --json           one object; errors in percent (12.5 means 12.5%%):\n"
     "                   median_abs_pct_err, p90_abs_pct_err, median_signed_pct_err\n";
@@ -151,6 +159,8 @@ static int parse_opts(const char *cmd, const char *help, const int *allowed, int
         {"great-circle", no_argument, NULL, OPT_GREAT_CIRCLE},
         {"out", required_argument, NULL, OPT_OUT},
         {"eval", required_argument, NULL, OPT_EVAL},
+        {"cities-per-country", required_argument, NULL, OPT_CITIES_PER_COUNTRY},
+        {"access-quantile", required_argument, NULL, OPT_ACCESS_Q},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -223,6 +233,18 @@ static int parse_opts(const char *cmd, const char *help, const int *allowed, int
             break;
         case OPT_EVAL:
             o->eval = optarg;
+            break;
+        case OPT_CITIES_PER_COUNTRY:
+            if (wp_parse_double(optarg, &v) != WP_OK || !(v >= 1 && v <= 100) || v != floor(v))
+                return wpctl_usage_error(cmd, "--cities-per-country: expected 1..100, got '%s'",
+                                         optarg);
+            o->cities_per_country = (int)v;
+            break;
+        case OPT_ACCESS_Q:
+            if (wp_parse_double(optarg, &v) != WP_OK || !(v > 0 && v < 1))
+                return wpctl_usage_error(cmd, "--access-quantile: expected 0 < q < 1, got '%s'",
+                                         optarg);
+            o->access_quantile = v;
             break;
         default:
             return wpctl_usage_error(cmd, "unexpected option");
@@ -712,7 +734,9 @@ static int fit_pairs(const topo_opts *o)
 static int fit_countries(const topo_opts *o)
 {
     wp_err err = {0};
-    wp_calib_opts co = {.measured_path = o->measured};
+    wp_calib_opts co = {.measured_path = o->measured,
+                        .cities_per_country = o->cities_per_country,
+                        .access_quantile = o->access_quantile};
     wp_calib_result res;
     if (wp_calibrate(&co, &res, &err) != WP_OK)
         return wpctl_fail("%s", wp_err_text(&err));
@@ -812,8 +836,10 @@ static int fit_countries(const topo_opts *o)
 
 static int topo_fit(int argc, char **argv)
 {
-    static const int allowed[] = {OPT_MEASURED, OPT_JSON,       OPT_OUT,
-                                  OPT_EVAL,     OPT_RTT_PARAMS, OPT_GREAT_CIRCLE, 0};
+    static const int allowed[] = {OPT_MEASURED,     OPT_JSON,   OPT_OUT,
+                                  OPT_EVAL,         OPT_RTT_PARAMS,
+                                  OPT_GREAT_CIRCLE, OPT_CITIES_PER_COUNTRY,
+                                  OPT_ACCESS_Q,     0};
     topo_opts o;
     int rv = parse_opts("topo fit", help_fit, allowed, argc, argv, &o);
     if (rv != WPCTL_OK)
