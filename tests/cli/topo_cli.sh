@@ -125,6 +125,41 @@ for r in africa asia europe middle-east north-america oceania south-america; do
     check "coverage has $r" $?
 done
 
+# The shipped files' formats as they are: Azure's long matrix (rtt_p50_ms)
+# and the RIPE Atlas country table (cty1,cty2,...; unknown codes and rows
+# under 100 pings are dropped, not errors). Rows here follow the model
+# (FRA-area points), so the calibration's output loads everywhere.
+printf 'src_region_name,src_lat,src_lon,dst_region_name,dst_lat,dst_lon,great_circle_km,rtt_p50_ms\nA,50.1,8.7,B,1.3,103.8,10281,160\nA,50.1,8.7,C,40.7,-74.0,6200,90\nB,1.3,103.8,C,40.7,-74.0,15300,230\n' >"$T/azure_long.csv"
+expect fit-azure-long 0 "" "$W" topo fit --measured "$T/azure_long.csv" --json
+[ "$(jnum pairs)" = 3 ]
+check "fit accepts rtt_p50_ms" $?
+{
+    echo "cty1,cty2,rtt_cnt,rtt_avg,rtt_std,rtt_min,rtt_max"
+    n=0
+    for a in DE FR GB US BR JP SG ZA AU IN; do
+        for b in DE FR GB US BR JP SG ZA AU IN; do
+            [ "$a" \< "$b" ] || continue
+            n=$((n + 1))
+            echo "$a,$b,500,$((40 + (n * 37) % 260)).5,1,1,1"
+        done
+    done
+    echo "DE,EU,500,30,1,1,1"
+    echo "DE,None,500,30,1,1,1"
+    echo "DE,FR,5,30,1,1,1"
+} >"$T/ripe.csv"
+expect fit-ripe 0 "" "$W" topo fit --measured "$T/ripe.csv" --out "$T/p.params" --json
+awk -v u="$(grep -o '"dropped_unknown_country":[0-9]*' "$T/out" | cut -d: -f2)" \
+    -v c="$(grep -o '"dropped_count_below_100":[0-9]*' "$T/out" | cut -d: -f2)" \
+    'BEGIN { exit !(u == 2 && c == 1) }'
+check "fit-ripe drops unknown codes and thin rows" $?
+grep -q '^inflation ' "$T/p.params" && grep -q '^paths graph' "$T/p.params"
+check "fit-ripe writes a parameter file" $?
+expect rtt-with-params 0 "" "$W" topo rtt FRA SIN --rtt-params "$T/p.params" --json
+grep -q "\"rtt_model\":\"graph paths.*p.params" "$T/out"
+check "rtt --rtt-params records the file" $?
+printf 'inflation 1.2\nwarp 9\n' >"$T/bad.params"
+expect bad-params 1 "bad.params:2: unknown key 'warp'" "$W" topo rtt FRA SIN --rtt-params "$T/bad.params"
+
 if [ "$fails" -ne 0 ]; then
     echo "$fails check(s) failed"
     exit 1
