@@ -166,6 +166,24 @@ static void test_shipped_graph(void **state)
             assert_true(v >= gc_ms * 0.999 - 1e-3); /* land_factor >= 1 */
             assert_true(fabs(v - wp_topo_rtt_ms(t, b, a)) < 1e-3);
         }
+    /* From a position (the live client leg): a city's own coordinates give
+     * the matrix's value. */
+    for (size_t a = 0; a < n; a += 37)
+        for (size_t b = 1; b < n; b += 41) {
+            const wp_city *cb = wp_topo_city(t, b);
+            double v = wp_topo_rtt_point_ms(t, cb->lat, cb->lon, a);
+            assert_true(fabs(v - wp_topo_rtt_ms(t, a, b)) < 1e-3 * (1 + v));
+        }
+    /* Users: the ingress RTT is the model's path RTT to that PoP. */
+    wp_users *u = NULL;
+    assert_int_equal(wp_users_load(t, NULL, &u, &err), WP_OK);
+    for (size_t i = 0; i < wp_users_count(u); i += 101) {
+        const wp_user_point *up = wp_users_point(u, i);
+        double v = wp_topo_rtt_point_ms(t, up->lat, up->lon, up->ingress);
+        assert_true(fabs(v - up->ingress_rtt_ms) < 1e-3 * (1 + v));
+        assert_true(fabs(wp_users_rtt_ms(u, i, up->ingress) - v) < 1e-3 * (1 + v));
+    }
+    wp_users_free(u);
     wp_topo_free(t);
 }
 
