@@ -9,33 +9,19 @@
  * --great-circle (v1 paths), --inflation X, --overhead-ms Y.
  *
  * Exit status: 0 ok, 1 bad data (one line "wpctl: ..."), 2 usage error. */
+#include "tools/wpctl/flags.h"
 #include "tools/wpctl/wpctl.h"
 #include "topology/topology.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* Options shared by the subcommands; each accepts only its own. */
-enum {
-    OPT_PRESET = 1000,
-    OPT_FILE,
-    OPT_JSON,
-    OPT_PAIRS,
-    OPT_MEASURED,
-    OPT_WITHIN,
-    OPT_INFLATION,
-    OPT_OVERHEAD,
-    OPT_RTT_PARAMS,
-    OPT_GREAT_CIRCLE,
-    OPT_OUT,
-    OPT_EVAL,
-    OPT_CITIES_PER_COUNTRY,
-    OPT_ACCESS_Q,
-    OPT_HELP,
-};
+enum { OPT_PRESET, OPT_FILE, OPT_JSON, OPT_PAIRS, OPT_MEASURED, OPT_WITHIN, OPT_INFLATION,
+       OPT_OVERHEAD, OPT_RTT_PARAMS, OPT_GREAT_CIRCLE, OPT_OUT, OPT_EVAL,
+       OPT_CITIES_PER_COUNTRY, OPT_ACCESS_Q, OPT_END = -1 };
 
 typedef struct topo_opts {
     const char *preset;
@@ -48,63 +34,30 @@ typedef struct topo_opts {
     wp_rtt_params params;
     const char *out;
     const char *eval;
-    int cities_per_country;
+    uint32_t cities_per_country;
     double access_quantile;
     int nargs;
     char **args;
 } topo_opts;
 
-static void usage_topo(FILE *fp)
-{
-    fprintf(fp,
-            "usage: wpctl topo COMMAND [OPTIONS]\n\n"
-            "Topologies (cities, regions, presets) and the RTT model.\n\n"
-            "Commands:\n"
-            "  list       list the cities of a preset or CSV file\n"
-            "  rtt        model RTT between two cities, or for coordinate pairs in a CSV\n"
-            "  fit        calibrate the model on public pings (RIPE Atlas country table)\n"
-            "             or fit the v1 line to coordinate pairs\n"
-            "  coverage   share of the population whose anycast PoP is within an RTT,\n"
-            "             network only and with the users' access latency\n\n"
-            "The model (v2, default): RTT = 2 x path km x inflation / 204.4 km/ms +\n"
-            "overhead, the path following the backbone graph (land links x land\n"
-            "factor, submarine cables); users' legs add their country's access\n"
-            "latency (M-Lab). --rtt-params FILE loads a `topo fit --out` file;\n"
-            "--great-circle selects v1 (great circle x 1.58 + 5.8 ms, Azure-fitted).\n\n"
-            "Presets: edge (Cloudflare PoPs, default), aws, azure, gcp, tiny.\n"
-            "'wpctl topo COMMAND --help' describes a command.\n");
-}
+#define ABOUT_MODEL                                                                        \
+    "The model (v2, default): RTT = 2 x path km x inflation / 204.4 km/ms +\n"             \
+    "overhead, the path following the backbone graph (land links x land\n"                 \
+    "factor, submarine cables); users' legs add their country's access latency\n"          \
+    "(M-Lab). --rtt-params FILE loads a `topo fit --out` file; --great-circle\n"           \
+    "selects v1 paths (great circle x 1.58 + 5.8 ms, Azure-fitted).\n"
 
-#define MODEL_OPTS_HELP                                                                   \
-    "  --rtt-params F   model parameters from `wpctl topo fit --out F` (default:\n"   \
-    "                   the shipped v2 model, topology/data/rtt_v2.params)\n"          \
-    "  --great-circle   v1 paths: the great circle (x 1.58 + 5.8 ms unless a\n"      \
-    "                   parameter file or the two options below say otherwise)\n"    \
-    "  --inflation X, --overhead-ms Y   override the model's line\n"
-
-static const char *const help_list =
-    "usage: wpctl topo list [--preset P | --file F] [--json]\n\n"
+static const char *const about_list =
     "Lists the cities of a topology: code, name, country, region, lat, lon,\n"
-    "pop_weight (people whose nearest city in the preset is this one).\n\n"
-    "  --preset P   edge (default), aws, azure, gcp or tiny\n"
-    "  --file F     a CSV with columns code,name,country,lat,lon [,region,pop_weight]\n"
-    "  --json       a JSON list of city objects\n";
+    "pop_weight (people whose nearest city in the preset is this one).\n";
 
-static const char *const help_rtt =
-    "usage: wpctl topo rtt A B [--preset P | --file F] [MODEL OPTIONS] [--json]\n"
-    "       wpctl topo rtt --pairs FILE [MODEL OPTIONS]\n\n"
-    "Model round-trip time, network only (no access latency, no jitter).\n\n"
-    "  A B            two city codes of the topology (case-insensitive)\n"
-    "  --preset P     edge (default), aws, azure, gcp or tiny\n"
-    "  --file F       a topology CSV instead of a preset\n"
-    "  --pairs FILE   a CSV whose header includes src_lat,src_lon,dst_lat,dst_lon;\n"
-    "                 written to stdout with a column rtt_ms appended (model_rtt_ms\n"
-    "                 if the file already has an rtt_ms column)\n"
-    MODEL_OPTS_HELP
-    "  --json         {src, dst, km (great circle), rtt_ms, rtt_model}\n";
+static const char *const about_rtt =
+    "Model round-trip time, network only (no access latency, no jitter),\n"
+    "between two city codes A and B of the topology (case-insensitive), or for\n"
+    "each row of --pairs FILE. 'wpctl topo rtt --pairs FILE' takes no --preset,\n"
+    "--file or --json.\n\n" ABOUT_MODEL;
 
-static const char *const help_fit =
-    "usage: wpctl topo fit --measured FILE [--out PARAMS] [--eval PAIRS] [--json]\n\n"
+static const char *const about_fit =
     "With the RIPE Atlas country table (cty1,cty2,rtt_cnt,rtt_avg, e.g.\n"
     "ripe_atlas_country_rtt_2025.csv as shipped): calibrates the v2 model\n"
     "(land factor, inflation, overhead; robust IRLS on relative error after\n"
@@ -112,154 +65,90 @@ static const char *const help_fit =
     "out) and reports the error on fitted and held-out rows, by distance band.\n"
     "With a pairs file (src_lat,src_lon,dst_lat,dst_lon and rtt_ms or\n"
     "rtt_p50_ms, e.g. the Azure matrix as shipped): fits the v1 line to the\n"
-    "great circles and reports the error of the model in force, by band.\n\n"
-    "  --measured FILE  the measurements\n"
-    "  --out PARAMS     (country table) write the fitted parameter file\n"
-    "  --eval PAIRS     (country table) also report the fitted model's error on\n"
-    "                   a pairs file of data-centre pings (network only)\n"
-    "  --cities-per-country N  (country table) a country is its N most populous\n"
-    "                   points, population-weighted (default 5)\n"
-    "  --access-quantile Q  (country table) the access quantile removed at each\n"
-    "                   end before fitting (default 0.10)\n"
-    "  --rtt-params F, --great-circle   (pairs file) the model to evaluate\n"
-    "  --json           one object; errors in percent (12.5 means 12.5%%):\n"
-    "                   median_abs_pct_err, p90_abs_pct_err, median_signed_pct_err\n";
+    "great circles and reports the error of the model in force, by band.\n"
+    "Errors are in percent (12.5 means 12.5%): median_abs_pct_err,\n"
+    "p90_abs_pct_err, median_signed_pct_err.\n";
 
-static const char *const help_coverage =
-    "usage: wpctl topo coverage [--preset P | --file F] [--within-ms MS] [MODEL OPTIONS]\n"
-    "                           [--json]\n\n"
+static const char *const about_coverage =
     "Share of the population (shipped world-cities points) whose anycast PoP\n"
     "(the great-circle-nearest city of the topology) is within MS of model RTT,\n"
     "overall and by region: network only, and with each user's access latency\n"
-    "(the expected share from the country's M-Lab distribution).\n\n"
-    "  --preset P      edge (default), aws, azure, gcp or tiny\n"
-    "  --file F        a topology CSV instead of a preset\n"
-    "  --within-ms MS  RTT bound in ms (default 50)\n"
-    MODEL_OPTS_HELP
-    "  --json          keys within_ms, rtt_model, population_fraction, regions\n"
-    "                  {name: fraction} (network only), with_access\n"
-    "                  {population_fraction, regions}\n";
+    "(the expected share from the country's M-Lab distribution).\n\n" ABOUT_MODEL;
 
-/* Parses argv (argv[0] is the subcommand name). `allowed` lists the option
- * ids the subcommand accepts. Returns WPCTL_OK, WPCTL_USAGE (message
- * printed), or -1 after printing help. */
-static int parse_opts(const char *cmd, const char *help, const int *allowed, int argc,
+/* Parses argv (argv[0] is the subcommand name) with the flags listed in
+ * `allowed` (OPT_END-terminated). Returns WPCTL_CONTINUE, or the exit status
+ * after printing help or a usage error. The model: the v2 defaults, then
+ * --rtt-params, then --great-circle, then --inflation / --overhead-ms. */
+static int parse_opts(const wpctl_spec *base, const int *allowed, const char *json_help, int argc,
                       char **argv, topo_opts *o)
 {
-    static const struct option longopts[] = {
-        {"preset", required_argument, NULL, OPT_PRESET},
-        {"file", required_argument, NULL, OPT_FILE},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"pairs", required_argument, NULL, OPT_PAIRS},
-        {"measured", required_argument, NULL, OPT_MEASURED},
-        {"within-ms", required_argument, NULL, OPT_WITHIN},
-        {"inflation", required_argument, NULL, OPT_INFLATION},
-        {"overhead-ms", required_argument, NULL, OPT_OVERHEAD},
-        {"rtt-params", required_argument, NULL, OPT_RTT_PARAMS},
-        {"great-circle", no_argument, NULL, OPT_GREAT_CIRCLE},
-        {"out", required_argument, NULL, OPT_OUT},
-        {"eval", required_argument, NULL, OPT_EVAL},
-        {"cities-per-country", required_argument, NULL, OPT_CITIES_PER_COUNTRY},
-        {"access-quantile", required_argument, NULL, OPT_ACCESS_Q},
-        {"help", no_argument, NULL, OPT_HELP},
-        {NULL, 0, NULL, 0},
-    };
     memset(o, 0, sizeof *o);
     wp_rtt_params_default(&o->params);
     const char *params_file = NULL;
-    double inflation = -1, overhead_ms = -1;
-    bool great_circle = false;
-    opterr = 0;
-    optind = 0; /* glibc: full re-initialisation */
-    int ch;
-    while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        if (ch == 'h' || ch == OPT_HELP) {
-            fputs(help, stdout);
-            return -1;
-        }
-        if (ch == '?')
-            return wpctl_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-        if (ch == ':')
-            return wpctl_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
-        bool ok = false;
-        for (const int *a = allowed; *a; a++)
-            ok = ok || *a == ch;
-        if (!ok)
-            return wpctl_usage_error(cmd, "option '%s' does not apply here", argv[optind - 1]);
-        double v;
-        switch (ch) {
-        case OPT_PRESET:
-            o->preset = optarg;
-            break;
-        case OPT_FILE:
-            o->file = optarg;
-            break;
-        case OPT_JSON:
-            o->json = true;
-            break;
-        case OPT_PAIRS:
-            o->pairs = optarg;
-            break;
-        case OPT_MEASURED:
-            o->measured = optarg;
-            break;
-        case OPT_WITHIN:
-            if (wp_parse_double(optarg, &v) != WP_OK || !(v >= 0))
-                return wpctl_usage_error(cmd, "--within-ms: expected a number >= 0, got '%s'",
-                                         optarg);
-            o->within_ms = v;
-            o->have_within = true;
-            break;
-        case OPT_INFLATION:
-            if (wp_parse_double(optarg, &v) != WP_OK || !(v > 0))
-                return wpctl_usage_error(cmd, "--inflation: expected a number > 0, got '%s'",
-                                         optarg);
-            inflation = v;
-            break;
-        case OPT_OVERHEAD:
-            if (wp_parse_double(optarg, &v) != WP_OK || !(v >= 0))
-                return wpctl_usage_error(cmd, "--overhead-ms: expected a number >= 0, got '%s'",
-                                         optarg);
-            overhead_ms = v;
-            break;
-        case OPT_RTT_PARAMS:
-            params_file = optarg;
-            break;
-        case OPT_GREAT_CIRCLE:
-            great_circle = true;
-            break;
-        case OPT_OUT:
-            o->out = optarg;
-            break;
-        case OPT_EVAL:
-            o->eval = optarg;
-            break;
-        case OPT_CITIES_PER_COUNTRY:
-            if (wp_parse_double(optarg, &v) != WP_OK || !(v >= 1 && v <= 100) || v != floor(v))
-                return wpctl_usage_error(cmd, "--cities-per-country: expected 1..100, got '%s'",
-                                         optarg);
-            o->cities_per_country = (int)v;
-            break;
-        case OPT_ACCESS_Q:
-            if (wp_parse_double(optarg, &v) != WP_OK || !(v > 0 && v < 1))
-                return wpctl_usage_error(cmd, "--access-quantile: expected 0 < q < 1, got '%s'",
-                                         optarg);
-            o->access_quantile = v;
-            break;
-        default:
-            return wpctl_usage_error(cmd, "unexpected option");
-        }
+    double inflation = 0, overhead_ms = 0;
+    bool great_circle = false, have_inflation = false, have_overhead = false;
+    const wpctl_flag all[] = {
+        [OPT_PRESET] = WPF_STR("preset", &o->preset, "P", "edge (default), aws, azure, gcp or tiny"),
+        [OPT_FILE] = WPF_STR("file", &o->file, "F",
+                             "a CSV with columns code,name,country,lat,lon\n"
+                             "[,region,pop_weight], instead of a preset"),
+        [OPT_JSON] = WPF_JSON(&o->json, json_help),
+        [OPT_PAIRS] = WPF_STR("pairs", &o->pairs, "FILE",
+                              "a CSV whose header includes src_lat,src_lon,dst_lat,dst_lon;\n"
+                              "written to stdout with a column rtt_ms appended (model_rtt_ms\n"
+                              "if the file already has an rtt_ms column)"),
+        [OPT_MEASURED] = WPF_STR("measured", &o->measured, "FILE",
+                                 "the RIPE Atlas country table, or a pairs CSV with\n"
+                                 "src_lat,src_lon,dst_lat,dst_lon and rtt_ms or rtt_p50_ms"),
+        [OPT_WITHIN] = WPF_DOUBLE("within-ms", &o->within_ms, 0, 1e6, "MS",
+                                  "RTT bound in ms (default 50)"),
+        [OPT_INFLATION] = WPF_POSITIVE("inflation", &inflation, 0, 1e3, "X",
+                                       "override the model's inflation"),
+        [OPT_OVERHEAD] = WPF_DOUBLE("overhead-ms", &overhead_ms, 0, 1e6, "Y",
+                                    "override the model's fixed ms per round trip"),
+        [OPT_RTT_PARAMS] = WPF_STR("rtt-params", &params_file, "F",
+                                   "model parameters from `wpctl topo fit --out F`\n"
+                                   "(default: the shipped v2 model, topology/data/rtt_v2.params)"),
+        [OPT_GREAT_CIRCLE] = WPF_BOOL("great-circle", &great_circle,
+                                      "v1 paths: the great circle (x 1.58 + 5.8 ms unless a\n"
+                                      "parameter file or --inflation/--overhead-ms say otherwise)"),
+        [OPT_OUT] = WPF_STR("out", &o->out, "PARAMS",
+                            "(country table) write the fitted parameter file"),
+        [OPT_EVAL] = WPF_STR("eval", &o->eval, "PAIRS",
+                             "(country table) also report the fitted model's error on a\n"
+                             "pairs file of data-centre pings (network only)"),
+        [OPT_CITIES_PER_COUNTRY] = WPF_U32("cities-per-country", &o->cities_per_country, 1, 100,
+                                           "N", "(country table) a country is its N most populous\n"
+                                           "points, population-weighted (default 5)"),
+        [OPT_ACCESS_Q] = WPF_POSITIVE("access-quantile", &o->access_quantile, 0, 0.99, "Q",
+                                      "(country table) the access quantile removed at each end\n"
+                                      "before fitting (default 0.10)"),
+    };
+    wpctl_flag flags[WP_ARRAY_LEN(all) + 1];
+    size_t n = 0;
+    for (const int *a = allowed; *a != OPT_END; a++) {
+        flags[n] = all[*a];
+        if (*a == OPT_WITHIN)
+            flags[n].seen = &o->have_within;
+        if (*a == OPT_INFLATION)
+            flags[n].seen = &have_inflation;
+        if (*a == OPT_OVERHEAD)
+            flags[n].seen = &have_overhead;
+        n++;
     }
+    flags[n] = (wpctl_flag)WPF_END;
+    wpctl_spec spec = *base;
+    spec.flags = flags;
+    wpctl_args a;
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, &a);
     if (o->preset && o->file)
-        return wpctl_usage_error(cmd, "give --preset or --file, not both");
+        return wpctl_usage_error(base->name, "give --preset or --file, not both");
     if (params_file) {
         wp_err err = {0};
         if (wp_rtt_params_load(params_file, &o->params, &err) != WP_OK)
             return wpctl_fail("%s", wp_err_text(&err));
     }
     if (great_circle) {
-        /* v1 paths: the great circle with v1's Azure-fitted line unless
-         * given otherwise; access as in the parameter set. */
         bool access = o->params.access;
         if (params_file)
             o->params.paths = WP_RTT_PATHS_GREAT_CIRCLE;
@@ -267,13 +156,13 @@ static int parse_opts(const char *cmd, const char *help, const int *allowed, int
             wp_rtt_params_v1(&o->params);
         o->params.access = access;
     }
-    if (inflation > 0)
+    if (have_inflation)
         o->params.inflation = inflation;
-    if (overhead_ms >= 0)
+    if (have_overhead)
         o->params.overhead_ms = overhead_ms;
-    o->nargs = argc - optind;
-    o->args = argv + optind;
-    return WPCTL_OK;
+    o->nargs = a.argc;
+    o->args = a.argv;
+    return WPCTL_CONTINUE;
 }
 
 static int load_topology(const topo_opts *o, wp_topology **t)
@@ -307,11 +196,13 @@ static void print_padded(const char *s, int width)
 
 static int topo_list(int argc, char **argv)
 {
-    static const int allowed[] = {OPT_PRESET, OPT_FILE, OPT_JSON, 0};
+    static const int allowed[] = {OPT_PRESET, OPT_FILE, OPT_JSON, OPT_END};
+    static const wpctl_spec spec = {.name = "topo list", .args = NULL, .about = about_list,
+                                    .max_args = 0};
     topo_opts o;
-    int rv = parse_opts("topo list", help_list, allowed, argc, argv, &o);
-    if (rv != WPCTL_OK)
-        return rv < 0 ? WPCTL_OK : rv;
+    int rv = parse_opts(&spec, allowed, "a JSON list of city objects", argc, argv, &o);
+    if (rv != WPCTL_CONTINUE)
+        return rv;
     if (o.nargs > 0)
         return wpctl_usage_error("topo list", "unexpected argument '%s'", o.args[0]);
     wp_topology *t = NULL;
@@ -521,13 +412,16 @@ static int rtt_pairs(const topo_opts *o)
 
 static int topo_rtt(int argc, char **argv)
 {
-    static const int allowed[] = {OPT_PRESET,    OPT_FILE,       OPT_JSON,         OPT_PAIRS,
-                                  OPT_INFLATION, OPT_OVERHEAD,   OPT_RTT_PARAMS,
-                                  OPT_GREAT_CIRCLE, 0};
+    static const int allowed[] = {OPT_PRESET,    OPT_FILE,     OPT_JSON,       OPT_PAIRS,
+                                  OPT_INFLATION, OPT_OVERHEAD, OPT_RTT_PARAMS, OPT_GREAT_CIRCLE,
+                                  OPT_END};
+    static const wpctl_spec spec = {.name = "topo rtt", .args = "A B", .about = about_rtt,
+                                    .max_args = 2};
     topo_opts o;
-    int rv = parse_opts("topo rtt", help_rtt, allowed, argc, argv, &o);
-    if (rv != WPCTL_OK)
-        return rv < 0 ? WPCTL_OK : rv;
+    int rv = parse_opts(&spec, allowed, "{src, dst, km (great circle), rtt_ms, rtt_model}", argc,
+                        argv, &o);
+    if (rv != WPCTL_CONTINUE)
+        return rv;
     if (o.pairs) {
         if (o.nargs > 0)
             return wpctl_usage_error("topo rtt", "give two city codes or --pairs FILE, not both");
@@ -735,7 +629,7 @@ static int fit_countries(const topo_opts *o)
 {
     wp_err err = {0};
     wp_calib_opts co = {.measured_path = o->measured,
-                        .cities_per_country = o->cities_per_country,
+                        .cities_per_country = (int)o->cities_per_country,
                         .access_quantile = o->access_quantile};
     wp_calib_result res;
     if (wp_calibrate(&co, &res, &err) != WP_OK)
@@ -839,11 +733,16 @@ static int topo_fit(int argc, char **argv)
     static const int allowed[] = {OPT_MEASURED,     OPT_JSON,   OPT_OUT,
                                   OPT_EVAL,         OPT_RTT_PARAMS,
                                   OPT_GREAT_CIRCLE, OPT_CITIES_PER_COUNTRY,
-                                  OPT_ACCESS_Q,     0};
+                                  OPT_ACCESS_Q,     OPT_END};
+    static const wpctl_spec spec = {.name = "topo fit", .args = "--measured FILE",
+                                    .about = about_fit, .max_args = 0};
     topo_opts o;
-    int rv = parse_opts("topo fit", help_fit, allowed, argc, argv, &o);
-    if (rv != WPCTL_OK)
-        return rv < 0 ? WPCTL_OK : rv;
+    int rv = parse_opts(&spec, allowed,
+                        "one object: the fitted parameters, rows used and dropped,\n"
+                        "error statistics (fit, held_out, by band; eval)",
+                        argc, argv, &o);
+    if (rv != WPCTL_CONTINUE)
+        return rv;
     if (o.nargs > 0)
         return wpctl_usage_error("topo fit", "unexpected argument '%s'", o.args[0]);
     if (!o.measured)
@@ -873,13 +772,19 @@ static void json_regions(wp_json *j, const double *by_region)
 
 static int topo_coverage(int argc, char **argv)
 {
-    static const int allowed[] = {OPT_PRESET,   OPT_FILE,       OPT_JSON,         OPT_WITHIN,
+    static const int allowed[] = {OPT_PRESET,    OPT_FILE,     OPT_JSON,       OPT_WITHIN,
                                   OPT_INFLATION, OPT_OVERHEAD, OPT_RTT_PARAMS, OPT_GREAT_CIRCLE,
-                                  0};
+                                  OPT_END};
+    static const wpctl_spec spec = {.name = "topo coverage", .args = NULL,
+                                    .about = about_coverage, .max_args = 0};
     topo_opts o;
-    int rv = parse_opts("topo coverage", help_coverage, allowed, argc, argv, &o);
-    if (rv != WPCTL_OK)
-        return rv < 0 ? WPCTL_OK : rv;
+    int rv = parse_opts(&spec, allowed,
+                        "keys within_ms, rtt_model, population_fraction, regions\n"
+                        "{name: fraction} (network only), with_access {population_fraction,\n"
+                        "regions}",
+                        argc, argv, &o);
+    if (rv != WPCTL_CONTINUE)
+        return rv;
     if (o.nargs > 0)
         return wpctl_usage_error("topo coverage", "unexpected argument '%s'", o.args[0]);
     double within_ms = o.have_within ? o.within_ms : 50.0;
@@ -936,23 +841,17 @@ static int topo_coverage(int argc, char **argv)
 
 int wpctl_topo_main(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage_topo(stderr);
-        return WPCTL_USAGE;
-    }
-    const char *sub = argv[1];
-    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
-        usage_topo(stdout);
-        return WPCTL_OK;
-    }
-    if (strcmp(sub, "list") == 0)
-        return topo_list(argc - 1, argv + 1);
-    if (strcmp(sub, "rtt") == 0)
-        return topo_rtt(argc - 1, argv + 1);
-    if (strcmp(sub, "fit") == 0)
-        return topo_fit(argc - 1, argv + 1);
-    if (strcmp(sub, "coverage") == 0)
-        return topo_coverage(argc - 1, argv + 1);
-    return wpctl_usage_error("topo", "unknown command '%s' (expected list, rtt, fit, coverage)",
-                             sub);
+    static const struct wpctl_cmd subs[] = {
+        {"list", "list the cities of a preset or CSV file", topo_list},
+        {"rtt", "model RTT between two cities, or for coordinate pairs in a CSV", topo_rtt},
+        {"fit", "calibrate the model on public pings (RIPE Atlas country table), or fit\n"
+                "the v1 line to coordinate pairs", topo_fit},
+        {"coverage", "share of the population whose anycast PoP is within an RTT, network\n"
+                     "only and with the users' access latency", topo_coverage},
+    };
+    return wpctl_dispatch("topo",
+                          "Topologies (cities, regions, presets) and the RTT model (v2: backbone\n"
+                          "paths, users' access latency; --great-circle for v1).\n"
+                          "Presets: edge (Cloudflare PoPs, default), aws, azure, gcp, tiny.\n",
+                          subs, WP_ARRAY_LEN(subs), argc, argv);
 }
