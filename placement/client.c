@@ -239,6 +239,22 @@ const char *wp_placement_client_endpoint(const wp_placement_client *c, size_t i)
     return i < c->n ? c->endpoints[i] : NULL;
 }
 
+int wp_pl_socket_limits(void *zsock, int hwm, wp_err *err)
+{
+    int64_t maxmsg = WP_FRAME_MAX_BYTES, got = 0;
+    size_t got_len = sizeof got;
+    int zero = 0;
+    if (zmq_setsockopt(zsock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
+        zmq_setsockopt(zsock, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
+        zmq_setsockopt(zsock, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 ||
+        zmq_setsockopt(zsock, ZMQ_LINGER, &zero, sizeof zero) != 0)
+        return wp_errf(err, WP_EIO, "placement socket limits: %s", zmq_strerror(errno));
+    if (zmq_getsockopt(zsock, ZMQ_MAXMSGSIZE, &got, &got_len) != 0 || got != maxmsg)
+        return wp_errf(err, WP_EIO, "placement socket: ZMQ_MAXMSGSIZE did not take (%lld)",
+                       (long long)got);
+    return WP_OK;
+}
+
 static void *get_sock(wp_placement_client *c, size_t i, wp_err *err)
 {
     if (c->sock[i] != NULL)
@@ -248,9 +264,16 @@ static void *get_sock(wp_placement_client *c, size_t i, wp_err *err)
         wp_errf(err, WP_EIO, "placement client: socket: %s", zmq_strerror(errno));
         return NULL;
     }
-    int zero = 0, one = 1;
-    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
-    zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof one);
+    int one = 1;
+    if (wp_pl_socket_limits(s, WP_PL_SOCKET_HWM, err) != WP_OK) {
+        zmq_close(s);
+        return NULL;
+    }
+    if (zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof one) != 0) {
+        wp_errf(err, WP_EIO, "placement client: ZMQ_IMMEDIATE: %s", zmq_strerror(errno));
+        zmq_close(s);
+        return NULL;
+    }
     if (zmq_connect(s, c->endpoints[i]) != 0) {
         wp_errf(err, WP_EINVAL, "placement client: connect %s: %s", c->endpoints[i],
                 zmq_strerror(errno));

@@ -62,6 +62,10 @@ typedef struct daemon {
     uv_timer_t tick, kick;
     uv_check_t check;
     void *zctx, *zsock;
+    void *zmon;               /* PAIR reading zsock's monitor events */
+    uint64_t replies_dropped; /* client at its high-water mark, or gone */
+    uint64_t api_disconnects; /* incl. connections closed for oversized frames */
+    uint64_t api_protocol_errors;
     wp_consensus *cons;
     wp_topology *topo;
     wp_place_geo geo;
@@ -124,9 +128,14 @@ static void send_reply(daemon_t *d, const void *rid, size_t rid_len, PlResp *res
         if (wp_pl_frame_response(&small, &buf, &len, &err) != WP_OK)
             return;
     }
+    /* ZMQ_ROUTER_MANDATORY: a client at its high-water mark (it does not
+     * read) makes the send fail with EAGAIN instead of blocking or queueing
+     * more; the reply is dropped and counted, and the client times out. */
     if (zmq_send(d->zsock, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_send(d->zsock, buf, len, ZMQ_DONTWAIT) < 0)
+        zmq_send(d->zsock, buf, len, ZMQ_DONTWAIT) < 0) {
+        d->replies_dropped++;
         WP_DEBUG("placement", "reply dropped: %s", zmq_strerror(errno));
+    }
     free(buf);
     if (outside)
         zmq_kick(d);
@@ -302,6 +311,9 @@ static void reply_status(daemon_t *d, const void *rid, size_t rid_len, uint64_t 
     info.models = wp_place_state_model_count(d->state);
     info.pins = wp_place_state_pin_count(d->state);
     info.demand_entries = wp_place_state_demand_count(d->state);
+    info.replies_dropped = d->replies_dropped;
+    info.api_disconnects = d->api_disconnects;
+    info.api_protocol_errors = d->api_protocol_errors;
     PlResp r = WARMPATH__PLACEMENT__RESPONSE__INIT;
     r.request_id = req_id;
     r.version = wp_place_state_version(d->state);
@@ -815,11 +827,40 @@ static void on_check(uv_check_t *h)
     }
 }
 
+/* Counts the API socket's monitor events (at most 1024 per tick). */
+static void read_monitor(daemon_t *d)
+{
+    for (int k = 0; k < 1024 && d->zmon != NULL; k++) {
+        zmq_msg_t ev, addr;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, d->zmon, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            return;
+        }
+        uint16_t code = 0;
+        if (zmq_msg_size(&ev) >= 2)
+            memcpy(&code, zmq_msg_data(&ev), 2);
+        bool more = zmq_msg_more(&ev);
+        zmq_msg_close(&ev);
+        if (more) { /* the endpoint frame */
+            zmq_msg_init(&addr);
+            zmq_msg_recv(&addr, d->zmon, ZMQ_DONTWAIT);
+            zmq_msg_close(&addr);
+        }
+        if (code == ZMQ_EVENT_DISCONNECTED)
+            d->api_disconnects++;
+        else if (code == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+                 code == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+            d->api_protocol_errors++;
+    }
+}
+
 static void on_tick(uv_timer_t *t)
 {
     daemon_t *d = t->data;
     bool leader = wp_consensus_is_leader(d->cons);
     uint64_t now = now_ms();
+    read_monitor(d);
     leader_barrier(d); /* retries one that failed */
     if (!d->ready)
         return;
@@ -881,8 +922,13 @@ static void consensus_closed(void *data)
     daemon_t *d = data;
     d->cons = NULL;
     if (d->zsock) {
+        zmq_socket_monitor(d->zsock, NULL, 0);
         zmq_close(d->zsock);
         d->zsock = NULL;
+    }
+    if (d->zmon) {
+        zmq_close(d->zmon);
+        d->zmon = NULL;
     }
     uv_close((uv_handle_t *)&d->sigint, on_closed);
     uv_close((uv_handle_t *)&d->sigterm, on_closed);
@@ -1075,18 +1121,52 @@ int main(int argc, char **argv)
     uv_loop_init(&d->loop);
     d->zctx = zmq_ctx_new();
     d->zsock = d->zctx ? zmq_socket(d->zctx, ZMQ_ROUTER) : NULL;
-    int zero = 0;
     if (d->zsock == NULL) {
         fprintf(stderr, "wp-placement: zmq: %s\n", zmq_strerror(errno));
         return 1;
     }
-    zmq_setsockopt(d->zsock, ZMQ_LINGER, &zero, sizeof zero);
+    /* Size and queue limits (client.h). Per client, at most
+     * WP_PL_SOCKET_HWM replies wait in libzmq plus 256 KiB in the kernel
+     * (SO_SNDBUF); a reply to a client at that mark (one that does not read)
+     * fails with EAGAIN thanks to ROUTER_MANDATORY and is dropped and
+     * counted (replies_dropped in status), and the client times out.
+     * Incoming: at most WP_PL_SOCKET_HWM requests queue per client, then
+     * libzmq stops reading that connection and TCP pushes back. */
+    int one = 1, sndbuf = 256 * 1024;
+    if (wp_pl_socket_limits(d->zsock, WP_PL_SOCKET_HWM, &err) != WP_OK ||
+        zmq_setsockopt(d->zsock, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0 ||
+        zmq_setsockopt(d->zsock, ZMQ_SNDBUF, &sndbuf, sizeof sndbuf) != 0) {
+        fprintf(stderr, "wp-placement: %s\n",
+                err.code ? wp_err_text(&err) : zmq_strerror(errno));
+        return 1;
+    }
+    char mon_ep[64];
+    snprintf(mon_ep, sizeof mon_ep, "inproc://wp-placement-mon-%llu", (unsigned long long)id);
+    d->zmon = zmq_socket(d->zctx, ZMQ_PAIR);
+    if (d->zmon == NULL ||
+        zmq_socket_monitor(d->zsock, mon_ep,
+                           ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0 ||
+        zmq_connect(d->zmon, mon_ep) != 0) {
+        fprintf(stderr, "wp-placement: zmq monitor: %s\n", zmq_strerror(errno));
+        return 1;
+    }
+    int zero = 0;
+    zmq_setsockopt(d->zmon, ZMQ_LINGER, &zero, sizeof zero);
     if (zmq_bind(d->zsock, d->bind) != 0) {
         fprintf(stderr, "wp-placement: bind %s: %s\n", d->bind, zmq_strerror(errno));
         zmq_close(d->zsock);
+        zmq_close(d->zmon);
         zmq_ctx_term(d->zctx);
         return 1;
     }
+    /* Signals first: a SIGTERM that arrives while raft loads its log is
+     * handled (a clean stop) once the loop runs, instead of killing us. */
+    uv_signal_init(&d->loop, &d->sigint);
+    uv_signal_init(&d->loop, &d->sigterm);
+    d->sigint.data = d->sigterm.data = d;
+    uv_signal_start(&d->sigint, on_signal, SIGINT);
+    uv_signal_start(&d->sigterm, on_signal, SIGTERM);
     wp_consensus_config cfg = {
         .id = id, .data_dir = dir, .servers = d->servers, .n_servers = d->n_servers,
         .election_timeout_ms = (unsigned)election, .heartbeat_ms = (unsigned)heartbeat,
@@ -1095,12 +1175,15 @@ int main(int argc, char **argv)
     if (wp_consensus_new(&d->loop, &cfg, &d->cons, &err) != WP_OK ||
         wp_consensus_start(d->cons, &err) != WP_OK) {
         fprintf(stderr, "wp-placement: %s\n", wp_err_text(&err));
+        uv_close((uv_handle_t *)&d->sigint, on_closed);
+        uv_close((uv_handle_t *)&d->sigterm, on_closed);
         if (d->cons) {
             d->stopping = true;
             wp_consensus_close(d->cons, NULL, NULL);
-            uv_run(&d->loop, UV_RUN_DEFAULT);
         }
+        uv_run(&d->loop, UV_RUN_DEFAULT);
         zmq_close(d->zsock);
+        zmq_close(d->zmon);
         zmq_ctx_term(d->zctx);
         return 1;
     }
@@ -1118,11 +1201,6 @@ int main(int argc, char **argv)
     uv_check_start(&d->check, on_check);
     uv_timer_init(&d->loop, &d->kick);
     d->kick.data = d;
-    uv_signal_init(&d->loop, &d->sigint);
-    uv_signal_init(&d->loop, &d->sigterm);
-    d->sigint.data = d->sigterm.data = d;
-    uv_signal_start(&d->sigint, on_signal, SIGINT);
-    uv_signal_start(&d->sigterm, on_signal, SIGTERM);
     signal(SIGPIPE, SIG_IGN);
     WP_INFO("placement", "server %llu: api %s, raft %s, %zu servers, topology %s (%zu cities), "
             "data %s", (unsigned long long)id, d->bind, raft, d->n_servers,

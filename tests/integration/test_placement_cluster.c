@@ -539,10 +539,12 @@ static void test_live_table_reclaimed(void **state)
     int leader = wait_leader(c, NULL, -1, 10000);
     if (leader < 0)
         fail_msg("no leader (logs in %s)", dir);
-    /* 4200 registrations in a city the topology lacks, pipelined on one
-     * DEALER socket in windows of 200 (raft batches them; the server's
-     * ROUTER drops replies beyond its send high-water mark): all refused. */
-    enum { BOGUS = 4200, WINDOW = 200 };
+    /* 4224 (33 windows, > 4096) registrations in a city the topology lacks, pipelined on one
+     * DEALER socket in windows of WP_PL_SOCKET_HWM/2 (raft batches them; the
+     * server drops replies beyond its send high-water mark, and libzmq
+     * learns that the peer read a batch only every HWM/2 messages): all
+     * refused. */
+    enum { WINDOW = WP_PL_SOCKET_HWM / 2, BOGUS = 33 * WINDOW };
     void *ctx = zmq_ctx_new();
     void *s = zmq_socket(ctx, ZMQ_DEALER);
     int zero = 0, wait_ms = 10000;
@@ -597,11 +599,172 @@ static void test_live_table_reclaimed(void **state)
     cleanup();
 }
 
-int main(void)
+/* ---------------------------------------------------------------- faults
+ * Issue 13: size limits, slow readers, full restart, full disk. Run as
+ * their own ctest entries ("test_placement_cluster faults"). */
+
+/* A field of /proc/PID/status in KiB ("VmRSS", "VmSize"), or 0. */
+static uint64_t proc_kib(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *fp = fopen(path, "r");
+    uint64_t v = 0;
+    size_t fl = strlen(field);
+    while (fp && fgets(line, sizeof line, fp))
+        if (strncmp(line, field, fl) == 0 && line[fl] == ':')
+            v = strtoull(line + fl + 1, NULL, 10);
+    if (fp)
+        fclose(fp);
+    return v;
+}
+
+static wp_placement_client *client_all(void)
+{
+    const char *eps[N];
+    char epbuf[N][64];
+    for (int i = 0; i < N; i++) {
+        api_addr(i, epbuf[i], sizeof epbuf[i]);
+        eps[i] = epbuf[i];
+    }
+    wp_placement_client *c;
+    wp_err err = {0};
+    must(wp_placement_client_new(eps, N, 5000, &c, &err), &err, "client");
+    return c;
+}
+
+/* A raw TCP connection to 127.0.0.1:port that completes a ZMTP 3.0 NULL
+ * handshake as a DEALER and then declares one frame of declared_bytes,
+ * followed by a few bytes of it; the socket is returned open (-1 if the
+ * connection failed). */
+static int zmtp_declare(int port, uint64_t declared_bytes)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    uint8_t g[64] = {0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 3, 0, 'N', 'U', 'L', 'L'};
+    /* READY command: name, then property Socket-Type = DEALER. */
+    static const uint8_t ready[] = {0x04, 28, 5, 'R', 'E', 'A', 'D', 'Y', 11, 'S', 'o', 'c', 'k',
+                                    'e', 't', '-', 'T', 'y', 'p', 'e', 0, 0, 0, 6, 'D', 'E', 'A',
+                                    'L', 'E', 'R'};
+    uint8_t frame[9 + 64] = {0x02};
+    for (int i = 0; i < 8; i++)
+        frame[1 + i] = (uint8_t)(declared_bytes >> (56 - 8 * i));
+    memset(frame + 9, 'x', 64);
+    if (write(fd, g, sizeof g) != (ssize_t)sizeof g ||
+        write(fd, ready, sizeof ready) != (ssize_t)sizeof ready ||
+        write(fd, frame, sizeof frame) != (ssize_t)sizeof frame) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Issue 13 item 2: one 64 MiB frame and 20 connections each declaring an
+ * 8 GiB frame must not grow the leader (address space or resident memory),
+ * and real requests keep being answered. Then a client that never reads
+ * its replies: they are dropped at the high-water mark and counted, and
+ * others are still served. */
+static void test_frame_limits(void **state)
+{
+    (void)state;
+    node_timeout_ms = "0";
+    cluster_start();
+    wp_placement_client *c = client_all();
+    int leader = wait_leader(c, NULL, -1, 10000);
+    if (leader < 0)
+        fail_msg("no leader (logs in %s)", dir);
+    add_model(c, "llama-8b", 16);
+    sleep_ms(300);
+    uint64_t rss0 = proc_kib(pids[leader], "VmRSS"), vm0 = proc_kib(pids[leader], "VmSize");
+    assert_true(rss0 > 0);
+
+    char ep[64];
+    api_addr(leader, ep, sizeof ep);
+    void *ctx = zmq_ctx_new();
+    void *s = zmq_socket(ctx, ZMQ_DEALER);
+    int zero = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    assert_int_equal(zmq_connect(s, ep), 0);
+    size_t big = 64u << 20;
+    char *buf = calloc(1, big);
+    assert_non_null(buf);
+    assert_true(zmq_send(s, buf, big, 0) >= 0);
+    free(buf);
+    int fds[20];
+    for (int i = 0; i < 20; i++) {
+        fds[i] = zmtp_declare(api_port[leader], 8ull << 30);
+        assert_true(fds[i] >= 0);
+    }
+    sleep_ms(1500);
+    uint64_t rss1 = proc_kib(pids[leader], "VmRSS"), vm1 = proc_kib(pids[leader], "VmSize");
+    for (int i = 0; i < 20; i++)
+        close(fds[i]);
+    zmq_close(s);
+    print_message("leader after a 64 MiB frame and 20 x 8 GiB declared: RSS %llu -> %llu KiB, "
+                  "VmSize %llu -> %llu KiB\n", (unsigned long long)rss0,
+                  (unsigned long long)rss1, (unsigned long long)vm0, (unsigned long long)vm1);
+    assert_true(rss1 < rss0 + 16 * 1024);
+    assert_true(vm1 < vm0 + 256 * 1024);
+    /* Still serving; the refused connections were counted. */
+    add_model(c, "mistral-7b", 14);
+    Warmpath__Placement__Response *r = NULL;
+    wp_err err = {0};
+    must(wp_placement_client_status_of(c, (size_t)leader, &r, &err), &err, "status");
+    assert_true(r->status->api_disconnects >= 21);
+    warmpath__placement__response__free_unpacked(r, NULL);
+
+    /* A slow reader: 20,000 catalog requests (~3 MB of answers; the client's
+     * kernel buffer is kept small), no reply read. */
+    s = zmq_socket(ctx, ZMQ_DEALER);
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    int sndhwm = 0, rcvbuf = 4096; /* push them all; buffer little */
+    zmq_setsockopt(s, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm);
+    zmq_setsockopt(s, ZMQ_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    assert_int_equal(zmq_connect(s, ep), 0);
+    Warmpath__Placement__Request q = WARMPATH__PLACEMENT__REQUEST__INIT;
+    q.op_case = WARMPATH__PLACEMENT__REQUEST__OP_CATALOG_LIST;
+    void *fb;
+    size_t fl;
+    assert_int_equal(wp_pl_frame_request(&q, &fb, &fl, NULL), WP_OK);
+    for (int i = 0; i < 20000; i++)
+        assert_true(zmq_send(s, fb, fl, 0) >= 0);
+    free(fb);
+    uint64_t dropped = 0;
+    for (double t0 = now_ms(); now_ms() - t0 < 8000 && dropped == 0; sleep_ms(100)) {
+        must(wp_placement_client_status_of(c, (size_t)leader, &r, &err), &err, "status");
+        dropped = r->status->replies_dropped;
+        warmpath__placement__response__free_unpacked(r, NULL);
+    }
+    uint64_t rss2 = proc_kib(pids[leader], "VmRSS");
+    add_model(c, "qwen-7b", 14); /* others are served meanwhile */
+    print_message("slow reader: %llu replies dropped, leader RSS %llu KiB\n",
+                  (unsigned long long)dropped, (unsigned long long)rss2);
+    assert_true(dropped > 0);
+    assert_true(rss2 < rss0 + 16 * 1024);
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    wp_placement_client_free(c);
+    passed = true;
+    cleanup();
+}
+
+int main(int argc, char **argv)
 {
     atexit(cleanup);
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
+    if (argc > 1 && strcmp(argv[1], "faults") == 0) {
+        const struct CMUnitTest faults[] = {
+            cmocka_unit_test(test_frame_limits),
+        };
+        return cmocka_run_group_tests_name("placement_faults", faults, NULL, NULL);
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cluster),
         cmocka_unit_test(test_liveness_and_demand),

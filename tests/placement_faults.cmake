@@ -1,0 +1,6 @@
+# Issue 13 (placement and consensus half): faults, floods and limits.
+if(TARGET test_placement_cluster)
+  add_test(NAME placement_faults COMMAND test_placement_cluster faults)
+  set_tests_properties(placement_faults PROPERTIES LABELS integration TIMEOUT 120
+    ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=stdout")
+endif()
