@@ -177,6 +177,312 @@ void wp_consensus_fsm_init(struct raft_fsm *fsm, wp_consensus_sm *sm)
     fsm->snapshot_finalize = fsm_snapshot_finalize;
 }
 
+/* ---------------------------------------------------------------- shim
+ *
+ * Two faults of raft 0.15, fixed underneath it, in its raft_io.
+ *
+ * 1. A follower left behind for good. A follower that answers an
+ *    AppendEntries which adds nothing new (a heartbeat, or entries it
+ *    already has) replies "success, last_log_index = last_stored": its whole
+ *    stored log. If that log ends with entries of an older term that the
+ *    leader does not have (a leader that was cut off appended them), the
+ *    leader records them as matched; later heartbeats carry the leader's
+ *    last index, the follower rejects them (its entry there has another
+ *    term), and the leader discards the rejection as stale because its
+ *    match index is already there. The follower never gets the leader's
+ *    entries and its commit index stays behind forever; worse, the leader
+ *    counts it towards the majority for entries it does not hold.
+ *    Reproduced in tests/sim/test_placement_raft.c (seed 5: servers 0 and 3
+ *    hold term-2 entries at 24-25, the term-3 leader's progress says match
+ *    25, their commit stays at 23). Upstream raft later tracks the proven
+ *    match index on the follower for this reason. The shim does the same
+ *    from below: while raft handles an incoming AppendEntries, a success
+ *    answer it sends is capped at prev_log_index + n_entries of that
+ *    request, the index up to which the follower's log is proven to match.
+ *    The leader then sees the real match index, its next heartbeat is
+ *    rejected above it, it probes back and overwrites the stale entries.
+ *    (Answers sent later, after a disk write, need no cap: the write
+ *    truncated any conflicting suffix first.)
+ *
+ * 2. A failed disk write. raft 0.15 rolls its in-memory log back after a
+ *    failed append and hands the same index to the next entry in the same
+ *    term (canonical/raft#320): a follower that already received the first
+ *    entry at that index applies it while the others apply the second one.
+ *    And its uv layer keeps writing requests queued behind the failed one,
+ *    so entries can sit on disk past a hole (canonical/raft#466). The shim
+ *    fences the server at the first failed write (append, term or vote):
+ *    from then on every send is refused, so nothing built on the rolled-back
+ *    log ever reaches another server, and every write reports failure, even
+ *    one that succeeded, so nothing past the hole is acknowledged. The
+ *    owner (wp_consensus) then closes the raft instance and starts a new one
+ *    from what is on disk, retrying until the disk takes writes again. */
+
+struct wp_consensus_shim {
+    struct raft_io *io;
+    int (*start)(struct raft_io *, unsigned, raft_io_tick_cb, raft_io_recv_cb);
+    int (*send)(struct raft_io *, struct raft_io_send *, const struct raft_message *,
+                raft_io_send_cb);
+    int (*append)(struct raft_io *, struct raft_io_append *, const struct raft_entry[],
+                  unsigned, raft_io_append_cb);
+    int (*set_term)(struct raft_io *, raft_term);
+    int (*set_vote)(struct raft_io *, raft_id);
+    raft_io_recv_cb recv;
+    bool answering;          /* raft is handling an AppendEntries now */
+    raft_index proven_index; /* its prev_log_index + n_entries */
+    uint64_t n_capped;
+    int disk_status;         /* first failed write; 0 = none */
+    bool inject;             /* tests: the next write completes with an error */
+    bool releasing;          /* the instance is closing: report results */
+    bool guard_truncate;     /* raft's fixture: see wp_consensus_shim_guard_fixture */
+    bool bare;               /* tests: pass everything through unchanged */
+    int (*truncate)(struct raft_io *, raft_index);
+    int (*bootstrap)(struct raft_io *, const struct raft_configuration *);
+    raft_index persisted;    /* entries the backend has written (guard only) */
+    struct shim_write *held; /* results held back while fenced */
+};
+
+typedef struct shim_write {
+    struct raft_io_append inner;
+    struct raft_io_append *outer;
+    raft_io_append_cb cb;
+    wp_consensus_shim *shim;
+    struct shim_write *next;
+    unsigned n; /* entries in this write */
+} shim_write;
+
+static const char *raft_code_text(int rv);
+
+/* raft_init points io->data at the raft instance; the shim hangs on that
+ * instance's user data pointer, which raft itself never touches. */
+static wp_consensus_shim *shim_of(struct raft_io *io)
+{
+    return ((struct raft *)io->data)->data;
+}
+
+static void shim_fence(wp_consensus_shim *s, int status)
+{
+    if (s->disk_status == 0) {
+        s->disk_status = status;
+        WP_WARN("consensus", "disk write failed (%s): this server stops talking to the others "
+                "until it restarts raft from disk", raft_code_text(status));
+    }
+}
+
+static void shim_recv(struct raft_io *io, struct raft_message *m)
+{
+    wp_consensus_shim *s = shim_of(io);
+    if (s->disk_status != 0)
+        return; /* fenced: hears nothing either */
+    bool ae = m->type == RAFT_IO_APPEND_ENTRIES;
+    if (ae) {
+        s->answering = true;
+        s->proven_index = m->append_entries.prev_log_index + m->append_entries.n_entries;
+    }
+    s->recv(io, m);
+    if (ae)
+        s->answering = false;
+}
+
+static int shim_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
+                      raft_io_recv_cb recv)
+{
+    wp_consensus_shim *s = shim_of(io);
+    s->recv = recv;
+    return s->start(io, msecs, tick, shim_recv);
+}
+
+static int shim_send(struct raft_io *io, struct raft_io_send *req, const struct raft_message *m,
+                     raft_io_send_cb cb)
+{
+    wp_consensus_shim *s = shim_of(io);
+    if (s->disk_status != 0)
+        return RAFT_NOCONNECTION;
+    if (s->answering && !s->bare && m->type == RAFT_IO_APPEND_ENTRIES_RESULT &&
+        m->append_entries_result.rejected == 0 &&
+        m->append_entries_result.last_log_index > s->proven_index) {
+        struct raft_message capped = *m; /* both raft_io backends copy it */
+        capped.append_entries_result.last_log_index = s->proven_index;
+        s->n_capped++;
+        return s->send(io, req, &capped, cb);
+    }
+    return s->send(io, req, m, cb);
+}
+
+/* A write's result reaches raft only while the server is not fenced. The
+ * failed write itself and every later one are held back: raft 0.15's
+ * handling of a failed write is what goes wrong (#320: it rolls its log
+ * back and reuses the index; later versions hit an assertion there,
+ * canonical/raft#470). They are reported, as failures, only when the
+ * instance is closed (wp_consensus_shim_release), so raft frees what it
+ * holds for them. */
+static void shim_deliver(shim_write *a, int status)
+{
+    raft_io_append_cb cb = a->cb;
+    struct raft_io_append *outer = a->outer;
+    free(a);
+    outer->cb = cb;
+    cb(outer, status);
+}
+
+static void shim_append_done(struct raft_io_append *inner, int status)
+{
+    shim_write *a = inner->data;
+    wp_consensus_shim *s = a->shim;
+    if (status == 0 && s->inject) {
+        s->inject = false;
+        status = RAFT_NOSPACE;
+    }
+    if (status == 0)
+        s->persisted += a->n;
+    if (s->bare) {
+        shim_deliver(a, status);
+        return;
+    }
+    if (status != 0)
+        shim_fence(s, status);
+    if (s->disk_status != 0 && !s->releasing) {
+        a->next = s->held;
+        s->held = a;
+        return;
+    }
+    shim_deliver(a, s->disk_status != 0 ? s->disk_status : status);
+}
+
+static int shim_append(struct raft_io *io, struct raft_io_append *req,
+                       const struct raft_entry entries[], unsigned n, raft_io_append_cb cb)
+{
+    wp_consensus_shim *s = shim_of(io);
+    shim_write *a = malloc(sizeof *a);
+    if (a == NULL)
+        return RAFT_NOMEM;
+    a->inner.data = a;
+    a->outer = req;
+    a->cb = cb;
+    a->shim = s;
+    a->next = NULL;
+    a->n = n;
+    if (s->disk_status != 0) { /* fenced: held, never written */
+        a->next = s->held;
+        s->held = a;
+        return 0;
+    }
+    int rv = s->append(io, &a->inner, entries, n, shim_append_done);
+    if (rv != 0)
+        free(a);
+    return rv;
+}
+
+/* raft 0.15's in-memory fixture truncates its array at once, even while
+ * writes to it are pending, and reads past its end when the cut lies in
+ * entries not written yet (a crash of the simulation, with or without the
+ * rest of the shim). With the guard, such a cut is skipped: nothing written
+ * lies at or past it; the pending writes land later on the fixture's disk,
+ * which a fixture never reads back. Never used on a real disk. */
+static int shim_truncate(struct raft_io *io, raft_index index)
+{
+    wp_consensus_shim *s = shim_of(io);
+    if (s->guard_truncate && index > s->persisted + 1)
+        return 0;
+    int rv = s->truncate(io, index);
+    if (rv == 0 && index - 1 < s->persisted)
+        s->persisted = index - 1;
+    return rv;
+}
+
+static int shim_bootstrap(struct raft_io *io, const struct raft_configuration *conf)
+{
+    wp_consensus_shim *s = shim_of(io);
+    int rv = s->bootstrap(io, conf);
+    if (rv == 0)
+        s->persisted = 1;
+    return rv;
+}
+
+void wp_consensus_shim_bare(wp_consensus_shim *shim)
+{
+    shim->bare = true;
+}
+
+void wp_consensus_shim_guard_fixture(wp_consensus_shim *shim)
+{
+    shim->guard_truncate = true;
+}
+
+void wp_consensus_shim_release(wp_consensus_shim *shim)
+{
+    shim->releasing = true;
+    while (shim->held != NULL) {
+        shim_write *a = shim->held;
+        shim->held = a->next;
+        shim_deliver(a, shim->disk_status);
+    }
+}
+
+static int shim_set_term(struct raft_io *io, raft_term term)
+{
+    wp_consensus_shim *s = shim_of(io);
+    int rv = s->disk_status != 0 ? s->disk_status : s->set_term(io, term);
+    if (rv != 0 && !s->bare)
+        shim_fence(s, rv);
+    return rv;
+}
+
+static int shim_set_vote(struct raft_io *io, raft_id id)
+{
+    wp_consensus_shim *s = shim_of(io);
+    int rv = s->disk_status != 0 ? s->disk_status : s->set_vote(io, id);
+    if (rv != 0 && !s->bare)
+        shim_fence(s, rv);
+    return rv;
+}
+
+wp_consensus_shim *wp_consensus_shim_install(struct raft_io *io)
+{
+    struct raft *r = io->data;
+    if (r == NULL || r->io != io || r->data != NULL)
+        return NULL;
+    wp_consensus_shim *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    s->io = io;
+    s->start = io->start;
+    s->send = io->send;
+    s->append = io->append;
+    s->set_term = io->set_term;
+    s->set_vote = io->set_vote;
+    s->truncate = io->truncate;
+    s->bootstrap = io->bootstrap;
+    r->data = s;
+    io->truncate = shim_truncate;
+    io->bootstrap = shim_bootstrap;
+    io->start = shim_start;
+    io->send = shim_send;
+    io->append = shim_append;
+    io->set_term = shim_set_term;
+    io->set_vote = shim_set_vote;
+    return s;
+}
+
+void wp_consensus_shim_free(wp_consensus_shim *shim)
+{
+    free(shim);
+}
+
+int wp_consensus_shim_disk_status(const wp_consensus_shim *shim)
+{
+    return shim->disk_status;
+}
+
+void wp_consensus_shim_inject_disk_failure(wp_consensus_shim *shim)
+{
+    shim->inject = true;
+}
+
+uint64_t wp_consensus_shim_capped(const wp_consensus_shim *shim)
+{
+    return shim->n_capped;
+}
+
 /* ---------------------------------------------------------------- helpers */
 
 /* raft_strerror says "unknown error" for 19..23 in 0.15; name them. */

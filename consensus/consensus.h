@@ -20,6 +20,7 @@
 
 struct uv_loop_s;
 struct raft_fsm;
+struct raft_io;
 
 /* The replicated state machine.
  * apply: a committed command. Must be deterministic and must not fail for
@@ -48,6 +49,46 @@ void wp_consensus_fsm_init(struct raft_fsm *fsm, wp_consensus_sm *sm);
  * call raft_apply on the in-memory fixture directly. dst NULL: returns the
  * framed size only. */
 size_t wp_consensus_frame(void *dst, const void *cmd, size_t len);
+
+/* A shim between raft 0.15 and its raft_io (disk and network), fixing two
+ * faults of the library from below (consensus.c has the essay):
+ *  - a follower answering an AppendEntries that added nothing reports its
+ *    whole stored log as matching the leader's, stale entries of an older
+ *    term included; the leader then counts it as holding entries it does not
+ *    hold and never repairs it (a follower left behind for good, and a
+ *    commit counted on a replica that lacks the entry). The shim caps the
+ *    reported index at what the request proved: prev_log_index + n_entries.
+ *  - after a failed disk write raft 0.15 reuses the log index
+ *    (canonical/raft#320) and uv may write later entries past a hole. The
+ *    shim fences the server at the first failed write: every later send is
+ *    refused (nothing it says can be wrong) and every later write reports
+ *    failure (nothing after the hole is acknowledged). A fenced raft
+ *    instance must be closed and started again from disk; wp_consensus does
+ *    that by itself.
+ * Install it on a raft_io after raft_init and before raft_start; it hangs
+ * on the raft instance's user data pointer (struct raft.data), which must
+ * be unused. */
+typedef struct wp_consensus_shim wp_consensus_shim;
+/* Installs a shim (malloc'd; NULL when out of memory). Free it with
+ * wp_consensus_shim_free once the raft instance using io is closed. */
+wp_consensus_shim *wp_consensus_shim_install(struct raft_io *io);
+void wp_consensus_shim_free(wp_consensus_shim *shim);
+/* Call right before closing the raft instance: writes held back while
+ * fenced are reported to raft (as failures) so it frees what it holds. */
+void wp_consensus_shim_release(wp_consensus_shim *shim);
+/* The raft code of the first failed disk write (0: none; the server is
+ * fenced while it is not 0), and how many answers were capped. */
+int wp_consensus_shim_disk_status(const wp_consensus_shim *shim);
+uint64_t wp_consensus_shim_capped(const wp_consensus_shim *shim);
+/* For tests on raft's fixture: the next disk write completes with
+ * RAFT_NOSPACE, as one on a full disk does (asynchronously; the fixture's
+ * own I/O faults fail synchronously, a path raft 0.15 double-frees on). */
+void wp_consensus_shim_inject_disk_failure(wp_consensus_shim *shim);
+/* For raft's fixture only: skip truncations past what its in-memory disk
+ * has written (the fixture reads past its array otherwise; consensus.c). */
+void wp_consensus_shim_guard_fixture(wp_consensus_shim *shim);
+/* For tests: no capping, no fencing (raft 0.15 as it is), guard aside. */
+void wp_consensus_shim_bare(wp_consensus_shim *shim);
 
 #define WP_CONSENSUS_ADDR_MAX 128
 #define WP_CONSENSUS_MAX_SERVERS 7

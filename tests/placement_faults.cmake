@@ -4,3 +4,7 @@ if(TARGET test_placement_cluster)
   set_tests_properties(placement_faults PROPERTIES LABELS integration TIMEOUT 120
     ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=stdout")
 endif()
+if(TARGET wp_faultsim)
+  wp_add_test(NAME test_fault_campaign SOURCES sim/test_fault_campaign.c
+              LIBS wp_faultsim LABELS sim TIMEOUT 120)
+endif()
