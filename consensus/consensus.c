@@ -39,7 +39,21 @@ struct wp_consensus {
     bool transport_ok, io_ok, raft_ok, started, closing;
     void (*close_cb)(void *data);
     void *close_data;
+    /* Restarting raft from disk (after a failed write, or on request). */
+    struct uv_loop_s *loop;
+    char *data_dir;
+    unsigned election_ms, heartbeat_ms, snap_threshold, snap_trailing;
+    wp_consensus_shim *shim;
+    uv_timer_t watch;        /* every WATCH_MS: fenced? then restart */
+    bool raft_open;          /* raft_init done and not closed yet */
+    bool raft_closing;       /* raft_close called, its callback not yet run */
+    bool restarting;         /* raft is closed or closing for a restart */
+    uint64_t retry_at_ms, n_restarts;
+    int handles_open;        /* uv handles not yet closed (watch) */
 };
+
+#define WATCH_MS 50
+#define RETRY_MS 200
 
 /* ---------------------------------------------------------------- fsm */
 
@@ -436,14 +450,12 @@ static int shim_set_vote(struct raft_io *io, raft_id id)
     return rv;
 }
 
-wp_consensus_shim *wp_consensus_shim_install(struct raft_io *io)
+/* Hooks s (zeroed) into io after raft_init; false if io is not ready. */
+static bool shim_attach(wp_consensus_shim *s, struct raft_io *io)
 {
     struct raft *r = io->data;
     if (r == NULL || r->io != io || r->data != NULL)
-        return NULL;
-    wp_consensus_shim *s = calloc(1, sizeof *s);
-    if (s == NULL)
-        return NULL;
+        return false;
     s->io = io;
     s->start = io->start;
     s->send = io->send;
@@ -460,6 +472,16 @@ wp_consensus_shim *wp_consensus_shim_install(struct raft_io *io)
     io->append = shim_append;
     io->set_term = shim_set_term;
     io->set_vote = shim_set_vote;
+    return true;
+}
+
+wp_consensus_shim *wp_consensus_shim_install(struct raft_io *io)
+{
+    wp_consensus_shim *s = calloc(1, sizeof *s);
+    if (s != NULL && !shim_attach(s, io)) {
+        free(s);
+        s = NULL;
+    }
     return s;
 }
 
@@ -535,78 +557,57 @@ static int make_dir(const char *path, wp_err *err)
 
 /* ---------------------------------------------------------------- lifecycle */
 
-int wp_consensus_new(struct uv_loop_s *loop, const wp_consensus_config *cfg,
-                     wp_consensus **out, wp_err *err)
+static void on_watch(uv_timer_t *t);
+static void close_raft(wp_consensus *c);
+
+/* Transport, disk I/O, raft_init, the shim and the settings; on error
+ * nothing is left open. */
+static int open_raft(wp_consensus *c, wp_err *err)
 {
-    *out = NULL;
-    if (cfg->n_servers < 1 || cfg->n_servers > WP_CONSENSUS_MAX_SERVERS)
-        return wp_errf(err, WP_EINVAL, "consensus: %zu servers (need 1..%d)", cfg->n_servers,
-                       WP_CONSENSUS_MAX_SERVERS);
-    if (cfg->sm.apply == NULL || cfg->sm.snapshot == NULL || cfg->sm.restore == NULL)
-        return wp_errf(err, WP_EINVAL, "consensus: state machine callbacks missing");
-    const char *self_addr = NULL;
-    for (size_t i = 0; i < cfg->n_servers; i++) {
-        if (cfg->servers[i].id == 0)
-            return wp_errf(err, WP_EINVAL, "consensus: server id 0 is not allowed");
-        for (size_t j = 0; j < i; j++)
-            if (cfg->servers[j].id == cfg->servers[i].id)
-                return wp_errf(err, WP_EINVAL, "consensus: server id %llu listed twice",
-                               (unsigned long long)cfg->servers[i].id);
-        if (cfg->servers[i].id == cfg->id)
-            self_addr = cfg->servers[i].address;
-    }
-    if (self_addr == NULL)
-        return wp_errf(err, WP_EINVAL, "consensus: id %llu is not in the server list",
-                       (unsigned long long)cfg->id);
-    int rv = make_dir(cfg->data_dir, err);
-    if (rv != WP_OK)
-        return rv;
-
-    wp_consensus *c = calloc(1, sizeof *c);
-    if (c == NULL)
+    wp_consensus_shim *shim = calloc(1, sizeof *shim);
+    if (shim == NULL)
         return wp_errf(err, WP_ENOMEM, "consensus: out of memory");
-    c->sm = cfg->sm;
-    c->id = cfg->id;
-    snprintf(c->address, sizeof c->address, "%s", self_addr);
-    memcpy(c->servers, cfg->servers, cfg->n_servers * sizeof *cfg->servers);
-    c->n_servers = cfg->n_servers;
-    wp_consensus_fsm_init(&c->fsm, &c->sm);
-
-    rv = raft_uv_tcp_init(&c->transport, loop);
+    memset(&c->raft, 0, sizeof c->raft);
+    memset(&c->io, 0, sizeof c->io);
+    memset(&c->transport, 0, sizeof c->transport);
+    int rv = raft_uv_tcp_init(&c->transport, c->loop);
     if (rv != 0) {
-        raft_fail(err, WP_EIO, "consensus: tcp transport", c->transport.errmsg, rv);
-        free(c);
-        return WP_EIO;
+        free(shim);
+        return raft_fail(err, WP_EIO, "consensus: tcp transport", c->transport.errmsg, rv);
     }
-    c->transport_ok = true;
-    rv = raft_uv_init(&c->io, loop, cfg->data_dir, &c->transport);
+    rv = raft_uv_init(&c->io, c->loop, c->data_dir, &c->transport);
     if (rv != 0) {
         raft_fail(err, WP_EIO, "consensus: disk I/O", c->io.errmsg, rv);
         raft_uv_tcp_close(&c->transport);
-        free(c);
+        free(shim);
         return WP_EIO;
     }
-    c->io_ok = true;
     raft_uv_set_connect_retry_delay(&c->io, 100);
     rv = raft_init(&c->raft, &c->io, &c->fsm, c->id, c->address);
     if (rv != 0) {
         raft_fail(err, WP_EIO, "consensus: init", raft_errmsg(&c->raft), rv);
         raft_uv_close(&c->io);
         raft_uv_tcp_close(&c->transport);
-        free(c);
+        free(shim);
         return WP_EIO;
     }
-    c->raft_ok = true;
+    c->transport_ok = c->io_ok = c->raft_ok = true;
+    c->raft_open = true;
+    shim_attach(shim, &c->io); /* cannot fail right after raft_init */
+    c->shim = shim;
     raft_set_pre_vote(&c->raft, true);
-    raft_set_election_timeout(&c->raft, cfg->election_timeout_ms ? cfg->election_timeout_ms : 300);
-    raft_set_heartbeat_timeout(&c->raft, cfg->heartbeat_ms ? cfg->heartbeat_ms : 30);
-    raft_set_snapshot_threshold(&c->raft, cfg->snapshot_threshold ? cfg->snapshot_threshold : 1024);
-    raft_set_snapshot_trailing(&c->raft, cfg->snapshot_trailing ? cfg->snapshot_trailing : 128);
-    *out = c;
+    raft_set_election_timeout(&c->raft, c->election_ms);
+    raft_set_heartbeat_timeout(&c->raft, c->heartbeat_ms);
+    raft_set_snapshot_threshold(&c->raft, c->snap_threshold);
+    raft_set_snapshot_trailing(&c->raft, c->snap_trailing);
+    /* A lost InstallSnapshot is sent again after this (default 30 s). */
+    raft_set_install_snapshot_timeout(&c->raft, 10 * c->election_ms);
     return WP_OK;
 }
 
-int wp_consensus_start(wp_consensus *c, wp_err *err)
+/* Bootstraps a fresh data directory (an existing one is simply
+ * restarted) and starts raft. */
+static int start_raft(wp_consensus *c, wp_err *err)
 {
     struct raft_configuration conf;
     raft_configuration_init(&conf);
@@ -635,8 +636,86 @@ int wp_consensus_start(wp_consensus *c, wp_err *err)
             msg = "I/O error (is the raft address already in use?)";
         return raft_fail(err, map_code(rv), "consensus: start", msg, rv);
     }
-    c->started = true;
     return WP_OK;
+}
+
+int wp_consensus_new(struct uv_loop_s *loop, const wp_consensus_config *cfg,
+                     wp_consensus **out, wp_err *err)
+{
+    *out = NULL;
+    if (cfg->n_servers < 1 || cfg->n_servers > WP_CONSENSUS_MAX_SERVERS)
+        return wp_errf(err, WP_EINVAL, "consensus: %zu servers (need 1..%d)", cfg->n_servers,
+                       WP_CONSENSUS_MAX_SERVERS);
+    if (cfg->sm.apply == NULL || cfg->sm.snapshot == NULL || cfg->sm.restore == NULL)
+        return wp_errf(err, WP_EINVAL, "consensus: state machine callbacks missing");
+    const char *self_addr = NULL;
+    for (size_t i = 0; i < cfg->n_servers; i++) {
+        if (cfg->servers[i].id == 0)
+            return wp_errf(err, WP_EINVAL, "consensus: server id 0 is not allowed");
+        for (size_t j = 0; j < i; j++)
+            if (cfg->servers[j].id == cfg->servers[i].id)
+                return wp_errf(err, WP_EINVAL, "consensus: server id %llu listed twice",
+                               (unsigned long long)cfg->servers[i].id);
+        if (cfg->servers[i].id == cfg->id)
+            self_addr = cfg->servers[i].address;
+    }
+    if (self_addr == NULL)
+        return wp_errf(err, WP_EINVAL, "consensus: id %llu is not in the server list",
+                       (unsigned long long)cfg->id);
+    int rv = make_dir(cfg->data_dir, err);
+    if (rv != WP_OK)
+        return rv;
+
+    wp_consensus *c = calloc(1, sizeof *c);
+    if (c == NULL || (c->data_dir = strdup(cfg->data_dir)) == NULL) {
+        free(c);
+        return wp_errf(err, WP_ENOMEM, "consensus: out of memory");
+    }
+    c->sm = cfg->sm;
+    c->id = cfg->id;
+    c->loop = loop;
+    c->election_ms = cfg->election_timeout_ms ? cfg->election_timeout_ms : 300;
+    c->heartbeat_ms = cfg->heartbeat_ms ? cfg->heartbeat_ms : 30;
+    c->snap_threshold = cfg->snapshot_threshold ? cfg->snapshot_threshold : 1024;
+    c->snap_trailing = cfg->snapshot_trailing ? cfg->snapshot_trailing : 128;
+    snprintf(c->address, sizeof c->address, "%s", self_addr);
+    memcpy(c->servers, cfg->servers, cfg->n_servers * sizeof *cfg->servers);
+    c->n_servers = cfg->n_servers;
+    wp_consensus_fsm_init(&c->fsm, &c->sm);
+    rv = open_raft(c, err);
+    if (rv != WP_OK) {
+        free(c->data_dir);
+        free(c);
+        return rv;
+    }
+    uv_timer_init(loop, &c->watch);
+    c->watch.data = c;
+    c->handles_open = 1;
+    *out = c;
+    return WP_OK;
+}
+
+int wp_consensus_start(wp_consensus *c, wp_err *err)
+{
+    int rv = start_raft(c, err);
+    if (rv != WP_OK)
+        return rv;
+    c->started = true;
+    uv_timer_start(&c->watch, on_watch, WATCH_MS, WATCH_MS);
+    return WP_OK;
+}
+
+static void maybe_freed(wp_consensus *c)
+{
+    if (!c->closing || c->raft_open || c->handles_open > 0)
+        return;
+    void (*cb)(void *) = c->close_cb;
+    void *data = c->close_data;
+    wp_consensus_shim_free(c->shim);
+    free(c->data_dir);
+    free(c);
+    if (cb != NULL)
+        cb(data);
 }
 
 static void raft_closed(struct raft *r)
@@ -644,11 +723,31 @@ static void raft_closed(struct raft *r)
     wp_consensus *c = (wp_consensus *)((char *)r - offsetof(wp_consensus, raft));
     raft_uv_close(&c->io);
     raft_uv_tcp_close(&c->transport);
-    void (*cb)(void *) = c->close_cb;
-    void *data = c->close_data;
-    free(c);
-    if (cb != NULL)
-        cb(data);
+    c->raft_open = c->raft_closing = false;
+    c->transport_ok = c->io_ok = c->raft_ok = false;
+    wp_consensus_shim_free(c->shim);
+    c->shim = NULL;
+    if (c->restarting && !c->closing)
+        WP_INFO("consensus", "server %llu: raft closed; starting it again from disk",
+                (unsigned long long)c->id);
+    maybe_freed(c);
+}
+
+static void close_raft(wp_consensus *c)
+{
+    if (!c->raft_open || c->raft_closing)
+        return;
+    c->raft_closing = true;
+    if (c->shim)
+        wp_consensus_shim_release(c->shim);
+    raft_close(&c->raft, raft_closed);
+}
+
+static void watch_closed(uv_handle_t *h)
+{
+    wp_consensus *c = h->data;
+    c->handles_open--;
+    maybe_freed(c);
 }
 
 void wp_consensus_close(wp_consensus *c, void (*cb)(void *data), void *data)
@@ -658,10 +757,68 @@ void wp_consensus_close(wp_consensus *c, void (*cb)(void *data), void *data)
     c->closing = true;
     c->close_cb = cb;
     c->close_data = data;
-    raft_close(&c->raft, raft_closed);
+    uv_close((uv_handle_t *)&c->watch, watch_closed);
+    close_raft(c);
+}
+
+int wp_consensus_restart(wp_consensus *c, const char *why)
+{
+    if (c->closing || !c->started || c->restarting)
+        return WP_ESTATE;
+    WP_WARN("consensus", "server %llu: restarting raft from disk: %s", (unsigned long long)c->id,
+            why);
+    c->restarting = true;
+    c->retry_at_ms = 0;
+    close_raft(c);
+    return WP_OK;
+}
+
+uint64_t wp_consensus_restarts(const wp_consensus *c)
+{
+    return c->n_restarts;
+}
+
+/* Every WATCH_MS: a fenced raft (failed disk write) is closed; a closed one
+ * is started again from its data directory, every RETRY_MS until that
+ * works (a full disk makes raft_uv_init or raft_start fail). */
+static void on_watch(uv_timer_t *t)
+{
+    wp_consensus *c = t->data;
+    if (c->closing)
+        return;
+    if (!c->restarting) {
+        if (c->shim && wp_consensus_shim_disk_status(c->shim) != 0)
+            wp_consensus_restart(c, "a disk write failed");
+        return;
+    }
+    uint64_t now = uv_now(c->loop);
+    if (c->raft_open || now < c->retry_at_ms)
+        return;
+    wp_err err = {0};
+    int rv = open_raft(c, &err);
+    if (rv == WP_OK)
+        rv = start_raft(c, &err);
+    if (rv != WP_OK) {
+        WP_DEBUG("consensus", "server %llu: restart failed, retrying: %s",
+                 (unsigned long long)c->id, wp_err_text(&err));
+        c->retry_at_ms = now + RETRY_MS;
+        close_raft(c); /* raft_closed clears raft_open; we retry after that */
+        return;
+    }
+    c->restarting = false;
+    c->n_restarts++;
+    WP_INFO("consensus", "server %llu: raft started again from disk (restart %llu)",
+            (unsigned long long)c->id, (unsigned long long)c->n_restarts);
 }
 
 /* ---------------------------------------------------------------- apply */
+
+/* raft is open, started and not fenced. */
+static bool running(const wp_consensus *c)
+{
+    return c->started && !c->closing && !c->restarting && c->raft_open &&
+           (c->shim == NULL || wp_consensus_shim_disk_status(c->shim) == 0);
+}
 
 struct apply_req {
     struct raft_apply req;
@@ -670,6 +827,10 @@ struct apply_req {
     void *data;
 };
 
+/* Any failure after raft accepted the command leaves its fate open: the
+ * entry may already sit on other servers, which can commit it under the
+ * next leader (leadership lost, shutdown, a restart after a failed write).
+ * It is reported as such, never as "not committed". */
 static void apply_done(struct raft_apply *req, int status, void *result)
 {
     struct apply_req *a = req->data;
@@ -677,8 +838,9 @@ static void apply_done(struct raft_apply *req, int status, void *result)
         a->cb(a->data, 0, NULL, result);
     } else {
         char msg[256];
-        snprintf(msg, sizeof msg, "not committed: %s", raft_code_text(status));
-        a->cb(a->data, map_code(status), msg, NULL);
+        snprintf(msg, sizeof msg, "outcome unknown (it may or may not be committed): %s",
+                 raft_code_text(status));
+        a->cb(a->data, WP_EUNKNOWN, msg, NULL);
     }
     free(a);
 }
@@ -688,6 +850,8 @@ int wp_consensus_apply(wp_consensus *c, const void *cmd, size_t len, wp_consensu
 {
     if (c->closing || !c->started)
         return wp_errf(err, WP_ESTATE, "consensus: not running");
+    if (!running(c))
+        return wp_errf(err, WP_ENOLEADER, "consensus: raft is restarting from disk");
     if (raft_state(&c->raft) != RAFT_LEADER)
         return wp_errf(err, WP_ENOLEADER, "consensus: this server is not the leader");
     if (len > WP_FRAME_MAX_BYTES)
@@ -737,6 +901,8 @@ int wp_consensus_barrier(wp_consensus *c, wp_consensus_apply_cb cb, void *data, 
 {
     if (c->closing || !c->started)
         return wp_errf(err, WP_ESTATE, "consensus: not running");
+    if (!running(c))
+        return wp_errf(err, WP_ENOLEADER, "consensus: raft is restarting from disk");
     if (raft_state(&c->raft) != RAFT_LEADER)
         return wp_errf(err, WP_ENOLEADER, "consensus: this server is not the leader");
     struct barrier_req *b = calloc(1, sizeof *b);
@@ -769,7 +935,8 @@ void wp_consensus_get_status(wp_consensus *c, wp_consensus_status *st)
 {
     memset(st, 0, sizeof *st);
     st->id = c->id;
-    if (!c->started || c->closing)
+    st->restarts = c->n_restarts;
+    if (!running(c))
         return;
     switch (raft_state(&c->raft)) {
     case RAFT_FOLLOWER: st->role = WP_ROLE_FOLLOWER; break;
@@ -791,7 +958,7 @@ void wp_consensus_get_status(wp_consensus *c, wp_consensus_status *st)
 
 bool wp_consensus_is_leader(wp_consensus *c)
 {
-    return c->started && !c->closing && raft_state(&c->raft) == RAFT_LEADER;
+    return running(c) && raft_state(&c->raft) == RAFT_LEADER;
 }
 
 /* ---------------------------------------------------------------- peers */

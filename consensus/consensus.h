@@ -124,9 +124,10 @@ int wp_consensus_start(wp_consensus *c, wp_err *err);
 void wp_consensus_close(wp_consensus *c, void (*cb)(void *data), void *data);
 
 /* Result of an apply: status 0 and the state machine's result pointer
- * (valid only during the callback), or status != 0 (WP_ENOLEADER when
- * leadership was lost before commit, WP_ECANCELED on shutdown, ...) with a
- * message. */
+ * (valid only during the callback), or WP_EUNKNOWN with a message: raft
+ * took the command but could not see it committed (leadership lost,
+ * shutdown, a restart after a failed write); it may still be committed by
+ * the next leader. */
 typedef void (*wp_consensus_apply_cb)(void *data, int status, const char *errmsg,
                                       const void *result);
 /* Proposes cmd (copied). Only a leader accepts: WP_ENOLEADER otherwise. If
@@ -157,7 +158,17 @@ typedef struct wp_consensus_status {
     uint64_t commit_index;
     uint64_t last_applied;
     uint64_t last_index;
+    uint64_t restarts;     /* raft instances restarted from disk */
 } wp_consensus_status;
+
+/* Closes this server's raft instance and starts a new one from its data
+ * directory (retrying every 200 ms while that fails, e.g. on a full
+ * disk): a leader steps down, pending commands end as WP_EUNKNOWN. Done by
+ * itself when a disk write fails (see the shim above); the daemon also
+ * uses it for a leader whose barrier never completes. WP_ESTATE if one is
+ * already under way. */
+int wp_consensus_restart(wp_consensus *c, const char *why);
+uint64_t wp_consensus_restarts(const wp_consensus *c);
 
 /* Polled, not pushed: raft 0.15 has no state-change callback. */
 void wp_consensus_get_status(wp_consensus *c, wp_consensus_status *st);

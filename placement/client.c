@@ -116,6 +116,7 @@ const char *wp_pl_code_name(int code)
     case WARMPATH__PLACEMENT__CODE__REFUSED: return "refused";
     case WARMPATH__PLACEMENT__CODE__BAD_REQUEST: return "bad-request";
     case WARMPATH__PLACEMENT__CODE__UNAVAILABLE: return "unavailable";
+    case WARMPATH__PLACEMENT__CODE__OUTCOME_UNKNOWN: return "outcome-unknown";
     case WARMPATH__PLACEMENT__CODE__NOT_REGISTERED: return "not-registered";
     default: return "unknown";
     }
@@ -397,6 +398,14 @@ int wp_placement_client_call(wp_placement_client *c, PlReq *req, PlResp **resp, 
             i = (i + 1) % c->n;
             sleep_ms(30);
             break;
+        case WARMPATH__PLACEMENT__CODE__OUTCOME_UNKNOWN: {
+            /* Not retried: the command may have been committed. */
+            int code = WP_EUNKNOWN;
+            wp_errf(err, code, "placement server %s: %s", c->endpoints[i],
+                    r->error && r->error[0] ? r->error : "outcome unknown");
+            warmpath__placement__response__free_unpacked(r, NULL);
+            return code;
+        }
         default: {
             int code = WP_EPROTO;
             wp_errf(err, code, "placement server %s: %s: %s", c->endpoints[i],

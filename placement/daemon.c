@@ -78,9 +78,11 @@ typedef struct daemon {
     char bind[WP_CONSENSUS_ADDR_MAX];
     uint64_t node_timeout_ms;
     uint64_t demand_period_ms;
+    uint64_t election_ms;
     bool stopping, was_leader;
     bool ready;           /* leader whose barrier has been applied */
     bool barrier_pending;
+    uint64_t barrier_at_ms;   /* when the pending barrier was proposed */
     uint64_t ready_term;
     int exit_code;
     live *live;
@@ -217,7 +219,9 @@ static void applied(void *data, int status, const char *errmsg, const void *resu
         d->demand_pending = false;
     if (p->reply && !d->stopping) {
         if (status != 0) {
-            reply_code(d, p->rid, p->rid_len, p->req_id, WARMPATH__PLACEMENT__CODE__UNAVAILABLE,
+            reply_code(d, p->rid, p->rid_len, p->req_id,
+                       status == WP_EUNKNOWN ? WARMPATH__PLACEMENT__CODE__OUTCOME_UNKNOWN
+                                             : WARMPATH__PLACEMENT__CODE__UNAVAILABLE,
                        errmsg, true);
         } else {
             const wp_place_result *r = result;
@@ -314,6 +318,7 @@ static void reply_status(daemon_t *d, const void *rid, size_t rid_len, uint64_t 
     info.replies_dropped = d->replies_dropped;
     info.api_disconnects = d->api_disconnects;
     info.api_protocol_errors = d->api_protocol_errors;
+    info.raft_restarts = st.restarts;
     PlResp r = WARMPATH__PLACEMENT__RESPONSE__INIT;
     r.request_id = req_id;
     r.version = wp_place_state_version(d->state);
@@ -802,6 +807,15 @@ static void leader_barrier(daemon_t *d)
         return;
     }
     d->barrier_pending = true;
+    d->barrier_at_ms = now_ms();
+}
+
+/* A leader whose barrier is not applied within this long cannot commit
+ * (its disk or its followers fail it): it steps down by restarting its raft
+ * instance from disk, so that another server can lead. */
+static uint64_t barrier_limit_ms(const daemon_t *d)
+{
+    return d->election_ms * 10 > 2000 ? d->election_ms * 10 : 2000;
 }
 
 static void on_tick(uv_timer_t *t);
@@ -861,6 +875,13 @@ static void on_tick(uv_timer_t *t)
     bool leader = wp_consensus_is_leader(d->cons);
     uint64_t now = now_ms();
     read_monitor(d);
+    if (d->barrier_pending && leader && now - d->barrier_at_ms > barrier_limit_ms(d)) {
+        char why[96];
+        snprintf(why, sizeof why, "leader barrier not applied within %llu ms",
+                 (unsigned long long)barrier_limit_ms(d));
+        wp_consensus_restart(d->cons, why);
+        return;
+    }
     leader_barrier(d); /* retries one that failed */
     if (!d->ready)
         return;
@@ -1066,6 +1087,7 @@ int main(int argc, char **argv)
     d->id = id;
     d->node_timeout_ms = node_timeout;
     d->demand_period_ms = demand_period;
+    d->election_ms = election;
     normalize_api(bind, d->bind, sizeof d->bind);
     if (wp_consensus_parse_peers(peers, d->servers, WP_CONSENSUS_MAX_SERVERS - 1, &d->n_servers,
                                  d->api, &err) != WP_OK) {
