@@ -42,7 +42,7 @@ struct wp_consensus {
     /* Restarting raft from disk (after a failed write, or on request). */
     struct uv_loop_s *loop;
     char *data_dir;
-    unsigned election_ms, heartbeat_ms, snap_threshold, snap_trailing;
+    unsigned election_ms, heartbeat_ms, snap_threshold, snap_trailing, segment_kib;
     wp_consensus_shim *shim;
     uv_timer_t watch;        /* every WATCH_MS: fenced? then restart */
     bool raft_open;          /* raft_init done and not closed yet */
@@ -583,6 +583,8 @@ static int open_raft(wp_consensus *c, wp_err *err)
         return WP_EIO;
     }
     raft_uv_set_connect_retry_delay(&c->io, 100);
+    if (c->segment_kib)
+        raft_uv_set_segment_size(&c->io, (size_t)c->segment_kib * 1024);
     rv = raft_init(&c->raft, &c->io, &c->fsm, c->id, c->address);
     if (rv != 0) {
         raft_fail(err, WP_EIO, "consensus: init", raft_errmsg(&c->raft), rv);
@@ -678,6 +680,7 @@ int wp_consensus_new(struct uv_loop_s *loop, const wp_consensus_config *cfg,
     c->heartbeat_ms = cfg->heartbeat_ms ? cfg->heartbeat_ms : 30;
     c->snap_threshold = cfg->snapshot_threshold ? cfg->snapshot_threshold : 1024;
     c->snap_trailing = cfg->snapshot_trailing ? cfg->snapshot_trailing : 128;
+    c->segment_kib = cfg->segment_kib;
     snprintf(c->address, sizeof c->address, "%s", self_addr);
     memcpy(c->servers, cfg->servers, cfg->n_servers * sizeof *cfg->servers);
     c->n_servers = cfg->n_servers;
@@ -763,7 +766,7 @@ void wp_consensus_close(wp_consensus *c, void (*cb)(void *data), void *data)
 
 int wp_consensus_restart(wp_consensus *c, const char *why)
 {
-    if (c->closing || !c->started || c->restarting)
+    if (c->closing || !c->started || c->restarting || c->sm.reset == NULL)
         return WP_ESTATE;
     WP_WARN("consensus", "server %llu: restarting raft from disk: %s", (unsigned long long)c->id,
             why);
@@ -795,6 +798,14 @@ static void on_watch(uv_timer_t *t)
     if (c->raft_open || now < c->retry_at_ms)
         return;
     wp_err err = {0};
+    /* raft restores its last snapshot and replays what follows onto the
+     * state machine: it must start from empty, or commands apply twice. */
+    if (c->sm.reset(c->sm.ctx) != 0) {
+        WP_ERROR("consensus", "server %llu: state machine reset failed; retrying",
+                 (unsigned long long)c->id);
+        c->retry_at_ms = now + RETRY_MS;
+        return;
+    }
     int rv = open_raft(c, &err);
     if (rv == WP_OK)
         rv = start_raft(c, &err);

@@ -31,12 +31,17 @@ struct raft_io;
  * snapshot: encode the whole state into a malloc'd buffer (*buf, *len);
  *   the caller frees it with free().
  * restore: replace the state with a decoded snapshot; on error the state
- *   is unchanged and the message says why. */
+ *   is unchanged and the message says why.
+ * reset: back to the empty initial state; called before raft is started
+ *   again from disk (wp_consensus_restart), which restores the last
+ *   snapshot and replays the log after it. May be NULL where raft is never
+ *   restarted (the fixture); wp_consensus refuses to restart without it. */
 typedef struct wp_consensus_sm {
     void *ctx;
     int (*apply)(void *ctx, const void *cmd, size_t len, const void **result);
     int (*snapshot)(void *ctx, void **buf, size_t *len);
     int (*restore)(void *ctx, const void *buf, size_t len, wp_err *err);
+    int (*reset)(void *ctx);
 } wp_consensus_sm;
 
 /* Fills a raft_fsm (version 2) that drives sm; for raft's in-memory
@@ -107,6 +112,7 @@ typedef struct wp_consensus_config {
     unsigned heartbeat_ms;        /* 0 = 30 */
     unsigned snapshot_threshold;  /* entries between snapshots; 0 = 1024 */
     unsigned snapshot_trailing;   /* entries kept after one; 0 = 128 */
+    unsigned segment_kib;         /* raft log segment size; 0 = raft's (8 MiB) */
     wp_consensus_sm sm;
 } wp_consensus_config;
 

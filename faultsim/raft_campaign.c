@@ -62,7 +62,7 @@ int wp_fsim_world_init(wp_fsim_world *w, unsigned n, bool shim, wp_err *err)
         rv = wp_place_state_new(&w->geo, &sv->state, err);
         if (rv != WP_OK)
             return rv;
-        sv->sm = (wp_consensus_sm){sv, sm_apply, sm_snapshot, sm_restore};
+        sv->sm = (wp_consensus_sm){sv, sm_apply, sm_snapshot, sm_restore, NULL};
         wp_consensus_fsm_init(&sv->fsm, &sv->sm);
         if (raft_fixture_grow(&w->f, &sv->fsm) != 0)
             return wp_errf(err, WP_ENOMEM, "faultsim: fixture grow");

@@ -931,6 +931,22 @@ static int sm_restore(void *ctx, const void *buf, size_t len, wp_err *err)
     return wp_place_state_restore(d->state, buf, len, err);
 }
 
+/* Before raft starts again from disk: an empty state (see consensus.h). */
+static int sm_reset(void *ctx)
+{
+    daemon_t *d = ctx;
+    wp_place_state *fresh = NULL;
+    wp_err err = {0};
+    if (wp_place_state_new(&d->geo, &fresh, &err) != WP_OK) {
+        WP_ERROR("placement", "reset: %s", wp_err_text(&err));
+        return -1;
+    }
+    wp_place_state_free(d->state);
+    d->state = fresh;
+    d->ready = false;
+    return 0;
+}
+
 /* ---------------------------------------------------------------- shutdown */
 
 static void on_closed(uv_handle_t *h)
@@ -998,6 +1014,8 @@ static void usage(FILE *fp)
             "                      0 = never)\n"
             "  --demand-period-ms MS  how often measured request rates may be committed\n"
             "                      (default 10000)\n"
+            "  --raft-segment-kib N  raft log segment size in KiB (default 0: raft's 8 MiB);\n"
+            "                      small segments make a full disk show sooner (tests)\n"
             "  --log-level LEVEL   error, warn, info (default), debug, trace\n"
             "  --help              this text\n");
 }
@@ -1027,6 +1045,7 @@ int main(int argc, char **argv)
     daemon_t *d = &D;
     const char *bind = NULL, *raft = NULL, *peers = NULL, *dir = NULL, *topo = "edge";
     uint64_t id = 0, election = 300, heartbeat = 30, node_timeout = 10000, demand_period = 10000;
+    uint64_t segment_kib = 0;
     static const struct option opts[] = {
         {"id", required_argument, 0, 'i'},          {"bind", required_argument, 0, 'b'},
         {"raft", required_argument, 0, 'r'},        {"peers", required_argument, 0, 'p'},
@@ -1035,6 +1054,7 @@ int main(int argc, char **argv)
         {"node-timeout-ms", required_argument, 0, 'n'},
         {"demand-period-ms", required_argument, 0, 'D'},
         {"log-level", required_argument, 0, 'l'},   {"help", no_argument, 0, 'h'},
+        {"raft-segment-kib", required_argument, 0, 'S'},
         {0, 0, 0, 0},
     };
     int ch;
@@ -1054,6 +1074,10 @@ int main(int argc, char **argv)
             break;
         case 'D':
             if (parse_uint(optarg, "--demand-period-ms", 86400000, &demand_period))
+                return 2;
+            break;
+        case 'S':
+            if (parse_uint(optarg, "--raft-segment-kib", 1u << 20, &segment_kib))
                 return 2;
             break;
         case 'l': {
@@ -1192,7 +1216,8 @@ int main(int argc, char **argv)
     wp_consensus_config cfg = {
         .id = id, .data_dir = dir, .servers = d->servers, .n_servers = d->n_servers,
         .election_timeout_ms = (unsigned)election, .heartbeat_ms = (unsigned)heartbeat,
-        .sm = {d, sm_apply, sm_snapshot, sm_restore},
+        .segment_kib = (unsigned)segment_kib,
+        .sm = {d, sm_apply, sm_snapshot, sm_restore, sm_reset},
     };
     if (wp_consensus_new(&d->loop, &cfg, &d->cons, &err) != WP_OK ||
         wp_consensus_start(d->cons, &err) != WP_OK) {
