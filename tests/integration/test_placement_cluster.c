@@ -560,6 +560,12 @@ static void test_live_table_reclaimed(void **state)
     int leader = wait_leader(c, NULL, -1, 10000);
     if (leader < 0)
         fail_msg("no leader (logs in %s)", dir);
+    /* A leader answers "catching up" until its barrier is applied: wait for
+     * a read to go through (the client retries) before the raw socket. */
+    wp_model_profile *none = NULL;
+    size_t n_none = 0;
+    must(wp_placement_client_catalog_list(c, &none, &n_none, &err), &err, "catalog list");
+    free(none);
     /* 4224 (33 windows, > 4096) registrations in a city the topology lacks, pipelined on one
      * DEALER socket in windows of WP_PL_SOCKET_HWM/2 (raft batches them; the
      * server drops replies beyond its send high-water mark, and libzmq
