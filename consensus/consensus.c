@@ -15,6 +15,15 @@
  * were measured to work (150/15 ms) but leave little margin for a
  * scheduler stall on a shared machine, which would cause needless
  * elections. The heartbeat also bounds how soon followers apply a commit.
+ *
+ * Segments: raft 0.15 preallocates each open log segment to the full
+ * segment size and, on start, reads every open segment to its end. With
+ * its default of 8 MiB that took ~1.1 s per server on this machine (three
+ * servers restarting together: 1.3-2.0 s before a leader served, more on a
+ * busy machine, the first server up starting elections the others could
+ * not yet answer). Placement entries are ~100-200 bytes, so 1 MiB segments
+ * hold thousands of them: start takes ~90 ms and a full restart serves a
+ * write after ~0.6-0.7 s (test_placement_cluster faults, test_full_restart).
  */
 #include "consensus/consensus.h"
 
@@ -583,8 +592,7 @@ static int open_raft(wp_consensus *c, wp_err *err)
         return WP_EIO;
     }
     raft_uv_set_connect_retry_delay(&c->io, 100);
-    if (c->segment_kib)
-        raft_uv_set_segment_size(&c->io, (size_t)c->segment_kib * 1024);
+    raft_uv_set_segment_size(&c->io, (size_t)c->segment_kib * 1024);
     rv = raft_init(&c->raft, &c->io, &c->fsm, c->id, c->address);
     if (rv != 0) {
         raft_fail(err, WP_EIO, "consensus: init", raft_errmsg(&c->raft), rv);
@@ -680,7 +688,7 @@ int wp_consensus_new(struct uv_loop_s *loop, const wp_consensus_config *cfg,
     c->heartbeat_ms = cfg->heartbeat_ms ? cfg->heartbeat_ms : 30;
     c->snap_threshold = cfg->snapshot_threshold ? cfg->snapshot_threshold : 1024;
     c->snap_trailing = cfg->snapshot_trailing ? cfg->snapshot_trailing : 128;
-    c->segment_kib = cfg->segment_kib;
+    c->segment_kib = cfg->segment_kib ? cfg->segment_kib : 1024;
     snprintf(c->address, sizeof c->address, "%s", self_addr);
     memcpy(c->servers, cfg->servers, cfg->n_servers * sizeof *cfg->servers);
     c->n_servers = cfg->n_servers;

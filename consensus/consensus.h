@@ -112,7 +112,7 @@ typedef struct wp_consensus_config {
     unsigned heartbeat_ms;        /* 0 = 30 */
     unsigned snapshot_threshold;  /* entries between snapshots; 0 = 1024 */
     unsigned snapshot_trailing;   /* entries kept after one; 0 = 128 */
-    unsigned segment_kib;         /* raft log segment size; 0 = raft's (8 MiB) */
+    unsigned segment_kib;         /* raft log segment size; 0 = 1024 (consensus.c) */
     wp_consensus_sm sm;
 } wp_consensus_config;
 

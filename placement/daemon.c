@@ -1014,8 +1014,9 @@ static void usage(FILE *fp)
             "                      0 = never)\n"
             "  --demand-period-ms MS  how often measured request rates may be committed\n"
             "                      (default 10000)\n"
-            "  --raft-segment-kib N  raft log segment size in KiB (default 0: raft's 8 MiB);\n"
-            "                      small segments make a full disk show sooner (tests)\n"
+            "  --raft-segment-kib N  raft log segment size in KiB (default 1024; 0 = default);\n"
+            "                      raft reads whole preallocated segments at start, so\n"
+            "                      large ones slow a restart; small ones fill a disk sooner\n"
             "  --log-level LEVEL   error, warn, info (default), debug, trace\n"
             "  --help              this text\n");
 }

@@ -928,6 +928,61 @@ static void test_full_disk(void **state)
     cleanup();
 }
 
+/* Issue 13 item 7: all three servers stop (SIGKILL) and start again from
+ * their data directories; a leader must serve a write within 2 s of the
+ * restart. Measured three times. The time went to raft_start reading its
+ * preallocated 8 MiB open segments (~1.1 s per server here; consensus.c):
+ * 1.3-2.0 s here before, 6-7 s on the reviewer's busier machine; with
+ * 1 MiB segments 0.6-0.7 s, most of it the election timeout. */
+static void test_full_restart(void **state)
+{
+    (void)state;
+    node_timeout_ms = "0";
+    tmpfs_size = "";
+    segment_kib = "0"; /* the default */
+    cluster_start();
+    wp_placement_client *c = client_all();
+    if (wait_leader(c, NULL, -1, 10000) < 0)
+        fail_msg("no leader (logs in %s)", dir);
+    wp_err err = {0};
+    char name[32];
+    for (int i = 0; i < 50; i++) {
+        snprintf(name, sizeof name, "n%02d", i);
+        must(wp_placement_client_register(c, name, "FRA", 1, 40 * GB, NULL, &err), &err,
+             "register");
+    }
+    double worst = 0;
+    for (int round = 0; round < 3; round++) {
+        kill_all();
+        double t0 = now_ms();
+        for (int i = 0; i < N; i++)
+            spawn(i);
+        double served = -1;
+        uint64_t term = 0;
+        while (now_ms() - t0 < 10000) {
+            snprintf(name, sizeof name, "r%d", round);
+            if (wp_placement_client_register(c, name, "FRA", 1, 40 * GB, NULL, &err) == WP_OK) {
+                served = now_ms() - t0;
+                break;
+            }
+            sleep_ms(10);
+        }
+        find_leader(c, &term, -1);
+        print_message("full restart %d: a write served after %.0f ms (term %llu)\n", round + 1,
+                      served, (unsigned long long)term);
+        if (served < 0)
+            fail_msg("no write served within 10 s of a full restart (logs in %s)", dir);
+        if (served > worst)
+            worst = served;
+    }
+    printf("{\"metric\":\"placement_full_restart_ms\",\"worst_of\":3,\"value\":%.0f}\n",
+           worst);
+    assert_true(worst <= 2000);
+    wp_placement_client_free(c);
+    passed = true;
+    cleanup();
+}
+
 int main(int argc, char **argv)
 {
     atexit(cleanup);
@@ -946,6 +1001,7 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "faults") == 0) {
         const struct CMUnitTest faults[] = {
             cmocka_unit_test(test_frame_limits),
+            cmocka_unit_test(test_full_restart),
         };
         return cmocka_run_group_tests_name("placement_faults", faults, NULL, NULL);
     }
