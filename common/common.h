@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #ifdef __GNUC__
 #define WP_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -275,6 +276,100 @@ void wp_json_end(wp_json *j);
 /* Writes s as a JSON string literal (quotes and escapes) to fp. */
 void wp_json_write_escaped(FILE *fp, const char *s);
 
+/* ---------------------------------------------------------------- heap */
+
+/* A binary min-heap of fixed-size elements stored by value (common/heap.c
+ * states the invariants). A heap's kind names its element size and its
+ * order: less(a, b) means a comes out before b; make it a total order (a
+ * sequence-number tie-break) where the pop order must be reproducible.
+ * Declare the kind `static const` and pass the same one to every call on
+ * a heap: push and pop are inline, so a constant kind's size and `less` are
+ * inlined into the sift loops (the simulator pops millions of events a
+ * second). x_init / x_close: the struct is the caller's, the array the
+ * heap's. */
+typedef struct wp_heap_kind {
+    size_t elem_bytes;
+    bool (*less)(const void *a, const void *b);
+} wp_heap_kind;
+
+typedef struct wp_heap {
+    unsigned char *v;
+    size_t n, cap, elem_bytes;
+} wp_heap;
+
+/* cap: initial capacity in elements; 0 allocates nothing (cannot fail:
+ * the array comes with the first push). WP_ENOMEM. */
+int wp_heap_init(wp_heap *h, const wp_heap_kind *k, size_t cap);
+void wp_heap_close(wp_heap *h);
+/* Doubles the array; WP_ENOMEM (heap unchanged). Internal to push. */
+int wp_heap__grow(wp_heap *h);
+
+/* Copies *elem in; WP_ENOMEM if the array cannot grow (heap unchanged). */
+static inline int wp_heap_push(wp_heap *h, const wp_heap_kind *k, const void *elem)
+{
+    if (h->n == h->cap && wp_heap__grow(h) != WP_OK)
+        return WP_ENOMEM;
+    const size_t sz = k->elem_bytes;
+    unsigned char *v = h->v; /* a local: memcpy through char may alias *h */
+    size_t i = h->n++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!k->less(elem, v + parent * sz))
+            break;
+        memcpy(v + i * sz, v + parent * sz, sz);
+        i = parent;
+    }
+    memcpy(v + i * sz, elem, sz);
+    return WP_OK;
+}
+
+/* Copies the minimum out into *out and removes it; false when empty. */
+static inline bool wp_heap_pop(wp_heap *h, const wp_heap_kind *k, void *out)
+{
+    if (h->n == 0)
+        return false;
+    const size_t sz = k->elem_bytes;
+    unsigned char *v = h->v; /* a local: memcpy through char may alias *h */
+    memcpy(out, v, sz);
+    size_t n = --h->n;
+    if (n == 0)
+        return true;
+    /* The old last element (slot n: outside the heap now, and never
+     * overwritten below, every slot written being < n) goes down from the
+     * root. */
+    const unsigned char *last = v + n * sz;
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && k->less(v + (c + 1) * sz, v + c * sz))
+            c++;
+        if (!k->less(v + c * sz, last))
+            break;
+        memcpy(v + i * sz, v + c * sz, sz);
+        i = c;
+    }
+    memcpy(v + i * sz, last, sz);
+    return true;
+}
+
+static inline size_t wp_heap_len(const wp_heap *h)
+{
+    return h->n;
+}
+/* The minimum, or NULL when empty; valid until the next push or pop. */
+static inline const void *wp_heap_top(const wp_heap *h)
+{
+    return h->n ? h->v : NULL;
+}
+/* Element i in array order (not sorted order), i < wp_heap_len: for
+ * scanning every pending element. */
+static inline const void *wp_heap_at(const wp_heap *h, size_t i)
+{
+    return h->v + i * h->elem_bytes;
+}
+
 /* ---------------------------------------------------------------- limits */
 
 /* Hard caps every decoder checks before it allocates. */
@@ -317,5 +412,14 @@ typedef struct wp_model_profile {
 double wp_model_ttft_ms(const wp_model_profile *m, uint32_t in_tokens);
 double wp_model_total_ms(const wp_model_profile *m, uint32_t in_tokens, uint32_t out_tokens);
 double wp_model_load_ms(const wp_model_profile *m);
+
+/* ---------------------------------------------------------------- catalog */
+
+/* The default model catalog (common/catalog.c documents every figure):
+ * a small LLM, an embedding model, a classifier, speech-to-text. */
+size_t wp_catalog_count(void);
+const wp_model_profile *wp_catalog_model(size_t i);
+/* Index by exact name, or -1. */
+int wp_catalog_find(const char *name);
 
 #endif /* WP_COMMON_H */

@@ -20,6 +20,7 @@
  * and too many warm models are errors: the whole frame is dropped.
  */
 #include "node/node.h"
+#include "node/infer.h"
 
 #include <msgpack.h>
 #include <stdlib.h>

@@ -64,8 +64,7 @@ struct sim {
     uint64_t *sched;
     bool *dead;
 
-    ev *heap;
-    size_t nh, caph;
+    wp_heap events; /* of ev, by (at, seq) */
     uint64_t evseq;
     bool oom;
 
@@ -92,59 +91,34 @@ struct sim {
     wp_gossip_sim_result *res;
 };
 
-/* ---------------------------------------------------------------- heap */
+/* ---------------------------------------------------------------- events */
 
-static bool ev_less(const ev *a, const ev *b)
+static bool ev_less(const void *pa, const void *pb)
 {
+    const ev *a = pa, *b = pb;
     return a->at != b->at ? a->at < b->at : a->seq < b->seq;
 }
 
+static const wp_heap_kind EVENTS = {sizeof(ev), ev_less};
+
+/* Schedules e (common/heap.c's heap; allocated on first use). On out of
+ * memory the run stops (s->oom) and the frame is freed. */
 static void push(sim *s, ev e)
 {
-    if (s->nh == s->caph) {
-        size_t nc = s->caph ? s->caph * 2 : 1024;
-        ev *nh = realloc(s->heap, nc * sizeof *nh);
-        if (!nh) {
-            s->oom = true;
-            free(e.data);
-            return;
-        }
-        s->heap = nh;
-        s->caph = nc;
+    e.seq = s->evseq;
+    if ((!s->events.v && wp_heap_init(&s->events, &EVENTS, 1024) != WP_OK) ||
+        wp_heap_push(&s->events, &EVENTS, &e) != WP_OK) {
+        s->oom = true;
+        free(e.data);
+        return;
     }
-    e.seq = s->evseq++;
-    size_t i = s->nh++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!ev_less(&e, &s->heap[p]))
-            break;
-        s->heap[i] = s->heap[p];
-        i = p;
-    }
-    s->heap[i] = e;
+    s->evseq++;
 }
 
 static ev pop(sim *s)
 {
-    ev top = s->heap[0];
-    ev last = s->heap[--s->nh];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        const ev *mv = &last;
-        if (l < s->nh && ev_less(&s->heap[l], mv)) {
-            m = l;
-            mv = &s->heap[l];
-        }
-        if (r < s->nh && ev_less(&s->heap[r], mv))
-            m = r;
-        if (m == i)
-            break;
-        s->heap[i] = s->heap[m];
-        i = m;
-    }
-    if (s->nh)
-        s->heap[i] = last;
+    ev top;
+    wp_heap_pop(&s->events, &EVENTS, &top);
     return top;
 }
 
@@ -306,7 +280,7 @@ int wp_gossip_sim_run(const wp_gossip_sim_config *cfg, wp_gossip_sim_result *res
     uint64_t end = (uint64_t)(cfg->duration_s * 1e9);
     uint64_t warm_end = 0;
 
-    while (s.nh && !s.oom) {
+    while (wp_heap_len(&s.events) && !s.oom) {
         ev e = pop(&s);
         if (e.at > end) {
             free(e.data);
@@ -417,11 +391,11 @@ int wp_gossip_sim_run(const wp_gossip_sim_config *cfg, wp_gossip_sim_result *res
     if (!s.all_joined)
         res->joined_s = NAN;
 out:
-    while (s.nh) {
+    while (wp_heap_len(&s.events)) {
         ev e = pop(&s);
         free(e.data);
     }
-    free(s.heap);
+    wp_heap_close(&s.events);
     if (s.g)
         for (size_t i = 0; i < n; i++)
             wp_gossip_free(s.g[i]);

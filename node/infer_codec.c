@@ -12,6 +12,7 @@
  * here; the caller never sees it.
  */
 #include "node/node.h"
+#include "node/infer.h"
 
 #include "proto/inference.pb-c.h"
 

@@ -24,6 +24,7 @@
  * slot (never in practice).
  */
 #include "node/node.h"
+#include "node/infer.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -79,44 +79,26 @@ static bool cand_better(const cand *a, const cand *b)
     return a->city < b->city;
 }
 
-typedef struct heap {
-    cand *v;
-    size_t n;
-} heap;
-
-static void heap_push(heap *h, cand c)
+/* The candidates: common/heap.c's heap with "better" first (a max-heap
+ * of scores). (model, city) is unique among live entries, so the order is
+ * total and the pops do not depend on the heap's layout. */
+static bool cand_first(const void *a, const void *b)
 {
-    size_t i = h->n++;
-    h->v[i] = c;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!cand_better(&h->v[i], &h->v[parent]))
-            break;
-        cand t = h->v[i];
-        h->v[i] = h->v[parent];
-        h->v[parent] = t;
-        i = parent;
-    }
+    return cand_better(a, b);
 }
 
-static cand heap_pop(heap *h)
+static const wp_heap_kind CANDS = {sizeof(cand), cand_first};
+
+/* Cannot fail: the heap is allocated for every (model, city) at once. */
+static void heap_push(wp_heap *h, cand c)
 {
-    cand top = h->v[0];
-    h->v[0] = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, best = i;
-        if (l < h->n && cand_better(&h->v[l], &h->v[best]))
-            best = l;
-        if (r < h->n && cand_better(&h->v[r], &h->v[best]))
-            best = r;
-        if (best == i)
-            break;
-        cand t = h->v[i];
-        h->v[i] = h->v[best];
-        h->v[best] = t;
-        i = best;
-    }
+    (void)wp_heap_push(h, &CANDS, &c);
+}
+
+static cand heap_pop(wp_heap *h)
+{
+    cand top;
+    wp_heap_pop(h, &CANDS, &top);
     return top;
 }
 
@@ -263,7 +245,7 @@ int wp_place_optimize(const wp_place_problem *p, wp_place_solution *out, wp_err 
         return rv;
     size_t N = p->n_nodes, M = p->n_models, C = p->n_cities;
     ctx x = {.p = p};
-    heap h = {0};
+    wp_heap h = {0};
     x.free_bytes = calloc(N ? N : 1, sizeof *x.free_bytes);
     x.holds = calloc(N * M + 1, 1);
     x.best = calloc(C * M + 1, sizeof *x.best);
@@ -272,7 +254,7 @@ int wp_place_optimize(const wp_place_problem *p, wp_place_solution *out, wp_err 
     x.placed = calloc(M ? M : 1, sizeof *x.placed);
     out->pin_placed = calloc(p->n_pins ? p->n_pins : 1, sizeof *out->pin_placed);
     uint32_t *pin_order = calloc(p->n_pins ? p->n_pins : 1, sizeof *pin_order);
-    h.v = calloc(M * C + 1, sizeof *h.v);
+    wp_heap_init(&h, &CANDS, M * C + 1);
     if (!x.free_bytes || !x.holds || !x.best || !x.city_first || !x.city_nodes || !x.placed ||
         !out->pin_placed || !pin_order || !h.v) {
         rv = wp_errf(err, WP_ENOMEM, "optimizer: out of memory");
@@ -342,7 +324,7 @@ int wp_place_optimize(const wp_place_problem *p, wp_place_solution *out, wp_err 
             if (g > 0)
                 heap_push(&h, (cand){g / (double)p->model_size_bytes[m], m, c});
         }
-    while (h.n > 0) {
+    while (wp_heap_len(&h) > 0) {
         cand top = heap_pop(&h);
         if (p->max_placed_per_model && x.placed[top.model] >= p->max_placed_per_model)
             continue;
@@ -353,7 +335,7 @@ int wp_place_optimize(const wp_place_problem *p, wp_place_solution *out, wp_err 
         if (!(g > 0))
             continue;
         cand fresh = {g / (double)p->model_size_bytes[top.model], top.model, top.city};
-        if (h.n > 0 && cand_better(&h.v[0], &fresh)) {
+        if (wp_heap_len(&h) > 0 && cand_better(wp_heap_top(&h), &fresh)) {
             heap_push(&h, fresh); /* stale: someone else is better now */
             continue;
         }
@@ -392,7 +374,7 @@ done:
     free(x.placed);
     free(x.out);
     free(pin_order);
-    free(h.v);
+    wp_heap_close(&h);
     if (rv != WP_OK) {
         free(out->pin_placed);
         memset(out, 0, sizeof *out);

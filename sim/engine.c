@@ -504,23 +504,23 @@ static int setup_models(engine *e)
 {
     const wp_sim_scenario *sc = e->sc;
     if (strcmp(sc->models, "all") == 0) {
-        e->nm = wp_sim_catalog_count();
+        e->nm = wp_catalog_count();
         if (e->nm > WP_SIM_MAX_MODELS)
             e->nm = WP_SIM_MAX_MODELS;
         for (size_t i = 0; i < e->nm; i++)
-            e->prof[i] = wp_sim_catalog_model(i);
+            e->prof[i] = wp_catalog_model(i);
     } else {
         char buf[WP_SIM_LIST_LEN];
         snprintf(buf, sizeof buf, "%s", sc->models);
         for (char *save = NULL, *tok = strtok_r(buf, ", ", &save); tok;
              tok = strtok_r(NULL, ", ", &save)) {
-            int idx = wp_sim_catalog_find(tok);
+            int idx = wp_catalog_find(tok);
             if (idx < 0)
                 return wp_errf(e->err, WP_EINVAL, "scenario %s: unknown model '%s'", sc->name, tok);
             if (e->nm == WP_SIM_MAX_MODELS)
                 return wp_errf(e->err, WP_EINVAL, "scenario %s: more than %u models", sc->name,
                                WP_SIM_MAX_MODELS);
-            e->prof[e->nm++] = wp_sim_catalog_model((size_t)idx);
+            e->prof[e->nm++] = wp_catalog_model((size_t)idx);
         }
     }
     if (e->nm == 0)

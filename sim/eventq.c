@@ -18,76 +18,42 @@
  * when an event is scheduled (llround of a double in ms x 1e6), never
  * compared as doubles.
  *
- * Bounds. push and pop are O(log n); n is the number of pending events
- * (about the number of requests in flight plus one generator event), not
- * the number of requests simulated. The array grows by doubling; it never
- * shrinks during a run.
+ * Bounds. push and pop are O(log n) (the heap is common/heap.c's); n is
+ * the number of pending events (about the number of requests in flight
+ * plus one generator event), not the number of requests simulated. The
+ * array grows by doubling; it never shrinks during a run.
  */
 #include "sim/sim_int.h"
 
-#include <stdlib.h>
+static bool before(const void *pa, const void *pb)
+{
+    const wp_event *a = pa, *b = pb;
+    return a->at_ns < b->at_ns || (a->at_ns == b->at_ns && a->seq < b->seq);
+}
+
+static const wp_heap_kind EVENTS = {sizeof(wp_event), before};
 
 int wp_eventq_init(wp_eventq *q, size_t cap)
 {
-    q->n = 0;
     q->next_seq = 0;
-    q->cap = cap ? cap : 1024;
-    q->heap = malloc(q->cap * sizeof *q->heap);
-    return q->heap ? WP_OK : WP_ENOMEM;
+    return wp_heap_init(&q->heap, &EVENTS, cap ? cap : 1024);
 }
 
 void wp_eventq_close(wp_eventq *q)
 {
-    free(q->heap);
-    q->heap = NULL;
-    q->n = q->cap = 0;
-}
-
-static inline bool before(const wp_event *a, const wp_event *b)
-{
-    return a->at_ns < b->at_ns || (a->at_ns == b->at_ns && a->seq < b->seq);
+    wp_heap_close(&q->heap);
 }
 
 int wp_eventq_push(wp_eventq *q, uint64_t at_ns, uint32_t type, uint32_t arg)
 {
-    if (q->n == q->cap) {
-        wp_event *h = realloc(q->heap, q->cap * 2 * sizeof *h);
-        if (!h)
-            return WP_ENOMEM;
-        q->heap = h;
-        q->cap *= 2;
-    }
-    wp_event ev = {.at_ns = at_ns, .seq = q->next_seq++, .type = type, .arg = arg};
-    size_t i = q->n++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!before(&ev, &q->heap[parent]))
-            break;
-        q->heap[i] = q->heap[parent];
-        i = parent;
-    }
-    q->heap[i] = ev;
-    return WP_OK;
+    wp_event ev = {.at_ns = at_ns, .seq = q->next_seq, .type = type, .arg = arg};
+    int rv = wp_heap_push(&q->heap, &EVENTS, &ev);
+    if (rv == WP_OK)
+        q->next_seq++;
+    return rv;
 }
 
 bool wp_eventq_pop(wp_eventq *q, wp_event *ev)
 {
-    if (q->n == 0)
-        return false;
-    *ev = q->heap[0];
-    wp_event last = q->heap[--q->n];
-    size_t i = 0, n = q->n;
-    for (;;) {
-        size_t l = 2 * i + 1;
-        if (l >= n)
-            break;
-        size_t c = (l + 1 < n && before(&q->heap[l + 1], &q->heap[l])) ? l + 1 : l;
-        if (!before(&q->heap[c], &last))
-            break;
-        q->heap[i] = q->heap[c];
-        i = c;
-    }
-    if (n > 0)
-        q->heap[i] = last;
-    return true;
+    return wp_heap_pop(&q->heap, &EVENTS, ev);
 }

@@ -188,7 +188,7 @@ static int check_models(const char *list, const char *src, int line, wp_err *err
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
          tok = strtok_r(NULL, ",", &save)) {
         tok = trim(tok);
-        if (wp_sim_catalog_find(tok) < 0)
+        if (wp_catalog_find(tok) < 0)
             return wp_errf(err, WP_EPARSE, "%s:%d: models: unknown model '%s'", src, line, tok);
         count++;
     }
@@ -213,7 +213,7 @@ static int set_key(wp_sim_scenario *s, const struct key *k, const char *val, con
         memcpy(field, val, n + 1);
         if (strcmp(k->name, "models") == 0)
             return check_models(val, src, line, err);
-        if (strcmp(k->name, "trace_model") == 0 && wp_sim_catalog_find(val) < 0)
+        if (strcmp(k->name, "trace_model") == 0 && wp_catalog_find(val) < 0)
             return wp_errf(err, WP_EPARSE, "%s:%d: trace_model: unknown model '%s'", src, line,
                            val);
         return WP_OK;

@@ -33,12 +33,21 @@
 
 /* ---------------------------------------------------------------- catalog */
 
-/* The default model catalog (sim/catalog.c documents every figure):
- * a small LLM, an embedding model, a classifier, speech-to-text. */
-size_t wp_sim_catalog_count(void);
-const wp_model_profile *wp_sim_catalog_model(size_t i);
-/* Index by exact name, or -1. */
-int wp_sim_catalog_find(const char *name);
+/* The simulator's models are the default catalog, which lives in common/
+ * (wp_catalog_*, common/catalog.c) so that wp-node need not link the
+ * simulator. These names remain for callers not yet moved (tools/wpctl). */
+static inline size_t wp_sim_catalog_count(void)
+{
+    return wp_catalog_count();
+}
+static inline const wp_model_profile *wp_sim_catalog_model(size_t i)
+{
+    return wp_catalog_model(i);
+}
+static inline int wp_sim_catalog_find(const char *name)
+{
+    return wp_catalog_find(name);
+}
 
 /* ---------------------------------------------------------------- scenario */
 

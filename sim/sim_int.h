@@ -12,8 +12,7 @@ typedef struct wp_event {
 } wp_event;
 
 typedef struct wp_eventq {
-    wp_event *heap;
-    size_t n, cap;
+    wp_heap heap;
     uint64_t next_seq;
 } wp_eventq;
 
@@ -25,7 +24,7 @@ int wp_eventq_push(wp_eventq *q, uint64_t at_ns, uint32_t type, uint32_t arg);
 bool wp_eventq_pop(wp_eventq *q, wp_event *ev);
 static inline size_t wp_eventq_len(const wp_eventq *q)
 {
-    return q->n;
+    return wp_heap_len(&q->heap);
 }
 
 /* Per-tenant execution environments keyed by (site, function): the

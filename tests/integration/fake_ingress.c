@@ -12,6 +12,7 @@
  * usage: fake_ingress --bind ADDR [--drop-every N] [--dup-every M]
  *                     [--error-every K] --stats FILE */
 #include "node/node.h"
+#include "node/infer.h"
 #include "proto/inference.pb-c.h"
 
 #include <signal.h>

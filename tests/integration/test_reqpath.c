@@ -41,6 +41,7 @@
 #include <zmq.h>
 
 #include "node/node.h"
+#include "node/infer.h"
 #include "proto/inference.pb-c.h"
 #include "tools/wpctl/cluster.h"
 

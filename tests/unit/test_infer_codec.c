@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "node/node.h"
+#include "node/infer.h"
 #include "proto/inference.pb-c.h"
 
 static uint8_t *encode_req(const char *model, uint32_t ntok, const char *text, size_t *len)

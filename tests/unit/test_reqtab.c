@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "node/node.h"
+#include "node/infer.h"
 
 static void test_answer_once(void **state)
 {

@@ -349,7 +349,7 @@ static void test_placement_optimizer(void **state)
     /* Three models; a 60 GB one that cannot sit everywhere beside the rest. */
     wp_model_profile m[3];
     for (int i = 0; i < 3; i++)
-        m[i] = *wp_sim_catalog_model((size_t)i);
+        m[i] = *wp_catalog_model((size_t)i);
     m[0].size_bytes = 60000000000ull;
     double share[3] = {0.5, 0.3, 0.2};
     wp_sim_placement pl;
@@ -385,12 +385,12 @@ static void test_placement_optimizer(void **state)
      * site keeps every model warm, since each replica brings some demand
      * closer (why the tiny golden runs kept their values when the
      * optimizer replaced the greedy stand-in). */
-    size_t nm = wp_sim_catalog_count();
+    size_t nm = wp_catalog_count();
     wp_model_profile cat[8];
     double cat_share[8];
     assert_true(nm <= 8);
     for (size_t i = 0; i < nm; i++) {
-        cat[i] = *wp_sim_catalog_model(i);
+        cat[i] = *wp_catalog_model(i);
         cat_share[i] = 1.0 / (double)nm;
     }
     assert_int_equal(wp_sim_place(t, demand, cat, cat_share, nm, 0, 16, 80000000000ull, &pl,

@@ -12,6 +12,7 @@
 
 #include "common/common.h"
 #include "node/node.h"
+#include "node/infer.h"
 #include "proto/inference.pb-c.h"
 
 #include <errno.h>

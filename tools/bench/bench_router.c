@@ -55,7 +55,7 @@ int main(int argc, char **argv)
     wp_zipf zipf;
     wp_zipf_init(&zipf, NMODELS, 1.0);
     for (int m = 0; m < NMODELS; m++) {
-        const wp_model_profile *base = wp_sim_catalog_model((size_t)m % wp_sim_catalog_count());
+        const wp_model_profile *base = wp_catalog_model((size_t)m % wp_catalog_count());
         models[m] = *base;
         snprintf(models[m].name, sizeof models[m].name, "model-%02d", m);
         models[m].size_bytes = (uint64_t)(size_gb[m % 8] * 1e9);

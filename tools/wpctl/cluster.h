@@ -6,6 +6,7 @@
 
 #include "common/common.h"
 #include "node/node.h"
+#include "node/infer.h"
 #include "proto/admin.pb-c.h"
 
 #include <sys/types.h>

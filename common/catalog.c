@@ -1,4 +1,5 @@
-/* catalog.c — the default model catalog: what an edge AI platform serves.
+/* catalog.c — the default model catalog: what an edge AI platform serves
+ * (the simulator's models and the profiles every wp-node starts with).
  *
  * Every figure is an APPROXIMATION for one data-center GPU (H100-class,
  * 80 GB), chosen to be plausible, not measured here:
@@ -18,7 +19,7 @@
  * Speech-to-text counts "input tokens" as encoder frames (Whisper: 1500
  * frames per 30 s clip).
  */
-#include "sim/sim.h"
+#include "common/common.h"
 
 #include <string.h>
 
@@ -80,17 +81,17 @@ static const wp_model_profile catalog[] = {
     },
 };
 
-size_t wp_sim_catalog_count(void)
+size_t wp_catalog_count(void)
 {
     return WP_ARRAY_LEN(catalog);
 }
 
-const wp_model_profile *wp_sim_catalog_model(size_t i)
+const wp_model_profile *wp_catalog_model(size_t i)
 {
     return i < WP_ARRAY_LEN(catalog) ? &catalog[i] : NULL;
 }
 
-int wp_sim_catalog_find(const char *name)
+int wp_catalog_find(const char *name)
 {
     for (size_t i = 0; i < WP_ARRAY_LEN(catalog); i++)
         if (strcmp(catalog[i].name, name) == 0)

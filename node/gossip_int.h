@@ -1,0 +1,123 @@
+/* node/gossip_int.h — private to the gossip core (gossip*.c): its state
+ * and the functions its files share. Pure, like the core: no sockets, no
+ * clock, no globals. The public API is node/node.h.
+ */
+#ifndef WP_GOSSIP_INT_H
+#define WP_GOSSIP_INT_H
+
+#include "node/node.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_RELAYS 64u
+
+/* A pending broadcast, for ordering. */
+typedef struct cand {
+    uint32_t transmits;
+    uint64_t bcast_seq;
+    size_t idx;
+} cand;
+
+#define MAX_CONFIRM 8u
+
+typedef struct member {
+    wp_gossip_member m;
+    uint64_t susp_start_ns;
+    uint64_t susp_deadline_ns; /* 0: not suspected by this view */
+    uint32_t susp_k;
+    uint32_t n_confirm;
+    uint64_t susp_first_hash;
+    uint64_t confirm_hash[MAX_CONFIRM];
+    bool bcast;
+    uint32_t transmits;
+    uint64_t bcast_seq;
+    size_t bq_pos; /* index in the broadcast queue while bcast */
+} member;
+
+typedef struct relay {
+    bool used;
+    uint64_t seq;        /* our ping's seq */
+    uint64_t origin_seq;
+    uint64_t nack_at_ns;
+    char origin_id[WP_NAME_MAX];
+    char origin_addr[WP_GOSSIP_ADDR_MAX];
+} relay;
+
+struct wp_gossip {
+    wp_gossip_config cfg;
+    wp_rng *rng;
+    wp_logger log;
+    bool has_log;
+    wp_gossip_hooks hooks;
+    bool has_hooks;
+
+    member *mem;
+    size_t n, cap;
+    int32_t *slots;
+    size_t nslots; /* power of two, > 2 * cap */
+    size_t *scratch;
+    struct cand *cands;
+    size_t *bq; /* indices of members with a pending broadcast (n_bcast of them) */
+    uint64_t susp_next_ns; /* <= every pending suspicion deadline (may be stale-early) */
+
+    uint64_t seq_next;
+    uint64_t bcast_counter;
+    size_t n_bcast;
+
+    size_t probe_idx;
+    struct {
+        bool active;
+        bool acked;
+        bool indirect_sent;
+        char target_id[WP_NAME_MAX];
+        uint64_t seq;
+        uint64_t timeout_at;
+        uint64_t end_at;
+        uint32_t expected_nacks;
+        uint32_t nacks;
+    } probe;
+    uint64_t next_probe_at;
+    uint64_t next_gossip_at;
+    uint64_t next_pushpull_at;
+    relay relays[MAX_RELAYS];
+
+    uint32_t awareness;
+    bool leaving;
+    uint64_t last_stranger_pp_ns;
+    int force_idx;       /* member record to put first in the next frame, or -1 */
+    bool stale_about_me; /* the frame being handled carried an old rumour about us */
+    wp_gossip_stats st;
+
+    wp_gossip_out *out;
+    size_t n_out, cap_out;
+};
+
+/* ---------------------------------------------------------------- internal */
+
+/* gossip.c */
+uint64_t wp_gossip__hash_id(const char *s);
+int wp_gossip__find_idx(const wp_gossip *g, const char *id);
+void wp_gossip__index_insert(wp_gossip *g, size_t idx);
+void wp_gossip__index_rebuild(wp_gossip *g);
+int wp_gossip__grow(wp_gossip *g);
+
+/* gossip_state.c */
+size_t wp_gossip__live_count(const wp_gossip *g);
+uint64_t wp_gossip__scaled(const wp_gossip *g, uint64_t t);
+void wp_gossip__awareness_delta(wp_gossip *g, int d);
+void wp_gossip__bq_rebuild(wp_gossip *g);
+void wp_gossip__queue_bcast(wp_gossip *g, size_t idx);
+void wp_gossip__notify(wp_gossip *g, uint64_t now, size_t idx, wp_member_status old, bool is_new,
+                       bool by_timer);
+void wp_gossip__send_frame(wp_gossip *g, uint64_t now, const char *to_addr, const char *to_id,
+                           uint32_t type, uint64_t seq, const char *target_id,
+                           const char *target_addr, bool full_state, bool only_self);
+size_t wp_gossip__pick_random(wp_gossip *g, uint64_t now, size_t k, int skip,
+                              bool allow_recent_dead);
+int wp_gossip__add_member(wp_gossip *g, const wp_gossip_member *r);
+void wp_gossip__merge_record(wp_gossip *g, uint64_t now, const wp_gossip_member *r_in,
+                             bool from_push_pull, const char *sender);
+
+#endif /* WP_GOSSIP_INT_H */

@@ -1,0 +1,628 @@
+/* ingress.c — wp-node as an INGRESS: the client-facing request endpoint,
+ * routing, forwarding, one retry and exactly one answer per request.
+ *
+ * Roles. Every node is an INGRESS: clients send InferRequest / RouteRequest
+ * frames to its ROUTER socket (--request). The ingress routes with the
+ * router core over its view (fed from gossip every 100 ms: members →
+ * nodes, capacity records → versioned deltas, suspect/dead/left/draining →
+ * status), then forwards a ForwardRequest to the target, or serves it
+ * itself when it is the target (no network hop). Every node is also a
+ * TARGET: it runs forwarded requests through its GPU worker and answers
+ * with a ForwardResponse.
+ *
+ * Node-to-node transport: the same PUSH-per-peer / PULL sockets as gossip.
+ * An inference frame starts with "WI"; a gossip frame is a msgpack array
+ * (first byte 0x9N or 0xdc/0xdd), so the PULL receiver tells them apart by
+ * the first byte. The ForwardRequest names the ingress's reply address
+ * (its gossip address), so no extra address discovery is needed. With
+ * --emulate-wan each forward and each answer is held for the one-way model
+ * time between the two cities, and the client↔ingress leg is held for the
+ * one-way time between the client's position (city or lat/lon in the
+ * request) and this node's city, in both directions (applied to the
+ * response, which is sent after 2 x one-way).
+ *
+ * Exactly one answer per request. The ingress keeps a wp_reqtab (see
+ * reqtab.c): the request is closed on the first of {an answer to its
+ * current attempt, its deadline, shutdown}; anything arriving later matches
+ * nothing and is dropped (counted). An attempt's deadline is
+ *   floor (--hop-timeout-floor-ms, 250) + 2 x expected cost
+ * where expected cost = RTT + expected queue wait + cold load (if cold) +
+ * the profile's service time for the request's token counts; a client
+ * timeout_ms caps the whole request. A failed attempt (target answered
+ * TARGET_FAILED, DRAINING, SHUTTING_DOWN, OVERLOADED or INTERNAL) or an
+ * expired one gets ONE retry on the next candidate (the first target is
+ * excluded for that decision); the second failure is final.
+ *
+ * Hot path costs: one protobuf unpack + pack per hop, one zmq_send per
+ * hop, no per-request logging at the default level, no syscalls of our
+ * own (timers are re-armed only when the earliest deadline moves).
+ */
+#include "node/node_int.h"
+
+/* ---------------------------------------------------------------- ingress */
+
+uint32_t req_in_tokens(const Warmpath__Infer__InferRequest *r)
+{
+    if (r->n_input_tokens)
+        return (uint32_t)r->n_input_tokens;
+    size_t l = strlen(r->input_text);
+    return (uint32_t)(l ? l : 1);
+}
+
+uint32_t req_out_tokens(const Warmpath__Infer__InferRequest *r, const wp_model_profile *p)
+{
+    if (r->max_output_tokens)
+        return r->max_output_tokens;
+    return p->typical_out_tokens ? p->typical_out_tokens : 1;
+}
+
+void ing_free(ing_req *r)
+{
+    if (!r)
+        return;
+    if (r->req)
+        warmpath__infer__infer_request__free_unpacked(r->req, NULL);
+    free(r);
+}
+
+/* Sends resp to the client of r (after the emulated client leg) and frees r. */
+static void ing_respond(node *n, ing_req *r, Warmpath__Infer__InferResponse *resp, bool now_only)
+{
+    uint64_t now = wp_clock_monotonic_ns();
+    Warmpath__Infer__Timings tm = WARMPATH__INFER__TIMINGS__INIT;
+    if (resp->timings)
+        tm = *resp->timings;
+    tm.client_rtt_us = 2 * r->client_oneway_ns / 1000;
+    tm.hop_rtt_us = r->hop_rtt_ns / 1000;
+    tm.route_us = r->route_ns / 1000;
+    tm.total_us = (now - r->arrival_ns + 2 * r->client_oneway_ns) / 1000;
+    resp->timings = &tm;
+    resp->request_id = r->req ? r->req->request_id : 0;
+    resp->ingress_node = n->id;
+    resp->ingress_city = n->city;
+    resp->retried = r->retried;
+    if (r->retried && r->first_target >= 0)
+        resp->first_target = (char *)wp_router_node_id(n->view, (uint32_t)r->first_target);
+    if (r->req && (!resp->model || !resp->model[0]))
+        resp->model = r->req->model;
+    if (resp->status == WARMPATH__INFER__STATUS__OK)
+        n->st_ok++;
+    else
+        n->st_err++;
+    size_t len = wp_infer_encode_into(WP_INFER_KIND_INFER_RESPONSE, &resp->base, n->tx,
+                                      WP_INFER_HDR_BYTES + WP_FRAME_MAX_BYTES);
+    if (len == 0) {
+        /* Cannot happen with bounded outputs; answer without the output. */
+        resp->n_output_tokens = 0;
+        resp->status = WARMPATH__INFER__STATUS__INTERNAL;
+        resp->reason = "response too large";
+        len = wp_infer_encode_into(WP_INFER_KIND_INFER_RESPONSE, &resp->base, n->tx,
+                                   WP_INFER_HDR_BYTES + WP_FRAME_MAX_BYTES);
+    }
+    uint64_t delay = now_only ? 0 : 2 * r->client_oneway_ns;
+    client_send(n, r->rid, r->rid_len, r->delim, n->tx, len, delay);
+    ing_free(r);
+}
+
+static void ing_error(node *n, ing_req *r, int status, const char *fmt, ...) WP_PRINTF(4, 5);
+static void ing_error(node *n, ing_req *r, int status, const char *fmt, ...)
+{
+    char reason[WP_ERRMSG_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    Warmpath__Infer__InferResponse resp = WARMPATH__INFER__INFER_RESPONSE__INIT;
+    resp.status = (Warmpath__Infer__Status)status;
+    resp.reason = reason;
+    resp.backend = (char *)wp_gpu_kind_name(n->gpu_kind);
+    WP_DEBUG(n->id, "request %llu: %s: %s",
+             (unsigned long long)(r->req ? r->req->request_id : 0), wp_infer_status_name(status),
+             reason);
+    ing_respond(n, r, &resp, n->stopping);
+}
+
+static int route_status(int rc)
+{
+    switch (rc) {
+    case WP_ENOTFOUND: return WARMPATH__INFER__STATUS__UNKNOWN_MODEL;
+    case WP_EOVERLOAD: return WARMPATH__INFER__STATUS__OVERLOADED;
+    default: return WARMPATH__INFER__STATUS__NO_ROUTE;
+    }
+}
+
+static int ing_route(node *n, ing_req *r, wp_route_policy pol, int exclude, wp_route_result *out)
+{
+    wp_node_status saved = WP_NODE_UP;
+    if (exclude >= 0) {
+        saved = wp_router_node_status(n->view, (uint32_t)exclude);
+        wp_router_set_status(n->view, (uint32_t)exclude, WP_NODE_DEAD);
+    }
+    wp_route_req rq = {.model = r->model, .ingress = (uint32_t)n->my_city, .policy = pol};
+    int rc = wp_route(n->view, &rq, out);
+    if (exclude >= 0)
+        wp_router_set_status(n->view, (uint32_t)exclude, saved);
+    return rc;
+}
+
+static uint64_t attempt_budget_ns(node *n, const ing_req *r, const wp_route_result *rr)
+{
+    const wp_model_profile *p = &n->cat[r->model];
+    double svc = wp_model_total_ms(p, req_in_tokens(r->req), req_out_tokens(r->req, p));
+    double cost = rr->rtt_ms + rr->wait_ms + (rr->cold ? wp_model_load_ms(p) : 0.0) + svc;
+    if (!(cost >= 0) || cost > 3.6e6)
+        cost = 3.6e6;
+    return n->hop_floor_ns + (uint64_t)(2.0 * cost * 1e6);
+}
+
+static void on_req_timer(uv_timer_t *t);
+
+static void req_arm(node *n)
+{
+    if (n->stopping)
+        return;
+    uint64_t d = wp_reqtab_next_deadline(n->ing);
+    if (d == UINT64_MAX || d >= n->req_timer_at)
+        return;
+    uint64_t now = wp_clock_monotonic_ns();
+    n->req_timer_at = d;
+    uv_timer_start(&n->req_timer, on_req_timer, d > now ? (d - now + WP_NS_PER_MS - 1) / WP_NS_PER_MS : 0, 0);
+}
+
+/* Sends attempt `hop` of r to the routed node (or serves it here). */
+static void ing_dispatch(node *n, ing_req *r, uint64_t hop, const wp_route_result *rr,
+                         uint64_t budget_ns)
+{
+    r->target = (int32_t)rr->node;
+    r->cold = rr->cold;
+    wp_router_inflight_add(n->view, rr->node, r->model, 1);
+    if ((int)rr->node == n->self_rn) {
+        r->hop_rtt_ns = 0;
+        target_accept(n, hop, NULL, 0, true, r->req);
+        /* An immediate refusal (draining, not served, ...) was queued as a
+         * local answer: deliver it now (r may be answered and freed). */
+        flush_local_answers(n);
+        return;
+    }
+    n->st_fwd++;
+    int tcity = (int)wp_router_node_city(n->view, rr->node);
+    uint64_t ow = oneway_ns_cities(n, n->my_city, tcity);
+    r->hop_rtt_ns = 2 * ow;
+    Warmpath__Infer__ForwardRequest f = WARMPATH__INFER__FORWARD_REQUEST__INIT;
+    f.hop_id = hop;
+    f.ingress_node = n->id;
+    f.ingress_city = n->city;
+    f.reply_addr = n->bind_addr;
+    f.request = r->req;
+    f.budget_ms = (uint32_t)(budget_ns / WP_NS_PER_MS);
+    size_t len = wp_infer_encode_into(WP_INFER_KIND_FORWARD_REQUEST, &f.base, n->tx,
+                                      WP_INFER_HDR_BYTES + WP_FRAME_MAX_BYTES);
+    if (len)
+        node_send(n, n->rn[rr->node].addr, n->tx, len, ow, false);
+    /* An encode failure (impossible: the request came in under the cap)
+     * is left to the deadline, which retries or answers TIMEOUT. */
+}
+
+/* The current attempt (hop) failed or timed out: retry once elsewhere, or
+ * answer with the error. */
+static void ing_fail_attempt(node *n, ing_req *r, uint64_t hop, uint32_t attempts, int status,
+                             const char *why)
+{
+    int failed = r->target;
+    if (failed >= 0)
+        wp_router_inflight_add(n->view, (uint32_t)failed, r->model, -1);
+    uint64_t now = wp_clock_monotonic_ns();
+    if (attempts < 2 && !n->stopping && now < r->total_deadline_ns) {
+        wp_route_policy pol = WP_POLICY_NEAREST_WARM;
+        if (r->req->policy[0])
+            wp_route_policy_parse(r->req->policy, &pol);
+        wp_route_result rr;
+        if (ing_route(n, r, pol, failed, &rr) == WP_OK) {
+            uint64_t budget = attempt_budget_ns(n, r, &rr);
+            uint64_t dl = now + budget < r->total_deadline_ns ? now + budget : r->total_deadline_ns;
+            uint64_t nh;
+            if (wp_reqtab_retry(n->ing, hop, dl, &nh) == WP_OK) {
+                n->st_retries++;
+                r->retried = true;
+                r->first_target = failed;
+                ing_dispatch(n, r, nh, &rr, dl - now);
+                req_arm(n);
+                return;
+            }
+        }
+    }
+    wp_reqtab_close(n->ing, hop);
+    const char *tid = failed >= 0 ? wp_router_node_id(n->view, (uint32_t)failed) : "?";
+    ing_error(n, r, status, "%s%s (target %s%s)", why, attempts >= 2 ? " after one retry" : "",
+              tid, attempts >= 2 ? ", the retry's target" : "");
+}
+
+static void on_req_timer(uv_timer_t *t)
+{
+    node *n = t->data;
+    n->req_timer_at = UINT64_MAX;
+    uint64_t now = wp_clock_monotonic_ns();
+    uint64_t hop;
+    void *u;
+    while (wp_reqtab_expired(n->ing, now, &hop, &u)) {
+        ing_req *r = u;
+        uint32_t att = 1;
+        wp_reqtab_match(n->ing, hop, &att);
+        ing_fail_attempt(n, r, hop, att, WARMPATH__INFER__STATUS__TIMEOUT,
+                         "no answer before the deadline");
+    }
+    req_arm(n);
+    drain_rsock(n);
+}
+
+static bool retriable(int st)
+{
+    return st == WARMPATH__INFER__STATUS__TARGET_FAILED || st == WARMPATH__INFER__STATUS__DRAINING ||
+           st == WARMPATH__INFER__STATUS__SHUTTING_DOWN ||
+           st == WARMPATH__INFER__STATUS__OVERLOADED || st == WARMPATH__INFER__STATUS__INTERNAL;
+}
+
+/* A ForwardResponse arrived (from a peer, or from this node's own worker). */
+void handle_fwd_response(node *n, const uint8_t *buf, size_t len)
+{
+    wp_infer_kind kind;
+    size_t plen;
+    Warmpath__Infer__ForwardResponse *fr = NULL;
+    if (wp_infer_frame_check(buf, len, &kind, &plen, NULL) != WP_OK ||
+        kind != WP_INFER_KIND_FORWARD_RESPONSE ||
+        wp_infer_decode_forward_response(buf + WP_INFER_HDR_BYTES, plen, &fr, NULL) != WP_OK) {
+        n->st_bad_node++;
+        return;
+    }
+    uint32_t att = 1;
+    ing_req *r = wp_reqtab_match(n->ing, fr->hop_id, &att);
+    if (!r) {
+        n->st_late++; /* a late or duplicate answer: its request is closed */
+        warmpath__infer__forward_response__free_unpacked(fr, NULL);
+        return;
+    }
+    Warmpath__Infer__InferResponse *in = fr->response;
+    if (in->status != WARMPATH__INFER__STATUS__OK && retriable(in->status)) {
+        char why[WP_ERRMSG_LEN];
+        snprintf(why, sizeof why, "%s: %s", wp_infer_status_name(in->status),
+                 in->reason[0] ? in->reason : "target failed");
+        int st = in->status == WARMPATH__INFER__STATUS__OVERLOADED
+                     ? WARMPATH__INFER__STATUS__OVERLOADED
+                     : WARMPATH__INFER__STATUS__TARGET_FAILED;
+        ing_fail_attempt(n, r, fr->hop_id, att, st, why);
+        warmpath__infer__forward_response__free_unpacked(fr, NULL);
+        return;
+    }
+    if (r->target >= 0)
+        wp_router_inflight_add(n->view, (uint32_t)r->target, r->model, -1);
+    wp_reqtab_close(n->ing, fr->hop_id);
+    Warmpath__Infer__InferResponse out = *in; /* borrows fr's strings and arrays */
+    ing_respond(n, r, &out, false);
+    warmpath__infer__forward_response__free_unpacked(fr, NULL);
+}
+
+/* A new InferRequest from a client (req ownership moves to the ingress). */
+static void ing_start(node *n, ing_req *r)
+{
+    Warmpath__Infer__InferRequest *q = r->req;
+    uint64_t t0 = r->arrival_ns;
+    /* The client leg (WAN emulation). */
+    if (n->emulate_wan) {
+        int cc = q->client_city[0] ? wp_topo_find(n->topo, q->client_city) : -1;
+        if (cc >= 0)
+            r->client_oneway_ns = oneway_ns_cities(n, cc, n->my_city);
+        else if (q->has_client_pos) {
+            const wp_city *me = wp_topo_city(n->topo, (size_t)n->my_city);
+            r->client_oneway_ns = (uint64_t)(wp_rtt_ms_between(wp_topo_params(n->topo),
+                                                               q->client_lat, q->client_lon,
+                                                               me->lat, me->lon) /
+                                             2.0 * 1e6);
+        }
+    }
+    r->total_deadline_ns = q->timeout_ms ? t0 + (uint64_t)q->timeout_ms * WP_NS_PER_MS
+                                         : UINT64_MAX;
+    if (q->client_city[0] && wp_topo_find(n->topo, q->client_city) < 0) {
+        ing_error(n, r, WARMPATH__INFER__STATUS__BAD_REQUEST, "unknown client_city '%s'",
+                  q->client_city);
+        return;
+    }
+    wp_route_policy pol = WP_POLICY_NEAREST_WARM;
+    if (q->policy[0] && wp_route_policy_parse(q->policy, &pol) != WP_OK) {
+        ing_error(n, r, WARMPATH__INFER__STATUS__BAD_REQUEST,
+                  "unknown policy '%s' (nearest-warm, latency, nearest)", q->policy);
+        return;
+    }
+    int mi = wp_router_model_find(n->view, q->model);
+    if (mi < 0) {
+        ing_error(n, r, WARMPATH__INFER__STATUS__UNKNOWN_MODEL,
+                  "unknown model '%s' (not in this node's catalog)", q->model);
+        return;
+    }
+    r->model = (uint32_t)mi;
+    if ((size_t)mi < n->rate_cap)
+        n->rate_count[mi]++;
+    const wp_model_profile *p = &n->cat[mi];
+    if (q->max_output_tokens > WP_INFER_MAX_OUTPUT_TOKENS) {
+        ing_error(n, r, WARMPATH__INFER__STATUS__BAD_REQUEST, "max_output_tokens too large");
+        return;
+    }
+    (void)p;
+    wp_route_result rr;
+    int rc = ing_route(n, r, pol, -1, &rr);
+    r->route_ns = wp_clock_monotonic_ns() - t0;
+    if (rc != WP_OK) {
+        ing_error(n, r, route_status(rc), "%s for model %s from %s", wp_strerror(rc), q->model,
+                  n->city);
+        return;
+    }
+    uint64_t now = wp_clock_monotonic_ns();
+    uint64_t budget = attempt_budget_ns(n, r, &rr);
+    uint64_t dl = now + budget < r->total_deadline_ns ? now + budget : r->total_deadline_ns;
+    uint64_t hop;
+    if (wp_reqtab_open(n->ing, r, dl, &hop) != WP_OK) {
+        ing_error(n, r, WARMPATH__INFER__STATUS__OVERLOADED, "ingress has %u requests pending",
+                  ING_CAPACITY);
+        return;
+    }
+    ing_dispatch(n, r, hop, &rr, budget);
+    req_arm(n);
+}
+
+static void route_reply(node *n, const uint8_t *rid, size_t rid_len, bool delim,
+                        Warmpath__Infer__RouteResponse *rs)
+{
+    size_t len = wp_infer_encode_into(WP_INFER_KIND_ROUTE_RESPONSE, &rs->base, n->tx,
+                                      WP_INFER_HDR_BYTES + WP_FRAME_MAX_BYTES);
+    if (len)
+        client_send_now(n, rid, rid_len, delim, n->tx, len);
+}
+
+static void handle_route_request(node *n, const uint8_t *rid, size_t rid_len, bool delim,
+                                 const uint8_t *p, size_t plen)
+{
+    Warmpath__Infer__RouteResponse rs = WARMPATH__INFER__ROUTE_RESPONSE__INIT;
+    rs.ingress_node = n->id;
+    rs.ingress_city = n->city;
+    wp_err err;
+    wp_err_clear(&err);
+    char reason[WP_ERRMSG_LEN];
+    Warmpath__Infer__RouteRequest *q = NULL;
+    if (wp_infer_decode_route_request(p, plen, &q, &err) != WP_OK) {
+        n->st_bad++;
+        rs.status = WARMPATH__INFER__STATUS__BAD_REQUEST;
+        snprintf(reason, sizeof reason, "%s", wp_err_text(&err));
+        rs.reason = reason;
+        route_reply(n, rid, rid_len, delim, &rs);
+        return;
+    }
+    rs.request_id = q->request_id;
+    rs.model = q->model;
+    int from = n->my_city;
+    wp_route_policy pol = WP_POLICY_NEAREST_WARM;
+    int mi = wp_router_model_find(n->view, q->model);
+    if (q->client_city[0])
+        from = wp_topo_find(n->topo, q->client_city);
+    if (from < 0) {
+        rs.status = WARMPATH__INFER__STATUS__BAD_REQUEST;
+        snprintf(reason, sizeof reason, "unknown city '%s'", q->client_city);
+    } else if (q->policy[0] && wp_route_policy_parse(q->policy, &pol) != WP_OK) {
+        rs.status = WARMPATH__INFER__STATUS__BAD_REQUEST;
+        snprintf(reason, sizeof reason, "unknown policy '%s'", q->policy);
+    } else if (mi < 0) {
+        rs.status = WARMPATH__INFER__STATUS__UNKNOWN_MODEL;
+        snprintf(reason, sizeof reason, "unknown model '%s'", q->model);
+    } else {
+        rs.from_city = (char *)wp_topo_city(n->topo, (size_t)from)->code;
+        rs.policy = (char *)wp_route_policy_name(pol);
+        size_t cap = q->max_candidates ? q->max_candidates : 32;
+        wp_route_candidate cands[256];
+        wp_route_explain ex = {.cands = cands, .cap = cap};
+        wp_route_result rr;
+        wp_route_req rq = {.model = (uint32_t)mi, .ingress = (uint32_t)from, .policy = pol};
+        int rc = wp_route_explain_run(n->view, &rq, &rr, &ex);
+        Warmpath__Infer__Candidate pc[256];
+        Warmpath__Infer__Candidate *pp[256];
+        for (size_t i = 0; i < ex.n; i++) {
+            warmpath__infer__candidate__init(&pc[i]);
+            pc[i].node = (char *)wp_router_node_id(n->view, cands[i].node);
+            pc[i].city = (char *)wp_topo_city(n->topo, wp_router_node_city(n->view, cands[i].node))
+                             ->code;
+            pc[i].rtt_ms = cands[i].rtt_ms;
+            pc[i].cost_ms = cands[i].cost_ms;
+            pc[i].warm = cands[i].warm;
+            pc[i].verdict = (char *)wp_cand_verdict_name(cands[i].verdict);
+            pp[i] = &pc[i];
+        }
+        rs.n_candidates = ex.n;
+        rs.candidates = pp;
+        rs.considered = (uint32_t)ex.considered;
+        rs.total = (uint32_t)ex.total;
+        rs.stopped_early = ex.stopped_early;
+        if (rc == WP_OK) {
+            rs.status = WARMPATH__INFER__STATUS__OK;
+            rs.chosen_node = (char *)wp_router_node_id(n->view, rr.node);
+            rs.chosen_city = (char *)wp_topo_city(n->topo, rr.city)->code;
+            rs.rtt_ms = rr.rtt_ms;
+            rs.wait_ms = rr.wait_ms;
+            rs.cost_ms = rr.cost_ms;
+            rs.cold = rr.cold;
+            reason[0] = '\0';
+        } else {
+            rs.status = (Warmpath__Infer__Status)route_status(rc);
+            snprintf(reason, sizeof reason, "%s", wp_strerror(rc));
+        }
+        rs.reason = reason;
+        route_reply(n, rid, rid_len, delim, &rs);
+        warmpath__infer__route_request__free_unpacked(q, NULL);
+        return;
+    }
+    rs.reason = reason;
+    route_reply(n, rid, rid_len, delim, &rs);
+    warmpath__infer__route_request__free_unpacked(q, NULL);
+}
+
+static void bad_client_frame(node *n, const uint8_t *rid, size_t rid_len, bool delim,
+                             uint64_t id, const char *reason)
+{
+    n->st_bad++;
+    n->st_err++;
+    Warmpath__Infer__InferResponse resp = WARMPATH__INFER__INFER_RESPONSE__INIT;
+    resp.request_id = id;
+    resp.status = WARMPATH__INFER__STATUS__BAD_REQUEST;
+    resp.reason = (char *)reason;
+    resp.ingress_node = n->id;
+    resp.ingress_city = n->city;
+    size_t len = wp_infer_encode_into(WP_INFER_KIND_INFER_RESPONSE, &resp.base, n->tx,
+                                      WP_INFER_HDR_BYTES + WP_FRAME_MAX_BYTES);
+    if (len)
+        client_send_now(n, rid, rid_len, delim, n->tx, len);
+}
+
+static void handle_client_frame(node *n, const uint8_t *rid, size_t rid_len, bool delim,
+                                const uint8_t *buf, size_t len)
+{
+    n->st_in++;
+    wp_err err;
+    wp_err_clear(&err);
+    wp_infer_kind kind;
+    size_t plen;
+    if (wp_infer_frame_check(buf, len, &kind, &plen, &err) != WP_OK) {
+        bad_client_frame(n, rid, rid_len, delim, 0, wp_err_text(&err));
+        return;
+    }
+    const uint8_t *p = buf + WP_INFER_HDR_BYTES;
+    if (kind == WP_INFER_KIND_ROUTE_REQUEST) {
+        handle_route_request(n, rid, rid_len, delim, p, plen);
+        return;
+    }
+    if (kind != WP_INFER_KIND_INFER_REQUEST) {
+        bad_client_frame(n, rid, rid_len, delim, 0,
+                         "infer: a request endpoint takes INFER_REQUEST or ROUTE_REQUEST frames");
+        return;
+    }
+    Warmpath__Infer__InferRequest *q = warmpath__infer__infer_request__unpack(NULL, plen, p);
+    if (!q) {
+        bad_client_frame(n, rid, rid_len, delim, 0,
+                         "infer request: not a valid protobuf message");
+        return;
+    }
+    if (wp_infer_request_check(q, &err) != WP_OK) {
+        char reason[WP_ERRMSG_LEN];
+        snprintf(reason, sizeof reason, "%s", wp_err_text(&err));
+        uint64_t id = q->request_id;
+        warmpath__infer__infer_request__free_unpacked(q, NULL);
+        bad_client_frame(n, rid, rid_len, delim, id, reason);
+        return;
+    }
+    ing_req *r = calloc(1, sizeof *r);
+    if (!r) {
+        warmpath__infer__infer_request__free_unpacked(q, NULL);
+        bad_client_frame(n, rid, rid_len, delim, 0, "out of memory");
+        return;
+    }
+    if (n->stopping) { /* read at shutdown: answered, not started */
+        memcpy(r->rid, rid, rid_len);
+        r->rid_len = rid_len;
+        r->delim = delim;
+        r->req = q;
+        r->arrival_ns = wp_clock_monotonic_ns();
+        r->target = r->first_target = -1;
+        ing_error(n, r, WARMPATH__INFER__STATUS__SHUTTING_DOWN, "ingress %s is shutting down",
+                  n->id);
+        return;
+    }
+    memcpy(r->rid, rid, rid_len);
+    r->rid_len = rid_len;
+    r->delim = delim;
+    r->req = q;
+    r->arrival_ns = wp_clock_monotonic_ns();
+    r->target = -1;
+    r->first_target = -1;
+    ing_start(n, r);
+}
+
+static void drain_rsock_any(node *n);
+
+void drain_rsock(node *n)
+{
+    if (!n->rsock_on || n->stopping)
+        return;
+    drain_rsock_any(n);
+}
+
+static void drain_rsock_any(node *n)
+{
+    while (has_pollin(n->rsock)) {
+        zmq_msg_t parts[3];
+        size_t np = 0;
+        bool more = true, overflow = false;
+        while (more) {
+            zmq_msg_t m;
+            zmq_msg_init(&m);
+            if (zmq_msg_recv(&m, n->rsock, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&m);
+                break;
+            }
+            more = zmq_msg_more(&m);
+            if (np < 3)
+                parts[np++] = m;
+            else {
+                overflow = true;
+                zmq_msg_close(&m);
+            }
+        }
+        if (np >= 2) {
+            const uint8_t *rid = zmq_msg_data(&parts[0]);
+            size_t rl = zmq_msg_size(&parts[0]);
+            if (rl > RID_MAX)
+                rl = 0;
+            if (overflow || (np == 3 && zmq_msg_size(&parts[1]) != 0))
+                bad_client_frame(n, rid, rl, false, 0,
+                                 "infer: one frame per message (optionally after an empty "
+                                 "delimiter)");
+            else if (np == 3)
+                handle_client_frame(n, rid, rl, true, zmq_msg_data(&parts[2]),
+                                    zmq_msg_size(&parts[2]));
+            else
+                handle_client_frame(n, rid, rl, false, zmq_msg_data(&parts[1]),
+                                    zmq_msg_size(&parts[1]));
+        }
+        for (size_t i = 0; i < np; i++)
+            zmq_msg_close(&parts[i]);
+    }
+}
+
+void on_rsock_poll(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    drain_rsock(h->data);
+}
+
+/* Shutdown: requests still queued on the endpoint are read, and every
+ * pending request is answered SHUTTING_DOWN; then the counters are logged. */
+void ingress_shutdown(node *n)
+{
+    /* Requests already queued on the endpoint but not read yet. */
+    if (n->rsock_on)
+        drain_rsock_any(n);
+    uint64_t hop;
+    void *u;
+    size_t answered = 0;
+    while (n->ing && wp_reqtab_first(n->ing, &hop, &u)) {
+        wp_reqtab_close(n->ing, hop);
+        ing_error(n, u, WARMPATH__INFER__STATUS__SHUTTING_DOWN,
+                  "ingress %s shut down before the answer came", n->id);
+        answered++;
+    }
+    if (answered)
+        WP_INFO(n->id, "shutdown: answered %zu pending request(s) with SHUTTING_DOWN", answered);
+    WP_INFO(n->id,
+            "request path: %llu in, %llu ok, %llu errors (%llu bad), %llu retries, %llu "
+            "forwarded, %llu served here, %llu late answers dropped, %llu client sends dropped",
+            (unsigned long long)n->st_in, (unsigned long long)n->st_ok,
+            (unsigned long long)n->st_err, (unsigned long long)n->st_bad,
+            (unsigned long long)n->st_retries, (unsigned long long)n->st_fwd,
+            (unsigned long long)n->st_served, (unsigned long long)n->st_late,
+            (unsigned long long)n->st_client_drops);
+}

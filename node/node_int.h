@@ -1,0 +1,312 @@
+/* node/node_int.h — private to wp-node: the daemon's structs and the
+ * functions its files share (node/wp_node.c lists which file holds what).
+ * Not a library header: only the daemon's files in node/ include it. Everything
+ * runs on the libuv loop thread, except the cpu/cuda worker thread's side
+ * of target.c (wthread_main), which touches only the w* fields under wmu.
+ */
+#ifndef WP_NODE_INT_H
+#define WP_NODE_INT_H
+
+#include "node/node.h"
+#include "node/infer.h"
+#include "gpu_worker/gpu_worker.h"
+#include "placement/client.h"
+#include "proto/admin.pb-c.h"
+#include "proto/inference.pb-c.h"
+#include "router/router.h"
+#include "topology/topology.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+#include <zmq.h>
+
+#define COMP "wp-node"
+#define PEER_HWM 8192 /* request-path frames share the peer sockets */
+#define MAX_PEERS WP_GOSSIP_MAX_MEMBERS
+
+typedef struct peer {
+    char addr[WP_GOSSIP_ADDR_MAX];
+    void *sock;
+} peer;
+
+#define ING_CAPACITY 65536u   /* requests pending at one ingress */
+#define JOB_CAPACITY 65536u   /* requests running at one target */
+#define RID_MAX 256u          /* ZeroMQ routing ids are at most 255 bytes */
+
+typedef struct ing_req {
+    uint8_t rid[RID_MAX];
+    size_t rid_len;
+    bool delim;                       /* client sent an empty delimiter frame */
+    bool local_client;                /* no socket: internal (never set today) */
+    Warmpath__Infer__InferRequest *req;
+    uint64_t arrival_ns;
+    uint64_t client_oneway_ns;
+    uint64_t total_deadline_ns;       /* UINT64_MAX: none */
+    uint64_t route_ns;
+    uint32_t model;
+    int32_t target;                   /* router node index of the current attempt */
+    int32_t first_target;
+    bool cold;
+    bool retried;
+    uint64_t hop_rtt_ns;
+} ing_req;
+
+typedef struct tgt_job {
+    uint64_t hop_id;                  /* the ingress's attempt id */
+    uint64_t job_id;                  /* our worker request id */
+    bool local;                       /* the ingress is this node */
+    char reply_addr[WP_GOSSIP_ADDR_MAX];
+    uint64_t reply_delay_ns;
+    char model[WP_NAME_MAX];
+    uint64_t arrival_ns;
+    bool cold;
+    uint32_t steps;
+    int32_t *prompt;
+    int32_t *tokens;
+    wp_gen_request gen;
+    /* cpu/cuda completion, filled by the worker thread */
+    uint64_t load_ns;                 /* the cold start, when cold */
+    int done_error;
+    wp_gen_result done_res;
+    struct tgt_job *done_next;
+    struct tgt_job *prev, *next;      /* live jobs */
+} tgt_job;
+
+typedef struct lanswer {              /* an answer from this node's worker to itself */
+    struct lanswer *next;
+    uint8_t *data;
+    size_t len;
+} lanswer;
+
+/* A frame held by the WAN queue (wan.c): to a peer's PULL socket (gossip or
+ * request path) or to a client of the request endpoint. */
+typedef struct wan_msg {
+    uint64_t due_ns;
+    uint64_t seq;                     /* push order: the tie-break */
+    bool to_client;
+    bool gossip;                      /* dropped, not sent, at shutdown */
+    char addr[WP_GOSSIP_ADDR_MAX];
+    uint8_t rid[RID_MAX];
+    size_t rid_len;
+    bool delim;
+    uint8_t *data;
+    size_t len;
+} wan_msg;
+
+typedef struct rnode {
+    char addr[WP_GOSSIP_ADDR_MAX];
+    void *sock;          /* cached PUSH socket (owned by the peers table) */
+    uint64_t cap_version;
+    int status;
+    bool known;
+} rnode;
+
+typedef struct wop {
+    struct wop *next;
+    int kind; /* 1 submit, 2 assign */
+    tgt_job *job;
+    char (*names)[WP_NAME_MAX];
+    size_t n;
+} wop;
+
+typedef struct node {
+    uv_loop_t loop;
+    void *zctx;
+    void *pull;
+    void *admin;
+    uv_poll_t pull_poll;
+    uv_poll_t admin_poll;
+    uv_timer_t gossip_timer;
+    uv_timer_t wan_timer;
+    uv_timer_t join_timer;
+    uv_timer_t sweep_timer;
+    uv_signal_t sig_int;
+    uv_signal_t sig_term;
+    bool admin_on;
+    bool stopping;
+
+    wp_gossip *g;
+    wp_rng rng;
+    wp_logger logger;
+    wp_topology *topo;
+    int my_city;
+    bool emulate_wan;
+
+    peer *peers;
+    size_t n_peers;
+    wp_heap wan;           /* of wan_msg *, by (due_ns, seq): wan.c */
+    uint64_t wan_seq;
+    uint64_t wan_timer_at;
+
+    char id[WP_NAME_MAX];
+    char city[WP_GOSSIP_CITY_MAX];
+    char bind_addr[WP_GOSSIP_ADDR_MAX];
+    char admin_addr[WP_GOSSIP_ADDR_MAX];
+    char state_dir[512];
+    char **joins;
+    size_t n_joins;
+    uint64_t persisted_inc;
+    uint64_t started_ns;
+    uint64_t dropped_sends;
+    uint64_t admin_bad;
+
+    /* request path (its essay opens ingress.c) */
+    void *rsock;
+    uv_poll_t rsock_poll;
+    bool rsock_on;
+    char request_addr[WP_GOSSIP_ADDR_MAX];
+    wp_router_view *view;
+    rnode *rn;
+    size_t rn_cap;
+    int self_rn;
+    wp_model_profile *cat; /* index = router model index */
+    bool *served;          /* the worker can serve it */
+    size_t n_cat, cap_cat;
+    wp_reqtab *ing;
+    uv_timer_t req_timer;
+    uint64_t req_timer_at;
+    uv_timer_t view_timer;
+    uint64_t hop_floor_ns;
+    uint8_t *tx;
+    tgt_job *jobs;
+    size_t n_jobs;
+    lanswer *la_head, *la_tail;
+    /* GPU worker */
+    int gpu_kind;
+    wp_gpu_worker *gw;
+    uint64_t gpu_cap_bytes;
+    uint32_t gpus;
+    /* The GPU worker's next due time, at nanosecond precision: a timerfd
+     * armed with the absolute CLOCK_MONOTONIC deadline, watched by uv_poll.
+     * (libuv timers count whole milliseconds from a cached loop time, which
+     * held every timing-model answer 0-2 ms longer than modelled.) */
+    int gpu_tfd;
+    uv_poll_t gpu_timer;
+    uint64_t gpu_timer_at;
+    bool in_advance, kick_again;
+    uv_timer_t cap_timer;
+    char pub_warm[WP_GOSSIP_MAX_WARM][WP_NAME_MAX];
+    uint32_t pub_n_warm;
+    uint64_t pub_free;
+    uint32_t pub_queue;
+    uint64_t pub_at_ns;
+    /* cpu/cuda worker thread */
+    uv_thread_t wthread;
+    bool wthread_on, wquit;
+    uv_mutex_t wmu;
+    uv_cond_t wcond;
+    uv_async_t wasync;
+    wop *wops_head, *wops_tail;
+    tgt_job *wdone;
+    char snap_warm[WP_GOSSIP_MAX_WARM][WP_NAME_MAX];
+    uint32_t snap_n_warm;
+    uint64_t snap_free;
+    uint32_t snap_queue;
+    /* placement */
+    wp_placement_client *pc;
+    uv_work_t pl_req;
+    uv_timer_t pl_timer;
+    bool pl_busy, pl_changed, pl_failing, pl_ok_once, pl_cat_new, pl_cat_loaded;
+    int pl_rc;
+    char pl_err[WP_ERRMSG_LEN];
+    uint64_t pl_version;
+    wp_placement_warm *pl_models;
+    size_t pl_n;
+    wp_model_profile *pl_cat;
+    size_t pl_n_cat;
+    uint64_t *rate_count;      /* requests per router model since the last heartbeat */
+    size_t rate_cap;
+    uint64_t rate_since_ns;
+    wp_placement_rate *pl_rates; /* what the next heartbeat reports */
+    size_t pl_n_rates;
+    /* request-path counters */
+    uint64_t st_in, st_ok, st_err, st_bad, st_retries, st_fwd, st_served, st_late;
+    uint64_t st_bad_node, st_client_drops;
+} node;
+
+/* ---------------------------------------------------------------- functions */
+
+/* wp_node.c */
+int persist_incarnation(node *n, uint64_t inc);
+
+/* transport.c */
+void send_now(node *n, const char *addr, const uint8_t *data, size_t len);
+void flush_outbox(node *n, bool immediate);
+void arm_gossip_timer(node *n);
+void after_event(node *n);
+bool has_pollin(void *sock);
+void drain_pull(node *n);
+void on_pull_poll(uv_poll_t *h, int status, int events);
+void client_send_now(node *n, const uint8_t *rid, size_t rid_len, bool delim,
+                     const uint8_t *data, size_t len);
+void on_join_timer(uv_timer_t *t);
+void on_sweep_timer(uv_timer_t *t);
+
+/* wan.c: the one WAN delay queue (see its essay) */
+void wan_init(node *n);
+/* Model one-way time to the member at to_addr (0 without emulation). */
+uint64_t wan_delay_ns(node *n, const char *to_addr);
+/* Model one-way time between two city indexes (0 without emulation). */
+uint64_t oneway_ns_cities(node *n, int a, int b);
+/* A frame (copied) to a peer's PULL socket after delay_ns (0: now).
+ * gossip: a gossip frame (dropped rather than sent at shutdown). */
+void node_send(node *n, const char *addr, const uint8_t *data, size_t len, uint64_t delay_ns,
+               bool gossip);
+/* A frame (copied) to a client of the request endpoint after delay_ns. */
+void client_send(node *n, const uint8_t *rid, size_t rid_len, bool delim, const uint8_t *data,
+                 size_t len, uint64_t delay_ns);
+/* Whether a held frame goes to addr (the peer sweep keeps its socket). */
+bool wan_holds_addr(const node *n, const char *addr);
+/* Shutdown: request-path frames go now, gossip frames are dropped. */
+void wan_flush(node *n);
+/* Frees whatever is still held, and the queue. */
+void wan_close(node *n);
+
+/* admin.c */
+void drain_admin(node *n);
+void on_admin_poll(uv_poll_t *h, int status, int events);
+
+/* view.c */
+double rtt_fn(const void *ctx, size_t a, size_t b);
+int model_register(node *n, const wp_model_profile *p);
+void view_sync(node *n);
+void on_view_timer(uv_timer_t *t);
+
+/* ingress.c */
+uint32_t req_in_tokens(const Warmpath__Infer__InferRequest *r);
+uint32_t req_out_tokens(const Warmpath__Infer__InferRequest *r, const wp_model_profile *p);
+void ing_free(ing_req *r);
+void handle_fwd_response(node *n, const uint8_t *buf, size_t len);
+void drain_rsock(node *n);
+void on_rsock_poll(uv_poll_t *h, int status, int events);
+void ingress_shutdown(node *n);
+
+/* target.c */
+void wops_push(node *n, wop *op);
+void job_unlink(node *n, tgt_job *j);
+void job_free(tgt_job *j);
+void flush_local_answers(node *n);
+void gpu_kick(node *n);
+void on_gpu_timer(uv_poll_t *p, int status, int events);
+void on_gpu_done(void *ctx, uint64_t req_id, int error, const wp_gen_result *res);
+void on_wasync(uv_async_t *a);
+void target_accept(node *n, uint64_t hop, const char *reply_addr, uint64_t reply_delay_ns,
+                   bool local, const Warmpath__Infer__InferRequest *req);
+void handle_node_frame(node *n, const uint8_t *buf, size_t len);
+void wthread_main(void *arg);
+void target_shutdown(node *n);
+
+/* placement_sync.c */
+void on_cap_timer(uv_timer_t *t);
+void on_pl_timer(uv_timer_t *t);
+
+#endif /* WP_NODE_INT_H */
