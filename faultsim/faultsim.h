@@ -22,6 +22,13 @@
  *    out for the rest of the schedule: the fixture cannot restart a raft
  *    instance from its in-memory disk (wp-placement does that on a real
  *    disk; tests/integration covers it on a small tmpfs).
+ *
+ * Known open failure (3 of 10,000 seeds with the shim, e.g. 2355; no
+ * capped answer and no disk fault involved): a leader keeps a follower in
+ * raft's snapshot mode for a snapshot (index 8) older than the follower's
+ * own log (13), and the follower never gets the last entries. Another
+ * liveness fault of raft 0.15's replication, not yet worked around; the
+ * 500 seeds in ctest do not hit it.
  */
 #ifndef WP_FAULTSIM_H
 #define WP_FAULTSIM_H

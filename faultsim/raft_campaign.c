@@ -386,14 +386,6 @@ int wp_fsim_raft_run(uint64_t seed, const wp_fsim_opts *o, wp_fsim_report *rep, 
         else
             rep->ok = wp_fsim_check(w, rep->why, sizeof rep->why);
     }
-    if (getenv("WP_FSIM_DEBUG"))
-        for (unsigned i = 0; i < 5; i++) {
-            struct raft *r = raft_fixture_get(&w->f, i);
-            fprintf(stderr, "server %u: out %d alive %d fenced %d state %d term %llu commit %llu last %llu\n", i, out[i],
-                    raft_fixture_alive(&w->f, i), wp_fsim_fenced(w, i), raft_state(r),
-                    (unsigned long long)r->current_term, (unsigned long long)r->commit_index,
-                    (unsigned long long)raft_last_index(r));
-        }
     for (unsigned i = 0; i < w->n_reqs; i++)
         rep->acked += w->reqs[i].done && w->reqs[i].status == 0;
     for (unsigned i = 0; i < 5; i++)
