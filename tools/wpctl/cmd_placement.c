@@ -242,6 +242,8 @@ static int show_status(wp_placement_client *c, bool json)
                 wp_json_uint(&j, s->api_disconnects);
                 wp_json_key(&j, "api_protocol_errors");
                 wp_json_uint(&j, s->api_protocol_errors);
+                wp_json_key(&j, "raft_restarts");
+                wp_json_uint(&j, s->raft_restarts);
             }
             wp_json_obj_end(&j);
         }
