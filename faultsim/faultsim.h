@@ -99,6 +99,7 @@ typedef struct wp_fsim_report {
     char why[256];
     unsigned kills, pauses, partitions, losses, disk_faults, proposals, acked;
     uint64_t capped; /* follower answers the shim capped */
+    unsigned unconverged; /* gossip: capacity changes not everywhere in 30 s */
 } wp_fsim_report;
 
 /* Runs the schedule of seed on 5 servers, heals every fault but disk
@@ -106,5 +107,14 @@ typedef struct wp_fsim_report {
  * unless the world could not be built (rep->ok says whether the
  * invariants held). */
 int wp_fsim_raft_run(uint64_t seed, const wp_fsim_opts *o, wp_fsim_report *rep, wp_err *err);
+
+/* One seeded run of the gossip simulation (faultsim/gossip_campaign.c):
+ * 3..16 members, 0-5% loss, random delays, one kill. Invariants (rep->ok,
+ * rep->why): the killed member ends dead in every live member's view, and
+ * without loss no live member is ever declared dead. Counted, not yet an
+ * invariant: capacity changes that did not reach every member within 30 s
+ * (rep->unconverged; 15 of the first 500 seeds have one, seed 108 without
+ * loss: not investigated yet). */
+int wp_fsim_gossip_run(uint64_t seed, wp_fsim_report *rep, wp_err *err);
 
 #endif /* WP_FAULTSIM_H */

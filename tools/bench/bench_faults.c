@@ -4,9 +4,11 @@
  * (simulated: no sockets, no disk; see faultsim/faultsim.h), invariants
  * checked after each. Prints one JSON line per failing seed (rerun it with
  * --first SEED --seeds 1) and a summary line.
- *   bench_faults [--seeds N] [--first SEED] [--no-shim] [--no-disk]
+ *   bench_faults [--seeds N] [--first SEED] [--no-shim] [--no-disk] [--gossip]
  * --no-shim runs raft 0.15 without consensus/'s raft_io shim (disk faults
- * off: they need it), to count what the shim fixes. */
+ * off: they need it), to count what the shim fixes. --gossip runs the
+ * gossip simulation sweep instead (faultsim.h): failing seeds, and seeds
+ * where a capacity change did not reach everyone, one JSON line each. */
 #include "faultsim/faultsim.h"
 
 #include <getopt.h>
@@ -38,10 +40,12 @@ int main(int argc, char **argv)
 {
     uint64_t seeds = 10000, first = 1;
     wp_fsim_opts o = {.shim = true, .disk_faults = true};
+    bool gossip = false;
     static const struct option opts[] = {
         {"seeds", required_argument, 0, 'n'}, {"first", required_argument, 0, 'f'},
         {"no-shim", no_argument, 0, 's'},     {"no-disk", no_argument, 0, 'd'},
         {"json", no_argument, 0, 'j'},        {"help", no_argument, 0, 'h'},
+        {"gossip", no_argument, 0, 'g'},
         {0, 0, 0, 0},
     };
     int ch;
@@ -62,8 +66,10 @@ int main(int argc, char **argv)
         case 's': o.shim = false; o.disk_faults = false; break;
         case 'd': o.disk_faults = false; break;
         case 'j': break; /* always JSON lines */
+        case 'g': gossip = true; break;
         case 'h':
-            printf("usage: bench_faults [--seeds N] [--first SEED] [--no-shim] [--no-disk]\n"
+            printf("usage: bench_faults [--seeds N] [--first SEED] [--no-shim] [--no-disk] "
+                   "[--gossip]\n"
                    "Simulated fault schedules (raft's in-memory fixture) over five placement\n"
                    "replicas; prints failing seeds and a summary as JSON lines.\n");
             return 0;
@@ -76,6 +82,35 @@ int main(int argc, char **argv)
     uint64_t failed = 0, run = 0, acked = 0, capped = 0;
     unsigned kills = 0, pauses = 0, parts = 0, losses = 0, disks = 0;
     uint64_t t0 = wp_clock_monotonic_ns();
+    if (gossip) {
+        uint64_t unconverged = 0;
+        for (uint64_t seed = first; seed < first + seeds && !stop; seed++) {
+            wp_fsim_report rep;
+            wp_err err = {0};
+            if (wp_fsim_gossip_run(seed, &rep, &err) != WP_OK) {
+                fprintf(stderr, "bench_faults: gossip seed %llu: %s\n",
+                        (unsigned long long)seed, wp_err_text(&err));
+                return 1;
+            }
+            run++;
+            failed += !rep.ok;
+            unconverged += rep.unconverged > 0;
+            if (!rep.ok || rep.unconverged > 0) {
+                printf("{\"bench\":\"faults_gossip\",\"seed\":%llu,\"ok\":%s,"
+                       "\"unconverged_capacity_changes\":%u,\"failure\":",
+                       (unsigned long long)seed, rep.ok ? "true" : "false", rep.unconverged);
+                json_str(rep.ok ? "" : rep.why);
+                printf("}\n");
+                fflush(stdout);
+            }
+        }
+        printf("{\"bench\":\"faults_gossip\",\"simulated\":true,\"runs\":%llu,"
+               "\"failed\":%llu,\"runs_with_unconverged_capacity\":%llu,\"wall_s\":%.2f}\n",
+               (unsigned long long)run, (unsigned long long)failed,
+               (unsigned long long)unconverged,
+               (double)(wp_clock_monotonic_ns() - t0) / 1e9);
+        return 0;
+    }
     for (uint64_t seed = first; seed < first + seeds && !stop; seed++) {
         wp_fsim_report rep;
         wp_err err = {0};
