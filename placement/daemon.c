@@ -1143,6 +1143,14 @@ int main(int argc, char **argv)
         d->n_servers++;
     }
 
+    /* SIGINT/SIGTERM are held from here until their handlers run on the
+     * loop: loading the topology (graph paths, ~0.5 s) must not leave a
+     * window where a stop request kills the server uncleanly. */
+    sigset_t stop_sigs;
+    sigemptyset(&stop_sigs);
+    sigaddset(&stop_sigs, SIGINT);
+    sigaddset(&stop_sigs, SIGTERM);
+    sigprocmask(SIG_BLOCK, &stop_sigs, NULL);
     int rv = wp_topo_load_preset(topo, NULL, &d->topo, &err);
     if (rv == WP_ENOTFOUND || (rv != WP_OK && strchr(topo, '/') != NULL) ||
         (rv != WP_OK && strstr(topo, ".csv") != NULL)) {
@@ -1207,13 +1215,6 @@ int main(int argc, char **argv)
         zmq_ctx_term(d->zctx);
         return 1;
     }
-    /* Signals first: a SIGTERM that arrives while raft loads its log is
-     * handled (a clean stop) once the loop runs, instead of killing us. */
-    uv_signal_init(&d->loop, &d->sigint);
-    uv_signal_init(&d->loop, &d->sigterm);
-    d->sigint.data = d->sigterm.data = d;
-    uv_signal_start(&d->sigint, on_signal, SIGINT);
-    uv_signal_start(&d->sigterm, on_signal, SIGTERM);
     wp_consensus_config cfg = {
         .id = id, .data_dir = dir, .servers = d->servers, .n_servers = d->n_servers,
         .election_timeout_ms = (unsigned)election, .heartbeat_ms = (unsigned)heartbeat,
@@ -1223,8 +1224,6 @@ int main(int argc, char **argv)
     if (wp_consensus_new(&d->loop, &cfg, &d->cons, &err) != WP_OK ||
         wp_consensus_start(d->cons, &err) != WP_OK) {
         fprintf(stderr, "wp-placement: %s\n", wp_err_text(&err));
-        uv_close((uv_handle_t *)&d->sigint, on_closed);
-        uv_close((uv_handle_t *)&d->sigterm, on_closed);
         if (d->cons) {
             d->stopping = true;
             wp_consensus_close(d->cons, NULL, NULL);
@@ -1249,6 +1248,12 @@ int main(int argc, char **argv)
     uv_check_start(&d->check, on_check);
     uv_timer_init(&d->loop, &d->kick);
     d->kick.data = d;
+    uv_signal_init(&d->loop, &d->sigint);
+    uv_signal_init(&d->loop, &d->sigterm);
+    d->sigint.data = d->sigterm.data = d;
+    uv_signal_start(&d->sigint, on_signal, SIGINT);
+    uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+    sigprocmask(SIG_UNBLOCK, &stop_sigs, NULL); /* a stop that came meanwhile runs now */
     signal(SIGPIPE, SIG_IGN);
     WP_INFO("placement", "server %llu: api %s, raft %s, %zu servers, topology %s (%zu cities), "
             "data %s", (unsigned long long)id, d->bind, raft, d->n_servers,
