@@ -97,8 +97,15 @@ void *wpctl_infer_socket(void *zctx, const char *endpoint, int hwm, wp_err *err)
     return s;
 }
 
-int wpctl_infer_send(void *sock, const Warmpath__Infer__InferRequest *req, wp_err *err)
+int wpctl_infer_send(void *sock, const Warmpath__Infer__InferRequest *req_in, wp_err *err)
 {
+    /* The deadline travels as an absolute wall-clock time taken now, at
+     * send (proto/inference.proto: deadline_unix_ns), so a node that reads
+     * the request late still knows how late it is. */
+    Warmpath__Infer__InferRequest q = *req_in; /* shallow: only packed */
+    const Warmpath__Infer__InferRequest *req = &q;
+    if (q.timeout_ms && !q.deadline_unix_ns)
+        q.deadline_unix_ns = wp_clock_realtime_ns() + (uint64_t)q.timeout_ms * 1000000u;
     uint8_t stack[4096];
     size_t len = wp_infer_encode_into(WP_INFER_KIND_INFER_REQUEST, &req->base, stack, sizeof stack);
     uint8_t *heap = NULL;

@@ -36,7 +36,9 @@ size_t wpctl_ingress_nearest(const wpctl_ingress *in, size_t n, const wp_rtt_par
 /* A DEALER socket connected to endpoint (linger 0, receive cap
  * WP_FRAME_MAX_BYTES + header, high-water marks `hwm` messages). */
 void *wpctl_infer_socket(void *zctx, const char *endpoint, int hwm, wp_err *err);
-/* Frames and sends one request without blocking: WP_OK, WP_EBUSY when the
+/* Frames and sends one request without blocking (with timeout_ms set and no
+ * deadline_unix_ns, the deadline is set to now + timeout_ms on the wall
+ * clock): WP_OK, WP_EBUSY when the
  * socket's queue is full, else an error. */
 int wpctl_infer_send(void *sock, const Warmpath__Infer__InferRequest *req, wp_err *err);
 /* Receives one frame without blocking: WP_OK with *resp set (free with
