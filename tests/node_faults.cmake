@@ -16,3 +16,10 @@ if(TARGET wp-node)
                          ENVIRONMENT "CMOCKA_MESSAGE_OUTPUT=stdout")
   endforeach()
 endif()
+# Users of a killed ingress fail over to the next nearest live one.
+if(TARGET wp-node)
+  add_test(NAME traffic_failover
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/traffic_failover.sh
+                   $<TARGET_FILE:wpctl>)
+  set_tests_properties(traffic_failover PROPERTIES LABELS integration TIMEOUT 60)
+endif()

@@ -48,6 +48,7 @@ int wpctl_ingress_list(const char *dir_flag, const char *endpoint, const wp_topo
         snprintf(g->id, sizeof g->id, "%s", r->id);
         snprintf(g->city, sizeof g->city, "%s", r->city);
         snprintf(g->endpoint, sizeof g->endpoint, "%s", r->request);
+        snprintf(g->admin, sizeof g->admin, "%s", r->admin);
         set_pos(g, topo);
     }
     if (rv == WP_OK && *n == 0)
@@ -63,7 +64,7 @@ size_t wpctl_ingress_nearest(const wpctl_ingress *in, size_t n, const wp_rtt_par
     size_t best = 0;
     double best_rtt = INFINITY;
     for (size_t i = 0; i < n; i++) {
-        if (!in[i].has_pos)
+        if (!in[i].has_pos || in[i].down)
             continue;
         double r = wp_rtt_ms_between(p, lat, lon, in[i].lat, in[i].lon);
         if (r < best_rtt) {

@@ -21,6 +21,8 @@ typedef struct wpctl_ingress {
     char endpoint[WP_GOSSIP_ADDR_MAX];
     double lat, lon;        /* of the city, when known */
     bool has_pos;
+    char admin[WP_GOSSIP_ADDR_MAX]; /* its admin endpoint ("" = unknown: --endpoint) */
+    bool down;              /* seen dead or left by the cluster: not picked */
 } wpctl_ingress;
 
 /* The request endpoints of the running nodes of the cluster at dir_flag
@@ -29,7 +31,8 @@ typedef struct wpctl_ingress {
 int wpctl_ingress_list(const char *dir_flag, const char *endpoint, const wp_topology *topo,
                        wpctl_ingress *out, size_t cap, size_t *n, wp_err *err);
 /* Index of the ingress with the lowest model RTT from (lat, lon): anycast.
- * Ingresses without a position lose to any with one; ties go to the first. */
+ * Ingresses marked down are skipped (the route withdrawn); ingresses
+ * without a position lose to any with one; ties go to the first. */
 size_t wpctl_ingress_nearest(const wpctl_ingress *in, size_t n, const wp_rtt_params *p,
                              double lat, double lon, double *rtt_ms);
 
