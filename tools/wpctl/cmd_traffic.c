@@ -558,6 +558,16 @@ int wpctl_traffic_main(int argc, char **argv)
     if (rate * duration_s > 50e6)
         return wpctl_usage_error("traffic", "rate x duration above 50 million requests");
 
+    /* Handlers first: a Ctrl-C during the set-up (preset, users, ingress
+     * checks) is then an interrupted run with nothing sent, not lost (a
+     * background job of a non-interactive shell starts with SIGINT
+     * ignored) and not a kill that skips the cleanup. */
+    struct sigaction sa = {0}, old_int, old_term;
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    stop_flag = 0;
+    stop_count = 0;
     wp_err err;
     wp_err_clear(&err);
     traffic *t = calloc(1, sizeof *t);
@@ -643,12 +653,6 @@ int wpctl_traffic_main(int argc, char **argv)
         items[i].events = ZMQ_POLLIN;
     }
 
-    struct sigaction sa = {0}, old_int, old_term;
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    stop_flag = 0;
-    stop_count = 0;
     bool progress = isatty(STDERR_FILENO) && !json;
     uint64_t next_progress_ns = 0;
     wp_hist_init(&t->window_ttft_ns);
@@ -763,6 +767,8 @@ int wpctl_traffic_main(int argc, char **argv)
         return 128 + (int)stop_flag; /* 130 after Ctrl-C, 143 after SIGTERM */
     return WPCTL_OK;
 fail:
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
     wp_zipf_close(&zipf);
     cleanup(t, zctx);
     return wpctl_fail("%s", wp_err_text(&err));
