@@ -112,6 +112,7 @@ typedef struct req {
     uint32_t in_tok, out_tok;
     uint32_t site;
     uint32_t next; /* FIFO link while queued; free-list link when free */
+    uint32_t point; /* the user point that sent it */
     uint8_t region;
     uint8_t model;
 } req;
@@ -167,6 +168,7 @@ typedef struct engine {
 
     wp_eventq q;
     wp_rng rng_arrival, rng_user, rng_model, rng_cold, rng_function;
+    wp_sim_city *city; /* npoints, with opt->by_city; handed to the result */
 
     /* the next arrival, drawn ahead */
     uint64_t gen_count, gen_limit, trace_i;
@@ -293,6 +295,8 @@ static int gpu_start(engine *e, uint32_t r)
     wp_sim_stats *st = &e->res->region[q->region];
     wp_hist_record(&st->ttft_ns, first_at - q->t0_ns);
     wp_hist_record(&st->total_ns, last_at - q->t0_ns);
+    if (e->city)
+        wp_sim_city_record(&e->city[q->point], (double)(first_at - q->t0_ns) / 1e6);
     e->gpu_busy_ms += total_ms * (double)e->units[q->model] / WP_ROUTER_GPU_UNITS;
     return push(e, e->now_ns + ms_to_ns(total_ms), EV_GPU_DONE, r);
 }
@@ -369,6 +373,7 @@ static int on_gen(engine *e, uint32_t point)
     req *q = &e->rq[r];
     const upoint *p = &e->pts[point];
     q->t0_ns = e->now_ns;
+    q->point = point;
     q->ur_ms = p->ur_ms;
     q->region = p->region;
     q->site = p->dest;
@@ -384,6 +389,8 @@ static int on_gen(engine *e, uint32_t point)
     }
     q->fn = e->nfn > 1 ? draw_function(e) : 0;
     e->res->region[q->region].requests++;
+    if (e->city)
+        e->city[point].requests++;
     e->gen_count++;
     if (e->opt->progress && (e->gen_count & 0xffff) == 0)
         e->opt->progress(e->opt->progress_ctx, e->gen_count, e->gen_limit);
@@ -412,6 +419,8 @@ static int on_ingress(engine *e, uint32_t r)
     wp_route_result out;
     if (wp_route(e->view, &rr, &out) != WP_OK) {
         e->res->region[q->region].errors++;
+        if (e->city)
+            e->city[q->point].errors++;
         rv = wp_fnpool_release(&e->env, q->pool, e->now_ns);
         req_free(e, r);
         return rv;
@@ -841,6 +850,7 @@ static void engine_close(engine *e)
     wp_zipf_close(&e->zipf);
     wp_users_free(e->users);
     wp_topo_free(e->topo);
+    free(e->city);
 }
 
 wp_sim_result *wp_sim_result_new(void)
@@ -850,11 +860,78 @@ wp_sim_result *wp_sim_result_new(void)
 
 void wp_sim_result_free(wp_sim_result *r)
 {
+    if (r) {
+        free(r->city);
+        free(r->site);
+    }
     free(r);
+}
+
+void wp_sim_city_record(wp_sim_city *c, double ttft_ms)
+{
+    double b = ttft_ms > 1.0 ? floor(log(ttft_ms) / log(1.1)) : 0.0;
+    size_t i = b < (double)WP_SIM_CITY_BUCKETS ? (size_t)b : WP_SIM_CITY_BUCKETS - 1;
+    c->ttft[i]++;
+}
+
+double wp_sim_city_quantile_ms(const wp_sim_city *c, double q)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < WP_SIM_CITY_BUCKETS; i++)
+        n += c->ttft[i];
+    if (n == 0)
+        return 0;
+    uint64_t rank = (uint64_t)ceil(q * (double)n), seen = 0;
+    if (rank == 0)
+        rank = 1;
+    for (size_t i = 0; i < WP_SIM_CITY_BUCKETS; i++) {
+        seen += c->ttft[i];
+        if (seen >= rank)
+            return pow(1.1, (double)i + 0.5);
+    }
+    return pow(1.1, (double)WP_SIM_CITY_BUCKETS - 0.5);
+}
+
+/* Hands the per-city figures (the cities that sent requests) and the sites
+ * to the result (opt->by_city). */
+static int keep_cities(engine *e)
+{
+    wp_sim_result *res = e->res;
+    size_t n = 0;
+    for (size_t i = 0; i < e->npoints; i++) {
+        if (e->city[i].requests == 0)
+            continue;
+        const wp_user_point *u = wp_users_point(e->users, i);
+        wp_sim_city *c = &e->city[n++];
+        if (c != &e->city[i])
+            *c = e->city[i];
+        snprintf(c->name, sizeof c->name, "%s", u->name);
+        c->lat = u->lat;
+        c->lon = u->lon;
+        c->region = u->region;
+    }
+    res->city = e->city;
+    res->ncities = n;
+    e->city = NULL;
+    res->site = calloc(e->nsites ? e->nsites : 1, sizeof *res->site);
+    if (!res->site)
+        return oom(e);
+    for (size_t s = 0; s < e->nsites; s++) {
+        const wp_city *c = wp_topo_city(e->topo, e->site_city[s]);
+        wp_sim_site *out = &res->site[s];
+        snprintf(out->name, sizeof out->name, "%s", c->name[0] ? c->name : c->code);
+        out->lat = c->lat;
+        out->lon = c->lon;
+        out->gpus = e->site_gpus[s];
+    }
+    res->nsite_marks = e->nsites;
+    return WP_OK;
 }
 
 static void result_init(wp_sim_result *res, const wp_sim_scenario *sc, uint64_t seed)
 {
+    free(res->city);
+    free(res->site);
     memset(res, 0, sizeof *res);
     snprintf(res->scenario, sizeof res->scenario, "%s", sc->name);
     res->seed = seed;
@@ -911,6 +988,10 @@ int wp_sim_run(const wp_sim_scenario *sc, const wp_sim_options *opt, wp_sim_resu
         e->pts[i].region = (uint8_t)u->region;
         e->pts[i].lon_hours = (float)(u->lon / 15.0);
     }
+    if (opt->by_city && !(e->city = calloc(e->npoints ? e->npoints : 1, sizeof *e->city))) {
+        rv = oom(e);
+        goto out;
+    }
     if ((rv = setup_models(e)) != WP_OK || (rv = setup_functions(e)) != WP_OK)
         goto out;
     rv = sc->serving == WP_SIM_SERVING_EDGE ? setup_edge(e) : setup_regional(e);
@@ -959,6 +1040,8 @@ int wp_sim_run(const wp_sim_scenario *sc, const wp_sim_options *opt, wp_sim_resu
         wp_hist_merge(&res->all.ttft_ns, &st->ttft_ns);
         wp_hist_merge(&res->all.total_ns, &st->total_ns);
     }
+    if (e->city)
+        rv = keep_cities(e);
 out:
     engine_close(e);
     return rv;

@@ -208,6 +208,9 @@ typedef struct wp_sim_options {
     /* Called every few thousand requests (may be NULL). */
     void (*progress)(void *ctx, uint64_t done, uint64_t total);
     void *progress_ctx;
+    /* Also keep per user city figures in res->city (for maps; ~0.5 KiB
+     * per city with requests). */
+    bool by_city;
 } wp_sim_options;
 
 typedef struct wp_sim_stats {
@@ -222,6 +225,31 @@ typedef struct wp_sim_stats {
     wp_hist ttft_ns;      /* user send → first token back at the user */
     wp_hist total_ns;     /* user send → last token back at the user */
 } wp_sim_stats;
+
+/* One user city (population point) of a run with by_city: requests its
+ * users sent, errors among them, and their TTFT in log buckets (bucket i
+ * holds [1.1^i, 1.1^(i+1)) ms, bucket 0 also everything below 1 ms, the
+ * last everything above; a quantile is the bucket's geometric middle, so
+ * +-5%: enough to colour a map, not for the tables). */
+#define WP_SIM_CITY_BUCKETS 128u
+typedef struct wp_sim_city {
+    char name[48];
+    double lat, lon;
+    wp_region region;
+    uint32_t requests, errors;
+    uint32_t ttft[WP_SIM_CITY_BUCKETS];
+} wp_sim_city;
+/* Adds one TTFT (ms) to a city's buckets. */
+void wp_sim_city_record(wp_sim_city *c, double ttft_ms);
+/* The q-quantile of a city's TTFTs, ms; 0 when it has none. */
+double wp_sim_city_quantile_ms(const wp_sim_city *c, double q);
+
+/* A serving site of a run with by_city (edge GPU node / regional endpoint). */
+typedef struct wp_sim_site {
+    char name[WP_NAME_MAX];
+    double lat, lon;
+    uint32_t gpus;
+} wp_sim_site;
 
 typedef struct wp_sim_result {
     char scenario[WP_NAME_MAX];
@@ -238,6 +266,12 @@ typedef struct wp_sim_result {
                             * (dead ones not yet swept included) */
     double sim_end_s;      /* simulated time of the last event */
     double gpu_busy_frac;  /* slot-time used / slot-time available */
+    /* With opt->by_city only (else NULL/0); owned by the result: the user
+     * cities that sent requests, in the users' order, and the sites. */
+    size_t ncities;
+    wp_sim_city *city;
+    size_t nsite_marks;
+    wp_sim_site *site;
 } wp_sim_result;
 
 /* Runs a scenario. The result is large (~1 MiB: histograms); allocate it

@@ -2,6 +2,7 @@
  * results file (written by `wpctl traffic --out`), in `wpctl sim`'s format.
  *
  *   wpctl report [FILE] [--json] */
+#include "tools/wpctl/html_report.h"
 #include "tools/wpctl/results.h"
 #include "tools/wpctl/wpctl.h"
 
@@ -9,7 +10,7 @@
 #include <math.h>
 
 static const char *const help_report =
-    "usage: wpctl report [FILE] [--json] [--vs-sim SCENARIO [--seed S]]\n\n"
+    "usage: wpctl report [FILE] [--json] [--vs-sim SCENARIO [--seed S]] [--html OUT]\n\n"
     "Reads a traffic results file (CSV written by `wpctl traffic --out FILE`;\n"
     "FILE - or none reads stdin) and prints, by region of the user, requests\n"
     "sent, p50/p95/p99 of TTFT (user send -> first token back), p95 of the\n"
@@ -28,7 +29,10 @@ static const char *const help_report =
     "           requests as FILE has, and print p50/p95 by region side by side\n"
     "           with the p95 difference (live - sim) / sim; with --json:\n"
     "           {live:{...}, sim:{...}, p95_diff_pct:{REGION: x}}\n"
-    "  --seed S           the simulation's seed (default 1)\n";
+    "  --seed S           the simulation's seed (default 1)\n"
+    "  --html OUT         also write a self-contained HTML report to OUT: a world map\n"
+    "           of the users' p95 TTFT by city and the nodes that served, TTFT CDFs\n"
+    "           by region, the tables (and the --vs-sim table)\n";
 
 static double q_ms(const wp_hist *h, double q)
 {
@@ -104,11 +108,12 @@ int wpctl_report_main(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {"vs-sim", required_argument, NULL, 'v'},
         {"seed", required_argument, NULL, 's'},
+        {"html", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     bool json = false;
-    const char *twin = NULL;
+    const char *twin = NULL, *html_path = NULL;
     uint64_t seed = 1;
     int c;
     optind = 1;
@@ -117,6 +122,7 @@ int wpctl_report_main(int argc, char **argv)
         switch (c) {
         case 'j': json = true; break;
         case 'v': twin = optarg; break;
+        case 'o': html_path = optarg; break;
         case 's':
             if (wp_parse_u64(optarg, &seed))
                 return wpctl_usage_error("report", "--seed: expected an unsigned integer");
@@ -137,6 +143,12 @@ int wpctl_report_main(int argc, char **argv)
     if (twin && run_twin(twin, seed, rep.sent, &sim, &err) != WP_OK) {
         wpctl_report_free(&rep);
         return wpctl_fail("--vs-sim %s: %s", twin, wp_err_text(&err));
+    }
+    wpctl_html_vs_sim vs = {.scenario = twin, .sim = sim};
+    if (html_path && wpctl_html_live(html_path, &rep, path, sim ? &vs : NULL, &err) != WP_OK) {
+        wp_sim_result_free(sim);
+        wpctl_report_free(&rep);
+        return wpctl_fail("--html: %s", wp_err_text(&err));
     }
     if (json && sim) {
         wp_json j;

@@ -5,6 +5,7 @@
  *             [--duration S] [--seed S] [--trace FILE] [--json] [--csv FILE]
  *
  * Exit status: 0 ok, 1 bad data or a failed run (one line), 2 usage error. */
+#include "tools/wpctl/html_report.h"
 #include "tools/wpctl/wpctl.h"
 #include "sim/sim.h"
 
@@ -26,7 +27,7 @@ __attribute__((weak)) int wpctl_sim_gossip_main(int argc, char **argv)
 static const char *const help_sim =
     "usage: wpctl sim [--scenario edge|regional|central|FILE] [--requests N]\n"
     "                 [--duration S] [--seed S] [--trace FILE] [--json] [--csv FILE]\n"
-    "                 [--compare SCENARIO]\n"
+    "                 [--compare SCENARIO] [--html OUT]\n"
     "       wpctl sim gossip ...   (gossip simulation)\n\n"
     "Simulates global inference traffic, deterministically from a seed, and\n"
     "prints time-to-first-token percentiles by region of the user. Everything\n"
@@ -61,6 +62,9 @@ static const char *const help_sim =
     "  --csv FILE      also write the table as CSV to FILE\n"
     "  --compare SCN   also run scenario SCN (same seed and workload) and print\n"
     "                  both side by side (with --json: one JSON line each)\n"
+    "  --html OUT      also write a self-contained HTML report to OUT: a world map\n"
+    "                  of the users' p95 TTFT by city and the serving sites, TTFT\n"
+    "                  CDFs by region, the tables (both runs with --compare)\n"
     "  --show NAME     print a built-in scenario in the file format and exit\n\n"
     "p50/p95/p99: user send -> first token back at the user (TTFT, both network\n"
     "legs included); total_p95_ms: the full response.\n"
@@ -91,7 +95,7 @@ static void show_progress(void *ctx, uint64_t done, uint64_t total)
 }
 
 enum { OPT_SCENARIO = 1000, OPT_REQUESTS, OPT_DURATION, OPT_SEED, OPT_TRACE, OPT_JSON, OPT_CSV,
-       OPT_SHOW, OPT_COMPARE, OPT_HELP };
+       OPT_SHOW, OPT_COMPARE, OPT_HTML, OPT_HELP };
 
 static int load_scenario(const char *name, wp_sim_scenario *sc, wp_err *err)
 {
@@ -113,10 +117,12 @@ int wpctl_sim_main(int argc, char **argv)
         {"csv", required_argument, NULL, OPT_CSV},
         {"show", required_argument, NULL, OPT_SHOW},
         {"compare", required_argument, NULL, OPT_COMPARE},
+        {"html", required_argument, NULL, OPT_HTML},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
-    const char *scenario = "edge", *trace_path = NULL, *csv_path = NULL, *compare = NULL;
+    const char *scenario = "edge", *trace_path = NULL, *csv_path = NULL, *compare = NULL,
+               *html_path = NULL;
     uint64_t requests = 0, seed = 1;
     double duration_s = 0;
     bool json = false, have_requests = false;
@@ -148,6 +154,7 @@ int wpctl_sim_main(int argc, char **argv)
         case OPT_JSON: json = true; break;
         case OPT_CSV: csv_path = optarg; break;
         case OPT_COMPARE: compare = optarg; break;
+        case OPT_HTML: html_path = optarg; break;
         case OPT_SHOW: {
             const char *text = wp_sim_scenario_text(optarg);
             if (!text)
@@ -187,7 +194,7 @@ int wpctl_sim_main(int argc, char **argv)
     for (int i = 0; i < nsc; i++) {
         progress prog = {.last_pct = UINT64_MAX};
         wp_sim_options opt = {.seed = seed, .max_requests = requests, .duration_s = duration_s,
-                              .trace = trace};
+                              .trace = trace, .by_city = html_path != NULL};
         if (isatty(STDERR_FILENO)) {
             opt.progress = show_progress;
             opt.progress_ctx = &prog;
@@ -211,6 +218,10 @@ int wpctl_sim_main(int argc, char **argv)
             status = wpctl_fail("%s: write error", csv_path);
             goto out;
         }
+    }
+    if (html_path && wpctl_html_sim(html_path, res, (size_t)nsc, "wpctl sim", &err) != WP_OK) {
+        status = wpctl_fail("--html: %s", wp_err_text(&err));
+        goto out;
     }
     for (int i = 0; json && i < nsc; i++)
         wp_sim_report_json(res[i], wall_s[i], stdout);
