@@ -108,7 +108,7 @@ static const char *const page_css =
     ".chart .dim{opacity:.15}.chart .fault{fill:#f4c7c3;opacity:.6}\n"
     "table{border-collapse:collapse;font-size:.88rem;margin:.3rem 0 .8rem}\n"
     "caption{text-align:left;font-weight:600;padding:.2rem 0}\n"
-    "th,td{padding:.15rem .5rem;border-bottom:1px solid var(--line);text-align:right}\n"
+    "th,td{padding:.15rem .35rem;border-bottom:1px solid var(--line);text-align:right}\n"
     "th:first-child,td:first-child{text-align:left}thead th{border-bottom:2px solid #555}\n"
     ".hover-info{min-height:1.3em;margin:0;font-size:.9rem}\n"
     "@media print{body{font-size:10pt;max-width:none;margin:0}"
@@ -328,6 +328,9 @@ static void write_region_legend(FILE *fp, const wp_sim_result *r, const char *wh
 static void write_x_ticks(FILE *fp, const axis *a, double top, double bottom,
                           double (*xf)(const axis *, double))
 {
+    /* Grid lines at 1, 2, 5 x 10^k; labels at 2 and 5 only while there
+     * is room (up to three decades). 1000 ms and up read as seconds. */
+    int decades = (int)lround(log10(a->hi_ms / a->lo_ms));
     for (double d = a->lo_ms; d <= a->hi_ms * 1.001; d *= 10) {
         static const double mult[] = {1, 2, 5};
         for (int k = 0; k < 3; k++) {
@@ -337,8 +340,11 @@ static void write_x_ticks(FILE *fp, const axis *a, double top, double bottom,
             double x = xf(a, v);
             fprintf(fp, "<line class=\"grid\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>",
                     x, x, top, bottom);
-            fprintf(fp, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n", x,
-                    bottom + 14, v);
+            if (k > 0 && decades > 3)
+                continue;
+            fprintf(fp, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", x, bottom + 14);
+            fprintf(fp, v >= 1000 ? "%g s" : "%g", v >= 1000 ? v / 1000 : v);
+            fputs("</text>\n", fp);
         }
     }
 }
@@ -371,7 +377,7 @@ static void write_cdf(FILE *fp, const wpctl_html_run *run, size_t idx, const axi
     fprintf(fp, "<line class=\"axis\" x1=\"50\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\"/>"
                 "<line class=\"axis\" x1=\"50\" x2=\"50\" y1=\"%.1f\" y2=\"%.1f\"/>\n",
             CDF_W - 20, bottom, bottom, top, bottom);
-    fprintf(fp, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">TTFT, ms (log scale)</text>"
+    fprintf(fp, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">TTFT, log scale (ms; s where marked)</text>"
                 "<text x=\"12\" y=\"%.0f\" text-anchor=\"middle\" transform=\"rotate(-90 12 %.0f)\">"
                 "share of requests</text>\n",
             (CDF_W + 30) / 2, CDF_H - 6, (top + bottom) / 2, (top + bottom) / 2);
@@ -436,8 +442,10 @@ static void write_figures(FILE *fp, const wpctl_html_run *run)
           "<th scope=\"col\">region</th><th scope=\"col\">requests</th>"
           "<th scope=\"col\">errors</th><th scope=\"col\">p50</th><th scope=\"col\">p95</th>"
           "<th scope=\"col\">p99</th><th scope=\"col\">total p95</th>"
-          "<th scope=\"col\">cold starts</th><th scope=\"col\">model loads</th>"
-          "<th scope=\"col\">container starts</th><th scope=\"col\">isolate starts</th>"
+          "<th scope=\"col\">cold starts</th>"
+          "<th scope=\"col\"><abbr title=\"model loads on a GPU\">loads</abbr></th>"
+          "<th scope=\"col\"><abbr title=\"function container cold starts\">containers</abbr></th>"
+          "<th scope=\"col\"><abbr title=\"V8 isolate starts at the PoP\">isolates</abbr></th>"
           "</tr></thead><tbody>\n",
           fp);
     for (int g = 0; g < WP_REGION_COUNT; g++)
@@ -701,7 +709,8 @@ static int write_page(const wpctl_html_page *page, FILE *fp, wp_err *err)
         fprintf(fp, "<section class=\"run\" aria-labelledby=\"run-h%zu\"><h2 id=\"run-h%zu\">", i,
                 i);
         esc(fp, run->label);
-        fputs(run->simulated ? " (simulated)" : " (live)", fp);
+        if (run->simulated)
+            fputs(" (simulated)", fp);
         fputs("</h2>\n", fp);
         if (write_map(fp, run, i) != WP_OK)
             return wp_errf(err, WP_ENOMEM, "out of memory");
@@ -777,6 +786,6 @@ int wpctl_html_live(const char *path, struct wpctl_report *rep, const char *inpu
                       : "");
     wpctl_html_page page = {.title = "warmpath live traffic report", .source = source,
                             .nruns = 1, .vs_sim = vs};
-    page.run[0] = (wpctl_html_run){.label = "live", .res = rep->res};
+    page.run[0] = (wpctl_html_run){.label = "live traffic", .res = rep->res};
     return wpctl_html_write(&page, path, err);
 }
