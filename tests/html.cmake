@@ -6,3 +6,6 @@ add_test(NAME html_browser
                  ${PROJECT_SOURCE_DIR}/tests/fixtures/traffic/results_small.csv
                  ${CMAKE_BINARY_DIR}/html)
 set_tests_properties(html_browser PROPERTIES LABELS html TIMEOUT 600 SKIP_RETURN_CODE 77)
+
+# The simulator's per-city figures behind the map (wp_sim_options.by_city).
+wp_add_test(NAME test_sim_city SOURCES unit/test_sim_city.c LIBS wp_sim LABELS sim html TIMEOUT 120)
