@@ -20,6 +20,7 @@ need_cmd cmake cmake
 need_cmd make make
 need_cmd cc gcc
 need_cmd protoc-c protobuf-c-compiler
+need_cmd jq jq   # tests parse JSON with jq
 need_pc libzmq libzmq3-dev
 need_pc libprotobuf-c libprotobuf-c-dev
 need_pc raft libraft-dev

@@ -20,5 +20,6 @@ if(TARGET wp-node)
 endif()
 wp_add_test(NAME test_sim_gossip_cli
             SOURCES unit/test_sim_gossip_cli.c ${PROJECT_SOURCE_DIR}/tools/wpctl/cmd_sim_gossip.c
+                    ${PROJECT_SOURCE_DIR}/tools/wpctl/flags.c
             LIBS wp_gossip wp_topology LABELS sim)
 target_include_directories(test_sim_gossip_cli PRIVATE ${PROJECT_SOURCE_DIR})

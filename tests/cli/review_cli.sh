@@ -2,8 +2,8 @@
 # tests/cli/review_cli.sh WPCTL — the CLI contract for the commands of
 # topo, sim, model, infer, models, catalog, pin, unpin and placement:
 # every --help exits 0 and prints to stdout only; an unknown option or a
-# missing argument prints exactly two lines to stderr (the reason and a
-# "Try ... --help" hint) and exits 2; --json output of the offline commands
+# missing argument prints exactly one line to stderr ("wpctl CMD: reason")
+# and exits 2; --json output of the offline commands
 # parses as JSON. Needs no cluster (the placement commands fail on their
 # options before connecting).
 set -u
@@ -25,9 +25,9 @@ help_ok() {
 usage_err() {
     "$W" "$@" >"$T/out" 2>"$T/err"
     rc=$?
-    if [ "$rc" -ne 2 ] || [ "$(wc -l <"$T/err")" -ne 2 ] ||
-        ! tail -n 1 "$T/err" | grep -q "^Try 'wpctl .*--help'"; then
-        echo "FAIL usage: wpctl $*: exit $rc (want 2), stderr (want reason + hint):"
+    if [ "$rc" -ne 2 ] || [ "$(wc -l <"$T/err")" -ne 1 ] || [ -s "$T/out" ] ||
+        ! grep -q "^wpctl " "$T/err"; then
+        echo "FAIL usage: wpctl $*: exit $rc (want 2), stderr (want one line), stdout empty:"
         cat "$T/err"; fails=$((fails + 1)); return
     fi
     echo "ok   wpctl $* -> $(head -n 1 "$T/err")"

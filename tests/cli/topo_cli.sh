@@ -58,7 +58,7 @@ expect bad-option 2 "unknown option '--nope'" "$W" topo list --nope
 expect preset-and-file 2 "not both" "$W" topo list --preset edge --file x.csv
 expect fit-no-file 2 "--measured FILE is required" "$W" topo fit
 expect within-bad 2 "--within-ms" "$W" topo coverage --within-ms abc
-expect option-elsewhere 2 "does not apply" "$W" topo list --within-ms 5
+expect option-elsewhere 2 "unknown option '--within-ms'" "$W" topo list --within-ms 5
 
 # --help everywhere: exit 0 with usage on stdout.
 for sub in "" list rtt fit coverage; do

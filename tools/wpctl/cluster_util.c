@@ -1,23 +1,31 @@
 /* cluster_util.c — wpctl's cluster directory file and wp-node admin client
  * (see cluster.h). The cluster file is line-oriented text:
  *   # comment
- *   version 1
+ *   version 2                      (1: pids without start times; still read)
  *   option emulate_wan 0|1
  *   option probe_interval_ms N
  *   option gpus N
  *   option gpu_mem_mib N
  *   option gpu_backend N           (0 default, 1 + enum wp_gpu_kind)
- *   node ID CITY PID GOSSIP_ADDR ADMIN_ADDR [REQUEST_ADDR]
- *   placement ID PID API_ADDR RAFT_ADDR
+ *   node ID CITY PID GOSSIP_ADDR ADMIN_ADDR [REQUEST_ADDR] [start=TICKS]
+ *   placement ID PID API_ADDR RAFT_ADDR [start=TICKS]
+ * TICKS is the process's start time (/proc/PID/stat field 22), written by
+ * version 2 as the last field (the others keep their places, for scripts
+ * that read the pid): with the pid it names one process (see cluster.h).
  *   modelfile NAME=PATH            (no spaces; given to every node)
  * Lines are at most 1 KiB, fields at most their buffer sizes, at most
  * WPCTL_CLUSTER_MAX_NODES nodes; anything else is an error naming the line. */
 #include "tools/wpctl/cluster.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 const char *wpctl_cluster_dir(const char *flag)
@@ -37,6 +45,21 @@ static int copy_field(char *dst, size_t cap, const char *src)
         return -1;
     memcpy(dst, src, l + 1);
     return 0;
+}
+
+static int parse_pid(const char *s, int64_t *pid)
+{
+    return wp_parse_int64(s, pid) || *pid < 0 || *pid > 0x3fffffff ? -1 : 0;
+}
+
+/* Takes a trailing "start=TICKS" off the tokens (version 2). */
+static int take_start(char **tok, int *nt, uint64_t *start)
+{
+    *start = 0;
+    if (*nt < 2 || strncmp(tok[*nt - 1], "start=", 6) != 0)
+        return 0;
+    (*nt)--;
+    return wp_parse_u64(tok[*nt] + 6, start) ? -1 : 0;
 }
 
 int wpctl_cluster_load(const char *dir, wpctl_cluster *c, wp_err *err)
@@ -69,8 +92,13 @@ int wpctl_cluster_load(const char *dir, wpctl_cluster *c, wp_err *err)
         int nt = 0;
         for (char *t = strtok(line, " \t"); t && nt < 8; t = strtok(NULL, " \t"))
             tok[nt++] = t;
+        uint64_t start_ticks = 0;
+        if (take_start(tok, &nt, &start_ticks) != 0) {
+            rv = wp_errf(err, WP_EPARSE, "%s:%d: bad start= field", path, lineno);
+            break;
+        }
         if (nt == 2 && strcmp(tok[0], "version") == 0) {
-            if (strcmp(tok[1], "1") != 0) {
+            if (strcmp(tok[1], "1") != 0 && strcmp(tok[1], "2") != 0) {
                 rv = wp_errf(err, WP_EUNSUPPORTED, "%s:%d: version %s", path, lineno, tok[1]);
                 break;
             }
@@ -113,13 +141,14 @@ int wpctl_cluster_load(const char *dir, wpctl_cluster *c, wp_err *err)
             wpctl_placement_rec *pr = &c->placement[c->n_placement];
             int64_t id, pid;
             if (wp_parse_int64(tok[1], &id) || id < 1 || id > 1000000 ||
-                wp_parse_int64(tok[2], &pid) || pid < 0 || pid > 0x3fffffff ||
+                parse_pid(tok[2], &pid) ||
                 copy_field(pr->api, sizeof pr->api, tok[3]) ||
                 copy_field(pr->raft, sizeof pr->raft, tok[4])) {
                 rv = wp_errf(err, WP_EPARSE, "%s:%d: bad placement line", path, lineno);
                 break;
             }
             pr->id = (uint32_t)id;
+            pr->start_ticks = start_ticks;
             pr->pid = (pid_t)pid;
             c->n_placement++;
         } else if ((nt == 6 || nt == 7) && strcmp(tok[0], "node") == 0) {
@@ -131,14 +160,15 @@ int wpctl_cluster_load(const char *dir, wpctl_cluster *c, wp_err *err)
             wpctl_node_rec *r = &c->nodes[c->n];
             int64_t pid;
             if (copy_field(r->id, sizeof r->id, tok[1]) ||
-                copy_field(r->city, sizeof r->city, tok[2]) || wp_parse_int64(tok[3], &pid) ||
-                pid < 0 || pid > 0x3fffffff || copy_field(r->gossip, sizeof r->gossip, tok[4]) ||
+                copy_field(r->city, sizeof r->city, tok[2]) ||
+                parse_pid(tok[3], &pid) || copy_field(r->gossip, sizeof r->gossip, tok[4]) ||
                 copy_field(r->admin, sizeof r->admin, tok[5]) ||
                 (nt == 7 && copy_field(r->request, sizeof r->request, tok[6]))) {
                 rv = wp_errf(err, WP_EPARSE, "%s:%d: bad node line", path, lineno);
                 break;
             }
             r->pid = (pid_t)pid;
+            r->start_ticks = start_ticks;
             c->n++;
         } else {
             rv = wp_errf(err, WP_EPARSE, "%s:%d: unexpected line", path, lineno);
@@ -159,7 +189,7 @@ int wpctl_cluster_save(const wpctl_cluster *c, wp_err *err)
     FILE *fp = fopen(tmp, "w");
     if (!fp)
         return wp_errf(err, WP_EIO, "%s: %s", tmp, strerror(errno));
-    fprintf(fp, "# warmpath local cluster, written by 'wpctl cluster up'\nversion 1\n");
+    fprintf(fp, "# warmpath local cluster, written by 'wpctl cluster up'\nversion 2\n");
     fprintf(fp, "option emulate_wan %d\noption probe_interval_ms %u\n", c->emulate_wan ? 1 : 0,
             c->probe_interval_ms);
     fprintf(fp, "option gpus %u\noption gpu_mem_mib %llu\n", c->gpus,
@@ -168,45 +198,212 @@ int wpctl_cluster_save(const wpctl_cluster *c, wp_err *err)
     for (size_t i = 0; i < c->n_model_files; i++)
         fprintf(fp, "modelfile %s\n", c->model_files[i]);
     for (size_t i = 0; i < c->n_placement; i++)
-        fprintf(fp, "placement %u %ld %s %s\n", c->placement[i].id, (long)c->placement[i].pid,
-                c->placement[i].api, c->placement[i].raft);
+        fprintf(fp, "placement %u %ld %s %s start=%llu\n", c->placement[i].id,
+                (long)c->placement[i].pid, c->placement[i].api, c->placement[i].raft,
+                (unsigned long long)c->placement[i].start_ticks);
     for (size_t i = 0; i < c->n; i++)
-        fprintf(fp, "node %s %s %ld %s %s%s%s\n", c->nodes[i].id, c->nodes[i].city,
+        fprintf(fp, "node %s %s %ld %s %s%s%s start=%llu\n", c->nodes[i].id, c->nodes[i].city,
                 (long)c->nodes[i].pid, c->nodes[i].gossip, c->nodes[i].admin,
-                c->nodes[i].request[0] ? " " : "", c->nodes[i].request);
+                c->nodes[i].request[0] ? " " : "", c->nodes[i].request,
+                (unsigned long long)c->nodes[i].start_ticks);
     if (fclose(fp) != 0 || rename(tmp, path) != 0)
         return wp_errf(err, WP_EIO, "%s: %s", path, strerror(errno));
     return WP_OK;
 }
 
-bool wpctl_pid_is_node(pid_t pid)
+/* ---------------------------------------------------------------- processes */
+
+static int sys_pidfd_open(pid_t pid)
 {
-    return wpctl_pid_is_proc(pid, "wp-node");
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    (void)pid;
+    errno = ENOSYS;
+    return -1;
+#endif
 }
 
-bool wpctl_pid_is_proc(pid_t pid, const char *name)
+static int sys_pidfd_send_signal(int fd, int sig)
 {
-    if (pid <= 0 || kill(pid, 0) != 0)
-        return false;
-    char path[64], buf[512];
+#ifdef SYS_pidfd_send_signal
+    return (int)syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0);
+#else
+    (void)fd;
+    (void)sig;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+/* Reads /proc/PID/stat: state and start time (0 if gone). */
+static uint64_t read_stat(pid_t pid, char *state)
+{
+    char path[64], buf[1024];
+    *state = '?';
     snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* comm may hold spaces and ')' */
+    if (!p || p[1] != ' ')
+        return 0;
+    p += 2;
+    *state = *p;
+    /* Fields after comm: state is field 3; starttime is field 22. */
+    for (int field = 3; field < 22; field++) {
+        p = strchr(p, ' ');
+        if (!p)
+            return 0;
+        p++;
+    }
+    return strtoull(p, NULL, 10);
+}
+
+uint64_t wpctl_proc_start_ticks(pid_t pid)
+{
+    char st = '?';
+    uint64_t t = pid > 0 ? read_stat(pid, &st) : 0;
+    return (st == 'Z' || st == 'X') ? 0 : t;
+}
+
+wpctl_proc wpctl_proc_of(pid_t pid)
+{
+    return (wpctl_proc){pid, wpctl_proc_start_ticks(pid)};
+}
+
+/* Version 1 records: argv[0] contains name (what wpctl did before pidfds). */
+static bool argv0_has(pid_t pid, const char *name)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/cmdline", (long)pid);
     FILE *fp = fopen(path, "r");
     if (!fp)
         return false;
     size_t n = fread(buf, 1, sizeof buf - 1, fp);
     fclose(fp);
-    buf[n] = '\0';
-    const char *rp = strrchr(buf, ')');
-    if (!rp || rp[1] != ' ' || rp[2] == 'Z' || rp[2] == 'X')
-        return false;
-    snprintf(path, sizeof path, "/proc/%ld/cmdline", (long)pid);
-    fp = fopen(path, "r");
-    if (!fp)
-        return false;
-    n = fread(buf, 1, sizeof buf - 1, fp);
-    fclose(fp);
     buf[n] = '\0'; /* argv[0] only */
-    return strstr(buf, name) != NULL;
+    return name && strstr(buf, name) != NULL;
+}
+
+int wpctl_proc_open(wpctl_proc p, const char *name)
+{
+    if (p.pid <= 0)
+        return -1;
+    int fd = sys_pidfd_open(p.pid);
+    if (fd < 0 && errno != ENOSYS)
+        return -1; /* ESRCH: no such process */
+    uint64_t now = wpctl_proc_start_ticks(p.pid);
+    bool ours = now != 0 && (p.start_ticks ? now == p.start_ticks : argv0_has(p.pid, name));
+    if (!ours) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd >= 0 ? fd : -2;
+}
+
+bool wpctl_proc_running(wpctl_proc p, const char *name)
+{
+    int fd = wpctl_proc_open(p, name);
+    if (fd >= 0)
+        close(fd);
+    return fd != -1;
+}
+
+bool wpctl_node_running(const wpctl_node_rec *r)
+{
+    return wpctl_proc_running(wpctl_node_proc(r), "wp-node");
+}
+
+bool wpctl_placement_running(const wpctl_placement_rec *r)
+{
+    return wpctl_proc_running(wpctl_placement_proc(r), "wp-placement");
+}
+
+/* Signals each still-open process; fd -2: by pid (no pidfds). */
+static void signal_all(const wpctl_proc *procs, const int *fds, size_t n, int sig)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (fds[i] >= 0)
+            sys_pidfd_send_signal(fds[i], sig);
+        else if (fds[i] == -2)
+            kill(procs[i].pid, sig);
+    }
+}
+
+/* Waits up to ms for the open processes to exit; closes the fds of those
+ * that did (-1). Returns how many are left. */
+static size_t wait_all(const wpctl_proc *procs, int *fds, size_t n, int ms)
+{
+    uint64_t deadline = wp_clock_monotonic_ns() + (uint64_t)ms * 1000000u;
+    for (;;) {
+        size_t left = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (fds[i] == -1)
+                continue;
+            waitpid(procs[i].pid, NULL, WNOHANG); /* reap it if it is our child */
+            bool gone;
+            if (fds[i] >= 0) {
+                struct pollfd pf = {.fd = fds[i], .events = POLLIN};
+                gone = poll(&pf, 1, 0) > 0;
+            } else {
+                uint64_t now_ticks = wpctl_proc_start_ticks(procs[i].pid);
+                gone = now_ticks == 0 ||
+                       (procs[i].start_ticks != 0 && now_ticks != procs[i].start_ticks);
+            }
+            if (gone) {
+                if (fds[i] >= 0)
+                    close(fds[i]);
+                fds[i] = -1;
+                waitpid(procs[i].pid, NULL, WNOHANG);
+            } else {
+                left++;
+            }
+        }
+        uint64_t now = wp_clock_monotonic_ns();
+        if (left == 0 || now >= deadline)
+            return left;
+        /* Sleep on the pidfds themselves: wake as soon as one exits. */
+        struct pollfd pf[64];
+        nfds_t np = 0;
+        for (size_t i = 0; i < n && np < 64; i++)
+            if (fds[i] >= 0)
+                pf[np++] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+        uint64_t rest_ms = (deadline - now) / 1000000u;
+        int slice = rest_ms > 50 ? 50 : (int)rest_ms + 1;
+        if (np)
+            poll(pf, np, slice);
+        else {
+            struct timespec ts = {0, (long)slice * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
+size_t wpctl_proc_stop(const wpctl_proc *procs, size_t n, const char *const *names, int grace_ms)
+{
+    if (n == 0)
+        return 0;
+    int *fds = calloc(n, sizeof *fds);
+    if (!fds)
+        return n;
+    for (size_t i = 0; i < n; i++)
+        fds[i] = wpctl_proc_open(procs[i], names ? names[i] : NULL);
+    signal_all(procs, fds, n, SIGTERM);
+    size_t left = wait_all(procs, fds, n, grace_ms);
+    if (left) {
+        signal_all(procs, fds, n, SIGKILL);
+        left = wait_all(procs, fds, n, 2000);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    free(fds);
+    return left;
 }
 
 int wpctl_resolve_admin(const char *dir_flag, const char *endpoint, const char *node_id,
@@ -231,7 +428,7 @@ int wpctl_resolve_admin(const char *dir_flag, const char *endpoint, const char *
                                             : "no running node%s in cluster %s",
                  node_id ? node_id : "", c->dir);
     for (size_t i = 0; i < c->n; i++) {
-        if (node_id ? strcmp(c->nodes[i].id, node_id) == 0 : wpctl_pid_is_node(c->nodes[i].pid)) {
+        if (node_id ? strcmp(c->nodes[i].id, node_id) == 0 : wpctl_node_running(&c->nodes[i])) {
             snprintf(out, cap, "%s", c->nodes[i].admin);
             wp_err_clear(err);
             rv = WP_OK;

@@ -4,17 +4,21 @@
  *                    [--dir D] [--emulate-wan] [--probe-interval-ms MS]
  *                    [--gpus N] [--gpu-mem-gb G] [--timeout-s S]
  *   wpctl cluster status [--dir D] [--json]
- *   wpctl cluster restart ID [--dir D]
- *   wpctl cluster down [--dir D]
+ *   wpctl cluster restart ID|placement-N [--dir D] [--json]
+ *   wpctl cluster down [--dir D] [--purge] [--json]
  *
  * `up` picks free loopback ports (bind to port 0, read it back, all held
  * until every port is chosen), starts each wp-node in its own session with
  * its log in DIR/logs/ID.log and its state in DIR/state/ID, writes
  * DIR/cluster.txt, and waits until every node's admin endpoint reports all
- * members alive. wp-node is found through $WP_NODE_BIN, else next to this
+ * members alive. Each process is recorded in DIR/cluster.txt as soon as it
+ * is spawned (pid and start time), so a Ctrl-C or SIGTERM during `up` stops
+ * exactly what was started, and a `up` killed outright leaves a file that
+ * `down` cleans up with. wp-node is found through $WP_NODE_BIN, else next to this
  * binary (/proc/self/exe: ../node/wp-node from build/tools/wpctl, or the
  * same directory), else on $PATH. */
 #include "tools/wpctl/cluster.h"
+#include "tools/wpctl/flags.h"
 #include "tools/wpctl/wpctl.h"
 #include "gpu_worker/gpu_worker.h"
 #include "placement/client.h"
@@ -22,10 +26,11 @@
 #include "topology/topology.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <ftw.h>
 #include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -36,474 +41,252 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const help_cluster =
-    "usage: wpctl cluster COMMAND [OPTIONS]\n\n"
-    "A local cluster of wp-node processes on loopback, recorded in a cluster\n"
-    "directory (--dir D, else $WP_CLUSTER_DIR, else ./.cluster).\n\n"
-    "  up [--preset tiny | --cities FRA,SIN,...] [--nodes-per-city N] [--dir D]\n"
-    "     [--emulate-wan] [--probe-interval-ms MS] [--gpus N] [--gpu-mem-gb G]\n"
-    "     [--timeout-s S] [--placement N] [--gpu-backend cuda|cpu|model]\n"
-    "     [--model-file NAME=PATH]...\n"
-    "        start N wp-placement servers (default 3; 0 = none; their API\n"
-    "        addresses go to DIR/placement.endpoints and the simulator's default\n"
-    "        catalog is loaded into them), then the nodes, each with a request\n"
-    "        endpoint (proto/inference.proto) and the placement servers, and wait\n"
-    "        until all have joined; --model-file (cpu/cuda) is given to every node\n"
-    "        (default: --preset tiny, 1 node per city, memberlist timings,\n"
-    "        1 GPU and 24 GiB free per node, wait up to 30 s)\n"
-    "  status [--dir D] [--json]\n"
-    "        every process: id, role, city, pid, endpoint, running\n"
-    "  restart ID [--dir D]\n"
-    "        start node ID again (same ports and state dir: it rejoins with a\n"
-    "        higher incarnation)\n"
-    "  down [--dir D]\n"
-    "        stop every process (SIGTERM, then SIGKILL after 10 s)\n\n"
-    "$WP_NODE_BIN and $WP_PLACEMENT_BIN override where the wp-node and\n"
-    "wp-placement binaries are found.\n";
-
-/* ---------------------------------------------------------------- helpers */
-
-static int find_bin(const char *envname, const char *name, const char *subdir, char *out,
-                    size_t cap)
+/* Set by SIGINT/SIGTERM during `cluster up` (the signal number). */
+static volatile sig_atomic_t up_stop;
+static void on_up_signal(int sig)
 {
-    const char *env = getenv(envname);
-    if (env && env[0]) {
-        snprintf(out, cap, "%s", env);
-        return access(out, X_OK) == 0 ? 0 : -1;
-    }
-    char self[1024];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        if (slash) {
-            *slash = '\0';
-            char c1[128], c2[128];
-            snprintf(c1, sizeof c1, "../%s/%s", subdir, name);
-            snprintf(c2, sizeof c2, "../bin/%s", name);
-            const char *cands[] = {c1, name, c2};
-            for (size_t i = 0; i < WP_ARRAY_LEN(cands); i++) {
-                int w = snprintf(out, cap, "%s/%s", self, cands[i]);
-                if (w > 0 && (size_t)w < cap && access(out, X_OK) == 0)
-                    return 0;
-            }
-        }
-    }
-    snprintf(out, cap, "%s", name); /* execvp searches $PATH */
-    return 0;
+    up_stop = sig;
 }
 
-static int find_node_bin(char *out, size_t cap)
+/* Stops the cluster's running processes, nodes first (SIGTERM, grace_ms,
+ * then SIGKILL), then the placement servers. Returns how many are left. */
+static size_t stop_cluster(const wpctl_cluster *c, int grace_ms)
 {
-    const char *env = getenv("WP_NODE_BIN");
-    if (env && env[0]) {
-        snprintf(out, cap, "%s", env);
-        return access(out, X_OK) == 0 ? 0 : -1;
+    wpctl_proc procs[WPCTL_CLUSTER_MAX_NODES];
+    const char *names[WPCTL_CLUSTER_MAX_NODES];
+    for (size_t i = 0; i < c->n; i++) {
+        procs[i] = wpctl_node_proc(&c->nodes[i]);
+        names[i] = "wp-node";
     }
-    char self[1024];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        if (slash) {
-            *slash = '\0';
-            const char *cands[] = {"../node/wp-node", "wp-node", "../bin/wp-node"};
-            for (size_t i = 0; i < WP_ARRAY_LEN(cands); i++) {
-                int w = snprintf(out, cap, "%s/%s", self, cands[i]);
-                if (w > 0 && (size_t)w < cap && access(out, X_OK) == 0)
-                    return 0;
-            }
-        }
-    }
-    snprintf(out, cap, "wp-node"); /* execvp searches $PATH */
-    return 0;
-}
-
-/* Starts bin with argv as a daemon of the cluster: its own session (so a
- * Ctrl-C at the terminal that ran `cluster up` does not reach it), stdin from
- * /dev/null, stdout and stderr appended to logpath. Returns its pid, or -1
- * with err set. */
-static pid_t spawn_daemon(const char *bin, const char *const *argv, const char *logpath,
-                          wp_err *err)
-{
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        wp_errf(err, WP_EIO, "fork: %s", strerror(errno));
-        return -1;
-    }
-    if (pid == 0) {
-        setsid();
-        int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        int nul = open("/dev/null", O_RDONLY);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        if (nul >= 0)
-            dup2(nul, 0);
-        execvp(bin, (char *const *)argv);
-        fprintf(stderr, "wpctl: exec %s: %s\n", bin, strerror(errno));
-        _exit(127);
-    }
-    return pid;
-}
-
-static pid_t spawn_node(const char *bin, const wpctl_cluster *c, const wpctl_node_rec *r,
-                        const char *joins, int gpus, double mem_gb, wp_err *err)
-{
-    char logdir[600], statedir[700], logpath[700];
-    snprintf(logdir, sizeof logdir, "%s/logs", c->dir);
-    mkdir(logdir, 0755);
-    snprintf(statedir, sizeof statedir, "%s/state", c->dir);
-    mkdir(statedir, 0755);
-    snprintf(statedir, sizeof statedir, "%s/state/%s", c->dir, r->id);
-    snprintf(logpath, sizeof logpath, "%s/%s.log", logdir, r->id);
-    char gpus_s[32], mem_s[32], probe_s[32];
-    snprintf(gpus_s, sizeof gpus_s, "%d", gpus);
-    snprintf(mem_s, sizeof mem_s, "%g", mem_gb);
-    snprintf(probe_s, sizeof probe_s, "%u", c->probe_interval_ms);
-    const char *argv[48];
-    int a = 0;
-    argv[a++] = bin;
-    argv[a++] = "--id";
-    argv[a++] = r->id;
-    argv[a++] = "--city";
-    argv[a++] = r->city;
-    argv[a++] = "--bind";
-    argv[a++] = r->gossip;
-    argv[a++] = "--admin";
-    argv[a++] = r->admin;
-    argv[a++] = "--state-dir";
-    argv[a++] = statedir;
-    argv[a++] = "--gpus";
-    argv[a++] = gpus_s;
-    argv[a++] = "--gpu-mem-gb";
-    argv[a++] = mem_s;
-    if (joins && joins[0]) {
-        argv[a++] = "--join";
-        argv[a++] = joins;
-    }
-    if (c->emulate_wan)
-        argv[a++] = "--emulate-wan";
-    if (c->probe_interval_ms) {
-        argv[a++] = "--probe-interval-ms";
-        argv[a++] = probe_s;
-    }
-    if (r->request[0]) {
-        argv[a++] = "--request";
-        argv[a++] = r->request;
-    }
-    char pl_list[WPCTL_CLUSTER_MAX_PLACEMENT * (WP_GOSSIP_ADDR_MAX + 1) + 1];
-    pl_list[0] = '\0';
-    size_t pl_used = 0;
+    size_t left = wpctl_proc_stop(procs, c->n, names, grace_ms);
     for (size_t i = 0; i < c->n_placement; i++) {
-        int w = snprintf(pl_list + pl_used, sizeof pl_list - pl_used, "%s%s", i ? "," : "",
-                         c->placement[i].api);
-        if (w > 0 && (size_t)w < sizeof pl_list - pl_used)
-            pl_used += (size_t)w;
+        procs[i] = wpctl_placement_proc(&c->placement[i]);
+        names[i] = "wp-placement";
     }
-    if (pl_list[0]) {
-        argv[a++] = "--placement";
-        argv[a++] = pl_list;
-    }
-    for (size_t i = 0; i < c->n_model_files; i++) {
-        argv[a++] = "--model-file";
-        argv[a++] = c->model_files[i];
-    }
-    if (c->gpu_backend) {
-        argv[a++] = "--gpu-backend";
-        argv[a++] = wp_gpu_kind_name((int)c->gpu_backend - 1);
-        if (c->gpu_backend - 1 == WP_GPU_MODEL)
-            argv[a - 1] = "model";
-    }
-    argv[a] = NULL;
-    return spawn_daemon(bin, argv, logpath, err);
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* Stops pids: SIGTERM, wait up to grace_ms, then SIGKILL. Returns how many
- * were still running at the end. */
-static size_t stop_all(wpctl_cluster *c, int grace_ms)
-{
-    for (size_t i = 0; i < c->n; i++)
-        if (wpctl_pid_is_node(c->nodes[i].pid))
-            kill(c->nodes[i].pid, SIGTERM);
-    for (int waited = 0; waited < grace_ms; waited += 50) {
-        size_t alive = 0;
-        for (size_t i = 0; i < c->n; i++) {
-            waitpid(c->nodes[i].pid, NULL, WNOHANG); /* ours when called from `up` */
-            alive += wpctl_pid_is_node(c->nodes[i].pid);
-        }
-        if (!alive)
-            return 0;
-        sleep_ms(50);
-    }
-    for (size_t i = 0; i < c->n; i++)
-        if (wpctl_pid_is_node(c->nodes[i].pid))
-            kill(c->nodes[i].pid, SIGKILL);
-    size_t left = 0;
-    for (int waited = 0; waited < 2000; waited += 50) {
-        left = 0;
-        for (size_t i = 0; i < c->n; i++) {
-            waitpid(c->nodes[i].pid, NULL, WNOHANG);
-            left += wpctl_pid_is_node(c->nodes[i].pid);
-        }
-        if (!left)
-            break;
-        sleep_ms(50);
-    }
-    return left;
-}
-
-static int query_status(const char *endpoint, uint32_t *alive, uint32_t *total, wp_err *err)
-{
-    Warmpath__Admin__AdminRequest req = WARMPATH__ADMIN__ADMIN_REQUEST__INIT;
-    Warmpath__Admin__StatusRequest sr = WARMPATH__ADMIN__STATUS_REQUEST__INIT;
-    req.req_case = WARMPATH__ADMIN__ADMIN_REQUEST__REQ_STATUS;
-    req.status = &sr;
-    Warmpath__Admin__AdminResponse *resp;
-    int rv = wpctl_admin_call(endpoint, &req, 500, &resp, err);
-    if (rv)
-        return rv;
-    *alive = resp->status->members_alive;
-    *total = resp->status->members_total;
-    warmpath__admin__admin_response__free_unpacked(resp, NULL);
-    return WP_OK;
-}
-
-/* Join addresses for node i: up to 3 other nodes, the first ones. */
-static void join_list(const wpctl_cluster *c, size_t i, char *out, size_t cap)
-{
-    out[0] = '\0';
-    size_t used = 0, k = 0;
-    for (size_t j = 0; j < c->n && k < 3; j++) {
-        if (j == i)
-            continue;
-        int w = snprintf(out + used, cap - used, "%s%s", k ? "," : "", c->nodes[j].gossip);
-        if (w < 0 || (size_t)w >= cap - used)
-            break;
-        used += (size_t)w;
-        k++;
-    }
-}
-
-/* Starts placement server i of c (argv as scripts/placement-up.sh). */
-static pid_t spawn_placement(const char *bin, const wpctl_cluster *c, size_t i, wp_err *err)
-{
-    char peers[WPCTL_CLUSTER_MAX_PLACEMENT * (2 * WP_GOSSIP_ADDR_MAX + 16)];
-    size_t used = 0;
-    peers[0] = '\0';
-    for (size_t k = 0; k < c->n_placement; k++) {
-        const char *raft = c->placement[k].raft;
-        if (strncmp(raft, "tcp://", 6) == 0)
-            raft += 6;
-        int w = snprintf(peers + used, sizeof peers - used, "%s%u=%s@%s", k ? "," : "",
-                         c->placement[k].id, raft, c->placement[k].api);
-        if (w > 0 && (size_t)w < sizeof peers - used)
-            used += (size_t)w;
-    }
-    char id_s[16], datadir[700], logpath[700], logdir[600];
-    snprintf(id_s, sizeof id_s, "%u", c->placement[i].id);
-    /* Named by the API port too: a fresh `cluster up` (new ports) starts a
-     * fresh raft cluster instead of finding another's state. */
-    const char *port = strrchr(c->placement[i].api, ':');
-    snprintf(datadir, sizeof datadir, "%s/placement-%u-%s", c->dir, c->placement[i].id,
-             port ? port + 1 : "0");
-    snprintf(logdir, sizeof logdir, "%s/logs", c->dir);
-    mkdir(logdir, 0755);
-    snprintf(logpath, sizeof logpath, "%s/placement-%u.log", logdir, c->placement[i].id);
-    const char *raft = c->placement[i].raft;
-    if (strncmp(raft, "tcp://", 6) == 0)
-        raft += 6;
-    const char *argv[] = {bin,      "--id",       id_s,  "--bind", c->placement[i].api,
-                          "--raft", raft,         "--peers", peers, "--data-dir",
-                          datadir,  "--topology", "edge", NULL};
-    return spawn_daemon(bin, argv, logpath, err);
-}
-
-static int write_placement_endpoints(const wpctl_cluster *c, wp_err *err)
-{
-    char path[600], tmp[610];
-    snprintf(path, sizeof path, "%s/placement.endpoints", c->dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    if (c->n_placement == 0) {
-        unlink(path);
-        return WP_OK;
-    }
-    FILE *fp = fopen(tmp, "w");
-    if (!fp)
-        return wp_errf(err, WP_EIO, "%s: %s", tmp, strerror(errno));
-    for (size_t i = 0; i < c->n_placement; i++)
-        fprintf(fp, "%s\n", c->placement[i].api);
-    if (fclose(fp) != 0 || rename(tmp, path) != 0)
-        return wp_errf(err, WP_EIO, "%s: %s", path, strerror(errno));
-    return WP_OK;
-}
-
-/* Waits for a leader and loads the simulator's default catalog (models the
- * placement already has are left as they are). */
-static int load_default_catalog(const wpctl_cluster *c, int timeout_s, size_t *added, wp_err *err)
-{
-    *added = 0;
-    const char *eps[WPCTL_CLUSTER_MAX_PLACEMENT];
-    for (size_t i = 0; i < c->n_placement; i++)
-        eps[i] = c->placement[i].api;
-    wp_placement_client *pc;
-    int rv = wp_placement_client_new(eps, c->n_placement, 2000, &pc, err);
-    if (rv)
-        return rv;
-    uint64_t deadline = wp_clock_monotonic_ns() + (uint64_t)timeout_s * WP_NS_PER_S;
-    wp_model_profile *have = NULL;
-    size_t n_have = 0;
-    for (;;) {
-        rv = wp_placement_client_catalog_list(pc, &have, &n_have, err);
-        if (rv == WP_OK || wp_clock_monotonic_ns() > deadline)
-            break;
-        struct timespec ts = {0, 200000000L};
-        nanosleep(&ts, NULL);
-    }
-    for (size_t i = 0; rv == WP_OK && i < wp_sim_catalog_count(); i++) {
-        const wp_model_profile *m = wp_sim_catalog_model(i);
-        bool known = false;
-        for (size_t k = 0; k < n_have && !known; k++)
-            known = strcmp(have[k].name, m->name) == 0;
-        if (known)
-            continue;
-        rv = wp_placement_client_catalog_add(pc, m, NULL, err);
-        if (rv == WP_OK)
-            (*added)++;
-    }
-    free(have);
-    wp_placement_client_free(pc);
-    return rv;
-}
-
-static size_t stop_placement(wpctl_cluster *c, int grace_ms)
-{
-    for (size_t i = 0; i < c->n_placement; i++)
-        if (wpctl_pid_is_proc(c->placement[i].pid, "wp-placement"))
-            kill(c->placement[i].pid, SIGTERM);
-    size_t alive = 0;
-    for (int waited = 0; waited <= grace_ms; waited += 50) {
-        alive = 0;
-        for (size_t i = 0; i < c->n_placement; i++) {
-            waitpid(c->placement[i].pid, NULL, WNOHANG);
-            alive += wpctl_pid_is_proc(c->placement[i].pid, "wp-placement");
-        }
-        if (!alive)
-            return 0;
-        struct timespec ts = {0, 50000000L};
-        nanosleep(&ts, NULL);
-    }
-    for (size_t i = 0; i < c->n_placement; i++)
-        if (wpctl_pid_is_proc(c->placement[i].pid, "wp-placement"))
-            kill(c->placement[i].pid, SIGKILL);
-    struct timespec ts = {0, 200000000L};
-    nanosleep(&ts, NULL);
-    alive = 0;
-    for (size_t i = 0; i < c->n_placement; i++) {
-        waitpid(c->placement[i].pid, NULL, WNOHANG);
-        alive += wpctl_pid_is_proc(c->placement[i].pid, "wp-placement");
-    }
-    return alive;
+    return left + wpctl_proc_stop(procs, c->n_placement, names, grace_ms < 5000 ? grace_ms : 5000);
 }
 
 /* ---------------------------------------------------------------- up */
 
+/* `up` was interrupted or failed after starting processes: stop them all.
+ * The cluster file stays, naming each one ('cluster status' shows them
+ * stopped; 'cluster down' cleans up if any could not be stopped). */
+static int up_abort(wpctl_cluster *cl, int rc)
+{
+    size_t left = stop_cluster(cl, 5000);
+    if (left)
+        fprintf(stderr, "wpctl: %zu processes did not stop; 'wpctl cluster down --dir %s'\n",
+                left, cl->dir);
+    return rc;
+}
+
+static int up_interrupted(wpctl_cluster *cl)
+{
+    fprintf(stderr, "wpctl cluster up: interrupted; stopping what was started\n");
+    return up_abort(cl, 128 + (int)up_stop);
+}
+
+/* Starts the n_placement servers of cl one by one, each in the cluster
+ * file before the next, then loads the default catalog. */
+static int up_start_placement(wpctl_cluster *cl, size_t n_placement, int timeout_s, bool quiet)
+{
+    wp_err err;
+    wp_err_clear(&err);
+    if (n_placement == 0) {
+        wpctl_write_placement_endpoints(cl, &err); /* removes a stale file */
+        return WPCTL_OK;
+    }
+    char pbin[1024];
+    if (wpctl_find_bin("WP_PLACEMENT_BIN", "wp-placement", "placement", pbin, sizeof pbin) != 0)
+        return wpctl_fail("WP_PLACEMENT_BIN=%s is not an executable file", pbin);
+    for (size_t i = 0; i < n_placement; i++) {
+        cl->n_placement = i + 1; /* what the cluster file names */
+        pid_t pid = wpctl_spawn_placement(pbin, cl, i, n_placement, &err);
+        if (pid < 0) {
+            cl->n_placement = i;
+            return up_abort(cl, wpctl_fail("%s", wp_err_text(&err)));
+        }
+        cl->placement[i].pid = pid;
+        cl->placement[i].start_ticks = wpctl_proc_of(pid).start_ticks;
+        if (wpctl_cluster_save(cl, &err))
+            return up_abort(cl, wpctl_fail("%s", wp_err_text(&err)));
+        if (up_stop)
+            return up_interrupted(cl);
+    }
+    size_t added = 0;
+    if (wpctl_write_placement_endpoints(cl, &err) ||
+        wpctl_load_default_catalog(cl, timeout_s, &up_stop, &added, &err)) {
+        if (up_stop)
+            return up_interrupted(cl);
+        return up_abort(cl, wpctl_fail("placement: %s; logs in %s/logs", wp_err_text(&err),
+                                       cl->dir));
+    }
+    if (!quiet)
+        printf("placement: %zu servers up, %zu catalog model(s) loaded\n", cl->n_placement,
+               added);
+    return WPCTL_OK;
+}
+
+/* Starts placement servers and nodes, each recorded in the cluster file
+ * as it is spawned (cl->n and cl->n_placement count what was started), and
+ * waits until every node sees every member alive. WPCTL_OK, or the exit
+ * status after stopping what was started. */
+static int up_start(wpctl_cluster *cl, size_t n_placement, size_t total, int gpus, double mem_gb,
+                    int timeout_s, bool quiet)
+{
+    const char *dir = cl->dir;
+    int rc;
+    wp_err err;
+    wp_err_clear(&err);
+    char bin[1024];
+    if (wpctl_find_node_bin(bin, sizeof bin) != 0)
+        return wpctl_fail("WP_NODE_BIN=%s is not an executable file", bin);
+    if ((rc = up_start_placement(cl, n_placement, timeout_s, quiet)) != WPCTL_OK)
+        return rc;
+    for (size_t i = 0; i < total; i++) {
+        if (up_stop)
+            return up_interrupted(cl);
+        char joins[WP_GOSSIP_ADDR_MAX * 3 + 8];
+        wpctl_join_list(cl, i, total, joins, sizeof joins);
+        pid_t pid = wpctl_spawn_node(bin, cl, &cl->nodes[i], i == 0 ? "" : joins, gpus, mem_gb,
+                                     &err);
+        if (pid < 0)
+            return up_abort(cl, wpctl_fail("%s", wp_err_text(&err)));
+        cl->nodes[i].pid = pid;
+        cl->nodes[i].start_ticks = wpctl_proc_of(pid).start_ticks;
+        cl->n = i + 1;
+        if (wpctl_cluster_save(cl, &err))
+            return up_abort(cl, wpctl_fail("%s", wp_err_text(&err)));
+    }
+    /* Wait until every node sees every member alive. */
+    uint64_t deadline = wp_clock_monotonic_ns() + (uint64_t)timeout_s * WP_NS_PER_S;
+    size_t ready = 0;
+    while (wp_clock_monotonic_ns() < deadline && !up_stop) {
+        ready = 0;
+        for (size_t i = 0; i < total && !up_stop; i++) {
+            int st;
+            if (waitpid(cl->nodes[i].pid, &st, WNOHANG) == cl->nodes[i].pid) {
+                return up_abort(cl, wpctl_fail("node %s exited at start (exit %d); see "
+                                               "%s/logs/%s.log",
+                                               cl->nodes[i].id,
+                                               WIFEXITED(st) ? WEXITSTATUS(st) : -1, dir,
+                                               cl->nodes[i].id));
+            }
+            uint32_t alive = 0, tot = 0;
+            wp_err qerr;
+            if (wpctl_node_members(cl->nodes[i].admin, &alive, &tot, &qerr) == WP_OK &&
+                alive == total)
+                ready++;
+        }
+        if (ready == total)
+            break;
+        wpctl_sleep_ms(200);
+    }
+    if (up_stop)
+        return up_interrupted(cl);
+    if (ready != total)
+        return up_abort(cl, wpctl_fail("only %zu of %zu nodes saw the whole cluster within %d s; "
+                                       "logs in %s/logs",
+                                       ready, total, timeout_s, dir));
+    return WPCTL_OK;
+}
+
+static int cluster_up_run(int argc, char **argv);
+
 static int cluster_up(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"preset", required_argument, NULL, 'p'},    {"cities", required_argument, NULL, 'c'},
-        {"nodes-per-city", required_argument, NULL, 'n'}, {"dir", required_argument, NULL, 'd'},
-        {"emulate-wan", no_argument, NULL, 'w'},     {"probe-interval-ms", required_argument, NULL, 'i'},
-        {"gpus", required_argument, NULL, 'g'},      {"gpu-mem-gb", required_argument, NULL, 'm'},
-        {"timeout-s", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
-        {"placement", required_argument, NULL, 'P'}, {"gpu-backend", required_argument, NULL, 'B'},
-        {"model-file", required_argument, NULL, 'M'},
-        {NULL, 0, NULL, 0},
-    };
+    struct sigaction sa = {0}, old_int, old_term;
+    sa.sa_handler = on_up_signal;
+    sigemptyset(&sa.sa_mask);
+    up_stop = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    int rc = cluster_up_run(argc, argv);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    return rc;
+}
+
+static int cluster_up_run(int argc, char **argv)
+{
     const char *cmd = "cluster up";
     int64_t n_pl = 3;
     int backend = -1;
     const char *mfiles[WPCTL_CLUSTER_MAX_MODEL_FILES];
     size_t n_mf = 0;
-    const char *preset = NULL, *cities = NULL, *dir_flag = NULL;
+    const char *preset = NULL, *cities = NULL, *backend_s = NULL;
+    wpctl_target t = {0};
     int64_t per_city = 1, probe_ms = 0, gpus = 1, timeout_s = 30;
     double mem_gb = 24;
-    bool wan = false;
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'p': preset = optarg; break;
-        case 'c': cities = optarg; break;
-        case 'd': dir_flag = optarg; break;
-        case 'w': wan = true; break;
-        case 'n':
-            if (wp_parse_int64(optarg, &per_city) || per_city < 1 || per_city > 64)
-                return wpctl_usage_error(cmd, "--nodes-per-city must be 1..64, got '%s'", optarg);
+    bool wan = false, json = false;
+    const wpctl_flag flags[] = {
+        WPF_STR("preset", &preset, "P", "tiny (default) or edge: one node per city of it"),
+        WPF_STR("cities", &cities, "LIST", "comma list of edge city codes instead (FRA,SIN,...)"),
+        WPF_I64("nodes-per-city", &per_city, 1, 64, "N", "nodes in each city (default 1)"),
+        WPF_DIR(&t),
+        WPF_BOOL("emulate-wan", &wan, "nodes delay traffic by the RTT model"),
+        WPF_I64("probe-interval-ms", &probe_ms, 10, 600000, "MS",
+                "gossip probe interval (default: memberlist's)"),
+        WPF_I64("gpus", &gpus, 0, 1024, "N", "GPUs per node (default 1)"),
+        WPF_DOUBLE("gpu-mem-gb", &mem_gb, 0, 1e6, "G", "free GPU memory per node (default 24)"),
+        WPF_I64("timeout-s", &timeout_s, 1, 3600, "S",
+                "wait this long for the cluster to form (default 30)"),
+        WPF_I64("placement", &n_pl, 0, WPCTL_CLUSTER_MAX_PLACEMENT, "N",
+                "placement servers (default 3; 0 = none)"),
+        WPF_STR("gpu-backend", &backend_s, "B", "cuda, cpu or model (default: wp-node's)"),
+        WPF_STR("model-file", &mfiles[0], "NAME=PATH",
+                "a checkpoint given to every node (cpu/cuda); repeatable"),
+        WPF_JSON(&json, "every process started: [{id, role, city, pid, endpoint,\n"
+                        "running, ...}] (as 'cluster status --json')"),
+        WPF_END,
+    };
+    const wpctl_spec spec = {
+        .name = cmd,
+        .about = "Starts N wp-placement servers (their API addresses go to\n"
+                 "DIR/placement.endpoints and the simulator's default catalog is loaded\n"
+                 "into them), then the nodes, each with a request endpoint\n"
+                 "(proto/inference.proto) and the placement servers, and waits until all\n"
+                 "have joined. Every process is recorded in DIR/cluster.txt as it is\n"
+                 "started; Ctrl-C or SIGTERM stops what was started (exit 130 / 143).\n",
+        .flags = flags,
+        .footer = "$WP_NODE_BIN and $WP_PLACEMENT_BIN override where the wp-node and\n"
+                  "wp-placement binaries are found.\n",
+    };
+    /* --model-file repeats: collect every occurrence before the table's
+     * single destination sees the last one. */
+    for (int k = 1; k < argc; k++) {
+        const char *v = NULL;
+        if (strcmp(argv[k], "--model-file") == 0 && k + 1 < argc)
+            v = argv[++k];
+        else if (strncmp(argv[k], "--model-file=", 13) == 0)
+            v = argv[k] + 13;
+        else if (strcmp(argv[k], "--") == 0)
             break;
-        case 'i':
-            if (wp_parse_int64(optarg, &probe_ms) || probe_ms < 10 || probe_ms > 600000)
-                return wpctl_usage_error(cmd, "--probe-interval-ms must be 10..600000, got '%s'",
-                                         optarg);
-            break;
-        case 'g':
-            if (wp_parse_int64(optarg, &gpus) || gpus < 0 || gpus > 1024)
-                return wpctl_usage_error(cmd, "--gpus must be 0..1024, got '%s'", optarg);
-            break;
-        case 'm':
-            if (wp_parse_double(optarg, &mem_gb) || !(mem_gb >= 0 && mem_gb <= 1e6))
-                return wpctl_usage_error(cmd, "--gpu-mem-gb must be 0..1000000, got '%s'", optarg);
-            break;
-        case 't':
-            if (wp_parse_int64(optarg, &timeout_s) || timeout_s < 1 || timeout_s > 3600)
-                return wpctl_usage_error(cmd, "--timeout-s must be 1..3600, got '%s'", optarg);
-            break;
-        case 'P':
-            if (wp_parse_int64(optarg, &n_pl) || n_pl < 0 ||
-                n_pl > (int64_t)WPCTL_CLUSTER_MAX_PLACEMENT)
-                return wpctl_usage_error(cmd, "--placement must be 0..%u, got '%s'",
-                                         WPCTL_CLUSTER_MAX_PLACEMENT, optarg);
-            break;
-        case 'M': {
-            const char *eq = strchr(optarg, '=');
-            if (!eq || eq == optarg || !eq[1] || strchr(optarg, ' ') || strlen(optarg) >= 512)
-                return wpctl_usage_error(cmd, "--model-file wants NAME=PATH (no spaces), got '%s'",
-                                         optarg);
-            if (n_mf == WPCTL_CLUSTER_MAX_MODEL_FILES)
-                return wpctl_usage_error(cmd, "at most %u --model-file",
-                                         WPCTL_CLUSTER_MAX_MODEL_FILES);
-            mfiles[n_mf++] = optarg;
-            break;
-        }
-        case 'B':
-            if (wp_gpu_kind_parse(optarg, &backend) != WP_OK)
-                return wpctl_usage_error(cmd, "--gpu-backend must be cuda, cpu or model, got '%s'",
-                                         optarg);
-            break;
-        case 'h':
-            fputs(help_cluster, stdout);
-            return WPCTL_OK;
-        default:
-            return wpctl_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-        }
+        if (!v)
+            continue;
+        if (n_mf == WPCTL_CLUSTER_MAX_MODEL_FILES)
+            return wpctl_usage_error(cmd, "--model-file: at most %u", WPCTL_CLUSTER_MAX_MODEL_FILES);
+        mfiles[n_mf++] = v;
     }
-    if (optind < argc)
-        return wpctl_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    const char *first_mf = n_mf ? mfiles[0] : NULL;
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, NULL);
+    if (n_mf)
+        mfiles[0] = first_mf;
+    for (size_t k = 0; k < n_mf; k++) {
+        const char *eq = strchr(mfiles[k], '=');
+        if (!eq || eq == mfiles[k] || !eq[1] || strchr(mfiles[k], ' ') || strlen(mfiles[k]) >= 512)
+            return wpctl_usage_error(cmd, "--model-file: want NAME=PATH (no spaces), got '%s'",
+                                     mfiles[k]);
+    }
+    if (backend_s && wp_gpu_kind_parse(backend_s, &backend) != WP_OK)
+        return wpctl_usage_error(cmd, "--gpu-backend: want cuda, cpu or model, got '%s'",
+                                 backend_s);
     if (preset && cities)
         return wpctl_usage_error(cmd, "give --preset or --cities, not both");
 
     wp_err err;
     wp_err_clear(&err);
-    const char *dir = wpctl_cluster_dir(dir_flag);
+    const char *dir = wpctl_cluster_dir(t.dir);
     wpctl_cluster *cl = calloc(1, sizeof *cl);
     if (!cl)
         return wpctl_fail("out of memory");
@@ -511,10 +294,18 @@ static int cluster_up(int argc, char **argv)
     /* Refuse to start over a cluster that is still running. */
     if (wpctl_cluster_load(dir, cl, &err) == WP_OK) {
         for (size_t i = 0; i < cl->n; i++)
-            if (wpctl_pid_is_node(cl->nodes[i].pid)) {
+            if (wpctl_node_running(&cl->nodes[i])) {
                 rc = wpctl_fail("a cluster is already running in %s; 'wpctl cluster down "
                                 "--dir %s' first",
                                 dir, dir);
+                free(cl);
+                return rc;
+            }
+        for (size_t i = 0; i < cl->n_placement; i++)
+            if (wpctl_placement_running(&cl->placement[i])) {
+                rc = wpctl_fail("placement-%u of an earlier cluster is still running in %s; "
+                                "'wpctl cluster down --dir %s' first",
+                                cl->placement[i].id, dir, dir);
                 free(cl);
                 return rc;
             }
@@ -522,12 +313,18 @@ static int cluster_up(int argc, char **argv)
     memset(cl, 0, sizeof *cl);
     if (strlen(dir) >= sizeof cl->dir - 64) {
         free(cl);
-        return wpctl_usage_error(cmd, "--dir path too long");
+        return wpctl_usage_error(cmd, "--dir: path too long");
     }
     snprintf(cl->dir, sizeof cl->dir, "%s", dir);
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         free(cl);
         return wpctl_fail("cannot create %s: %s", dir, strerror(errno));
+    }
+    /* The previous cluster's raft and node state (nothing of it runs). */
+    if (wpctl_cluster_purge(dir, false) < 0) {
+        rc = wpctl_fail("cannot remove the old state in %s: %s", dir, strerror(errno));
+        free(cl);
+        return rc;
     }
     cl->emulate_wan = wan;
     cl->probe_interval_ms = (uint32_t)probe_ms;
@@ -545,7 +342,7 @@ static int cluster_up(int argc, char **argv)
                          (int)(eq - mfiles[i]), mfiles[i], abs);
         if (w < 0 || (size_t)w >= sizeof cl->model_files[i] || strchr(abs, ' ')) {
             free(cl);
-            return wpctl_usage_error(cmd, "--model-file path too long or has a space");
+            return wpctl_usage_error(cmd, "--model-file: path too long or has a space");
         }
     }
     cl->n_model_files = n_mf;
@@ -561,10 +358,11 @@ static int cluster_up(int argc, char **argv)
     size_t ncity = 0;
     if (cities) {
         char *copy = strdup(cities);
-        for (char *t = strtok(copy, ","); t; t = strtok(NULL, ",")) {
-            int ci = wp_topo_find(edge, t);
+        for (char *tok = strtok(copy, ","); tok; tok = strtok(NULL, ",")) {
+            int ci = wp_topo_find(edge, tok);
             if (ci < 0 || ncity >= WPCTL_CLUSTER_MAX_NODES) {
-                rc = ci < 0 ? wpctl_usage_error(cmd, "unknown city '%s' (not in the edge preset)", t)
+                rc = ci < 0 ? wpctl_usage_error(cmd, "unknown city '%s' (not in the edge preset)",
+                                                tok)
                             : wpctl_usage_error(cmd, "too many cities");
                 free(copy);
                 goto out;
@@ -575,7 +373,8 @@ static int cluster_up(int argc, char **argv)
     } else {
         const char *pname = preset ? preset : "tiny";
         if (strcmp(pname, "tiny") != 0 && strcmp(pname, "edge") != 0) {
-            rc = wpctl_usage_error(cmd, "--preset must be tiny or edge for a local cluster");
+            rc = wpctl_usage_error(cmd, "--preset: tiny or edge for a local cluster, got '%s'",
+                                   pname);
             goto out;
         }
         if (wp_topo_load_preset(pname, NULL, &tiny, &err)) {
@@ -613,109 +412,33 @@ static int cluster_up(int argc, char **argv)
         snprintf(r->admin, sizeof r->admin, "tcp://127.0.0.1:%d", ports[2 * i + 1]);
         snprintf(r->request, sizeof r->request, "tcp://127.0.0.1:%d", ports[2 * total + i]);
     }
-    cl->n_placement = (size_t)n_pl;
-    for (size_t i = 0; i < (size_t)n_pl; i++) {
+    size_t n_placement = (size_t)n_pl;
+    for (size_t i = 0; i < n_placement; i++) {
         wpctl_placement_rec *pr = &cl->placement[i];
         pr->id = (uint32_t)i + 1;
         snprintf(pr->api, sizeof pr->api, "tcp://127.0.0.1:%d", ports[3 * total + 2 * i]);
         snprintf(pr->raft, sizeof pr->raft, "127.0.0.1:%d", ports[3 * total + 2 * i + 1]);
     }
     free(ports);
-    cl->n = total;
-    char bin[1024];
-    if (find_node_bin(bin, sizeof bin) != 0) {
-        rc = wpctl_fail("WP_NODE_BIN=%s is not an executable file", bin);
+    if ((rc = up_start(cl, n_placement, total, (int)gpus, mem_gb, (int)timeout_s, json)) !=
+        WPCTL_OK)
         goto out;
-    }
-    if (cl->n_placement) {
-        char pbin[1024];
-        if (find_bin("WP_PLACEMENT_BIN", "wp-placement", "placement", pbin, sizeof pbin) != 0) {
-            rc = wpctl_fail("WP_PLACEMENT_BIN=%s is not an executable file", pbin);
-            goto out;
-        }
-        for (size_t i = 0; i < cl->n_placement; i++) {
-            pid_t pid = spawn_placement(pbin, cl, i, &err);
-            if (pid < 0) {
-                cl->n_placement = i;
-                stop_placement(cl, 3000);
-                rc = wpctl_fail("%s", wp_err_text(&err));
-                goto out;
-            }
-            cl->placement[i].pid = pid;
-        }
-        size_t added = 0;
-        if (write_placement_endpoints(cl, &err) ||
-            load_default_catalog(cl, (int)timeout_s, &added, &err)) {
-            stop_placement(cl, 3000);
-            rc = wpctl_fail("placement: %s; logs in %s/logs", wp_err_text(&err), dir);
-            goto out;
-        }
-        printf("placement: %zu servers up, %zu catalog model(s) loaded\n", cl->n_placement,
-               added);
+    if (json) {
+        wp_json j;
+        wp_json_init(&j, stdout, false);
+        wpctl_cluster_json(cl, &j);
+        wp_json_end(&j);
     } else {
-        write_placement_endpoints(cl, &err);
+        printf("cluster up: %zu nodes in %zu cities, dir %s%s\n", total, ncity, dir,
+               wan ? ", WAN emulation on" : "");
+        for (size_t i = 0; i < total; i++)
+            printf("  %-12s %-5s pid %-7ld gossip %s admin %s request %s\n", cl->nodes[i].id,
+                   cl->nodes[i].city, (long)cl->nodes[i].pid, cl->nodes[i].gossip,
+                   cl->nodes[i].admin, cl->nodes[i].request);
+        for (size_t i = 0; i < cl->n_placement; i++)
+            printf("  placement-%-2u      pid %-7ld api %s raft %s\n", cl->placement[i].id,
+                   (long)cl->placement[i].pid, cl->placement[i].api, cl->placement[i].raft);
     }
-    for (size_t i = 0; i < total; i++) {
-        char joins[WP_GOSSIP_ADDR_MAX * 3 + 8];
-        join_list(cl, i, joins, sizeof joins);
-        pid_t pid = spawn_node(bin, cl, &cl->nodes[i], i == 0 ? "" : joins, (int)gpus, mem_gb,
-                               &err);
-        if (pid < 0) {
-            cl->n = i;
-            stop_all(cl, 5000);
-            stop_placement(cl, 3000);
-            rc = wpctl_fail("%s", wp_err_text(&err));
-            goto out;
-        }
-        cl->nodes[i].pid = pid;
-    }
-    if (wpctl_cluster_save(cl, &err)) {
-        stop_all(cl, 5000);
-            stop_placement(cl, 3000);
-        rc = wpctl_fail("%s", wp_err_text(&err));
-        goto out;
-    }
-    /* Wait until every node sees every member alive. */
-    uint64_t deadline = wp_clock_monotonic_ns() + (uint64_t)timeout_s * WP_NS_PER_S;
-    size_t ready = 0;
-    while (wp_clock_monotonic_ns() < deadline) {
-        ready = 0;
-        for (size_t i = 0; i < total; i++) {
-            int st;
-            if (waitpid(cl->nodes[i].pid, &st, WNOHANG) == cl->nodes[i].pid) {
-                stop_all(cl, 5000);
-            stop_placement(cl, 3000);
-                rc = wpctl_fail("node %s exited at start (exit %d); see %s/logs/%s.log",
-                                cl->nodes[i].id, WIFEXITED(st) ? WEXITSTATUS(st) : -1, dir,
-                                cl->nodes[i].id);
-                goto out;
-            }
-            uint32_t alive = 0, tot = 0;
-            wp_err qerr;
-            if (query_status(cl->nodes[i].admin, &alive, &tot, &qerr) == WP_OK &&
-                alive == total)
-                ready++;
-        }
-        if (ready == total)
-            break;
-        sleep_ms(200);
-    }
-    if (ready != total) {
-        stop_all(cl, 5000);
-            stop_placement(cl, 3000);
-        rc = wpctl_fail("only %zu of %zu nodes saw the whole cluster within %lld s; logs in %s/logs",
-                        ready, total, (long long)timeout_s, dir);
-        goto out;
-    }
-    printf("cluster up: %zu nodes in %zu cities, dir %s%s\n", total, ncity, dir,
-           wan ? ", WAN emulation on" : "");
-    for (size_t i = 0; i < total; i++)
-        printf("  %-12s %-5s pid %-7ld gossip %s admin %s request %s\n", cl->nodes[i].id,
-               cl->nodes[i].city, (long)cl->nodes[i].pid, cl->nodes[i].gossip,
-               cl->nodes[i].admin, cl->nodes[i].request);
-    for (size_t i = 0; i < cl->n_placement; i++)
-        printf("  placement-%-2u      pid %-7ld api %s raft %s\n", cl->placement[i].id,
-               (long)cl->placement[i].pid, cl->placement[i].api, cl->placement[i].raft);
     rc = WPCTL_OK;
 out:
     wp_topo_free(edge);
@@ -726,54 +449,24 @@ out:
 
 /* ---------------------------------------------------------------- status/down/restart */
 
-static int parse_dir_json(const char *cmd, int argc, char **argv, const char **dir, bool *json,
-                          bool allow_json, const char **pos)
+/* Parses argv by spec, then loads the cluster recorded in t->dir (or the
+ * default directory), heap-allocated (the record is large). NULL with *rc
+ * the exit status when the command ends here (help, usage error, no
+ * cluster: the reason printed on one line). */
+static wpctl_cluster *parse_and_load(const wpctl_spec *spec, int argc, char **argv,
+                                     const wpctl_target *t, wpctl_args *a, int *rc)
 {
-    static const struct option opts[] = {
-        {"dir", required_argument, NULL, 'd'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': *dir = optarg; break;
-        case 'j':
-            if (!allow_json)
-                return wpctl_usage_error(cmd, "--json is not an option here");
-            *json = true;
-            break;
-        case 'h':
-            fputs(help_cluster, stdout);
-            return -1;
-        default:
-            return wpctl_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (pos) {
-        if (optind >= argc)
-            return wpctl_usage_error(cmd, "a node id is required");
-        *pos = argv[optind++];
-    }
-    if (optind < argc)
-        return wpctl_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    return 0;
-}
-
-/* The cluster recorded in --dir (or the default directory), heap-allocated
- * (the record is large); NULL after printing the one-line reason. */
-static wpctl_cluster *load_cluster_or_fail(const char *dir_flag)
-{
+    *rc = wpctl_parse(spec, argc, argv, a);
+    if (*rc != WPCTL_CONTINUE)
+        return NULL;
+    *rc = WPCTL_FAIL;
     wpctl_cluster *cl = malloc(sizeof *cl);
     if (!cl) {
         wpctl_fail("out of memory");
         return NULL;
     }
     wp_err err;
-    if (wpctl_cluster_load(wpctl_cluster_dir(dir_flag), cl, &err)) {
+    if (wpctl_cluster_load(wpctl_cluster_dir(t->dir), cl, &err)) {
         free(cl);
         wpctl_fail("%s", wp_err_text(&err));
         return NULL;
@@ -783,59 +476,26 @@ static wpctl_cluster *load_cluster_or_fail(const char *dir_flag)
 
 static int cluster_status(int argc, char **argv)
 {
-    const char *dir_flag = NULL;
+    wpctl_target t = {0};
     bool json = false;
-    int r = parse_dir_json("cluster status", argc, argv, &dir_flag, &json, true, NULL);
-    if (r)
-        return r < 0 ? WPCTL_OK : r;
-    wpctl_cluster *cl = load_cluster_or_fail(dir_flag);
+    const wpctl_flag flags[] = {
+        WPF_DIR(&t),
+        WPF_JSON(&json, "[{id, role, city, pid, endpoint, running, gossip,\n"
+                        "request_endpoint | raft}]"),
+        WPF_END,
+    };
+    const wpctl_spec spec = {.name = "cluster status",
+                             .about = "Every process of the cluster: id, role, city, pid, "
+                                      "endpoint, running.\n",
+                             .flags = flags};
+    int rc;
+    wpctl_cluster *cl = parse_and_load(&spec, argc, argv, &t, NULL, &rc);
     if (!cl)
-        return WPCTL_FAIL;
+        return rc;
     if (json) {
         wp_json j;
         wp_json_init(&j, stdout, false);
-        wp_json_arr_begin(&j);
-        for (size_t i = 0; i < cl->n; i++) {
-            wp_json_obj_begin(&j);
-            wp_json_key(&j, "id");
-            wp_json_str(&j, cl->nodes[i].id);
-            wp_json_key(&j, "role");
-            wp_json_str(&j, "node");
-            wp_json_key(&j, "city");
-            wp_json_str(&j, cl->nodes[i].city);
-            wp_json_key(&j, "pid");
-            wp_json_int(&j, cl->nodes[i].pid);
-            wp_json_key(&j, "endpoint");
-            wp_json_str(&j, cl->nodes[i].admin);
-            wp_json_key(&j, "gossip");
-            wp_json_str(&j, cl->nodes[i].gossip);
-            wp_json_key(&j, "request_endpoint");
-            wp_json_str(&j, cl->nodes[i].request);
-            wp_json_key(&j, "running");
-            wp_json_bool(&j, wpctl_pid_is_node(cl->nodes[i].pid));
-            wp_json_obj_end(&j);
-        }
-        for (size_t i = 0; i < cl->n_placement; i++) {
-            char pid_s[32];
-            snprintf(pid_s, sizeof pid_s, "placement-%u", cl->placement[i].id);
-            wp_json_obj_begin(&j);
-            wp_json_key(&j, "id");
-            wp_json_str(&j, pid_s);
-            wp_json_key(&j, "role");
-            wp_json_str(&j, "placement");
-            wp_json_key(&j, "city");
-            wp_json_str(&j, "");
-            wp_json_key(&j, "pid");
-            wp_json_int(&j, cl->placement[i].pid);
-            wp_json_key(&j, "endpoint");
-            wp_json_str(&j, cl->placement[i].api);
-            wp_json_key(&j, "raft");
-            wp_json_str(&j, cl->placement[i].raft);
-            wp_json_key(&j, "running");
-            wp_json_bool(&j, wpctl_pid_is_proc(cl->placement[i].pid, "wp-placement"));
-            wp_json_obj_end(&j);
-        }
-        wp_json_arr_end(&j);
+        wpctl_cluster_json(cl, &j);
         wp_json_end(&j);
     } else {
         printf("%-12s %-9s %-5s %-8s %-26s %-26s %s\n", "ID", "ROLE", "CITY", "PID", "ENDPOINT",
@@ -844,13 +504,13 @@ static int cluster_status(int argc, char **argv)
             printf("%-12s %-9s %-5s %-8ld %-26s %-26s %s\n", cl->nodes[i].id, "node",
                    cl->nodes[i].city, (long)cl->nodes[i].pid, cl->nodes[i].admin,
                    cl->nodes[i].request[0] ? cl->nodes[i].request : "-",
-                   wpctl_pid_is_node(cl->nodes[i].pid) ? "yes" : "no");
+                   wpctl_node_running(&cl->nodes[i]) ? "yes" : "no");
         for (size_t i = 0; i < cl->n_placement; i++) {
             char id_s[32];
             snprintf(id_s, sizeof id_s, "placement-%u", cl->placement[i].id);
             printf("%-12s %-9s %-5s %-8ld %-26s %-26s %s\n", id_s, "placement", "-",
                    (long)cl->placement[i].pid, cl->placement[i].api, "-",
-                   wpctl_pid_is_proc(cl->placement[i].pid, "wp-placement") ? "yes" : "no");
+                   wpctl_placement_running(&cl->placement[i]) ? "yes" : "no");
         }
     }
     free(cl);
@@ -859,82 +519,154 @@ static int cluster_status(int argc, char **argv)
 
 static int cluster_down(int argc, char **argv)
 {
-    const char *dir_flag = NULL;
-    bool json = false;
-    int r = parse_dir_json("cluster down", argc, argv, &dir_flag, &json, false, NULL);
-    if (r)
-        return r < 0 ? WPCTL_OK : r;
-    wpctl_cluster *cl = load_cluster_or_fail(dir_flag);
+    wpctl_target t = {0};
+    bool json = false, purge = false;
+    const wpctl_flag flags[] = {
+        WPF_DIR(&t),
+        WPF_BOOL("purge", &purge, "also remove the state: raft folders, node state, logs,\n"
+                                  "the cluster file (and the directory when empty)"),
+        WPF_JSON(&json, "{stopped, still_running, purged}"),
+        WPF_END,
+    };
+    const wpctl_spec spec = {.name = "cluster down",
+                             .about = "Stops every process of the cluster (SIGTERM, then SIGKILL "
+                                      "after 10 s),\nthrough pidfds.\n",
+                             .flags = flags};
+    int rc;
+    wpctl_cluster *cl = parse_and_load(&spec, argc, argv, &t, NULL, &rc);
     if (!cl)
-        return WPCTL_FAIL;
+        return rc;
     size_t running = 0;
     for (size_t i = 0; i < cl->n; i++)
-        running += wpctl_pid_is_node(cl->nodes[i].pid);
+        running += wpctl_node_running(&cl->nodes[i]);
     for (size_t i = 0; i < cl->n_placement; i++)
-        running += wpctl_pid_is_proc(cl->placement[i].pid, "wp-placement");
-    size_t left = stop_all(cl, 10000);
-    left += stop_placement(cl, 5000);
+        running += wpctl_placement_running(&cl->placement[i]);
+    size_t left = stop_cluster(cl, 10000);
+    int purged = 0;
+    if (left == 0 && purge && (purged = wpctl_cluster_purge(cl->dir, true)) < 0) {
+        rc = wpctl_fail("--purge: %s: %s", cl->dir, strerror(errno));
+        free(cl);
+        return rc;
+    }
     free(cl);
     if (left)
         return wpctl_fail("%zu processes still running after SIGKILL", left);
-    printf("cluster down: stopped %zu processes\n", running);
+    if (json) {
+        printf("{\"stopped\":%zu,\"still_running\":0,\"purged\":%s}\n", running,
+               purge ? "true" : "false");
+    } else {
+        printf("cluster down: stopped %zu processes%s\n", running,
+               purge ? "; state removed" : "");
+    }
+    return WPCTL_OK;
+}
+
+/* Waits until the restarted node is up and sees someone. */
+static int wait_node_back(wpctl_cluster *cl, size_t i, pid_t pid)
+{
+    for (int k = 0; k < 100; k++) {
+        uint32_t alive = 0, tot = 0;
+        wp_err qerr;
+        if (wpctl_node_members(cl->nodes[i].admin, &alive, &tot, &qerr) == WP_OK && alive > 1)
+            return WPCTL_OK;
+        if (waitpid(pid, NULL, WNOHANG) == pid)
+            return wpctl_fail("node %s exited at start; see %s/logs/%s.log", cl->nodes[i].id,
+                              cl->dir, cl->nodes[i].id);
+        wpctl_sleep_ms(100);
+    }
     return WPCTL_OK;
 }
 
 static int cluster_restart(int argc, char **argv)
 {
-    const char *dir_flag = NULL, *id = NULL;
+    wpctl_target t = {0};
     bool json = false;
-    int r = parse_dir_json("cluster restart", argc, argv, &dir_flag, &json, false, &id);
-    if (r)
-        return r < 0 ? WPCTL_OK : r;
-    wpctl_cluster *cl = load_cluster_or_fail(dir_flag);
+    const wpctl_flag flags[] = {
+        WPF_DIR(&t),
+        WPF_JSON(&json, "{id, pid}"),
+        WPF_END,
+    };
+    const wpctl_spec spec = {
+        .name = "cluster restart",
+        .args = "ID|placement-N",
+        .about = "Starts node ID (or placement server N) again, with the same ports and\n"
+                 "state: a node rejoins with a higher incarnation, a placement server\n"
+                 "rejoins its raft group. Refused while it is running.\n",
+        .flags = flags,
+        .min_args = 1,
+        .max_args = 1,
+    };
+    wpctl_args a;
+    int rc;
+    wpctl_cluster *cl = parse_and_load(&spec, argc, argv, &t, &a, &rc);
     if (!cl)
-        return WPCTL_FAIL;
+        return rc;
+    const char *id = a.argv[0];
     wp_err err;
     wp_err_clear(&err);
-    int rc = WPCTL_FAIL;
+    rc = WPCTL_FAIL;
+    pid_t pid = -1;
+    char bin[1024];
     size_t i = 0;
     while (i < cl->n && strcmp(cl->nodes[i].id, id) != 0)
         i++;
-    if (i == cl->n) {
-        rc = wpctl_fail("no node '%s' in cluster %s", id, cl->dir);
+    size_t p = 0;
+    while (p < cl->n_placement) {
+        char pname[32];
+        snprintf(pname, sizeof pname, "placement-%u", cl->placement[p].id);
+        if (strcmp(pname, id) == 0)
+            break;
+        p++;
+    }
+    if (i < cl->n) {
+        if (wpctl_node_running(&cl->nodes[i])) {
+            rc = wpctl_fail("node %s is running (pid %ld)", id, (long)cl->nodes[i].pid);
+            goto out;
+        }
+        char joins[WP_GOSSIP_ADDR_MAX * 3 + 8];
+        if (wpctl_find_node_bin(bin, sizeof bin) != 0) {
+            rc = wpctl_fail("WP_NODE_BIN=%s is not an executable file", bin);
+            goto out;
+        }
+        wpctl_join_list(cl, i, cl->n, joins, sizeof joins);
+        pid = wpctl_spawn_node(bin, cl, &cl->nodes[i], joins, (int)cl->gpus,
+                         (double)cl->gpu_mem_mib / 1024.0, &err);
+        if (pid >= 0) {
+            cl->nodes[i].pid = pid;
+            cl->nodes[i].start_ticks = wpctl_proc_of(pid).start_ticks;
+        }
+    } else if (p < cl->n_placement) {
+        if (wpctl_placement_running(&cl->placement[p])) {
+            rc = wpctl_fail("%s is running (pid %ld)", id, (long)cl->placement[p].pid);
+            goto out;
+        }
+        if (wpctl_find_bin("WP_PLACEMENT_BIN", "wp-placement", "placement", bin, sizeof bin) != 0) {
+            rc = wpctl_fail("WP_PLACEMENT_BIN=%s is not an executable file", bin);
+            goto out;
+        }
+        pid = wpctl_spawn_placement(bin, cl, p, cl->n_placement, &err);
+        if (pid >= 0) {
+            cl->placement[p].pid = pid;
+            cl->placement[p].start_ticks = wpctl_proc_of(pid).start_ticks;
+        }
+    } else {
+        rc = wpctl_fail("no node or placement server '%s' in cluster %s", id, cl->dir);
         goto out;
     }
-    if (wpctl_pid_is_node(cl->nodes[i].pid)) {
-        rc = wpctl_fail("node %s is running (pid %ld)", id, (long)cl->nodes[i].pid);
-        goto out;
-    }
-    char bin[1024], joins[WP_GOSSIP_ADDR_MAX * 3 + 8];
-    if (find_node_bin(bin, sizeof bin) != 0) {
-        rc = wpctl_fail("WP_NODE_BIN=%s is not an executable file", bin);
-        goto out;
-    }
-    join_list(cl, i, joins, sizeof joins);
-    pid_t pid = spawn_node(bin, cl, &cl->nodes[i], joins, (int)cl->gpus,
-                           (double)cl->gpu_mem_mib / 1024.0, &err);
     if (pid < 0) {
         rc = wpctl_fail("%s", wp_err_text(&err));
         goto out;
     }
-    cl->nodes[i].pid = pid;
     if (wpctl_cluster_save(cl, &err)) {
         rc = wpctl_fail("%s", wp_err_text(&err));
         goto out;
     }
-    /* Wait until it is up and sees someone. */
-    for (int k = 0; k < 100; k++) {
-        uint32_t alive = 0, tot = 0;
-        wp_err qerr;
-        if (query_status(cl->nodes[i].admin, &alive, &tot, &qerr) == WP_OK && alive > 1)
-            break;
-        if (waitpid(pid, NULL, WNOHANG) == pid) {
-            rc = wpctl_fail("node %s exited at start; see %s/logs/%s.log", id, cl->dir, id);
-            goto out;
-        }
-        sleep_ms(100);
-    }
-    printf("restarted %s: pid %ld\n", id, (long)pid);
+    if (i < cl->n && (rc = wait_node_back(cl, i, pid)) != WPCTL_OK)
+        goto out;
+    if (json)
+        printf("{\"id\":\"%s\",\"pid\":%ld}\n", id, (long)pid);
+    else
+        printf("restarted %s: pid %ld\n", id, (long)pid);
     rc = WPCTL_OK;
 out:
     free(cl);
@@ -943,21 +675,15 @@ out:
 
 int wpctl_cluster_main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fputs(help_cluster, stderr);
-        return WPCTL_USAGE;
-    }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        fputs(help_cluster, stdout);
-        return WPCTL_OK;
-    }
-    if (strcmp(argv[1], "up") == 0)
-        return cluster_up(argc - 1, argv + 1);
-    if (strcmp(argv[1], "status") == 0)
-        return cluster_status(argc - 1, argv + 1);
-    if (strcmp(argv[1], "down") == 0)
-        return cluster_down(argc - 1, argv + 1);
-    if (strcmp(argv[1], "restart") == 0)
-        return cluster_restart(argc - 1, argv + 1);
-    return wpctl_usage_error("cluster", "unknown command '%s'", argv[1]);
+    static const struct wpctl_cmd subs[] = {
+        {"up", "start placement servers and nodes, wait until all have joined", cluster_up},
+        {"status", "every process: id, role, city, pid, endpoint, running", cluster_status},
+        {"restart", "start a stopped node or placement server again", cluster_restart},
+        {"down", "stop every process (--purge: and remove the state)", cluster_down},
+    };
+    return wpctl_dispatch("cluster",
+                          "A local cluster of wp-node and wp-placement processes on loopback,\n"
+                          "recorded in a cluster directory (--dir D, else $WP_CLUSTER_DIR, else\n"
+                          "./.cluster). 'wpctl logs ID' shows a process's log.\n",
+                          subs, WP_ARRAY_LEN(subs), argc, argv);
 }

@@ -1,30 +1,14 @@
 /* wpctl infer — run a checkpoint on the cpu or cuda backend: prompt tokens
  * in, generated tokens out (stdout), timings on stderr. Same inputs, same
  * tokens, every run. */
+#include "tools/wpctl/flags.h"
 #include "tools/wpctl/wpctl.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gpu_worker/gpu_worker.h"
-
-static void infer_usage(FILE *fp)
-{
-    fprintf(fp,
-            "usage: wpctl infer --model FILE --prompt-tokens T1,T2,... [--steps N]\n"
-            "                   [--backend cpu|cuda] [--temperature T] [--seed S] [--json]\n\n"
-            "Loads a llama2.c (version 0) checkpoint, feeds the prompt's token ids and\n"
-            "generates N more (default 16): greedy when T is 0 (the default), else\n"
-            "sampled from softmax(logits / T) with a generator seeded with S (default 0).\n"
-            "Prints the generated token ids on stdout, one line; the cold-load time, time\n"
-            "to first token and time per output token on stderr (with --json, one JSON\n"
-            "object on stdout instead). Backend: cuda when built with CUDA and a device\n"
-            "exists, else cpu; the 'model' backend is a TIMING MODEL that computes no\n"
-            "tokens, so infer does not offer it. Token ids must be below the vocabulary\n"
-            "size and prompt + steps must fit in the model's seq_len.\n");
-}
 
 /* Parses "1,2,3"; *out is malloc'd. */
 static int parse_tokens(const char *s, int32_t **out, uint32_t *n)
@@ -73,57 +57,42 @@ static int parse_tokens(const char *s, int32_t **out, uint32_t *n)
 
 int wpctl_infer_main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'},   {"prompt-tokens", required_argument, NULL, 'p'},
-        {"steps", required_argument, NULL, 'n'},   {"backend", required_argument, NULL, 'b'},
-        {"temperature", required_argument, NULL, 't'}, {"seed", required_argument, NULL, 's'},
-        {"json", no_argument, NULL, 'j'},          {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *path = NULL, *prompt_s = NULL;
+    const char *path = NULL, *prompt_s = NULL, *backend = NULL;
     int kind = wp_gpu_cuda_device_count() > 0 ? WP_GPU_CUDA : WP_GPU_CPU;
     int64_t steps = 16;
     double temp = 0.0;
     uint64_t seed = 0;
     bool json = false;
-    int ch;
-    optind = 1;
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'm': path = optarg; break;
-        case 'p': prompt_s = optarg; break;
-        case 'n':
-            if (wp_parse_int64(optarg, &steps) != WP_OK || steps < 1 || steps > WP_LLAMA_MAX_SEQ)
-                return wpctl_usage_error("infer", "--steps: expected 1..%d, got '%s'",
-                                         WP_LLAMA_MAX_SEQ, optarg);
-            break;
-        case 'b':
-            if (wp_gpu_kind_parse(optarg, &kind) != WP_OK)
-                return wpctl_usage_error("infer", "--backend: expected cpu or cuda, got '%s'",
-                                         optarg);
-            if (kind == WP_GPU_MODEL)
-                return wpctl_usage_error("infer", "--backend model is a TIMING MODEL and computes "
-                                                  "no tokens; use cpu or cuda");
-            break;
-        case 't':
-            if (wp_parse_double(optarg, &temp) != WP_OK || !(temp >= 0) || temp > 1e6)
-                return wpctl_usage_error("infer", "--temperature: expected a number >= 0, got '%s'",
-                                         optarg);
-            break;
-        case 's':
-            if (wp_parse_u64(optarg, &seed) != WP_OK)
-                return wpctl_usage_error("infer", "--seed: expected an unsigned integer, got '%s'",
-                                         optarg);
-            break;
-        case 'j': json = true; break;
-        case 'h': infer_usage(stdout); return WPCTL_OK;
-        default:
-            return wpctl_usage_error("infer", "unknown or incomplete option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return wpctl_usage_error("infer", "unexpected argument '%s'", argv[optind]);
+    const wpctl_flag flags[] = {
+        WPF_STR("model", &path, "FILE", "a llama2.c version-0 checkpoint (required)"),
+        WPF_STR("prompt-tokens", &prompt_s, "T1,T2,...", "prompt token ids (required)"),
+        WPF_I64("steps", &steps, 1, WP_LLAMA_MAX_SEQ, "N", "tokens to generate (default 16)"),
+        WPF_STR("backend", &backend, "B", "cpu or cuda (default: cuda if a device exists)"),
+        WPF_DOUBLE("temperature", &temp, 0, 1e6, "T", "0 = greedy (default)"),
+        WPF_U64("seed", &seed, 1, 0, "S", "sampling seed (default 0)"),
+        WPF_JSON(&json, "one JSON object on stdout: tokens and timings"),
+        WPF_END,
+    };
+    const wpctl_spec spec = {
+        .name = "infer",
+        .args = "--model FILE --prompt-tokens T1,T2,...",
+        .about = "Loads a llama2.c (version 0) checkpoint, feeds the prompt's token ids and\n"
+            "generates N more (default 16): greedy when T is 0 (the default), else\n"
+            "sampled from softmax(logits / T) with a generator seeded with S (default 0).\n"
+            "Prints the generated token ids on stdout, one line; the cold-load time, time\n"
+            "to first token and time per output token on stderr (with --json, one JSON\n"
+            "object on stdout instead). Backend: cuda when built with CUDA and a device\n"
+            "exists, else cpu; the 'model' backend is a TIMING MODEL that computes no\n"
+            "tokens, so infer does not offer it. Token ids must be below the vocabulary\n"
+            "size and prompt + steps must fit in the model's seq_len.\n",
+        .flags = flags,
+    };
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, NULL);
+    if (backend && wp_gpu_kind_parse(backend, &kind) != WP_OK)
+        return wpctl_usage_error("infer", "--backend: expected cpu or cuda, got '%s'", backend);
+    if (backend && kind == WP_GPU_MODEL)
+        return wpctl_usage_error("infer", "--backend model is a TIMING MODEL and computes "
+                                          "no tokens; use cpu or cuda");
     if (!path || !prompt_s)
         return wpctl_usage_error("infer", "--model and --prompt-tokens are required");
     int32_t *prompt = NULL;

@@ -1,90 +1,50 @@
 /* wpctl model — model checkpoints. `wpctl model gen` writes a llama2.c
  * version-0 checkpoint with seeded random weights (for tests and
  * benchmarks); the same seed and sizes give the same file, byte for byte. */
+#include "tools/wpctl/flags.h"
 #include "tools/wpctl/wpctl.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "gpu_worker/gpu_worker.h"
 
-static void model_usage(FILE *fp)
+static int gen_main(int argc, char **argv)
 {
-    fprintf(fp, "usage: wpctl model gen --dim D --layers L --heads H [--kv-heads K]\n"
-                "                       [--hidden-dim F] --vocab V --seq-len S --seed X\n"
-                "                       [--std SIGMA] [--unshared-classifier] [--json] -o FILE\n\n"
-                "Writes a transformer checkpoint in the public llama2.c layout (version 0:\n"
+    wp_llama_config c = {.shared_classifier = true};
+    uint64_t seed = 0;
+    bool have_seed = false, json = false, unshared = false;
+    double std = 0.02;
+    const char *out = NULL;
+    wpctl_flag flags[] = {
+        WPF_U32("dim", &c.dim, 1, INT32_MAX, "D", "model width (required)"),
+        WPF_U32("layers", &c.n_layers, 1, INT32_MAX, "L", "transformer layers (required)"),
+        WPF_U32("heads", &c.n_heads, 1, INT32_MAX, "H", "attention heads (required)"),
+        WPF_U32("kv-heads", &c.n_kv_heads, 1, INT32_MAX, "K", "key/value heads (default H)"),
+        WPF_U32("hidden-dim", &c.hidden_dim, 1, INT32_MAX, "F", "feed-forward width"),
+        WPF_U32("vocab", &c.vocab_size, 1, INT32_MAX, "V", "vocabulary size (required)"),
+        WPF_U32("seq-len", &c.seq_len, 1, INT32_MAX, "S", "context length (required)"),
+        WPF_U64("seed", &seed, 1, 0, "X", "weights' seed (required)"),
+        WPF_POSITIVE("std", &std, 0, 10, "SIGMA", "weights' standard deviation (default 0.02)"),
+        WPF_BOOL("unshared-classifier", &unshared, "a classifier of its own, not the embedding"),
+        WPF_JSON(&json, "what was written, as one JSON object"),
+        {.name = "output", .short_name = 'o', .kind = WPCTL_F_STR, .dest = &out, .lo = 1,
+         .metavar = "FILE", .help = "the checkpoint to write (required)"},
+        WPF_END,
+    };
+    flags[7].seen = &have_seed;
+    const wpctl_spec spec = {
+        .name = "model gen",
+        .about = "Writes a transformer checkpoint in the public llama2.c layout (version 0:\n"
                 "seven int32 header fields, then float32 tensors) with random weights drawn\n"
                 "from N(0, SIGMA) (default 0.02) by a generator seeded with X; RMSNorm\n"
                 "weights are 1. Same arguments, same file. Defaults: --kv-heads = --heads,\n"
                 "--hidden-dim = 8*D/3 rounded up to a multiple of 32. Load it with\n"
-                "'wpctl infer --model FILE'.\n");
-}
-
-static int parse_u32_opt(const char *name, const char *s, uint32_t *out)
-{
-    int64_t v;
-    if (wp_parse_int64(s, &v) != WP_OK || v < 1 || v > INT32_MAX)
-        return wpctl_usage_error("model gen", "--%s: expected a positive integer, got '%s'", name,
-                                 s);
-    *out = (uint32_t)v;
-    return WPCTL_OK;
-}
-
-static int gen_main(int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"dim", required_argument, NULL, 'd'},     {"layers", required_argument, NULL, 'l'},
-        {"heads", required_argument, NULL, 'H'},   {"kv-heads", required_argument, NULL, 'k'},
-        {"hidden-dim", required_argument, NULL, 'f'}, {"vocab", required_argument, NULL, 'v'},
-        {"seq-len", required_argument, NULL, 's'}, {"seed", required_argument, NULL, 'x'},
-        {"std", required_argument, NULL, 'e'},     {"unshared-classifier", no_argument, NULL, 'u'},
-        {"json", no_argument, NULL, 'j'},          {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+                "'wpctl infer --model FILE'.\n",
+        .flags = flags,
     };
-    wp_llama_config c = {.shared_classifier = true};
-    uint64_t seed = 0;
-    bool have_seed = false, json = false;
-    double std = 0.02;
-    const char *out = NULL;
-    int rv, ch;
-    optind = 1;
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-        rv = WPCTL_OK;
-        switch (ch) {
-        case 'd': rv = parse_u32_opt("dim", optarg, &c.dim); break;
-        case 'l': rv = parse_u32_opt("layers", optarg, &c.n_layers); break;
-        case 'H': rv = parse_u32_opt("heads", optarg, &c.n_heads); break;
-        case 'k': rv = parse_u32_opt("kv-heads", optarg, &c.n_kv_heads); break;
-        case 'f': rv = parse_u32_opt("hidden-dim", optarg, &c.hidden_dim); break;
-        case 'v': rv = parse_u32_opt("vocab", optarg, &c.vocab_size); break;
-        case 's': rv = parse_u32_opt("seq-len", optarg, &c.seq_len); break;
-        case 'x':
-            if (wp_parse_u64(optarg, &seed) != WP_OK)
-                return wpctl_usage_error("model gen", "--seed: expected an unsigned integer, got '%s'",
-                                         optarg);
-            have_seed = true;
-            break;
-        case 'e':
-            if (wp_parse_double(optarg, &std) != WP_OK || !(std > 0) || std > 10)
-                return wpctl_usage_error("model gen", "--std: expected a number in (0, 10], got '%s'",
-                                         optarg);
-            break;
-        case 'u': c.shared_classifier = false; break;
-        case 'j': json = true; break;
-        case 'o': out = optarg; break;
-        case 'h': model_usage(stdout); return WPCTL_OK;
-        default:
-            return wpctl_usage_error("model gen", "unknown or incomplete option '%s'",
-                                     argv[optind - 1]);
-        }
-        if (rv != WPCTL_OK)
-            return rv;
-    }
-    if (optind < argc)
-        return wpctl_usage_error("model gen", "unexpected argument '%s'", argv[optind]);
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, NULL);
+    c.shared_classifier = !unshared;
     if (!c.dim || !c.n_layers || !c.n_heads || !c.vocab_size || !c.seq_len || !have_seed || !out)
         return wpctl_usage_error("model gen",
                                  "--dim, --layers, --heads, --vocab, --seq-len, --seed and -o "
@@ -138,13 +98,9 @@ static int gen_main(int argc, char **argv)
 
 int wpctl_model_main(int argc, char **argv)
 {
-    if (argc < 2)
-        return wpctl_usage_error("model", "missing subcommand (expected: gen)");
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        model_usage(stdout);
-        return WPCTL_OK;
-    }
-    if (strcmp(argv[1], "gen") == 0)
-        return gen_main(argc - 1, argv + 1);
-    return wpctl_usage_error("model", "unknown subcommand '%s' (expected: gen)", argv[1]);
+    static const struct wpctl_cmd subs[] = {
+        {"gen", "write a checkpoint with seeded random weights", gen_main},
+    };
+    return wpctl_dispatch("model", "Model checkpoints (llama2.c layout).\n", subs,
+                          WP_ARRAY_LEN(subs), argc, argv);
 }

@@ -3,46 +3,30 @@
  *
  *   wpctl models [--json] [--endpoint ADDR[,ADDR...] | --dir D] */
 #include "tools/wpctl/wpctl.h"
+#include "tools/wpctl/flags.h"
 #include "placement/client.h"
 
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const help_models =
-    "usage: wpctl models [--json] [--endpoint ADDR[,ADDR...] | --dir D]\n\n"
-    "Lists the placement catalog: each model's size, cold-load time, timing\n"
-    "profile, the cities it is pinned to and how many nodes keep it warm.\n\n"
-    "  --endpoint LIST  placement servers' API addresses\n"
-    "  --dir D          cluster directory with placement.endpoints (default .cluster)\n"
-    "  --json           a JSON list of model objects\n";
-
 int wpctl_models_main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"endpoint", required_argument, 0, 'e'}, {"dir", required_argument, 0, 'd'},
-        {"json", no_argument, 0, 'j'},           {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
-    };
-    const char *endpoint = NULL, *dir = NULL;
+    wpctl_target t = {0};
     bool json = false;
-    int ch;
-    opterr = 0; /* one line of our own, not getopt's too */
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'e': endpoint = optarg; break;
-        case 'd': dir = optarg; break;
-        case 'j': json = true; break;
-        case 'h': fputs(help_models, stdout); return WPCTL_OK;
-        default:
-            return wpctl_usage_error("models", "unknown option or missing value: '%s'",
-                                     argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return wpctl_usage_error("models", "unexpected argument '%s'", argv[optind]);
+    const wpctl_flag flags[] = {
+        WPF_PLACEMENT(&t),
+        WPF_JSON(&json, "a JSON list of model objects"),
+        WPF_END,
+    };
+    const wpctl_spec spec = {
+        .name = "models",
+        .about = "Lists the placement catalog: each model's size, cold-load time, timing\n"
+                 "profile, the cities it is pinned to and how many nodes keep it warm.\n",
+        .flags = flags,
+    };
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, NULL);
     wp_placement_client *c;
-    int rv = wpctl_placement_connect(endpoint, dir, &c);
+    int rv = wpctl_placement_connect(t.endpoint, t.dir, &c);
     if (rv != WPCTL_OK)
         return rv;
     wp_model_profile *models = NULL;

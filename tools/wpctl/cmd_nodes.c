@@ -3,24 +3,11 @@
  *
  *   wpctl nodes [--dir D | --endpoint ADDR] [--node ID] [--json] */
 #include "tools/wpctl/cluster.h"
+#include "tools/wpctl/flags.h"
 #include "tools/wpctl/wpctl.h"
 
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char *const help_nodes =
-    "usage: wpctl nodes [--dir D | --endpoint ADDR] [--node ID] [--json]\n\n"
-    "Lists the members of the cluster as one node's gossip view has them:\n"
-    "id, city, status (alive/suspect/dead/left), GPUs, free GPU memory, warm\n"
-    "models, queue depth, draining, capacity version and incarnation.\n\n"
-    "  --dir D          cluster directory (else $WP_CLUSTER_DIR, else ./.cluster);\n"
-    "                   asks the first running node unless --node is given\n"
-    "  --node ID        ask this node of the cluster\n"
-    "  --endpoint ADDR  ask the wp-node admin endpoint at ADDR instead\n"
-    "  --json           a JSON list of objects: id, city, status, gpus,\n"
-    "                   gpu_mem_free_bytes, warm_models, version, incarnation,\n"
-    "                   queue_depth, draining, addr\n";
 
 static int cmp_member(const void *a, const void *b)
 {
@@ -31,34 +18,29 @@ static int cmp_member(const void *a, const void *b)
 
 int wpctl_nodes_main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"dir", required_argument, NULL, 'd'},  {"endpoint", required_argument, NULL, 'e'},
-        {"node", required_argument, NULL, 'n'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
-    };
-    const char *dir = NULL, *endpoint = NULL, *node_id = NULL;
+    wpctl_target t = {0};
     bool json = false;
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': dir = optarg; break;
-        case 'e': endpoint = optarg; break;
-        case 'n': node_id = optarg; break;
-        case 'j': json = true; break;
-        case 'h': fputs(help_nodes, stdout); return WPCTL_OK;
-        default: return wpctl_usage_error("nodes", "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return wpctl_usage_error("nodes", "unexpected argument '%s'", argv[optind]);
-    if (endpoint && (dir || node_id))
+    const wpctl_flag flags[] = {
+        WPF_TARGET(&t, "ask the wp-node admin endpoint at ADDR instead"),
+        WPF_JSON(&json, "a JSON list of objects: id, city, status, gpus,\n"
+                        "gpu_mem_free_bytes, warm_models, version, incarnation,\n"
+                        "queue_depth, draining, addr"),
+        WPF_END,
+    };
+    const wpctl_spec spec = {
+        .name = "nodes",
+        .about = "Lists the members of the cluster as one node's gossip view has them:\n"
+                 "id, city, status (alive/suspect/dead/left), GPUs, free GPU memory, warm\n"
+                 "models, queue depth, draining, capacity version and incarnation.\n",
+        .flags = flags,
+    };
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, NULL);
+    if (t.endpoint && (t.dir || t.node))
         return wpctl_usage_error("nodes", "give --endpoint, or --dir/--node, not both");
     wp_err err;
     wp_err_clear(&err);
     char ep[WP_GOSSIP_ADDR_MAX];
-    if (wpctl_resolve_admin(dir, endpoint, node_id, ep, sizeof ep, &err))
+    if (wpctl_resolve_admin(t.dir, t.endpoint, t.node, ep, sizeof ep, &err))
         return wpctl_fail("%s", wp_err_text(&err));
     Warmpath__Admin__AdminRequest req = WARMPATH__ADMIN__ADMIN_REQUEST__INIT;
     Warmpath__Admin__MembersRequest mr = WARMPATH__ADMIN__MEMBERS_REQUEST__INIT;

@@ -7,10 +7,11 @@
  * Also the helper every placement command uses to find the servers:
  * --endpoint wins; else the file D/placement.endpoints (one address per
  * line; D from --dir, default .cluster) that `wpctl cluster up` writes. */
+#include "tools/wpctl/cluster.h"
+#include "tools/wpctl/flags.h"
 #include "tools/wpctl/wpctl.h"
 #include "placement/client.h"
 
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +24,7 @@ int wpctl_placement_connect(const char *endpoint, const char *dir, wp_placement_
             return wpctl_fail("--endpoint: %s", wp_err_text(&err));
         return WPCTL_OK;
     }
-    const char *d = dir ? dir : ".cluster";
+    const char *d = wpctl_cluster_dir(dir);
     char path[1024];
     snprintf(path, sizeof path, "%s/placement.endpoints", d);
     FILE *fp = fopen(path, "r");
@@ -54,17 +55,6 @@ int wpctl_placement_connect(const char *endpoint, const char *dir, wp_placement_
         return wpctl_fail("%s: %s", path, wp_err_text(&err));
     return WPCTL_OK;
 }
-
-static const char *const help_placement =
-    "usage: wpctl placement [--json] [--endpoint ADDR[,ADDR...] | --dir D]\n"
-    "       wpctl placement status [--json] [--endpoint ADDR[,ADDR...] | --dir D]\n\n"
-    "Without a command: which nodes keep which models warm, each replica marked\n"
-    "pinned (an operator's pin) or placed (by the optimizer), and every pin with\n"
-    "how many of its replicas are placed.\n"
-    "status: every placement server's role, term, commit index and leader.\n\n"
-    "  --endpoint LIST  placement servers' API addresses (tcp://HOST:PORT or HOST:PORT)\n"
-    "  --dir D          cluster directory with placement.endpoints (default .cluster)\n"
-    "  --json           JSON instead of a table\n";
 
 static int show_assignment(wp_placement_client *c, bool json)
 {
@@ -283,36 +273,30 @@ static int show_status(wp_placement_client *c, bool json)
 
 int wpctl_placement_main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"endpoint", required_argument, 0, 'e'}, {"dir", required_argument, 0, 'd'},
-        {"json", no_argument, 0, 'j'},           {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
-    };
-    const char *endpoint = NULL, *dir = NULL;
+    wpctl_target t = {0};
     bool json = false;
-    int ch;
-    opterr = 0; /* one line of our own, not getopt's too */
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'e': endpoint = optarg; break;
-        case 'd': dir = optarg; break;
-        case 'j': json = true; break;
-        case 'h': fputs(help_placement, stdout); return WPCTL_OK;
-        default:
-            return wpctl_usage_error("placement", "unknown option or missing value: '%s'",
-                                     argv[optind - 1]);
-        }
-    }
-    bool status = false;
-    if (optind < argc) {
-        if (strcmp(argv[optind], "status") != 0)
-            return wpctl_usage_error("placement", "unknown command '%s'", argv[optind]);
-        status = true;
-        if (optind + 1 < argc)
-            return wpctl_usage_error("placement", "unexpected argument '%s'", argv[optind + 1]);
-    }
+    const wpctl_flag flags[] = {
+        WPF_PLACEMENT(&t),
+        WPF_JSON(&json, "JSON instead of a table"),
+        WPF_END,
+    };
+    const wpctl_spec spec = {
+        .name = "placement",
+        .args = "[status]",
+        .about = "Without a command: which nodes keep which models warm, each replica marked\n"
+    "pinned (an operator's pin) or placed (by the optimizer), and every pin with\n"
+    "how many of its replicas are placed.\n"
+    "status: every placement server's role, term, commit index and leader.\n\n",
+        .flags = flags,
+        .max_args = 1,
+    };
+    wpctl_args a;
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, &a);
+    bool status = a.argc == 1;
+    if (status && strcmp(a.argv[0], "status") != 0)
+        return wpctl_usage_error("placement", "unknown command '%s'", a.argv[0]);
     wp_placement_client *c;
-    int rv = wpctl_placement_connect(endpoint, dir, &c);
+    int rv = wpctl_placement_connect(t.endpoint, t.dir, &c);
     if (rv != WPCTL_OK)
         return rv;
     rv = status ? show_status(c, json) : show_assignment(c, json);

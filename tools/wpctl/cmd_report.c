@@ -1,38 +1,13 @@
 /* wpctl report — p50/p95/p99, cold starts and errors by region of a traffic
  * results file (written by `wpctl traffic --out`), in `wpctl sim`'s format.
  *
- *   wpctl report [FILE] [--json] */
+ *   wpctl report [FILE] [--json] [--vs-sim SCENARIO [--seed S]] [--html OUT] */
 #include "tools/wpctl/html_report.h"
 #include "tools/wpctl/results.h"
+#include "tools/wpctl/flags.h"
 #include "tools/wpctl/wpctl.h"
 
-#include <getopt.h>
 #include <math.h>
-
-static const char *const help_report =
-    "usage: wpctl report [FILE] [--json] [--vs-sim SCENARIO [--seed S]] [--html OUT]\n\n"
-    "Reads a traffic results file (CSV written by `wpctl traffic --out FILE`;\n"
-    "FILE - or none reads stdin) and prints, by region of the user, requests\n"
-    "sent, p50/p95/p99 of TTFT (user send -> first token back), p95 of the\n"
-    "full response and cold starts, in the same table and JSON as `wpctl sim`,\n"
-    "plus sent, ok and errors (sent = ok + errors; every request is one row,\n"
-    "timeouts included) and the errors by reason. Latency percentiles cover\n"
-    "the successful requests.\n\n"
-    "Columns of FILE:\n  " WPCTL_RESULTS_HEADER "\n\n"
-    "  --json   one JSON object: scenario, seed, requests, wall_s, requests_per_s,\n"
-    "           sent, ok, errors, counts_add_up, retried, errors_by_reason,\n"
-    "           regions{REGION{requests, p50_ms, p95_ms, p99_ms, total_p95_ms,\n"
-    "           cold_starts, model_loads, container_starts, isolate_starts, sent,\n"
-    "           ok, errors}}, all{...}\n"
-    "  --vs-sim SCENARIO  also simulate SCENARIO (a `wpctl sim` scenario file or\n"
-    "           built-in, describing the same cities, models and rate) for as many\n"
-    "           requests as FILE has, and print p50/p95 by region side by side\n"
-    "           with the p95 difference (live - sim) / sim; with --json:\n"
-    "           {live:{...}, sim:{...}, p95_diff_pct:{REGION: x}}\n"
-    "  --seed S           the simulation's seed (default 1)\n"
-    "  --html OUT         also write a self-contained HTML report to OUT: a world map\n"
-    "           of the users' p95 TTFT by city and the nodes that served, TTFT CDFs\n"
-    "           by region, the tables (and the --vs-sim table)\n";
 
 static double q_ms(const wp_hist *h, double q)
 {
@@ -104,36 +79,45 @@ static int run_twin(const char *scenario, uint64_t seed, uint64_t requests, wp_s
 
 int wpctl_report_main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"vs-sim", required_argument, NULL, 'v'},
-        {"seed", required_argument, NULL, 's'},
-        {"html", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     bool json = false;
     const char *twin = NULL, *html_path = NULL;
     uint64_t seed = 1;
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'j': json = true; break;
-        case 'v': twin = optarg; break;
-        case 'o': html_path = optarg; break;
-        case 's':
-            if (wp_parse_u64(optarg, &seed))
-                return wpctl_usage_error("report", "--seed: expected an unsigned integer");
-            break;
-        case 'h': fputs(help_report, stdout); return WPCTL_OK;
-        default: return wpctl_usage_error("report", "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (argc - optind > 1)
-        return wpctl_usage_error("report", "unexpected argument '%s'", argv[optind + 1]);
-    const char *path = optind < argc ? argv[optind] : "-";
+    const wpctl_flag flags[] = {
+        WPF_JSON(&json, "one JSON object: scenario, seed, requests, wall_s, requests_per_s,\n"
+                        "sent, ok, errors, counts_add_up, retried, errors_by_reason,\n"
+                        "regions{REGION{requests, p50_ms, p95_ms, p99_ms, total_p95_ms,\n"
+                        "cold_starts, model_loads, container_starts, isolate_starts, sent,\n"
+                        "ok, errors}}, all{...}"),
+        WPF_STR("vs-sim", &twin, "SCENARIO",
+                "also simulate SCENARIO (a `wpctl sim` scenario file or\n"
+                "built-in, describing the same cities, models and rate) for as many\n"
+                "requests as FILE has, and print p50/p95 by region side by side\n"
+                "with the p95 difference (live - sim) / sim; with --json:\n"
+                "{live:{...}, sim:{...}, p95_diff_pct:{REGION: x}}"),
+        WPF_U64("seed", &seed, 1, 0, "S", "the simulation's seed (default 1)"),
+        WPF_STR("html", &html_path, "OUT",
+                "also write a self-contained HTML report to OUT: a world map of\n"
+                "the users' p95 TTFT by city and the nodes that served, TTFT CDFs\n"
+                "by region, the tables (and the --vs-sim table)"),
+        WPF_END,
+    };
+    const wpctl_spec spec = {
+        .name = "report",
+        .args = "[FILE]",
+        .about = "Reads a traffic results file (CSV written by `wpctl traffic --out FILE`;\n"
+                 "FILE - or none reads stdin) and prints, by region of the user, requests\n"
+                 "sent, p50/p95/p99 of TTFT (user send -> first token back), p95 of the\n"
+                 "full response and cold starts, in the same table and JSON as `wpctl sim`,\n"
+                 "plus sent, ok and errors (sent = ok + errors; every request is one row,\n"
+                 "timeouts included) and the errors by reason. Latency percentiles cover\n"
+                 "the successful requests.\n\n"
+                 "Columns of FILE:\n  " WPCTL_RESULTS_HEADER "\n",
+        .flags = flags,
+        .max_args = 1,
+    };
+    wpctl_args a;
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, &a);
+    const char *path = a.argc ? a.argv[0] : "-";
     wp_err err;
     wp_err_clear(&err);
     wpctl_report rep;

@@ -3,32 +3,11 @@
  *
  *   wpctl route MODEL --from CITY [--json] [--dir D | --endpoint ADDR] */
 #include "tools/wpctl/infer_client.h"
+#include "tools/wpctl/flags.h"
 #include "tools/wpctl/wpctl.h"
 
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char *const help_route =
-    "usage: wpctl route MODEL --from CITY [--policy P] [--max N] [--json]\n"
-    "                   [--dir D | --endpoint ADDR]\n\n"
-    "Asks the ingress nearest to CITY (the cluster node whose city has the\n"
-    "lowest model RTT from it: anycast), or the node at --endpoint, which node\n"
-    "it would send a request for MODEL to now, and why: every candidate it\n"
-    "considered with its RTT from the ingress, its cost (RTT + expected wait\n"
-    "+ cold load) and its verdict (chosen, better-found, dead, suspect,\n"
-    "draining, no-gpu, not-warm, no-memory, full). Nothing is run.\n\n"
-    "  --from CITY      the user's city (a code of the topology)\n"
-    "  --policy P       nearest-warm (default), latency or nearest\n"
-    "  --max N          at most N candidates (default 32)\n"
-    "  --preset P       topology of city codes and RTTs (default edge)\n"
-    "  --dir D          cluster directory (else $WP_CLUSTER_DIR, else ./.cluster)\n"
-    "  --endpoint ADDR  ask the node at this request endpoint\n"
-    "  --json           the decision as JSON: ingress_node, ingress_city,\n"
-    "                   from_city, policy, model, status, reason, chosen_node,\n"
-    "                   chosen_city, rtt_ms, wait_ms, cost_ms, cold, considered,\n"
-    "                   total, stopped_early, candidates[{node, city, rtt_ms,\n"
-    "                   cost_ms, warm, verdict}]\n";
 
 static void print_json(const Warmpath__Infer__RouteResponse *r)
 {
@@ -122,40 +101,41 @@ static void print_table(const Warmpath__Infer__RouteResponse *r, const char *end
 
 int wpctl_route_main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"from", required_argument, NULL, 'f'},   {"json", no_argument, NULL, 'j'},
-        {"dir", required_argument, NULL, 'd'},    {"endpoint", required_argument, NULL, 'e'},
-        {"policy", required_argument, NULL, 'P'}, {"max", required_argument, NULL, 'm'},
-        {"preset", required_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *from = NULL, *dir = NULL, *endpoint = NULL, *policy = "", *preset = "edge";
+    wpctl_target t = {0};
+    const char *from = NULL, *policy = "", *preset = "edge";
     uint64_t max = 32;
     bool json = false;
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'f': from = optarg; break;
-        case 'j': json = true; break;
-        case 'd': dir = optarg; break;
-        case 'e': endpoint = optarg; break;
-        case 'P': policy = optarg; break;
-        case 'p': preset = optarg; break;
-        case 'm':
-            if (wp_parse_u64(optarg, &max) || max < 1 || max > 256)
-                return wpctl_usage_error("route", "--max: expected 1..256");
-            break;
-        case 'h': fputs(help_route, stdout); return WPCTL_OK;
-        default: return wpctl_usage_error("route", "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind >= argc)
-        return wpctl_usage_error("route", "missing MODEL");
-    const char *model = argv[optind];
-    if (argc - optind > 1)
-        return wpctl_usage_error("route", "unexpected argument '%s'", argv[optind + 1]);
+    const wpctl_flag flags[] = {
+        WPF_STR("from", &from, "CITY", "the user's city (a code of the topology; required)"),
+        WPF_STR("policy", &policy, "P", "nearest-warm (default), latency or nearest"),
+        WPF_U64("max", &max, 1, 256, "N", "at most N candidates, 1..256 (default 32)"),
+        WPF_STR("preset", &preset, "P", "topology of city codes and RTTs (default edge)"),
+        WPF_DIR(&t),
+        WPF_STR("endpoint", &t.endpoint, "ADDR", "ask the node at this request endpoint"),
+        WPF_JSON(&json, "the decision as JSON: ingress_node, ingress_city,\n"
+                        "from_city, policy, model, status, reason, chosen_node,\n"
+                        "chosen_city, rtt_ms, wait_ms, cost_ms, cold, considered,\n"
+                        "total, stopped_early, candidates[{node, city, rtt_ms,\n"
+                        "cost_ms, warm, verdict}]"),
+        WPF_END,
+    };
+    const wpctl_spec spec = {
+        .name = "route",
+        .args = "MODEL --from CITY",
+        .about = "Asks the ingress nearest to CITY (the cluster node whose city has the\n"
+    "lowest model RTT from it: anycast), or the node at --endpoint, which node\n"
+    "it would send a request for MODEL to now, and why: every candidate it\n"
+    "considered with its RTT from the ingress, its cost (RTT + expected wait\n"
+    "+ cold load) and its verdict (chosen, better-found, dead, suspect,\n"
+    "draining, no-gpu, not-warm, no-memory, full). Nothing is run.\n\n",
+        .flags = flags,
+        .min_args = 1,
+        .max_args = 1,
+    };
+    wpctl_args a;
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, &a);
+    const char *model = a.argv[0];
+    const char *dir = t.dir, *endpoint = t.endpoint;
     if (!from)
         return wpctl_usage_error("route", "missing --from CITY");
     if (dir && endpoint)

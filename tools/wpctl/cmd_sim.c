@@ -3,13 +3,14 @@
  *
  *   wpctl sim --scenario edge|regional|central|FILE [--requests N]
  *             [--duration S] [--seed S] [--trace FILE] [--json] [--csv FILE]
+ *             [--compare SCN] [--show NAME] [--html OUT]
  *
  * Exit status: 0 ok, 1 bad data or a failed run (one line), 2 usage error. */
+#include "tools/wpctl/flags.h"
 #include "tools/wpctl/html_report.h"
 #include "tools/wpctl/wpctl.h"
 #include "sim/sim.h"
 
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,55 +24,6 @@ __attribute__((weak)) int wpctl_sim_gossip_main(int argc, char **argv)
     fprintf(stderr, "wpctl sim gossip: not built yet\n");
     return WPCTL_FAIL;
 }
-
-static const char *const help_sim =
-    "usage: wpctl sim [--scenario edge|regional|central|FILE] [--requests N]\n"
-    "                 [--duration S] [--seed S] [--trace FILE] [--json] [--csv FILE]\n"
-    "                 [--compare SCENARIO] [--html OUT]\n"
-    "       wpctl sim gossip ...   (gossip simulation)\n\n"
-    "Simulates global inference traffic, deterministically from a seed, and\n"
-    "prints time-to-first-token percentiles by region of the user. Everything\n"
-    "is SIMULATED: the network is the geographic RTT model, GPUs are a timing\n"
-    "model (slots per GPU, FIFO queues, cold loads), containers are a model.\n\n"
-    "Scenarios:\n"
-    "  edge      ~330 PoP cities (anycast ingress), GPUs in the 190 with the most\n"
-    "            demand, models kept warm, routed nearest-warm (Workers-AI-like);\n"
-    "            each request runs in its function's V8 isolate at the PoP (one\n"
-    "            per PoP and function; a start costs 5 ms, Cloudflare: < 5 ms)\n"
-    "  regional  the user's nearest AWS region; containers per (region,\n"
-    "            function), one request each, lognormal cold starts, 10 min\n"
-    "            keep-alive, calling the region's shared inference endpoint\n"
-    "            (Lambda -> Bedrock-like)\n"
-    "  central   like regional, one region (us-east-1)\n"
-    "  FILE      a scenario file: `key = value` lines (see README, sim/sim.h);\n"
-    "            `wpctl sim --show edge` prints a built-in as a starting point\n"
-    "Requests spread over 1500 tenant functions with lognormal popularity fitted\n"
-    "to the Azure Functions trace (Shahrad et al., ATC 2020); all three scenarios\n"
-    "draw the same users, times, models and functions for a seed.\n\n"
-    "Options:\n"
-    "  --requests N    requests to simulate (default 100000; with --trace, all rows)\n"
-    "  --duration S    stop generating after S simulated seconds\n"
-    "  --seed S        random seed (default 1); same seed, same figures\n"
-    "  --trace FILE    replay a trace: Azure LLM (TIMESTAMP,ContextTokens,\n"
-    "                  GeneratedTokens) or Mooncake (timestamp_ms,input_length,\n"
-    "                  output_length,...); users are drawn by population\n"
-    "  --json          {scenario, seed, requests, errors, wall_s, requests_per_s,\n"
-    "                   regions: {REGION: {requests, p50_ms, p95_ms, p99_ms,\n"
-    "                   total_p95_ms, cold_starts, model_loads, container_starts,\n"
-    "                   isolate_starts}}, all: {...}}\n"
-    "  --csv FILE      also write the table as CSV to FILE\n"
-    "  --compare SCN   also run scenario SCN (same seed and workload) and print\n"
-    "                  both side by side (with --json: one JSON line each)\n"
-    "  --html OUT      also write a self-contained HTML report to OUT: a world map\n"
-    "                  of the users' p95 TTFT by city and the serving sites, TTFT\n"
-    "                  CDFs by region, the tables (both runs with --compare)\n"
-    "  --show NAME     print a built-in scenario in the file format and exit\n\n"
-    "p50/p95/p99: user send -> first token back at the user (TTFT, both network\n"
-    "legs included); total_p95_ms: the full response.\n"
-    "Counts (requests that met each): model_loads = a GPU model load (edge);\n"
-    "container_starts = a function container cold start (regional, hundreds of\n"
-    "ms to s); cold_starts = model_loads + container_starts, in both worlds;\n"
-    "isolate_starts = a V8 isolate start at the edge PoP (ms), not in cold_starts.\n";
 
 typedef struct progress {
     uint64_t last_pct;
@@ -94,9 +46,6 @@ static void show_progress(void *ctx, uint64_t done, uint64_t total)
     fflush(stderr);
 }
 
-enum { OPT_SCENARIO = 1000, OPT_REQUESTS, OPT_DURATION, OPT_SEED, OPT_TRACE, OPT_JSON, OPT_CSV,
-       OPT_SHOW, OPT_COMPARE, OPT_HTML, OPT_HELP };
-
 static int load_scenario(const char *name, wp_sim_scenario *sc, wp_err *err)
 {
     return wp_sim_scenario_text(name) ? wp_sim_scenario_builtin(name, sc, err)
@@ -107,69 +56,77 @@ int wpctl_sim_main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "gossip") == 0)
         return wpctl_sim_gossip_main(argc - 1, argv + 1);
-    static const struct option opts[] = {
-        {"scenario", required_argument, NULL, OPT_SCENARIO},
-        {"requests", required_argument, NULL, OPT_REQUESTS},
-        {"duration", required_argument, NULL, OPT_DURATION},
-        {"seed", required_argument, NULL, OPT_SEED},
-        {"trace", required_argument, NULL, OPT_TRACE},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"csv", required_argument, NULL, OPT_CSV},
-        {"show", required_argument, NULL, OPT_SHOW},
-        {"compare", required_argument, NULL, OPT_COMPARE},
-        {"html", required_argument, NULL, OPT_HTML},
-        {"help", no_argument, NULL, OPT_HELP},
-        {NULL, 0, NULL, 0},
-    };
     const char *scenario = "edge", *trace_path = NULL, *csv_path = NULL, *compare = NULL,
-               *html_path = NULL;
+               *show = NULL, *html_path = NULL;
     uint64_t requests = 0, seed = 1;
     double duration_s = 0;
     bool json = false, have_requests = false;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case OPT_SCENARIO: scenario = optarg; break;
-        case OPT_REQUESTS:
-            if (wp_parse_u64(optarg, &requests) != WP_OK || requests == 0 ||
-                requests > 10000000000ull)
-                return wpctl_usage_error("sim", "--requests: expected 1..10000000000, got '%s'",
-                                         optarg);
-            have_requests = true;
-            break;
-        case OPT_DURATION:
-            if (wp_parse_double(optarg, &duration_s) != WP_OK || duration_s <= 0 ||
-                duration_s > 1e8)
-                return wpctl_usage_error("sim", "--duration: expected seconds in (0, 1e8], got '%s'",
-                                         optarg);
-            break;
-        case OPT_SEED:
-            if (wp_parse_u64(optarg, &seed) != WP_OK)
-                return wpctl_usage_error("sim", "--seed: expected an unsigned integer, got '%s'",
-                                         optarg);
-            break;
-        case OPT_TRACE: trace_path = optarg; break;
-        case OPT_JSON: json = true; break;
-        case OPT_CSV: csv_path = optarg; break;
-        case OPT_COMPARE: compare = optarg; break;
-        case OPT_HTML: html_path = optarg; break;
-        case OPT_SHOW: {
-            const char *text = wp_sim_scenario_text(optarg);
-            if (!text)
-                return wpctl_usage_error("sim", "--show: no built-in scenario '%s'", optarg);
-            fputs(text, stdout);
-            return WPCTL_OK;
-        }
-        case OPT_HELP: fputs(help_sim, stdout); return WPCTL_OK;
-        default:
-            return wpctl_usage_error("sim", "unknown or incomplete option '%s'",
-                                     argv[optind - 1]);
-        }
+    wpctl_flag flags[] = {
+        WPF_STR("scenario", &scenario, "SCN", "edge (default), regional, central or a FILE"),
+        WPF_U64("requests", &requests, 1, 10000000000.0, "N",
+                "requests to simulate (default 100000; with --trace, all rows)"),
+        WPF_POSITIVE("duration", &duration_s, 0, 1e8, "S",
+                     "stop generating after S simulated seconds"),
+        WPF_U64("seed", &seed, 1, 0, "S", "random seed (default 1); same seed, same figures"),
+        WPF_STR("trace", &trace_path, "FILE",
+                "replay a trace: Azure LLM (TIMESTAMP,ContextTokens,\n"
+                "GeneratedTokens) or Mooncake (timestamp_ms,input_length,\n"
+                "output_length,...); users are drawn by population"),
+        WPF_JSON(&json, "{scenario, seed, requests, errors, wall_s, requests_per_s,\n"
+                        " regions: {REGION: {requests, p50_ms, p95_ms, p99_ms,\n"
+                        " total_p95_ms, cold_starts, model_loads, container_starts,\n"
+                        " isolate_starts}}, all: {...}}; with --compare one document\n"
+                        " {compare: [first, second]}"),
+        WPF_STR("csv", &csv_path, "FILE", "also write the table as CSV to FILE"),
+        WPF_STR("compare", &compare, "SCN",
+                "also run scenario SCN (same seed and workload) and print\n"
+                "both side by side"),
+        WPF_STR("html", &html_path, "OUT",
+                "also write a self-contained HTML report to OUT: a world map of\n"
+                "the users' p95 TTFT by city and the serving sites, TTFT CDFs by\n"
+                "region, the tables (both runs side by side with --compare)"),
+        WPF_STR("show", &show, "NAME", "print a built-in scenario in the file format and exit"),
+        WPF_END,
+    };
+    flags[1].seen = &have_requests;
+    const wpctl_spec spec = {
+        .name = "sim",
+        .args = "[gossip ...]",
+        .about = "Simulates global inference traffic, deterministically from a seed, and\n"
+    "prints time-to-first-token percentiles by region of the user. Everything\n"
+    "is SIMULATED: the network is the geographic RTT model, GPUs are a timing\n"
+    "model (slots per GPU, FIFO queues, cold loads), containers are a model.\n\n"
+    "Scenarios:\n"
+    "  edge      ~330 PoP cities (anycast ingress), GPUs in the 190 with the most\n"
+    "            demand, models kept warm, routed nearest-warm (Workers-AI-like);\n"
+    "            each request runs in its function's V8 isolate at the PoP (one\n"
+    "            per PoP and function; a start costs 5 ms, Cloudflare: < 5 ms)\n"
+    "  regional  the user's nearest AWS region; containers per (region,\n"
+    "            function), one request each, lognormal cold starts, 10 min\n"
+    "            keep-alive, calling the region's shared inference endpoint\n"
+    "            (Lambda -> Bedrock-like)\n"
+    "  central   like regional, one region (us-east-1)\n"
+    "  FILE      a scenario file: `key = value` lines (see README, sim/sim.h);\n"
+    "            `wpctl sim --show edge` prints a built-in as a starting point\n"
+    "Requests spread over 1500 tenant functions with lognormal popularity fitted\n"
+    "to the Azure Functions trace (Shahrad et al., ATC 2020); all three scenarios\n"
+    "draw the same users, times, models and functions for a seed.\n\n",
+        .flags = flags,
+        .footer = "p50/p95/p99: user send -> first token back at the user (TTFT, both network\n"
+    "legs included); total_p95_ms: the full response.\n"
+    "Counts (requests that met each): model_loads = a GPU model load (edge);\n"
+    "container_starts = a function container cold start (regional, hundreds of\n"
+    "ms to s); cold_starts = model_loads + container_starts, in both worlds;\n"
+    "isolate_starts = a V8 isolate start at the edge PoP (ms), not in cold_starts.\n",
+    };
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, NULL);
+    if (show) {
+        const char *text = wp_sim_scenario_text(show);
+        if (!text)
+            return wpctl_usage_error("sim", "--show: no built-in scenario '%s'", show);
+        fputs(text, stdout);
+        return WPCTL_OK;
     }
-    if (optind < argc)
-        return wpctl_usage_error("sim", "unexpected argument '%s'", argv[optind]);
 
     wp_err err;
     wp_err_clear(&err);
@@ -223,8 +180,15 @@ int wpctl_sim_main(int argc, char **argv)
         status = wpctl_fail("--html: %s", wp_err_text(&err));
         goto out;
     }
-    for (int i = 0; json && i < nsc; i++)
+    if (json && nsc == 2)
+        fputs("{\"compare\":[", stdout);
+    for (int i = 0; json && i < nsc; i++) {
+        if (i)
+            fputc(',', stdout);
         wp_sim_report_json(res[i], wall_s[i], stdout);
+    }
+    if (json && nsc == 2)
+        fputs("]}\n", stdout);
     if (!json && nsc == 1)
         wp_sim_report_table(res[0], wall_s[0], stdout);
     if (!json && nsc == 2)

@@ -7,18 +7,38 @@
  *
  * `wpctl sim` (tools/wpctl/cmd_sim.c) dispatches "gossip" here. */
 #include "node/node.h"
+#include "tools/wpctl/flags.h"
 #include "tools/wpctl/wpctl.h"
 #include "topology/topology.h"
 
-#include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const help_sim_gossip =
-    "usage: wpctl sim gossip [--nodes N] [--interval-ms MS] [--fanout K] [--loss P]\n"
-    "                        [--seed S] [--duration-s S] [--trials T] [--preset P] [--json]\n\n"
-    "Runs N copies of the real gossip core (SWIM + Lifeguard, node/) in a\n"
+int wpctl_sim_gossip_main(int argc, char **argv)
+{
+    const char *cmd = "sim gossip";
+    int64_t nodes = 330, interval_ms = 200, fanout = 3, trials = 10;
+    uint64_t seed = 1;
+    double loss = 0.01, duration_s = 600;
+    const char *preset = "edge";
+    bool json = false;
+    const wpctl_flag flags[] = {
+        WPF_I64("nodes", &nodes, 3, WP_GOSSIP_MAX_MEMBERS, "N", "members (default 330)"),
+        WPF_I64("interval-ms", &interval_ms, 1, 60000, "MS", "gossip interval (default 200)"),
+        WPF_I64("fanout", &fanout, 1, 64, "K", "members gossiped to per interval (default 3)"),
+        WPF_DOUBLE("loss", &loss, 0, 0.9999, "P",
+                   "independent loss probability per frame, [0, 1) (default 0.01)"),
+        WPF_U64("seed", &seed, 1, 0, "S", "RNG seed (default 1); the same seed gives the same run"),
+        WPF_DOUBLE("duration-s", &duration_s, 120, 86400, "S",
+                   "simulated run length, warm-up included (default 600)"),
+        WPF_I64("trials", &trials, 1, 100, "T", "capacity-change trials (default 10)"),
+        WPF_STR("preset", &preset, "P", "topology preset for the cities (default edge)"),
+        WPF_JSON(&json, "one JSON object: nodes, convergence_s_p50, convergence_s_max,\n"
+                        "detection_s, false_positives, and the details"),
+        WPF_END,
+    };
+    const wpctl_spec spec = {.name = cmd, .about = "Runs N copies of the real gossip core (SWIM + Lifeguard, node/) in a\n"
     "deterministic SIMULATED network: members sit on the preset's cities, every\n"
     "frame takes the model's one-way time (RTT / 2) and is lost with probability P.\n"
     "Other parameters are memberlist's LAN defaults (probe 1 s, timeout 500 ms,\n"
@@ -28,84 +48,8 @@ static const char *const help_sim_gossip =
     "                members (p50 and max over T trials, 10 s apart)\n"
     "  detection     time from killing one member until every live member has\n"
     "                it dead, against the suspicion bounds [min, max]\n"
-    "  false positives  suspicion timeouts that declared a live member dead\n\n"
-    "  --nodes N        members (default 330, 3..4096)\n"
-    "  --interval-ms MS gossip interval (default 200)\n"
-    "  --fanout K       members gossiped to per interval (default 3)\n"
-    "  --loss P         independent loss probability per frame (default 0.01)\n"
-    "  --seed S         RNG seed (default 1); the same seed gives the same run\n"
-    "  --duration-s S   simulated run length, warm-up included (default 600)\n"
-    "  --trials T       capacity-change trials (default 10)\n"
-    "  --preset P       topology preset for the cities (default edge)\n"
-    "  --json           one JSON object: nodes, convergence_s_p50, convergence_s_max,\n"
-    "                   detection_s, false_positives, and the details\n";
-
-int wpctl_sim_gossip_main(int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"nodes", required_argument, NULL, 'n'},    {"interval-ms", required_argument, NULL, 'i'},
-        {"fanout", required_argument, NULL, 'f'},   {"loss", required_argument, NULL, 'l'},
-        {"seed", required_argument, NULL, 's'},     {"duration-s", required_argument, NULL, 'd'},
-        {"trials", required_argument, NULL, 't'},   {"preset", required_argument, NULL, 'p'},
-        {"json", no_argument, NULL, 'j'},           {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *cmd = "sim gossip";
-    int64_t nodes = 330, interval_ms = 200, fanout = 3, trials = 10;
-    uint64_t seed = 1;
-    double loss = 0.01, duration_s = 600;
-    const char *preset = "edge";
-    bool json = false;
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'n':
-            if (wp_parse_int64(optarg, &nodes) || nodes < 3 || nodes > WP_GOSSIP_MAX_MEMBERS)
-                return wpctl_usage_error(cmd, "--nodes must be 3..%u, got '%s'",
-                                         WP_GOSSIP_MAX_MEMBERS, optarg);
-            break;
-        case 'i':
-            if (wp_parse_int64(optarg, &interval_ms) || interval_ms < 1 || interval_ms > 60000)
-                return wpctl_usage_error(cmd, "--interval-ms must be 1..60000, got '%s'", optarg);
-            break;
-        case 'f':
-            if (wp_parse_int64(optarg, &fanout) || fanout < 1 || fanout > 64)
-                return wpctl_usage_error(cmd, "--fanout must be 1..64, got '%s'", optarg);
-            break;
-        case 'l':
-            if (wp_parse_double(optarg, &loss) || !(loss >= 0 && loss < 1))
-                return wpctl_usage_error(cmd, "--loss must be in [0, 1), got '%s'", optarg);
-            break;
-        case 's':
-            if (wp_parse_u64(optarg, &seed))
-                return wpctl_usage_error(cmd, "--seed must be an unsigned integer, got '%s'",
-                                         optarg);
-            break;
-        case 'd':
-            if (wp_parse_double(optarg, &duration_s) || !(duration_s >= 120 && duration_s <= 86400))
-                return wpctl_usage_error(cmd, "--duration-s must be 120..86400, got '%s'", optarg);
-            break;
-        case 't':
-            if (wp_parse_int64(optarg, &trials) || trials < 1 || trials > 100)
-                return wpctl_usage_error(cmd, "--trials must be 1..100, got '%s'", optarg);
-            break;
-        case 'p':
-            preset = optarg;
-            break;
-        case 'j':
-            json = true;
-            break;
-        case 'h':
-            fputs(help_sim_gossip, stdout);
-            return WPCTL_OK;
-        default:
-            return wpctl_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return wpctl_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    "  false positives  suspicion timeouts that declared a live member dead\n\n", .flags = flags};
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, NULL);
     if ((double)trials * 10.0 + 60.0 > duration_s)
         return wpctl_usage_error(cmd, "--duration-s too short for %lld trials (need > %.0f)",
                                  (long long)trials, (double)trials * 10.0 + 60.0);

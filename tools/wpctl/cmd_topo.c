@@ -7,26 +7,17 @@
  *   wpctl topo coverage [--preset P | --file F] [--within-ms MS] [--json]
  *
  * Exit status: 0 ok, 1 bad data (one line "wpctl: ..."), 2 usage error. */
+#include "tools/wpctl/flags.h"
 #include "tools/wpctl/wpctl.h"
 #include "topology/topology.h"
 
-#include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* Options shared by the subcommands; each accepts only its own. */
-enum {
-    OPT_PRESET = 1000,
-    OPT_FILE,
-    OPT_JSON,
-    OPT_PAIRS,
-    OPT_MEASURED,
-    OPT_WITHIN,
-    OPT_INFLATION,
-    OPT_OVERHEAD,
-    OPT_HELP,
-};
+enum { OPT_PRESET, OPT_FILE, OPT_JSON, OPT_PAIRS, OPT_MEASURED, OPT_WITHIN, OPT_INFLATION,
+       OPT_OVERHEAD, OPT_END = -1 };
 
 typedef struct topo_opts {
     const char *preset;
@@ -41,146 +32,73 @@ typedef struct topo_opts {
     char **args;
 } topo_opts;
 
-static void usage_topo(FILE *fp)
-{
-    fprintf(fp,
-            "usage: wpctl topo COMMAND [OPTIONS]\n\n"
-            "Topologies (cities, regions, presets) and the geographic RTT model.\n\n"
-            "Commands:\n"
-            "  list       list the cities of a preset or CSV file\n"
-            "  rtt        model RTT between two cities, or for coordinate pairs in a CSV\n"
-            "  fit        fit the RTT model (inflation, overhead) to measured pings\n"
-            "  coverage   share of the population whose anycast PoP is within an RTT\n\n"
-            "Presets: edge (Cloudflare PoPs, default), aws, azure, gcp, tiny.\n"
-            "'wpctl topo COMMAND --help' describes a command.\n");
-}
-
-static const char *const help_list =
-    "usage: wpctl topo list [--preset P | --file F] [--json]\n\n"
+static const char *const about_list =
     "Lists the cities of a topology: code, name, country, region, lat, lon,\n"
-    "pop_weight (people whose nearest city in the preset is this one).\n\n"
-    "  --preset P   edge (default), aws, azure, gcp or tiny\n"
-    "  --file F     a CSV with columns code,name,country,lat,lon [,region,pop_weight]\n"
-    "  --json       a JSON list of city objects\n";
+    "pop_weight (people whose nearest city in the preset is this one).\n";
 
-static const char *const help_rtt =
-    "usage: wpctl topo rtt A B [--preset P | --file F] [--inflation X] [--overhead-ms Y] [--json]\n"
-    "       wpctl topo rtt --pairs FILE [--inflation X] [--overhead-ms Y]\n\n"
-    "Model round-trip time (no jitter): 2 * great-circle km * inflation / fiber\n"
-    "speed (204.4 km/ms) + overhead. Defaults were fitted on Azure's measured\n"
-    "inter-region pings (see topology/rtt.c).\n\n"
-    "  A B            two city codes of the topology (case-insensitive)\n"
-    "  --preset P     edge (default), aws, azure, gcp or tiny\n"
-    "  --file F       a topology CSV instead of a preset\n"
-    "  --pairs FILE   a CSV whose header includes src_lat,src_lon,dst_lat,dst_lon;\n"
-    "                 written to stdout with a column rtt_ms appended (model_rtt_ms\n"
-    "                 if the file already has an rtt_ms column)\n"
-    "  --inflation X  path length / great-circle length (default 1.58)\n"
-    "  --overhead-ms Y fixed ms per round trip (default 5.8)\n"
-    "  --json         {src, dst, km, rtt_ms}\n";
+static const char *const about_rtt =
+    "Model round-trip time (no jitter) between two city codes A and B of the\n"
+    "topology (case-insensitive), or for each row of --pairs FILE:\n"
+    "2 * great-circle km * inflation / fiber speed (204.4 km/ms) + overhead.\n"
+    "Defaults were fitted on Azure's measured inter-region pings (see\n"
+    "topology/rtt.c). 'wpctl topo rtt --pairs FILE' takes no --preset, --file\n"
+    "or --json.\n";
 
-static const char *const help_fit =
-    "usage: wpctl topo fit --measured FILE [--json]\n\n"
+static const char *const about_fit =
     "Fits the RTT model's inflation and overhead to measured pings by least\n"
     "squares on relative error (fiber speed fixed at 204.4 km/ms) and reports\n"
-    "the error of the fit and of the current defaults.\n\n"
-    "  --measured FILE  CSV with columns src_lat,src_lon,dst_lat,dst_lon,rtt_ms\n"
-    "  --json           keys inflation, overhead_ms, pairs, median_abs_pct_err,\n"
-    "                   p90_abs_pct_err (percent: 12.5 means 12.5%%)\n";
+    "the error of the fit and of the current defaults.\n";
 
-static const char *const help_coverage =
-    "usage: wpctl topo coverage [--preset P | --file F] [--within-ms MS] [--json]\n\n"
+static const char *const about_coverage =
     "Share of the population (shipped world-cities points) whose anycast PoP\n"
     "(the lowest-RTT city of the topology) is within MS of model RTT, overall\n"
-    "and by region.\n\n"
-    "  --preset P      edge (default), aws, azure, gcp or tiny\n"
-    "  --file F        a topology CSV instead of a preset\n"
-    "  --within-ms MS  RTT bound in ms (default 50)\n"
-    "  --inflation X, --overhead-ms Y   model parameters (defaults 1.58, 5.8)\n"
-    "  --json          keys within_ms, population_fraction, regions {name: fraction}\n";
+    "and by region.\n";
 
-/* Parses argv (argv[0] is the subcommand name). `allowed` lists the option
- * ids the subcommand accepts. Returns WPCTL_OK, WPCTL_USAGE (message
- * printed), or -1 after printing help. */
-static int parse_opts(const char *cmd, const char *help, const int *allowed, int argc,
+/* Parses argv (argv[0] is the subcommand name) with the flags listed in
+ * `allowed` (OPT_END-terminated). Returns WPCTL_CONTINUE, or the exit status
+ * after printing help or a usage error. */
+static int parse_opts(const wpctl_spec *base, const int *allowed, const char *json_help, int argc,
                       char **argv, topo_opts *o)
 {
-    static const struct option longopts[] = {
-        {"preset", required_argument, NULL, OPT_PRESET},
-        {"file", required_argument, NULL, OPT_FILE},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"pairs", required_argument, NULL, OPT_PAIRS},
-        {"measured", required_argument, NULL, OPT_MEASURED},
-        {"within-ms", required_argument, NULL, OPT_WITHIN},
-        {"inflation", required_argument, NULL, OPT_INFLATION},
-        {"overhead-ms", required_argument, NULL, OPT_OVERHEAD},
-        {"help", no_argument, NULL, OPT_HELP},
-        {NULL, 0, NULL, 0},
-    };
     memset(o, 0, sizeof *o);
     wp_rtt_params_default(&o->params);
-    opterr = 0;
-    optind = 0; /* glibc: full re-initialisation */
-    int ch;
-    while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        if (ch == 'h' || ch == OPT_HELP) {
-            fputs(help, stdout);
-            return -1;
-        }
-        if (ch == '?')
-            return wpctl_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-        if (ch == ':')
-            return wpctl_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
-        bool ok = false;
-        for (const int *a = allowed; *a; a++)
-            ok = ok || *a == ch;
-        if (!ok)
-            return wpctl_usage_error(cmd, "option '%s' does not apply here", argv[optind - 1]);
-        double v;
-        switch (ch) {
-        case OPT_PRESET:
-            o->preset = optarg;
-            break;
-        case OPT_FILE:
-            o->file = optarg;
-            break;
-        case OPT_JSON:
-            o->json = true;
-            break;
-        case OPT_PAIRS:
-            o->pairs = optarg;
-            break;
-        case OPT_MEASURED:
-            o->measured = optarg;
-            break;
-        case OPT_WITHIN:
-            if (wp_parse_double(optarg, &v) != WP_OK || !(v >= 0))
-                return wpctl_usage_error(cmd, "--within-ms: expected a number >= 0, got '%s'",
-                                         optarg);
-            o->within_ms = v;
-            o->have_within = true;
-            break;
-        case OPT_INFLATION:
-            if (wp_parse_double(optarg, &v) != WP_OK || !(v > 0))
-                return wpctl_usage_error(cmd, "--inflation: expected a number > 0, got '%s'",
-                                         optarg);
-            o->params.inflation = v;
-            break;
-        case OPT_OVERHEAD:
-            if (wp_parse_double(optarg, &v) != WP_OK || !(v >= 0))
-                return wpctl_usage_error(cmd, "--overhead-ms: expected a number >= 0, got '%s'",
-                                         optarg);
-            o->params.overhead_ms = v;
-            break;
-        default:
-            return wpctl_usage_error(cmd, "unexpected option");
-        }
+    const wpctl_flag all[] = {
+        [OPT_PRESET] = WPF_STR("preset", &o->preset, "P", "edge (default), aws, azure, gcp or tiny"),
+        [OPT_FILE] = WPF_STR("file", &o->file, "F",
+                             "a CSV with columns code,name,country,lat,lon\n"
+                             "[,region,pop_weight], instead of a preset"),
+        [OPT_JSON] = WPF_JSON(&o->json, json_help),
+        [OPT_PAIRS] = WPF_STR("pairs", &o->pairs, "FILE",
+                              "a CSV whose header includes src_lat,src_lon,dst_lat,dst_lon;\n"
+                              "written to stdout with a column rtt_ms appended (model_rtt_ms\n"
+                              "if the file already has an rtt_ms column)"),
+        [OPT_MEASURED] = WPF_STR("measured", &o->measured, "FILE",
+                                 "CSV with columns src_lat,src_lon,dst_lat,dst_lon,rtt_ms"),
+        [OPT_WITHIN] = WPF_DOUBLE("within-ms", &o->within_ms, 0, 1e6, "MS",
+                                  "RTT bound in ms (default 50)"),
+        [OPT_INFLATION] = WPF_POSITIVE("inflation", &o->params.inflation, 0, 1e3, "X",
+                                       "path length / great-circle length (default 1.58)"),
+        [OPT_OVERHEAD] = WPF_DOUBLE("overhead-ms", &o->params.overhead_ms, 0, 1e6, "Y",
+                                    "fixed ms per round trip (default 5.8)"),
+    };
+    wpctl_flag flags[WP_ARRAY_LEN(all) + 1];
+    size_t n = 0;
+    for (const int *a = allowed; *a != OPT_END; a++) {
+        flags[n] = all[*a];
+        if (*a == OPT_WITHIN)
+            flags[n].seen = &o->have_within;
+        n++;
     }
+    flags[n] = (wpctl_flag)WPF_END;
+    wpctl_spec spec = *base;
+    spec.flags = flags;
+    wpctl_args a;
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, &a);
     if (o->preset && o->file)
-        return wpctl_usage_error(cmd, "give --preset or --file, not both");
-    o->nargs = argc - optind;
-    o->args = argv + optind;
-    return WPCTL_OK;
+        return wpctl_usage_error(base->name, "give --preset or --file, not both");
+    o->nargs = a.argc;
+    o->args = a.argv;
+    return WPCTL_CONTINUE;
 }
 
 static int load_topology(const topo_opts *o, wp_topology **t)
@@ -214,11 +132,12 @@ static void print_padded(const char *s, int width)
 
 static int topo_list(int argc, char **argv)
 {
-    static const int allowed[] = {OPT_PRESET, OPT_FILE, OPT_JSON, 0};
+    static const int allowed[] = {OPT_PRESET, OPT_FILE, OPT_JSON, OPT_END};
+    static const wpctl_spec spec = {.name = "topo list", .args = NULL, .about = about_list, .max_args = 0};
     topo_opts o;
-    int rv = parse_opts("topo list", help_list, allowed, argc, argv, &o);
-    if (rv != WPCTL_OK)
-        return rv < 0 ? WPCTL_OK : rv;
+    int rv = parse_opts(&spec, allowed, "a JSON list of city objects", argc, argv, &o);
+    if (rv != WPCTL_CONTINUE)
+        return rv;
     if (o.nargs > 0)
         return wpctl_usage_error("topo list", "unexpected argument '%s'", o.args[0]);
     wp_topology *t = NULL;
@@ -341,12 +260,13 @@ static int rtt_pairs(const topo_opts *o)
 
 static int topo_rtt(int argc, char **argv)
 {
-    static const int allowed[] = {OPT_PRESET, OPT_FILE, OPT_JSON, OPT_PAIRS,
-                                  OPT_INFLATION, OPT_OVERHEAD, 0};
+    static const int allowed[] = {OPT_PRESET, OPT_FILE, OPT_JSON, OPT_PAIRS, OPT_INFLATION,
+                                  OPT_OVERHEAD, OPT_END};
+    static const wpctl_spec spec = {.name = "topo rtt", .args = "A B", .about = about_rtt, .max_args = 2};
     topo_opts o;
-    int rv = parse_opts("topo rtt", help_rtt, allowed, argc, argv, &o);
-    if (rv != WPCTL_OK)
-        return rv < 0 ? WPCTL_OK : rv;
+    int rv = parse_opts(&spec, allowed, "{src, dst, km, rtt_ms}", argc, argv, &o);
+    if (rv != WPCTL_CONTINUE)
+        return rv;
     if (o.pairs) {
         if (o.nargs > 0)
             return wpctl_usage_error("topo rtt", "give two city codes or --pairs FILE, not both");
@@ -474,11 +394,13 @@ static int read_measured(const char *path, double **km_out, double **rtt_out, si
 
 static int topo_fit(int argc, char **argv)
 {
-    static const int allowed[] = {OPT_MEASURED, OPT_JSON, 0};
+    static const int allowed[] = {OPT_MEASURED, OPT_JSON, OPT_END};
+    static const wpctl_spec spec = {.name = "topo fit", .args = "--measured FILE", .about = about_fit, .max_args = 0};
     topo_opts o;
-    int rv = parse_opts("topo fit", help_fit, allowed, argc, argv, &o);
-    if (rv != WPCTL_OK)
-        return rv < 0 ? WPCTL_OK : rv;
+    int rv = parse_opts(&spec, allowed, "keys inflation, overhead_ms, pairs, median_abs_pct_err,\n"
+                              "p90_abs_pct_err (percent: 12.5 means 12.5%)", argc, argv, &o);
+    if (rv != WPCTL_CONTINUE)
+        return rv;
     if (o.nargs > 0)
         return wpctl_usage_error("topo fit", "unexpected argument '%s'", o.args[0]);
     if (!o.measured)
@@ -534,12 +456,13 @@ static int topo_fit(int argc, char **argv)
 
 static int topo_coverage(int argc, char **argv)
 {
-    static const int allowed[] = {OPT_PRESET, OPT_FILE, OPT_JSON, OPT_WITHIN,
-                                  OPT_INFLATION, OPT_OVERHEAD, 0};
+    static const int allowed[] = {OPT_PRESET, OPT_FILE, OPT_JSON, OPT_WITHIN, OPT_INFLATION,
+                                  OPT_OVERHEAD, OPT_END};
+    static const wpctl_spec spec = {.name = "topo coverage", .args = NULL, .about = about_coverage, .max_args = 0};
     topo_opts o;
-    int rv = parse_opts("topo coverage", help_coverage, allowed, argc, argv, &o);
-    if (rv != WPCTL_OK)
-        return rv < 0 ? WPCTL_OK : rv;
+    int rv = parse_opts(&spec, allowed, "keys within_ms, population_fraction, regions {name: fraction}", argc, argv, &o);
+    if (rv != WPCTL_CONTINUE)
+        return rv;
     if (o.nargs > 0)
         return wpctl_usage_error("topo coverage", "unexpected argument '%s'", o.args[0]);
     double within_ms = o.have_within ? o.within_ms : 50.0;
@@ -589,23 +512,15 @@ static int topo_coverage(int argc, char **argv)
 
 int wpctl_topo_main(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage_topo(stderr);
-        return WPCTL_USAGE;
-    }
-    const char *sub = argv[1];
-    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
-        usage_topo(stdout);
-        return WPCTL_OK;
-    }
-    if (strcmp(sub, "list") == 0)
-        return topo_list(argc - 1, argv + 1);
-    if (strcmp(sub, "rtt") == 0)
-        return topo_rtt(argc - 1, argv + 1);
-    if (strcmp(sub, "fit") == 0)
-        return topo_fit(argc - 1, argv + 1);
-    if (strcmp(sub, "coverage") == 0)
-        return topo_coverage(argc - 1, argv + 1);
-    return wpctl_usage_error("topo", "unknown command '%s' (expected list, rtt, fit, coverage)",
-                             sub);
+    static const struct wpctl_cmd subs[] = {
+        {"list", "list the cities of a preset or CSV file", topo_list},
+        {"rtt", "model RTT between two cities, or for coordinate pairs in a CSV", topo_rtt},
+        {"fit", "fit the RTT model (inflation, overhead) to measured pings", topo_fit},
+        {"coverage", "share of the population whose anycast PoP is within an RTT",
+         topo_coverage},
+    };
+    return wpctl_dispatch("topo",
+                          "Topologies (cities, regions, presets) and the geographic RTT model.\n"
+                          "Presets: edge (Cloudflare PoPs, default), aws, azure, gcp, tiny.\n",
+                          subs, WP_ARRAY_LEN(subs), argc, argv);
 }

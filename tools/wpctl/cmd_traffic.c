@@ -29,44 +29,16 @@
 #include "sim/sim.h"
 #include "tools/wpctl/infer_client.h"
 #include "tools/wpctl/results.h"
+#include "tools/wpctl/flags.h"
 #include "tools/wpctl/wpctl.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
-
-static const char *const help_traffic =
-    "usage: wpctl traffic [--rate R] [--duration S] [--models M1,M2 | --zipf]\n"
-    "                     [--users population | --from CITY] [--out FILE]\n"
-    "                     [--dir D | --endpoint ADDR] [--seed S] [--json]\n\n"
-    "Sends live inference requests to a running cluster, OPEN LOOP: Poisson\n"
-    "arrivals at the given mean rate, independent of the responses, many in\n"
-    "flight. Emulated users are drawn by population (or all sit in one city with\n"
-    "--from) and each sends to its anycast ingress: the cluster node whose city\n"
-    "has the lowest model RTT from the user. Every request is recorded; one\n"
-    "still unanswered after the grace period counts as a TIMEOUT error. Prints\n"
-    "a summary and the latency table by region (as `wpctl report`).\n\n"
-    "  --rate R         mean requests per second (default 100)\n"
-    "  --duration S     seconds of arrivals (default 10)\n"
-    "  --models LIST    comma list of catalog models, drawn uniformly (default:\n"
-    "                   every model of the default catalog)\n"
-    "  --zipf           draw the models by Zipf popularity (s = 1, list order)\n"
-    "  --users population   users drawn by population (default)\n"
-    "  --from CITY      every user in this city (a code of the topology)\n"
-    "  --preset P       topology for users, cities and RTTs (default edge)\n"
-    "  --policy P       routing policy asked of the ingress (default: the node's)\n"
-    "  --timeout-ms T   deadline sent with each request (default 5000)\n"
-    "  --grace S        wait this long after the last arrival (default: T + 2 s)\n"
-    "  --out FILE       write every result (CSV; see `wpctl report --help`)\n"
-    "  --dir D          cluster directory (else $WP_CLUSTER_DIR, else ./.cluster)\n"
-    "  --endpoint ADDR  send every request to this request endpoint instead\n"
-    "  --seed S         seed of arrivals, users and models (default 1)\n"
-    "  --quiet          no report table (the summary only)\n"
-    "  --json           the summary and the report as one JSON object\n";
 
 typedef struct pending {
     uint64_t send_ns;   /* 0 = slot done */
@@ -104,13 +76,16 @@ typedef struct traffic {
     wpctl_report rep;
     const char *policy;
     uint32_t timeout_ms;
+    wp_hist window_ttft_ns; /* TTFT of the responses since the last progress line */
 } traffic;
 
-static volatile sig_atomic_t stop_flag;
+/* Set by SIGINT/SIGTERM: the signal number; a second one ends the wait
+ * for answers at once. */
+static volatile sig_atomic_t stop_flag, stop_count;
 static void on_signal(int sig)
 {
-    (void)sig;
-    stop_flag = 1;
+    stop_flag = sig;
+    stop_count++;
 }
 
 static int parse_models(traffic *t, const char *list, wp_err *err)
@@ -217,6 +192,7 @@ static int on_response(traffic *t, Warmpath__Infer__InferResponse *resp, uint64_
             if (after_first_us > 0 && after_first_us < (double)r.total_us)
                 r.ttft_us = r.total_us - (uint64_t)after_first_us;
         }
+        wp_hist_record(&t->window_ttft_ns, r.ttft_us * 1000u);
     } else {
         snprintf(r.status, sizeof r.status, "%s", wp_infer_status_name(resp->status));
         snprintf(r.reason, sizeof r.reason, "%s", resp->reason ? resp->reason : "");
@@ -328,7 +304,7 @@ static int poll_once(traffic *t, zmq_pollitem_t *items, long wait_ms, wp_err *er
     return WP_OK;
 }
 
-static int expire_all(traffic *t, double grace_s, wp_err *err)
+static int expire_all(traffic *t, double grace_s, bool interrupted, wp_err *err)
 {
     for (size_t k = 0; k < t->np; k++) {
         pending *s = &t->p[k];
@@ -336,10 +312,15 @@ static int expire_all(traffic *t, double grace_s, wp_err *err)
             continue;
         wpctl_result_row r;
         fill_row(t, k + 1, s, &r);
-        snprintf(r.status, sizeof r.status, "TIMEOUT");
-        snprintf(r.reason, sizeof r.reason,
-                 "no response by the end of the run (%.1f s grace after the last arrival)",
-                 grace_s);
+        if (interrupted) {
+            snprintf(r.status, sizeof r.status, "INTERRUPTED");
+            snprintf(r.reason, sizeof r.reason, "run interrupted before the response came");
+        } else {
+            snprintf(r.status, sizeof r.status, "TIMEOUT");
+            snprintf(r.reason, sizeof r.reason,
+                     "no response by the end of the run (%.1f s grace after the last arrival)",
+                     grace_s);
+        }
         s->send_ns = 0;
         t->outstanding--;
         int rv = record(t, &r, err);
@@ -350,14 +331,18 @@ static int expire_all(traffic *t, double grace_s, wp_err *err)
 }
 
 static void print_summary_json(const traffic *t, wp_json *j, double rate, double duration_s,
-                               double wall_s, uint64_t start_unix_ns)
+                               double sending_s, double wall_s, uint64_t start_unix_ns)
 {
     wp_json_key(j, "target_rate_rps");
     wp_json_double(j, rate);
     wp_json_key(j, "duration_s");
     wp_json_double(j, duration_s);
+    wp_json_key(j, "sending_s");
+    wp_json_double(j, sending_s);
     wp_json_key(j, "achieved_rate_rps");
-    wp_json_double(j, duration_s > 0 ? (double)t->np / duration_s : 0);
+    wp_json_double(j, sending_s > 0 ? (double)t->np / sending_s : 0);
+    wp_json_key(j, "interrupted");
+    wp_json_bool(j, stop_flag != 0);
     wp_json_key(j, "run_wall_s");
     wp_json_double(j, wall_s);
     wp_json_key(j, "start_unix_ns");
@@ -372,6 +357,50 @@ static void print_summary_json(const traffic *t, wp_json *j, double rate, double
     wp_json_uint(j, t->unexpected);
     wp_json_key(j, "bad_frames");
     wp_json_uint(j, t->bad_frames);
+}
+
+/* One progress line on a terminal (stderr), at most once a second. */
+static void show_progress(traffic *t, uint64_t now, uint64_t *next_ns)
+{
+    if (now < *next_ns)
+        return;
+    *next_ns = now + 1000000000u;
+    double p95_ms = t->window_ttft_ns.count ? (double)wp_hist_quantile(&t->window_ttft_ns, 0.95) / 1e6
+                                            : 0;
+    fprintf(stderr, "\r\033[Ktraffic: %.0f s  sent %zu  ok %llu  errors %llu  in flight %llu  "
+                    "p95 TTFT %.1f ms",
+            (double)(now - t->start_ns) / 1e9, t->np, (unsigned long long)t->rep.ok,
+            (unsigned long long)t->rep.errors, (unsigned long long)t->outstanding, p95_ms);
+    fflush(stderr);
+    wp_hist_init(&t->window_ttft_ns);
+}
+
+/* Asks the first ingress how it would route each model of an explicit
+ * --models list, and refuses a model it does not know before anything is
+ * sent. An ingress that does not answer the question decides nothing. */
+static int check_models(const traffic *t, wp_err *err)
+{
+    for (size_t m = 0; m < t->nmodels; m++) {
+        Warmpath__Infer__RouteRequest req = WARMPATH__INFER__ROUTE_REQUEST__INIT;
+        req.request_id = m + 1;
+        req.model = (char *)t->models[m].name;
+        req.client_city = (char *)"";
+        req.policy = (char *)"";
+        req.max_candidates = 1;
+        Warmpath__Infer__RouteResponse *resp = NULL;
+        wp_err e2;
+        wp_err_clear(&e2);
+        if (wpctl_route_call(t->ing[0].endpoint, &req, 2000, &resp, &e2) != WP_OK)
+            continue;
+        bool unknown = resp->status == WARMPATH__INFER__STATUS__UNKNOWN_MODEL;
+        warmpath__infer__route_response__free_unpacked(resp, NULL);
+        if (unknown)
+            return wp_errf(err, WP_ENOTFOUND,
+                           "--models: unknown model '%s' (not in the catalog of %s); "
+                           "nothing sent",
+                           t->models[m].name, t->ing[0].id);
+    }
+    return WP_OK;
 }
 
 static void cleanup(traffic *t, void *zctx)
@@ -395,67 +424,57 @@ static void cleanup(traffic *t, void *zctx)
 
 int wpctl_traffic_main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"rate", required_argument, NULL, 'r'},     {"duration", required_argument, NULL, 'D'},
-        {"models", required_argument, NULL, 'm'},   {"zipf", no_argument, NULL, 'z'},
-        {"users", required_argument, NULL, 'u'},    {"from", required_argument, NULL, 'f'},
-        {"out", required_argument, NULL, 'o'},      {"dir", required_argument, NULL, 'd'},
-        {"endpoint", required_argument, NULL, 'e'}, {"seed", required_argument, NULL, 's'},
-        {"json", no_argument, NULL, 'j'},           {"preset", required_argument, NULL, 'p'},
-        {"policy", required_argument, NULL, 'P'},   {"timeout-ms", required_argument, NULL, 't'},
-        {"grace", required_argument, NULL, 'g'},    {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
-    };
     double rate = 100, duration_s = 10, grace_s = -1;
-    const char *models = NULL, *from = NULL, *out_path = NULL, *dir = NULL, *endpoint = NULL;
+    const char *models = NULL, *from = NULL, *out_path = NULL, *users = "population";
     const char *preset = "edge", *policy = NULL;
+    wpctl_target tg = {0};
     uint64_t seed = 1, timeout_ms = 5000;
     bool use_zipf = false, json = false, quiet = false;
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'r':
-            if (wp_parse_double(optarg, &rate) || !(rate > 0) || rate > 1e6)
-                return wpctl_usage_error("traffic", "--rate: expected 0 < R <= 1000000");
-            break;
-        case 'D':
-            if (wp_parse_double(optarg, &duration_s) || !(duration_s > 0) || duration_s > 86400)
-                return wpctl_usage_error("traffic", "--duration: expected 0 < S <= 86400");
-            break;
-        case 'm': models = optarg; break;
-        case 'z': use_zipf = true; break;
-        case 'u':
-            if (strcmp(optarg, "population") != 0)
-                return wpctl_usage_error("traffic", "--users: only 'population' is known");
-            break;
-        case 'f': from = optarg; break;
-        case 'o': out_path = optarg; break;
-        case 'd': dir = optarg; break;
-        case 'e': endpoint = optarg; break;
-        case 's':
-            if (wp_parse_u64(optarg, &seed))
-                return wpctl_usage_error("traffic", "--seed: expected an unsigned integer");
-            break;
-        case 'j': json = true; break;
-        case 'p': preset = optarg; break;
-        case 'P': policy = optarg; break;
-        case 't':
-            if (wp_parse_u64(optarg, &timeout_ms) || timeout_ms < 1 || timeout_ms > 600000)
-                return wpctl_usage_error("traffic", "--timeout-ms: expected 1..600000");
-            break;
-        case 'g':
-            if (wp_parse_double(optarg, &grace_s) || !(grace_s >= 0) || grace_s > 3600)
-                return wpctl_usage_error("traffic", "--grace: expected 0..3600 seconds");
-            break;
-        case 'q': quiet = true; break;
-        case 'h': fputs(help_traffic, stdout); return WPCTL_OK;
-        default: return wpctl_usage_error("traffic", "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return wpctl_usage_error("traffic", "unexpected argument '%s'", argv[optind]);
+    const wpctl_flag flags[] = {
+        WPF_POSITIVE("rate", &rate, 0, 1e6, "R", "mean requests per second (default 100)"),
+        WPF_POSITIVE("duration", &duration_s, 0, 86400, "S", "seconds of arrivals (default 10)"),
+        WPF_STR("models", &models, "LIST",
+                "comma list of catalog models, drawn uniformly (default:\n"
+                "every model of the default catalog); a model the cluster\n"
+                "does not know is refused before anything is sent"),
+        WPF_BOOL("zipf", &use_zipf, "draw the models by Zipf popularity (s = 1, list order)"),
+        WPF_STR("users", &users, "population", "users drawn by population (default)"),
+        WPF_STR("from", &from, "CITY", "every user in this city (a code of the topology)"),
+        WPF_STR("preset", &preset, "P", "topology for users, cities and RTTs (default edge)"),
+        WPF_STR("policy", &policy, "P", "routing policy asked of the ingress (default: the node's)"),
+        WPF_U64("timeout-ms", &timeout_ms, 1, 600000, "T",
+                "deadline sent with each request (default 5000)"),
+        WPF_DOUBLE("grace", &grace_s, 0, 3600, "S",
+                   "wait this long after the last arrival (default: T + 2 s)"),
+        WPF_STR("out", &out_path, "FILE", "write every result (CSV; see `wpctl report --help`)"),
+        WPF_DIR(&tg),
+        WPF_STR("endpoint", &tg.endpoint, "ADDR",
+                "send every request to this request endpoint instead"),
+        WPF_U64("seed", &seed, 1, 0, "S", "seed of arrivals, users and models (default 1)"),
+        WPF_BOOL("quiet", &quiet, "no report table (the summary only)"),
+        WPF_JSON(&json, "the summary and the report as one JSON object"),
+        WPF_END,
+    };
+    const wpctl_spec spec = {
+        .name = "traffic",
+        .about = "Sends live inference requests to a running cluster, OPEN LOOP: Poisson\n"
+    "arrivals at the given mean rate, independent of the responses, many in\n"
+    "flight. Emulated users are drawn by population (or all sit in one city with\n"
+    "--from) and each sends to its anycast ingress: the cluster node whose city\n"
+    "has the lowest model RTT from the user. Every request is recorded; one\n"
+    "still unanswered after the grace period counts as a TIMEOUT error. Prints\n"
+    "a summary and the latency table by region (as `wpctl report`).\n\n"
+                 "On a terminal, a progress line (sent, ok, errors, p95 TTFT of the last\n"
+                 "second) is shown on stderr every second. Ctrl-C (or SIGTERM) stops the\n"
+                 "arrivals, waits up to 1 s for answers (a second Ctrl-C: none), records\n"
+                 "what is still unanswered as INTERRUPTED errors, prints the summary and\n"
+                 "exits with 130 (143 after SIGTERM).\n",
+        .flags = flags,
+    };
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, NULL);
+    if (strcmp(users, "population") != 0)
+        return wpctl_usage_error("traffic", "--users: only 'population' is known");
+    const char *dir = tg.dir, *endpoint = tg.endpoint;
     if (dir && endpoint)
         return wpctl_usage_error("traffic", "give --dir or --endpoint, not both");
     if (grace_s < 0)
@@ -480,6 +499,8 @@ int wpctl_traffic_main(int argc, char **argv)
         rv = wp_topo_load_preset(preset, NULL, &t->topo, &err);
     if (rv == WP_OK)
         rv = wpctl_ingress_list(dir, endpoint, t->topo, t->ing, WPCTL_INGRESS_MAX, &t->ning, &err);
+    if (rv == WP_OK && models)
+        rv = check_models(t, &err);
     if (rv != WP_OK)
         goto fail;
     const wp_rtt_params *rp = wp_topo_params(t->topo);
@@ -547,6 +568,10 @@ int wpctl_traffic_main(int argc, char **argv)
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
     stop_flag = 0;
+    stop_count = 0;
+    bool progress = isatty(STDERR_FILENO) && !json;
+    uint64_t next_progress_ns = 0;
+    wp_hist_init(&t->window_ttft_ns);
 
     wp_rng rng_arrival, rng_draw, master;
     wp_rng_seed(&master, seed);
@@ -568,19 +593,36 @@ int wpctl_traffic_main(int argc, char **argv)
         if (rv != WP_OK || next_at >= (double)end_ns)
             break;
         now = wp_clock_monotonic_ns();
+        if (progress)
+            show_progress(t, now, &next_progress_ns);
         long wait_ms = next_at > (double)now ? (long)((next_at - (double)now) / 1e6) : 0;
-        rv = poll_once(t, items, wait_ms, &err);
+        rv = poll_once(t, items, wait_ms > 200 ? 200 : wait_ms, &err);
     }
-    uint64_t grace_end = wp_clock_monotonic_ns() + (uint64_t)(grace_s * 1e9);
-    while (rv == WP_OK && t->outstanding > 0) {
+    uint64_t sending_end = wp_clock_monotonic_ns();
+    if (sending_end > end_ns)
+        sending_end = end_ns;
+    double sending_s = (double)(sending_end - t->start_ns) / 1e9;
+    /* Interrupted: a short wait for what is in flight, none after a second
+     * signal. */
+    double wait_s = stop_flag ? (grace_s < 1.0 ? grace_s : 1.0) : grace_s;
+    uint64_t grace_end = wp_clock_monotonic_ns() + (uint64_t)(wait_s * 1e9);
+    while (rv == WP_OK && t->outstanding > 0 && stop_count < 2) {
         uint64_t now = wp_clock_monotonic_ns();
         if (now >= grace_end)
             break;
+        if (stop_flag && wait_s > 1.0) {
+            wait_s = 1.0;
+            grace_end = now + 1000000000u;
+        }
+        if (progress)
+            show_progress(t, now, &next_progress_ns);
         long wait_ms = (long)((grace_end - now) / 1000000u);
         rv = poll_once(t, items, wait_ms > 100 ? 100 : wait_ms, &err);
     }
+    if (progress)
+        fputs("\r\033[K", stderr);
     if (rv == WP_OK)
-        rv = expire_all(t, grace_s, &err);
+        rv = expire_all(t, wait_s, stop_flag != 0, &err);
     double wall_s = (double)(wp_clock_monotonic_ns() - t->start_ns) / 1e9;
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
@@ -604,7 +646,7 @@ int wpctl_traffic_main(int argc, char **argv)
         wp_json j;
         wp_json_init(&j, o, false);
         wp_json_obj_begin(&j);
-        print_summary_json(t, &j, rate, duration_s, wall_s, start_unix_ns);
+        print_summary_json(t, &j, rate, duration_s, sending_s, wall_s, start_unix_ns);
         wp_json_key(&j, "report");
         wpctl_report_json(&t->rep, "live", &j);
         wp_json_obj_end(&j);
@@ -613,7 +655,7 @@ int wpctl_traffic_main(int argc, char **argv)
         fprintf(o,
                 "traffic: %zu requests in %.1f s (target %.1f/s, achieved %.1f/s), open loop, "
                 "%zu ingress node%s%s\n",
-                t->np, duration_s, rate, (double)t->np / duration_s, t->ning,
+                t->np, sending_s, rate, sending_s > 0 ? (double)t->np / sending_s : 0, t->ning,
                 t->ning == 1 ? "" : "s", stop_flag ? " (interrupted)" : "");
         fprintf(o,
                 "sent %llu = ok %llu + errors %llu; max send lag %.2f ms; send failures %llu; "
@@ -632,6 +674,8 @@ int wpctl_traffic_main(int argc, char **argv)
     cleanup(t, zctx);
     if (!add_up)
         return wpctl_fail("counts do not add up (a bug): rows != requests sent");
+    if (stop_flag)
+        return 128 + (int)stop_flag; /* 130 after Ctrl-C, 143 after SIGTERM */
     return WPCTL_OK;
 fail:
     wp_zipf_close(&zipf);

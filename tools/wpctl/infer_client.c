@@ -41,7 +41,7 @@ int wpctl_ingress_list(const char *dir_flag, const char *endpoint, const wp_topo
     int rv = wpctl_cluster_load(wpctl_cluster_dir(dir_flag), c, err);
     for (size_t i = 0; rv == WP_OK && i < c->n && *n < cap; i++) {
         const wpctl_node_rec *r = &c->nodes[i];
-        if (!r->request[0] || !wpctl_pid_is_node(r->pid))
+        if (!r->request[0] || !wpctl_node_running(r))
             continue;
         wpctl_ingress *g = &out[(*n)++];
         memset(g, 0, sizeof *g);

@@ -1,15 +1,24 @@
 /* wpctl — warmpath's admin CLI: one binary, one subcommand per area. */
+#include "tools/wpctl/flags.h"
 #include "tools/wpctl/wpctl.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#define WPCTL_VERSION "0.1.0"
+
 static int version_main(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    printf("wpctl (warmpath) 0.1.0\n");
+    bool json = false;
+    const wpctl_flag flags[] = {WPF_JSON(&json, "{name, version}"), WPF_END};
+    const wpctl_spec spec = {.name = "version", .about = "Prints wpctl's version.\n",
+                             .flags = flags};
+    WPCTL_PARSE_OR_RETURN(&spec, argc, argv, NULL);
+    if (json)
+        printf("{\"name\":\"wpctl\",\"version\":\"" WPCTL_VERSION "\"}\n");
+    else
+        printf("wpctl (warmpath) " WPCTL_VERSION "\n");
     return WPCTL_OK;
 }
 
@@ -20,6 +29,7 @@ static const struct wpctl_cmd commands[] = {
     {"cluster", NULL, NULL},
     {"cluster", "start, inspect and stop a local cluster (up|status|restart|down)",
      wpctl_cluster_main},
+    {"logs", "a node's or placement server's log (-f: follow)", wpctl_logs_main},
     {"nodes", "members and their capacity as a node's gossip view has them", wpctl_nodes_main},
     {"drain", "set or clear a node's draining flag", wpctl_drain_main},
     {"capacity", "change a node's advertised capacity (free GPU memory, warm models)",
@@ -61,9 +71,22 @@ int wpctl_usage_error(const char *cmd, const char *fmt, ...)
     va_start(ap, fmt);
     fprintf(stderr, "wpctl %s: ", cmd);
     vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\nTry 'wpctl %s --help'.\n", cmd);
+    fputc('\n', stderr);
     va_end(ap);
     return WPCTL_USAGE;
+}
+
+void wpctl_json_node_done(const char *id, const char *key, bool value)
+{
+    wp_json j;
+    wp_json_init(&j, stdout, false);
+    wp_json_obj_begin(&j);
+    wp_json_key(&j, "node");
+    wp_json_str(&j, id);
+    wp_json_key(&j, key);
+    wp_json_bool(&j, value);
+    wp_json_obj_end(&j);
+    wp_json_end(&j);
 }
 
 static void usage(FILE *fp)
@@ -91,13 +114,11 @@ int main(int argc, char **argv)
         return WPCTL_OK;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("wpctl (warmpath) 0.1.0\n");
+        printf("wpctl (warmpath) " WPCTL_VERSION "\n");
         return WPCTL_OK;
     }
     for (size_t i = 0; i < WP_ARRAY_LEN(commands); i++)
         if (commands[i].fn != NULL && strcmp(argv[1], commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "wpctl: unknown command '%s'\n", argv[1]);
-    usage(stderr);
-    return WPCTL_USAGE;
+    return wpctl_unknown_command(NULL, argv[1], commands, WP_ARRAY_LEN(commands));
 }

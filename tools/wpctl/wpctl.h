@@ -1,8 +1,9 @@
 /* tools/wpctl/wpctl.h — internal to wpctl: the command table and the few
  * helpers every subcommand shares. Each subcommand lives in cmd_<name>.c and
- * parses its own arguments (getopt_long); all print a human table by default,
- * JSON with --json, and on failure one line "wpctl: ..." and exit status 1
- * (2 for a usage error). */
+ * describes its flags in one table (flags.h: the getopt table, bounds, the
+ * one-line usage errors and --help come from it); all print a human table
+ * by default, JSON with --json, and on failure one line "wpctl: ..." and
+ * exit status 1 (2 for a usage error, 128 + signal when interrupted). */
 #ifndef WPCTL_H
 #define WPCTL_H
 
@@ -23,9 +24,13 @@ struct wpctl_cmd {
 
 /* Prints "wpctl: <message>" on stderr and returns WPCTL_FAIL. */
 int wpctl_fail(const char *fmt, ...) WP_PRINTF(1, 2);
-/* Prints "wpctl <cmd>: <message>\nTry 'wpctl <cmd> --help'." and returns
+/* Prints one line "wpctl <cmd>: <message>" on stderr and returns
  * WPCTL_USAGE. */
 int wpctl_usage_error(const char *cmd, const char *fmt, ...) WP_PRINTF(2, 3);
+
+/* Prints {"node": id, key: value} on stdout: what a write command to one
+ * node did, for --json. */
+void wpctl_json_node_done(const char *id, const char *key, bool value);
 
 /* Subcommands (one file each). */
 int wpctl_cluster_main(int argc, char **argv);
@@ -50,6 +55,7 @@ int wpctl_sim_main(int argc, char **argv);
 int wpctl_report_main(int argc, char **argv);
 int wpctl_traffic_main(int argc, char **argv);
 int wpctl_route_main(int argc, char **argv);
+int wpctl_logs_main(int argc, char **argv);
 /* `wpctl sim gossip`: defined by the gossip simulation; cmd_sim.c holds a
  * weak default that says it is not built yet. */
 int wpctl_sim_gossip_main(int argc, char **argv);
