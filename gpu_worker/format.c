@@ -216,6 +216,13 @@ uint64_t wp_llama_mem_bytes(const wp_llama_config *c)
     return file_bytes - WP_LLAMA_HEADER_BYTES + (2 * cache + act) * sizeof(float);
 }
 
+uint64_t wp_llama_seq_bytes(const wp_llama_config *c)
+{
+    if (wp_llama_config_check(c, NULL, NULL) != WP_OK)
+        return 0;
+    return 2ull * c->n_layers * c->seq_len * wp_llama_kv_dim(c) * sizeof(float);
+}
+
 int wp_llama_read_config(const char *path, wp_llama_config *out, wp_err *err)
 {
     FILE *fp = fopen(path, "rb");

@@ -11,11 +11,15 @@
  *  2. The CPU layers (RMSNorm, matmul, RoPE, softmax, attention, SwiGLU),
  *     public so tests can check each one against a naive reference.
  *
- *  3. Backends behind one interface (load, unload, forward, generate, run a
- *     batch, memory in use):
- *       cpu   — the reference, plain C;
- *       cuda  — weights in device memory, cuBLAS + kernels; present only
- *               when built with the CUDA toolkit AND a device exists;
+ *  3. Backends behind one interface (load, unload, a batched forward pass,
+ *     continuous batching of sequences, generate, run a batch, memory in
+ *     use):
+ *       cpu   — the reference, plain C: one pass multiplies each weight
+ *               matrix with every active sequence's row at once, on a small
+ *               pool of threads (all cores by default);
+ *       cuda  — the same passes with the weights in device memory, cuBLAS
+ *               SGEMM + kernels; present only when built with the CUDA
+ *               toolkit AND a device exists;
  *       model — a TIMING MODEL: no compute, no tokens; service times come
  *               from a wp_model_profile (common/common.h) and are RETURNED,
  *               never slept — the caller (daemon or simulator) decides how
@@ -158,10 +162,23 @@ int wp_gpu_kind_default(void);
 
 typedef struct wp_gpu_model wp_gpu_model;
 
+/* How a cpu/cuda model runs. Zero fields take the defaults. */
+#define WP_GPU_DEFAULT_SEQS 16u
+#define WP_GPU_MAX_SEQS 256u
+typedef struct wp_gpu_load_opts {
+    uint32_t threads;   /* cpu: compute threads (caller included); 0 = all online cores */
+    uint32_t max_seqs;  /* sequences decoded together, 1..WP_GPU_MAX_SEQS; 0 = 16 */
+} wp_gpu_load_opts;
+
 /* Loads a checkpoint on the cpu or cuda backend: reads the file, copies the
  * weights to the device, and warms up with one forward pass. The measured
  * wall time of all three is the cold start (wp_gpu_model_load_ns).
- * WP_EUNAVAIL for cuda without a device; never starts a timing model. */
+ * WP_EUNAVAIL for cuda without a device; never starts a timing model.
+ * opts may be NULL (defaults). The KV cache of one sequence is allocated
+ * now; each further sequence's on its first use (cpu) or now (cuda). */
+int wp_gpu_model_load_opts(int kind, const char *path, const wp_gpu_load_opts *opts,
+                           wp_gpu_model **out, wp_err *err);
+/* wp_gpu_model_load_opts with the defaults. */
 int wp_gpu_model_load(int kind, const char *path, wp_gpu_model **out, wp_err *err);
 /* A TIMING MODEL "model": no weights, memory = profile->size_bytes, load
  * time = wp_model_load_ms(profile) (modelled, not measured). */
@@ -177,11 +194,36 @@ uint64_t wp_gpu_model_load_ns(const wp_gpu_model *m);
 /* The checkpoint's config (zeroed for the timing model). */
 const wp_llama_config *wp_gpu_model_config(const wp_gpu_model *m);
 
-/* One decoder step: feeds token at position pos (the KV cache must hold
- * positions 0..pos-1 of the same sequence) and writes vocab_size logits.
- * cpu/cuda only. */
+/* The model's compute threads (cpu; 1 for cuda and the timing model). */
+uint32_t wp_gpu_model_threads(const wp_gpu_model *m);
+/* Sequences it can decode together (its KV cache slots). */
+uint32_t wp_gpu_model_max_seqs(const wp_gpu_model *m);
+
+/* One decoder step of sequence 0: feeds token at position pos (its KV
+ * cache must hold positions 0..pos-1) and writes vocab_size logits.
+ * cpu/cuda only, and only while no generation is active (WP_ESTATE). */
 int wp_gpu_model_forward(wp_gpu_model *m, int32_t token, uint32_t pos, float *logits,
                          wp_err *err);
+
+/* One row of a batched forward pass: token at position pos of sequence
+ * seq (a KV cache slot, < wp_gpu_model_max_seqs). logits: vocab_size
+ * floats to fill, or NULL when this row's logits are not needed (prefill
+ * rows before the last). */
+typedef struct wp_gpu_row {
+    uint32_t seq;
+    int32_t token;
+    uint32_t pos;
+    float *logits;
+} wp_gpu_row;
+
+/* ONE forward pass over n rows (matrix-matrix products: each weight
+ * matrix is read once for all rows). Rows of one sequence must have
+ * consecutive positions in increasing order, the first at the position
+ * after what its cache holds; different sequences are independent.
+ * Each row's logits equal those of feeding the same rows one by one
+ * (tests/unit/test_gpu_batch.c checks it). cpu/cuda only, not while a
+ * generation is active (WP_ESTATE). */
+int wp_gpu_model_forward_batch(wp_gpu_model *m, const wp_gpu_row *rows, size_t n, wp_err *err);
 
 typedef struct wp_gen_request {
     const int32_t *prompt;   /* n_prompt >= 1 tokens, each < vocab_size */
@@ -205,16 +247,68 @@ double wp_gen_tpot_ns(const wp_gen_result *r, uint32_t steps);
 /* Checks a request against the model (tokens < vocab, lengths <= seq_len). */
 int wp_gpu_request_check(const wp_gpu_model *m, const wp_gen_request *req, wp_err *err);
 
-/* Runs one request: cpu/cuda generate and measure; the timing model fills
- * ttft_ns/total_ns from the profile, produces no tokens, and sleeps never. */
+/* ---- continuous batching (cpu/cuda)
+ *
+ * A loaded model is a continuous-batching engine: up to max_seqs
+ * sequences are active at once, each with its own KV cache slot and
+ * position. wp_gpu_seq_start admits a request; it joins at the next step.
+ * wp_gpu_step runs ONE forward pass over every active sequence: a decoding
+ * sequence contributes one row (its last token), a new one its prompt
+ * (prefill; long prompts are split over steps, at most WP_GPU_STEP_ROWS
+ * rows per pass). Sequences that reach their step count leave the batch
+ * at once and are collected with wp_gpu_seq_done; their slot is free for
+ * the next admission. Times are measured: ttft_ns and total_ns run from
+ * the wp_gpu_seq_start call. Tokens are those of generating each request
+ * alone (same logits, same sampler). One thread drives a model at a time.
+ */
+#define WP_GPU_STEP_ROWS 256u
+
+/* Admits a request (checked as wp_gpu_request_check); tokens (>= steps
+ * entries) and req->prompt stay owned by the caller until the sequence is
+ * collected. tag identifies it in wp_gpu_seq_done. WP_EOVERLOAD when
+ * max_seqs are active, WP_ENOMEM when its KV cache cannot be allocated,
+ * WP_EUNSUPPORTED on the timing model. */
+int wp_gpu_seq_start(wp_gpu_model *m, const wp_gen_request *req, int32_t *tokens, uint64_t tag,
+                     wp_err *err);
+/* One forward pass over all active sequences; WP_OK when none is active.
+ * A backend failure ends every active sequence with that error (collected
+ * by wp_gpu_seq_done) and is returned. */
+int wp_gpu_step(wp_gpu_model *m, wp_err *err);
+/* Sequences admitted and not yet finished. */
+uint32_t wp_gpu_active(const wp_gpu_model *m);
+/* Pops one finished sequence (in finishing order): its tag, its error
+ * (WP_OK or the backend's), its result (tokens points at the caller's
+ * array). False when none is waiting. */
+bool wp_gpu_seq_done(wp_gpu_model *m, uint64_t *tag, int *error, wp_gen_result *res);
+
+/* Runs one request: cpu/cuda generate and measure (through the engine
+ * above, alone); the timing model fills ttft_ns/total_ns from the profile,
+ * produces no tokens, and sleeps never. */
 int wp_gpu_generate(wp_gpu_model *m, const wp_gen_request *req, wp_gen_result *res,
                     wp_err *err);
-/* Runs a batch of requests for the same model. cpu/cuda run them one after
- * another (times are from the batch start); the timing model runs up to
- * slots_per_gpu at once, in waves (see wp_gpu_timing_batch). Stops at the
- * first bad request (its index in *failed_index when not NULL). */
+/* Runs a batch of requests for the same model. cpu/cuda: continuous
+ * batching (all admitted at once, up to max_seqs; the rest join as
+ * sequences finish), times from each request's admission; the timing model
+ * runs up to slots_per_gpu at once, in waves (see wp_gpu_timing_batch).
+ * Every request is checked first: a bad one fails the call before any
+ * work (its index in *failed_index when not NULL). The engine must be idle
+ * (WP_ESTATE otherwise). */
 int wp_gpu_run_batch(wp_gpu_model *m, const wp_gen_request *reqs, wp_gen_result *res, size_t n,
                      size_t *failed_index, wp_err *err);
+
+/* Measured speed of a cpu/cuda model at one batch size: batch requests
+ * (distinct prompts of n_prompt tokens, steps greedy tokens each) admitted
+ * together into the engine and run to completion. Live-world: reads the
+ * clock. batch <= wp_gpu_model_max_seqs; steps >= 2. */
+typedef struct wp_gpu_rate {
+    uint32_t batch;
+    double ttft_ms;          /* median over the batch: admission to first token */
+    double tpot_ms;          /* median time per output token after the first (one step) */
+    double tokens_per_s;     /* decode throughput of the batch: batch * 1000 / tpot_ms */
+    double wall_tokens_per_s; /* batch * steps / wall time of the whole run */
+} wp_gpu_rate;
+int wp_gpu_measure(wp_gpu_model *m, uint32_t batch, uint32_t n_prompt, uint32_t steps,
+                   wp_gpu_rate *out, wp_err *err);
 
 /* Pure TIMING MODEL arithmetic: the service time of a batch of n requests
  * with the given token counts; res[i] gets ttft/total from the batch start.
@@ -340,20 +434,27 @@ void wp_res_get_stats(const wp_res *r, wp_res_stats *out);
  * MODEL batches continuously like the simulator (SLOTS mode, see wp_res):
  * each request starts when one of the profile's slots_per_gpu x gpus slots
  * is free and gets ttft/total (wp_model_ttft_ms / wp_model_total_ms) from
- * its own start, completing at start + total; cpu/cuda run each RUN's
- * batch one request after another inside advance.
+ * its own start, completing at start + total. cpu/cuda batch
+ * continuously too, for real: each model is a wp_gpu_seq_start engine of
+ * max_batch sequences (SLOTS mode with max_batch slots on one device); a
+ * request joins the batch when a slot is free and each advance runs ONE
+ * forward pass of every model with active sequences, then returns now_ns
+ * (call again at once; submit between calls, new requests join at the
+ * next step) or UINT64_MAX when idle. ttft/total are measured from the
+ * request's admission to the batch.
  * Completions arrive through on_done, exactly once per accepted request. */
 typedef void (*wp_gpu_done_fn)(void *ctx, uint64_t req_id, int error, const wp_gen_result *res);
 
 typedef struct wp_gpu_worker_config {
     int kind;                 /* WP_GPU_CPU | WP_GPU_CUDA | WP_GPU_MODEL */
     uint64_t capacity_bytes;  /* device memory the worker may fill */
-    uint32_t max_batch;
+    uint32_t max_batch;       /* cpu/cuda: sequences decoded together (<= WP_GPU_MAX_SEQS) */
     uint32_t max_queue;       /* per model */
     wp_gpu_done_fn on_done;
     void *ctx;
     wp_logger log;
     uint32_t gpus;            /* TIMING MODEL: GPUs whose slots it has; 0 means 1 */
+    uint32_t threads;         /* cpu: compute threads per model; 0 = all online cores */
 } wp_gpu_worker_config;
 
 typedef struct wp_gpu_worker wp_gpu_worker;
@@ -362,8 +463,8 @@ int wp_gpu_worker_new(const wp_gpu_worker_config *cfg, wp_gpu_worker **out, wp_e
 /* Unloads every model; pending requests get no completion. */
 void wp_gpu_worker_free(wp_gpu_worker *w);
 /* Catalog entry. cpu/cuda: path to a checkpoint (its header is read now to
- * size the model: weights + KV cache + activations); the timing model:
- * profile (size_bytes is its memory). */
+ * size the model: weights + activations + max_batch sequences' KV caches);
+ * the timing model: profile (size_bytes is its memory). */
 int wp_gpu_worker_add_model(wp_gpu_worker *w, const char *name, const char *path,
                             const wp_model_profile *profile, wp_err *err);
 /* Accepts a request: req->prompt and tokens (>= req->steps entries) stay
@@ -380,8 +481,12 @@ uint64_t wp_gpu_worker_advance(wp_gpu_worker *w, uint64_t now_ns);
 /* The residency core, for gossip (free bytes, warm models, queue depth). */
 const wp_res *wp_gpu_worker_res(const wp_gpu_worker *w);
 
-/* Memory a loaded cpu/cuda model holds: weights + KV cache + activations. */
+/* Memory a loaded cpu/cuda model holds with one sequence: weights + KV
+ * cache + activations. */
 uint64_t wp_llama_mem_bytes(const wp_llama_config *c);
+/* The KV cache of one more sequence (keys and values, every layer). The
+ * worker reserves wp_llama_mem_bytes + (max_batch - 1) x this per model. */
+uint64_t wp_llama_seq_bytes(const wp_llama_config *c);
 /* Reads and checks only the header of a checkpoint (and its length). */
 int wp_llama_read_config(const char *path, wp_llama_config *out, wp_err *err);
 

@@ -8,8 +8,10 @@
  *               to the core at once; timing model: a timer at now + the
  *               profile's load time;
  *        UNLOAD free the backend model;
- *        RUN    cpu/cuda (BATCH models): generate each request now,
- *               complete it, report the batch done; timing model (SLOTS
+ *        RUN    cpu/cuda (SLOTS models too, max_batch slots on one
+ *               device): each request joins the model's continuous batch
+ *               (wp_gpu_seq_start) and runs from the next step; timing
+ *               model (SLOTS
  *               models, continuous batching as in sim/engine.c): each
  *               request of the RUN started now, on a slot of its own; it
  *               gets ttft/total from wp_model_ttft_ms / wp_model_total_ms
@@ -18,10 +20,16 @@
  *               slot free (wp_res_run_done), so the next waiting request
  *               starts then, not when a whole batch is over;
  *        FAIL   complete the request with the error;
- *   2. fire the earliest timer due at or before now_ns (in time order, ties
- *      in the order they were set), which feeds the core, and go to 1.
+ *   2. TIMING MODEL: fire the earliest timer due at or before now_ns (in
+ *      time order, ties in the order they were set), which feeds the core,
+ *      and go to 1. cpu/cuda: run ONE step (one batched forward pass) of
+ *      every model with active sequences, complete the sequences that
+ *      finished and free their slots (wp_res_run_done), which may start
+ *      waiting requests; they join at the next step.
  * It returns the next timer's time so the caller (libuv timer, simulator
- * event) knows when to call again.
+ * event) knows when to call again; cpu/cuda return now_ns while sequences
+ * are active, so the caller loops, taking new requests in between steps
+ * (bounded work per call: one forward pass per model).
  *
  * Requests are kept by id until completed (a linear array: the number in
  * flight is bounded by models x max_queue). Every accepted request is
@@ -78,17 +86,22 @@ int wp_gpu_worker_new(const wp_gpu_worker_config *cfg, wp_gpu_worker **out, wp_e
         return wp_errf(err, WP_EINVAL, "worker: unknown backend kind %d", cfg->kind);
     if (!cfg->on_done)
         return wp_errf(err, WP_EINVAL, "worker: on_done is required");
+    if (cfg->kind != WP_GPU_MODEL && (cfg->max_batch < 1 || cfg->max_batch > WP_GPU_MAX_SEQS))
+        return wp_errf(err, WP_EINVAL, "worker: max_batch %u outside 1..%u",
+                       (unsigned)cfg->max_batch, WP_GPU_MAX_SEQS);
     if (cfg->kind == WP_GPU_CUDA && wp_gpu_cuda_device_count() <= 0)
         return wp_errf(err, WP_EUNAVAIL, "worker: cuda backend unavailable (no CUDA device)");
     wp_gpu_worker *w = calloc(1, sizeof *w);
     if (!w)
         return wp_errf(err, WP_ENOMEM, "out of memory");
     w->cfg = *cfg;
+    /* cpu/cuda: one device, one continuous batch of max_batch sequences
+     * shared by its models. */
     wp_res_config rc = {.capacity_bytes = cfg->capacity_bytes,
                         .max_batch = cfg->max_batch,
                         .max_queue = cfg->max_queue,
                         .log = cfg->log,
-                        .gpus = cfg->gpus};
+                        .gpus = cfg->kind == WP_GPU_MODEL ? cfg->gpus : 1};
     int rv = wp_res_new(&rc, &w->res, err);
     if (rv != WP_OK) {
         free(w);
@@ -148,7 +161,9 @@ int wp_gpu_worker_add_model(wp_gpu_worker *w, const char *name, const char *path
         int rv = wp_llama_read_config(path, &c, err);
         if (rv != WP_OK)
             return wp_err_wrap(err, "worker: model %s", name);
-        mem = wp_llama_mem_bytes(&c);
+        /* Room for every sequence the batch may hold (caches are
+         * allocated as sequences first use them). */
+        mem = wp_llama_mem_bytes(&c) + (uint64_t)(w->cfg.max_batch - 1) * wp_llama_seq_bytes(&c);
         m->path = strdup(path);
         if (!m->path)
             return wp_errf(err, WP_ENOMEM, "out of memory");
@@ -159,12 +174,12 @@ int wp_gpu_worker_add_model(wp_gpu_worker *w, const char *name, const char *path
         m->path = NULL;
         return rv;
     }
-    if (w->cfg.kind == WP_GPU_MODEL) {
-        rv = wp_res_set_slots(w->res, name, profile->slots_per_gpu ? profile->slots_per_gpu : 1,
-                              err);
-        if (rv != WP_OK) /* cannot happen: checked above, the model is idle */
-            return rv;
-    }
+    uint32_t slots = w->cfg.kind == WP_GPU_MODEL
+                         ? (profile->slots_per_gpu ? profile->slots_per_gpu : 1)
+                         : w->cfg.max_batch;
+    rv = wp_res_set_slots(w->res, name, slots, err);
+    if (rv != WP_OK) /* cannot happen: slots checked, the model is idle */
+        return rv;
     snprintf(m->name, sizeof m->name, "%s", name);
     w->n_models++;
     return WP_OK;
@@ -259,7 +274,8 @@ static void do_load(wp_gpu_worker *w, uint64_t now_ns, size_t mi)
         t->at_ns = now_ns + wp_gpu_model_load_ns(m->m);
         return;
     }
-    int rv = wp_gpu_model_load(w->cfg.kind, m->path, &m->m, &err);
+    wp_gpu_load_opts opts = {.threads = w->cfg.threads, .max_seqs = w->cfg.max_batch};
+    int rv = wp_gpu_model_load_opts(w->cfg.kind, m->path, &opts, &m->m, &err);
     if (rv != WP_OK)
         WP_CORE_LOG(&w->cfg.log, WP_LOG_WARN, now_ns, "worker: load %s: %s", m->name,
                     wp_err_text(&err));
@@ -303,25 +319,23 @@ static void do_run(wp_gpu_worker *w, uint64_t now_ns, size_t mi, const wp_res_ac
         }
         return;
     }
-    uint64_t elapsed = 0;
     for (uint32_t i = 0; i < a->n_reqs; i++) {
         const wk_req *r = find_req(w, a->req_ids[i], NULL);
-        if (!r)
+        if (!r) { /* cannot happen: ids stay until completed */
+            wp_res_run_done(w->res, now_ns, m->name, 1, NULL);
             continue;
-        wp_gen_result res = {.tokens = r->tokens};
+        }
         wp_err err;
         wp_err_clear(&err);
         uint64_t id = r->id;
-        int rv = wp_gpu_generate(m->m, &r->req, &res, &err);
-        if (rv != WP_OK)
+        int rv = wp_gpu_seq_start(m->m, &r->req, r->tokens, id, &err);
+        if (rv != WP_OK) {
             WP_CORE_LOG(&w->cfg.log, WP_LOG_WARN, now_ns, "worker: request %llu: %s",
                         (unsigned long long)id, wp_err_text(&err));
-        res.ttft_ns += elapsed;
-        res.total_ns += elapsed;
-        elapsed = res.total_ns;
-        complete(w, id, rv, rv == WP_OK ? &res : NULL);
+            complete(w, id, rv, NULL);
+            wp_res_run_done(w->res, now_ns, m->name, 1, NULL);
+        }
     }
-    wp_res_batch_done(w->res, now_ns + elapsed, m->name, NULL);
 }
 
 static void drain(wp_gpu_worker *w, uint64_t now_ns)
@@ -349,8 +363,40 @@ static void drain(wp_gpu_worker *w, uint64_t now_ns)
     }
 }
 
+/* cpu/cuda: one step of every model with active sequences. */
+static uint64_t advance_live(wp_gpu_worker *w, uint64_t now_ns)
+{
+    drain(w, now_ns);
+    uint64_t t0 = wp_clock_monotonic_ns(), at = now_ns;
+    for (size_t i = 0; i < w->n_models; i++) {
+        wk_model *m = &w->models[i];
+        if (!m->m || wp_gpu_active(m->m) == 0)
+            continue;
+        wp_err err;
+        wp_err_clear(&err);
+        if (wp_gpu_step(m->m, &err) != WP_OK)
+            WP_CORE_LOG(&w->cfg.log, WP_LOG_WARN, now_ns, "worker: %s: %s", m->name,
+                        wp_err_text(&err));
+        at = now_ns + (wp_clock_monotonic_ns() - t0);
+        uint64_t id;
+        int e;
+        wp_gen_result res;
+        while (wp_gpu_seq_done(m->m, &id, &e, &res)) {
+            complete(w, id, e, e == WP_OK ? &res : NULL);
+            wp_res_run_done(w->res, at, m->name, 1, NULL);
+        }
+    }
+    drain(w, at); /* freed slots admit waiting requests: they join next step */
+    for (size_t i = 0; i < w->n_models; i++)
+        if (w->models[i].m && wp_gpu_active(w->models[i].m) > 0)
+            return now_ns;
+    return UINT64_MAX;
+}
+
 uint64_t wp_gpu_worker_advance(wp_gpu_worker *w, uint64_t now_ns)
 {
+    if (w->cfg.kind != WP_GPU_MODEL)
+        return advance_live(w, now_ns);
     /* Actions are executed at the time of the event that emitted them: a
      * request that starts because a timer freed its slot starts at the
      * timer's time (or at its own arrival, if later), as in the simulator,

@@ -1,9 +1,12 @@
 /* The live-world worker: the TIMING MODEL path (loads and requests finish at
  * computed times; advance returns when next due; continuous batching per
  * slot, checked against a hand-computed schedule), the cpu path (loads and
- * generation happen in the call, tokens match a direct generate), exactly
- * one completion per request, and a failed load that leaves the other
- * model serving. */
+ * generation happen in the call, one batched pass per advance, tokens
+ * match a direct generate), continuous batching on cpu (a request
+ * submitted while others decode joins at the next step and finishes before
+ * them; a full batch makes the next request wait for a slot), exactly one
+ * completion per request, and a failed load that leaves the other model
+ * serving. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -309,7 +312,8 @@ static void test_cpu_worker(void **state)
     assert_int_equal(wp_gpu_model_load(WP_GPU_CPU, good, &m, &err), WP_OK);
     wp_gen_result wr = {.tokens = want};
     assert_int_equal(wp_gpu_generate(m, &req, &wr, &err), WP_OK);
-    uint64_t mem = wp_gpu_model_mem_bytes(m);
+    /* What the worker reserves per model with max_batch 2. */
+    uint64_t mem = wp_llama_mem_bytes(&c) + wp_llama_seq_bytes(&c);
     wp_gpu_model_unload(m);
 
     done_log d = {0};
@@ -331,7 +335,11 @@ static void test_cpu_worker(void **state)
         assert_int_equal(wp_gpu_worker_submit(w, 0, "good", id, &req, toks[id], &err), WP_OK);
     int32_t bt[10];
     assert_int_equal(wp_gpu_worker_submit(w, 0, "bad", 9, &req, bt, &err), WP_OK);
-    assert_int_equal(wp_gpu_worker_advance(w, 0), UINT64_MAX); /* all synchronous */
+    /* One forward pass per call: call again while it returns now. */
+    size_t calls = 0;
+    while (wp_gpu_worker_advance(w, 0) != UINT64_MAX)
+        calls++;
+    assert_true(calls >= 9 && calls < 40); /* 10 tokens: >= 10 steps, the batch of 2 shares them */
     assert_int_equal(d.n, 4);
     size_t ok = 0;
     for (size_t i = 0; i < d.n; i++) {
@@ -358,11 +366,75 @@ static void test_cpu_worker(void **state)
     wp_gen_request breq = {bad_prompt, 1, 2, 0, 0};
     assert_int_equal(wp_gpu_worker_submit(w, 5, "good", 20, &breq, bt, &err), WP_OK);
     assert_int_equal(wp_gpu_worker_submit(w, 5, "good", 21, &req, toks[0], &err), WP_OK);
-    wp_gpu_worker_advance(w, 5);
+    while (wp_gpu_worker_advance(w, 5) != UINT64_MAX)
+        ;
     assert_int_equal(d.n, 6);
     assert_int_equal(d.errors[4], WP_ERANGE);
     assert_int_equal(d.errors[5], WP_OK);
     assert_memory_equal(toks[0], want, sizeof want);
+    wp_gpu_worker_free(w);
+}
+
+static void test_cpu_continuous(void **state)
+{
+    (void)state;
+    char path[300];
+    snprintf(path, sizeof path, "%s/cont.bin", dir);
+    wp_llama_config c = {.dim = 32, .hidden_dim = 64, .n_layers = 2, .n_heads = 4,
+                         .n_kv_heads = 4, .vocab_size = 40, .seq_len = 64,
+                         .shared_classifier = true};
+    wp_err err;
+    assert_int_equal(wp_llama_gen(path, &c, 5, 0.3, &err), WP_OK);
+    const int32_t prompt[2] = {3, 4};
+    wp_gen_request longr = {prompt, 2, 30, 0.0f, 0}, shortr = {prompt, 1, 3, 0.0f, 0};
+    int32_t want_long[30], want_short[3];
+    wp_gpu_model *m;
+    assert_int_equal(wp_gpu_model_load(WP_GPU_CPU, path, &m, &err), WP_OK);
+    wp_gen_result r = {.tokens = want_long};
+    assert_int_equal(wp_gpu_generate(m, &longr, &r, &err), WP_OK);
+    r.tokens = want_short;
+    assert_int_equal(wp_gpu_generate(m, &shortr, &r, &err), WP_OK);
+    wp_gpu_model_unload(m);
+
+    done_log d = {0};
+    wp_gpu_worker_config cfg = {.kind = WP_GPU_CPU, .capacity_bytes = 100 * MB, .max_batch = 2,
+                                .max_queue = 8, .on_done = on_done, .ctx = &d, .threads = 1};
+    wp_gpu_worker *w;
+    assert_int_equal(wp_gpu_worker_new(&cfg, &w, &err), WP_OK);
+    assert_int_equal(wp_gpu_worker_add_model(w, "m", path, NULL, &err), WP_OK);
+    int32_t t0[30], t1[3], t2[3];
+    assert_int_equal(wp_gpu_worker_submit(w, 0, "m", 1, &longr, t0, &err), WP_OK);
+    /* Load, admission, and the first pass (prefill) in one call. */
+    assert_int_equal(wp_gpu_worker_advance(w, 0), 0);
+    assert_int_equal(wp_gpu_worker_advance(w, 0), 0);
+    assert_int_equal(d.n, 0);
+    /* Joins the running batch at the next step; finishes long before 1. */
+    assert_int_equal(wp_gpu_worker_submit(w, 0, "m", 2, &shortr, t1, &err), WP_OK);
+    assert_int_equal(wp_gpu_worker_submit(w, 0, "m", 3, &shortr, t2, &err), WP_OK);
+    assert_int_equal(wp_res_queue_depth(wp_gpu_worker_res(w)), 3);
+    size_t calls = 0;
+    while (wp_gpu_worker_advance(w, 0) != UINT64_MAX)
+        calls++;
+    assert_int_equal(d.n, 3);
+    /* 2 (its slot was free) before 3 (waited for 2's slot) before 1. */
+    assert_int_equal(d.ids[0], 2);
+    assert_int_equal(d.ids[1], 3);
+    assert_int_equal(d.ids[2], 1);
+    assert_true(calls < 30); /* the short ones rode along, not after */
+    assert_memory_equal(t0, want_long, sizeof want_long);
+    assert_memory_equal(t1, want_short, sizeof want_short);
+    assert_memory_equal(t2, want_short, sizeof want_short);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(d.errors[i], WP_OK);
+        assert_true(d.res[i].ttft_ns > 0 && d.res[i].total_ns >= d.res[i].ttft_ns);
+    }
+    /* Out-of-range batch sizes are refused. */
+    wp_gpu_worker *w2 = NULL;
+    cfg.max_batch = 0;
+    assert_int_equal(wp_gpu_worker_new(&cfg, &w2, &err), WP_EINVAL);
+    cfg.max_batch = WP_GPU_MAX_SEQS + 1;
+    assert_int_equal(wp_gpu_worker_new(&cfg, &w2, &err), WP_EINVAL);
+    cfg.max_batch = 2;
     wp_gpu_worker_free(w);
 }
 
@@ -373,6 +445,7 @@ int main(void)
         cmocka_unit_test(test_timing_continuous),
         cmocka_unit_test(test_timing_schedule),
         cmocka_unit_test(test_cpu_worker),
+        cmocka_unit_test(test_cpu_continuous),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
