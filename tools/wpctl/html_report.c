@@ -104,7 +104,7 @@ static const char *const page_css =
     "vertical-align:-.1em;margin-right:.25em}\n"
     ".legend i.line{height:0;border:0;border-top:3px solid;width:1.6em;vertical-align:.25em}\n"
     ".chart .axis{stroke:#333;stroke-width:1}.chart .grid{stroke:#e3e3e3;stroke-width:1}\n"
-    ".chart text{font-size:11px;fill:#333}.chart .cdf,.chart .tl{fill:none;stroke-width:2}\n"
+    ".chart{max-width:680px}.chart text{font-size:11px;fill:#333}.chart .cdf,.chart .tl{fill:none;stroke-width:2}\n"
     ".chart .dim{opacity:.15}.chart .fault{fill:#f4c7c3;opacity:.6}\n"
     "table{border-collapse:collapse;font-size:.88rem;margin:.3rem 0 .8rem}\n"
     "caption{text-align:left;font-weight:600;padding:.2rem 0}\n"
@@ -243,8 +243,8 @@ static int write_map(FILE *fp, const wpctl_html_run *run, size_t idx)
         const wp_sim_site *s = &r->site[i];
         double x, y;
         wpctl_map_project(s->lat, s->lon, &x, &y);
-        fprintf(fp, "<path class=\"site\" d=\"M%.1f %.1fl3 3l-3 3l-3 -3Z\" data-site=\"", x,
-                y - 3);
+        fprintf(fp, "<path class=\"site\" d=\"M%.1f %.1fl4 4l-4 4l-4 -4Z\" data-site=\"", x,
+                y - 4);
         esc(fp, s->name);
         fputs("\" data-info=\"serving site ", fp);
         esc(fp, s->name);
