@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # html_browser: the `--html` reports opened in a real browser (headless
 # Chromium). Writes `wpctl sim --scenario edge --compare regional --html`
-# and `wpctl report FIXTURE --vs-sim edge --html`, checks that neither
-# page refers to anything on the network, loads each in Chromium and checks
+# , `wpctl report FIXTURE --vs-sim edge --html` and a run with an outage
+# (`sim --fault … --html`: its timeline), checks that no page refers to anything on the network, loads each in Chromium and checks
 # the DOM after its scripts ran (check_dom.py: a mark per city, a curve per
 # region, no script error; the city count of the live page is also taken
 # from the results file itself), checks that a script error would be
@@ -38,8 +38,10 @@ chrome() {
     --html "$OUTDIR/sim.html" >/dev/null || fail "wpctl sim --html failed"
 "$WPCTL" report "$FIXTURE" --vs-sim edge --html "$OUTDIR/live.html" >/dev/null ||
     fail "wpctl report --html failed"
+"$WPCTL" sim --scenario edge --fault "outage europe 10-20" --duration 30 --timeline 5 \
+    --html "$OUTDIR/fault.html" >/dev/null || fail "wpctl sim --fault --html failed"
 
-for page in sim live; do
+for page in sim live fault; do
     f="$OUTDIR/$page.html"
     # Self-contained: no URL with a scheme or // in src/href, no CSS url().
     if grep -Eqi '(src|href)="(https?:|//)|url\(' "$f"; then
@@ -64,6 +66,14 @@ cities=$(awk -F, 'NR > 1 { print $2 "," $3 }' "$FIXTURE" | sort -u | wc -l)
 chrome --dump-dom "file://$OUTDIR/sim.html" >"$TMP/sim.dom"
 "$PY" "$HERE/check_dom.py" "$TMP/sim.dom" --curves 7 || fail "sim.html: rendered DOM checks"
 grep -q 'Natural Earth' "$TMP/sim.dom" || fail "sim.html: no map attribution"
+
+# A run with a fault: the timeline, its outage band and a line per region.
+chrome --dump-dom "file://$OUTDIR/fault.html" >"$TMP/fault.dom"
+"$PY" "$HERE/check_dom.py" "$TMP/fault.dom" || fail "fault.html: rendered DOM checks"
+grep -q 'class="chart timeline"[^>]*data-faults="1"' "$TMP/fault.dom" || fail "fault.html: no timeline"
+[ "$(grep -o '<rect class="fault"' "$TMP/fault.dom" | wc -l)" = 1 ] || fail "fault.html: outage band"
+[ "$(grep -o '<polyline class="tl"' "$TMP/fault.dom" | wc -l)" = 7 ] ||
+    fail "fault.html: expected 7 timeline lines"
 
 # A script error is caught: the same page with a failing script in it.
 sed 's|<footer|<script>wpNoSuchFunction();</script><footer|' "$OUTDIR/live.html" >"$TMP/broken.html"

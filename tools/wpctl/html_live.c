@@ -108,12 +108,12 @@ int wpctl_places_add(wpctl_report *rep, const wpctl_result_row *row, wp_err *err
     int rv = find_or_add_city(rep->places, row, &c, err);
     if (rv != WP_OK)
         return rv;
-    c->requests++;
+    c->fig.requests++;
     if (strcmp(row->status, "ok") != 0) {
-        c->errors++;
+        c->fig.errors++;
         return WP_OK;
     }
-    wp_sim_city_record(c, (double)row->ttft_us / 1e3);
+    wp_sim_tl_record(&c->fig, row->ttft_us * 1000u);
     return note_node(rep->places, row->node, err);
 }
 

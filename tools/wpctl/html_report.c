@@ -145,20 +145,20 @@ static const char *const body_js =
 
 static double city_p95_ms(const wp_sim_city *c)
 {
-    return wp_sim_city_quantile_ms(c, 0.95);
+    return wp_sim_tl_quantile_ms(&c->fig, 0.95);
 }
 
 static int cmp_requests_desc(const void *a, const void *b)
 {
     const wp_sim_city *x = *(const wp_sim_city *const *)a, *y = *(const wp_sim_city *const *)b;
-    return x->requests < y->requests ? 1 : x->requests > y->requests ? -1 : 0;
+    return x->fig.requests < y->fig.requests ? 1 : x->fig.requests > y->fig.requests ? -1 : 0;
 }
 
 static void put_city_info(FILE *fp, const wp_sim_city *c)
 {
     esc(fp, c->name);
     fprintf(fp, " (%s): ", wp_region_name(c->region));
-    uint32_t ok = c->requests - c->errors;
+    uint32_t ok = c->fig.requests - c->fig.errors;
     if (ok) {
         fputs("p95 TTFT ", fp);
         put_ms(fp, city_p95_ms(c));
@@ -166,7 +166,7 @@ static void put_city_info(FILE *fp, const wp_sim_city *c)
     } else {
         fputs("no successful request, ", fp);
     }
-    fprintf(fp, "%u requests, %u errors", c->requests, c->errors);
+    fprintf(fp, "%u requests, %u errors", c->fig.requests, c->fig.errors);
 }
 
 static void write_legend_classes(FILE *fp)
@@ -201,8 +201,8 @@ static int write_map(FILE *fp, const wpctl_html_run *run, size_t idx)
     uint32_t max_req = 1;
     for (size_t i = 0; i < r->ncities; i++) {
         order[i] = &r->city[i];
-        if (r->city[i].requests > max_req)
-            max_req = r->city[i].requests;
+        if (r->city[i].fig.requests > max_req)
+            max_req = r->city[i].fig.requests;
     }
     qsort(order, r->ncities, sizeof *order, cmp_requests_desc);
     fputs("<figure>", fp);
@@ -226,8 +226,8 @@ static int write_map(FILE *fp, const wpctl_html_run *run, size_t idx)
         const wp_sim_city *c = order[i];
         double x, y;
         wpctl_map_project(c->lat, c->lon, &x, &y);
-        double rad = 1.3 + 3.0 * sqrt((double)c->requests / (double)max_req);
-        bool ok = c->requests > c->errors;
+        double rad = 1.3 + 3.0 * sqrt((double)c->fig.requests / (double)max_req);
+        bool ok = c->fig.requests > c->fig.errors;
         fprintf(fp, "<circle class=\"city\" cx=\"%.1f\" cy=\"%.1f\" r=\"%.2f\" fill=\"%s\" "
                     "data-city=\"", x, y, rad,
                 ok ? class_colour[p95_class(city_p95_ms(c))] : "#bbb");
@@ -493,8 +493,8 @@ static void city_row(FILE *fp, const wp_sim_city *c, bool mark)
     fprintf(fp, "<tr%s><th scope=\"row\">", mark ? " data-city-row=\"\"" : "");
     esc(fp, c->name);
     fprintf(fp, "</th><td>%s</td><td>%u</td><td>%u</td><td>", wp_region_name(c->region),
-            c->requests, c->errors);
-    if (c->requests > c->errors)
+            c->fig.requests, c->fig.errors);
+    if (c->fig.requests > c->fig.errors)
         put_ms(fp, city_p95_ms(c));
     else
         fputs("&ndash;", fp);
@@ -517,7 +517,7 @@ static int write_cities(FILE *fp, const wpctl_html_run *run)
     /* The slowest cities with enough requests for a p95 (20), else all. */
     size_t n = 0;
     for (size_t i = 0; i < r->ncities; i++)
-        if (r->city[i].requests - r->city[i].errors >= 20)
+        if (r->city[i].fig.requests - r->city[i].fig.errors >= 20)
             order[n++] = &r->city[i];
     if (n == 0)
         for (size_t i = 0; i < r->ncities; i++)
@@ -548,33 +548,42 @@ static double tl_x(double span_s, double t_s)
     return 50 + (TL_W - 70) * t_s / span_s;
 }
 
+static double tl_p95_ms(const wp_sim_result *r, size_t i, int g)
+{
+    return wp_sim_tl_quantile_ms(&r->tl[i * WP_REGION_COUNT + (size_t)g], 0.95);
+}
+
+/* The timeline of a run with faults: p95 TTFT per region and interval (by
+ * send time; the simulator's cells, +-5%), the outages as bands. */
 static void write_timeline(FILE *fp, const wpctl_html_run *run, size_t idx)
 {
-    const wpctl_html_timeline *tl = run->timeline;
-    if (!tl || tl->n == 0)
+    const wp_sim_result *r = run->res;
+    if (r->nfaults == 0 || r->tl_n == 0 || !r->tl || r->tl_interval_s <= 0)
         return;
-    double span_s = tl->interval_s * (double)tl->n, max_ms = 1;
-    for (size_t i = 0; i < tl->n * WP_REGION_COUNT; i++)
-        if (tl->p95_ms[i] > max_ms)
-            max_ms = tl->p95_ms[i];
+    double span_s = r->tl_interval_s * (double)r->tl_n, max_ms = 1;
+    for (size_t i = 0; i < r->tl_n; i++)
+        for (int g = 0; g < WP_REGION_COUNT; g++)
+            if (tl_p95_ms(r, i, g) > max_ms)
+                max_ms = tl_p95_ms(r, i, g);
     max_ms = pow(2, ceil(log2(max_ms)));
     double top = 15, bottom = TL_H - 35;
     fprintf(fp, "<h3>Timeline</h3><figure><svg class=\"chart timeline\" role=\"img\" "
-                "aria-labelledby=\"tl-t%zu tl-d%zu\" viewBox=\"0 0 %.0f %.0f\">\n",
-            idx, idx, TL_W, TL_H);
+                "aria-labelledby=\"tl-t%zu tl-d%zu\" viewBox=\"0 0 %.0f %.0f\" "
+                "data-intervals=\"%zu\" data-faults=\"%zu\">\n",
+            idx, idx, TL_W, TL_H, r->tl_n, r->nfaults);
     fprintf(fp, "<title id=\"tl-t%zu\">p95 TTFT by region over time, with outages</title>"
                 "<desc id=\"tl-d%zu\">One line per region: p95 TTFT of the requests sent in "
-                "each %.0f s interval; shaded bands are scheduled outages. The table below "
+                "each %g s interval; shaded bands are scheduled outages. The table below "
                 "has the figures.</desc>\n",
-            idx, idx, tl->interval_s);
-    for (size_t f = 0; f < tl->nfaults; f++) {
-        double fx0 = tl_x(span_s, tl->fault[f].from_s), fx1 = tl_x(span_s, tl->fault[f].to_s);
+            idx, idx, r->tl_interval_s);
+    for (size_t f = 0; f < r->nfaults; f++) {
+        double to_s = r->faults[f].to_s < span_s ? r->faults[f].to_s : span_s;
+        double fx0 = tl_x(span_s, r->faults[f].from_s), fx1 = tl_x(span_s, to_s);
         fprintf(fp, "<rect class=\"fault\" x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"%.0f\">"
                     "<title>outage ",
-                fx0, top, fx1 - fx0, bottom - top);
-        esc(fp, tl->fault[f].what);
-        fprintf(fp, " %.0f&ndash;%.0f s</title></rect>\n", tl->fault[f].from_s,
-                tl->fault[f].to_s);
+                fx0, top, fx1 > fx0 ? fx1 - fx0 : 0, bottom - top);
+        esc(fp, r->faults[f].what);
+        fprintf(fp, " %g&ndash;%g s</title></rect>\n", r->faults[f].from_s, r->faults[f].to_s);
     }
     fprintf(fp, "<line class=\"axis\" x1=\"50\" x2=\"%.0f\" y1=\"%.0f\" y2=\"%.0f\"/>"
                 "<line class=\"axis\" x1=\"50\" x2=\"50\" y1=\"%.0f\" y2=\"%.0f\"/>"
@@ -588,33 +597,35 @@ static void write_timeline(FILE *fp, const wpctl_html_run *run, size_t idx)
         fprintf(fp, "<polyline class=\"tl\" data-region=\"%s\" stroke=\"%s\" points=\"",
                 wp_region_name((wp_region)g), region_colour[g]);
         int k = 0;
-        for (size_t i = 0; i < tl->n; i++) {
-            double v = tl->p95_ms[i * WP_REGION_COUNT + (size_t)g];
+        for (size_t i = 0; i < r->tl_n; i++) {
+            double v = tl_p95_ms(r, i, g);
             if (v <= 0)
                 continue;
             fprintf(fp, "%s%.1f,%.1f", k++ ? " " : "",
-                    tl_x(span_s, ((double)i + 0.5) * tl->interval_s),
+                    tl_x(span_s, ((double)i + 0.5) * r->tl_interval_s),
                     bottom - (bottom - top) * v / max_ms);
         }
         fprintf(fp, "\"><title>%s</title></polyline>\n", wp_region_name((wp_region)g));
     }
-    fputs("</svg></figure>\n<details><summary>Timeline as a table</summary><table "
+    fputs("</svg>", fp);
+    write_region_legend(fp, r, "Line of each region");
+    fputs("</figure>\n<details><summary>Timeline as a table</summary><table "
           "class=\"timeline-table\"><caption>p95 TTFT in ms (errors) by interval and region"
           "</caption><thead><tr><th scope=\"col\">from, s</th>",
           fp);
     for (int g = 0; g < WP_REGION_COUNT; g++)
         fprintf(fp, "<th scope=\"col\">%s</th>", wp_region_name((wp_region)g));
     fputs("</tr></thead><tbody>\n", fp);
-    for (size_t i = 0; i < tl->n; i++) {
-        fprintf(fp, "<tr><th scope=\"row\">%.0f</th>", (double)i * tl->interval_s);
+    for (size_t i = 0; i < r->tl_n; i++) {
+        fprintf(fp, "<tr><th scope=\"row\">%g</th>", (double)i * r->tl_interval_s);
         for (int g = 0; g < WP_REGION_COUNT; g++) {
-            size_t c = i * WP_REGION_COUNT + (size_t)g;
+            double v = tl_p95_ms(r, i, g);
             fputs("<td>", fp);
-            if (tl->p95_ms[c] > 0)
-                put_ms(fp, tl->p95_ms[c]);
+            if (v > 0)
+                put_ms(fp, v);
             else
                 fputs("&ndash;", fp);
-            fprintf(fp, " (%u)</td>", tl->errors[c]);
+            fprintf(fp, " (%u)</td>", r->tl[i * WP_REGION_COUNT + (size_t)g].errors);
         }
         fputs("</tr>\n", fp);
     }

@@ -12,7 +12,7 @@
  * first is the subject), each with a map (user cities coloured by their
  * p95 TTFT, serving sites marked; needs the run's res->city / res->site,
  * see wp_sim_options.by_city), TTFT CDFs by region, the figures by region
- * as a table and, when given, a fault timeline; and optionally the
+ * as a table and, for a run with faults, its timeline (res->tl); and optionally the
  * sim-vs-live table (report --vs-sim).
  *
  * Ownership: the page only borrows what it points to. */
@@ -24,29 +24,11 @@
 
 #include <stdio.h>
 
-/* A run's timeline (a fault scenario's): n intervals of interval_s, with
- * per (interval i, region r) at [i * WP_REGION_COUNT + r] the requests
- * sent in it, the errors among them and their p95 TTFT (ms, 0 = none);
- * and the outages, drawn as bands. Filled from the simulator's timeline
- * where it has one. */
-#define WPCTL_HTML_MAX_FAULTS 64u
-typedef struct wpctl_html_timeline {
-    double interval_s;
-    size_t n;
-    const uint32_t *requests;
-    const uint32_t *errors;
-    const double *p95_ms;
-    size_t nfaults;
-    struct {
-        char what[WP_NAME_MAX];
-        double from_s, to_s;
-    } fault[WPCTL_HTML_MAX_FAULTS];
-} wpctl_html_timeline;
-
 typedef struct wpctl_html_run {
     const char *label;            /* "edge", "live" */
-    const wp_sim_result *res;     /* figures by region; city/site for the map */
-    const wpctl_html_timeline *timeline; /* NULL: none */
+    const wp_sim_result *res;     /* figures by region; city/site for the map;
+                                   * its timeline (tl) is drawn when it ran
+                                   * faults (nfaults > 0) */
     bool simulated;               /* say so on the page */
 } wpctl_html_run;
 
