@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # html_browser: the `--html` reports opened in a real browser (headless
-# Chromium). Writes `wpctl sim --scenario edge --compare regional --html`
-# , `wpctl report FIXTURE --vs-sim edge --html` and a run with an outage
-# (`sim --fault … --html`: its timeline), checks that no page refers to anything on the network, loads each in Chromium and checks
-# the DOM after its scripts ran (check_dom.py: a mark per city, a curve per
-# region, no script error; the city count of the live page is also taken
-# from the results file itself), checks that a script error would be
-# caught, and keeps screenshots in OUTDIR (build/html/).
+# Chromium). Writes three pages: `wpctl sim --scenario edge --compare
+# regional`, `wpctl report FIXTURE --vs-sim edge` and a run with an outage
+# (`sim --fault`: its timeline); checks that no page refers to anything on
+# the network; loads each in Chromium and checks the DOM after its scripts
+# ran (check_dom.py: a mark per city, a curve per region, no script error;
+# the live page's city count is also taken from the results file itself);
+# checks that a script error would be caught; keeps screenshots in OUTDIR
+# (build/html/).
 #
 #   html_browser.sh WPCTL FIXTURE_CSV OUTDIR
 # Exit 77 (skipped) with the reason when Chromium is absent or cannot start.

@@ -12,8 +12,8 @@
  * first is the subject), each with a map (user cities coloured by their
  * p95 TTFT, serving sites marked; needs the run's res->city / res->site,
  * see wp_sim_options.by_city), TTFT CDFs by region, the figures by region
- * as a table and, for a run with faults, its timeline (res->tl); and optionally the
- * sim-vs-live table (report --vs-sim).
+ * as a table and, for a run with faults, its timeline (res->tl); and
+ * optionally the sim-vs-live table (report --vs-sim).
  *
  * Ownership: the page only borrows what it points to. */
 #ifndef WPCTL_HTML_REPORT_H
