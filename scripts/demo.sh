@@ -16,7 +16,7 @@
 #      world on ~330 edge PoPs against AWS-like regions and one region.
 # If the live part cannot run the script says so, runs the twin alone and
 # the simulator's edge vs regional comparison. The last lines say which
-# parts ran.
+# parts ran, and where the HTML reports are (BUILD_DIR/html/demo-*.html).
 #
 # Usage: scripts/demo.sh [BUILD_DIR]   (env: WP_DEMO_RATE, WP_DEMO_DURATION)
 set -uo pipefail
@@ -30,6 +30,8 @@ DURATION=${WP_DEMO_DURATION:-30}
 SEED=1
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/wp-demo.XXXXXX")
 DIR="$WORK/cluster"
+HTML_DIR="$BUILD/html"
+mkdir -p "$HTML_DIR" && rm -f "$HTML_DIR"/demo-*.html
 
 cleanup() {
     if [ -f "$DIR/cluster.txt" ]; then
@@ -125,7 +127,8 @@ twin="no"
 if [ "$live" = yes ]; then
     echo
     echo "== live vs simulated: same cities, models, rate and request count =="
-    "$WPCTL" report "$WORK/results.csv" --vs-sim "$WORK/twin.scenario" --seed "$SEED" |
+    "$WPCTL" report "$WORK/results.csv" --vs-sim "$WORK/twin.scenario" --seed "$SEED" \
+        --html "$HTML_DIR/demo-live.html" |
         sed -n '/^TTFT by region/,$p' && twin="yes"
 
     echo
@@ -145,7 +148,8 @@ else
         twin="yes"
     echo
     echo "== fallback: simulated edge vs regional, 200,000 requests, seed 1 =="
-    "$WPCTL" sim --scenario edge --compare regional --requests 200000 --seed 1 && design="yes"
+    "$WPCTL" sim --scenario edge --compare regional --requests 200000 --seed 1 \
+        --html "$HTML_DIR/demo-edge-vs-regional.html" && design="yes"
 fi
 
 if [ "$live" = yes ]; then
@@ -155,7 +159,8 @@ if [ "$live" = yes ]; then
     "$WPCTL" cluster down --dir "$DIR" && rm -f "$DIR/cluster.txt"
     echo
     echo "== 5. edge PoPs vs cloud regions (simulated, 200,000 requests, seed 1) =="
-    "$WPCTL" sim --scenario edge --compare regional --requests 200000 --seed 1 && design="yes"
+    "$WPCTL" sim --scenario edge --compare regional --requests 200000 --seed 1 \
+        --html "$HTML_DIR/demo-edge-vs-regional.html" && design="yes"
 fi
 
 echo
@@ -165,3 +170,6 @@ echo "simulated twin:                $twin"
 echo "long-generation model (3):     $long"
 [ "$live" = yes ] && echo "edge vs regional, sim (5):     ${design:-no}"
 [ "$live" = yes ] || echo "edge vs regional (sim):        yes (fallback)"
+for f in "$HTML_DIR"/demo-live.html "$HTML_DIR"/demo-edge-vs-regional.html; do
+    [ -f "$f" ] && echo "HTML report:                   $(cd "$(dirname "$f")" && pwd)/$(basename "$f")"
+done

@@ -27,6 +27,8 @@ need_pc raft libraft-dev
 need_pc libuv libuv1-dev
 need_pc msgpack libmsgpack-dev
 need_pc cmocka libcmocka-dev
+# The html test opens reports in a real browser (large: only when absent).
+need_cmd chromium chromium
 
 # pkg-config itself missing makes every need_pc fire: de-duplicate.
 mapfile -t pkgs < <(printf '%s\n' "${pkgs[@]+"${pkgs[@]}"}" | awk 'NF && !seen[$0]++')

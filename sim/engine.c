@@ -153,6 +153,7 @@ typedef struct req {
     uint32_t in_tok, out_tok;
     uint32_t site;
     uint32_t next; /* FIFO link while queued; free-list link when free */
+    uint32_t point; /* the user point that sent it */
     uint8_t region;
     uint8_t model;
     bool noted; /* counted in the ingress's own sends */
@@ -227,6 +228,7 @@ typedef struct engine {
 
     wp_eventq q;
     wp_rng rng_arrival, rng_user, rng_model, rng_cold, rng_function, rng_access;
+    wp_sim_city *city; /* npoints, with opt->by_city; handed to the result */
 
     /* the next arrival, drawn ahead */
     uint64_t gen_count, gen_limit, trace_i;
@@ -358,7 +360,7 @@ static wp_sim_tl_cell *tl_cell(engine *e, uint64_t t0_ns, uint8_t region)
     return &res->tl[i * WP_REGION_COUNT + region];
 }
 
-static void tl_latency(wp_sim_tl_cell *c, uint64_t ns)
+void wp_sim_tl_record(wp_sim_tl_cell *c, uint64_t ns)
 {
     double ms = (double)ns / 1e6;
     int b = ms <= 0.5 ? 0 : (int)(log(ms / 0.5) / log(1.1));
@@ -401,6 +403,8 @@ static int req_error(engine *e, uint32_t r, enum err_kind kind)
     wp_sim_tl_cell *c = tl_cell(e, q->t0_ns, q->region);
     if (c)
         c->errors++;
+    if (e->city)
+        e->city[q->point].fig.errors++;
     if (q->noted)
         wp_router_sends_done(e->sends[q->ingress], e->view, q->site, q->model, q->arr_ns);
     int rv = wp_fnpool_release(&e->env, q->pool, e->now_ns);
@@ -432,7 +436,9 @@ static int gpu_start(engine *e, uint32_t r, bool via_res)
     wp_hist_record(&st->ttft_ns, first_at - q->t0_ns);
     wp_sim_tl_cell *c = tl_cell(e, q->t0_ns, q->region);
     if (c)
-        tl_latency(c, first_at - q->t0_ns);
+        wp_sim_tl_record(c, first_at - q->t0_ns);
+    if (e->city)
+        wp_sim_tl_record(&e->city[q->point].fig, first_at - q->t0_ns);
     wp_hist_record(&st->total_ns, last_at - q->t0_ns);
     e->gpu_busy_ms += total_ms * (double)e->units[q->model] / WP_ROUTER_GPU_UNITS;
     return push(e, e->now_ns + ms_to_ns(total_ms), EV_GPU_DONE, r);
@@ -593,6 +599,7 @@ static int on_gen(engine *e, uint32_t point)
     req *q = &e->rq[r];
     const upoint *p = &e->pts[point];
     q->t0_ns = e->now_ns;
+    q->point = point;
     q->ur_ms = p->ur_ms;
     /* The user's leg: network RTT to the ingress (or region) plus, with
      * the v2 model, this user's access latency, drawn from the country's
@@ -617,6 +624,8 @@ static int on_gen(engine *e, uint32_t point)
     wp_sim_tl_cell *cell = tl_cell(e, q->t0_ns, q->region);
     if (cell)
         cell->requests++;
+    if (e->city)
+        e->city[point].fig.requests++;
     q->noted = false;
     e->gen_count++;
     if (e->opt->progress && (e->gen_count & 0xffff) == 0)
@@ -1299,6 +1308,7 @@ static void engine_close(engine *e)
     wp_zipf_close(&e->zipf);
     wp_users_free(e->users);
     wp_topo_free(e->topo);
+    free(e->city);
 }
 
 wp_sim_result *wp_sim_result_new(void)
@@ -1308,14 +1318,55 @@ wp_sim_result *wp_sim_result_new(void)
 
 void wp_sim_result_free(wp_sim_result *r)
 {
-    if (r)
+    if (r) {
         free(r->tl);
+        free(r->city);
+        free(r->site);
+    }
     free(r);
+}
+
+/* Hands the per-city figures (the cities that sent requests) and the sites
+ * to the result (opt->by_city). */
+static int keep_cities(engine *e)
+{
+    wp_sim_result *res = e->res;
+    size_t n = 0;
+    for (size_t i = 0; i < e->npoints; i++) {
+        if (e->city[i].fig.requests == 0)
+            continue;
+        const wp_user_point *u = wp_users_point(e->users, i);
+        wp_sim_city *c = &e->city[n++];
+        if (c != &e->city[i])
+            *c = e->city[i];
+        snprintf(c->name, sizeof c->name, "%s", u->name);
+        c->lat = u->lat;
+        c->lon = u->lon;
+        c->region = u->region;
+    }
+    res->city = e->city;
+    res->ncities = n;
+    e->city = NULL;
+    res->site = calloc(e->nsites ? e->nsites : 1, sizeof *res->site);
+    if (!res->site)
+        return oom(e);
+    for (size_t s = 0; s < e->nsites; s++) {
+        const wp_city *c = wp_topo_city(e->topo, e->site_city[s]);
+        wp_sim_site *out = &res->site[s];
+        snprintf(out->name, sizeof out->name, "%s", c->name[0] ? c->name : c->code);
+        out->lat = c->lat;
+        out->lon = c->lon;
+        out->gpus = e->site_gpus[s];
+    }
+    res->nsite_marks = e->nsites;
+    return WP_OK;
 }
 
 static void result_init(wp_sim_result *res, const wp_sim_scenario *sc, uint64_t seed)
 {
     free(res->tl);
+    free(res->city);
+    free(res->site);
     memset(res, 0, sizeof *res);
     snprintf(res->scenario, sizeof res->scenario, "%s", sc->name);
     wp_rtt_params_describe(&sc->rtt, res->rtt_model, sizeof res->rtt_model);
@@ -1373,6 +1424,10 @@ int wp_sim_run(const wp_sim_scenario *sc, const wp_sim_options *opt, wp_sim_resu
         const wp_user_point *u = wp_users_point(e->users, i);
         e->pts[i].region = (uint8_t)u->region;
         e->pts[i].lon_hours = (float)(u->lon / 15.0);
+    }
+    if (opt->by_city && !(e->city = calloc(e->npoints ? e->npoints : 1, sizeof *e->city))) {
+        rv = oom(e);
+        goto out;
     }
     if ((rv = setup_models(e)) != WP_OK || (rv = setup_functions(e)) != WP_OK)
         goto out;
@@ -1462,6 +1517,8 @@ int wp_sim_run(const wp_sim_scenario *sc, const wp_sim_options *opt, wp_sim_resu
         wp_hist_merge(&res->all.ttft_ns, &st->ttft_ns);
         wp_hist_merge(&res->all.total_ns, &st->total_ns);
     }
+    if (e->city)
+        rv = keep_cities(e);
 out:
     engine_close(e);
     return rv;

@@ -248,6 +248,9 @@ typedef struct wp_sim_options {
     /* Extra faults on top of the scenario's (wpctl sim --fault). */
     const wp_sim_fault *faults;
     size_t nfaults;
+    /* Also keep per user city figures in res->city (for maps; 0.6 KiB per
+     * city with requests). */
+    bool by_city;
 } wp_sim_options;
 
 typedef struct wp_sim_stats {
@@ -278,6 +281,26 @@ typedef struct wp_sim_tl_cell {
 } wp_sim_tl_cell;
 /* p95 (or any q) of a cell, ms; 0 when it has no latencies. */
 double wp_sim_tl_quantile_ms(const wp_sim_tl_cell *c, double q);
+/* Adds one TTFT (ns) to a cell's buckets. */
+void wp_sim_tl_record(wp_sim_tl_cell *c, uint64_t ttft_ns);
+
+/* One user city (population point) of a run with by_city: where it is, and
+ * the requests its users sent, the errors among them and their TTFT, as a
+ * timeline cell over the whole run (so its p95 is +-5%: enough to colour a
+ * map, not for the tables). */
+typedef struct wp_sim_city {
+    char name[48];
+    double lat, lon;
+    wp_region region;
+    wp_sim_tl_cell fig;
+} wp_sim_city;
+
+/* A serving site of a run with by_city (edge GPU node / regional endpoint). */
+typedef struct wp_sim_site {
+    char name[WP_NAME_MAX];
+    double lat, lon;
+    uint32_t gpus;
+} wp_sim_site;
 
 typedef struct wp_sim_result {
     char scenario[WP_NAME_MAX];
@@ -319,6 +342,12 @@ typedef struct wp_sim_result {
     uint64_t model_requests[WP_SIM_MAX_MODELS];
     uint64_t model_errors[WP_SIM_MAX_MODELS];
     char rtt_model[256];   /* the RTT model in force (wp_rtt_params_describe) */
+    /* With opt->by_city only (else NULL/0); owned by the result: the user
+     * cities that sent requests, in the users' order, and the sites. */
+    size_t ncities;
+    wp_sim_city *city;
+    size_t nsite_marks;
+    wp_sim_site *site;
 } wp_sim_result;
 
 /* Runs a scenario. The result is large (~1 MiB: histograms); allocate it

@@ -1,7 +1,8 @@
 /* wpctl report — p50/p95/p99, cold starts and errors by region of a traffic
  * results file (written by `wpctl traffic --out`), in `wpctl sim`'s format.
  *
- *   wpctl report [FILE] [--json] [--vs-sim SCENARIO [--seed S]] */
+ *   wpctl report [FILE] [--json] [--vs-sim SCENARIO [--seed S]] [--html OUT] */
+#include "tools/wpctl/html_report.h"
 #include "tools/wpctl/results.h"
 #include "tools/wpctl/flags.h"
 #include "tools/wpctl/wpctl.h"
@@ -79,7 +80,7 @@ static int run_twin(const char *scenario, uint64_t seed, uint64_t requests, wp_s
 int wpctl_report_main(int argc, char **argv)
 {
     bool json = false;
-    const char *twin = NULL;
+    const char *twin = NULL, *html_path = NULL;
     uint64_t seed = 1;
     const wpctl_flag flags[] = {
         WPF_JSON(&json, "one JSON object: scenario, seed, requests, wall_s, requests_per_s,\n"
@@ -94,6 +95,10 @@ int wpctl_report_main(int argc, char **argv)
                 "with the p95 difference (live - sim) / sim; with --json:\n"
                 "{live:{...}, sim:{...}, p95_diff_pct:{REGION: x}}"),
         WPF_U64("seed", &seed, 1, 0, "S", "the simulation's seed (default 1)"),
+        WPF_STR("html", &html_path, "OUT",
+                "also write a self-contained HTML report to OUT: a world map of\n"
+                "the users' p95 TTFT by city and the nodes that served, TTFT CDFs\n"
+                "by region, the tables (and the --vs-sim table)"),
         WPF_END,
     };
     const wpctl_spec spec = {
@@ -122,6 +127,12 @@ int wpctl_report_main(int argc, char **argv)
     if (twin && run_twin(twin, seed, rep.sent, &sim, &err) != WP_OK) {
         wpctl_report_free(&rep);
         return wpctl_fail("--vs-sim %s: %s", twin, wp_err_text(&err));
+    }
+    wpctl_html_vs_sim vs = {.scenario = twin, .sim = sim};
+    if (html_path && wpctl_html_live(html_path, &rep, path, sim ? &vs : NULL, &err) != WP_OK) {
+        wp_sim_result_free(sim);
+        wpctl_report_free(&rep);
+        return wpctl_fail("--html: %s", wp_err_text(&err));
     }
     if (json && sim) {
         wp_json j;

@@ -4,10 +4,11 @@
  *   wpctl sim --scenario edge|regional|central|FILE [--requests N]
  *             [--duration S] [--seed S] [--trace FILE] [--json] [--csv FILE]
  *             [--compare SCN] [--show NAME] [--fault "outage WHAT FROM-TO"]...
- *             [--timeline S]
+ *             [--timeline S] [--html OUT]
  *
  * Exit status: 0 ok, 1 bad data or a failed run (one line), 2 usage error. */
 #include "tools/wpctl/flags.h"
+#include "tools/wpctl/html_report.h"
 #include "tools/wpctl/wpctl.h"
 #include "sim/sim.h"
 
@@ -58,7 +59,7 @@ int wpctl_sim_main(int argc, char **argv)
         return wpctl_sim_gossip_main(argc - 1, argv + 1);
     const char *rtt_params = NULL;
     const char *scenario = "edge", *trace_path = NULL, *csv_path = NULL, *compare = NULL,
-               *show = NULL;
+               *show = NULL, *html_path = NULL;
     uint64_t requests = 0, seed = 1;
     double duration_s = 0, timeline_s = 0;
     bool json = false, have_requests = false;
@@ -88,6 +89,11 @@ int wpctl_sim_main(int argc, char **argv)
         WPF_STR("compare", &compare, "SCN",
                 "also run scenario SCN (same seed and workload) and print\n"
                 "both side by side"),
+        WPF_STR("html", &html_path, "OUT",
+                "also write a self-contained HTML report to OUT: a world map of\n"
+                "the users' p95 TTFT by city and the serving sites, TTFT CDFs by\n"
+                "region, the tables, the timeline of a run with faults (both runs\n"
+                "side by side with --compare)"),
         WPF_STR("show", &show, "NAME", "print a built-in scenario in the file format and exit"),
         WPF_STR("fault", &fault_text[0], "\"outage WHAT FROM-TO\"",
                 "(repeatable; edge) take WHAT down from FROM to TO\n"
@@ -194,7 +200,7 @@ int wpctl_sim_main(int argc, char **argv)
         progress prog = {.last_pct = UINT64_MAX};
         wp_sim_options opt = {.seed = seed, .max_requests = requests, .duration_s = duration_s,
                               .trace = trace, .timeline_s = timeline_s, .faults = faults,
-                              .nfaults = nfaults};
+                              .nfaults = nfaults, .by_city = html_path != NULL};
         if (isatty(STDERR_FILENO)) {
             opt.progress = show_progress;
             opt.progress_ctx = &prog;
@@ -218,6 +224,10 @@ int wpctl_sim_main(int argc, char **argv)
             status = wpctl_fail("%s: write error", csv_path);
             goto out;
         }
+    }
+    if (html_path && wpctl_html_sim(html_path, res, (size_t)nsc, "wpctl sim", &err) != WP_OK) {
+        status = wpctl_fail("--html: %s", wp_err_text(&err));
+        goto out;
     }
     if (json && nsc == 2)
         fputs("{\"compare\":[", stdout);

@@ -59,6 +59,7 @@ void wpctl_report_free(wpctl_report *rep)
 {
     wp_sim_result_free(rep->res);
     free(rep->ids);
+    wpctl_places_free(rep->places);
     memset(rep, 0, sizeof *rep);
 }
 
@@ -86,6 +87,8 @@ static int remember_id(wpctl_report *rep, uint64_t id, wp_err *err)
 int wpctl_report_add(wpctl_report *rep, const wpctl_result_row *row, wp_err *err)
 {
     int rv = remember_id(rep, row->id, err);
+    if (rv == WP_OK)
+        rv = wpctl_places_add(rep, row, err);
     if (rv != WP_OK)
         return rv;
     wp_sim_stats *st = &rep->res->region[row->region];

@@ -56,6 +56,8 @@ void wpctl_results_write_row(FILE *fp, const wpctl_result_row *r);
 
 #define WPCTL_REPORT_MAX_REASONS 16
 
+typedef struct wpctl_places wpctl_places; /* user cities and nodes seen (html_live.c) */
+
 /* Aggregate of a results file. `res` is laid out as the simulator's result:
  * per region, requests = rows sent, errors = rows not ok, histograms hold
  * the ok rows' ttft/total, cold_starts = model_loads = ok rows with cold. */
@@ -70,12 +72,16 @@ typedef struct wpctl_report {
     /* internal: request ids seen, for the duplicate check */
     uint64_t *ids;
     size_t nids, cap_ids;
+    wpctl_places *places; /* internal: for the --html map */
 } wpctl_report;
 
 int wpctl_report_init(wpctl_report *rep, wp_err *err);
 void wpctl_report_free(wpctl_report *rep);
 /* Adds one row; WP_EINVAL for a duplicate id. */
 int wpctl_report_add(wpctl_report *rep, const wpctl_result_row *row, wp_err *err);
+/* The per-city tally behind the --html map (html_live.c). */
+int wpctl_places_add(wpctl_report *rep, const wpctl_result_row *row, wp_err *err);
+void wpctl_places_free(wpctl_places *pl);
 /* Totals the "all" row; call once after the last add. */
 void wpctl_report_finish(wpctl_report *rep);
 /* Reads a results file ("-" = stdin) into rep (initialised here). Errors
