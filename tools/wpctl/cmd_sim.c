@@ -4,6 +4,7 @@
  *   wpctl sim --scenario edge|regional|central|FILE [--requests N]
  *             [--duration S] [--seed S] [--trace FILE] [--json] [--csv FILE]
  *             [--compare SCN] [--show NAME]
+ *             [--fault "outage WHAT FROM-TO"]... [--timeline S]
  *
  * Exit status: 0 ok, 1 bad data or a failed run (one line), 2 usage error. */
 #include "tools/wpctl/flags.h"
@@ -58,8 +59,34 @@ int wpctl_sim_main(int argc, char **argv)
     const char *scenario = "edge", *trace_path = NULL, *csv_path = NULL, *compare = NULL,
                *show = NULL;
     uint64_t requests = 0, seed = 1;
-    double duration_s = 0;
+    double duration_s = 0, timeline_s = 0;
     bool json = false, have_requests = false;
+    /* --fault repeats, which the flag table does not do: take each one out
+     * of argv first (the table lists it for --help). */
+    wp_sim_fault faults[WP_SIM_MAX_FAULTS];
+    size_t nfaults = 0;
+    const char *fault_unused = NULL;
+    int kept = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        if (strcmp(argv[i], "--fault") == 0) {
+            if (i + 1 >= argc)
+                return wpctl_usage_error("sim", "--fault: missing value");
+            v = argv[++i];
+        } else if (strncmp(argv[i], "--fault=", 8) == 0) {
+            v = argv[i] + 8;
+        } else {
+            argv[kept++] = argv[i];
+            continue;
+        }
+        wp_err ferr;
+        if (nfaults == WP_SIM_MAX_FAULTS)
+            return wpctl_usage_error("sim", "--fault: at most %u", WP_SIM_MAX_FAULTS);
+        if (wp_sim_fault_parse(v, &faults[nfaults], &ferr) != WP_OK)
+            return wpctl_usage_error("sim", "--fault: %s", wp_err_text(&ferr));
+        nfaults++;
+    }
+    argc = kept;
     wpctl_flag flags[] = {
         WPF_STR("scenario", &scenario, "SCN", "edge (default), regional, central or a FILE"),
         WPF_U64("requests", &requests, 1, 10000000000.0, "N",
@@ -81,6 +108,12 @@ int wpctl_sim_main(int argc, char **argv)
                 "also run scenario SCN (same seed and workload) and print\n"
                 "both side by side"),
         WPF_STR("show", &show, "NAME", "print a built-in scenario in the file format and exit"),
+        WPF_STR("fault", &fault_unused, "F",
+                "\"outage WHAT FROM-TO\": take a region, city or node down\n"
+                "from FROM to TO simulated seconds (repeatable; detected\n"
+                "through the gossip core's detection time)"),
+        WPF_POSITIVE("timeline", &timeline_s, 0, 1e7, "S",
+                     "--json timeline interval (default 10 s)"),
         WPF_END,
     };
     flags[1].seen = &have_requests;
@@ -90,10 +123,14 @@ int wpctl_sim_main(int argc, char **argv)
         .about = "Simulates global inference traffic, deterministically from a seed, and\n"
     "prints time-to-first-token percentiles by region of the user. Everything\n"
     "is SIMULATED: the network is the geographic RTT model, GPUs are a timing\n"
-    "model (slots per GPU, FIFO queues, cold loads), containers are a model.\n\n"
+    "model (slots per GPU, cold loads) driven at the edge by the residency core\n"
+    "wp-node runs, containers are a model. Each edge ingress routes on the GPU\n"
+    "nodes' load reports (every load_report_ms, seen a one-way delay later)\n"
+    "plus its own sends, as a live ingress does.\n\n"
     "Scenarios:\n"
     "  edge      ~330 PoP cities (anycast ingress), GPUs in the 190 with the most\n"
-    "            demand, models kept warm, routed nearest-warm (Workers-AI-like);\n"
+    "            demand, models kept warm, routed by lowest expected TTFT from the\n"
+    "            nodes' load reports (policy latency; Workers-AI-like);\n"
     "            each request runs in its function's V8 isolate at the PoP (one\n"
     "            per PoP and function; a start costs 5 ms, Cloudflare: < 5 ms)\n"
     "  regional  the user's nearest AWS region; containers per (region,\n"
@@ -146,7 +183,8 @@ int wpctl_sim_main(int argc, char **argv)
     for (int i = 0; i < nsc; i++) {
         progress prog = {.last_pct = UINT64_MAX};
         wp_sim_options opt = {.seed = seed, .max_requests = requests, .duration_s = duration_s,
-                              .trace = trace};
+                              .trace = trace, .timeline_s = timeline_s, .faults = faults,
+                              .nfaults = nfaults};
         if (isatty(STDERR_FILENO)) {
             opt.progress = show_progress;
             opt.progress_ctx = &prog;
