@@ -131,6 +131,22 @@ static int route_status(int rc)
     }
 }
 
+/* The router's budget for r at now: time left to its deadline, less the
+ * user's legs (the answer travels both, see ing_respond) and the part of
+ * this request's full answer after its first token (responses are whole:
+ * the router budgets to the first token). 0: no deadline. */
+static float ing_budget_ms(node *n, const ing_req *r, uint64_t now)
+{
+    if (r->total_deadline_ns == UINT64_MAX)
+        return 0;
+    const wp_model_profile *p = &n->cat[r->model];
+    double tail_ms = wp_model_total_ms(p, req_in_tokens(r->req), req_out_tokens(r->req, p)) -
+                     wp_router_model_ttft_ms(n->view, r->model);
+    double left_ms = r->total_deadline_ns > now ? (double)(r->total_deadline_ns - now) / 1e6 : 0;
+    double b = left_ms - 2.0 * (double)r->client_oneway_ns / 1e6 - (tail_ms > 0 ? tail_ms : 0);
+    return b > 0.001 ? (float)b : 0.001f; /* nothing left: every candidate is too late */
+}
+
 static int ing_route(node *n, ing_req *r, wp_route_policy pol, int exclude, wp_route_result *out)
 {
     wp_node_status saved = WP_NODE_UP;
@@ -138,7 +154,11 @@ static int ing_route(node *n, ing_req *r, wp_route_policy pol, int exclude, wp_r
         saved = wp_router_node_status(n->view, (uint32_t)exclude);
         wp_router_set_status(n->view, (uint32_t)exclude, WP_NODE_DEAD);
     }
-    wp_route_req rq = {.model = r->model, .ingress = (uint32_t)n->my_city, .policy = pol};
+    uint64_t now = wp_clock_monotonic_ns();
+    wp_route_req rq = {.model = r->model, .ingress = (uint32_t)n->my_city, .policy = pol,
+                       .now_ns = now, .budget_ms = ing_budget_ms(n, r, now),
+                       .user_ms = (float)(2.0 * (double)r->client_oneway_ns / 1e6),
+                       .sends = n->sends};
     int rc = wp_route(n->view, &rq, out);
     if (exclude >= 0)
         wp_router_set_status(n->view, (uint32_t)exclude, saved);
@@ -169,6 +189,15 @@ static void req_arm(node *n)
     uv_timer_start(&n->req_timer, on_req_timer, d > now ? (d - now + WP_NS_PER_MS - 1) / WP_NS_PER_MS : 0, 0);
 }
 
+/* r's current attempt no longer loads its target (answered or failed). */
+static void ing_unload(node *n, ing_req *r)
+{
+    wp_router_inflight_add(n->view, (uint32_t)r->target, r->model, -1);
+    if (r->arrive_ns)
+        wp_router_sends_done(n->sends, n->view, (uint32_t)r->target, r->model, r->arrive_ns);
+    r->arrive_ns = 0;
+}
+
 /* Sends attempt `hop` of r to the routed node (or serves it here). */
 static void ing_dispatch(node *n, ing_req *r, uint64_t hop, const wp_route_result *rr,
                          uint64_t budget_ns)
@@ -176,17 +205,22 @@ static void ing_dispatch(node *n, ing_req *r, uint64_t hop, const wp_route_resul
     r->target = (int32_t)rr->node;
     r->cold = rr->cold;
     wp_router_inflight_add(n->view, rr->node, r->model, 1);
+    int tcity = (int)wp_router_node_city(n->view, rr->node);
+    uint64_t ow = (int)rr->node == n->self_rn ? 0 : oneway_ns_cities(n, n->my_city, tcity);
+    /* Counted as this ingress's own load on the target until its answer
+     * (view.c: until a report from after its arrival covers it). */
+    r->arrive_ns = wp_clock_monotonic_ns() + ow;
+    if (wp_router_sends_note(n->sends, n->view, rr->node, r->model, r->arrive_ns) != WP_OK)
+        r->arrive_ns = 0;
     if ((int)rr->node == n->self_rn) {
         r->hop_rtt_ns = 0;
-        target_accept(n, hop, NULL, 0, true, r->req);
+        target_accept(n, hop, NULL, 0, true, r->req, budget_ns);
         /* An immediate refusal (draining, not served, ...) was queued as a
          * local answer: deliver it now (r may be answered and freed). */
         flush_local_answers(n);
         return;
     }
     n->st_fwd++;
-    int tcity = (int)wp_router_node_city(n->view, rr->node);
-    uint64_t ow = oneway_ns_cities(n, n->my_city, tcity);
     r->hop_rtt_ns = 2 * ow;
     Warmpath__Infer__ForwardRequest f = WARMPATH__INFER__FORWARD_REQUEST__INIT;
     f.hop_id = hop;
@@ -210,10 +244,10 @@ static void ing_fail_attempt(node *n, ing_req *r, uint64_t hop, uint32_t attempt
 {
     int failed = r->target;
     if (failed >= 0)
-        wp_router_inflight_add(n->view, (uint32_t)failed, r->model, -1);
+        ing_unload(n, r);
     uint64_t now = wp_clock_monotonic_ns();
     if (attempts < 2 && !n->stopping && now < r->total_deadline_ns) {
-        wp_route_policy pol = WP_POLICY_NEAREST_WARM;
+        wp_route_policy pol = DEFAULT_POLICY;
         if (r->req->policy[0])
             wp_route_policy_parse(r->req->policy, &pol);
         wp_route_result rr;
@@ -294,7 +328,7 @@ void handle_fwd_response(node *n, const uint8_t *buf, size_t len)
         return;
     }
     if (r->target >= 0)
-        wp_router_inflight_add(n->view, (uint32_t)r->target, r->model, -1);
+        ing_unload(n, r);
     wp_reqtab_close(n->ing, fr->hop_id);
     Warmpath__Infer__InferResponse out = *in; /* borrows fr's strings and arrays */
     ing_respond(n, r, &out, false);
@@ -326,7 +360,7 @@ static void ing_start(node *n, ing_req *r)
                   q->client_city);
         return;
     }
-    wp_route_policy pol = WP_POLICY_NEAREST_WARM;
+    wp_route_policy pol = DEFAULT_POLICY;
     if (q->policy[0] && wp_route_policy_parse(q->policy, &pol) != WP_OK) {
         ing_error(n, r, WARMPATH__INFER__STATUS__BAD_REQUEST,
                   "unknown policy '%s' (nearest-warm, latency, nearest)", q->policy);
@@ -350,9 +384,17 @@ static void ing_start(node *n, ing_req *r)
     wp_route_result rr;
     int rc = ing_route(n, r, pol, -1, &rr);
     r->route_ns = wp_clock_monotonic_ns() - t0;
+    if (rc == WP_EOVERLOAD && rr.why == WP_ROUTE_WHY_DEADLINE) {
+        ing_error(n, r, route_status(rc),
+                  "no node can answer model %s from %s within its deadline (the best one "
+                  "%.0f ms over the %.0f ms left)",
+                  q->model, n->city, (double)rr.best_late_ms - (double)ing_budget_ms(n, r, t0),
+                  (double)ing_budget_ms(n, r, t0));
+        return;
+    }
     if (rc != WP_OK) {
-        ing_error(n, r, route_status(rc), "%s for model %s from %s", wp_strerror(rc), q->model,
-                  n->city);
+        ing_error(n, r, route_status(rc), "%s for model %s from %s (%s)", wp_strerror(rc),
+                  q->model, n->city, wp_route_why_name(rr.why));
         return;
     }
     uint64_t now = wp_clock_monotonic_ns();
@@ -398,7 +440,7 @@ static void handle_route_request(node *n, const uint8_t *rid, size_t rid_len, bo
     rs.request_id = q->request_id;
     rs.model = q->model;
     int from = n->my_city;
-    wp_route_policy pol = WP_POLICY_NEAREST_WARM;
+    wp_route_policy pol = DEFAULT_POLICY;
     int mi = wp_router_model_find(n->view, q->model);
     if (q->client_city[0])
         from = wp_topo_find(n->topo, q->client_city);

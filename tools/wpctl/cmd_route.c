@@ -107,7 +107,7 @@ int wpctl_route_main(int argc, char **argv)
     bool json = false;
     const wpctl_flag flags[] = {
         WPF_STR("from", &from, "CITY", "the user's city (a code of the topology; required)"),
-        WPF_STR("policy", &policy, "P", "nearest-warm (default), latency or nearest"),
+        WPF_STR("policy", &policy, "P", "latency (default), nearest-warm or nearest"),
         WPF_U64("max", &max, 1, 256, "N", "at most N candidates, 1..256 (default 32)"),
         WPF_STR("preset", &preset, "P", "topology of city codes and RTTs (default edge)"),
         WPF_DIR(&t),
