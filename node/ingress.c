@@ -460,7 +460,24 @@ static void handle_route_request(node *n, const uint8_t *rid, size_t rid_len, bo
         wp_route_candidate cands[256];
         wp_route_explain ex = {.cands = cands, .cap = cap};
         wp_route_result rr;
-        wp_route_req rq = {.model = (uint32_t)mi, .ingress = (uint32_t)from, .policy = pol};
+        /* As a request from a user in `from` reaching this ingress: the
+         * route is this node's, the user's leg is shown apart. */
+        uint64_t now = wp_clock_monotonic_ns();
+        double user_ms = wp_topo_rtt_ms(n->topo, (size_t)from, (size_t)n->my_city);
+        double budget_ms = 0;
+        if (q->timeout_ms) {
+            const wp_model_profile *mp = &n->cat[mi];
+            double tail = wp_model_total_ms(mp, mp->typical_in_tokens, mp->typical_out_tokens) -
+                          wp_router_model_ttft_ms(n->view, (uint32_t)mi);
+            budget_ms = (double)q->timeout_ms - user_ms - (tail > 0 ? tail : 0);
+            if (budget_ms < 0.001)
+                budget_ms = 0.001;
+        }
+        wp_route_req rq = {.model = (uint32_t)mi, .ingress = (uint32_t)n->my_city, .policy = pol,
+                           .now_ns = now, .budget_ms = (float)budget_ms, .user_ms = (float)user_ms,
+                           .sends = n->sends};
+        rs.user_ms = (float)user_ms;
+        rs.budget_ms = (float)budget_ms;
         int rc = wp_route_explain_run(n->view, &rq, &rr, &ex);
         Warmpath__Infer__Candidate pc[256];
         Warmpath__Infer__Candidate *pp[256];
@@ -473,6 +490,10 @@ static void handle_route_request(node *n, const uint8_t *rid, size_t rid_len, bo
             pc[i].cost_ms = cands[i].cost_ms;
             pc[i].warm = cands[i].warm;
             pc[i].verdict = (char *)wp_cand_verdict_name(cands[i].verdict);
+            pc[i].wait_ms = cands[i].wait_ms;
+            pc[i].user_ms = cands[i].user_ms;
+            pc[i].load_age_ms = cands[i].load_age_ms;
+            pc[i].load_units = cands[i].load_units;
             pp[i] = &pc[i];
         }
         rs.n_candidates = ex.n;
@@ -491,7 +512,7 @@ static void handle_route_request(node *n, const uint8_t *rid, size_t rid_len, bo
             reason[0] = '\0';
         } else {
             rs.status = (Warmpath__Infer__Status)route_status(rc);
-            snprintf(reason, sizeof reason, "%s", wp_strerror(rc));
+            snprintf(reason, sizeof reason, "%s (%s)", wp_strerror(rc), wp_route_why_name(rr.why));
         }
         rs.reason = reason;
         route_reply(n, rid, rid_len, delim, &rs);
