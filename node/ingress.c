@@ -165,11 +165,39 @@ static int ing_route(node *n, ing_req *r, wp_route_policy pol, int exclude, wp_r
     return rc;
 }
 
+/* When the target is believed full (its report plus our own sends), the
+ * request waits for a slot that longer work holds, however short it is:
+ * the longest service time of the longest class in flight there, which the
+ * router's wait (queue ahead / rate) does not include. 0 when not full. */
+static double slot_turnover_ms(node *n, uint32_t target)
+{
+    uint64_t units[WP_ROUTER_CLASSES] = {0}, mine[WP_ROUTER_CLASSES] = {0};
+    uint64_t now = wp_clock_monotonic_ns();
+    uint64_t at = wp_router_load_seen(n->view, (uint32_t)n->my_city, target, now, units);
+    wp_router_sends_pending(n->sends, n->view, target, at == UINT64_MAX ? 0 : at, mine);
+    uint64_t total = 0;
+    int top = -1;
+    for (uint32_t c = 0; c < WP_ROUTER_CLASSES; c++) {
+        total += units[c] + mine[c];
+        if (units[c] + mine[c])
+            top = (int)c;
+    }
+    if (top < 0 || total < (uint64_t)wp_router_node_gpus(n->view, target) * WP_ROUTER_GPU_UNITS)
+        return 0;
+    double longest = 0;
+    for (size_t m = 0; m < wp_router_model_count(n->view); m++)
+        if ((int)wp_router_model_class(n->view, (uint32_t)m) == top &&
+            wp_router_model_service_ms(n->view, (uint32_t)m) > longest)
+            longest = wp_router_model_service_ms(n->view, (uint32_t)m);
+    return longest;
+}
+
 static uint64_t attempt_budget_ns(node *n, const ing_req *r, const wp_route_result *rr)
 {
     const wp_model_profile *p = &n->cat[r->model];
     double svc = wp_model_total_ms(p, req_in_tokens(r->req), req_out_tokens(r->req, p));
-    double cost = rr->rtt_ms + rr->wait_ms + (rr->cold ? wp_model_load_ms(p) : 0.0) + svc;
+    double cost = rr->rtt_ms + rr->wait_ms + (rr->cold ? wp_model_load_ms(p) : 0.0) + svc +
+                  slot_turnover_ms(n, rr->node);
     if (!(cost >= 0) || cost > 3.6e6)
         cost = 3.6e6;
     return n->hop_floor_ns + (uint64_t)(2.0 * cost * 1e6);
@@ -406,7 +434,7 @@ static void ing_start(node *n, ing_req *r)
                   ING_CAPACITY);
         return;
     }
-    ing_dispatch(n, r, hop, &rr, budget);
+    ing_dispatch(n, r, hop, &rr, dl - now);
     req_arm(n);
 }
 

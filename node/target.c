@@ -7,6 +7,8 @@
  */
 #include "node/node_int.h"
 
+#define START_BY_SLACK_NS (20 * WP_NS_PER_MS)
+
 /* Hands an operation to the GPU worker thread (cpu/cuda backends). */
 void wops_push(node *n, wop *op)
 {
@@ -324,7 +326,8 @@ void target_accept(node *n, uint64_t hop, const char *reply_addr, uint64_t reply
     j->start_by_ns = UINT64_MAX;
     if (budget_ns != UINT64_MAX) {
         double svc_ms = wp_model_total_ms(&n->cat[mi], nin, steps);
-        uint64_t need = 2 * reply_delay_ns + (uint64_t)(svc_ms * 1e6);
+        /* + a margin for the loop's wake-ups on both sides */
+        uint64_t need = 2 * reply_delay_ns + (uint64_t)(svc_ms * 1e6) + START_BY_SLACK_NS;
         j->start_by_ns = budget_ns > need ? j->arrival_ns + (budget_ns - need) : j->arrival_ns;
     }
     j->steps = steps;

@@ -7,3 +7,13 @@ if(TARGET wp-node AND TARGET wp-placement)
   set_tests_properties(live_spill PROPERTIES LABELS integration TIMEOUT 120
                        SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
 endif()
+if(TARGET wp-node AND TARGET wp-placement)
+  # Overload (1.6x the two GPUs, the default mix from FRA): no TIMEOUT,
+  # errors answered within 100 ms, bge/distilbert fail <= 2%, no queue left.
+  add_test(NAME live_overload
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/live_overload.sh
+                   $<TARGET_FILE:wpctl> $<TARGET_FILE:wp-node> $<TARGET_FILE:wp-placement>
+                   "--cities FRA,LHR" 10 60 FRA 100)
+  set_tests_properties(live_overload PROPERTIES LABELS integration TIMEOUT 150
+                       SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
+endif()
