@@ -192,6 +192,11 @@ route_impl(const wp_router_view *v, const wp_route_req *req, wp_route_result *ou
                 record(ex, req, n, rtt, -1, warm, WP_CAND_NO_GPU);
             continue;
         }
+        /* latency: a cold node whose RTT + load time alone cannot beat the
+         * best cannot win whatever its load; skip weighing it (the same
+         * decision; explain still weighs every candidate). */
+        if (!ex && policy == WP_POLICY_LATENCY && !warm && rtt + m->load_ms >= best_cost)
+            continue;
         /* The load this ingress believes the node carries (load.c); with
          * no report ever seen and no history, the view's own counts. */
         uint64_t le = 0, gt = 0, rep_at = UINT64_MAX;

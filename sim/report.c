@@ -38,16 +38,15 @@ static void json_stats(wp_json *j, const wp_sim_stats *s)
     wp_json_obj_begin(j);
     wp_sim_report_json_fields(j, s);
     /* Issue 12: the explicit errors, by cause. */
-    wp_json_key(j, "errors");
-    wp_json_uint(j, s->errors);
-    wp_json_key(j, "overloaded");
-    wp_json_uint(j, s->overloaded);
-    wp_json_key(j, "expired");
-    wp_json_uint(j, s->expired);
-    wp_json_key(j, "failed");
-    wp_json_uint(j, s->failed);
-    wp_json_key(j, "no_route");
-    wp_json_uint(j, s->no_route);
+    const struct {
+        const char *key;
+        uint64_t v;
+    } errs[] = {{"errors", s->errors},   {"overloaded", s->overloaded}, {"expired", s->expired},
+                {"failed", s->failed},   {"no_route", s->no_route}};
+    for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
+        wp_json_key(j, errs[i].key);
+        wp_json_uint(j, errs[i].v);
+    }
     wp_json_obj_end(j);
 }
 
@@ -130,6 +129,8 @@ void wp_sim_report_json(const wp_sim_result *r, double wall_s, FILE *fp)
     wp_json_obj_begin(&j);
     wp_json_key(&j, "scenario");
     wp_json_str(&j, r->scenario);
+    wp_json_key(&j, "rtt_model");
+    wp_json_str(&j, r->rtt_model);
     wp_json_key(&j, "seed");
     wp_json_uint(&j, r->seed);
     wp_json_key(&j, "requests");
@@ -218,7 +219,7 @@ void wp_sim_report_table(const wp_sim_result *r, double wall_s, FILE *fp)
     if (wall_s > 0)
         fprintf(fp, ", wall %.2f s (%.2f M requests/s)", wall_s,
                 (double)r->requests / wall_s / 1e6);
-    fprintf(fp, "\n");
+    fprintf(fp, "\nRTT model: %s\n", r->rtt_model);
     wp_sim_report_table_rows(r, fp);
     fprintf(fp,
             "GPU sites %zu, simulated GPUs %llu (busy %.1f%%), simulated time %.1f s, "
@@ -280,6 +281,9 @@ void wp_sim_report_compare(const wp_sim_result *a, const wp_sim_result *b, FILE 
 {
     fprintf(fp, "TTFT in ms (user send -> first token back), simulated, seed %llu\n",
             (unsigned long long)a->seed);
+    fprintf(fp, "RTT model: %s\n", a->rtt_model);
+    if (strcmp(a->rtt_model, b->rtt_model) != 0)
+        fprintf(fp, "RTT model (%s): %s\n", b->scenario, b->rtt_model);
     fprintf(fp, "%-14s %8s | %-39s | %-39s\n", "", "", a->scenario, b->scenario);
     fprintf(fp, "%-14s %8s | %7s %7s %7s %7s %7s | %7s %7s %7s %7s %7s\n", "region", "requests",
             "p50", "p95", "p99", "cold", "isol", "p50", "p95", "p99", "cold", "isol");

@@ -125,6 +125,7 @@ static void defaults(wp_sim_scenario *s)
     s->isolate_keepalive_s = 600;
     s->load_report_ms = 100;
     s->deadline_ms = 0;
+    wp_rtt_params_default(&s->rtt);
 }
 
 enum kind { K_STR, K_U32, K_DBL, K_BOOL, K_SERVING, K_POLICY, K_FAULT };
@@ -171,6 +172,7 @@ static const struct key keys[] = {
     {"load_report_ms", K_DBL, OFF(load_report_ms), 0, 1, 10000},
     {"deadline_ms", K_DBL, OFF(deadline_ms), 0, 0, 1e7},
     {"fault", K_FAULT, OFF(faults), 0, 0, 0}, /* repeatable */
+    {"rtt_params", K_STR, OFF(rtt_params), SZ(rtt_params), 0, 0},
 };
 
 int wp_sim_fault_parse(const char *text, wp_sim_fault *out, wp_err *err)
@@ -363,6 +365,8 @@ int wp_sim_scenario_parse(const char *text, const char *source, wp_sim_scenario 
     if (out->cities[0] && out->serving != WP_SIM_SERVING_EDGE)
         return wp_errf(err, WP_EPARSE, "%s: 'cities' applies to serving = edge only (use sites)",
                        source);
+    if (out->rtt_params[0] && wp_rtt_params_load(out->rtt_params, &out->rtt, err) != WP_OK)
+        return wp_err_wrap(err, "%s: rtt_params", source);
     return WP_OK;
 }
 

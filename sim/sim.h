@@ -130,6 +130,9 @@ int wp_sim_fault_parse(const char *text, wp_sim_fault *out, wp_err *err);
  *                              the ingress, and a node drops work whose
  *                              deadline has passed before it starts
  *   fault = outage WHAT FROM-TO  (repeatable) a scheduled outage, see above
+ *   rtt_params = FILE          RTT model parameters (`wpctl topo fit --out`);
+ *                              default: the shipped v2 model (backbone
+ *                              paths, users' access latency on their leg)
  */
 typedef struct wp_sim_scenario {
     char name[WP_NAME_MAX];
@@ -164,6 +167,8 @@ typedef struct wp_sim_scenario {
     double deadline_ms;
     size_t nfaults;
     wp_sim_fault faults[WP_SIM_MAX_FAULTS];
+    char rtt_params[256]; /* "" = the v2 defaults */
+    wp_rtt_params rtt;    /* the model in force (loaded from rtt_params) */
 } wp_sim_scenario;
 
 /* Names of the built-in scenarios, NULL-terminated: edge, regional, central. */
@@ -314,6 +319,7 @@ typedef struct wp_sim_result {
     char model_name[WP_SIM_MAX_MODELS][WP_NAME_MAX];
     uint64_t model_requests[WP_SIM_MAX_MODELS];
     uint64_t model_errors[WP_SIM_MAX_MODELS];
+    char rtt_model[256];   /* the RTT model in force (wp_rtt_params_describe) */
 } wp_sim_result;
 
 /* Runs a scenario. The result is large (~1 MiB: histograms); allocate it
