@@ -31,7 +31,24 @@
  * timeout_ms caps the whole request. A failed attempt (target answered
  * TARGET_FAILED, DRAINING, SHUTTING_DOWN, OVERLOADED or INTERNAL) or an
  * expired one gets ONE retry on the next candidate (the first target is
- * excluded for that decision); the second failure is final.
+ * excluded for that decision); the second failure is final. When the
+ * target is believed full (below), the attempt's expected cost also
+ * counts the longest service of the longest class in flight there: a
+ * short request then waits for a slot an LLM holds, and that is not a
+ * dead target.
+ *
+ * Load and admission (issue 12). Routes use the latency policy unless the
+ * request names another: lowest RTT + expected wait + cold load, where the
+ * wait comes from the target's last load report (view.c, which states the
+ * staleness bound) plus this ingress's own sends since it (wp_router_sends:
+ * noted at dispatch with the modelled arrival time, done on the answer or
+ * failure). The router gets the request's budget: time left to its
+ * deadline less both user legs and the part of the answer after the first
+ * token; when no candidate fits it, the request is answered OVERLOADED at
+ * once (never a TIMEOUT later). The target gets the attempt's budget
+ * (ForwardRequest.budget_ms, capped by the deadline) and drops work that
+ * could not start in time (target.c, wp_res_submit_by) with OVERLOADED,
+ * which the ingress may retry elsewhere while time is left.
  *
  * Hot path costs: one protobuf unpack + pack per hop, one zmq_send per
  * hop, no per-request logging at the default level, no syscalls of our
