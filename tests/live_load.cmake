@@ -17,3 +17,8 @@ if(TARGET wp-node AND TARGET wp-placement)
   set_tests_properties(live_overload PROPERTIES LABELS integration TIMEOUT 150
                        SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
 endif()
+# wpctl report FILE --vs-sim --json with the twin beside FILE.
+add_test(NAME report_vs_sim_json
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/report_vs_sim.sh $<TARGET_FILE:wpctl>)
+set_tests_properties(report_vs_sim_json PROPERTIES LABELS integration TIMEOUT 60
+                     SKIP_RETURN_CODE 77)
