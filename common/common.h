@@ -55,7 +55,9 @@
     X(WP_EUNSUPPORTED, "not supported")                               \
     X(WP_ENOLEADER, "no leader")                                      \
     X(WP_ENOROUTE, "no node can serve the request")                   \
-    X(WP_ESTATE, "wrong state")
+    X(WP_ESTATE, "wrong state")                                       \
+    X(WP_EUNKNOWN, "outcome unknown")                                 \
+    X(WP_EDEADLINE, "deadline exceeded")
 
 enum {
 #define WP_ERR_ENUM(name, text) name,

@@ -177,6 +177,11 @@ static void finish_job(node *n, tgt_job *j, int error, const wp_gen_result *res)
         else
             snprintf(reason, sizeof reason, "worker on %s: %s", n->id, wp_strerror(error));
         resp.reason = reason;
+    } else if (deadline_passed(j->deadline_unix_ns, j->reply_delay_ns)) {
+        /* Finished too late (the node was paused, or the queue was long):
+         * the answer would arrive after the deadline. */
+        resp.status = WARMPATH__INFER__STATUS__DEADLINE_EXCEEDED;
+        resp.reason = "the deadline passed before the target finished";
     } else {
         n->st_served++;
         uint64_t elapsed = now - j->arrival_ns;
@@ -274,6 +279,13 @@ void target_accept(node *n, uint64_t hop, const char *reply_addr, uint64_t reply
                      "node is shutting down");
         return;
     }
+    if (deadline_passed(req->deadline_unix_ns, reply_delay_ns)) {
+        /* Work whose deadline passed is dropped, not run. */
+        target_error(n, hop, reply_addr, reply_delay_ns, local,
+                     WARMPATH__INFER__STATUS__DEADLINE_EXCEEDED,
+                     "the deadline passed before the target read the request");
+        return;
+    }
     if (wp_gossip_self_member(n->g)->cap.draining) {
         target_error(n, hop, reply_addr, reply_delay_ns, local, WARMPATH__INFER__STATUS__DRAINING,
                      "node is draining: no new work");
@@ -319,16 +331,27 @@ void target_accept(node *n, uint64_t hop, const char *reply_addr, uint64_t reply
     snprintf(j->model, sizeof j->model, "%s", req->model);
     j->mi = (uint32_t)mi;
     j->arrival_ns = wp_clock_monotonic_ns();
-    /* The latest start that still answers within the ingress's budget for
-     * this attempt: it was sent reply_delay_ns ago, and the answer takes as
-     * long back. Past it the residency core FAILs the job (never runs it
-     * late): the ingress gets OVERLOADED, not a TIMEOUT. */
+    /* The latest start that still answers in time: within the ingress's
+     * budget for this attempt (sent reply_delay_ns ago; the answer takes as
+     * long back) and before the client's absolute deadline when it has one.
+     * Past it the residency core FAILs the job (never runs it late): the
+     * ingress gets OVERLOADED, not a TIMEOUT. */
+    j->deadline_unix_ns = req->deadline_unix_ns;
     j->start_by_ns = UINT64_MAX;
-    if (budget_ns != UINT64_MAX) {
+    {
         double svc_ms = wp_model_total_ms(&n->cat[mi], nin, steps);
         /* + a margin for the loop's wake-ups on both sides */
         uint64_t need = 2 * reply_delay_ns + (uint64_t)(svc_ms * 1e6) + START_BY_SLACK_NS;
-        j->start_by_ns = budget_ns > need ? j->arrival_ns + (budget_ns - need) : j->arrival_ns;
+        if (budget_ns != UINT64_MAX)
+            j->start_by_ns = budget_ns > need ? j->arrival_ns + (budget_ns - need) : j->arrival_ns;
+        if (req->deadline_unix_ns) {
+            uint64_t now_unix = wp_clock_realtime_ns();
+            uint64_t left = req->deadline_unix_ns > now_unix ? req->deadline_unix_ns - now_unix : 0;
+            uint64_t by = left > need - reply_delay_ns ? j->arrival_ns + left - (need - reply_delay_ns)
+                                                       : j->arrival_ns;
+            if (by < j->start_by_ns)
+                j->start_by_ns = by;
+        }
     }
     j->steps = steps;
     j->gen.prompt = j->prompt;
