@@ -495,6 +495,14 @@ int wp_gpu_worker_add_model(wp_gpu_worker *w, const char *name, const char *path
  * owned by the caller and must live until on_done for req_id. */
 int wp_gpu_worker_submit(wp_gpu_worker *w, uint64_t now_ns, const char *model, uint64_t req_id,
                          const wp_gen_request *req, int32_t *tokens, wp_err *err);
+/* The same with the latest start (wp_res_submit_by): a request that could
+ * not start by start_by_ns completes with WP_ETIMEDOUT, never runs late. */
+int wp_gpu_worker_submit_by(wp_gpu_worker *w, uint64_t now_ns, const char *model,
+                            uint64_t req_id, const wp_gen_request *req, int32_t *tokens,
+                            uint64_t start_by_ns, wp_err *err);
+/* The model's serving offset (wp_res_set_priority). */
+int wp_gpu_worker_set_priority(wp_gpu_worker *w, const char *model, uint64_t offset_ns,
+                               wp_err *err);
 /* Placement's assignment (pinned models), as wp_res_assign. */
 int wp_gpu_worker_assign(wp_gpu_worker *w, uint64_t now_ns, const char *const *names, size_t n,
                          wp_err *err);

@@ -204,6 +204,19 @@ static void drop_req(wp_gpu_worker *w, size_t idx)
 int wp_gpu_worker_submit(wp_gpu_worker *w, uint64_t now_ns, const char *model, uint64_t req_id,
                          const wp_gen_request *req, int32_t *tokens, wp_err *err)
 {
+    return wp_gpu_worker_submit_by(w, now_ns, model, req_id, req, tokens, UINT64_MAX, err);
+}
+
+int wp_gpu_worker_set_priority(wp_gpu_worker *w, const char *model, uint64_t offset_ns,
+                               wp_err *err)
+{
+    return wp_res_set_priority(w->res, model, offset_ns, err);
+}
+
+int wp_gpu_worker_submit_by(wp_gpu_worker *w, uint64_t now_ns, const char *model,
+                            uint64_t req_id, const wp_gen_request *req, int32_t *tokens,
+                            uint64_t start_by_ns, wp_err *err)
+{
     if (!find_model(w, model, NULL))
         return wp_errf(err, WP_ENOTFOUND, "worker: unknown model %s", model);
     if (find_req(w, req_id, NULL))
@@ -219,7 +232,7 @@ int wp_gpu_worker_submit(wp_gpu_worker *w, uint64_t now_ns, const char *model, u
         w->reqs = r;
         w->cap_reqs = cap;
     }
-    int rv = wp_res_submit(w->res, now_ns, model, req_id, err);
+    int rv = wp_res_submit_by(w->res, now_ns, model, req_id, start_by_ns, err);
     if (rv != WP_OK)
         return rv;
     w->reqs[w->n_reqs++] = (wk_req){req_id, *req, tokens, now_ns};

@@ -41,6 +41,7 @@ typedef enum wp_infer_kind { /* = warmpath.infer.FrameKind */
     WP_INFER_KIND_ROUTE_RESPONSE = 4,
     WP_INFER_KIND_FORWARD_REQUEST = 5,
     WP_INFER_KIND_FORWARD_RESPONSE = 6,
+    WP_INFER_KIND_LOAD_REPORT = 7,
 } wp_infer_kind;
 
 struct ProtobufCMessage;
@@ -50,6 +51,7 @@ struct Warmpath__Infer__RouteRequest;
 struct Warmpath__Infer__RouteResponse;
 struct Warmpath__Infer__ForwardRequest;
 struct Warmpath__Infer__ForwardResponse;
+struct Warmpath__Infer__LoadReport;
 
 void wp_infer_frame_header(uint8_t hdr[WP_INFER_HDR_BYTES], wp_infer_kind kind,
                            size_t payload_len);
@@ -84,6 +86,11 @@ int wp_infer_decode_forward_request(const uint8_t *p, size_t len,
                                     struct Warmpath__Infer__ForwardRequest **out, wp_err *err);
 int wp_infer_decode_forward_response(const uint8_t *p, size_t len,
                                      struct Warmpath__Infer__ForwardResponse **out, wp_err *err);
+/* Load report checks: node and model names 1..WP_NAME_MAX-1 bytes, at most
+ * WP_INFER_MAX_LOAD_MODELS entries. */
+#define WP_INFER_MAX_LOAD_MODELS 256u
+int wp_infer_decode_load_report(const uint8_t *p, size_t len,
+                                struct Warmpath__Infer__LoadReport **out, wp_err *err);
 /* The request checks alone (for a request built in memory). */
 int wp_infer_request_check(const struct Warmpath__Infer__InferRequest *r, wp_err *err);
 /* "OK", "BAD_REQUEST", ... (the proto enum names); "UNKNOWN_STATUS" otherwise. */

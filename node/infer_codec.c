@@ -45,7 +45,7 @@ int wp_infer_frame_check(const uint8_t *buf, size_t len, wp_infer_kind *kind,
     if (buf[2] != WP_INFER_FRAME_VERSION)
         return wp_errf(err, WP_EUNSUPPORTED, "infer: frame version %u (want %u)", buf[2],
                        WP_INFER_FRAME_VERSION);
-    if (buf[3] == WP_INFER_KIND_NONE || buf[3] > WP_INFER_KIND_FORWARD_RESPONSE)
+    if (buf[3] == WP_INFER_KIND_NONE || buf[3] > WP_INFER_KIND_LOAD_REPORT)
         return wp_errf(err, WP_EPROTO, "infer: unknown frame kind %u", buf[3]);
     uint64_t n = ((uint64_t)buf[4] << 24) | ((uint64_t)buf[5] << 16) | ((uint64_t)buf[6] << 8) |
                  (uint64_t)buf[7];
@@ -276,6 +276,29 @@ int wp_infer_decode_forward_response(const uint8_t *p, size_t len,
         rc = check_response(m->response, err);
     if (rc) {
         warmpath__infer__forward_response__free_unpacked(m, NULL);
+        return rc;
+    }
+    *out = m;
+    return WP_OK;
+}
+
+int wp_infer_decode_load_report(const uint8_t *p, size_t len,
+                                struct Warmpath__Infer__LoadReport **out, wp_err *err)
+{
+    *out = NULL;
+    if (len > WP_FRAME_MAX_BYTES)
+        return wp_errf(err, WP_ETOOBIG, "load report of %zu bytes", len);
+    Warmpath__Infer__LoadReport *m = warmpath__infer__load_report__unpack(NULL, len, p);
+    if (!m)
+        return wp_errf(err, WP_EPARSE, "load report: not a valid protobuf message");
+    int rc = check_name("node", m->node, true, err);
+    if (!rc && m->n_models > WP_INFER_MAX_LOAD_MODELS)
+        rc = wp_errf(err, WP_EINVAL, "load report: %zu models (max %u)", m->n_models,
+                     WP_INFER_MAX_LOAD_MODELS);
+    for (size_t i = 0; !rc && i < m->n_models; i++)
+        rc = check_name("model", m->models[i]->model, true, err);
+    if (rc) {
+        warmpath__infer__load_report__free_unpacked(m, NULL);
         return rc;
     }
     *out = m;

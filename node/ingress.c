@@ -31,7 +31,24 @@
  * timeout_ms caps the whole request. A failed attempt (target answered
  * TARGET_FAILED, DRAINING, SHUTTING_DOWN, OVERLOADED or INTERNAL) or an
  * expired one gets ONE retry on the next candidate (the first target is
- * excluded for that decision); the second failure is final.
+ * excluded for that decision); the second failure is final. When the
+ * target is believed full (below), the attempt's expected cost also
+ * counts the longest service of the longest class in flight there: a
+ * short request then waits for a slot an LLM holds, and that is not a
+ * dead target.
+ *
+ * Load and admission (issue 12). Routes use the latency policy unless the
+ * request names another: lowest RTT + expected wait + cold load, where the
+ * wait comes from the target's last load report (view.c, which states the
+ * staleness bound) plus this ingress's own sends since it (wp_router_sends:
+ * noted at dispatch with the modelled arrival time, done on the answer or
+ * failure). The router gets the request's budget: time left to its
+ * deadline less both user legs and the part of the answer after the first
+ * token; when no candidate fits it, the request is answered OVERLOADED at
+ * once (never a TIMEOUT later). The target gets the attempt's budget
+ * (ForwardRequest.budget_ms, capped by the deadline) and drops work that
+ * could not start in time (target.c, wp_res_submit_by) with OVERLOADED,
+ * which the ingress may retry elsewhere while time is left.
  *
  * Hot path costs: one protobuf unpack + pack per hop, one zmq_send per
  * hop, no per-request logging at the default level, no syscalls of our
@@ -147,6 +164,22 @@ static int route_status(int rc)
     }
 }
 
+/* The router's budget for r at now: time left to its deadline, less the
+ * user's legs (the answer travels both, see ing_respond) and the part of
+ * this request's full answer after its first token (responses are whole:
+ * the router budgets to the first token). 0: no deadline. */
+static float ing_budget_ms(node *n, const ing_req *r, uint64_t now)
+{
+    if (r->total_deadline_ns == UINT64_MAX)
+        return 0;
+    const wp_model_profile *p = &n->cat[r->model];
+    double tail_ms = wp_model_total_ms(p, req_in_tokens(r->req), req_out_tokens(r->req, p)) -
+                     wp_router_model_ttft_ms(n->view, r->model);
+    double left_ms = r->total_deadline_ns > now ? (double)(r->total_deadline_ns - now) / 1e6 : 0;
+    double b = left_ms - 2.0 * (double)r->client_oneway_ns / 1e6 - (tail_ms > 0 ? tail_ms : 0);
+    return b > 0.001 ? (float)b : 0.001f; /* nothing left: every candidate is too late */
+}
+
 static int ing_route(node *n, ing_req *r, wp_route_policy pol, int exclude, wp_route_result *out)
 {
     wp_node_status saved = WP_NODE_UP;
@@ -154,18 +187,50 @@ static int ing_route(node *n, ing_req *r, wp_route_policy pol, int exclude, wp_r
         saved = wp_router_node_status(n->view, (uint32_t)exclude);
         wp_router_set_status(n->view, (uint32_t)exclude, WP_NODE_DEAD);
     }
-    wp_route_req rq = {.model = r->model, .ingress = (uint32_t)n->my_city, .policy = pol};
+    uint64_t now = wp_clock_monotonic_ns();
+    wp_route_req rq = {.model = r->model, .ingress = (uint32_t)n->my_city, .policy = pol,
+                       .now_ns = now, .budget_ms = ing_budget_ms(n, r, now),
+                       .user_ms = (float)(2.0 * (double)r->client_oneway_ns / 1e6),
+                       .sends = n->sends};
     int rc = wp_route(n->view, &rq, out);
     if (exclude >= 0)
         wp_router_set_status(n->view, (uint32_t)exclude, saved);
     return rc;
 }
 
+/* When the target is believed full (its report plus our own sends), the
+ * request waits for a slot that longer work holds, however short it is:
+ * the longest service time of the longest class in flight there, which the
+ * router's wait (queue ahead / rate) does not include. 0 when not full. */
+static double slot_turnover_ms(node *n, uint32_t target)
+{
+    uint64_t units[WP_ROUTER_CLASSES] = {0}, mine[WP_ROUTER_CLASSES] = {0};
+    uint64_t now = wp_clock_monotonic_ns();
+    uint64_t at = wp_router_load_seen(n->view, (uint32_t)n->my_city, target, now, units);
+    wp_router_sends_pending(n->sends, n->view, target, at == UINT64_MAX ? 0 : at, mine);
+    uint64_t total = 0;
+    int top = -1;
+    for (uint32_t c = 0; c < WP_ROUTER_CLASSES; c++) {
+        total += units[c] + mine[c];
+        if (units[c] + mine[c])
+            top = (int)c;
+    }
+    if (top < 0 || total < (uint64_t)wp_router_node_gpus(n->view, target) * WP_ROUTER_GPU_UNITS)
+        return 0;
+    double longest = 0;
+    for (size_t m = 0; m < wp_router_model_count(n->view); m++)
+        if ((int)wp_router_model_class(n->view, (uint32_t)m) == top &&
+            wp_router_model_service_ms(n->view, (uint32_t)m) > longest)
+            longest = wp_router_model_service_ms(n->view, (uint32_t)m);
+    return longest;
+}
+
 static uint64_t attempt_budget_ns(node *n, const ing_req *r, const wp_route_result *rr)
 {
     const wp_model_profile *p = &n->cat[r->model];
     double svc = wp_model_total_ms(p, req_in_tokens(r->req), req_out_tokens(r->req, p));
-    double cost = rr->rtt_ms + rr->wait_ms + (rr->cold ? wp_model_load_ms(p) : 0.0) + svc;
+    double cost = rr->rtt_ms + rr->wait_ms + (rr->cold ? wp_model_load_ms(p) : 0.0) + svc +
+                  slot_turnover_ms(n, rr->node);
     if (!(cost >= 0) || cost > 3.6e6)
         cost = 3.6e6;
     return n->hop_floor_ns + (uint64_t)(2.0 * cost * 1e6);
@@ -185,6 +250,15 @@ static void req_arm(node *n)
     uv_timer_start(&n->req_timer, on_req_timer, d > now ? (d - now + WP_NS_PER_MS - 1) / WP_NS_PER_MS : 0, 0);
 }
 
+/* r's current attempt no longer loads its target (answered or failed). */
+static void ing_unload(node *n, ing_req *r)
+{
+    wp_router_inflight_add(n->view, (uint32_t)r->target, r->model, -1);
+    if (r->arrive_ns)
+        wp_router_sends_done(n->sends, n->view, (uint32_t)r->target, r->model, r->arrive_ns);
+    r->arrive_ns = 0;
+}
+
 /* Sends attempt `hop` of r to the routed node (or serves it here). */
 static void ing_dispatch(node *n, ing_req *r, uint64_t hop, const wp_route_result *rr,
                          uint64_t budget_ns)
@@ -192,17 +266,22 @@ static void ing_dispatch(node *n, ing_req *r, uint64_t hop, const wp_route_resul
     r->target = (int32_t)rr->node;
     r->cold = rr->cold;
     wp_router_inflight_add(n->view, rr->node, r->model, 1);
+    int tcity = (int)wp_router_node_city(n->view, rr->node);
+    uint64_t ow = (int)rr->node == n->self_rn ? 0 : oneway_ns_cities(n, n->my_city, tcity);
+    /* Counted as this ingress's own load on the target until its answer
+     * (view.c: until a report from after its arrival covers it). */
+    r->arrive_ns = wp_clock_monotonic_ns() + ow;
+    if (wp_router_sends_note(n->sends, n->view, rr->node, r->model, r->arrive_ns) != WP_OK)
+        r->arrive_ns = 0;
     if ((int)rr->node == n->self_rn) {
         r->hop_rtt_ns = 0;
-        target_accept(n, hop, NULL, 0, true, r->req);
+        target_accept(n, hop, NULL, 0, true, r->req, budget_ns);
         /* An immediate refusal (draining, not served, ...) was queued as a
          * local answer: deliver it now (r may be answered and freed). */
         flush_local_answers(n);
         return;
     }
     n->st_fwd++;
-    int tcity = (int)wp_router_node_city(n->view, rr->node);
-    uint64_t ow = oneway_ns_cities(n, n->my_city, tcity);
     r->hop_rtt_ns = 2 * ow;
     Warmpath__Infer__ForwardRequest f = WARMPATH__INFER__FORWARD_REQUEST__INIT;
     f.hop_id = hop;
@@ -226,10 +305,10 @@ static void ing_fail_attempt(node *n, ing_req *r, uint64_t hop, uint32_t attempt
 {
     int failed = r->target;
     if (failed >= 0)
-        wp_router_inflight_add(n->view, (uint32_t)failed, r->model, -1);
+        ing_unload(n, r);
     uint64_t now = wp_clock_monotonic_ns();
     if (attempts < 2 && !n->stopping && now < r->total_deadline_ns) {
-        wp_route_policy pol = WP_POLICY_NEAREST_WARM;
+        wp_route_policy pol = DEFAULT_POLICY;
         if (r->req->policy[0])
             wp_route_policy_parse(r->req->policy, &pol);
         wp_route_result rr;
@@ -310,7 +389,7 @@ void handle_fwd_response(node *n, const uint8_t *buf, size_t len)
         return;
     }
     if (r->target >= 0)
-        wp_router_inflight_add(n->view, (uint32_t)r->target, r->model, -1);
+        ing_unload(n, r);
     wp_reqtab_close(n->ing, fr->hop_id);
     Warmpath__Infer__InferResponse out = *in; /* borrows fr's strings and arrays */
     ing_respond(n, r, &out, false);
@@ -360,7 +439,7 @@ static void ing_start(node *n, ing_req *r)
                   q->client_city);
         return;
     }
-    wp_route_policy pol = WP_POLICY_NEAREST_WARM;
+    wp_route_policy pol = DEFAULT_POLICY;
     if (q->policy[0] && wp_route_policy_parse(q->policy, &pol) != WP_OK) {
         ing_error(n, r, WARMPATH__INFER__STATUS__BAD_REQUEST,
                   "unknown policy '%s' (nearest-warm, latency, nearest)", q->policy);
@@ -384,9 +463,17 @@ static void ing_start(node *n, ing_req *r)
     wp_route_result rr;
     int rc = ing_route(n, r, pol, -1, &rr);
     r->route_ns = wp_clock_monotonic_ns() - t0;
+    if (rc == WP_EOVERLOAD && rr.why == WP_ROUTE_WHY_DEADLINE) {
+        ing_error(n, r, route_status(rc),
+                  "no node can answer model %s from %s within its deadline (the best one "
+                  "%.0f ms over the %.0f ms left)",
+                  q->model, n->city, (double)rr.best_late_ms - (double)ing_budget_ms(n, r, t0),
+                  (double)ing_budget_ms(n, r, t0));
+        return;
+    }
     if (rc != WP_OK) {
-        ing_error(n, r, route_status(rc), "%s for model %s from %s", wp_strerror(rc), q->model,
-                  n->city);
+        ing_error(n, r, route_status(rc), "%s for model %s from %s (%s)", wp_strerror(rc),
+                  q->model, n->city, wp_route_why_name(rr.why));
         return;
     }
     uint64_t now = wp_clock_monotonic_ns();
@@ -398,7 +485,7 @@ static void ing_start(node *n, ing_req *r)
                   ING_CAPACITY);
         return;
     }
-    ing_dispatch(n, r, hop, &rr, budget);
+    ing_dispatch(n, r, hop, &rr, dl - now);
     req_arm(n);
 }
 
@@ -432,7 +519,7 @@ static void handle_route_request(node *n, const uint8_t *rid, size_t rid_len, bo
     rs.request_id = q->request_id;
     rs.model = q->model;
     int from = n->my_city;
-    wp_route_policy pol = WP_POLICY_NEAREST_WARM;
+    wp_route_policy pol = DEFAULT_POLICY;
     int mi = wp_router_model_find(n->view, q->model);
     if (q->client_city[0])
         from = wp_topo_find(n->topo, q->client_city);
@@ -452,7 +539,24 @@ static void handle_route_request(node *n, const uint8_t *rid, size_t rid_len, bo
         wp_route_candidate cands[256];
         wp_route_explain ex = {.cands = cands, .cap = cap};
         wp_route_result rr;
-        wp_route_req rq = {.model = (uint32_t)mi, .ingress = (uint32_t)from, .policy = pol};
+        /* As a request from a user in `from` reaching this ingress: the
+         * route is this node's, the user's leg is shown apart. */
+        uint64_t now = wp_clock_monotonic_ns();
+        double user_ms = wp_topo_rtt_ms(n->topo, (size_t)from, (size_t)n->my_city);
+        double budget_ms = 0;
+        if (q->timeout_ms) {
+            const wp_model_profile *mp = &n->cat[mi];
+            double tail = wp_model_total_ms(mp, mp->typical_in_tokens, mp->typical_out_tokens) -
+                          wp_router_model_ttft_ms(n->view, (uint32_t)mi);
+            budget_ms = (double)q->timeout_ms - user_ms - (tail > 0 ? tail : 0);
+            if (budget_ms < 0.001)
+                budget_ms = 0.001;
+        }
+        wp_route_req rq = {.model = (uint32_t)mi, .ingress = (uint32_t)n->my_city, .policy = pol,
+                           .now_ns = now, .budget_ms = (float)budget_ms, .user_ms = (float)user_ms,
+                           .sends = n->sends};
+        rs.user_ms = (float)user_ms;
+        rs.budget_ms = (float)budget_ms;
         int rc = wp_route_explain_run(n->view, &rq, &rr, &ex);
         Warmpath__Infer__Candidate pc[256];
         Warmpath__Infer__Candidate *pp[256];
@@ -465,6 +569,10 @@ static void handle_route_request(node *n, const uint8_t *rid, size_t rid_len, bo
             pc[i].cost_ms = cands[i].cost_ms;
             pc[i].warm = cands[i].warm;
             pc[i].verdict = (char *)wp_cand_verdict_name(cands[i].verdict);
+            pc[i].wait_ms = cands[i].wait_ms;
+            pc[i].user_ms = cands[i].user_ms;
+            pc[i].load_age_ms = cands[i].load_age_ms;
+            pc[i].load_units = cands[i].load_units;
             pp[i] = &pc[i];
         }
         rs.n_candidates = ex.n;
@@ -483,7 +591,7 @@ static void handle_route_request(node *n, const uint8_t *rid, size_t rid_len, bo
             reason[0] = '\0';
         } else {
             rs.status = (Warmpath__Infer__Status)route_status(rc);
-            snprintf(reason, sizeof reason, "%s", wp_strerror(rc));
+            snprintf(reason, sizeof reason, "%s (%s)", wp_strerror(rc), wp_route_why_name(rr.why));
         }
         rs.reason = reason;
         route_reply(n, rid, rid_len, delim, &rs);

@@ -48,6 +48,8 @@ typedef struct peer {
 #define ING_CAPACITY 65536u   /* requests pending at one ingress */
 #define JOB_CAPACITY 65536u   /* requests running at one target */
 #define RID_MAX 256u          /* ZeroMQ routing ids are at most 255 bytes */
+#define LOAD_PERIOD_MS 100u   /* view sync and load reports (view.c) */
+#define DEFAULT_POLICY WP_POLICY_LATENCY /* a request that names none */
 
 typedef struct ing_req {
     uint8_t rid[RID_MAX];
@@ -66,6 +68,8 @@ typedef struct ing_req {
     bool cold;
     bool retried;
     uint64_t hop_rtt_ns;
+    uint64_t arrive_ns;               /* the attempt's modelled arrival at its target
+                                       * (wp_router_sends); 0: none noted */
 } ing_req;
 
 typedef struct tgt_job {
@@ -75,7 +79,9 @@ typedef struct tgt_job {
     char reply_addr[WP_GOSSIP_ADDR_MAX];
     uint64_t reply_delay_ns;
     char model[WP_NAME_MAX];
+    uint32_t mi;                      /* router model index (load report) */
     uint64_t arrival_ns;
+    uint64_t start_by_ns;             /* latest start (UINT64_MAX: none) */
     uint64_t deadline_unix_ns;        /* the client's absolute deadline (0: none) */
     bool cold;
     uint32_t steps;
@@ -186,6 +192,11 @@ typedef struct node {
     uv_timer_t req_timer;
     uint64_t req_timer_at;
     uv_timer_t view_timer;
+    /* load (view.c): this node's own sends since each target's last report,
+     * and the work in flight here per router model (accept .. answer) */
+    wp_router_sends *sends;
+    uint32_t tgt_inflight[WP_ROUTER_MAX_MODELS];
+    uint64_t load_sent, load_applied, load_stale;
     uint64_t hop_floor_ns;
     uint8_t *tx;
     tgt_job *jobs;
@@ -303,6 +314,8 @@ double rtt_fn(const void *ctx, size_t a, size_t b);
 int model_register(node *n, const wp_model_profile *p);
 void view_sync(node *n);
 void on_view_timer(uv_timer_t *t);
+/* A LoadReport frame from a peer: applied to the router view. */
+void view_load_frame(node *n, const uint8_t *buf, size_t len);
 
 /* ingress.c */
 uint32_t req_in_tokens(const Warmpath__Infer__InferRequest *r);
@@ -322,8 +335,10 @@ void gpu_kick(node *n);
 void on_gpu_timer(uv_poll_t *p, int status, int events);
 void on_gpu_done(void *ctx, uint64_t req_id, int error, const wp_gen_result *res);
 void on_wasync(uv_async_t *a);
+/* budget_ns: how long the ingress waits for this attempt from its send
+ * (ForwardRequest.budget_ms); UINT64_MAX: no deadline. */
 void target_accept(node *n, uint64_t hop, const char *reply_addr, uint64_t reply_delay_ns,
-                   bool local, const Warmpath__Infer__InferRequest *req);
+                   bool local, const Warmpath__Infer__InferRequest *req, uint64_t budget_ns);
 void handle_node_frame(node *n, const uint8_t *buf, size_t len);
 void wthread_main(void *arg);
 void target_shutdown(node *n);

@@ -7,6 +7,8 @@
  */
 #include "node/node_int.h"
 
+#define START_BY_SLACK_NS (20 * WP_NS_PER_MS)
+
 /* Hands an operation to the GPU worker thread (cpu/cuda backends). */
 void wops_push(node *n, wop *op)
 {
@@ -31,6 +33,8 @@ void job_unlink(node *n, tgt_job *j)
     if (j->next)
         j->next->prev = j->prev;
     n->n_jobs--;
+    if (n->tgt_inflight[j->mi])
+        n->tgt_inflight[j->mi]--;
 }
 
 void job_free(tgt_job *j)
@@ -164,9 +168,14 @@ static void finish_job(node *n, tgt_job *j, int error, const wp_gen_result *res)
     resp.model = j->model;
     resp.cold = j->cold;
     if (error) {
-        resp.status = error == WP_EOVERLOAD ? WARMPATH__INFER__STATUS__OVERLOADED
-                                            : WARMPATH__INFER__STATUS__TARGET_FAILED;
-        snprintf(reason, sizeof reason, "worker on %s: %s", n->id, wp_strerror(error));
+        resp.status = error == WP_EOVERLOAD || error == WP_ETIMEDOUT
+                          ? WARMPATH__INFER__STATUS__OVERLOADED
+                          : WARMPATH__INFER__STATUS__TARGET_FAILED;
+        if (error == WP_ETIMEDOUT)
+            snprintf(reason, sizeof reason, "%s: dropped, its deadline passed before it could start",
+                     n->id);
+        else
+            snprintf(reason, sizeof reason, "worker on %s: %s", n->id, wp_strerror(error));
         resp.reason = reason;
     } else if (deadline_passed(j->deadline_unix_ns, j->reply_delay_ns)) {
         /* Finished too late (the node was paused, or the queue was long):
@@ -263,7 +272,7 @@ static bool model_warm_now(node *n, const char *model)
 }
 
 void target_accept(node *n, uint64_t hop, const char *reply_addr, uint64_t reply_delay_ns,
-                          bool local, const Warmpath__Infer__InferRequest *req)
+                   bool local, const Warmpath__Infer__InferRequest *req, uint64_t budget_ns)
 {
     if (n->stopping) {
         target_error(n, hop, reply_addr, 0, local, WARMPATH__INFER__STATUS__SHUTTING_DOWN,
@@ -320,8 +329,30 @@ void target_accept(node *n, uint64_t hop, const char *reply_addr, uint64_t reply
         snprintf(j->reply_addr, sizeof j->reply_addr, "%s", reply_addr);
     j->reply_delay_ns = reply_delay_ns;
     snprintf(j->model, sizeof j->model, "%s", req->model);
+    j->mi = (uint32_t)mi;
     j->arrival_ns = wp_clock_monotonic_ns();
+    /* The latest start that still answers in time: within the ingress's
+     * budget for this attempt (sent reply_delay_ns ago; the answer takes as
+     * long back) and before the client's absolute deadline when it has one.
+     * Past it the residency core FAILs the job (never runs it late): the
+     * ingress gets OVERLOADED, not a TIMEOUT. */
     j->deadline_unix_ns = req->deadline_unix_ns;
+    j->start_by_ns = UINT64_MAX;
+    {
+        double svc_ms = wp_model_total_ms(&n->cat[mi], nin, steps);
+        /* + a margin for the loop's wake-ups on both sides */
+        uint64_t need = 2 * reply_delay_ns + (uint64_t)(svc_ms * 1e6) + START_BY_SLACK_NS;
+        if (budget_ns != UINT64_MAX)
+            j->start_by_ns = budget_ns > need ? j->arrival_ns + (budget_ns - need) : j->arrival_ns;
+        if (req->deadline_unix_ns) {
+            uint64_t now_unix = wp_clock_realtime_ns();
+            uint64_t left = req->deadline_unix_ns > now_unix ? req->deadline_unix_ns - now_unix : 0;
+            uint64_t by = left > need - reply_delay_ns ? j->arrival_ns + left - (need - reply_delay_ns)
+                                                       : j->arrival_ns;
+            if (by < j->start_by_ns)
+                j->start_by_ns = by;
+        }
+    }
     j->steps = steps;
     j->gen.prompt = j->prompt;
     j->gen.n_prompt = nin;
@@ -332,11 +363,12 @@ void target_accept(node *n, uint64_t hop, const char *reply_addr, uint64_t reply
         n->jobs->prev = j;
     n->jobs = j;
     n->n_jobs++;
+    n->tgt_inflight[j->mi]++;
     if (n->gpu_kind == WP_GPU_MODEL) {
         wp_err err;
         wp_err_clear(&err);
-        int rc = wp_gpu_worker_submit(n->gw, j->arrival_ns, j->model, (uint64_t)(uintptr_t)j,
-                                      &j->gen, j->tokens, &err);
+        int rc = wp_gpu_worker_submit_by(n->gw, j->arrival_ns, j->model, (uint64_t)(uintptr_t)j,
+                                         &j->gen, j->tokens, j->start_by_ns, &err);
         if (rc != WP_OK) {
             job_unlink(n, j);
             job_free(j);
@@ -377,6 +409,10 @@ void handle_node_frame(node *n, const uint8_t *buf, size_t len)
         handle_fwd_response(n, buf, len);
         return;
     }
+    if (kind == WP_INFER_KIND_LOAD_REPORT) {
+        view_load_frame(n, buf, len);
+        return;
+    }
     if (kind != WP_INFER_KIND_FORWARD_REQUEST) {
         n->st_bad_node++;
         return;
@@ -391,7 +427,8 @@ void handle_node_frame(node *n, const uint8_t *buf, size_t len)
     }
     int ic = f->ingress_city[0] ? wp_topo_find(n->topo, f->ingress_city) : -1;
     uint64_t delay = oneway_ns_cities(n, n->my_city, ic);
-    target_accept(n, f->hop_id, f->reply_addr, delay, false, f->request);
+    target_accept(n, f->hop_id, f->reply_addr, delay, false, f->request,
+                  f->budget_ms ? (uint64_t)f->budget_ms * WP_NS_PER_MS : UINT64_MAX);
     warmpath__infer__forward_request__free_unpacked(f, NULL);
 }
 
@@ -412,9 +449,9 @@ void wthread_main(void *arg)
             wp_err err;
             wp_err_clear(&err);
             if (op->kind == 1) {
-                int rc = wp_gpu_worker_submit(n->gw, now, op->job->model,
-                                              (uint64_t)(uintptr_t)op->job, &op->job->gen,
-                                              op->job->tokens, &err);
+                int rc = wp_gpu_worker_submit_by(n->gw, now, op->job->model,
+                                                 (uint64_t)(uintptr_t)op->job, &op->job->gen,
+                                                 op->job->tokens, op->job->start_by_ns, &err);
                 if (rc != WP_OK)
                     on_gpu_done(n, (uint64_t)(uintptr_t)op->job, rc, NULL);
             } else {

@@ -1,9 +1,34 @@
-/* view.c — gossip view -> router view sync. Every 100 ms the members of
- * the gossip view become router nodes (city, address), their capacity
- * records become versioned capacity deltas, suspect/dead/left/draining
- * become node status; the model catalog (the default one, then the
- * placement service's) is registered with the router view.
- */
+/* view.c — gossip view -> router view sync, and load reports. Every
+ * LOAD_PERIOD_MS (100 ms) the members of the gossip view become router
+ * nodes (city, address), their capacity records become versioned capacity
+ * deltas, suspect/dead/left/draining become node status; the model catalog
+ * (the default one, then the placement service's) is registered with the
+ * router view.
+ *
+ * Load (issue 12). On the same tick every node with GPUs publishes a load
+ * report: for each model with work there, its requests in flight (accepted
+ * by target.c and not yet answered: running + queued), the GPU units not
+ * held by running work, and its clock's time. The report is applied to the
+ * node's own view at once and pushed as a LOAD_REPORT frame to every peer
+ * through the WAN queue (the same modelled one-way delay as any node
+ * frame); a peer applies it with wp_router_load_report, which refuses one
+ * older than the one it holds. The gossip capacity record still carries
+ * the total queue depth (placement_sync.c) for `wpctl nodes`; the router
+ * routes on the reports. Between reports the ingress adds what it has sent
+ * itself (ingress.c: wp_router_sends, by modelled arrival time), so it does
+ * not overshoot a node it alone is filling.
+ *
+ * STALENESS BOUND: a report an ingress routes on was taken at most
+ * LOAD_PERIOD_MS + the one-way delay to the node + one loop wake-up ago
+ * (10 ms apart in one metro, ~100-200 ms across oceans); a report lost on
+ * the wire (a full peer queue) makes it one period older. What an ingress
+ * cannot see is only what OTHER ingresses sent to the node in that window.
+ * Reports are stamped with CLOCK_MONOTONIC: the nodes of a cluster run on
+ * one host today; nodes on several hosts would need their clocks in step
+ * (or the receiver's time less the one-way delay) for the age to be right.
+ * Cost: one small frame per (node, peer) per period, O(nodes^2) frames per
+ * period for the cluster: fine for tens of nodes, not for thousands
+ * (those would want it piggybacked on gossip alone). */
 #include "node/node_int.h"
 
 double rtt_fn(const void *ctx, size_t a, size_t b)
@@ -59,7 +84,11 @@ int model_register(node *n, const wp_model_profile *p)
     n->cat[ui] = *p;
     n->served[ui] = false;
     if (n->gpu_kind == WP_GPU_MODEL && n->gw) {
-        if (wp_gpu_worker_add_model(n->gw, p->name, NULL, p, &err) == WP_OK)
+        /* Shorter service classes first within a bound (router/route.c
+         * says why), as the simulator's GPUs do. */
+        uint64_t off = WP_ROUTER_CLASS_BOUND_NS * wp_router_model_class(n->view, ui);
+        if (wp_gpu_worker_add_model(n->gw, p->name, NULL, p, &err) == WP_OK &&
+            wp_gpu_worker_set_priority(n->gw, p->name, off, &err) == WP_OK)
             n->served[ui] = true;
         else
             WP_WARN(n->id, "timing model %s: %s", p->name, wp_err_text(&err));
@@ -141,7 +170,108 @@ void view_sync(node *n)
     }
 }
 
+/* ---------------------------------------------------------------- load */
+
+/* This node's load now, in wp_load_report form over the router registry. */
+static size_t load_snapshot(node *n, uint32_t *models, uint32_t *inflight, uint64_t *free_units)
+{
+    size_t k = 0;
+    uint64_t busy = 0;
+    for (size_t m = 0; m < n->n_cat && m < WP_ROUTER_MAX_MODELS; m++) {
+        if (!n->tgt_inflight[m])
+            continue;
+        models[k] = (uint32_t)m;
+        inflight[k] = n->tgt_inflight[m];
+        busy += (uint64_t)n->tgt_inflight[m] * wp_router_model_units(n->view, (uint32_t)m);
+        k++;
+    }
+    uint64_t cap = (uint64_t)n->gpus * WP_ROUTER_GPU_UNITS;
+    if (n->gpu_kind == WP_GPU_MODEL) {
+        /* the timing model's core lives on this thread: its exact figure */
+        const wp_res *res = wp_gpu_worker_res(n->gw);
+        cap = wp_res_capacity_units(res);
+        busy = wp_res_busy_units(res);
+    }
+    *free_units = cap > busy ? cap - busy : 0; /* cpu/cuda: queued work counted too */
+    return k;
+}
+
+static void load_publish(node *n)
+{
+    if (!n->gw || n->self_rn < 0 || n->stopping)
+        return;
+    uint32_t models[WP_ROUTER_MAX_MODELS], inflight[WP_ROUTER_MAX_MODELS];
+    uint64_t free_units;
+    size_t k = load_snapshot(n, models, inflight, &free_units);
+    uint64_t now = wp_clock_monotonic_ns();
+    wp_load_report rep = {.at_ns = now, .free_units = free_units, .n = k, .models = models,
+                          .inflight = inflight};
+    wp_router_load_report(n->view, (uint32_t)n->self_rn, &rep);
+
+    Warmpath__Infer__LoadEntry ents[WP_ROUTER_MAX_MODELS];
+    Warmpath__Infer__LoadEntry *ep[WP_ROUTER_MAX_MODELS];
+    for (size_t i = 0; i < k; i++) {
+        warmpath__infer__load_entry__init(&ents[i]);
+        ents[i].model = (char *)wp_router_model_name(n->view, models[i]);
+        ents[i].inflight = inflight[i];
+        ep[i] = &ents[i];
+    }
+    Warmpath__Infer__LoadReport lr = WARMPATH__INFER__LOAD_REPORT__INIT;
+    lr.node = n->id;
+    lr.at_ns = now;
+    lr.free_units = free_units;
+    lr.n_models = k;
+    lr.models = ep;
+    size_t len = wp_infer_encode_into(WP_INFER_KIND_LOAD_REPORT, &lr.base, n->tx,
+                                      WP_INFER_HDR_BYTES + WP_FRAME_MAX_BYTES);
+    if (!len)
+        return;
+    size_t cnt = wp_router_node_count(n->view);
+    for (size_t i = 0; i < cnt; i++) {
+        if ((int)i == n->self_rn || !n->rn[i].addr[0] ||
+            wp_router_node_status(n->view, (uint32_t)i) == WP_NODE_DEAD)
+            continue;
+        node_send(n, n->rn[i].addr, n->tx, len, wan_delay_ns(n, n->rn[i].addr), true);
+        n->load_sent++;
+    }
+}
+
+void view_load_frame(node *n, const uint8_t *buf, size_t len)
+{
+    wp_infer_kind kind;
+    size_t plen;
+    Warmpath__Infer__LoadReport *lr = NULL;
+    if (wp_infer_frame_check(buf, len, &kind, &plen, NULL) != WP_OK ||
+        kind != WP_INFER_KIND_LOAD_REPORT ||
+        wp_infer_decode_load_report(buf + WP_INFER_HDR_BYTES, plen, &lr, NULL) != WP_OK) {
+        n->st_bad_node++;
+        return;
+    }
+    int idx = wp_router_node_find(n->view, lr->node);
+    if (idx >= 0 && idx != n->self_rn) {
+        uint32_t models[WP_INFER_MAX_LOAD_MODELS], inflight[WP_INFER_MAX_LOAD_MODELS];
+        size_t k = 0;
+        for (size_t i = 0; i < lr->n_models; i++) {
+            int mi = wp_router_model_find(n->view, lr->models[i]->model);
+            if (mi < 0)
+                continue; /* a model this node does not know yet */
+            models[k] = (uint32_t)mi;
+            inflight[k++] = lr->models[i]->inflight;
+        }
+        wp_load_report rep = {.at_ns = lr->at_ns, .free_units = lr->free_units, .n = k,
+                              .models = models, .inflight = inflight};
+        if (wp_router_load_report(n->view, (uint32_t)idx, &rep) == WP_OK)
+            n->load_applied++;
+        else
+            n->load_stale++;
+    }
+    warmpath__infer__load_report__free_unpacked(lr, NULL);
+}
+
 void on_view_timer(uv_timer_t *t)
 {
-    view_sync(t->data);
+    node *n = t->data;
+    view_sync(n);
+    load_publish(n);
+    after_event(n);
 }

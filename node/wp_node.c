@@ -180,6 +180,9 @@ static const char *const usage_text =
     "  --gpus N / --gpu-mem-gb G  also the worker's capacity: G GiB of GPU memory\n"
     "  --hop-timeout-floor-ms MS  floor of a forward attempt's deadline (default\n"
     "                   250; deadline = floor + 2 x the expected cost)\n"
+    "  --queue-per-slot Q  a node is full for the router at its slots x (1 + Q)\n"
+    "                   of work (default 1, the simulator's default too); a\n"
+    "                   request's deadline bounds the queue more tightly\n"
     "  --log-level L    error, warn, info (default), debug\n\n"
     "Stops with a graceful leave on SIGINT or SIGTERM.\n";
 
@@ -227,6 +230,7 @@ int main(int argc, char **argv)
         {"gpu-backend", required_argument, NULL, 9},
         {"model-file", required_argument, NULL, 10},
         {"hop-timeout-floor-ms", required_argument, NULL, 11},
+        {"queue-per-slot", required_argument, NULL, 13},
         {"rtt-params", required_argument, NULL, 12},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -245,7 +249,7 @@ int main(int argc, char **argv)
     n->hop_floor_ns = 250 * WP_NS_PER_MS;
     n->self_rn = -1;
     int64_t gpus = 0;
-    double mem_gb = 0;
+    double mem_gb = 0, queue_per_slot = WP_ROUTER_QUEUE_PER_SLOT_DEFAULT;
     wp_gossip_config cfg;
     wp_gossip_config_default(&cfg);
     bool timeout_given = false, gossip_given = false;
@@ -324,6 +328,11 @@ int main(int argc, char **argv)
         case 11:
             if (parse_ms(optarg, 1, 600000, &n->hop_floor_ns))
                 return usage_error("--hop-timeout-floor-ms must be 1..600000, got '%s'", optarg);
+            break;
+        case 13:
+            if (wp_parse_double(optarg, &queue_per_slot) != WP_OK || !(queue_per_slot >= 0) ||
+                queue_per_slot > 1000)
+                return usage_error("--queue-per-slot must be 0..1000, got '%s'", optarg);
             break;
         case 'h':
             fputs(usage_text, stdout);
@@ -478,13 +487,15 @@ int main(int argc, char **argv)
      * the GPU worker, the pending-request table. */
     {
         wp_router_config rc_cfg = {.ncities = wp_topo_count(n->topo), .rtt_ms = rtt_fn,
-                                   .rtt_ctx = n->topo, .queue_per_slot = 8.0};
+                                   .rtt_ctx = n->topo, .queue_per_slot = queue_per_slot,
+                                   .report_period_ns = LOAD_PERIOD_MS * WP_NS_PER_MS};
         n->gpu_kind = gpu_kind >= 0 ? gpu_kind : wp_gpu_kind_default();
         n->gpus = (uint32_t)gpus;
         n->gpu_cap_bytes = (uint64_t)(mem_gb * 1073741824.0);
         n->tx = malloc(WP_INFER_HDR_BYTES + WP_FRAME_MAX_BYTES);
         if (!n->tx || wp_router_view_new(&rc_cfg, &n->view, &err) ||
-            wp_reqtab_new(ING_CAPACITY, &n->ing, &err)) {
+            wp_reqtab_new(ING_CAPACITY, &n->ing, &err) ||
+            wp_router_sends_new(&n->sends, &err)) {
             fprintf(stderr, "wp-node: request path: %s\n", wp_err_text(&err));
             goto out_zmq;
         }
@@ -591,7 +602,7 @@ int main(int argc, char **argv)
     n->req_timer_at = UINT64_MAX;
     uv_timer_init(&n->loop, &n->view_timer);
     n->view_timer.data = n;
-    uv_timer_start(&n->view_timer, on_view_timer, 0, 100);
+    uv_timer_start(&n->view_timer, on_view_timer, 0, LOAD_PERIOD_MS);
     uv_poll_init(&n->loop, &n->gpu_timer, n->gpu_tfd); /* a valid fd: cannot fail */
     n->gpu_timer.data = n;
     n->gpu_timer_at = UINT64_MAX;
@@ -684,6 +695,7 @@ out_zmq:
     wan_close(n);
     wp_reqtab_free(n->ing);
     wp_router_view_free(n->view);
+    wp_router_sends_free(n->sends);
     free(n->rn);
     free(n->cat);
     free(n->served);

@@ -74,6 +74,12 @@
  * units while in flight (so a GPU runs s of them alone, or a mix). */
 #define WP_ROUTER_GPU_UNITS 65536u
 #define WP_ROUTER_MAX_NODES 65536u
+/* The default queue_per_slot of every router, live and simulated: work
+ * beyond the slots may queue up to as much again. The request's deadline
+ * (budget_ms) is the tighter bound when it has one; this one bounds work
+ * that has none, and leaves room for short classes (served first) while a
+ * long model fills the slots. */
+#define WP_ROUTER_QUEUE_PER_SLOT_DEFAULT 1.0
 
 /* ---------------------------------------------------------------- view */
 
@@ -89,6 +95,8 @@ typedef struct wp_router_config {
      * (1 + queue_per_slot). 0: full as soon as the GPUs are (a free slot
      * is "room"); 1.0: as much may wait as runs. At most 1000. */
     double queue_per_slot;
+    /* (WP_ROUTER_QUEUE_PER_SLOT_DEFAULT: the one default of wp-node's
+     * --queue-per-slot and the simulator's queue_per_slot key.) */
     /* Load reports (see the header essay). report_period_ns: how often a
      * node reports; also the width of the time buckets wp_router_sends
      * keeps (0 = 100 ms). history_ticks: 0 for the live world (the route
@@ -204,6 +212,11 @@ void wp_router_inflight_add(wp_router_view *v, uint32_t node, uint32_t model, in
  * shorter classes first within a bound (route.c's essay says why), so the
  * wait a request expects depends on the work of its class and shorter. */
 #define WP_ROUTER_CLASSES 4u
+/* Targets serve a queued request of class c as if it had arrived c x this
+ * later (wp_res_set_priority): a shorter class overtakes longer work that
+ * arrived less than (class gap) x bound before it, never older work. The
+ * simulator's edge GPUs and wp-node use the same bound. */
+#define WP_ROUTER_CLASS_BOUND_NS 1000000000ull
 /* The class of a service time (ms): 0..WP_ROUTER_CLASSES-1. */
 uint32_t wp_router_service_class(double service_ms);
 

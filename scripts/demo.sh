@@ -61,7 +61,7 @@ cities = $CITIES
 gpus_total = 12
 gpu_mem_gb = 24
 prewarm = yes
-policy = nearest-warm
+policy = latency
 models = $2
 zipf_s = 0
 rate_rps = $RATE
@@ -119,7 +119,13 @@ else
 fi
 [ "$live" = yes ] || echo "demo: LIVE PART DID NOT RUN: $live_why"
 
-write_twin "$WORK/twin.scenario" "$MODELS"
+# The twin: what `wpctl traffic --out FILE` wrote beside FILE (FILE.twin);
+# without a live run, the same by hand.
+if [ "$live" = yes ]; then
+    cp "$WORK/results.csv.twin" "$WORK/twin.scenario"
+else
+    write_twin "$WORK/twin.scenario" "$MODELS"
+fi
 echo
 echo "== 2. the simulated twin (scenario file) =="
 cat "$WORK/twin.scenario"
@@ -133,11 +139,9 @@ if [ "$live" = yes ]; then
 
     echo
     echo "== 3. with a long-generation model: 15 s of $LONG_MODELS =="
-    write_twin "$WORK/twin-long.scenario" "$LONG_MODELS"
     if "$WPCTL" traffic --rate "$RATE" --duration 15 --models "$LONG_MODELS" --seed 2 \
             --dir "$DIR" --out "$WORK/results-long.csv" --quiet; then
-        "$WPCTL" report "$WORK/results-long.csv" --vs-sim "$WORK/twin-long.scenario" \
-            --seed 2 | sed -n '/^TTFT by region/,$p' && long="yes"
+        "$WPCTL" report "$WORK/results-long.csv" --vs-sim --seed 2 | sed -n '/^TTFT by region/,$p' && long="yes"
         echo "Long requests (whisper: ~456 ms each) hold GPU slots; the live worker's timing"
         echo "model and the simulator both admit a request as soon as a slot frees"
         echo "(continuous batching, the same arithmetic), so the two should still agree."

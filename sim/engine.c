@@ -139,7 +139,7 @@ enum ev_type { EV_GEN, EV_INGRESS, EV_FN_ARRIVE, EV_GPU_ARRIVE, EV_GPU_DONE, EV_
  * bound, and the smallest key starts first: a short request overtakes
  * longer ones that arrived less than (class gap) x bound before it, never
  * older ones (see router/route.c for why). */
-#define CLASS_BOUND_NS (1000ull * WP_NS_PER_MS)
+#define CLASS_BOUND_NS WP_ROUTER_CLASS_BOUND_NS
 
 typedef struct req {
     uint64_t t0_ns;

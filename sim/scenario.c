@@ -105,7 +105,7 @@ static void defaults(wp_sim_scenario *s)
     s->gpu_mem_gb = 80;
     s->prewarm = true;
     s->policy = WP_POLICY_NEAREST_WARM;
-    s->queue_per_slot = 0;
+    s->queue_per_slot = WP_ROUTER_QUEUE_PER_SLOT_DEFAULT;
     s->rate_rps = 1000;
     s->diurnal_amplitude = 0.5;
     s->diurnal_peak_h = 20;

@@ -99,7 +99,8 @@ int wp_sim_fault_parse(const char *text, wp_sim_fault *out, wp_err *err);
  *   prewarm = yes              edge: start with the placement's models warm
  *                              (no: start cold, models load on demand)
  *   policy = nearest-warm      edge routing: nearest-warm|latency|nearest
- *   queue_per_slot = 0         edge: a node is full at slots*(1+this)
+ *   queue_per_slot = 1         edge: a node is full at slots*(1+this)
+ *                              (WP_ROUTER_QUEUE_PER_SLOT_DEFAULT, as wp-node)
  *   rate_rps = 1000            mean global arrival rate (requests/s)
  *   diurnal_amplitude = 0.5    0..1: rate x (1 + a*cos(2pi(h - peak)/24))
  *   diurnal_peak_h = 20        local hour of the peak (h from longitude)

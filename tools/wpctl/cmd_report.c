@@ -8,6 +8,8 @@
 #include "tools/wpctl/wpctl.h"
 
 #include <math.h>
+#include <string.h>
+#include <unistd.h>
 
 static double q_ms(const wp_hist *h, double q)
 {
@@ -88,12 +90,14 @@ int wpctl_report_main(int argc, char **argv)
                         "regions{REGION{requests, p50_ms, p95_ms, p99_ms, total_p95_ms,\n"
                         "cold_starts, model_loads, container_starts, isolate_starts, sent,\n"
                         "ok, errors}}, all{...}"),
-        WPF_STR("vs-sim", &twin, "SCENARIO",
+        WPF_STR("vs-sim", &twin, "[SCENARIO]",
                 "also simulate SCENARIO (a `wpctl sim` scenario file or\n"
-                "built-in, describing the same cities, models and rate) for as many\n"
-                "requests as FILE has, and print p50/p95 by region side by side\n"
-                "with the p95 difference (live - sim) / sim; with --json:\n"
-                "{live:{...}, sim:{...}, p95_diff_pct:{REGION: x}}"),
+                "built-in, describing the same cities, models and rate; without\n"
+                "SCENARIO: FILE.twin, which `wpctl traffic --out FILE` writes)\n"
+                "for as many requests as FILE has, and print p50/p95 by region\n"
+                "side by side with the p95 difference (live - sim) / sim; with\n"
+                "--json: {regions: {REGION: {live: {requests, p50_ms, p95_ms},\n"
+                "sim: {...}, p95_diff_pct}}, all: {...}} (requests: successful)"),
         WPF_U64("seed", &seed, 1, 0, "S", "the simulation's seed (default 1)"),
         WPF_STR("html", &html_path, "OUT",
                 "also write a self-contained HTML report to OUT: a world map of\n"
@@ -115,9 +119,33 @@ int wpctl_report_main(int argc, char **argv)
         .flags = flags,
         .max_args = 1,
     };
+    /* --vs-sim with no SCENARIO (last, or before another option): the twin
+     * `wpctl traffic --out FILE` wrote beside FILE. */
+    bool auto_twin = false;
+    int kept = 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--vs-sim") == 0 && (i + 1 == argc || argv[i + 1][0] == '-')) {
+            auto_twin = true;
+            continue;
+        }
+        argv[kept++] = argv[i];
+    }
+    argc = kept;
     wpctl_args a;
     WPCTL_PARSE_OR_RETURN(&spec, argc, argv, &a);
     const char *path = a.argc ? a.argv[0] : "-";
+    char twin_path[1024];
+    if (auto_twin) {
+        if (strcmp(path, "-") == 0)
+            return wpctl_usage_error("report", "--vs-sim without SCENARIO needs FILE (its twin "
+                                               "is FILE.twin)");
+        if (snprintf(twin_path, sizeof twin_path, "%s.twin", path) >= (int)sizeof twin_path)
+            return wpctl_usage_error("report", "FILE: path too long");
+        if (access(twin_path, R_OK) != 0)
+            return wpctl_fail("--vs-sim: no %s (written by `wpctl traffic --out %s`)", twin_path,
+                              path);
+        twin = twin_path;
+    }
     wp_err err;
     wp_err_clear(&err);
     wpctl_report rep;
@@ -138,26 +166,42 @@ int wpctl_report_main(int argc, char **argv)
         wp_json j;
         wp_json_init(&j, stdout, false);
         wp_json_obj_begin(&j);
-        wp_json_key(&j, "live");
-        wpctl_report_json(&rep, "live", &j);
-        fflush(stdout);
-        fputs(",\"sim\":", stdout);
-        wp_sim_report_json(sim, 0, stdout);
-        fputs(",\"p95_diff_pct\":", stdout);
-        wp_json_init(&j, stdout, false);
+        wp_json_key(&j, "regions");
         wp_json_obj_begin(&j);
         for (int i = 0; i <= WP_REGION_COUNT; i++) {
-            double d = diff_pct(i < WP_REGION_COUNT ? &rep.res->region[i] : &rep.res->all,
-                                i < WP_REGION_COUNT ? &sim->region[i] : &sim->all);
-            wp_json_key(&j, i < WP_REGION_COUNT ? wp_region_name((wp_region)i) : "all");
+            const wp_sim_stats *l = i < WP_REGION_COUNT ? &rep.res->region[i] : &rep.res->all;
+            const wp_sim_stats *s = i < WP_REGION_COUNT ? &sim->region[i] : &sim->all;
+            if (i == WP_REGION_COUNT) {
+                wp_json_obj_end(&j);
+                wp_json_key(&j, "all");
+            } else {
+                if (l->ttft_ns.count == 0 && s->ttft_ns.count == 0)
+                    continue;
+                wp_json_key(&j, wp_region_name((wp_region)i));
+            }
+            wp_json_obj_begin(&j);
+            for (int side = 0; side < 2; side++) {
+                const wp_sim_stats *x = side ? s : l;
+                wp_json_key(&j, side ? "sim" : "live");
+                wp_json_obj_begin(&j);
+                wp_json_key(&j, "requests");
+                wp_json_uint(&j, x->ttft_ns.count);
+                wp_json_key(&j, "p50_ms");
+                wp_json_double(&j, q_ms(&x->ttft_ns, 0.5));
+                wp_json_key(&j, "p95_ms");
+                wp_json_double(&j, q_ms(&x->ttft_ns, 0.95));
+                wp_json_obj_end(&j);
+            }
+            double d = diff_pct(l, s);
+            wp_json_key(&j, "p95_diff_pct");
             if (isnan(d))
                 wp_json_null(&j);
             else
                 wp_json_double(&j, d);
+            wp_json_obj_end(&j);
         }
         wp_json_obj_end(&j);
         wp_json_end(&j);
-        fputs("}\n", stdout);
     } else if (json) {
         wpctl_report_print_json(&rep, "live", stdout);
     } else {

@@ -2,6 +2,7 @@
  * model (nothing runs), and prints the candidates with their costs.
  *
  *   wpctl route MODEL --from CITY [--json] [--dir D | --endpoint ADDR] */
+#include "router/router.h"
 #include "tools/wpctl/infer_client.h"
 #include "tools/wpctl/flags.h"
 #include "tools/wpctl/wpctl.h"
@@ -40,6 +41,10 @@ static void print_json(const Warmpath__Infer__RouteResponse *r)
     wp_json_double(&j, r->cost_ms);
     wp_json_key(&j, "cold");
     wp_json_bool(&j, r->cold);
+    wp_json_key(&j, "user_ms");
+    wp_json_double(&j, r->user_ms);
+    wp_json_key(&j, "budget_ms");
+    wp_json_double(&j, r->budget_ms);
     wp_json_key(&j, "considered");
     wp_json_uint(&j, r->considered);
     wp_json_key(&j, "total");
@@ -62,6 +67,17 @@ static void print_json(const Warmpath__Infer__RouteResponse *r)
             wp_json_null(&j);
         else
             wp_json_double(&j, c->cost_ms);
+        wp_json_key(&j, "wait_ms");
+        wp_json_double(&j, c->wait_ms);
+        wp_json_key(&j, "user_ms");
+        wp_json_double(&j, c->user_ms);
+        wp_json_key(&j, "load_age_ms");
+        if (c->load_age_ms < 0)
+            wp_json_null(&j);
+        else
+            wp_json_double(&j, c->load_age_ms);
+        wp_json_key(&j, "load_gpus");
+        wp_json_double(&j, (double)c->load_units / WP_ROUTER_GPU_UNITS);
         wp_json_key(&j, "warm");
         wp_json_bool(&j, c->warm);
         wp_json_key(&j, "verdict");
@@ -84,9 +100,14 @@ static void print_table(const Warmpath__Infer__RouteResponse *r, const char *end
                (double)r->cost_ms);
     else
         printf("decision: none: %s: %s\n", wp_infer_status_name(r->status), r->reason);
-    printf("considered %u of %u nodes%s\n", r->considered, r->total,
+    printf("user leg %s -> %s: %.1f ms RTT (not in the costs below)", r->from_city,
+           r->ingress_city, (double)r->user_ms);
+    if (r->budget_ms > 0)
+        printf("; budget to the first token %.0f ms", (double)r->budget_ms);
+    printf("\nconsidered %u of %u nodes%s\n", r->considered, r->total,
            r->stopped_early ? " (stopped early: no closer node can be cheaper)" : "");
-    printf("%-16s %-5s %9s %9s %5s  %s\n", "NODE", "CITY", "RTT_MS", "COST_MS", "WARM", "VERDICT");
+    printf("%-16s %-5s %9s %9s %9s %8s %8s %5s  %s\n", "NODE", "CITY", "RTT_MS", "WAIT_MS",
+           "COST_MS", "LOAD_GPU", "AGE_MS", "WARM", "VERDICT");
     for (size_t i = 0; i < r->n_candidates; i++) {
         const Warmpath__Infer__Candidate *c = r->candidates[i];
         char cost[32];
@@ -94,8 +115,15 @@ static void print_table(const Warmpath__Infer__RouteResponse *r, const char *end
             snprintf(cost, sizeof cost, "-");
         else
             snprintf(cost, sizeof cost, "%.1f", (double)c->cost_ms);
-        printf("%-16s %-5s %9.1f %9s %5s  %s\n", c->node, c->city, (double)c->rtt_ms, cost,
-               c->warm ? "yes" : "no", c->verdict);
+        char age[32];
+        if (c->load_age_ms < 0)
+            snprintf(age, sizeof age, "-");
+        else
+            snprintf(age, sizeof age, "%.0f", (double)c->load_age_ms);
+        printf("%-16s %-5s %9.1f %9.1f %9s %8.2f %8s %5s  %s\n", c->node, c->city,
+               (double)c->rtt_ms, (double)c->wait_ms, cost,
+               (double)c->load_units / WP_ROUTER_GPU_UNITS, age, c->warm ? "yes" : "no",
+               c->verdict);
     }
 }
 
@@ -103,20 +131,24 @@ int wpctl_route_main(int argc, char **argv)
 {
     wpctl_target t = {0};
     const char *from = NULL, *policy = "", *preset = "edge";
-    uint64_t max = 32;
+    uint64_t max = 32, timeout_ms = 5000;
     bool json = false;
     const wpctl_flag flags[] = {
         WPF_STR("from", &from, "CITY", "the user's city (a code of the topology; required)"),
-        WPF_STR("policy", &policy, "P", "nearest-warm (default), latency or nearest"),
+        WPF_STR("policy", &policy, "P", "latency (default), nearest-warm or nearest"),
         WPF_U64("max", &max, 1, 256, "N", "at most N candidates, 1..256 (default 32)"),
+        WPF_U64("timeout-ms", &timeout_ms, 0, 600000, "T",
+                "weigh as a request with this deadline (default 5000,\n"
+                "as wpctl traffic; 0: none)"),
         WPF_STR("preset", &preset, "P", "topology of city codes and RTTs (default edge)"),
         WPF_DIR(&t),
         WPF_STR("endpoint", &t.endpoint, "ADDR", "ask the node at this request endpoint"),
         WPF_JSON(&json, "the decision as JSON: ingress_node, ingress_city,\n"
                         "from_city, policy, model, status, reason, chosen_node,\n"
-                        "chosen_city, rtt_ms, wait_ms, cost_ms, cold, considered,\n"
-                        "total, stopped_early, candidates[{node, city, rtt_ms,\n"
-                        "cost_ms, warm, verdict}]"),
+                        "chosen_city, rtt_ms, wait_ms, cost_ms, cold, user_ms,\n"
+                        "budget_ms, considered, total, stopped_early,\n"
+                        "candidates[{node, city, rtt_ms, cost_ms, wait_ms, user_ms,\n"
+                        "load_age_ms, load_gpus, warm, verdict}]"),
         WPF_END,
     };
     const wpctl_spec spec = {
@@ -125,9 +157,12 @@ int wpctl_route_main(int argc, char **argv)
         .about = "Asks the ingress nearest to CITY (the cluster node whose city has the\n"
     "lowest model RTT from it: anycast), or the node at --endpoint, which node\n"
     "it would send a request for MODEL to now, and why: every candidate it\n"
-    "considered with its RTT from the ingress, its cost (RTT + expected wait\n"
-    "+ cold load) and its verdict (chosen, better-found, dead, suspect,\n"
-    "draining, no-gpu, not-warm, no-memory, full). Nothing is run.\n\n",
+    "considered with its RTT from the ingress, its expected queue wait (from\n"
+    "the node's last load report, LOAD_GPU GPUs of work, AGE_MS old, plus the\n"
+    "ingress's own sends since), its cost (RTT + wait + cold load) and its\n"
+    "verdict (chosen, better-found, dead, suspect, draining, no-gpu, not-warm,\n"
+    "no-memory, full, too-late: it could not answer within --timeout-ms). The\n"
+    "user's leg (CITY <-> ingress) is shown apart. Nothing is run.\n\n",
         .flags = flags,
         .min_args = 1,
         .max_args = 1,
@@ -181,6 +216,7 @@ int wpctl_route_main(int argc, char **argv)
     req.client_city = code;
     req.policy = (char *)policy;
     req.max_candidates = (uint32_t)max;
+    req.timeout_ms = (uint32_t)timeout_ms;
     Warmpath__Infer__RouteResponse *resp = NULL;
     if (wpctl_route_call(ep, &req, 3000, &resp, &err) != WP_OK)
         return wpctl_fail("%s", wp_err_text(&err));

@@ -493,6 +493,60 @@ static void cleanup(traffic *t, void *zctx)
     free(t);
 }
 
+/* FILE.twin beside the results: the SIMULATED twin of the cluster and the
+ * traffic (a `wpctl sim` scenario), for `wpctl report FILE --vs-sim`.
+ * GPUs and memory per node come from the cluster file (`cluster up`);
+ * without one (--endpoint) each ingress counts as 1 GPU of 24 GiB. */
+static int write_twin(const traffic *t, const char *dir, const char *out_path,
+                      const char *preset, const char *rtt_params, double rate, bool use_zipf,
+                      const char *from, wp_err *err)
+{
+    char path[1024];
+    if (snprintf(path, sizeof path, "%s.twin", out_path) >= (int)sizeof path)
+        return wp_errf(err, WP_EINVAL, "--out: path too long");
+    uint32_t gpus = 1;
+    double mem_gb = 24;
+    wpctl_cluster *c = calloc(1, sizeof *c);
+    wp_err cerr;
+    if (c && dir && wpctl_cluster_load(dir, c, &cerr) == WP_OK) {
+        gpus = c->gpus ? c->gpus : 1;
+        mem_gb = c->gpu_mem_mib ? (double)c->gpu_mem_mib / 1024.0 : mem_gb;
+    }
+    free(c);
+    FILE *fp = fopen(path, "w");
+    if (!fp)
+        return wp_errf(err, WP_EIO, "%s: %s", path, strerror(errno));
+    fprintf(fp, "# SIMULATED twin of the cluster and traffic recorded in %s\n"
+                "# (written by wpctl traffic; read by wpctl report FILE --vs-sim)\n",
+            out_path);
+    if (from)
+        fprintf(fp, "# users: all in %s live; the simulation draws them by population\n", from);
+    fprintf(fp, "name = live-twin\nserving = edge\npreset = %s\ncities = ", preset);
+    bool first = true;
+    for (size_t i = 0; i < t->ning; i++) {
+        bool dup = false;
+        for (size_t k = 0; k < i && !dup; k++)
+            dup = strcmp(t->ing[k].city, t->ing[i].city) == 0;
+        if (!dup && t->ing[i].city[0]) {
+            fprintf(fp, "%s%s", first ? "" : ",", t->ing[i].city);
+            first = false;
+        }
+    }
+    fprintf(fp, "\ngpus_total = %zu\ngpu_mem_gb = %g\nprewarm = yes\npolicy = %s\nmodels = ",
+            t->ning * gpus, mem_gb, t->policy ? t->policy : "latency");
+    for (size_t m = 0; m < t->nmodels; m++)
+        fprintf(fp, "%s%s", m ? "," : "", t->models[m].name);
+    fprintf(fp, "\nzipf_s = %d\nrate_rps = %g\ndiurnal_amplitude = 0\nfunctions = 1\n"
+                "function_sigma = 0\nisolate_start_ms = 0\ninvoke_ms = 0\n"
+                "intra_city_rtt_ms = 0\ndeadline_ms = %u\n",
+            use_zipf ? 1 : 0, rate, t->timeout_ms);
+    if (rtt_params)
+        fprintf(fp, "rtt_params = %s\n", rtt_params);
+    if (fclose(fp) != 0)
+        return wp_errf(err, WP_EIO, "%s: write failed", path);
+    return WP_OK;
+}
+
 int wpctl_traffic_main(int argc, char **argv)
 {
     double rate = 100, duration_s = 10, grace_s = -1;
@@ -522,7 +576,10 @@ int wpctl_traffic_main(int argc, char **argv)
                 "deadline sent with each request (default 5000)"),
         WPF_DOUBLE("grace", &grace_s, 0, 3600, "S",
                    "wait this long after the last arrival (default: T + 2 s)"),
-        WPF_STR("out", &out_path, "FILE", "write every result (CSV; see `wpctl report --help`)"),
+        WPF_STR("out", &out_path, "FILE",
+                "write every result (CSV; see `wpctl report --help`), and\n"
+                "FILE.twin: the simulated twin (cities, GPUs, models, rate)\n"
+                "for `wpctl report FILE --vs-sim`"),
         WPF_DIR(&tg),
         WPF_STR("endpoint", &tg.endpoint, "ADDR",
                 "send every request to this request endpoint instead"),
@@ -724,6 +781,10 @@ int wpctl_traffic_main(int argc, char **argv)
     if (t->out == stdout)
         fflush(stdout);
     t->out = NULL;
+    if (out_path && strcmp(out_path, "-") != 0 &&
+        write_twin(t, tg.endpoint ? NULL : wpctl_cluster_dir(tg.dir), out_path, preset,
+                   rtt_params, rate, use_zipf, from, &err) != WP_OK)
+        goto fail;
     wpctl_report_finish(&t->rep);
     t->rep.res->seed = seed;
     bool add_up = t->rep.sent == t->np && t->rep.sent == t->rep.ok + t->rep.errors;
