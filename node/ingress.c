@@ -76,6 +76,7 @@ static void ing_respond(node *n, ing_req *r, Warmpath__Infer__InferResponse *res
     tm.hop_rtt_us = r->hop_rtt_ns / 1000;
     tm.route_us = r->route_ns / 1000;
     tm.total_us = (now - r->arrival_ns + 2 * r->client_oneway_ns) / 1000;
+    stream_final(n, r, resp, &tm);
     resp->timings = &tm;
     resp->request_id = r->req ? r->req->request_id : 0;
     resp->ingress_node = n->id;
@@ -212,7 +213,8 @@ static void ing_fail_attempt(node *n, ing_req *r, uint64_t hop, uint32_t attempt
     if (failed >= 0)
         wp_router_inflight_add(n->view, (uint32_t)failed, r->model, -1);
     uint64_t now = wp_clock_monotonic_ns();
-    if (attempts < 2 && !n->stopping && now < r->total_deadline_ns) {
+    /* No retry once the client has seen a part from this target. */
+    if (attempts < 2 && !n->stopping && now < r->total_deadline_ns && r->parts_out == 0) {
         wp_route_policy pol = WP_POLICY_NEAREST_WARM;
         if (r->req->policy[0])
             wp_route_policy_parse(r->req->policy, &pol);
@@ -223,6 +225,8 @@ static void ing_fail_attempt(node *n, ing_req *r, uint64_t hop, uint32_t attempt
             uint64_t nh;
             if (wp_reqtab_retry(n->ing, hop, dl, &nh) == WP_OK) {
                 n->st_retries++;
+                wp_stream_rx_init(&r->rx); /* the new attempt numbers from 0 */
+                r->first_ns = 0;
                 r->retried = true;
                 r->first_target = failed;
                 ing_dispatch(n, r, nh, &rr, dl - now);
@@ -262,12 +266,18 @@ static bool retriable(int st)
            st == WARMPATH__INFER__STATUS__OVERLOADED || st == WARMPATH__INFER__STATUS__INTERNAL;
 }
 
-/* A ForwardResponse arrived (from a peer, or from this node's own worker). */
+/* A ForwardResponse or a ForwardPart arrived (from a peer, or from this
+ * node's own worker). */
 void handle_fwd_response(node *n, const uint8_t *buf, size_t len)
 {
     wp_infer_kind kind;
     size_t plen;
     Warmpath__Infer__ForwardResponse *fr = NULL;
+    if (wp_infer_frame_check(buf, len, &kind, &plen, NULL) == WP_OK &&
+        kind == WP_INFER_KIND_FORWARD_PART) {
+        handle_fwd_part(n, buf + WP_INFER_HDR_BYTES, plen);
+        return;
+    }
     if (wp_infer_frame_check(buf, len, &kind, &plen, NULL) != WP_OK ||
         kind != WP_INFER_KIND_FORWARD_RESPONSE ||
         wp_infer_decode_forward_response(buf + WP_INFER_HDR_BYTES, plen, &fr, NULL) != WP_OK) {
@@ -625,4 +635,10 @@ void ingress_shutdown(node *n)
             (unsigned long long)n->st_retries, (unsigned long long)n->st_fwd,
             (unsigned long long)n->st_served, (unsigned long long)n->st_late,
             (unsigned long long)n->st_client_drops);
+    WP_INFO(n->id,
+            "streaming: %llu parts in, %llu parts out, %llu late parts dropped, %llu parts "
+            "lost, %llu stale or bad parts dropped, %llu requests ended by a departed client",
+            (unsigned long long)n->st_parts_in, (unsigned long long)n->st_parts_out,
+            (unsigned long long)n->st_parts_late, (unsigned long long)n->st_parts_lost,
+            (unsigned long long)n->st_parts_dropped, (unsigned long long)n->st_client_gone);
 }

@@ -58,6 +58,11 @@ typedef struct ing_req {
     bool cold;
     bool retried;
     uint64_t hop_rtt_ns;
+    /* streaming (stream.c) */
+    wp_stream_rx rx;                  /* parts of the current attempt, from the target */
+    uint64_t first_ns;                /* the first token reached the ingress (0: not yet) */
+    uint64_t target_first_ns;         /* the target's admission → first token */
+    uint32_t parts_out;               /* parts sent to the client */
 } ing_req;
 
 typedef struct tgt_job {
@@ -78,6 +83,15 @@ typedef struct tgt_job {
     int done_error;
     wp_gen_result done_res;
     struct tgt_job *done_next;
+    /* streaming: w_* on the worker thread; prog_* under wmu; the rest on the loop */
+    bool stream;                      /* the client asked for chunks */
+    uint32_t w_reported;              /* tokens last reported by the worker thread */
+    uint32_t prog_n;
+    uint64_t prog_ttft_ns;
+    bool prog_queued;
+    struct tgt_job *prog_next;
+    uint32_t sent_tokens;             /* tokens already sent in parts */
+    uint32_t parts;                   /* parts sent */
     struct tgt_job *prev, *next;      /* live jobs */
 } tgt_job;
 
@@ -207,6 +221,7 @@ typedef struct node {
     uv_async_t wasync;
     wop *wops_head, *wops_tail;
     tgt_job *wdone;
+    tgt_job *wprog;                   /* jobs with progress to stream (under wmu) */
     char snap_warm[WP_GOSSIP_MAX_WARM][WP_NAME_MAX];
     uint32_t snap_n_warm;
     uint64_t snap_free;
@@ -231,6 +246,9 @@ typedef struct node {
     /* request-path counters */
     uint64_t st_in, st_ok, st_err, st_bad, st_retries, st_fwd, st_served, st_late;
     uint64_t st_bad_node, st_client_drops;
+    /* streaming counters (stream_node.c) */
+    uint64_t st_parts_in, st_parts_out, st_parts_late, st_parts_lost, st_parts_dropped;
+    uint64_t st_client_gone;
 } node;
 
 /* ---------------------------------------------------------------- functions */
@@ -246,8 +264,10 @@ void after_event(node *n);
 bool has_pollin(void *sock);
 void drain_pull(node *n);
 void on_pull_poll(uv_poll_t *h, int status, int events);
-void client_send_now(node *n, const uint8_t *rid, size_t rid_len, bool delim,
-                     const uint8_t *data, size_t len);
+/* 0, or the errno of a failed send (EHOSTUNREACH: the client is gone,
+ * the socket is ROUTER_MANDATORY; EAGAIN: its queue is full). */
+int client_send_now(node *n, const uint8_t *rid, size_t rid_len, bool delim,
+                    const uint8_t *data, size_t len);
 void on_join_timer(uv_timer_t *t);
 void on_sweep_timer(uv_timer_t *t);
 
@@ -304,6 +324,23 @@ void target_accept(node *n, uint64_t hop, const char *reply_addr, uint64_t reply
 void handle_node_frame(node *n, const uint8_t *buf, size_t len);
 void wthread_main(void *arg);
 void target_shutdown(node *n);
+
+/* stream_node.c: streamed parts, target side and ingress side */
+#define STREAM_CHUNK_TOKENS 16u /* a CHUNK part every this many tokens */
+/* Worker progress callback (wp_gpu_progress_fn): the loop thread (timing
+ * model) or the worker thread (cpu/cuda: queued on wprog, sent by
+ * on_wasync through stream_flush_progress). */
+void on_gpu_progress(void *ctx, uint64_t req_id, uint32_t n_tokens, uint64_t ttft_ns);
+void stream_flush_progress(node *n, tgt_job *list);
+/* Sends a frame to an ingress: to itself (queued local answer) or a peer. */
+void target_send_frame(node *n, bool local, const char *reply_addr, uint64_t delay_ns,
+                       uint8_t *buf, size_t len);
+/* A FORWARD_PART from a target (or this node's worker). */
+void handle_fwd_part(node *n, const uint8_t *p, size_t plen);
+/* The final message's streaming fields at the ingress (first-token time,
+ * parts count) and the lost-parts check. */
+void stream_final(node *n, ing_req *r, Warmpath__Infer__InferResponse *resp,
+                  Warmpath__Infer__Timings *tm);
 
 /* placement_sync.c */
 void on_cap_timer(uv_timer_t *t);

@@ -173,6 +173,7 @@ static const char *const usage_text =
     "  --model-file NAME=PATH  llama2.c checkpoint serving model NAME (cpu/cuda;\n"
     "                   repeatable; `wpctl model gen` writes one)\n"
     "  --gpus N / --gpu-mem-gb G  also the worker's capacity: G GiB of GPU memory\n"
+    "  --gpu-threads N  cpu backend: compute threads per model (default 0: all cores)\n"
     "  --hop-timeout-floor-ms MS  floor of a forward attempt's deadline (default\n"
     "                   250; deadline = floor + 2 x the expected cost)\n"
     "  --log-level L    error, warn, info (default), debug\n\n"
@@ -222,6 +223,7 @@ int main(int argc, char **argv)
         {"gpu-backend", required_argument, NULL, 9},
         {"model-file", required_argument, NULL, 10},
         {"hop-timeout-floor-ms", required_argument, NULL, 11},
+        {"gpu-threads", required_argument, NULL, 12},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -240,6 +242,7 @@ int main(int argc, char **argv)
     n->self_rn = -1;
     int64_t gpus = 0;
     double mem_gb = 0;
+    uint32_t gpu_threads = 0;
     wp_gossip_config cfg;
     wp_gossip_config_default(&cfg);
     bool timeout_given = false, gossip_given = false;
@@ -317,6 +320,11 @@ int main(int argc, char **argv)
         case 11:
             if (parse_ms(optarg, 1, 600000, &n->hop_floor_ns))
                 return usage_error("--hop-timeout-floor-ms must be 1..600000, got '%s'", optarg);
+            break;
+        case 12:
+            if (wp_parse_u64(optarg, &v) || v > 1024)
+                return usage_error("--gpu-threads must be 0..1024, got '%s'", optarg);
+            gpu_threads = (uint32_t)v;
             break;
         case 'h':
             fputs(usage_text, stdout);
@@ -449,6 +457,10 @@ int main(int argc, char **argv)
         zmq_setsockopt(n->rsock, ZMQ_LINGER, &zero, sizeof zero);
         zmq_setsockopt(n->rsock, ZMQ_SNDHWM, &hwm, sizeof hwm);
         zmq_setsockopt(n->rsock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+        /* A send to a client that is gone fails (EHOSTUNREACH) instead of
+         * vanishing: a streamed request ends when its client left. */
+        int one = 1;
+        zmq_setsockopt(n->rsock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
         /* Frames up to 4 x the cap are read and answered BAD_REQUEST (the
          * header check refuses them); beyond that ZeroMQ drops the
          * connection before we see anything. */
@@ -479,7 +491,8 @@ int main(int argc, char **argv)
         wp_gpu_worker_config wc = {.kind = n->gpu_kind, .capacity_bytes = n->gpu_cap_bytes,
                                    .max_batch = WP_RES_MAX_BATCH, .max_queue = 4096,
                                    .on_done = on_gpu_done, .ctx = n, .log = n->logger,
-                                   .gpus = n->gpus};
+                                   .gpus = n->gpus, .threads = gpu_threads,
+                                   .on_progress = on_gpu_progress};
         if (n->gpu_cap_bytes == 0 || n->gpus == 0) {
             n->gw = NULL; /* no GPU memory: an ingress only, never a target */
         } else if (wp_gpu_worker_new(&wc, &n->gw, &err)) {
