@@ -26,8 +26,9 @@
  * current attempt, its deadline, shutdown}; anything arriving later matches
  * nothing and is dropped (counted). An attempt's deadline is
  *   floor (--hop-timeout-floor-ms, 250) + 2 x expected cost
- * where expected cost = RTT + expected queue wait + cold load (if cold) +
- * the profile's service time for the request's token counts; a client
+ * where expected cost = RTT + cold load (if cold) + the service time
+ * MEASURED from earlier answers (queue at the target included; see
+ * stream_node.c), or no deadline of its own before a first answer; a client
  * timeout_ms caps the whole request. A failed attempt (target answered
  * TARGET_FAILED, DRAINING, SHUTTING_DOWN, OVERLOADED or INTERNAL) or an
  * expired one gets ONE retry on the next candidate (the first target is
@@ -149,8 +150,15 @@ static int ing_route(node *n, ing_req *r, wp_route_policy pol, int exclude, wp_r
 static uint64_t attempt_budget_ns(node *n, const ing_req *r, const wp_route_result *rr)
 {
     const wp_model_profile *p = &n->cat[r->model];
-    double svc = wp_model_total_ms(p, req_in_tokens(r->req), req_out_tokens(r->req, p));
-    double cost = rr->rtt_ms + rr->wait_ms + (rr->cold ? wp_model_load_ms(p) : 0.0) + svc;
+    /* Measured at this ingress from earlier answers (stream_node.c); with
+     * no sample yet the attempt gets SVC_UNKNOWN_BUDGET_NS (or the
+     * request's own deadline, when sooner). The
+     * measurement includes the target's queue: the router's wait estimate
+     * (from the profile) is not added to it. */
+    double svc = svc_estimate_ms(n, r->model, req_out_tokens(r->req, p));
+    if (svc < 0)
+        return SVC_UNKNOWN_BUDGET_NS;
+    double cost = rr->rtt_ms + (rr->cold ? wp_model_load_ms(p) : 0.0) + svc;
     if (!(cost >= 0) || cost > 3.6e6)
         cost = 3.6e6;
     return n->hop_floor_ns + (uint64_t)(2.0 * cost * 1e6);
@@ -288,6 +296,9 @@ void handle_fwd_response(node *n, const uint8_t *buf, size_t len)
     ing_req *r = wp_reqtab_match(n->ing, fr->hop_id, &att);
     if (!r) {
         n->st_late++; /* a late or duplicate answer: its request is closed */
+        int lm = fr->response->model ? wp_router_model_find(n->view, fr->response->model) : -1;
+        if (lm >= 0)
+            svc_learn(n, (uint32_t)lm, fr->response); /* its times are still true */
         warmpath__infer__forward_response__free_unpacked(fr, NULL);
         return;
     }
@@ -306,6 +317,7 @@ void handle_fwd_response(node *n, const uint8_t *buf, size_t len)
     if (r->target >= 0)
         wp_router_inflight_add(n->view, (uint32_t)r->target, r->model, -1);
     wp_reqtab_close(n->ing, fr->hop_id);
+    svc_learn(n, r->model, in);
     Warmpath__Infer__InferResponse out = *in; /* borrows fr's strings and arrays */
     ing_respond(n, r, &out, false);
     warmpath__infer__forward_response__free_unpacked(fr, NULL);

@@ -246,6 +246,12 @@ typedef struct node {
     /* request-path counters */
     uint64_t st_in, st_ok, st_err, st_bad, st_retries, st_fwd, st_served, st_late;
     uint64_t st_bad_node, st_client_drops;
+    /* measured service times per router model (stream_node.c) */
+    struct svc_est {
+        uint32_t samples;
+        double first_ms;   /* EWMA: arrival at the target -> first token (queue incl.) */
+        double tpot_ms;    /* EWMA: per output token after the first */
+    } est[WP_ROUTER_MAX_MODELS];
     /* streaming counters (stream_node.c) */
     uint64_t st_parts_in, st_parts_out, st_parts_late, st_parts_lost, st_parts_dropped;
     uint64_t st_client_gone;
@@ -341,6 +347,13 @@ void handle_fwd_part(node *n, const uint8_t *p, size_t plen);
  * parts count) and the lost-parts check. */
 void stream_final(node *n, ing_req *r, Warmpath__Infer__InferResponse *resp,
                   Warmpath__Infer__Timings *tm);
+
+/* A forward attempt's budget while its model has no measured sample. */
+#define SVC_UNKNOWN_BUDGET_NS (30ull * WP_NS_PER_S)
+/* Learns a target's measured times from an answer (OK, with timings). */
+void svc_learn(node *n, uint32_t model, const Warmpath__Infer__InferResponse *resp);
+/* Measured service estimate for out tokens, ms; < 0 when no sample yet. */
+double svc_estimate_ms(const node *n, uint32_t model, uint32_t out_tokens);
 
 /* placement_sync.c */
 void on_cap_timer(uv_timer_t *t);

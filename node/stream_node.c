@@ -27,6 +27,18 @@
  * matches nothing and is counted as late. With --emulate-wan the part
  * waits in the WAN queue and a vanished client is only noticed as a
  * dropped send, and the request ends at its final answer or its deadline.
+ *
+ * Measured service times. Every OK answer carries the target's own
+ * measurements (queue, admission -> first token, total, tokens). The
+ * ingress keeps, per model, an exponentially weighted moving average
+ * (weight 1/8, the first sample taken as is) of the time from arrival at
+ * the target to the first token and of the time per later token, and a
+ * forward attempt's deadline uses them instead of the catalog profile.
+ * Until a model has a sample at this ingress its attempts get a long fixed
+ * budget (SVC_UNKNOWN_BUDGET_NS, or the request's deadline when sooner): a
+ * real model's speed is unknown before it has answered once, and a
+ * catalog guess would fail it. Late
+ * answers (after a timeout) are learnt from too.
  */
 #include "node/node_int.h"
 
@@ -225,4 +237,39 @@ void stream_final(node *n, ing_req *r, Warmpath__Infer__InferResponse *resp,
         tm->first_token_us = tm->total_us; /* the first token came with the final */
     resp->part = WARMPATH__INFER__PART_KIND__PART_FINAL;
     resp->stream_parts = r->parts_out;
+}
+
+/* ---------------------------------------------------------------- measured service */
+
+#define SVC_EWMA_WEIGHT 0.125
+
+void svc_learn(node *n, uint32_t model, const Warmpath__Infer__InferResponse *resp)
+{
+    if (model >= WP_ROUTER_MAX_MODELS || resp->status != WARMPATH__INFER__STATUS__OK ||
+        !resp->timings || resp->timings->service_us == 0)
+        return;
+    const Warmpath__Infer__Timings *tm = resp->timings;
+    double first = (double)(tm->queue_us + tm->service_first_us) / 1000.0;
+    double tpot = 0;
+    if (resp->output_count > 1 && tm->service_us > tm->service_first_us)
+        tpot = (double)(tm->service_us - tm->service_first_us) / 1000.0 /
+               (double)(resp->output_count - 1);
+    struct svc_est *e = &n->est[model];
+    if (e->samples == 0) {
+        e->first_ms = first;
+        e->tpot_ms = tpot;
+    } else {
+        e->first_ms += SVC_EWMA_WEIGHT * (first - e->first_ms);
+        if (resp->output_count > 1)
+            e->tpot_ms += SVC_EWMA_WEIGHT * (tpot - e->tpot_ms);
+    }
+    e->samples++;
+}
+
+double svc_estimate_ms(const node *n, uint32_t model, uint32_t out_tokens)
+{
+    if (model >= WP_ROUTER_MAX_MODELS || n->est[model].samples == 0)
+        return -1;
+    const struct svc_est *e = &n->est[model];
+    return e->first_ms + e->tpot_ms * (out_tokens > 1 ? (double)(out_tokens - 1) : 0.0);
 }

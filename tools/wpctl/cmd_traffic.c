@@ -454,7 +454,7 @@ int wpctl_traffic_main(int argc, char **argv)
     const char *models = NULL, *from = NULL, *out_path = NULL, *users = "population";
     const char *preset = "edge", *policy = NULL;
     wpctl_target tg = {0};
-    uint64_t seed = 1, timeout_ms = 5000;
+    uint64_t seed = 1, timeout_ms = 5000, out_tokens = 0;
     bool use_zipf = false, json = false, quiet = false;
     const wpctl_flag flags[] = {
         WPF_POSITIVE("rate", &rate, 0, 1e6, "R", "mean requests per second (default 100)"),
@@ -472,6 +472,8 @@ int wpctl_traffic_main(int argc, char **argv)
                 "deadline sent with each request (default 5000)"),
         WPF_DOUBLE("grace", &grace_s, 0, 3600, "S",
                    "wait this long after the last arrival (default: T + 2 s)"),
+        WPF_U64("out-tokens", &out_tokens, 0, WP_INFER_MAX_OUTPUT_TOKENS, "N",
+                "output tokens asked per request (default 0: each model's typical)"),
         WPF_STR("out", &out_path, "FILE", "write every result (CSV; see `wpctl report --help`)"),
         WPF_DIR(&tg),
         WPF_STR("endpoint", &tg.endpoint, "ADDR",
@@ -521,6 +523,8 @@ int wpctl_traffic_main(int argc, char **argv)
     int rv = wpctl_report_init(&t->rep, &err);
     if (rv == WP_OK)
         rv = parse_models(t, models, &err);
+    for (size_t m = 0; rv == WP_OK && out_tokens && m < t->nmodels; m++)
+        t->models[m].out_tokens = (uint32_t)out_tokens;
     if (rv == WP_OK)
         rv = wp_topo_load_preset(preset, NULL, &t->topo, &err);
     if (rv == WP_OK)
