@@ -149,6 +149,10 @@ int wp_reqtab_open(wp_reqtab *t, void *user, uint64_t deadline_ns, uint64_t *hop
  * deadline); the old hop no longer matches. WP_ENOTFOUND if hop is not
  * current. */
 int wp_reqtab_retry(wp_reqtab *t, uint64_t hop, uint64_t deadline_ns, uint64_t *new_hop);
+/* Moves the deadline of the current attempt hop later (never earlier:
+ * an earlier deadline_ns changes nothing). WP_ENOTFOUND if hop is not
+ * current. */
+int wp_reqtab_extend(wp_reqtab *t, uint64_t hop, uint64_t deadline_ns);
 /* The request whose current attempt is hop (and its attempt count), or
  * NULL: stale, duplicate or unknown. */
 void *wp_reqtab_match(const wp_reqtab *t, uint64_t hop, uint32_t *attempts);

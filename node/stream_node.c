@@ -21,7 +21,11 @@
  * time; for a streaming client the part is re-numbered for that client
  * and sent on at once (with the emulated client leg). A request that has
  * sent a part to its client is never retried (the client has seen a first
- * token from one target). A client that is gone (ROUTER_MANDATORY: the
+ * token from one target). A part also moves the attempt's deadline later
+ * to cover the tokens still to come (floor + 2 x the measured per-token
+ * time x the tokens left): a target that streams is alive, and a deadline
+ * from an estimate taken at a quieter time must not cut it off mid-stream.
+ * A client that is gone (ROUTER_MANDATORY: the
  * send fails with EHOSTUNREACH) ends its request at once: closed in the
  * table, counted (client_gone); the target's answer, when it comes,
  * matches nothing and is counted as late. With --emulate-wan the part
@@ -205,10 +209,25 @@ void handle_fwd_part(node *n, const uint8_t *p, size_t plen)
         warmpath__infer__stream_part__free_unpacked(sp, NULL);
         return;
     }
+    uint64_t now = wp_clock_monotonic_ns();
     if (!r->first_ns) {
-        r->first_ns = wp_clock_monotonic_ns();
+        r->first_ns = now;
         r->target_first_ns = sp->first_token_us * 1000;
     }
+    /* The target is making progress: the attempt's deadline covers the
+     * tokens still to come (measured per-token time), never beyond the
+     * request's own deadline. */
+    uint32_t out = req_out_tokens(r->req, &n->cat[r->model]);
+    double rest_ms = sp->output_count < out && n->est[r->model].samples
+                         ? n->est[r->model].tpot_ms * (double)(out - sp->output_count)
+                         : 0.0;
+    uint64_t rest_ns = n->est[r->model].samples == 0 ? SVC_UNKNOWN_BUDGET_NS
+                       : rest_ms < 3.6e6              ? (uint64_t)(2.0 * rest_ms * 1e6)
+                                                      : SVC_UNKNOWN_BUDGET_NS;
+    uint64_t dl = now + n->hop_floor_ns + rest_ns;
+    if (dl > r->total_deadline_ns)
+        dl = r->total_deadline_ns;
+    wp_reqtab_extend(n->ing, sp->id, dl);
     if (r->req->stream && !client_part(n, r, sp)) {
         /* The client is gone: the request ends here. */
         n->st_client_gone++;
