@@ -10,3 +10,10 @@ if(TARGET wp-node)
   target_include_directories(test_stream_live PRIVATE ${PROJECT_SOURCE_DIR})
   add_dependencies(test_stream_live wp-node wpctl)
 endif()
+# A cpu-backend cluster serving a generated checkpoint under traffic (~20 s).
+if(TARGET wp-node AND TARGET wpctl)
+  add_test(NAME stream_cpu_cluster
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/stream_cpu_cluster.sh
+                   $<TARGET_FILE:wpctl>)
+  set_tests_properties(stream_cpu_cluster PROPERTIES LABELS integration TIMEOUT 120)
+endif()
