@@ -1050,6 +1050,14 @@ int main(int argc, char **argv)
         d->n_servers++;
     }
 
+    /* SIGINT/SIGTERM are held from here until their handlers run on the
+     * loop: loading the topology (graph paths, ~0.5 s) must not leave a
+     * window where a stop request kills the server uncleanly. */
+    sigset_t stop_sigs;
+    sigemptyset(&stop_sigs);
+    sigaddset(&stop_sigs, SIGINT);
+    sigaddset(&stop_sigs, SIGTERM);
+    sigprocmask(SIG_BLOCK, &stop_sigs, NULL);
     int rv = wp_topo_load_preset(topo, NULL, &d->topo, &err);
     if (rv == WP_ENOTFOUND || (rv != WP_OK && strchr(topo, '/') != NULL) ||
         (rv != WP_OK && strstr(topo, ".csv") != NULL)) {
@@ -1123,6 +1131,7 @@ int main(int argc, char **argv)
     d->sigint.data = d->sigterm.data = d;
     uv_signal_start(&d->sigint, on_signal, SIGINT);
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+    sigprocmask(SIG_UNBLOCK, &stop_sigs, NULL); /* a stop that came meanwhile runs now */
     signal(SIGPIPE, SIG_IGN);
     WP_INFO("placement", "server %llu: api %s, raft %s, %zu servers, topology %s (%zu cities), "
             "data %s", (unsigned long long)id, d->bind, raft, d->n_servers,

@@ -166,7 +166,7 @@ typedef struct engine {
     uint32_t nrq, cap_rq, free_rq;
 
     wp_eventq q;
-    wp_rng rng_arrival, rng_user, rng_model, rng_cold, rng_function;
+    wp_rng rng_arrival, rng_user, rng_model, rng_cold, rng_function, rng_access;
 
     /* the next arrival, drawn ahead */
     uint64_t gen_count, gen_limit, trace_i;
@@ -370,6 +370,11 @@ static int on_gen(engine *e, uint32_t point)
     const upoint *p = &e->pts[point];
     q->t0_ns = e->now_ns;
     q->ur_ms = p->ur_ms;
+    /* The user's leg: network RTT to the ingress (or region) plus, with
+     * the v2 model, this user's access latency, drawn from the country's
+     * distribution (topology/access.c). Data-centre legs carry none. */
+    if (e->sc->rtt.access)
+        q->ur_ms += (float)wp_users_access_draw(e->users, point, &e->rng_access);
     q->region = p->region;
     q->site = p->dest;
     if (e->opt->trace) {
@@ -664,16 +669,14 @@ static int parse_city_list(engine *e, const char *list, const char *what, uint32
     return WP_OK;
 }
 
-/* Index into sites[0..n) of the city nearest (model RTT) to a user point. */
-static size_t nearest_site(const engine *e, const wp_user_point *u, const uint32_t *sites,
-                           size_t n, double *rtt_ms)
+/* Index into sites[0..n) of the city nearest (model RTT) to user point i. */
+static size_t nearest_site(const engine *e, size_t i, const uint32_t *sites, size_t n,
+                           double *rtt_ms)
 {
-    const wp_rtt_params *rp = wp_topo_params(e->topo);
     size_t best = 0;
     double best_rtt = INFINITY;
     for (size_t s = 0; s < n; s++) {
-        const wp_city *c = wp_topo_city(e->topo, sites[s]);
-        double rtt = wp_rtt_ms_between(rp, u->lat, u->lon, c->lat, c->lon);
+        double rtt = wp_users_rtt_ms(e->users, i, sites[s]);
         if (rtt < best_rtt) {
             best_rtt = rtt;
             best = s;
@@ -726,7 +729,7 @@ static int setup_edge(engine *e)
         uint32_t dest = u->ingress;
         double rtt = u->ingress_rtt_ms;
         if (fixed)
-            dest = fixed[nearest_site(e, u, fixed, nfixed, &rtt)];
+            dest = fixed[nearest_site(e, i, fixed, nfixed, &rtt)];
         demand[dest] += u->population;
         e->pts[i].dest = dest;
         e->pts[i].ur_ms = (float)rtt;
@@ -811,7 +814,7 @@ static int setup_regional(engine *e)
     for (size_t i = 0; i < e->npoints; i++) {
         const wp_user_point *u = wp_users_point(e->users, i);
         double best_rtt;
-        size_t best = nearest_site(e, u, sites, n, &best_rtt);
+        size_t best = nearest_site(e, i, sites, n, &best_rtt);
         e->pts[i].dest = (uint32_t)best;
         e->pts[i].ur_ms = (float)best_rtt;
         site_demand[best] += u->population;
@@ -857,6 +860,7 @@ static void result_init(wp_sim_result *res, const wp_sim_scenario *sc, uint64_t 
 {
     memset(res, 0, sizeof *res);
     snprintf(res->scenario, sizeof res->scenario, "%s", sc->name);
+    wp_rtt_params_describe(&sc->rtt, res->rtt_model, sizeof res->rtt_model);
     res->seed = seed;
     for (int r = 0; r < WP_REGION_COUNT; r++) {
         wp_hist_init(&res->region[r].ttft_ns);
@@ -891,9 +895,10 @@ int wp_sim_run(const wp_sim_scenario *sc, const wp_sim_options *opt, wp_sim_resu
     wp_rng_fork(&master, &e->rng_user);
     wp_rng_fork(&master, &e->rng_model);
     wp_rng_fork(&master, &e->rng_cold);
-    wp_rng_fork(&master, &e->rng_function); /* last: the first four streams are unchanged */
+    wp_rng_fork(&master, &e->rng_function); /* the first four streams are unchanged */
+    wp_rng_fork(&master, &e->rng_access);   /* last: the streams above are unchanged */
 
-    int rv = wp_topo_load_preset(sc->preset, NULL, &e->topo, err);
+    int rv = wp_topo_load_preset(sc->preset, &sc->rtt, &e->topo, err);
     if (rv != WP_OK) {
         wp_err_wrap(err, "scenario %s", sc->name);
         goto out;

@@ -2,6 +2,8 @@
  * the histograms (ns) and are printed in ms. */
 #include "sim/sim.h"
 
+#include <string.h>
+
 static double q_ms(const wp_hist *h, double q)
 {
     return (double)wp_hist_quantile(h, q) / 1e6;
@@ -45,6 +47,8 @@ void wp_sim_report_json(const wp_sim_result *r, double wall_s, FILE *fp)
     wp_json_obj_begin(&j);
     wp_json_key(&j, "scenario");
     wp_json_str(&j, r->scenario);
+    wp_json_key(&j, "rtt_model");
+    wp_json_str(&j, r->rtt_model);
     wp_json_key(&j, "seed");
     wp_json_uint(&j, r->seed);
     wp_json_key(&j, "requests");
@@ -102,7 +106,7 @@ void wp_sim_report_table(const wp_sim_result *r, double wall_s, FILE *fp)
     if (wall_s > 0)
         fprintf(fp, ", wall %.2f s (%.2f M requests/s)", wall_s,
                 (double)r->requests / wall_s / 1e6);
-    fprintf(fp, "\n");
+    fprintf(fp, "\nRTT model: %s\n", r->rtt_model);
     wp_sim_report_table_rows(r, fp);
     fprintf(fp,
             "GPU sites %zu, simulated GPUs %llu (busy %.1f%%), simulated time %.1f s, "
@@ -154,6 +158,9 @@ void wp_sim_report_compare(const wp_sim_result *a, const wp_sim_result *b, FILE 
 {
     fprintf(fp, "TTFT in ms (user send -> first token back), simulated, seed %llu\n",
             (unsigned long long)a->seed);
+    fprintf(fp, "RTT model: %s\n", a->rtt_model);
+    if (strcmp(a->rtt_model, b->rtt_model) != 0)
+        fprintf(fp, "RTT model (%s): %s\n", b->scenario, b->rtt_model);
     fprintf(fp, "%-14s %8s | %-39s | %-39s\n", "", "", a->scenario, b->scenario);
     fprintf(fp, "%-14s %8s | %7s %7s %7s %7s %7s | %7s %7s %7s %7s %7s\n", "region", "requests",
             "p50", "p95", "p99", "cold", "isol", "p50", "p95", "p99", "cold", "isol");

@@ -122,6 +122,7 @@ static void defaults(wp_sim_scenario *s)
     s->function_sigma = 4.08;
     s->isolate_start_ms = 5;
     s->isolate_keepalive_s = 600;
+    wp_rtt_params_default(&s->rtt);
 }
 
 enum kind { K_STR, K_U32, K_DBL, K_BOOL, K_SERVING, K_POLICY };
@@ -165,6 +166,7 @@ static const struct key keys[] = {
     {"function_sigma", K_DBL, OFF(function_sigma), 0, 0, 20},
     {"isolate_start_ms", K_DBL, OFF(isolate_start_ms), 0, 0, 60000},
     {"isolate_keepalive_s", K_DBL, OFF(isolate_keepalive_s), 0, 0, 1e7},
+    {"rtt_params", K_STR, OFF(rtt_params), SZ(rtt_params), 0, 0},
 };
 
 static char *trim(char *s)
@@ -321,6 +323,8 @@ int wp_sim_scenario_parse(const char *text, const char *source, wp_sim_scenario 
     if (out->cities[0] && out->serving != WP_SIM_SERVING_EDGE)
         return wp_errf(err, WP_EPARSE, "%s: 'cities' applies to serving = edge only (use sites)",
                        source);
+    if (out->rtt_params[0] && wp_rtt_params_load(out->rtt_params, &out->rtt, err) != WP_OK)
+        return wp_err_wrap(err, "%s: rtt_params", source);
     return WP_OK;
 }
 

@@ -102,6 +102,9 @@ typedef enum wp_sim_serving {
  *   isolate_start_ms = 5       edge: V8 isolate start ("under 5 ms")
  *   isolate_keepalive_s = 600  edge: idle isolate lifetime (not published;
  *                              the container's, so only the start differs)
+ *   rtt_params = FILE          RTT model parameters (`wpctl topo fit --out`);
+ *                              default: the shipped v2 model (backbone
+ *                              paths, users' access latency on their leg)
  */
 typedef struct wp_sim_scenario {
     char name[WP_NAME_MAX];
@@ -132,6 +135,8 @@ typedef struct wp_sim_scenario {
     double function_sigma;
     double isolate_start_ms;
     double isolate_keepalive_s;
+    char rtt_params[256]; /* "" = the v2 defaults */
+    wp_rtt_params rtt;    /* the model in force (loaded from rtt_params) */
 } wp_sim_scenario;
 
 /* Names of the built-in scenarios, NULL-terminated: edge, regional, central. */
@@ -238,6 +243,7 @@ typedef struct wp_sim_result {
                             * (dead ones not yet swept included) */
     double sim_end_s;      /* simulated time of the last event */
     double gpu_busy_frac;  /* slot-time used / slot-time available */
+    char rtt_model[256];   /* the RTT model in force (wp_rtt_params_describe) */
 } wp_sim_result;
 
 /* Runs a scenario. The result is large (~1 MiB: histograms); allocate it

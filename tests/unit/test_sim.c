@@ -74,6 +74,10 @@ static int run_text(const char *text, uint64_t seed, uint64_t requests, const wp
     int rv = wp_sim_scenario_parse(text, "<test>", &sc, err);
     if (rv != WP_OK)
         return rv;
+    /* The golden runs pin the v1 RTT model (great circle, no access
+     * latency): they test the engine, not the model. The v2 model in the
+     * simulator is tested in test_rtt2.c. */
+    wp_rtt_params_v1(&sc.rtt);
     wp_sim_options opt = {.seed = seed, .max_requests = requests, .trace = tr};
     return wp_sim_run(&sc, &opt, res, err);
 }

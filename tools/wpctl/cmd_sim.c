@@ -55,6 +55,7 @@ int wpctl_sim_main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "gossip") == 0)
         return wpctl_sim_gossip_main(argc - 1, argv + 1);
+    const char *rtt_params = NULL;
     const char *scenario = "edge", *trace_path = NULL, *csv_path = NULL, *compare = NULL,
                *show = NULL;
     uint64_t requests = 0, seed = 1;
@@ -71,7 +72,7 @@ int wpctl_sim_main(int argc, char **argv)
                 "replay a trace: Azure LLM (TIMESTAMP,ContextTokens,\n"
                 "GeneratedTokens) or Mooncake (timestamp_ms,input_length,\n"
                 "output_length,...); users are drawn by population"),
-        WPF_JSON(&json, "{scenario, seed, requests, errors, wall_s, requests_per_s,\n"
+        WPF_JSON(&json, "{scenario, rtt_model, seed, requests, errors, wall_s, requests_per_s,\n"
                         " regions: {REGION: {requests, p50_ms, p95_ms, p99_ms,\n"
                         " total_p95_ms, cold_starts, model_loads, container_starts,\n"
                         " isolate_starts}}, all: {...}}; with --compare one document\n"
@@ -81,6 +82,11 @@ int wpctl_sim_main(int argc, char **argv)
                 "also run scenario SCN (same seed and workload) and print\n"
                 "both side by side"),
         WPF_STR("show", &show, "NAME", "print a built-in scenario in the file format and exit"),
+        WPF_STR("rtt-params", &rtt_params, "F",
+                "RTT model parameters (`wpctl topo fit --out F`) for every\n"
+                "scenario of the run (default: the scenario's rtt_params key, else\n"
+                "the shipped v2 model: backbone paths, users' access latency on\n"
+                "their leg); recorded as rtt_model"),
         WPF_END,
     };
     flags[1].seen = &have_requests;
@@ -130,6 +136,13 @@ int wpctl_sim_main(int argc, char **argv)
     if (load_scenario(scenario, &sc[0], &err) != WP_OK ||
         (compare && load_scenario(compare, &sc[1], &err) != WP_OK))
         return wpctl_fail("%s", wp_err_text(&err));
+    /* --rtt-params: one parameter set for both scenarios (over their
+     * rtt_params keys), so a comparison differs in the serving world only. */
+    for (int i = 0; rtt_params && i < nsc; i++) {
+        if (wp_rtt_params_load(rtt_params, &sc[i].rtt, &err) != WP_OK)
+            return wpctl_fail("%s", wp_err_text(&err));
+        snprintf(sc[i].rtt_params, sizeof sc[i].rtt_params, "%s", rtt_params);
+    }
     wp_sim_trace *trace = NULL;
     if (trace_path && wp_sim_trace_load(trace_path, &trace, &err) != WP_OK)
         return wpctl_fail("%s", wp_err_text(&err));
