@@ -250,6 +250,7 @@ typedef struct node {
     struct svc_est {
         uint32_t samples;
         double first_ms;   /* EWMA: arrival at the target -> first token (queue incl.) */
+        double first_dev_ms; /* EWMA of |sample - first_ms| (its variability) */
         double tpot_ms;    /* EWMA: per output token after the first */
     } est[WP_ROUTER_MAX_MODELS];
     /* streaming counters (stream_node.c) */

@@ -38,6 +38,9 @@
  * (weight 1/8, the first sample taken as is) of the time from arrival at
  * the target to the first token and of the time per later token, and a
  * forward attempt's deadline uses them instead of the catalog profile.
+ * The time to the first token includes the target's queue, which varies
+ * with the load, so (as TCP's retransmission timer does with RTTs) the
+ * estimate is the mean plus 4 x the mean deviation (EWMA, weight 1/4).
  * Until a model has a sample at this ingress its attempts get a long fixed
  * budget (SVC_UNKNOWN_BUDGET_NS, or the request's deadline when sooner): a
  * real model's speed is unknown before it has answered once, and a
@@ -261,6 +264,7 @@ void stream_final(node *n, ing_req *r, Warmpath__Infer__InferResponse *resp,
 /* ---------------------------------------------------------------- measured service */
 
 #define SVC_EWMA_WEIGHT 0.125
+#define SVC_DEV_WEIGHT 0.25
 
 void svc_learn(node *n, uint32_t model, const Warmpath__Infer__InferResponse *resp)
 {
@@ -276,8 +280,11 @@ void svc_learn(node *n, uint32_t model, const Warmpath__Infer__InferResponse *re
     struct svc_est *e = &n->est[model];
     if (e->samples == 0) {
         e->first_ms = first;
+        e->first_dev_ms = first / 2;
         e->tpot_ms = tpot;
     } else {
+        double d = first > e->first_ms ? first - e->first_ms : e->first_ms - first;
+        e->first_dev_ms += SVC_DEV_WEIGHT * (d - e->first_dev_ms);
         e->first_ms += SVC_EWMA_WEIGHT * (first - e->first_ms);
         if (resp->output_count > 1)
             e->tpot_ms += SVC_EWMA_WEIGHT * (tpot - e->tpot_ms);
@@ -290,5 +297,6 @@ double svc_estimate_ms(const node *n, uint32_t model, uint32_t out_tokens)
     if (model >= WP_ROUTER_MAX_MODELS || n->est[model].samples == 0)
         return -1;
     const struct svc_est *e = &n->est[model];
-    return e->first_ms + e->tpot_ms * (out_tokens > 1 ? (double)(out_tokens - 1) : 0.0);
+    return e->first_ms + 4.0 * e->first_dev_ms +
+           e->tpot_ms * (out_tokens > 1 ? (double)(out_tokens - 1) : 0.0);
 }
