@@ -258,20 +258,9 @@ static int cluster_up_run(int argc, char **argv)
     };
     /* --model-file repeats: collect every occurrence before the table's
      * single destination sees the last one. */
-    for (int k = 1; k < argc; k++) {
-        const char *v = NULL;
-        if (strcmp(argv[k], "--model-file") == 0 && k + 1 < argc)
-            v = argv[++k];
-        else if (strncmp(argv[k], "--model-file=", 13) == 0)
-            v = argv[k] + 13;
-        else if (strcmp(argv[k], "--") == 0)
-            break;
-        if (!v)
-            continue;
-        if (n_mf == WPCTL_CLUSTER_MAX_MODEL_FILES)
-            return wpctl_usage_error(cmd, "--model-file: at most %u", WPCTL_CLUSTER_MAX_MODEL_FILES);
-        mfiles[n_mf++] = v;
-    }
+    if (!wpctl_collect_repeated("model-file", argc, argv, mfiles, WPCTL_CLUSTER_MAX_MODEL_FILES,
+                                &n_mf))
+        return wpctl_usage_error(cmd, "--model-file: at most %u", WPCTL_CLUSTER_MAX_MODEL_FILES);
     const char *first_mf = n_mf ? mfiles[0] : NULL;
     WPCTL_PARSE_OR_RETURN(&spec, argc, argv, NULL);
     if (n_mf)
