@@ -15,7 +15,9 @@
  *      dropped and counted (the node's "late parts dropped" at shutdown).
  *   4. a client that disconnects mid-stream: after its FIRST part the
  *      client closes its socket; the ingress ends the request (counted as
- *      "requests ended by a departed client") and keeps serving others.
+ *      "requests ended by a departed client", or, when ZeroMQ registers
+ *      the disconnect only after the generation ended, as a dropped final
+ *      send), nothing stays pending, and it keeps serving others.
  * The counters are read from the node's log line at shutdown. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -280,7 +282,15 @@ static void test_client_gone(void **state)
     assert_int_equal(run("%s cluster down --dir %s >/dev/null 2>&1", g_wpctl, g_dir), 0);
     char log[600];
     snprintf(log, sizeof log, "%s/logs/%s.log", g_dir, g_cl->nodes[0].id);
-    assert_int_equal(run("grep -q '1 requests ended by a departed client' %s", log), 0);
+    /* The request ended: normally the ingress notices the departed client
+     * at its next chunk; on a loaded machine ZeroMQ may register the
+     * disconnect only after the generation finished, and then the final
+     * answer is the dropped send. Either way nothing is left pending. */
+    assert_int_equal(run("grep -q '1 requests ended by a departed client' %s || "
+                         "grep -Eq ' [1-9][0-9]* client sends dropped' %s",
+                         log, log),
+                     0);
+    assert_int_not_equal(run("grep -q 'pending request(s) with SHUTTING_DOWN' %s", log), 0);
     assert_int_equal(run("grep -Eq ' 0 parts lost' %s", log), 0);
     /* 5 injected, plus the departed client's parts that came after its end */
     assert_int_equal(run("grep -Eq ' ([5-9]|[1-9][0-9]+) late parts dropped' %s", log), 0);
