@@ -371,6 +371,15 @@ int wp_gpu_seq_start(wp_gpu_model *m, const wp_gen_request *req, int32_t *tokens
 
 uint32_t wp_gpu_active(const wp_gpu_model *m) { return m->n_active; }
 
+size_t wp_gpu_seq_progress(const wp_gpu_model *m, wp_gpu_progress *out, size_t cap)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < m->max_seqs && n < cap && m->seqs; i++)
+        if (m->seqs[i].used)
+            out[n++] = (wp_gpu_progress){m->seqs[i].tag, m->seqs[i].n_out, m->seqs[i].ttft_ns};
+    return n;
+}
+
 static void seq_finish(wp_gpu_model *m, uint32_t slot, int error)
 {
     wp_gpu_seq *s = &m->seqs[slot];

@@ -281,6 +281,16 @@ uint32_t wp_gpu_active(const wp_gpu_model *m);
  * array). False when none is waiting. */
 bool wp_gpu_seq_done(wp_gpu_model *m, uint64_t *tag, int *error, wp_gen_result *res);
 
+/* Progress of the active sequences (streaming): up to cap entries, in slot
+ * order; returns how many. n_out tokens exist in the caller's tokens array
+ * of the sequence; ttft_ns is set once n_out >= 1. */
+typedef struct wp_gpu_progress {
+    uint64_t tag;
+    uint32_t n_out;
+    uint64_t ttft_ns;
+} wp_gpu_progress;
+size_t wp_gpu_seq_progress(const wp_gpu_model *m, wp_gpu_progress *out, size_t cap);
+
 /* Runs one request: cpu/cuda generate and measure (through the engine
  * above, alone); the timing model fills ttft_ns/total_ns from the profile,
  * produces no tokens, and sleeps never. */
@@ -468,6 +478,13 @@ void wp_res_get_stats(const wp_res *r, wp_res_stats *out);
  * request's admission to the batch.
  * Completions arrive through on_done, exactly once per accepted request. */
 typedef void (*wp_gpu_done_fn)(void *ctx, uint64_t req_id, int error, const wp_gen_result *res);
+/* Streaming (optional): n_tokens of req_id's output exist (cpu/cuda: in
+ * its tokens array, reported after every step while it runs; the TIMING
+ * MODEL: n_tokens = 1 once, at start + the modelled ttft, through a timer
+ * like its completion, so both are measured the same way downstream).
+ * ttft_ns runs from the request's start. Never after on_done for it. */
+typedef void (*wp_gpu_progress_fn)(void *ctx, uint64_t req_id, uint32_t n_tokens,
+                                   uint64_t ttft_ns);
 
 typedef struct wp_gpu_worker_config {
     int kind;                 /* WP_GPU_CPU | WP_GPU_CUDA | WP_GPU_MODEL */
@@ -479,6 +496,7 @@ typedef struct wp_gpu_worker_config {
     wp_logger log;
     uint32_t gpus;            /* TIMING MODEL: GPUs whose slots it has; 0 means 1 */
     uint32_t threads;         /* cpu: compute threads per model; 0 = all online cores */
+    wp_gpu_progress_fn on_progress; /* optional */
 } wp_gpu_worker_config;
 
 typedef struct wp_gpu_worker wp_gpu_worker;

@@ -20,6 +20,9 @@
  *               slot free (wp_res_run_done), so the next waiting request
  *               starts then, not when a whole batch is over;
  *        FAIL   complete the request with the error;
+ *   (streaming, when on_progress is set: the timing model reports each
+ *   request's first token by a T_FIRST timer at start + ttft; cpu/cuda
+ *   report every active sequence's token count after each step)
  *   2. TIMING MODEL: fire the earliest timer due at or before now_ns (in
  *      time order, ties in the order they were set), which feeds the core,
  *      and go to 1. cpu/cuda: run ONE step (one batched forward pass) of
@@ -56,7 +59,7 @@ typedef struct wk_req {
     uint64_t submit_ns;
 } wk_req;
 
-enum { T_LOAD = 1, T_REQ };
+enum { T_LOAD = 1, T_REQ, T_FIRST };
 
 typedef struct wk_timer {
     uint64_t at_ns;
@@ -329,6 +332,18 @@ static void do_run(wp_gpu_worker *w, uint64_t now_ns, size_t mi, const wp_res_ac
              * before it arrived. */
             uint64_t start_ns = now_ns > r->submit_ns ? now_ns : r->submit_ns;
             t->at_ns = start_ns + wp_gpu_timing_batch(&m->profile, &in, &out, 1, &t->res);
+            /* Streaming: the first token at the modelled time, through a
+             * timer of its own (at equal times a T_FIRST fires before
+             * any other timer, so it never follows its completion). */
+            wk_timer *f = w->cfg.on_progress ? add_timer(w) : NULL;
+            if (f) {
+                const wk_timer *tc = &w->timers[w->n_timers - 2];
+                f->kind = T_FIRST;
+                f->model = mi;
+                f->id = tc->id;
+                f->res = tc->res;
+                f->at_ns = start_ns + tc->res.ttft_ns;
+            }
         }
         return;
     }
@@ -391,6 +406,13 @@ static uint64_t advance_live(wp_gpu_worker *w, uint64_t now_ns)
             WP_CORE_LOG(&w->cfg.log, WP_LOG_WARN, now_ns, "worker: %s: %s", m->name,
                         wp_err_text(&err));
         at = now_ns + (wp_clock_monotonic_ns() - t0);
+        if (w->cfg.on_progress) {
+            wp_gpu_progress pg[WP_GPU_MAX_SEQS];
+            size_t np = wp_gpu_seq_progress(m->m, pg, WP_GPU_MAX_SEQS);
+            for (size_t k = 0; k < np; k++)
+                if (pg[k].n_out > 0)
+                    w->cfg.on_progress(w->cfg.ctx, pg[k].tag, pg[k].n_out, pg[k].ttft_ns);
+        }
         uint64_t id;
         int e;
         wp_gen_result res;
@@ -420,8 +442,11 @@ uint64_t wp_gpu_worker_advance(wp_gpu_worker *w, uint64_t now_ns)
         size_t best = SIZE_MAX;
         for (size_t i = 0; i < w->n_timers; i++) {
             const wk_timer *t = &w->timers[i];
-            if (best == SIZE_MAX || t->at_ns < w->timers[best].at_ns ||
-                (t->at_ns == w->timers[best].at_ns && t->seq < w->timers[best].seq))
+            const wk_timer *b = best == SIZE_MAX ? NULL : &w->timers[best];
+            if (!b || t->at_ns < b->at_ns ||
+                (t->at_ns == b->at_ns && (t->kind == T_FIRST) > (b->kind == T_FIRST)) ||
+                (t->at_ns == b->at_ns && (t->kind == T_FIRST) == (b->kind == T_FIRST) &&
+                 t->seq < b->seq))
                 best = i;
         }
         if (best == SIZE_MAX)
@@ -434,6 +459,9 @@ uint64_t wp_gpu_worker_advance(wp_gpu_worker *w, uint64_t now_ns)
         wk_model *m = &w->models[t.model];
         if (t.kind == T_LOAD) {
             wp_res_load_done(w->res, t.at_ns, m->name, WP_OK, wp_gpu_model_load_ns(m->m), NULL);
+        } else if (t.kind == T_FIRST) {
+            if (find_req(w, t.id, NULL))
+                w->cfg.on_progress(w->cfg.ctx, t.id, 1, t.res.ttft_ns);
         } else {
             complete(w, t.id, WP_OK, &t.res);
             wp_res_run_done(w->res, t.at_ns, m->name, 1, NULL);

@@ -42,7 +42,10 @@ typedef enum wp_infer_kind { /* = warmpath.infer.FrameKind */
     WP_INFER_KIND_FORWARD_REQUEST = 5,
     WP_INFER_KIND_FORWARD_RESPONSE = 6,
     WP_INFER_KIND_LOAD_REPORT = 7,
+    WP_INFER_KIND_INFER_PART = 8,
+    WP_INFER_KIND_FORWARD_PART = 9,
 } wp_infer_kind;
+#define WP_INFER_KIND_MAX WP_INFER_KIND_FORWARD_PART
 
 struct ProtobufCMessage;
 struct Warmpath__Infer__InferRequest;
@@ -52,6 +55,7 @@ struct Warmpath__Infer__RouteResponse;
 struct Warmpath__Infer__ForwardRequest;
 struct Warmpath__Infer__ForwardResponse;
 struct Warmpath__Infer__LoadReport;
+struct Warmpath__Infer__StreamPart;
 
 void wp_infer_frame_header(uint8_t hdr[WP_INFER_HDR_BYTES], wp_infer_kind kind,
                            size_t payload_len);
@@ -91,10 +95,48 @@ int wp_infer_decode_forward_response(const uint8_t *p, size_t len,
 #define WP_INFER_MAX_LOAD_MODELS 256u
 int wp_infer_decode_load_report(const uint8_t *p, size_t len,
                                 struct Warmpath__Infer__LoadReport **out, wp_err *err);
+/* A streamed part: kind FIRST or CHUNK, seq < WP_STREAM_MAX_PARTS, tokens
+ * and output_count <= WP_INFER_MAX_OUTPUT_TOKENS, tokens <= output_count. */
+int wp_infer_decode_part(const uint8_t *p, size_t len, struct Warmpath__Infer__StreamPart **out,
+                         wp_err *err);
 /* The request checks alone (for a request built in memory). */
 int wp_infer_request_check(const struct Warmpath__Infer__InferRequest *r, wp_err *err);
 /* "OK", "BAD_REQUEST", ... (the proto enum names); "UNKNOWN_STATUS" otherwise. */
 const char *wp_infer_status_name(int status);
+
+/* ---------------------------------------------------------------- stream order */
+
+/* The receiving side's check of one streamed answer (node/stream.c; the
+ * protocol is in proto/inference.proto): parts must come FIRST (seq 0),
+ * then CHUNKs with seq 1, 2, ...; the final message closes the stream and
+ * says how many parts preceded it. Pure. Used by the ingress (parts from
+ * the target) and by clients (parts from the ingress). */
+#define WP_STREAM_MAX_PARTS 65536u
+
+typedef enum wp_stream_verdict {
+    WP_STREAM_IN_ORDER = 0, /* the expected next part */
+    WP_STREAM_GAP,          /* later than expected: parts were lost (counted in lost) */
+    WP_STREAM_STALE,        /* a duplicate or an older part: drop it */
+    WP_STREAM_AFTER_FINAL,  /* the stream is closed: drop it */
+    WP_STREAM_BAD,          /* FIRST not at seq 0, CHUNK at seq 0, or an unknown kind */
+} wp_stream_verdict;
+
+typedef struct wp_stream_rx {
+    uint32_t next_seq;      /* the seq expected next */
+    uint32_t received;      /* parts accepted (IN_ORDER or GAP) */
+    uint32_t lost;          /* parts never seen (gaps, and missing at the final) */
+    uint32_t dropped;       /* STALE, AFTER_FINAL and BAD parts */
+    bool closed;            /* the final message came */
+} wp_stream_rx;
+
+void wp_stream_rx_init(wp_stream_rx *s);
+/* kind: 1 FIRST, 2 CHUNK (warmpath.infer.PartKind). */
+wp_stream_verdict wp_stream_rx_part(wp_stream_rx *s, int kind, uint32_t seq);
+/* The final message: closes the stream; parts it announced (stream_parts)
+ * but that never came are added to lost. Returns the parts lost in all. A
+ * second final is not counted twice (returns lost unchanged). */
+uint32_t wp_stream_rx_final(wp_stream_rx *s, uint32_t stream_parts);
+const char *wp_stream_verdict_name(wp_stream_verdict v);
 
 /* ---------------------------------------------------------------- request table */
 
@@ -114,6 +156,10 @@ int wp_reqtab_open(wp_reqtab *t, void *user, uint64_t deadline_ns, uint64_t *hop
  * deadline); the old hop no longer matches. WP_ENOTFOUND if hop is not
  * current. */
 int wp_reqtab_retry(wp_reqtab *t, uint64_t hop, uint64_t deadline_ns, uint64_t *new_hop);
+/* Moves the deadline of the current attempt hop later (never earlier:
+ * an earlier deadline_ns changes nothing). WP_ENOTFOUND if hop is not
+ * current. */
+int wp_reqtab_extend(wp_reqtab *t, uint64_t hop, uint64_t deadline_ns);
 /* The request whose current attempt is hop (and its attempt count), or
  * NULL: stale, duplicate or unknown. */
 void *wp_reqtab_match(const wp_reqtab *t, uint64_t hop, uint32_t *attempts);

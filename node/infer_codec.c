@@ -45,7 +45,7 @@ int wp_infer_frame_check(const uint8_t *buf, size_t len, wp_infer_kind *kind,
     if (buf[2] != WP_INFER_FRAME_VERSION)
         return wp_errf(err, WP_EUNSUPPORTED, "infer: frame version %u (want %u)", buf[2],
                        WP_INFER_FRAME_VERSION);
-    if (buf[3] == WP_INFER_KIND_NONE || buf[3] > WP_INFER_KIND_LOAD_REPORT)
+    if (buf[3] == WP_INFER_KIND_NONE || buf[3] > WP_INFER_KIND_MAX)
         return wp_errf(err, WP_EPROTO, "infer: unknown frame kind %u", buf[3]);
     uint64_t n = ((uint64_t)buf[4] << 24) | ((uint64_t)buf[5] << 16) | ((uint64_t)buf[6] << 8) |
                  (uint64_t)buf[7];
@@ -299,6 +299,33 @@ int wp_infer_decode_load_report(const uint8_t *p, size_t len,
         rc = check_name("model", m->models[i]->model, true, err);
     if (rc) {
         warmpath__infer__load_report__free_unpacked(m, NULL);
+        return rc;
+    }
+    *out = m;
+    return WP_OK;
+}
+
+int wp_infer_decode_part(const uint8_t *p, size_t len, struct Warmpath__Infer__StreamPart **out,
+                         wp_err *err)
+{
+    *out = NULL;
+    if (len > WP_FRAME_MAX_BYTES)
+        return wp_errf(err, WP_ETOOBIG, "stream part of %zu bytes", len);
+    Warmpath__Infer__StreamPart *m = warmpath__infer__stream_part__unpack(NULL, len, p);
+    if (!m)
+        return wp_errf(err, WP_EPARSE, "stream part: not a valid protobuf message");
+    int rc = WP_OK;
+    if (m->kind != WARMPATH__INFER__PART_KIND__PART_FIRST &&
+        m->kind != WARMPATH__INFER__PART_KIND__PART_CHUNK)
+        rc = wp_errf(err, WP_EPROTO, "stream part: kind %d (want FIRST or CHUNK)", (int)m->kind);
+    else if (m->seq >= WP_STREAM_MAX_PARTS)
+        rc = wp_errf(err, WP_EPROTO, "stream part: seq %u (max %u)", m->seq,
+                     WP_STREAM_MAX_PARTS - 1);
+    else if (m->output_count > WP_INFER_MAX_OUTPUT_TOKENS || m->n_tokens > m->output_count)
+        rc = wp_errf(err, WP_EPROTO, "stream part: %zu tokens, output_count %u (max %u)",
+                     m->n_tokens, m->output_count, WP_INFER_MAX_OUTPUT_TOKENS);
+    if (rc) {
+        warmpath__infer__stream_part__free_unpacked(m, NULL);
         return rc;
     }
     *out = m;

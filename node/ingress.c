@@ -26,8 +26,9 @@
  * current attempt, its deadline, shutdown}; anything arriving later matches
  * nothing and is dropped (counted). An attempt's deadline is
  *   floor (--hop-timeout-floor-ms, 250) + 2 x expected cost
- * where expected cost = RTT + expected queue wait + cold load (if cold) +
- * the profile's service time for the request's token counts; a client
+ * where expected cost = RTT + cold load (if cold) + the service time
+ * MEASURED from earlier answers (queue at the target included; see
+ * stream_node.c), or no deadline of its own before a first answer; a client
  * timeout_ms caps the whole request. A failed attempt (target answered
  * TARGET_FAILED, DRAINING, SHUTTING_DOWN, OVERLOADED or INTERNAL) or an
  * expired one gets ONE retry on the next candidate (the first target is
@@ -109,6 +110,7 @@ static void ing_respond(node *n, ing_req *r, Warmpath__Infer__InferResponse *res
     tm.hop_rtt_us = r->hop_rtt_ns / 1000;
     tm.route_us = r->route_ns / 1000;
     tm.total_us = (now - r->arrival_ns + 2 * r->client_oneway_ns) / 1000;
+    stream_final(n, r, resp, &tm);
     resp->timings = &tm;
     resp->request_id = r->req ? r->req->request_id : 0;
     resp->ingress_node = n->id;
@@ -228,9 +230,19 @@ static double slot_turnover_ms(node *n, uint32_t target)
 static uint64_t attempt_budget_ns(node *n, const ing_req *r, const wp_route_result *rr)
 {
     const wp_model_profile *p = &n->cat[r->model];
-    double svc = wp_model_total_ms(p, req_in_tokens(r->req), req_out_tokens(r->req, p));
-    double cost = rr->rtt_ms + rr->wait_ms + (rr->cold ? wp_model_load_ms(p) : 0.0) + svc +
-                  slot_turnover_ms(n, rr->node);
+    /* Measured at this ingress from earlier answers (stream_node.c); with
+     * no sample yet the attempt gets SVC_UNKNOWN_BUDGET_NS (or the
+     * request's own deadline, when sooner): a real model's service time
+     * can be far from the catalog's profile. With a sample, the larger of
+     * the measurement (which includes the target's past queue) and the
+     * profile's service plus the router's load-aware wait. */
+    double svc = svc_estimate_ms(n, r->model, req_out_tokens(r->req, p));
+    if (svc < 0)
+        return SVC_UNKNOWN_BUDGET_NS;
+    double modelled = wp_model_total_ms(p, req_in_tokens(r->req), req_out_tokens(r->req, p)) +
+                      rr->wait_ms + slot_turnover_ms(n, rr->node);
+    double cost = rr->rtt_ms + (rr->cold ? wp_model_load_ms(p) : 0.0) +
+                  (svc > modelled ? svc : modelled);
     if (!(cost >= 0) || cost > 3.6e6)
         cost = 3.6e6;
     return n->hop_floor_ns + (uint64_t)(2.0 * cost * 1e6);
@@ -307,7 +319,8 @@ static void ing_fail_attempt(node *n, ing_req *r, uint64_t hop, uint32_t attempt
     if (failed >= 0)
         ing_unload(n, r);
     uint64_t now = wp_clock_monotonic_ns();
-    if (attempts < 2 && !n->stopping && now < r->total_deadline_ns) {
+    /* No retry once the client has seen a part from this target. */
+    if (attempts < 2 && !n->stopping && now < r->total_deadline_ns && r->parts_out == 0) {
         wp_route_policy pol = DEFAULT_POLICY;
         if (r->req->policy[0])
             wp_route_policy_parse(r->req->policy, &pol);
@@ -318,6 +331,8 @@ static void ing_fail_attempt(node *n, ing_req *r, uint64_t hop, uint32_t attempt
             uint64_t nh;
             if (wp_reqtab_retry(n->ing, hop, dl, &nh) == WP_OK) {
                 n->st_retries++;
+                wp_stream_rx_init(&r->rx); /* the new attempt numbers from 0 */
+                r->first_ns = 0;
                 r->retried = true;
                 r->first_target = failed;
                 ing_dispatch(n, r, nh, &rr, dl - now);
@@ -357,12 +372,18 @@ static bool retriable(int st)
            st == WARMPATH__INFER__STATUS__OVERLOADED || st == WARMPATH__INFER__STATUS__INTERNAL;
 }
 
-/* A ForwardResponse arrived (from a peer, or from this node's own worker). */
+/* A ForwardResponse or a ForwardPart arrived (from a peer, or from this
+ * node's own worker). */
 void handle_fwd_response(node *n, const uint8_t *buf, size_t len)
 {
     wp_infer_kind kind;
     size_t plen;
     Warmpath__Infer__ForwardResponse *fr = NULL;
+    if (wp_infer_frame_check(buf, len, &kind, &plen, NULL) == WP_OK &&
+        kind == WP_INFER_KIND_FORWARD_PART) {
+        handle_fwd_part(n, buf + WP_INFER_HDR_BYTES, plen);
+        return;
+    }
     if (wp_infer_frame_check(buf, len, &kind, &plen, NULL) != WP_OK ||
         kind != WP_INFER_KIND_FORWARD_RESPONSE ||
         wp_infer_decode_forward_response(buf + WP_INFER_HDR_BYTES, plen, &fr, NULL) != WP_OK) {
@@ -373,6 +394,9 @@ void handle_fwd_response(node *n, const uint8_t *buf, size_t len)
     ing_req *r = wp_reqtab_match(n->ing, fr->hop_id, &att);
     if (!r) {
         n->st_late++; /* a late or duplicate answer: its request is closed */
+        int lm = fr->response->model ? wp_router_model_find(n->view, fr->response->model) : -1;
+        if (lm >= 0)
+            svc_learn(n, (uint32_t)lm, fr->response); /* its times are still true */
         warmpath__infer__forward_response__free_unpacked(fr, NULL);
         return;
     }
@@ -391,6 +415,7 @@ void handle_fwd_response(node *n, const uint8_t *buf, size_t len)
     if (r->target >= 0)
         ing_unload(n, r);
     wp_reqtab_close(n->ing, fr->hop_id);
+    svc_learn(n, r->model, in);
     Warmpath__Infer__InferResponse out = *in; /* borrows fr's strings and arrays */
     ing_respond(n, r, &out, false);
     warmpath__infer__forward_response__free_unpacked(fr, NULL);
@@ -774,6 +799,12 @@ void ingress_shutdown(node *n)
             (unsigned long long)n->st_retries, (unsigned long long)n->st_fwd,
             (unsigned long long)n->st_served, (unsigned long long)n->st_late,
             (unsigned long long)n->st_client_drops);
+    WP_INFO(n->id,
+            "streaming: %llu parts in, %llu parts out, %llu late parts dropped, %llu parts "
+            "lost, %llu stale or bad parts dropped, %llu requests ended by a departed client",
+            (unsigned long long)n->st_parts_in, (unsigned long long)n->st_parts_out,
+            (unsigned long long)n->st_parts_late, (unsigned long long)n->st_parts_lost,
+            (unsigned long long)n->st_parts_dropped, (unsigned long long)n->st_client_gone);
     if (n->st_deadline || n->st_drain_yields)
         WP_INFO(n->id, "faults: %llu answered DEADLINE_EXCEEDED, %llu read-budget yields",
                 (unsigned long long)n->st_deadline, (unsigned long long)n->st_drain_yields);

@@ -70,6 +70,11 @@ typedef struct ing_req {
     uint64_t hop_rtt_ns;
     uint64_t arrive_ns;               /* the attempt's modelled arrival at its target
                                        * (wp_router_sends); 0: none noted */
+    /* streaming (stream.c) */
+    wp_stream_rx rx;                  /* parts of the current attempt, from the target */
+    uint64_t first_ns;                /* the first token reached the ingress (0: not yet) */
+    uint64_t target_first_ns;         /* the target's admission → first token */
+    uint32_t parts_out;               /* parts sent to the client */
 } ing_req;
 
 typedef struct tgt_job {
@@ -93,6 +98,15 @@ typedef struct tgt_job {
     int done_error;
     wp_gen_result done_res;
     struct tgt_job *done_next;
+    /* streaming: w_* on the worker thread; prog_* under wmu; the rest on the loop */
+    bool stream;                      /* the client asked for chunks */
+    uint32_t w_reported;              /* tokens last reported by the worker thread */
+    uint32_t prog_n;
+    uint64_t prog_ttft_ns;
+    bool prog_queued;
+    struct tgt_job *prog_next;
+    uint32_t sent_tokens;             /* tokens already sent in parts */
+    uint32_t parts;                   /* parts sent */
     struct tgt_job *prev, *next;      /* live jobs */
 } tgt_job;
 
@@ -229,6 +243,7 @@ typedef struct node {
     uv_async_t wasync;
     wop *wops_head, *wops_tail;
     tgt_job *wdone;
+    tgt_job *wprog;                   /* jobs with progress to stream (under wmu) */
     char snap_warm[WP_GOSSIP_MAX_WARM][WP_NAME_MAX];
     uint32_t snap_n_warm;
     uint64_t snap_free;
@@ -253,6 +268,16 @@ typedef struct node {
     /* request-path counters */
     uint64_t st_in, st_ok, st_err, st_bad, st_retries, st_fwd, st_served, st_late;
     uint64_t st_bad_node, st_client_drops, st_deadline, st_drain_yields;
+    /* measured service times per router model (stream_node.c) */
+    struct svc_est {
+        uint32_t samples;
+        double first_ms;   /* EWMA: arrival at the target -> first token (queue incl.) */
+        double first_dev_ms; /* EWMA of |sample - first_ms| (its variability) */
+        double tpot_ms;    /* EWMA: per output token after the first */
+    } est[WP_ROUTER_MAX_MODELS];
+    /* streaming counters (stream_node.c) */
+    uint64_t st_parts_in, st_parts_out, st_parts_late, st_parts_lost, st_parts_dropped;
+    uint64_t st_client_gone;
 } node;
 
 /* ---------------------------------------------------------------- functions */
@@ -280,8 +305,10 @@ int node_bind(void *sock, const char *addr);
 bool deadline_passed(uint64_t deadline_unix_ns, uint64_t slack_ns);
 void drain_pull(node *n);
 void on_pull_poll(uv_poll_t *h, int status, int events);
-void client_send_now(node *n, const uint8_t *rid, size_t rid_len, bool delim,
-                     const uint8_t *data, size_t len);
+/* 0, or the errno of a failed send (EHOSTUNREACH: the client is gone,
+ * the socket is ROUTER_MANDATORY; EAGAIN: its queue is full). */
+int client_send_now(node *n, const uint8_t *rid, size_t rid_len, bool delim,
+                    const uint8_t *data, size_t len);
 void on_join_timer(uv_timer_t *t);
 void on_sweep_timer(uv_timer_t *t);
 
@@ -342,6 +369,30 @@ void target_accept(node *n, uint64_t hop, const char *reply_addr, uint64_t reply
 void handle_node_frame(node *n, const uint8_t *buf, size_t len);
 void wthread_main(void *arg);
 void target_shutdown(node *n);
+
+/* stream_node.c: streamed parts, target side and ingress side */
+#define STREAM_CHUNK_TOKENS 16u /* a CHUNK part every this many tokens */
+/* Worker progress callback (wp_gpu_progress_fn): the loop thread (timing
+ * model) or the worker thread (cpu/cuda: queued on wprog, sent by
+ * on_wasync through stream_flush_progress). */
+void on_gpu_progress(void *ctx, uint64_t req_id, uint32_t n_tokens, uint64_t ttft_ns);
+void stream_flush_progress(node *n, tgt_job *list);
+/* Sends a frame to an ingress: to itself (queued local answer) or a peer. */
+void target_send_frame(node *n, bool local, const char *reply_addr, uint64_t delay_ns,
+                       uint8_t *buf, size_t len);
+/* A FORWARD_PART from a target (or this node's worker). */
+void handle_fwd_part(node *n, const uint8_t *p, size_t plen);
+/* The final message's streaming fields at the ingress (first-token time,
+ * parts count) and the lost-parts check. */
+void stream_final(node *n, ing_req *r, Warmpath__Infer__InferResponse *resp,
+                  Warmpath__Infer__Timings *tm);
+
+/* A forward attempt's budget while its model has no measured sample. */
+#define SVC_UNKNOWN_BUDGET_NS (30ull * WP_NS_PER_S)
+/* Learns a target's measured times from an answer (OK, with timings). */
+void svc_learn(node *n, uint32_t model, const Warmpath__Infer__InferResponse *resp);
+/* Measured service estimate for out tokens, ms; < 0 when no sample yet. */
+double svc_estimate_ms(const node *n, uint32_t model, uint32_t out_tokens);
 
 /* placement_sync.c */
 void on_cap_timer(uv_timer_t *t);

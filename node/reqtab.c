@@ -20,6 +20,10 @@
  * two attempts per request, and stale entries are dropped as they surface
  * or when the heap would grow past its bound — see compact()).
  *
+ * An attempt's deadline may be moved later (wp_reqtab_extend: a streaming
+ * target showed progress); that pushes a new heap entry and leaves the old
+ * one stale (its deadline no longer matches the slot's).
+ *
  * Bounds: capacity <= 2^24 slots; generations wrap after 2^40 attempts per
  * slot (never in practice).
  */
@@ -194,6 +198,24 @@ int wp_reqtab_retry(wp_reqtab *t, uint64_t hop, uint64_t deadline_ns, uint64_t *
         return WP_ENOSPC; /* cannot happen: live entries <= capacity */
     t->heap[t->n_heap].deadline_ns = deadline_ns;
     t->heap[t->n_heap].hop = *new_hop;
+    heap_up(t, t->n_heap++);
+    return WP_OK;
+}
+
+int wp_reqtab_extend(wp_reqtab *t, uint64_t hop, uint64_t deadline_ns)
+{
+    rt_slot *e = slot_of(t, hop);
+    if (!e)
+        return WP_ENOTFOUND;
+    if (deadline_ns <= e->deadline_ns)
+        return WP_OK;
+    if (t->n_heap == t->cap_heap)
+        compact(t);
+    if (t->n_heap == t->cap_heap)
+        return WP_ENOSPC; /* cannot happen: live entries <= capacity */
+    e->deadline_ns = deadline_ns; /* the old heap entry is stale now */
+    t->heap[t->n_heap].deadline_ns = deadline_ns;
+    t->heap[t->n_heap].hop = hop;
     heap_up(t, t->n_heap++);
     return WP_OK;
 }

@@ -61,25 +61,7 @@ static void target_reply(node *n, uint64_t hop, const char *reply_addr, uint64_t
     size_t len = 0;
     if (wp_infer_encode(WP_INFER_KIND_FORWARD_RESPONSE, &f.base, &buf, &len, NULL) != WP_OK)
         return; /* the ingress's deadline answers */
-    if (local) {
-        /* Answered after the worker call returns (never inside it). */
-        lanswer *a = malloc(sizeof *a);
-        if (!a) {
-            free(buf);
-            return;
-        }
-        a->data = buf;
-        a->len = len;
-        a->next = NULL;
-        if (n->la_tail)
-            n->la_tail->next = a;
-        else
-            n->la_head = a;
-        n->la_tail = a;
-        return;
-    }
-    node_send(n, reply_addr, buf, len, n->stopping ? 0 : delay_ns, false);
-    free(buf);
+    target_send_frame(n, local, reply_addr, delay_ns, buf, len);
 }
 
 static void target_error(node *n, uint64_t hop, const char *reply_addr, uint64_t delay_ns,
@@ -187,6 +169,7 @@ static void finish_job(node *n, tgt_job *j, int error, const wp_gen_result *res)
         uint64_t elapsed = now - j->arrival_ns;
         uint64_t cold_ns = j->cold ? j->load_ns : 0;
         tm.service_us = res->total_ns / 1000;
+        tm.service_first_us = res->ttft_ns / 1000;
         tm.cold_load_us = cold_ns / 1000;
         uint64_t used = res->total_ns + cold_ns;
         tm.queue_us = elapsed > used ? (elapsed - used) / 1000 : 0;
@@ -202,6 +185,8 @@ static void finish_job(node *n, tgt_job *j, int error, const wp_gen_result *res)
             }
         }
     }
+    resp.part = WARMPATH__INFER__PART_KIND__PART_FINAL;
+    resp.stream_parts = j->parts;
     job_unlink(n, j);
     target_reply(n, j->hop_id, j->reply_addr, j->reply_delay_ns, j->local, &resp);
     free(out);
@@ -239,7 +224,11 @@ void on_wasync(uv_async_t *a)
     uv_mutex_lock(&n->wmu);
     tgt_job *list = n->wdone;
     n->wdone = NULL;
+    tgt_job *prog = n->wprog;
+    n->wprog = NULL;
     uv_mutex_unlock(&n->wmu);
+    /* Parts first: a job's parts precede its final answer. */
+    stream_flush_progress(n, prog);
     /* Completion order: the list is LIFO; reverse it. */
     tgt_job *rev = NULL;
     while (list) {
@@ -354,6 +343,7 @@ void target_accept(node *n, uint64_t hop, const char *reply_addr, uint64_t reply
         }
     }
     j->steps = steps;
+    j->stream = req->stream;
     j->gen.prompt = j->prompt;
     j->gen.n_prompt = nin;
     j->gen.steps = steps;
@@ -405,7 +395,7 @@ void handle_node_frame(node *n, const uint8_t *buf, size_t len)
         n->st_bad_node++;
         return;
     }
-    if (kind == WP_INFER_KIND_FORWARD_RESPONSE) {
+    if (kind == WP_INFER_KIND_FORWARD_RESPONSE || kind == WP_INFER_KIND_FORWARD_PART) {
         handle_fwd_response(n, buf, len);
         return;
     }
@@ -505,6 +495,7 @@ void target_shutdown(node *n)
         uv_mutex_lock(&n->wmu);
         tgt_job *list = n->wdone;
         n->wdone = NULL;
+        n->wprog = NULL; /* parts left unsent: the jobs are answered below */
         wop *ops = n->wops_head;
         n->wops_head = n->wops_tail = NULL;
         uv_mutex_unlock(&n->wmu);

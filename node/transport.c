@@ -255,15 +255,18 @@ void on_pull_poll(uv_poll_t *h, int status, int events)
     drain_rsock(h->data); /* answers sent to clients may have taken its edge */
 }
 
-void client_send_now(node *n, const uint8_t *rid, size_t rid_len, bool delim,
-                            const uint8_t *data, size_t len)
+int client_send_now(node *n, const uint8_t *rid, size_t rid_len, bool delim,
+                    const uint8_t *data, size_t len)
 {
     if (!n->rsock)
-        return;
+        return 0;
     if (zmq_send(n->rsock, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
         (delim && zmq_send(n->rsock, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) ||
-        zmq_send(n->rsock, data, len, ZMQ_DONTWAIT) < 0)
+        zmq_send(n->rsock, data, len, ZMQ_DONTWAIT) < 0) {
         n->st_client_drops++;
+        return zmq_errno() ? zmq_errno() : EIO;
+    }
+    return 0;
 }
 
 /* ---------------------------------------------------------------- timers */

@@ -178,6 +178,7 @@ static const char *const usage_text =
     "  --model-file NAME=PATH  llama2.c checkpoint serving model NAME (cpu/cuda;\n"
     "                   repeatable; `wpctl model gen` writes one)\n"
     "  --gpus N / --gpu-mem-gb G  also the worker's capacity: G GiB of GPU memory\n"
+    "  --gpu-threads N  cpu backend: compute threads per model (default 0: all cores)\n"
     "  --hop-timeout-floor-ms MS  floor of a forward attempt's deadline (default\n"
     "                   250; deadline = floor + 2 x the expected cost)\n"
     "  --queue-per-slot Q  a node is full for the router at its slots x (1 + Q)\n"
@@ -232,6 +233,7 @@ int main(int argc, char **argv)
         {"hop-timeout-floor-ms", required_argument, NULL, 11},
         {"queue-per-slot", required_argument, NULL, 13},
         {"rtt-params", required_argument, NULL, 12},
+        {"gpu-threads", required_argument, NULL, 14},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -250,6 +252,7 @@ int main(int argc, char **argv)
     n->self_rn = -1;
     int64_t gpus = 0;
     double mem_gb = 0, queue_per_slot = WP_ROUTER_QUEUE_PER_SLOT_DEFAULT;
+    uint32_t gpu_threads = 0;
     wp_gossip_config cfg;
     wp_gossip_config_default(&cfg);
     bool timeout_given = false, gossip_given = false;
@@ -333,6 +336,11 @@ int main(int argc, char **argv)
             if (wp_parse_double(optarg, &queue_per_slot) != WP_OK || !(queue_per_slot >= 0) ||
                 queue_per_slot > 1000)
                 return usage_error("--queue-per-slot must be 0..1000, got '%s'", optarg);
+            break;
+        case 14:
+            if (wp_parse_u64(optarg, &v) || v > 1024)
+                return usage_error("--gpu-threads must be 0..1024, got '%s'", optarg);
+            gpu_threads = (uint32_t)v;
             break;
         case 'h':
             fputs(usage_text, stdout);
@@ -475,6 +483,10 @@ int main(int argc, char **argv)
         n->rsock = node_zsocket(n, ZMQ_ROUTER, CLIENT_HWM, 4 * (int64_t)WP_FRAME_MAX_BYTES);
         if (!n->rsock)
             goto out_zmq;
+        /* A send to a client that is gone fails (EHOSTUNREACH) instead of
+         * vanishing: a streamed request ends when its client left. */
+        int one = 1;
+        zmq_setsockopt(n->rsock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
         if (node_bind(n->rsock, n->request_addr) != 0) {
             fprintf(stderr, "wp-node: bind request %s: %s\n", n->request_addr,
                     zmq_strerror(zmq_errno()));
@@ -502,7 +514,8 @@ int main(int argc, char **argv)
         wp_gpu_worker_config wc = {.kind = n->gpu_kind, .capacity_bytes = n->gpu_cap_bytes,
                                    .max_batch = WP_RES_MAX_BATCH, .max_queue = 4096,
                                    .on_done = on_gpu_done, .ctx = n, .log = n->logger,
-                                   .gpus = n->gpus};
+                                   .gpus = n->gpus, .threads = gpu_threads,
+                                   .on_progress = on_gpu_progress};
         if (n->gpu_cap_bytes == 0 || n->gpus == 0) {
             n->gw = NULL; /* no GPU memory: an ingress only, never a target */
         } else if (wp_gpu_worker_new(&wc, &n->gw, &err)) {

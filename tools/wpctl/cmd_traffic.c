@@ -19,13 +19,14 @@
  * user's position so the node can emulate the user <-> ingress leg
  * (--emulate-wan): the client itself adds no delay.
  *
- * Latency: total = client send -> response received (monotonic clock).
- * TTFT: the response is not streamed, so the first token's arrival is
- * reconstructed: the node reports its service time, and the model's latency
- * profile (the simulator's catalog) says which part of it came after the
- * first token (decode: that share of the service time, at most the
- * profile's decode time); TTFT = total - that part. For a model the catalog
- * does not know, TTFT = total. */
+ * Latency, measured here (monotonic clock), nothing reconstructed:
+ * total = client send -> final answer received; TTFT = client send -> the
+ * first streamed part received (requests ask to stream; see
+ * proto/inference.proto). An answer whose first token came only with the
+ * final message (one output token, or a node that does not stream) has
+ * TTFT = total. Streamed parts are checked for order (node/stream.c): lost
+ * parts and parts after the final answer are counted and reported, never
+ * taken as answers. */
 #include "sim/sim.h"
 #include "tools/wpctl/cluster.h"
 #include "tools/wpctl/infer_client.h"
@@ -43,6 +44,8 @@
 
 typedef struct pending {
     uint64_t send_ns;   /* 0 = slot done */
+    uint64_t first_ns;  /* the first streamed part arrived (0: not yet) */
+    wp_stream_rx rx;
     uint32_t point;     /* user point, or UINT32_MAX with --from */
     uint16_t ingress;
     uint8_t model;
@@ -72,6 +75,7 @@ typedef struct traffic {
     uint64_t start_ns;
     uint64_t outstanding;
     uint64_t unexpected, bad_frames, send_busy;
+    uint64_t parts, parts_lost, parts_after_final, parts_dropped;
     uint64_t max_lag_ns;
     FILE *out;
     wpctl_report rep;
@@ -177,24 +181,10 @@ static int on_response(traffic *t, Warmpath__Infer__InferResponse *resp, uint64_
     wpctl_result_row r;
     fill_row(t, id, s, &r);
     r.total_us = (now - s->send_ns) / 1000u;
-    r.ttft_us = r.total_us;
+    r.ttft_us = s->first_ns ? (s->first_ns - s->send_ns) / 1000u : r.total_us;
+    t->parts_lost += wp_stream_rx_final(&s->rx, resp->stream_parts);
     if (resp->status == WARMPATH__INFER__STATUS__OK) {
         snprintf(r.status, sizeof r.status, "ok");
-        const wp_model_profile *prof = t->models[s->model].prof;
-        if (prof && resp->timings) {
-            uint32_t in = t->models[s->model].in_tokens, out = t->models[s->model].out_tokens;
-            double tot = wp_model_total_ms(prof, in, out), first = wp_model_ttft_ms(prof, in);
-            /* The decode part: the profile's share of the reported service
-             * time, but never more than the profile's own decode time (a
-             * timing-model batch run in waves reports the earlier waves in
-             * service_us too, and they come before the first token). */
-            double after_first_us =
-                tot > 0 ? (double)resp->timings->service_us * (1.0 - first / tot) : 0;
-            if (after_first_us > (tot - first) * 1000.0)
-                after_first_us = (tot - first) * 1000.0;
-            if (after_first_us > 0 && after_first_us < (double)r.total_us)
-                r.ttft_us = r.total_us - (uint64_t)after_first_us;
-        }
         wp_hist_record(&t->window_ttft_ns, r.ttft_us * 1000u);
     } else {
         snprintf(r.status, sizeof r.status, "%s", wp_infer_status_name(resp->status));
@@ -213,17 +203,42 @@ static int on_response(traffic *t, Warmpath__Infer__InferResponse *resp, uint64_
     return record(t, &r, err);
 }
 
+/* A streamed part: its arrival is the first token's, when it is the first. */
+static void on_part(traffic *t, const Warmpath__Infer__StreamPart *sp, uint64_t now)
+{
+    t->parts++;
+    uint64_t id = sp->id;
+    if (id == 0 || id > t->np || t->p[id - 1].send_ns == 0) {
+        t->parts_after_final++; /* its request already has its answer */
+        return;
+    }
+    pending *s = &t->p[id - 1];
+    wp_stream_verdict v = wp_stream_rx_part(&s->rx, (int)sp->kind, sp->seq);
+    if (v != WP_STREAM_IN_ORDER && v != WP_STREAM_GAP) {
+        t->parts_dropped++;
+        return;
+    }
+    if (!s->first_ns)
+        s->first_ns = now;
+}
+
 static int drain_socket(traffic *t, size_t i, wp_err *err)
 {
     for (;;) {
         Warmpath__Infer__InferResponse *resp = NULL;
+        Warmpath__Infer__StreamPart *part = NULL;
         wp_err e2;
         wp_err_clear(&e2);
-        int rv = wpctl_infer_recv(t->sock[i], &resp, &e2);
+        int rv = wpctl_infer_recv(t->sock[i], &resp, &part, &e2);
         if (rv == WP_ENOTFOUND)
             return WP_OK;
         if (rv != WP_OK) {
             t->bad_frames++;
+            continue;
+        }
+        if (part) {
+            on_part(t, part, wp_clock_monotonic_ns());
+            warmpath__infer__stream_part__free_unpacked(part, NULL);
             continue;
         }
         rv = on_response(t, resp, wp_clock_monotonic_ns(), err);
@@ -273,7 +288,10 @@ static int send_one(traffic *t, wp_rng *rng, const wp_zipf *zipf, bool use_zipf,
     req.client_access_ms = access_ms;
     req.policy = (char *)(t->policy ? t->policy : "");
     req.timeout_ms = t->timeout_ms;
+    req.stream = true;
     s->send_ns = now;
+    s->first_ns = 0;
+    wp_stream_rx_init(&s->rx);
     wp_err e2;
     wp_err_clear(&e2);
     int rv = wpctl_infer_send(t->sock[s->ingress], &req, &e2);
@@ -428,6 +446,14 @@ static void print_summary_json(const traffic *t, wp_json *j, double rate, double
     wp_json_uint(j, t->unexpected);
     wp_json_key(j, "bad_frames");
     wp_json_uint(j, t->bad_frames);
+    wp_json_key(j, "stream_parts");
+    wp_json_uint(j, t->parts);
+    wp_json_key(j, "stream_parts_lost");
+    wp_json_uint(j, t->parts_lost);
+    wp_json_key(j, "stream_parts_after_final");
+    wp_json_uint(j, t->parts_after_final);
+    wp_json_key(j, "stream_parts_dropped");
+    wp_json_uint(j, t->parts_dropped);
 }
 
 /* One progress line on a terminal (stderr), at most once a second. */
@@ -553,7 +579,7 @@ int wpctl_traffic_main(int argc, char **argv)
     const char *models = NULL, *from = NULL, *out_path = NULL, *users = "population";
     const char *preset = "edge", *policy = NULL, *rtt_params = NULL;
     wpctl_target tg = {0};
-    uint64_t seed = 1, timeout_ms = 5000;
+    uint64_t seed = 1, timeout_ms = 5000, out_tokens = 0;
     bool use_zipf = false, json = false, quiet = false;
     const wpctl_flag flags[] = {
         WPF_POSITIVE("rate", &rate, 0, 1e6, "R", "mean requests per second (default 100)"),
@@ -576,6 +602,8 @@ int wpctl_traffic_main(int argc, char **argv)
                 "deadline sent with each request (default 5000)"),
         WPF_DOUBLE("grace", &grace_s, 0, 3600, "S",
                    "wait this long after the last arrival (default: T + 2 s)"),
+        WPF_U64("out-tokens", &out_tokens, 0, WP_INFER_MAX_OUTPUT_TOKENS, "N",
+                "output tokens asked per request (default 0: each model's typical)"),
         WPF_STR("out", &out_path, "FILE",
                 "write every result (CSV; see `wpctl report --help`), and\n"
                 "FILE.twin: the simulated twin (cities, GPUs, models, rate)\n"
@@ -638,6 +666,8 @@ int wpctl_traffic_main(int argc, char **argv)
     int rv = wpctl_report_init(&t->rep, &err);
     if (rv == WP_OK)
         rv = parse_models(t, models, &err);
+    for (size_t m = 0; rv == WP_OK && out_tokens && m < t->nmodels; m++)
+        t->models[m].out_tokens = (uint32_t)out_tokens;
     wp_rtt_params model_params;
     wp_rtt_params_default(&model_params);
     if (rv == WP_OK && rtt_params)
@@ -814,6 +844,11 @@ int wpctl_traffic_main(int argc, char **argv)
                 (unsigned long long)t->rep.errors, (double)t->max_lag_ns / 1e6,
                 (unsigned long long)t->send_busy, (unsigned long long)t->unexpected,
                 (unsigned long long)t->bad_frames);
+        fprintf(o,
+                "streamed parts %llu (TTFT = send -> first part, measured here); lost %llu; "
+                "after the final answer %llu; stale or bad %llu\n",
+                (unsigned long long)t->parts, (unsigned long long)t->parts_lost,
+                (unsigned long long)t->parts_after_final, (unsigned long long)t->parts_dropped);
         if (out_path)
             fprintf(o, "results written to %s\n", out_path);
         if (!quiet) {

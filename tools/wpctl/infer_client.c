@@ -127,9 +127,12 @@ int wpctl_infer_send(void *sock, const Warmpath__Infer__InferRequest *req_in, wp
     return wp_errf(err, WP_EIO, "send: %s", zmq_strerror(e));
 }
 
-int wpctl_infer_recv(void *sock, Warmpath__Infer__InferResponse **resp, wp_err *err)
+int wpctl_infer_recv(void *sock, Warmpath__Infer__InferResponse **resp,
+                     Warmpath__Infer__StreamPart **part, wp_err *err)
 {
     *resp = NULL;
+    if (part)
+        *part = NULL;
     zmq_msg_t msg;
     zmq_msg_init(&msg);
     if (zmq_msg_recv(&msg, sock, ZMQ_DONTWAIT) < 0) {
@@ -143,9 +146,11 @@ int wpctl_infer_recv(void *sock, Warmpath__Infer__InferResponse **resp, wp_err *
     size_t len = zmq_msg_size(&msg), plen;
     wp_infer_kind kind;
     int rv = wp_infer_frame_check(b, len, &kind, &plen, err);
-    if (rv == WP_OK && kind != WP_INFER_KIND_INFER_RESPONSE)
+    if (rv == WP_OK && part && kind == WP_INFER_KIND_INFER_PART)
+        rv = wp_infer_decode_part(b + WP_INFER_HDR_BYTES, plen, part, err);
+    else if (rv == WP_OK && kind != WP_INFER_KIND_INFER_RESPONSE)
         rv = wp_errf(err, WP_EPROTO, "unexpected frame kind %d", (int)kind);
-    if (rv == WP_OK)
+    else if (rv == WP_OK)
         rv = wp_infer_decode_response(b + WP_INFER_HDR_BYTES, plen, resp, err);
     zmq_msg_close(&msg);
     return rv;

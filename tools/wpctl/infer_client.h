@@ -44,10 +44,13 @@ void *wpctl_infer_socket(void *zctx, const char *endpoint, int hwm, wp_err *err)
  * clock): WP_OK, WP_EBUSY when the
  * socket's queue is full, else an error. */
 int wpctl_infer_send(void *sock, const Warmpath__Infer__InferRequest *req, wp_err *err);
-/* Receives one frame without blocking: WP_OK with *resp set (free with
- * warmpath__infer__infer_response__free_unpacked), WP_EAGAIN when none is
+/* Receives one frame without blocking: WP_OK with *resp set (the final
+ * answer; free with warmpath__infer__infer_response__free_unpacked) or,
+ * when part is not NULL, with *part set (a streamed part; free with
+ * warmpath__infer__stream_part__free_unpacked); WP_ENOTFOUND when none is
  * waiting, or a decode error (frame consumed and dropped). */
-int wpctl_infer_recv(void *sock, Warmpath__Infer__InferResponse **resp, wp_err *err);
+int wpctl_infer_recv(void *sock, Warmpath__Infer__InferResponse **resp,
+                     Warmpath__Infer__StreamPart **part, wp_err *err);
 /* One route query, blocking up to timeout_ms. Free *resp with
  * warmpath__infer__route_response__free_unpacked. */
 int wpctl_route_call(const char *endpoint, const Warmpath__Infer__RouteRequest *req,
