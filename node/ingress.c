@@ -231,14 +231,16 @@ static uint64_t attempt_budget_ns(node *n, const ing_req *r, const wp_route_resu
 {
     const wp_model_profile *p = &n->cat[r->model];
     /* Measured at this ingress from earlier answers (stream_node.c); with
-     * no sample yet the attempt gets SVC_UNKNOWN_BUDGET_NS (or the
-     * request's own deadline, when sooner): a real model's service time
-     * can be far from the catalog's profile. With a sample, the larger of
+     * no sample yet the attempt assumes at least SVC_BOOTSTRAP_MS (a
+     * real model's service time can be far from the catalog's profile;
+     * late answers still teach the estimate). With a sample, the larger of
      * the measurement (which includes the target's past queue) and the
      * profile's service plus the router's load-aware wait. */
     double svc = svc_estimate_ms(n, r->model, req_out_tokens(r->req, p));
-    if (svc < 0)
-        return SVC_UNKNOWN_BUDGET_NS;
+    if (svc < 0) /* no sample yet: at least SVC_BOOTSTRAP_MS, not the whole
+                  * deadline, which the target would spend queueing work it
+                  * then drops late (the budget is also the target's start-by) */
+        svc = SVC_BOOTSTRAP_MS;
     double modelled = wp_model_total_ms(p, req_in_tokens(r->req), req_out_tokens(r->req, p)) +
                       rr->wait_ms + slot_turnover_ms(n, rr->node);
     double cost = rr->rtt_ms + (rr->cold ? wp_model_load_ms(p) : 0.0) +

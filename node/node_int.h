@@ -389,6 +389,9 @@ void stream_final(node *n, ing_req *r, Warmpath__Infer__InferResponse *resp,
 
 /* A forward attempt's budget while its model has no measured sample. */
 #define SVC_UNKNOWN_BUDGET_NS (30ull * WP_NS_PER_S)
+/* The service time an attempt assumes for a model this ingress has no
+ * sample of yet (ms), when the profile says less. */
+#define SVC_BOOTSTRAP_MS 1000.0
 /* Learns a target's measured times from an answer (OK, with timings). */
 void svc_learn(node *n, uint32_t model, const Warmpath__Infer__InferResponse *resp);
 /* Measured service estimate for out tokens, ms; < 0 when no sample yet. */

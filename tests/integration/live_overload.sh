@@ -72,14 +72,14 @@ queued=$(jq '[.[].queue_depth] | add' "$WORK/nodes.json")
 # id,user,region,ingress,node,model,status,reason,send_us,ttft_us,total_us,...
 # (reason may hold commas: read status from the front and times from the end)
 awk -F, 'NR > 1 { st = $7; tot = $(NF - 3); m = $6; n[m]++; if (st != "ok") { e[m]++;
-         if ($0 !~ /dropped, its deadline/) print tot / 1000.0 > "/dev/stderr" } }
+         if ($0 !~ /dropped,? +its deadline/) print tot / 1000.0 > "/dev/stderr" } }
      END { for (m in n) printf "%s %d %d\n", m, n[m], e[m] + 0 }' "$WORK/r.csv" \
     > "$WORK/by_model.txt" 2> "$WORK/err_ms.txt"
 sent=$(jq .sent "$WORK/report.json")
 errors=$(jq .errors "$WORK/report.json")
 timeouts=$(grep -c ',TIMEOUT,' "$WORK/r.csv")
-drops=$(grep -c 'dropped, its deadline' "$WORK/r.csv")
-drop_max=$(awk -F, '/dropped, its deadline/ { t = $(NF - 3) / 1000.0; if (t > m) m = t }
+drops=$(grep -cE 'dropped,? +its deadline' "$WORK/r.csv")
+drop_max=$(awk -F, '/dropped,? +its deadline/ { t = $(NF - 3) / 1000.0; if (t > m) m = t }
            END { print m + 0 }' "$WORK/r.csv")
 err_p95=$(sort -n "$WORK/err_ms.txt" | awk '{ v[NR] = $1 } END { if (NR == 0) print 0;
           else { i = int(0.95 * NR); if (i < 1) i = 1; print v[i] } }')
