@@ -22,8 +22,13 @@
  *  - Dissemination. Every state change the core accepts is queued for
  *    piggybacking on pings, acks and gossip frames (fanout members every
  *    gossip interval), fewest-transmitted first, each update at most
- *    retransmit_mult * ceil(log10(N + 1)) times (memberlist's
- *    TransmitLimitedQueue; the λ·log N of the SWIM paper). Frames keep to a
+ *    retransmit_mult * max(2, ceil(log10(N + 1))) times (memberlist's
+ *    TransmitLimitedQueue, the λ·log N of the SWIM paper, floored: below
+ *    10 members memberlist's 4 sends miss a member ~2% of the time, see
+ *    wp_gossip_retransmit_limit). A member the epidemic missed gets the
+ *    record by its next push-pull: every capacity change is everywhere
+ *    within limit x gossip interval + push-pull interval (the fault
+ *    campaign asserts it). Frames keep to a
  *    1400-byte budget, like memberlist's UDP packets.
  *  - Anti-entropy. Every push-pull interval (scaled up above 32 members as
  *    memberlist's pushPullScale) the core exchanges its full state with one
@@ -149,7 +154,13 @@ uint64_t wp_gossip_suspicion_max_ns(const wp_gossip_config *c, size_t n)
 
 uint32_t wp_gossip_retransmit_limit(const wp_gossip_config *c, size_t n)
 {
-    return c->retransmit_mult * (uint32_t)ceil(log10((double)n + 1.0));
+    /* memberlist's mult * ceil(log10(N + 1)), floored at 2 * mult: with L
+     * sends per informed member, a given member misses an update that every
+     * other member holds with probability about e^-L; memberlist's L = 4
+     * below 10 members is ~2% per member per update, the floor (8) is
+     * ~3e-4, what 10..99 members already get. */
+    uint32_t steps = (uint32_t)ceil(log10((double)n + 1.0));
+    return c->retransmit_mult * (steps < 2 ? 2 : steps);
 }
 
 /* ---------------------------------------------------------------- index */

@@ -221,6 +221,7 @@ typedef struct wp_gossip_sim_config {
     double loss;               /* independent drop probability per message */
     uint64_t seed;
     double duration_s;         /* whole run, warm-up included (>= 120) */
+    double converge_limit_s;   /* a capacity trial open longer is unconverged (0: 30 s) */
     uint32_t trials;           /* capacity-change trials */
 } wp_gossip_sim_config;
 
@@ -229,7 +230,8 @@ typedef struct wp_gossip_sim_result {
     uint32_t trials;
     double convergence_s_p50;  /* capacity change seen by ceil(99.99%) of the others */
     double convergence_s_max;
-    uint32_t trials_unconverged; /* trials that did not reach the target in 30 s */
+    uint32_t trials_unconverged; /* trials that did not reach the target within
+                                  * converge_limit_s (or before the run ended) */
     double detection_s;        /* kill -> every live member has it dead */
     bool detected;
     double suspicion_min_s;    /* the bound at this size */
