@@ -167,6 +167,7 @@ typedef struct wp_gossip_stats {
     uint64_t suspicions;      /* members this core started suspecting */
     uint64_t deaths_declared; /* suspicion timers that expired here */
     uint64_t refutations;     /* times this member refuted a rumour about itself */
+    uint64_t records_refused; /* records with an absurd incarnation or version jump */
     uint64_t push_pulls;
     uint32_t awareness;       /* Lifeguard local health score, 0 = healthy */
 } wp_gossip_stats;
