@@ -110,11 +110,15 @@ int wp_fsim_raft_run(uint64_t seed, const wp_fsim_opts *o, wp_fsim_report *rep, 
 
 /* One seeded run of the gossip simulation (faultsim/gossip_campaign.c):
  * 3..16 members, 0-5% loss, random delays, one kill. Invariants (rep->ok,
- * rep->why): the killed member ends dead in every live member's view, and
- * without loss no live member is ever declared dead. Counted, not yet an
- * invariant: capacity changes that did not reach every member within 30 s
- * (rep->unconverged; 15 of the first 500 seeds have one, seed 108 without
- * loss: not investigated yet). */
+ * rep->why): the killed member ends dead in every live member's view;
+ * without loss no live member is ever declared dead; every capacity change
+ * reaches every other live member within wp_fsim_gossip_bound_s
+ * (rep->unconverged counts those that did not). */
+/* The capacity convergence bound in seconds for n members (n <= 32):
+ * retransmit limit x gossip interval + push-pull interval + one round trip
+ * at max_oneway_ms. */
+struct wp_gossip_config;
+double wp_fsim_gossip_bound_s(const struct wp_gossip_config *c, size_t n, double max_oneway_ms);
 int wp_fsim_gossip_run(uint64_t seed, wp_fsim_report *rep, wp_err *err);
 
 #endif /* WP_FAULTSIM_H */

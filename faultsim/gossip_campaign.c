@@ -11,6 +11,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+double wp_fsim_gossip_bound_s(const wp_gossip_config *c, size_t n, double max_oneway_ms)
+{
+    /* Every informed member sends an update at most L times, fanout per
+     * gossip interval, so the epidemic is over within L gossip intervals;
+     * a member it missed gets the record from its next push-pull, at most
+     * one push-pull interval later (n <= 32: no pushPullScale), one round
+     * trip after that. */
+    uint32_t limit = wp_gossip_retransmit_limit(c, n);
+    return ((double)limit * (double)c->gossip_interval_ns + (double)c->push_pull_interval_ns) /
+               1e9 +
+           2.0 * max_oneway_ms / 1e3;
+}
+
 int wp_fsim_gossip_run(uint64_t seed, wp_fsim_report *rep, wp_err *err)
 {
     memset(rep, 0, sizeof *rep);
@@ -35,6 +48,7 @@ int wp_fsim_gossip_run(uint64_t seed, wp_fsim_report *rep, wp_err *err)
     cfg.seed = seed;
     cfg.duration_s = 120;
     cfg.trials = 3;
+    cfg.converge_limit_s = wp_fsim_gossip_bound_s(&cfg.gossip, n, 80.0);
     wp_gossip_sim_result r;
     int rv = wp_gossip_sim_run(&cfg, &r, err);
     free(d);
@@ -44,6 +58,11 @@ int wp_fsim_gossip_run(uint64_t seed, wp_fsim_report *rep, wp_err *err)
     rep->losses = loss > 0;
     rep->ok = true;
     rep->unconverged = r.trials_unconverged;
+    if (r.trials_unconverged > 0 && rep->ok)
+        rep->ok = false, snprintf(rep->why, sizeof rep->why,
+                                  "%zu members, loss %.2f: %u of %u capacity changes not at "
+                                  "every member within %.1f s", n, loss, r.trials_unconverged,
+                                  r.trials, cfg.converge_limit_s);
     if (!r.detected)
         rep->ok = false, snprintf(rep->why, sizeof rep->why,
                                   "%zu members, loss %.2f: the killed member is not dead in "

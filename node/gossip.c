@@ -22,8 +22,13 @@
  *  - Dissemination. Every state change the core accepts is queued for
  *    piggybacking on pings, acks and gossip frames (fanout members every
  *    gossip interval), fewest-transmitted first, each update at most
- *    retransmit_mult * ceil(log10(N + 1)) times (memberlist's
- *    TransmitLimitedQueue; the λ·log N of the SWIM paper). Frames keep to a
+ *    retransmit_mult * max(2, ceil(log10(N + 1))) times (memberlist's
+ *    TransmitLimitedQueue, the λ·log N of the SWIM paper, floored: below
+ *    10 members memberlist's 4 sends miss a member ~2% of the time, see
+ *    wp_gossip_retransmit_limit). A member the epidemic missed gets the
+ *    record by its next push-pull: every capacity change is everywhere
+ *    within limit x gossip interval + push-pull interval (the fault
+ *    campaign asserts it). Frames keep to a
  *    1400-byte budget, like memberlist's UDP packets.
  *  - Anti-entropy. Every push-pull interval (scaled up above 32 members as
  *    memberlist's pushPullScale) the core exchanges its full state with one
@@ -63,6 +68,29 @@
  * depth, draining) has a version only its owner increments; every other
  * member keeps the highest version it has seen, independently of status.
  * Records travel whole in every update (wire format: codec.c).
+ *
+ * Forged records (issue 14; authentication is not here, these are bounds
+ * that hold without it). Nobody but X can push X's incarnation or
+ * capacity version to the maximum, and nothing wraps:
+ *  - every +1 (refutation, set_capacity) saturates at 2^64 - 1;
+ *  - a record about X that moves X's incarnation more than
+ *    WP_GOSSIP_INC_JUMP_MAX (2^16) past the one held is refused, by X
+ *    about itself too (it does not refute an absurd claim, so it is never
+ *    forced near the maximum). A real member's incarnation moves by one
+ *    per refutation or restart: 65,536 of them unseen by a peer is far
+ *    beyond any partition we expect, while 2^64 / 2^16 = 2^48 accepted
+ *    forgeries in a row would be needed to reach the top;
+ *  - a capacity record about X moving the version more than
+ *    WP_GOSSIP_CAP_JUMP_MAX (2^24: a change every 10 ms for 46 h) past the
+ *    held one is refused, and one from an older life of X (lower
+ *    incarnation) is ignored;
+ *  - X's own record wins: X hearing a record about itself at its own
+ *    incarnation with a capacity version it never produced bumps its
+ *    incarnation (as a refutation), and an ALIVE record at a higher
+ *    incarnation, which only X makes, replaces the capacity record
+ *    whatever its version: a forged version is overwritten by X's next
+ *    refutation. A forger who keeps forging costs X one refutation per
+ *    forgery; stopping it needs keys (issue 14's CurveZMQ part).
  *
  * Invariants: members[0] is this member; the id index (open addressing,
  * rebuilt on reap/reshuffle) maps every id to its slot; bq[0..n_bcast)
@@ -149,7 +177,13 @@ uint64_t wp_gossip_suspicion_max_ns(const wp_gossip_config *c, size_t n)
 
 uint32_t wp_gossip_retransmit_limit(const wp_gossip_config *c, size_t n)
 {
-    return c->retransmit_mult * (uint32_t)ceil(log10((double)n + 1.0));
+    /* memberlist's mult * ceil(log10(N + 1)), floored at 2 * mult: with L
+     * sends per informed member, a given member misses an update that every
+     * other member holds with probability about e^-L; memberlist's L = 4
+     * below 10 members is ~2% per member per update, the floor (8) is
+     * ~3e-4, what 10..99 members already get. */
+    uint32_t steps = (uint32_t)ceil(log10((double)n + 1.0));
+    return c->retransmit_mult * (steps < 2 ? 2 : steps);
 }
 
 /* ---------------------------------------------------------------- index */
@@ -380,7 +414,7 @@ void wp_gossip_set_capacity(wp_gossip *g, uint64_t now_ns, const wp_gossip_capac
     g->mem[0].m.cap = *cap;
     if (g->mem[0].m.cap.n_warm > WP_GOSSIP_MAX_WARM)
         g->mem[0].m.cap.n_warm = WP_GOSSIP_MAX_WARM;
-    g->mem[0].m.cap.version = v + 1;
+    g->mem[0].m.cap.version = wp_gossip__inc_sat(v);
     wp_gossip__queue_bcast(g, 0);
 }
 

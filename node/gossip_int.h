@@ -13,6 +13,20 @@
 
 #define MAX_RELAYS 64u
 
+/* Hardening bounds (gossip.c's essay, "Forged records"): the most a
+ * record may move a member's incarnation or capacity version past what
+ * this view holds. Larger jumps are refused and counted. */
+#define WP_GOSSIP_INC_JUMP_MAX (1ULL << 16)
+#define WP_GOSSIP_CAP_JUMP_MAX (1ULL << 24)
+
+/* a + 1, saturating at UINT64_MAX (incarnations and versions never wrap). */
+static inline uint64_t wp_gossip__inc_sat(uint64_t a) { return a == UINT64_MAX ? a : a + 1; }
+/* b - a > max, for b > a (a jump too large to accept). */
+static inline bool wp_gossip__jump_over(uint64_t a, uint64_t b, uint64_t max)
+{
+    return b > a && b - a > max;
+}
+
 /* A pending broadcast, for ordering. */
 typedef struct cand {
     uint32_t transmits;

@@ -18,7 +18,9 @@
  *   2. after the warm-up (max(joined, 30 s)), `trials` capacity changes,
  *      10 s apart, each on a random member: convergence is the time until
  *      ceil(99.99% of the other N - 1) members hold the new version (a
- *      trial still open when the next starts counts as unconverged);
+ *      killed member counts as reached); each trial is followed on its own,
+ *      and one still open converge_limit_s (default 30 s) after it started,
+ *      or at the end of the run, counts as unconverged;
  *   3. 5 s later one random member is killed (it stops sending, receiving
  *      and ticking): detection is the time until every live member has it
  *      dead (or left) in its view;
@@ -47,6 +49,14 @@ typedef struct ev {
 
 typedef struct sim sim;
 
+typedef struct trial {
+    bool open;
+    uint32_t node;
+    uint64_t version;
+    uint64_t start;
+    size_t seen_count;
+} trial;
+
 typedef struct hook_ctx {
     sim *s;
     uint32_t node;
@@ -68,14 +78,12 @@ struct sim {
     uint64_t evseq;
     bool oom;
 
-    /* trial */
-    bool trial_active;
-    uint32_t trial_node;
-    uint64_t trial_version;
-    uint64_t trial_start;
-    bool *seen;
-    size_t seen_count;
+    /* trials: each followed on its own until it converges or its limit */
+    uint32_t n_trials;  /* started */
+    trial *trials;      /* cfg->trials */
+    bool *seen;         /* cfg->trials x n */
     size_t seen_target;
+    uint64_t limit_ns;
     double *conv_s;
     uint32_t n_conv;
     uint32_t unconverged;
@@ -188,17 +196,41 @@ static void flush(sim *s, uint32_t i, uint64_t now)
     schedule(s, i, now);
 }
 
+/* Member j counts for trial t once it holds the trial's version (a killed
+ * member counts as reached: it cannot take part any more). */
+static void trial_reach(sim *s, uint32_t t, uint32_t j, uint64_t now)
+{
+    trial *tr = &s->trials[t];
+    bool *seen = &s->seen[(size_t)t * s->n];
+    if (!tr->open || seen[j] || j == tr->node)
+        return;
+    if (!s->dead[j]) {
+        const wp_gossip_member *m = wp_gossip_find(s->g[j], s->id[tr->node]);
+        if (!m || m->cap.version < tr->version)
+            return;
+    }
+    seen[j] = true;
+    if (++tr->seen_count >= s->seen_target) {
+        s->conv_s[s->n_conv++] = (double)(now - tr->start) / 1e9;
+        tr->open = false;
+    }
+}
+
 static void check_trial(sim *s, uint32_t j, uint64_t now)
 {
-    if (!s->trial_active || s->seen[j] || j == s->trial_node || s->dead[j])
-        return;
-    const wp_gossip_member *m = wp_gossip_find(s->g[j], s->id[s->trial_node]);
-    if (!m || m->cap.version < s->trial_version)
-        return;
-    s->seen[j] = true;
-    if (++s->seen_count >= s->seen_target) {
-        s->conv_s[s->n_conv++] = (double)(now - s->trial_start) / 1e9;
-        s->trial_active = false;
+    for (uint32_t t = 0; t < s->n_trials; t++)
+        trial_reach(s, t, j, now);
+}
+
+/* Trials open past their limit are unconverged. */
+static void expire_trials(sim *s, uint64_t now, bool all)
+{
+    for (uint32_t t = 0; t < s->n_trials; t++) {
+        trial *tr = &s->trials[t];
+        if (tr->open && (all || now - tr->start > s->limit_ns)) {
+            tr->open = false;
+            s->unconverged++;
+        }
     }
 }
 
@@ -245,11 +277,14 @@ int wp_gossip_sim_run(const wp_gossip_sim_config *cfg, wp_gossip_sim_result *res
     s.id = calloc(n, sizeof *s.id);
     s.sched = calloc(n, sizeof *s.sched);
     s.dead = calloc(n, sizeof *s.dead);
-    s.seen = calloc(n, sizeof *s.seen);
+    s.trials = calloc(cfg->trials, sizeof *s.trials);
+    s.seen = calloc(n * cfg->trials, sizeof *s.seen);
+    s.limit_ns = (uint64_t)((cfg->converge_limit_s > 0 ? cfg->converge_limit_s : 30.0) * 1e9);
+    s.seen_target = (size_t)ceil(0.9999 * (double)(n - 1));
     s.saw_dead = calloc(n, sizeof *s.saw_dead);
     s.conv_s = calloc(cfg->trials, sizeof *s.conv_s);
     rv = WP_OK;
-    if (!s.node_rng || !s.g || !s.hctx || !s.addr || !s.id || !s.sched || !s.dead || !s.seen ||
+    if (!s.node_rng || !s.g || !s.hctx || !s.addr || !s.id || !s.sched || !s.dead || !s.seen || !s.trials ||
         !s.saw_dead || !s.conv_s) {
         rv = wp_errf(err, WP_ENOMEM, "sim gossip: out of memory");
         goto out;
@@ -288,6 +323,7 @@ int wp_gossip_sim_run(const wp_gossip_sim_config *cfg, wp_gossip_sim_result *res
         }
         uint64_t now = e.at;
         res->simulated_s = (double)now / 1e9;
+        expire_trials(&s, now, false);
         switch (e.kind) {
         case EV_TIMER:
             if (s.dead[e.node] || s.sched[e.node] != e.at)
@@ -333,8 +369,6 @@ int wp_gossip_sim_run(const wp_gossip_sim_config *cfg, wp_gossip_sim_result *res
             break;
         }
         case EV_TRIAL: {
-            if (s.trial_active)
-                s.unconverged++;
             uint32_t x = (uint32_t)wp_rng_below(&s.rng, n);
             const wp_gossip_member *me = wp_gossip_self_member(s.g[x]);
             wp_gossip_capacity cap = me->cap;
@@ -342,23 +376,18 @@ int wp_gossip_sim_run(const wp_gossip_sim_config *cfg, wp_gossip_sim_result *res
                                          ? cap.gpu_mem_free_bytes - WP_NS_PER_S
                                          : 80ULL << 30;
             wp_gossip_set_capacity(s.g[x], now, &cap);
-            s.trial_active = true;
-            s.trial_node = x;
-            s.trial_version = wp_gossip_self_member(s.g[x])->cap.version;
-            s.trial_start = now;
-            memset(s.seen, 0, n * sizeof *s.seen);
-            s.seen_count = 0;
-            s.seen_target = (size_t)ceil(0.9999 * (double)(n - 1));
+            s.trials[s.n_trials++] = (trial){.open = true,
+                                             .node = x,
+                                             .version = wp_gossip_self_member(s.g[x])->cap.version,
+                                             .start = now};
             schedule(&s, x, now);
             break;
         }
         case EV_KILL: {
-            if (s.trial_active) {
-                s.unconverged++;
-                s.trial_active = false;
-            }
             uint32_t k = (uint32_t)wp_rng_below(&s.rng, n);
             s.dead[k] = true;
+            for (uint32_t t = 0; t < s.n_trials; t++)
+                trial_reach(&s, t, k, now);
             s.killed = k;
             s.killed_any = true;
             s.kill_at = now;
@@ -367,8 +396,7 @@ int wp_gossip_sim_run(const wp_gossip_sim_config *cfg, wp_gossip_sim_result *res
         }
         free(e.data);
     }
-    if (s.trial_active)
-        s.unconverged++;
+    expire_trials(&s, 0, true);
     if (s.oom) {
         rv = wp_errf(err, WP_ENOMEM, "sim gossip: out of memory");
         goto out;
@@ -407,6 +435,7 @@ out:
     free(s.sched);
     free(s.dead);
     free(s.seen);
+    free(s.trials);
     free(s.saw_dead);
     free(s.conv_s);
     return rv;

@@ -291,7 +291,7 @@ static void refute(wp_gossip *g, uint64_t now, uint64_t their_inc)
 {
     member *self = &g->mem[0];
     if (their_inc >= self->m.incarnation)
-        self->m.incarnation = their_inc + 1;
+        self->m.incarnation = wp_gossip__inc_sat(their_inc);
     self->m.status = WP_MEMBER_ALIVE;
     self->m.status_from[0] = '\0';
     g->st.refutations++;
@@ -333,6 +333,16 @@ void wp_gossip__merge_record(wp_gossip *g, uint64_t now, const wp_gossip_member 
     if (strcmp(r.id, self->m.id) == 0) {
         if (g->leaving)
             return;
+        if (wp_gossip__jump_over(self->m.incarnation, r.incarnation, WP_GOSSIP_INC_JUMP_MAX)) {
+            g->st.records_refused++; /* not ours to follow: refuse, do not refute */
+            return;
+        }
+        if (r.incarnation == self->m.incarnation && r.cap.version > self->m.cap.version) {
+            /* A capacity record of ours we never produced: outbid it with
+             * a new incarnation, which makes peers take our record. */
+            refute(g, now, r.incarnation);
+            return;
+        }
         if (r.status != WP_MEMBER_ALIVE && r.incarnation >= self->m.incarnation)
             refute(g, now, r.incarnation);
         else if (r.status != WP_MEMBER_ALIVE)
@@ -354,10 +364,21 @@ void wp_gossip__merge_record(wp_gossip *g, uint64_t now, const wp_gossip_member 
         return;
     }
     member *x = &g->mem[idx];
+    if (wp_gossip__jump_over(x->m.incarnation, r.incarnation, WP_GOSSIP_INC_JUMP_MAX)) {
+        g->st.records_refused++;
+        return;
+    }
     bool changed = false;
-    if (r.cap.version > x->m.cap.version) {
-        x->m.cap = r.cap;
+    if (r.status == WP_MEMBER_ALIVE && r.incarnation > x->m.incarnation) {
+        x->m.cap = r.cap; /* the member's own record of a newer life */
         changed = true;
+    } else if (r.incarnation >= x->m.incarnation && r.cap.version > x->m.cap.version) {
+        if (wp_gossip__jump_over(x->m.cap.version, r.cap.version, WP_GOSSIP_CAP_JUMP_MAX)) {
+            g->st.records_refused++;
+        } else {
+            x->m.cap = r.cap;
+            changed = true;
+        }
     }
     wp_member_status old = x->m.status;
     bool status_changed = false;

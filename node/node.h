@@ -167,6 +167,7 @@ typedef struct wp_gossip_stats {
     uint64_t suspicions;      /* members this core started suspecting */
     uint64_t deaths_declared; /* suspicion timers that expired here */
     uint64_t refutations;     /* times this member refuted a rumour about itself */
+    uint64_t records_refused; /* records with an absurd incarnation or version jump */
     uint64_t push_pulls;
     uint32_t awareness;       /* Lifeguard local health score, 0 = healthy */
 } wp_gossip_stats;
@@ -221,6 +222,7 @@ typedef struct wp_gossip_sim_config {
     double loss;               /* independent drop probability per message */
     uint64_t seed;
     double duration_s;         /* whole run, warm-up included (>= 120) */
+    double converge_limit_s;   /* a capacity trial open longer is unconverged (0: 30 s) */
     uint32_t trials;           /* capacity-change trials */
 } wp_gossip_sim_config;
 
@@ -229,7 +231,8 @@ typedef struct wp_gossip_sim_result {
     uint32_t trials;
     double convergence_s_p50;  /* capacity change seen by ceil(99.99%) of the others */
     double convergence_s_max;
-    uint32_t trials_unconverged; /* trials that did not reach the target in 30 s */
+    uint32_t trials_unconverged; /* trials that did not reach the target within
+                                  * converge_limit_s (or before the run ended) */
     double detection_s;        /* kill -> every live member has it dead */
     bool detected;
     double suspicion_min_s;    /* the bound at this size */
