@@ -231,6 +231,7 @@ typedef struct node {
     /* request-path counters */
     uint64_t st_in, st_ok, st_err, st_bad, st_retries, st_fwd, st_served, st_late;
     uint64_t st_bad_node, st_client_drops;
+    struct node_metrics *nm; /* NULL without --metrics (metrics.c) */
 } node;
 
 /* ---------------------------------------------------------------- functions */
@@ -308,5 +309,36 @@ void target_shutdown(node *n);
 /* placement_sync.c */
 void on_cap_timer(uv_timer_t *t);
 void on_pl_timer(uv_timer_t *t);
+
+/* metrics.c: Prometheus metrics (--metrics). Every hook is a no-op
+ * without --metrics. Event counters for the fault work: one line in
+ * NM_EVENTS adds a series (sym, family, help, label, value) and
+ * nm_bump(n, sym) counts it. */
+#define NM_EVENTS(X)                                                                           \
+    X(NM_FRAME_REFUSED_REQUEST, "warmpath_frames_refused_total",                              \
+      "Frames refused before decoding (size, rate or shape limits), by socket.", "socket",      \
+      "request")                                                                              \
+    X(NM_FRAME_REFUSED_PEER, "warmpath_frames_refused_total", "", "socket", "peer")            \
+    X(NM_FRAME_REFUSED_ADMIN, "warmpath_frames_refused_total", "", "socket", "admin")          \
+    X(NM_DEADLINE_ADMISSION, "warmpath_deadline_total",                                       \
+      "Requests refused or dropped because of their deadline, by stage.", "stage",             \
+      "ingress_admission")                                                                    \
+    X(NM_DEADLINE_INGRESS_EXPIRED, "warmpath_deadline_total", "", "stage", "ingress_expired")  \
+    X(NM_DEADLINE_TARGET_DROPPED, "warmpath_deadline_total", "", "stage", "target_dropped")
+typedef enum nm_event {
+#define NM_SYM(sym, fam, help, label, value) sym,
+    NM_EVENTS(NM_SYM)
+#undef NM_SYM
+    NM_EVENT_COUNT
+} nm_event;
+typedef struct node_metrics node_metrics;
+int nm_open(node *n, const char *addr, wp_err *err); /* registry + HTTP thread */
+void nm_start(node *n);                              /* the refresh timer */
+void nm_close(node *n);                              /* shutdown: closes the timer */
+void nm_free(node *n);                               /* after the loop: stops HTTP */
+void nm_ingress_done(node *n, const Warmpath__Infer__InferResponse *resp);
+void nm_target_done(node *n, const char *model, int status);
+void nm_first_token(node *n, const char *model, double ttft_s);
+void nm_bump(node *n, nm_event e);
 
 #endif /* WP_NODE_INT_H */

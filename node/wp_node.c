@@ -125,6 +125,7 @@ static void begin_shutdown(node *n, const char *why)
     close_handle((uv_handle_t *)&n->gpu_timer);
     close_handle((uv_handle_t *)&n->cap_timer);
     close_handle((uv_handle_t *)&n->pl_timer);
+    nm_close(n);
     if (n->gpu_kind != WP_GPU_MODEL && n->gw)
         close_handle((uv_handle_t *)&n->wasync);
 }
@@ -142,7 +143,8 @@ static const char *const usage_text =
     "               [--probe-interval-ms MS] [--probe-timeout-ms MS]\n"
     "               [--gossip-interval-ms MS] [--push-pull-s S] [--dead-reap-s S]\n"
     "               [--request ADDR] [--placement ADDR,...] [--gpu-backend cuda|cpu|model]\n"
-    "               [--model-file NAME=PATH]... [--hop-timeout-floor-ms MS] [--log-level L]\n\n"
+    "               [--model-file NAME=PATH]... [--hop-timeout-floor-ms MS] [--log-level L]\n"
+    "               [--metrics HOST:PORT]\n\n"
     "A warmpath node: SWIM + Lifeguard membership and GPU-capacity gossip over\n"
     "ZeroMQ (msgpack frames), an admin endpoint (protobuf, proto/admin.proto).\n\n"
     "  --city CODE      city of this node (a code of the edge preset, e.g. FRA)\n"
@@ -175,7 +177,9 @@ static const char *const usage_text =
     "  --gpus N / --gpu-mem-gb G  also the worker's capacity: G GiB of GPU memory\n"
     "  --hop-timeout-floor-ms MS  floor of a forward attempt's deadline (default\n"
     "                   250; deadline = floor + 2 x the expected cost)\n"
-    "  --log-level L    error, warn, info (default), debug\n\n"
+    "  --log-level L    error, warn, info (default), debug\n"
+    "  --metrics HOST:PORT  serve Prometheus metrics over HTTP at /metrics\n"
+    "                   (e.g. 127.0.0.1:9100)\n\n"
     "Stops with a graceful leave on SIGINT or SIGTERM.\n";
 
 static int usage_error(const char *fmt, ...) WP_PRINTF(1, 2);
@@ -222,6 +226,7 @@ int main(int argc, char **argv)
         {"gpu-backend", required_argument, NULL, 9},
         {"model-file", required_argument, NULL, 10},
         {"hop-timeout-floor-ms", required_argument, NULL, 11},
+        {"metrics", required_argument, NULL, 12},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -231,7 +236,7 @@ int main(int argc, char **argv)
     n->my_city = -1;
     n->gpu_tfd = -1;
     const char *city = NULL, *id = NULL, *bind = NULL, *join = NULL, *admin = NULL;
-    const char *request = NULL, *placement = NULL;
+    const char *request = NULL, *placement = NULL, *metrics = NULL;
     int gpu_kind = -1;
     char mf_name[32][WP_NAME_MAX];
     const char *mf_path[32];
@@ -318,6 +323,7 @@ int main(int argc, char **argv)
             if (parse_ms(optarg, 1, 600000, &n->hop_floor_ns))
                 return usage_error("--hop-timeout-floor-ms must be 1..600000, got '%s'", optarg);
             break;
+        case 12: metrics = optarg; break;
         case 'h':
             fputs(usage_text, stdout);
             return 0;
@@ -395,6 +401,10 @@ int main(int argc, char **argv)
     inc++;
     if (persist_incarnation(n, inc) != WP_OK) {
         fprintf(stderr, "wp-node: cannot write %s/incarnation\n", n->state_dir);
+        goto out_early;
+    }
+    if (metrics && nm_open(n, metrics, &err) != WP_OK) {
+        fprintf(stderr, "wp-node: --metrics: %s\n", wp_err_text(&err));
         goto out_early;
     }
 
@@ -598,6 +608,7 @@ int main(int argc, char **argv)
             n->wthread_on = true;
     }
     view_sync(n);
+    nm_start(n);
 
     WP_INFO(n->id, "up: city %s, gossip %s, admin %s, incarnation %llu, wan emulation %s",
             n->city, n->bind_addr, n->admin_addr[0] ? n->admin_addr : "off",
@@ -676,6 +687,7 @@ out_core:
     free(n->peers);
     wp_gossip_free(n->g);
 out_early:
+    nm_free(n);
     for (size_t i = 0; i < n->n_joins; i++)
         free(n->joins[i]);
     free(n->joins);

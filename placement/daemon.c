@@ -36,6 +36,7 @@
 #include <zmq.h>
 
 #include "consensus/consensus.h"
+#include "placement/pmetrics.h"
 #include "placement/client.h"
 #include "placement/placement.h"
 
@@ -86,6 +87,7 @@ typedef struct daemon {
     char last_demand_sig[4096];
     bool demand_pending;
     uint64_t started_ms;
+    wp_pmetrics *pm; /* --metrics (pmetrics.c) */
 } daemon_t;
 
 static uint64_t now_ms(void)
@@ -818,6 +820,7 @@ static void on_check(uv_check_t *h)
 static void on_tick(uv_timer_t *t)
 {
     daemon_t *d = t->data;
+    wp_pmetrics_refresh(d->pm, d->cons, d->state);
     bool leader = wp_consensus_is_leader(d->cons);
     uint64_t now = now_ms();
     leader_barrier(d); /* retries one that failed */
@@ -932,6 +935,7 @@ static void usage(FILE *fp)
             "  --demand-period-ms MS  how often measured request rates may be committed\n"
             "                      (default 10000)\n"
             "  --log-level LEVEL   error, warn, info (default), debug, trace\n"
+            "  --metrics HOST:PORT serve Prometheus metrics over HTTP at /metrics\n"
             "  --help              this text\n");
 }
 
@@ -959,6 +963,7 @@ int main(int argc, char **argv)
     static daemon_t D;
     daemon_t *d = &D;
     const char *bind = NULL, *raft = NULL, *peers = NULL, *dir = NULL, *topo = "edge";
+    const char *metrics = NULL;
     uint64_t id = 0, election = 300, heartbeat = 30, node_timeout = 10000, demand_period = 10000;
     static const struct option opts[] = {
         {"id", required_argument, 0, 'i'},          {"bind", required_argument, 0, 'b'},
@@ -968,6 +973,7 @@ int main(int argc, char **argv)
         {"node-timeout-ms", required_argument, 0, 'n'},
         {"demand-period-ms", required_argument, 0, 'D'},
         {"log-level", required_argument, 0, 'l'},   {"help", no_argument, 0, 'h'},
+        {"metrics", required_argument, 0, 'M'},
         {0, 0, 0, 0},
     };
     int ch;
@@ -979,6 +985,7 @@ int main(int argc, char **argv)
         case 'p': peers = optarg; break;
         case 'd': dir = optarg; break;
         case 't': topo = optarg; break;
+        case 'M': metrics = optarg; break;
         case 'e': if (parse_uint(optarg, "--election-ms", 60000, &election)) return 2; break;
         case 'H': if (parse_uint(optarg, "--heartbeat-ms", 60000, &heartbeat)) return 2; break;
         case 'n':
@@ -1071,6 +1078,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "wp-placement: out of memory\n");
         return 1;
     }
+    if (metrics && wp_pmetrics_open(metrics, id, &d->pm, &err) != WP_OK) {
+        fprintf(stderr, "wp-placement: --metrics: %s\n", wp_err_text(&err));
+        return 1;
+    }
 
     uv_loop_init(&d->loop);
     d->zctx = zmq_ctx_new();
@@ -1134,6 +1145,7 @@ int main(int argc, char **argv)
     if (lc != 0)
         WP_ERROR("placement", "loop closed with handles still open: %s", uv_strerror(lc));
     zmq_ctx_term(d->zctx);
+    wp_pmetrics_free(d->pm);
     wp_place_state_free(d->state);
     wp_place_geo_close(&d->geo);
     wp_topo_free(d->topo);

@@ -27,6 +27,9 @@ need_pc raft libraft-dev
 need_pc libuv libuv1-dev
 need_pc msgpack libmsgpack-dev
 need_pc cmocka libcmocka-dev
+need_pc libmicrohttpd libmicrohttpd-dev  # the daemons' /metrics endpoint
+need_cmd curl curl                       # tests fetch /metrics
+need_cmd promtool prometheus             # tests: promtool check metrics, a real Prometheus
 
 # pkg-config itself missing makes every need_pc fire: de-duplicate.
 mapfile -t pkgs < <(printf '%s\n' "${pkgs[@]+"${pkgs[@]}"}" | awk 'NF && !seen[$0]++')
