@@ -13,3 +13,4 @@ static uint64_t read_clock(clockid_t id)
 
 uint64_t wp_clock_monotonic_ns(void) { return read_clock(CLOCK_MONOTONIC); }
 uint64_t wp_clock_realtime_ns(void) { return read_clock(CLOCK_REALTIME); }
+uint64_t wp_clock_thread_cpu_ns(void) { return read_clock(CLOCK_THREAD_CPUTIME_ID); }

@@ -55,7 +55,8 @@
     X(WP_EUNSUPPORTED, "not supported")                               \
     X(WP_ENOLEADER, "no leader")                                      \
     X(WP_ENOROUTE, "no node can serve the request")                   \
-    X(WP_ESTATE, "wrong state")
+    X(WP_ESTATE, "wrong state")                                       \
+    X(WP_EUNKNOWN, "outcome unknown")
 
 enum {
 #define WP_ERR_ENUM(name, text) name,
@@ -127,6 +128,10 @@ void wp_logger_logf(const wp_logger *lg, int level, uint64_t now_ns, const char 
 /* The live world's clocks. Pure cores never call these. */
 uint64_t wp_clock_monotonic_ns(void);
 uint64_t wp_clock_realtime_ns(void);
+/* CPU time this thread has used: benchmarks report it beside wall time,
+ * so a figure taken on a shared, busy machine still says what one core
+ * does. */
+uint64_t wp_clock_thread_cpu_ns(void);
 
 /* Reserves `count` distinct free loopback TCP ports (live world only: local
  * clusters, tests, benchmarks). WP_OK, or WP_EIO / WP_ENOMEM with err set. */

@@ -15,6 +15,15 @@
  * were measured to work (150/15 ms) but leave little margin for a
  * scheduler stall on a shared machine, which would cause needless
  * elections. The heartbeat also bounds how soon followers apply a commit.
+ *
+ * Segments: raft 0.15 preallocates each open log segment to the full
+ * segment size and, on start, reads every open segment to its end. With
+ * its default of 8 MiB that took ~1.1 s per server on this machine (three
+ * servers restarting together: 1.3-2.0 s before a leader served, more on a
+ * busy machine, the first server up starting elections the others could
+ * not yet answer). Placement entries are ~100-200 bytes, so 1 MiB segments
+ * hold thousands of them: start takes ~90 ms and a full restart serves a
+ * write after ~0.6-0.7 s (test_placement_cluster faults, test_full_restart).
  */
 #include "consensus/consensus.h"
 
@@ -39,7 +48,21 @@ struct wp_consensus {
     bool transport_ok, io_ok, raft_ok, started, closing;
     void (*close_cb)(void *data);
     void *close_data;
+    /* Restarting raft from disk (after a failed write, or on request). */
+    struct uv_loop_s *loop;
+    char *data_dir;
+    unsigned election_ms, heartbeat_ms, snap_threshold, snap_trailing, segment_kib;
+    wp_consensus_shim *shim;
+    uv_timer_t watch;        /* every WATCH_MS: fenced? then restart */
+    bool raft_open;          /* raft_init done and not closed yet */
+    bool raft_closing;       /* raft_close called, its callback not yet run */
+    bool restarting;         /* raft is closed or closing for a restart */
+    uint64_t retry_at_ms, n_restarts;
+    int handles_open;        /* uv handles not yet closed (watch) */
 };
+
+#define WATCH_MS 50
+#define RETRY_MS 200
 
 /* ---------------------------------------------------------------- fsm */
 
@@ -177,6 +200,320 @@ void wp_consensus_fsm_init(struct raft_fsm *fsm, wp_consensus_sm *sm)
     fsm->snapshot_finalize = fsm_snapshot_finalize;
 }
 
+/* ---------------------------------------------------------------- shim
+ *
+ * Two faults of raft 0.15, fixed underneath it, in its raft_io.
+ *
+ * 1. A follower left behind for good. A follower that answers an
+ *    AppendEntries which adds nothing new (a heartbeat, or entries it
+ *    already has) replies "success, last_log_index = last_stored": its whole
+ *    stored log. If that log ends with entries of an older term that the
+ *    leader does not have (a leader that was cut off appended them), the
+ *    leader records them as matched; later heartbeats carry the leader's
+ *    last index, the follower rejects them (its entry there has another
+ *    term), and the leader discards the rejection as stale because its
+ *    match index is already there. The follower never gets the leader's
+ *    entries and its commit index stays behind forever; worse, the leader
+ *    counts it towards the majority for entries it does not hold.
+ *    Reproduced in tests/sim/test_placement_raft.c (seed 5: servers 0 and 3
+ *    hold term-2 entries at 24-25, the term-3 leader's progress says match
+ *    25, their commit stays at 23). Upstream raft later tracks the proven
+ *    match index on the follower for this reason. The shim does the same
+ *    from below: while raft handles an incoming AppendEntries, a success
+ *    answer it sends is capped at prev_log_index + n_entries of that
+ *    request, the index up to which the follower's log is proven to match.
+ *    The leader then sees the real match index, its next heartbeat is
+ *    rejected above it, it probes back and overwrites the stale entries.
+ *    (Answers sent later, after a disk write, need no cap: the write
+ *    truncated any conflicting suffix first.)
+ *
+ * 2. A failed disk write. raft 0.15 rolls its in-memory log back after a
+ *    failed append and hands the same index to the next entry in the same
+ *    term (canonical/raft#320): a follower that already received the first
+ *    entry at that index applies it while the others apply the second one.
+ *    And its uv layer keeps writing requests queued behind the failed one,
+ *    so entries can sit on disk past a hole (canonical/raft#466). The shim
+ *    fences the server at the first failed write (append, term or vote):
+ *    from then on every send is refused, so nothing built on the rolled-back
+ *    log ever reaches another server, and every write reports failure, even
+ *    one that succeeded, so nothing past the hole is acknowledged. The
+ *    owner (wp_consensus) then closes the raft instance and starts a new one
+ *    from what is on disk, retrying until the disk takes writes again. */
+
+struct wp_consensus_shim {
+    struct raft_io *io;
+    int (*start)(struct raft_io *, unsigned, raft_io_tick_cb, raft_io_recv_cb);
+    int (*send)(struct raft_io *, struct raft_io_send *, const struct raft_message *,
+                raft_io_send_cb);
+    int (*append)(struct raft_io *, struct raft_io_append *, const struct raft_entry[],
+                  unsigned, raft_io_append_cb);
+    int (*set_term)(struct raft_io *, raft_term);
+    int (*set_vote)(struct raft_io *, raft_id);
+    raft_io_recv_cb recv;
+    bool answering;          /* raft is handling an AppendEntries now */
+    raft_index proven_index; /* its prev_log_index + n_entries */
+    uint64_t n_capped;
+    int disk_status;         /* first failed write; 0 = none */
+    bool inject;             /* tests: the next write completes with an error */
+    bool releasing;          /* the instance is closing: report results */
+    bool guard_truncate;     /* raft's fixture: see wp_consensus_shim_guard_fixture */
+    bool bare;               /* tests: pass everything through unchanged */
+    int (*truncate)(struct raft_io *, raft_index);
+    int (*bootstrap)(struct raft_io *, const struct raft_configuration *);
+    raft_index persisted;    /* entries the backend has written (guard only) */
+    struct shim_write *held; /* results held back while fenced */
+};
+
+typedef struct shim_write {
+    struct raft_io_append inner;
+    struct raft_io_append *outer;
+    raft_io_append_cb cb;
+    wp_consensus_shim *shim;
+    struct shim_write *next;
+    unsigned n; /* entries in this write */
+} shim_write;
+
+static const char *raft_code_text(int rv);
+
+/* raft_init points io->data at the raft instance; the shim hangs on that
+ * instance's user data pointer, which raft itself never touches. */
+static wp_consensus_shim *shim_of(struct raft_io *io)
+{
+    return ((struct raft *)io->data)->data;
+}
+
+static void shim_fence(wp_consensus_shim *s, int status)
+{
+    if (s->disk_status == 0) {
+        s->disk_status = status;
+        WP_WARN("consensus", "disk write failed (%s): this server stops talking to the others "
+                "until it restarts raft from disk", raft_code_text(status));
+    }
+}
+
+static void shim_recv(struct raft_io *io, struct raft_message *m)
+{
+    wp_consensus_shim *s = shim_of(io);
+    if (s->disk_status != 0)
+        return; /* fenced: hears nothing either */
+    bool ae = m->type == RAFT_IO_APPEND_ENTRIES;
+    if (ae) {
+        s->answering = true;
+        s->proven_index = m->append_entries.prev_log_index + m->append_entries.n_entries;
+    }
+    s->recv(io, m);
+    if (ae)
+        s->answering = false;
+}
+
+static int shim_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
+                      raft_io_recv_cb recv)
+{
+    wp_consensus_shim *s = shim_of(io);
+    s->recv = recv;
+    return s->start(io, msecs, tick, shim_recv);
+}
+
+static int shim_send(struct raft_io *io, struct raft_io_send *req, const struct raft_message *m,
+                     raft_io_send_cb cb)
+{
+    wp_consensus_shim *s = shim_of(io);
+    if (s->disk_status != 0)
+        return RAFT_NOCONNECTION;
+    if (s->answering && !s->bare && m->type == RAFT_IO_APPEND_ENTRIES_RESULT &&
+        m->append_entries_result.rejected == 0 &&
+        m->append_entries_result.last_log_index > s->proven_index) {
+        struct raft_message capped = *m; /* both raft_io backends copy it */
+        capped.append_entries_result.last_log_index = s->proven_index;
+        s->n_capped++;
+        return s->send(io, req, &capped, cb);
+    }
+    return s->send(io, req, m, cb);
+}
+
+/* A write's result reaches raft only while the server is not fenced. The
+ * failed write itself and every later one are held back: raft 0.15's
+ * handling of a failed write is what goes wrong (#320: it rolls its log
+ * back and reuses the index; later versions hit an assertion there,
+ * canonical/raft#470). They are reported, as failures, only when the
+ * instance is closed (wp_consensus_shim_release), so raft frees what it
+ * holds for them. */
+static void shim_deliver(shim_write *a, int status)
+{
+    raft_io_append_cb cb = a->cb;
+    struct raft_io_append *outer = a->outer;
+    free(a);
+    outer->cb = cb;
+    cb(outer, status);
+}
+
+static void shim_append_done(struct raft_io_append *inner, int status)
+{
+    shim_write *a = inner->data;
+    wp_consensus_shim *s = a->shim;
+    if (status == 0 && s->inject) {
+        s->inject = false;
+        status = RAFT_NOSPACE;
+    }
+    if (status == 0)
+        s->persisted += a->n;
+    if (s->bare) {
+        shim_deliver(a, status);
+        return;
+    }
+    if (status != 0)
+        shim_fence(s, status);
+    if (s->disk_status != 0 && !s->releasing) {
+        a->next = s->held;
+        s->held = a;
+        return;
+    }
+    shim_deliver(a, s->disk_status != 0 ? s->disk_status : status);
+}
+
+static int shim_append(struct raft_io *io, struct raft_io_append *req,
+                       const struct raft_entry entries[], unsigned n, raft_io_append_cb cb)
+{
+    wp_consensus_shim *s = shim_of(io);
+    shim_write *a = malloc(sizeof *a);
+    if (a == NULL)
+        return RAFT_NOMEM;
+    a->inner.data = a;
+    a->outer = req;
+    a->cb = cb;
+    a->shim = s;
+    a->next = NULL;
+    a->n = n;
+    if (s->disk_status != 0) { /* fenced: held, never written */
+        a->next = s->held;
+        s->held = a;
+        return 0;
+    }
+    int rv = s->append(io, &a->inner, entries, n, shim_append_done);
+    if (rv != 0)
+        free(a);
+    return rv;
+}
+
+/* raft 0.15's in-memory fixture truncates its array at once, even while
+ * writes to it are pending, and reads past its end when the cut lies in
+ * entries not written yet (a crash of the simulation, with or without the
+ * rest of the shim). With the guard, such a cut is skipped: nothing written
+ * lies at or past it; the pending writes land later on the fixture's disk,
+ * which a fixture never reads back. Never used on a real disk. */
+static int shim_truncate(struct raft_io *io, raft_index index)
+{
+    wp_consensus_shim *s = shim_of(io);
+    if (s->guard_truncate && index > s->persisted + 1)
+        return 0;
+    int rv = s->truncate(io, index);
+    if (rv == 0 && index - 1 < s->persisted)
+        s->persisted = index - 1;
+    return rv;
+}
+
+static int shim_bootstrap(struct raft_io *io, const struct raft_configuration *conf)
+{
+    wp_consensus_shim *s = shim_of(io);
+    int rv = s->bootstrap(io, conf);
+    if (rv == 0)
+        s->persisted = 1;
+    return rv;
+}
+
+void wp_consensus_shim_bare(wp_consensus_shim *shim)
+{
+    shim->bare = true;
+}
+
+void wp_consensus_shim_guard_fixture(wp_consensus_shim *shim)
+{
+    shim->guard_truncate = true;
+}
+
+void wp_consensus_shim_release(wp_consensus_shim *shim)
+{
+    shim->releasing = true;
+    while (shim->held != NULL) {
+        shim_write *a = shim->held;
+        shim->held = a->next;
+        shim_deliver(a, shim->disk_status);
+    }
+}
+
+static int shim_set_term(struct raft_io *io, raft_term term)
+{
+    wp_consensus_shim *s = shim_of(io);
+    int rv = s->disk_status != 0 ? s->disk_status : s->set_term(io, term);
+    if (rv != 0 && !s->bare)
+        shim_fence(s, rv);
+    return rv;
+}
+
+static int shim_set_vote(struct raft_io *io, raft_id id)
+{
+    wp_consensus_shim *s = shim_of(io);
+    int rv = s->disk_status != 0 ? s->disk_status : s->set_vote(io, id);
+    if (rv != 0 && !s->bare)
+        shim_fence(s, rv);
+    return rv;
+}
+
+/* Hooks s (zeroed) into io after raft_init; false if io is not ready. */
+static bool shim_attach(wp_consensus_shim *s, struct raft_io *io)
+{
+    struct raft *r = io->data;
+    if (r == NULL || r->io != io || r->data != NULL)
+        return false;
+    s->io = io;
+    s->start = io->start;
+    s->send = io->send;
+    s->append = io->append;
+    s->set_term = io->set_term;
+    s->set_vote = io->set_vote;
+    s->truncate = io->truncate;
+    s->bootstrap = io->bootstrap;
+    r->data = s;
+    io->truncate = shim_truncate;
+    io->bootstrap = shim_bootstrap;
+    io->start = shim_start;
+    io->send = shim_send;
+    io->append = shim_append;
+    io->set_term = shim_set_term;
+    io->set_vote = shim_set_vote;
+    return true;
+}
+
+wp_consensus_shim *wp_consensus_shim_install(struct raft_io *io)
+{
+    wp_consensus_shim *s = calloc(1, sizeof *s);
+    if (s != NULL && !shim_attach(s, io)) {
+        free(s);
+        s = NULL;
+    }
+    return s;
+}
+
+void wp_consensus_shim_free(wp_consensus_shim *shim)
+{
+    free(shim);
+}
+
+int wp_consensus_shim_disk_status(const wp_consensus_shim *shim)
+{
+    return shim->disk_status;
+}
+
+void wp_consensus_shim_inject_disk_failure(wp_consensus_shim *shim)
+{
+    shim->inject = true;
+}
+
+uint64_t wp_consensus_shim_capped(const wp_consensus_shim *shim)
+{
+    return shim->n_capped;
+}
+
 /* ---------------------------------------------------------------- helpers */
 
 /* raft_strerror says "unknown error" for 19..23 in 0.15; name them. */
@@ -229,78 +566,58 @@ static int make_dir(const char *path, wp_err *err)
 
 /* ---------------------------------------------------------------- lifecycle */
 
-int wp_consensus_new(struct uv_loop_s *loop, const wp_consensus_config *cfg,
-                     wp_consensus **out, wp_err *err)
+static void on_watch(uv_timer_t *t);
+static void close_raft(wp_consensus *c);
+
+/* Transport, disk I/O, raft_init, the shim and the settings; on error
+ * nothing is left open. */
+static int open_raft(wp_consensus *c, wp_err *err)
 {
-    *out = NULL;
-    if (cfg->n_servers < 1 || cfg->n_servers > WP_CONSENSUS_MAX_SERVERS)
-        return wp_errf(err, WP_EINVAL, "consensus: %zu servers (need 1..%d)", cfg->n_servers,
-                       WP_CONSENSUS_MAX_SERVERS);
-    if (cfg->sm.apply == NULL || cfg->sm.snapshot == NULL || cfg->sm.restore == NULL)
-        return wp_errf(err, WP_EINVAL, "consensus: state machine callbacks missing");
-    const char *self_addr = NULL;
-    for (size_t i = 0; i < cfg->n_servers; i++) {
-        if (cfg->servers[i].id == 0)
-            return wp_errf(err, WP_EINVAL, "consensus: server id 0 is not allowed");
-        for (size_t j = 0; j < i; j++)
-            if (cfg->servers[j].id == cfg->servers[i].id)
-                return wp_errf(err, WP_EINVAL, "consensus: server id %llu listed twice",
-                               (unsigned long long)cfg->servers[i].id);
-        if (cfg->servers[i].id == cfg->id)
-            self_addr = cfg->servers[i].address;
-    }
-    if (self_addr == NULL)
-        return wp_errf(err, WP_EINVAL, "consensus: id %llu is not in the server list",
-                       (unsigned long long)cfg->id);
-    int rv = make_dir(cfg->data_dir, err);
-    if (rv != WP_OK)
-        return rv;
-
-    wp_consensus *c = calloc(1, sizeof *c);
-    if (c == NULL)
+    wp_consensus_shim *shim = calloc(1, sizeof *shim);
+    if (shim == NULL)
         return wp_errf(err, WP_ENOMEM, "consensus: out of memory");
-    c->sm = cfg->sm;
-    c->id = cfg->id;
-    snprintf(c->address, sizeof c->address, "%s", self_addr);
-    memcpy(c->servers, cfg->servers, cfg->n_servers * sizeof *cfg->servers);
-    c->n_servers = cfg->n_servers;
-    wp_consensus_fsm_init(&c->fsm, &c->sm);
-
-    rv = raft_uv_tcp_init(&c->transport, loop);
+    memset(&c->raft, 0, sizeof c->raft);
+    memset(&c->io, 0, sizeof c->io);
+    memset(&c->transport, 0, sizeof c->transport);
+    int rv = raft_uv_tcp_init(&c->transport, c->loop);
     if (rv != 0) {
-        raft_fail(err, WP_EIO, "consensus: tcp transport", c->transport.errmsg, rv);
-        free(c);
-        return WP_EIO;
+        free(shim);
+        return raft_fail(err, WP_EIO, "consensus: tcp transport", c->transport.errmsg, rv);
     }
-    c->transport_ok = true;
-    rv = raft_uv_init(&c->io, loop, cfg->data_dir, &c->transport);
+    rv = raft_uv_init(&c->io, c->loop, c->data_dir, &c->transport);
     if (rv != 0) {
         raft_fail(err, WP_EIO, "consensus: disk I/O", c->io.errmsg, rv);
         raft_uv_tcp_close(&c->transport);
-        free(c);
+        free(shim);
         return WP_EIO;
     }
-    c->io_ok = true;
     raft_uv_set_connect_retry_delay(&c->io, 100);
+    raft_uv_set_segment_size(&c->io, (size_t)c->segment_kib * 1024);
     rv = raft_init(&c->raft, &c->io, &c->fsm, c->id, c->address);
     if (rv != 0) {
         raft_fail(err, WP_EIO, "consensus: init", raft_errmsg(&c->raft), rv);
         raft_uv_close(&c->io);
         raft_uv_tcp_close(&c->transport);
-        free(c);
+        free(shim);
         return WP_EIO;
     }
-    c->raft_ok = true;
+    c->transport_ok = c->io_ok = c->raft_ok = true;
+    c->raft_open = true;
+    shim_attach(shim, &c->io); /* cannot fail right after raft_init */
+    c->shim = shim;
     raft_set_pre_vote(&c->raft, true);
-    raft_set_election_timeout(&c->raft, cfg->election_timeout_ms ? cfg->election_timeout_ms : 300);
-    raft_set_heartbeat_timeout(&c->raft, cfg->heartbeat_ms ? cfg->heartbeat_ms : 30);
-    raft_set_snapshot_threshold(&c->raft, cfg->snapshot_threshold ? cfg->snapshot_threshold : 1024);
-    raft_set_snapshot_trailing(&c->raft, cfg->snapshot_trailing ? cfg->snapshot_trailing : 128);
-    *out = c;
+    raft_set_election_timeout(&c->raft, c->election_ms);
+    raft_set_heartbeat_timeout(&c->raft, c->heartbeat_ms);
+    raft_set_snapshot_threshold(&c->raft, c->snap_threshold);
+    raft_set_snapshot_trailing(&c->raft, c->snap_trailing);
+    /* A lost InstallSnapshot is sent again after this (default 30 s). */
+    raft_set_install_snapshot_timeout(&c->raft, 10 * c->election_ms);
     return WP_OK;
 }
 
-int wp_consensus_start(wp_consensus *c, wp_err *err)
+/* Bootstraps a fresh data directory (an existing one is simply
+ * restarted) and starts raft. */
+static int start_raft(wp_consensus *c, wp_err *err)
 {
     struct raft_configuration conf;
     raft_configuration_init(&conf);
@@ -329,8 +646,87 @@ int wp_consensus_start(wp_consensus *c, wp_err *err)
             msg = "I/O error (is the raft address already in use?)";
         return raft_fail(err, map_code(rv), "consensus: start", msg, rv);
     }
-    c->started = true;
     return WP_OK;
+}
+
+int wp_consensus_new(struct uv_loop_s *loop, const wp_consensus_config *cfg,
+                     wp_consensus **out, wp_err *err)
+{
+    *out = NULL;
+    if (cfg->n_servers < 1 || cfg->n_servers > WP_CONSENSUS_MAX_SERVERS)
+        return wp_errf(err, WP_EINVAL, "consensus: %zu servers (need 1..%d)", cfg->n_servers,
+                       WP_CONSENSUS_MAX_SERVERS);
+    if (cfg->sm.apply == NULL || cfg->sm.snapshot == NULL || cfg->sm.restore == NULL)
+        return wp_errf(err, WP_EINVAL, "consensus: state machine callbacks missing");
+    const char *self_addr = NULL;
+    for (size_t i = 0; i < cfg->n_servers; i++) {
+        if (cfg->servers[i].id == 0)
+            return wp_errf(err, WP_EINVAL, "consensus: server id 0 is not allowed");
+        for (size_t j = 0; j < i; j++)
+            if (cfg->servers[j].id == cfg->servers[i].id)
+                return wp_errf(err, WP_EINVAL, "consensus: server id %llu listed twice",
+                               (unsigned long long)cfg->servers[i].id);
+        if (cfg->servers[i].id == cfg->id)
+            self_addr = cfg->servers[i].address;
+    }
+    if (self_addr == NULL)
+        return wp_errf(err, WP_EINVAL, "consensus: id %llu is not in the server list",
+                       (unsigned long long)cfg->id);
+    int rv = make_dir(cfg->data_dir, err);
+    if (rv != WP_OK)
+        return rv;
+
+    wp_consensus *c = calloc(1, sizeof *c);
+    if (c == NULL || (c->data_dir = strdup(cfg->data_dir)) == NULL) {
+        free(c);
+        return wp_errf(err, WP_ENOMEM, "consensus: out of memory");
+    }
+    c->sm = cfg->sm;
+    c->id = cfg->id;
+    c->loop = loop;
+    c->election_ms = cfg->election_timeout_ms ? cfg->election_timeout_ms : 300;
+    c->heartbeat_ms = cfg->heartbeat_ms ? cfg->heartbeat_ms : 30;
+    c->snap_threshold = cfg->snapshot_threshold ? cfg->snapshot_threshold : 1024;
+    c->snap_trailing = cfg->snapshot_trailing ? cfg->snapshot_trailing : 128;
+    c->segment_kib = cfg->segment_kib ? cfg->segment_kib : 1024;
+    snprintf(c->address, sizeof c->address, "%s", self_addr);
+    memcpy(c->servers, cfg->servers, cfg->n_servers * sizeof *cfg->servers);
+    c->n_servers = cfg->n_servers;
+    wp_consensus_fsm_init(&c->fsm, &c->sm);
+    rv = open_raft(c, err);
+    if (rv != WP_OK) {
+        free(c->data_dir);
+        free(c);
+        return rv;
+    }
+    uv_timer_init(loop, &c->watch);
+    c->watch.data = c;
+    c->handles_open = 1;
+    *out = c;
+    return WP_OK;
+}
+
+int wp_consensus_start(wp_consensus *c, wp_err *err)
+{
+    int rv = start_raft(c, err);
+    if (rv != WP_OK)
+        return rv;
+    c->started = true;
+    uv_timer_start(&c->watch, on_watch, WATCH_MS, WATCH_MS);
+    return WP_OK;
+}
+
+static void maybe_freed(wp_consensus *c)
+{
+    if (!c->closing || c->raft_open || c->handles_open > 0)
+        return;
+    void (*cb)(void *) = c->close_cb;
+    void *data = c->close_data;
+    wp_consensus_shim_free(c->shim);
+    free(c->data_dir);
+    free(c);
+    if (cb != NULL)
+        cb(data);
 }
 
 static void raft_closed(struct raft *r)
@@ -338,11 +734,31 @@ static void raft_closed(struct raft *r)
     wp_consensus *c = (wp_consensus *)((char *)r - offsetof(wp_consensus, raft));
     raft_uv_close(&c->io);
     raft_uv_tcp_close(&c->transport);
-    void (*cb)(void *) = c->close_cb;
-    void *data = c->close_data;
-    free(c);
-    if (cb != NULL)
-        cb(data);
+    c->raft_open = c->raft_closing = false;
+    c->transport_ok = c->io_ok = c->raft_ok = false;
+    wp_consensus_shim_free(c->shim);
+    c->shim = NULL;
+    if (c->restarting && !c->closing)
+        WP_INFO("consensus", "server %llu: raft closed; starting it again from disk",
+                (unsigned long long)c->id);
+    maybe_freed(c);
+}
+
+static void close_raft(wp_consensus *c)
+{
+    if (!c->raft_open || c->raft_closing)
+        return;
+    c->raft_closing = true;
+    if (c->shim)
+        wp_consensus_shim_release(c->shim);
+    raft_close(&c->raft, raft_closed);
+}
+
+static void watch_closed(uv_handle_t *h)
+{
+    wp_consensus *c = h->data;
+    c->handles_open--;
+    maybe_freed(c);
 }
 
 void wp_consensus_close(wp_consensus *c, void (*cb)(void *data), void *data)
@@ -352,10 +768,76 @@ void wp_consensus_close(wp_consensus *c, void (*cb)(void *data), void *data)
     c->closing = true;
     c->close_cb = cb;
     c->close_data = data;
-    raft_close(&c->raft, raft_closed);
+    uv_close((uv_handle_t *)&c->watch, watch_closed);
+    close_raft(c);
+}
+
+int wp_consensus_restart(wp_consensus *c, const char *why)
+{
+    if (c->closing || !c->started || c->restarting || c->sm.reset == NULL)
+        return WP_ESTATE;
+    WP_WARN("consensus", "server %llu: restarting raft from disk: %s", (unsigned long long)c->id,
+            why);
+    c->restarting = true;
+    c->retry_at_ms = 0;
+    close_raft(c);
+    return WP_OK;
+}
+
+uint64_t wp_consensus_restarts(const wp_consensus *c)
+{
+    return c->n_restarts;
+}
+
+/* Every WATCH_MS: a fenced raft (failed disk write) is closed; a closed one
+ * is started again from its data directory, every RETRY_MS until that
+ * works (a full disk makes raft_uv_init or raft_start fail). */
+static void on_watch(uv_timer_t *t)
+{
+    wp_consensus *c = t->data;
+    if (c->closing)
+        return;
+    if (!c->restarting) {
+        if (c->shim && wp_consensus_shim_disk_status(c->shim) != 0)
+            wp_consensus_restart(c, "a disk write failed");
+        return;
+    }
+    uint64_t now = uv_now(c->loop);
+    if (c->raft_open || now < c->retry_at_ms)
+        return;
+    wp_err err = {0};
+    /* raft restores its last snapshot and replays what follows onto the
+     * state machine: it must start from empty, or commands apply twice. */
+    if (c->sm.reset(c->sm.ctx) != 0) {
+        WP_ERROR("consensus", "server %llu: state machine reset failed; retrying",
+                 (unsigned long long)c->id);
+        c->retry_at_ms = now + RETRY_MS;
+        return;
+    }
+    int rv = open_raft(c, &err);
+    if (rv == WP_OK)
+        rv = start_raft(c, &err);
+    if (rv != WP_OK) {
+        WP_DEBUG("consensus", "server %llu: restart failed, retrying: %s",
+                 (unsigned long long)c->id, wp_err_text(&err));
+        c->retry_at_ms = now + RETRY_MS;
+        close_raft(c); /* raft_closed clears raft_open; we retry after that */
+        return;
+    }
+    c->restarting = false;
+    c->n_restarts++;
+    WP_INFO("consensus", "server %llu: raft started again from disk (restart %llu)",
+            (unsigned long long)c->id, (unsigned long long)c->n_restarts);
 }
 
 /* ---------------------------------------------------------------- apply */
+
+/* raft is open, started and not fenced. */
+static bool running(const wp_consensus *c)
+{
+    return c->started && !c->closing && !c->restarting && c->raft_open &&
+           (c->shim == NULL || wp_consensus_shim_disk_status(c->shim) == 0);
+}
 
 struct apply_req {
     struct raft_apply req;
@@ -364,6 +846,10 @@ struct apply_req {
     void *data;
 };
 
+/* Any failure after raft accepted the command leaves its fate open: the
+ * entry may already sit on other servers, which can commit it under the
+ * next leader (leadership lost, shutdown, a restart after a failed write).
+ * It is reported as such, never as "not committed". */
 static void apply_done(struct raft_apply *req, int status, void *result)
 {
     struct apply_req *a = req->data;
@@ -371,8 +857,9 @@ static void apply_done(struct raft_apply *req, int status, void *result)
         a->cb(a->data, 0, NULL, result);
     } else {
         char msg[256];
-        snprintf(msg, sizeof msg, "not committed: %s", raft_code_text(status));
-        a->cb(a->data, map_code(status), msg, NULL);
+        snprintf(msg, sizeof msg, "outcome unknown (it may or may not be committed): %s",
+                 raft_code_text(status));
+        a->cb(a->data, WP_EUNKNOWN, msg, NULL);
     }
     free(a);
 }
@@ -382,6 +869,8 @@ int wp_consensus_apply(wp_consensus *c, const void *cmd, size_t len, wp_consensu
 {
     if (c->closing || !c->started)
         return wp_errf(err, WP_ESTATE, "consensus: not running");
+    if (!running(c))
+        return wp_errf(err, WP_ENOLEADER, "consensus: raft is restarting from disk");
     if (raft_state(&c->raft) != RAFT_LEADER)
         return wp_errf(err, WP_ENOLEADER, "consensus: this server is not the leader");
     if (len > WP_FRAME_MAX_BYTES)
@@ -431,6 +920,8 @@ int wp_consensus_barrier(wp_consensus *c, wp_consensus_apply_cb cb, void *data, 
 {
     if (c->closing || !c->started)
         return wp_errf(err, WP_ESTATE, "consensus: not running");
+    if (!running(c))
+        return wp_errf(err, WP_ENOLEADER, "consensus: raft is restarting from disk");
     if (raft_state(&c->raft) != RAFT_LEADER)
         return wp_errf(err, WP_ENOLEADER, "consensus: this server is not the leader");
     struct barrier_req *b = calloc(1, sizeof *b);
@@ -463,7 +954,8 @@ void wp_consensus_get_status(wp_consensus *c, wp_consensus_status *st)
 {
     memset(st, 0, sizeof *st);
     st->id = c->id;
-    if (!c->started || c->closing)
+    st->restarts = c->n_restarts;
+    if (!running(c))
         return;
     switch (raft_state(&c->raft)) {
     case RAFT_FOLLOWER: st->role = WP_ROLE_FOLLOWER; break;
@@ -485,7 +977,7 @@ void wp_consensus_get_status(wp_consensus *c, wp_consensus_status *st)
 
 bool wp_consensus_is_leader(wp_consensus *c)
 {
-    return c->started && !c->closing && raft_state(&c->raft) == RAFT_LEADER;
+    return running(c) && raft_state(&c->raft) == RAFT_LEADER;
 }
 
 /* ---------------------------------------------------------------- peers */

@@ -20,6 +20,7 @@
 
 struct uv_loop_s;
 struct raft_fsm;
+struct raft_io;
 
 /* The replicated state machine.
  * apply: a committed command. Must be deterministic and must not fail for
@@ -30,12 +31,17 @@ struct raft_fsm;
  * snapshot: encode the whole state into a malloc'd buffer (*buf, *len);
  *   the caller frees it with free().
  * restore: replace the state with a decoded snapshot; on error the state
- *   is unchanged and the message says why. */
+ *   is unchanged and the message says why.
+ * reset: back to the empty initial state; called before raft is started
+ *   again from disk (wp_consensus_restart), which restores the last
+ *   snapshot and replays the log after it. May be NULL where raft is never
+ *   restarted (the fixture); wp_consensus refuses to restart without it. */
 typedef struct wp_consensus_sm {
     void *ctx;
     int (*apply)(void *ctx, const void *cmd, size_t len, const void **result);
     int (*snapshot)(void *ctx, void **buf, size_t *len);
     int (*restore)(void *ctx, const void *buf, size_t len, wp_err *err);
+    int (*reset)(void *ctx);
 } wp_consensus_sm;
 
 /* Fills a raft_fsm (version 2) that drives sm; for raft's in-memory
@@ -48,6 +54,46 @@ void wp_consensus_fsm_init(struct raft_fsm *fsm, wp_consensus_sm *sm);
  * call raft_apply on the in-memory fixture directly. dst NULL: returns the
  * framed size only. */
 size_t wp_consensus_frame(void *dst, const void *cmd, size_t len);
+
+/* A shim between raft 0.15 and its raft_io (disk and network), fixing two
+ * faults of the library from below (consensus.c has the essay):
+ *  - a follower answering an AppendEntries that added nothing reports its
+ *    whole stored log as matching the leader's, stale entries of an older
+ *    term included; the leader then counts it as holding entries it does not
+ *    hold and never repairs it (a follower left behind for good, and a
+ *    commit counted on a replica that lacks the entry). The shim caps the
+ *    reported index at what the request proved: prev_log_index + n_entries.
+ *  - after a failed disk write raft 0.15 reuses the log index
+ *    (canonical/raft#320) and uv may write later entries past a hole. The
+ *    shim fences the server at the first failed write: every later send is
+ *    refused (nothing it says can be wrong) and every later write reports
+ *    failure (nothing after the hole is acknowledged). A fenced raft
+ *    instance must be closed and started again from disk; wp_consensus does
+ *    that by itself.
+ * Install it on a raft_io after raft_init and before raft_start; it hangs
+ * on the raft instance's user data pointer (struct raft.data), which must
+ * be unused. */
+typedef struct wp_consensus_shim wp_consensus_shim;
+/* Installs a shim (malloc'd; NULL when out of memory). Free it with
+ * wp_consensus_shim_free once the raft instance using io is closed. */
+wp_consensus_shim *wp_consensus_shim_install(struct raft_io *io);
+void wp_consensus_shim_free(wp_consensus_shim *shim);
+/* Call right before closing the raft instance: writes held back while
+ * fenced are reported to raft (as failures) so it frees what it holds. */
+void wp_consensus_shim_release(wp_consensus_shim *shim);
+/* The raft code of the first failed disk write (0: none; the server is
+ * fenced while it is not 0), and how many answers were capped. */
+int wp_consensus_shim_disk_status(const wp_consensus_shim *shim);
+uint64_t wp_consensus_shim_capped(const wp_consensus_shim *shim);
+/* For tests on raft's fixture: the next disk write completes with
+ * RAFT_NOSPACE, as one on a full disk does (asynchronously; the fixture's
+ * own I/O faults fail synchronously, a path raft 0.15 double-frees on). */
+void wp_consensus_shim_inject_disk_failure(wp_consensus_shim *shim);
+/* For raft's fixture only: skip truncations past what its in-memory disk
+ * has written (the fixture reads past its array otherwise; consensus.c). */
+void wp_consensus_shim_guard_fixture(wp_consensus_shim *shim);
+/* For tests: no capping, no fencing (raft 0.15 as it is), guard aside. */
+void wp_consensus_shim_bare(wp_consensus_shim *shim);
 
 #define WP_CONSENSUS_ADDR_MAX 128
 #define WP_CONSENSUS_MAX_SERVERS 7
@@ -66,6 +112,7 @@ typedef struct wp_consensus_config {
     unsigned heartbeat_ms;        /* 0 = 30 */
     unsigned snapshot_threshold;  /* entries between snapshots; 0 = 1024 */
     unsigned snapshot_trailing;   /* entries kept after one; 0 = 128 */
+    unsigned segment_kib;         /* raft log segment size; 0 = 1024 (consensus.c) */
     wp_consensus_sm sm;
 } wp_consensus_config;
 
@@ -83,9 +130,10 @@ int wp_consensus_start(wp_consensus *c, wp_err *err);
 void wp_consensus_close(wp_consensus *c, void (*cb)(void *data), void *data);
 
 /* Result of an apply: status 0 and the state machine's result pointer
- * (valid only during the callback), or status != 0 (WP_ENOLEADER when
- * leadership was lost before commit, WP_ECANCELED on shutdown, ...) with a
- * message. */
+ * (valid only during the callback), or WP_EUNKNOWN with a message: raft
+ * took the command but could not see it committed (leadership lost,
+ * shutdown, a restart after a failed write); it may still be committed by
+ * the next leader. */
 typedef void (*wp_consensus_apply_cb)(void *data, int status, const char *errmsg,
                                       const void *result);
 /* Proposes cmd (copied). Only a leader accepts: WP_ENOLEADER otherwise. If
@@ -116,7 +164,17 @@ typedef struct wp_consensus_status {
     uint64_t commit_index;
     uint64_t last_applied;
     uint64_t last_index;
+    uint64_t restarts;     /* raft instances restarted from disk */
 } wp_consensus_status;
+
+/* Closes this server's raft instance and starts a new one from its data
+ * directory (retrying every 200 ms while that fails, e.g. on a full
+ * disk): a leader steps down, pending commands end as WP_EUNKNOWN. Done by
+ * itself when a disk write fails (see the shim above); the daemon also
+ * uses it for a leader whose barrier never completes. WP_ESTATE if one is
+ * already under way. */
+int wp_consensus_restart(wp_consensus *c, const char *why);
+uint64_t wp_consensus_restarts(const wp_consensus *c);
 
 /* Polled, not pushed: raft 0.15 has no state-change callback. */
 void wp_consensus_get_status(wp_consensus *c, wp_consensus_status *st);

@@ -350,6 +350,7 @@ enum wp_res_action_kind { WP_RES_LOAD = 1, WP_RES_UNLOAD, WP_RES_RUN, WP_RES_FAI
 
 typedef struct wp_res_action {
     int kind;
+    uint32_t model_index;               /* the model's catalog position (add order) */
     char model[WP_NAME_MAX];
     uint32_t n_reqs;                    /* RUN: batch size; FAIL: 1 */
     uint64_t req_ids[WP_RES_MAX_BATCH]; /* RUN: the batch; FAIL: req_ids[0] */
@@ -378,6 +379,20 @@ int wp_res_assign(wp_res *r, uint64_t now_ns, const char *const *names, size_t n
  * load (evicting LRU unpinned idle models) when cold. WP_ENOTFOUND for an
  * unknown model, WP_EOVERLOAD when its queue is full (nothing queued). */
 int wp_res_submit(wp_res *r, uint64_t now_ns, const char *model, uint64_t req_id, wp_err *err);
+/* The same with a deadline: start_by_ns is the latest start that can still
+ * answer in time (the caller subtracts the model's time to first token and
+ * the way back). A request still queued past it is FAILed with
+ * WP_ETIMEDOUT when it would start (never run late); UINT64_MAX = none. */
+int wp_res_submit_by(wp_res *r, uint64_t now_ns, const char *model, uint64_t req_id,
+                     uint64_t start_by_ns, wp_err *err);
+/* SLOTS serving order: a queued request's key is its submit time plus its
+ * model's offset, and the smallest key starts first (ties: arrival). All
+ * offsets 0 (the default) = arrival order. Offsets of class x bound give
+ * "shorter service first within a bound" (router/route.c says why). */
+int wp_res_set_priority(wp_res *r, const char *model, uint64_t offset_ns, wp_err *err);
+/* FAILs every queued request (not the running ones) with code: a node
+ * that stops or drains hard. */
+void wp_res_fail_queued(wp_res *r, uint64_t now_ns, int code);
 /* The driver's report of a LOAD: ok → warm, queued work runs; failure →
  * cold again, its memory released, its queued requests FAILed with code. */
 int wp_res_load_done(wp_res *r, uint64_t now_ns, const char *model, int code,
@@ -398,6 +413,10 @@ uint64_t wp_res_busy_units(const wp_res *r);
 
 /* Next action to execute; false when none is pending. */
 bool wp_res_next_action(wp_res *r, wp_res_action *out);
+/* The same without the copy: *out points into the core's queue and stays
+ * valid until the next call into this core (for drivers that handle each
+ * action without calling back, e.g. the simulator). */
+bool wp_res_next_action_ref(wp_res *r, const wp_res_action **out);
 
 /* What gossip needs. */
 uint64_t wp_res_capacity_bytes(const wp_res *r);
@@ -408,6 +427,10 @@ uint64_t wp_res_free_bytes(const wp_res *r);
 size_t wp_res_warm_models(const wp_res *r, const char **names, size_t max);
 /* Requests queued or running, over all models. */
 uint32_t wp_res_queue_depth(const wp_res *r);
+/* Requests of one model queued or running (0 for an unknown model): what a
+ * node puts in its load report (router.h, wp_load_report); free units for
+ * the report are wp_res_capacity_units - wp_res_busy_units. */
+uint32_t wp_res_model_inflight(const wp_res *r, const char *model);
 int wp_res_model_state(const wp_res *r, const char *model);  /* -1 unknown */
 bool wp_res_model_pinned(const wp_res *r, const char *model);
 
@@ -417,6 +440,7 @@ typedef struct wp_res_stats {
     uint64_t evictions;       /* UNLOADs emitted to make room */
     uint64_t batches;
     uint64_t requests_failed;
+    uint64_t expired;         /* of those: dropped past their start-by time */
     uint64_t last_load_ns;    /* the last successful cold start, as reported */
     uint64_t total_load_ns;
 } wp_res_stats;

@@ -45,6 +45,16 @@
  *    units, and the next ones start at once. A RUN then carries the
  *    requests that started together for one model (often just one).
  *    Invariant: busy units <= capacity units.
+ *    "Earliest" is by serving key: submit time + the model's priority
+ *    offset (wp_res_set_priority; 0 = plain arrival order), ties by
+ *    arrival. Offsets of service class x a bound serve shorter models
+ *    first, a longer one waiting at most that bound longer.
+ *
+ * Deadlines (wp_res_submit_by): a request carries the latest time it may
+ * start and still answer in time; when it reaches the head past that time
+ * it is FAILed (WP_ETIMEDOUT) instead of run, so abandoned work never
+ * holds a slot. Queues stay bounded by max_queue per model (WP_EOVERLOAD
+ * beyond), which the caller sizes to deadline / service time.
  *
  * Bounds: WP_RES_MAX_MODELS models; each step is O(models) (eviction picks
  * are O(models) each, at most models of them; each SLOTS start scans the
@@ -57,6 +67,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A queued request: its id, arrival order, serving key (arrival + the
+ * model's priority offset) and the latest start that still meets its
+ * deadline (UINT64_MAX: none). */
+typedef struct res_qent {
+    uint64_t id, seq, key_ns, start_by_ns;
+} res_qent;
+
 typedef struct res_model {
     char name[WP_NAME_MAX];
     uint64_t mem_bytes;
@@ -67,8 +84,10 @@ typedef struct res_model {
     uint32_t running_n;
     uint32_t units;     /* SLOTS: WP_ROUTER_GPU_UNITS / slots; 0: BATCH */
     uint64_t last_used_ns;
-    uint64_t *queue; /* ring of max_queue ids */
-    uint64_t *qseq;  /* arrival order of queue[i] (same ring positions) */
+    uint64_t prio_off_ns; /* SLOTS serving key offset (wp_res_set_priority) */
+    res_qent *queue; /* ring of qcap entries (a power of two), grown on
+                      * demand up to the one holding max_queue */
+    uint32_t qcap;
     uint32_t qhead, qlen;
 } res_model;
 
@@ -117,7 +136,6 @@ void wp_res_free(wp_res *r)
         return;
     for (size_t i = 0; i < r->n_models; i++) {
         free(r->models[i].queue);
-        free(r->models[i].qseq);
     }
     free(r->acts);
     free(r);
@@ -148,10 +166,25 @@ static wp_res_action *push_action(wp_res *r, int kind, const res_model *m)
         r->acts_cap = cap;
     }
     wp_res_action *a = &r->acts[r->acts_head + r->acts_n++];
-    memset(a, 0, sizeof *a);
+    /* Only the header is cleared: req_ids beyond n_reqs are never read. */
     a->kind = kind;
-    snprintf(a->model, sizeof a->model, "%s", m->name);
+    a->model_index = (uint32_t)(m - r->models);
+    a->n_reqs = 0;
+    a->error = 0;
+    memcpy(a->model, m->name, sizeof a->model);
     return a;
+}
+
+bool wp_res_next_action_ref(wp_res *r, const wp_res_action **out)
+{
+    if (r->acts_n == 0)
+        return false;
+    *out = &r->acts[r->acts_head];
+    r->acts_head++;
+    r->acts_n--;
+    if (r->acts_n == 0)
+        r->acts_head = 0; /* the slot stays as it is until the next push */
+    return true;
 }
 
 bool wp_res_next_action(wp_res *r, wp_res_action *out)
@@ -180,14 +213,10 @@ int wp_res_add_model(wp_res *r, const char *name, uint64_t mem_bytes, wp_err *er
         return wp_errf(err, WP_ETOOBIG, "residency: more than %u models", WP_RES_MAX_MODELS);
     res_model *m = &r->models[r->n_models];
     memset(m, 0, sizeof *m);
-    m->queue = malloc(r->cfg.max_queue * sizeof *m->queue);
-    m->qseq = malloc(r->cfg.max_queue * sizeof *m->qseq);
-    if (!m->queue || !m->qseq) {
-        free(m->queue);
-        free(m->qseq);
-        m->queue = m->qseq = NULL;
+    m->qcap = 16;
+    m->queue = malloc(m->qcap * sizeof *m->queue);
+    if (!m->queue)
         return wp_errf(err, WP_ENOMEM, "out of memory");
-    }
     memcpy(m->name, name, len + 1);
     m->mem_bytes = mem_bytes;
     m->state = WP_RES_COLD;
@@ -211,12 +240,29 @@ static bool evictable(const res_model *m)
            m->qlen == 0;
 }
 
+/* The oldest queued request of m could not start by its deadline. */
+static void fail_head(wp_res *r, uint64_t now_ns, res_model *m)
+{
+    wp_res_action *a = push_action(r, WP_RES_FAIL, m);
+    uint64_t id = m->queue[m->qhead].id;
+    m->qhead = (m->qhead + 1) & (m->qcap - 1);
+    m->qlen--;
+    r->stats.requests_failed++;
+    r->stats.expired++;
+    if (a) {
+        a->n_reqs = 1;
+        a->req_ids[0] = id;
+        a->error = WP_ETIMEDOUT;
+    }
+    (void)now_ns;
+}
+
 static void fail_queue(wp_res *r, uint64_t now_ns, res_model *m, int code)
 {
     while (m->qlen > 0) {
         wp_res_action *a = push_action(r, WP_RES_FAIL, m);
-        uint64_t id = m->queue[m->qhead];
-        m->qhead = (m->qhead + 1) % r->cfg.max_queue;
+        uint64_t id = m->queue[m->qhead].id;
+        m->qhead = (m->qhead + 1) & (m->qcap - 1);
         m->qlen--;
         r->stats.requests_failed++;
         if (a) {
@@ -280,10 +326,20 @@ static void slot_drain(wp_res *r, uint64_t now_ns)
             res_model *c = &r->models[i];
             if (c->units == 0 || c->state != WP_RES_WARM || c->qlen == 0)
                 continue;
-            if (!best || c->qseq[c->qhead] < best->qseq[best->qhead])
+            const res_qent *h = &c->queue[c->qhead];
+            if (!best || h->key_ns < best->queue[best->qhead].key_ns ||
+                (h->key_ns == best->queue[best->qhead].key_ns &&
+                 h->seq < best->queue[best->qhead].seq))
                 best = c;
         }
-        if (!best || r->busy_units + best->units > r->cap_units)
+        if (!best)
+            return;
+        const res_qent *head = &best->queue[best->qhead];
+        if (now_ns > head->start_by_ns) { /* too late to answer in time: drop */
+            fail_head(r, now_ns, best);
+            continue;
+        }
+        if (r->busy_units + best->units > r->cap_units)
             return;
         /* Requests that start together (this call) for one model share
          * one RUN. */
@@ -300,8 +356,8 @@ static void slot_drain(wp_res *r, uint64_t now_ns)
             merge = a != NULL;
         }
         if (a)
-            a->req_ids[a->n_reqs++] = best->queue[best->qhead];
-        best->qhead = (best->qhead + 1) % r->cfg.max_queue;
+            a->req_ids[a->n_reqs++] = head->id;
+        best->qhead = (best->qhead + 1) & (best->qcap - 1);
         best->qlen--;
         best->running_n++;
         best->last_used_ns = now_ns;
@@ -317,12 +373,16 @@ static void dispatch(wp_res *r, uint64_t now_ns, res_model *m)
     }
     if (m->state != WP_RES_WARM || m->running || m->qlen == 0)
         return;
+    while (m->qlen > 0 && now_ns > m->queue[m->qhead].start_by_ns)
+        fail_head(r, now_ns, m); /* too late to answer in time: drop */
+    if (m->qlen == 0)
+        return;
     wp_res_action *a = push_action(r, WP_RES_RUN, m);
     uint32_t n = m->qlen < r->cfg.max_batch ? m->qlen : r->cfg.max_batch;
     for (uint32_t i = 0; i < n; i++) {
         if (a)
-            a->req_ids[i] = m->queue[m->qhead];
-        m->qhead = (m->qhead + 1) % r->cfg.max_queue;
+            a->req_ids[i] = m->queue[m->qhead].id;
+        m->qhead = (m->qhead + 1) & (m->qcap - 1);
     }
     m->qlen -= n;
     if (a)
@@ -367,15 +427,34 @@ int wp_res_assign(wp_res *r, uint64_t now_ns, const char *const *names, size_t n
 
 int wp_res_submit(wp_res *r, uint64_t now_ns, const char *model, uint64_t req_id, wp_err *err)
 {
+    return wp_res_submit_by(r, now_ns, model, req_id, UINT64_MAX, err);
+}
+
+int wp_res_submit_by(wp_res *r, uint64_t now_ns, const char *model, uint64_t req_id,
+                     uint64_t start_by_ns, wp_err *err)
+{
     res_model *m = find(r, model);
     if (!m)
         return wp_errf(err, WP_ENOTFOUND, "residency: unknown model %s", model);
     if (m->qlen >= r->cfg.max_queue)
         return wp_errf(err, WP_EOVERLOAD, "residency: queue of %s is full (%u)", model,
                        (unsigned)r->cfg.max_queue);
-    uint32_t at = (m->qhead + m->qlen) % r->cfg.max_queue;
-    m->queue[at] = req_id;
-    m->qseq[at] = r->next_seq++;
+    if (m->qlen == m->qcap) { /* grow the ring, oldest first at 0 */
+        res_qent *q = malloc(2 * (size_t)m->qcap * sizeof *q);
+        if (!q)
+            return wp_errf(err, WP_ENOMEM, "residency: out of memory queueing for %s", model);
+        for (uint32_t i = 0; i < m->qlen; i++)
+            q[i] = m->queue[(m->qhead + i) & (m->qcap - 1)];
+        free(m->queue);
+        m->queue = q;
+        m->qhead = 0;
+        m->qcap *= 2;
+    }
+    uint32_t at = (m->qhead + m->qlen) & (m->qcap - 1);
+    m->queue[at].id = req_id;
+    m->queue[at].seq = r->next_seq++;
+    m->queue[at].key_ns = now_ns + m->prio_off_ns;
+    m->queue[at].start_by_ns = start_by_ns;
     m->qlen++;
     m->last_used_ns = now_ns;
     m->retry_blocked = false;
@@ -474,6 +553,21 @@ int wp_res_set_slots(wp_res *r, const char *model, uint32_t slots_per_gpu, wp_er
     return WP_OK;
 }
 
+int wp_res_set_priority(wp_res *r, const char *model, uint64_t offset_ns, wp_err *err)
+{
+    res_model *m = find(r, model);
+    if (!m)
+        return wp_errf(err, WP_ENOTFOUND, "residency: unknown model %s", model);
+    m->prio_off_ns = offset_ns;
+    return WP_OK;
+}
+
+void wp_res_fail_queued(wp_res *r, uint64_t now_ns, int code)
+{
+    for (size_t i = 0; i < r->n_models; i++)
+        fail_queue(r, now_ns, &r->models[i], code);
+}
+
 uint64_t wp_res_capacity_units(const wp_res *r) { return r->cap_units; }
 uint64_t wp_res_busy_units(const wp_res *r) { return r->busy_units; }
 
@@ -510,6 +604,12 @@ uint32_t wp_res_queue_depth(const wp_res *r)
     for (size_t i = 0; i < r->n_models; i++)
         d += r->models[i].qlen + r->models[i].running_n;
     return d;
+}
+
+uint32_t wp_res_model_inflight(const wp_res *r, const char *model)
+{
+    const res_model *m = find(r, model);
+    return m ? m->qlen + m->running_n : 0;
 }
 
 int wp_res_model_state(const wp_res *r, const char *model)

@@ -307,18 +307,21 @@ static void ing_start(node *n, ing_req *r)
 {
     Warmpath__Infer__InferRequest *q = r->req;
     uint64_t t0 = r->arrival_ns;
-    /* The client leg (WAN emulation). */
+    /* The client leg (WAN emulation): the model's network RTT from the
+     * client's city or position, plus (v2, access on) the client's access
+     * latency as the client drew it, bounded to 0..10 s. */
     if (n->emulate_wan) {
         int cc = q->client_city[0] ? wp_topo_find(n->topo, q->client_city) : -1;
         if (cc >= 0)
             r->client_oneway_ns = oneway_ns_cities(n, cc, n->my_city);
-        else if (q->has_client_pos) {
-            const wp_city *me = wp_topo_city(n->topo, (size_t)n->my_city);
-            r->client_oneway_ns = (uint64_t)(wp_rtt_ms_between(wp_topo_params(n->topo),
-                                                               q->client_lat, q->client_lon,
-                                                               me->lat, me->lon) /
+        else if (q->has_client_pos)
+            r->client_oneway_ns = (uint64_t)(wp_topo_rtt_point_ms(n->topo, q->client_lat,
+                                                                  q->client_lon,
+                                                                  (size_t)n->my_city) /
                                              2.0 * 1e6);
-        }
+        double acc_ms = q->client_access_ms;
+        if (wp_topo_params(n->topo)->access && acc_ms > 0 && acc_ms <= 10000)
+            r->client_oneway_ns += (uint64_t)(acc_ms / 2.0 * 1e6);
     }
     r->total_deadline_ns = q->timeout_ms ? t0 + (uint64_t)q->timeout_ms * WP_NS_PER_MS
                                          : UINT64_MAX;

@@ -144,7 +144,7 @@ static const char *const usage_text =
     "               [--gossip-interval-ms MS] [--push-pull-s S] [--dead-reap-s S]\n"
     "               [--request ADDR] [--placement ADDR,...] [--gpu-backend cuda|cpu|model]\n"
     "               [--model-file NAME=PATH]... [--hop-timeout-floor-ms MS] [--log-level L]\n"
-    "               [--metrics HOST:PORT]\n\n"
+    "               [--rtt-params FILE] [--metrics HOST:PORT]\n\n"
     "A warmpath node: SWIM + Lifeguard membership and GPU-capacity gossip over\n"
     "ZeroMQ (msgpack frames), an admin endpoint (protobuf, proto/admin.proto).\n\n"
     "  --city CODE      city of this node (a code of the edge preset, e.g. FRA)\n"
@@ -155,7 +155,10 @@ static const char *const usage_text =
     "  --gpus N         GPUs of this node (default 0)\n"
     "  --gpu-mem-gb G   free GPU memory to advertise, GiB (default 0)\n"
     "  --emulate-wan    hold every frame for the model one-way time between the\n"
-    "                   two cities (topology RTT / 2), to emulate a WAN on one host\n"
+    "                   two cities (topology RTT / 2), to emulate a WAN on one host;\n"
+    "                   a client's leg also carries its access latency (v2 model)\n"
+    "  --rtt-params F   RTT model parameters (wpctl topo fit --out F; default: the\n"
+    "                   shipped v2 model)\n"
     "  --state-dir D    keeps the incarnation so a restart rejoins with a higher one\n"
     "  --admin ADDR     admin endpoint to bind (ZeroMQ REP), e.g. tcp://127.0.0.1:7101\n"
     "  --probe-interval-ms MS   SWIM probe interval (default 1000, memberlist LAN)\n"
@@ -226,7 +229,8 @@ int main(int argc, char **argv)
         {"gpu-backend", required_argument, NULL, 9},
         {"model-file", required_argument, NULL, 10},
         {"hop-timeout-floor-ms", required_argument, NULL, 11},
-        {"metrics", required_argument, NULL, 12},
+        {"rtt-params", required_argument, NULL, 12},
+        {"metrics", required_argument, NULL, 13},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -236,7 +240,7 @@ int main(int argc, char **argv)
     n->my_city = -1;
     n->gpu_tfd = -1;
     const char *city = NULL, *id = NULL, *bind = NULL, *join = NULL, *admin = NULL;
-    const char *request = NULL, *placement = NULL, *metrics = NULL;
+    const char *request = NULL, *placement = NULL, *rtt_params = NULL, *metrics = NULL;
     int gpu_kind = -1;
     char mf_name[32][WP_NAME_MAX];
     const char *mf_path[32];
@@ -305,6 +309,7 @@ int main(int argc, char **argv)
         }
         case 7: request = optarg; break;
         case 8: placement = optarg; break;
+        case 12: rtt_params = optarg; break;
         case 9:
             if (wp_gpu_kind_parse(optarg, &gpu_kind) != WP_OK)
                 return usage_error("--gpu-backend must be cuda, cpu or model, got '%s'", optarg);
@@ -323,7 +328,7 @@ int main(int argc, char **argv)
             if (parse_ms(optarg, 1, 600000, &n->hop_floor_ns))
                 return usage_error("--hop-timeout-floor-ms must be 1..600000, got '%s'", optarg);
             break;
-        case 12: metrics = optarg; break;
+        case 13: metrics = optarg; break;
         case 'h':
             fputs(usage_text, stdout);
             return 0;
@@ -347,7 +352,14 @@ int main(int argc, char **argv)
     if (wp_gossip_config_check(&cfg, &err))
         return usage_error("%s", wp_err_text(&err));
 
-    if (wp_topo_load_preset("edge", NULL, &n->topo, &err)) {
+    /* The RTT model for WAN emulation: --rtt-params FILE, else the v2 default. */
+    wp_rtt_params rtt;
+    wp_rtt_params_default(&rtt);
+    if (rtt_params && wp_rtt_params_load(rtt_params, &rtt, &err)) {
+        fprintf(stderr, "wp-node: %s\n", wp_err_text(&err));
+        return 2;
+    }
+    if (wp_topo_load_preset("edge", &rtt, &n->topo, &err)) {
         fprintf(stderr, "wp-node: %s\n", wp_err_text(&err));
         return 1;
     }
@@ -610,9 +622,12 @@ int main(int argc, char **argv)
     view_sync(n);
     nm_start(n);
 
-    WP_INFO(n->id, "up: city %s, gossip %s, admin %s, incarnation %llu, wan emulation %s",
+    char model[256];
+    wp_rtt_params_describe(wp_topo_params(n->topo), model, sizeof model);
+    WP_INFO(n->id, "up: city %s, gossip %s, admin %s, incarnation %llu, wan emulation %s "
+            "(RTT model: %s)",
             n->city, n->bind_addr, n->admin_addr[0] ? n->admin_addr : "off",
-            (unsigned long long)inc, n->emulate_wan ? "on" : "off");
+            (unsigned long long)inc, n->emulate_wan ? "on" : "off", model);
     WP_INFO(n->id, "request endpoint %s, GPU backend %s, %u GPU(s), %.1f GiB, %zu model(s) in "
             "the catalog, placement %s",
             n->request_addr[0] ? n->request_addr : "off",

@@ -116,6 +116,7 @@ const char *wp_pl_code_name(int code)
     case WARMPATH__PLACEMENT__CODE__REFUSED: return "refused";
     case WARMPATH__PLACEMENT__CODE__BAD_REQUEST: return "bad-request";
     case WARMPATH__PLACEMENT__CODE__UNAVAILABLE: return "unavailable";
+    case WARMPATH__PLACEMENT__CODE__OUTCOME_UNKNOWN: return "outcome-unknown";
     case WARMPATH__PLACEMENT__CODE__NOT_REGISTERED: return "not-registered";
     default: return "unknown";
     }
@@ -239,6 +240,22 @@ const char *wp_placement_client_endpoint(const wp_placement_client *c, size_t i)
     return i < c->n ? c->endpoints[i] : NULL;
 }
 
+int wp_pl_socket_limits(void *zsock, int hwm, wp_err *err)
+{
+    int64_t maxmsg = WP_FRAME_MAX_BYTES, got = 0;
+    size_t got_len = sizeof got;
+    int zero = 0;
+    if (zmq_setsockopt(zsock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
+        zmq_setsockopt(zsock, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
+        zmq_setsockopt(zsock, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 ||
+        zmq_setsockopt(zsock, ZMQ_LINGER, &zero, sizeof zero) != 0)
+        return wp_errf(err, WP_EIO, "placement socket limits: %s", zmq_strerror(errno));
+    if (zmq_getsockopt(zsock, ZMQ_MAXMSGSIZE, &got, &got_len) != 0 || got != maxmsg)
+        return wp_errf(err, WP_EIO, "placement socket: ZMQ_MAXMSGSIZE did not take (%lld)",
+                       (long long)got);
+    return WP_OK;
+}
+
 static void *get_sock(wp_placement_client *c, size_t i, wp_err *err)
 {
     if (c->sock[i] != NULL)
@@ -248,9 +265,16 @@ static void *get_sock(wp_placement_client *c, size_t i, wp_err *err)
         wp_errf(err, WP_EIO, "placement client: socket: %s", zmq_strerror(errno));
         return NULL;
     }
-    int zero = 0, one = 1;
-    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
-    zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof one);
+    int one = 1;
+    if (wp_pl_socket_limits(s, WP_PL_SOCKET_HWM, err) != WP_OK) {
+        zmq_close(s);
+        return NULL;
+    }
+    if (zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof one) != 0) {
+        wp_errf(err, WP_EIO, "placement client: ZMQ_IMMEDIATE: %s", zmq_strerror(errno));
+        zmq_close(s);
+        return NULL;
+    }
     if (zmq_connect(s, c->endpoints[i]) != 0) {
         wp_errf(err, WP_EINVAL, "placement client: connect %s: %s", c->endpoints[i],
                 zmq_strerror(errno));
@@ -374,6 +398,14 @@ int wp_placement_client_call(wp_placement_client *c, PlReq *req, PlResp **resp, 
             i = (i + 1) % c->n;
             sleep_ms(30);
             break;
+        case WARMPATH__PLACEMENT__CODE__OUTCOME_UNKNOWN: {
+            /* Not retried: the command may have been committed. */
+            int code = WP_EUNKNOWN;
+            wp_errf(err, code, "placement server %s: %s", c->endpoints[i],
+                    r->error && r->error[0] ? r->error : "outcome unknown");
+            warmpath__placement__response__free_unpacked(r, NULL);
+            return code;
+        }
         default: {
             int code = WP_EPROTO;
             wp_errf(err, code, "placement server %s: %s: %s", c->endpoints[i],

@@ -40,6 +40,17 @@ int wp_pl_unframe_request(const void *buf, size_t len, Warmpath__Placement__Requ
                           wp_err *err);
 int wp_pl_unframe_response(const void *buf, size_t len, Warmpath__Placement__Response **out,
                            wp_err *err);
+/* Bounds on every placement socket (server ROUTER and client DEALER):
+ * a frame over WP_FRAME_MAX_BYTES closes the connection inside libzmq
+ * before any of it is buffered (ZMQ_MAXMSGSIZE, read back to check it
+ * took), and at most hwm messages queue per peer in each direction
+ * (ZMQ_SNDHWM / ZMQ_RCVHWM; what happens at the mark is up to the socket
+ * type: see daemon.c). Linger 0. WP_EIO if libzmq refuses an option.
+ * A client that pipelines requests on one connection may keep at most
+ * WP_PL_SOCKET_HWM/2 unanswered (libzmq acknowledges reads in batches of
+ * half the mark); beyond that the server may drop replies. */
+#define WP_PL_SOCKET_HWM 256
+int wp_pl_socket_limits(void *zsock, int hwm, wp_err *err);
 /* Short name of a response code ("ok", "not-leader", ...). */
 const char *wp_pl_code_name(int code);
 

@@ -63,6 +63,10 @@ typedef struct daemon {
     uv_timer_t tick, kick;
     uv_check_t check;
     void *zctx, *zsock;
+    void *zmon;               /* PAIR reading zsock's monitor events */
+    uint64_t replies_dropped; /* client at its high-water mark, or gone */
+    uint64_t api_disconnects; /* incl. connections closed for oversized frames */
+    uint64_t api_protocol_errors;
     wp_consensus *cons;
     wp_topology *topo;
     wp_place_geo geo;
@@ -75,9 +79,11 @@ typedef struct daemon {
     char bind[WP_CONSENSUS_ADDR_MAX];
     uint64_t node_timeout_ms;
     uint64_t demand_period_ms;
+    uint64_t election_ms;
     bool stopping, was_leader;
     bool ready;           /* leader whose barrier has been applied */
     bool barrier_pending;
+    uint64_t barrier_at_ms;   /* when the pending barrier was proposed */
     uint64_t ready_term;
     int exit_code;
     live *live;
@@ -126,9 +132,14 @@ static void send_reply(daemon_t *d, const void *rid, size_t rid_len, PlResp *res
         if (wp_pl_frame_response(&small, &buf, &len, &err) != WP_OK)
             return;
     }
+    /* ZMQ_ROUTER_MANDATORY: a client at its high-water mark (it does not
+     * read) makes the send fail with EAGAIN instead of blocking or queueing
+     * more; the reply is dropped and counted, and the client times out. */
     if (zmq_send(d->zsock, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_send(d->zsock, buf, len, ZMQ_DONTWAIT) < 0)
+        zmq_send(d->zsock, buf, len, ZMQ_DONTWAIT) < 0) {
+        d->replies_dropped++;
         WP_DEBUG("placement", "reply dropped: %s", zmq_strerror(errno));
+    }
     free(buf);
     if (outside)
         zmq_kick(d);
@@ -210,7 +221,9 @@ static void applied(void *data, int status, const char *errmsg, const void *resu
         d->demand_pending = false;
     if (p->reply && !d->stopping) {
         if (status != 0) {
-            reply_code(d, p->rid, p->rid_len, p->req_id, WARMPATH__PLACEMENT__CODE__UNAVAILABLE,
+            reply_code(d, p->rid, p->rid_len, p->req_id,
+                       status == WP_EUNKNOWN ? WARMPATH__PLACEMENT__CODE__OUTCOME_UNKNOWN
+                                             : WARMPATH__PLACEMENT__CODE__UNAVAILABLE,
                        errmsg, true);
         } else {
             const wp_place_result *r = result;
@@ -304,6 +317,10 @@ static void reply_status(daemon_t *d, const void *rid, size_t rid_len, uint64_t 
     info.models = wp_place_state_model_count(d->state);
     info.pins = wp_place_state_pin_count(d->state);
     info.demand_entries = wp_place_state_demand_count(d->state);
+    info.replies_dropped = d->replies_dropped;
+    info.api_disconnects = d->api_disconnects;
+    info.api_protocol_errors = d->api_protocol_errors;
+    info.raft_restarts = st.restarts;
     PlResp r = WARMPATH__PLACEMENT__RESPONSE__INIT;
     r.request_id = req_id;
     r.version = wp_place_state_version(d->state);
@@ -792,6 +809,15 @@ static void leader_barrier(daemon_t *d)
         return;
     }
     d->barrier_pending = true;
+    d->barrier_at_ms = now_ms();
+}
+
+/* A leader whose barrier is not applied within this long cannot commit
+ * (its disk or its followers fail it): it steps down by restarting its raft
+ * instance from disk, so that another server can lead. */
+static uint64_t barrier_limit_ms(const daemon_t *d)
+{
+    return d->election_ms * 10 > 2000 ? d->election_ms * 10 : 2000;
 }
 
 static void on_tick(uv_timer_t *t);
@@ -817,12 +843,48 @@ static void on_check(uv_check_t *h)
     }
 }
 
+/* Counts the API socket's monitor events (at most 1024 per tick). */
+static void read_monitor(daemon_t *d)
+{
+    for (int k = 0; k < 1024 && d->zmon != NULL; k++) {
+        zmq_msg_t ev, addr;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, d->zmon, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            return;
+        }
+        uint16_t code = 0;
+        if (zmq_msg_size(&ev) >= 2)
+            memcpy(&code, zmq_msg_data(&ev), 2);
+        bool more = zmq_msg_more(&ev);
+        zmq_msg_close(&ev);
+        if (more) { /* the endpoint frame */
+            zmq_msg_init(&addr);
+            zmq_msg_recv(&addr, d->zmon, ZMQ_DONTWAIT);
+            zmq_msg_close(&addr);
+        }
+        if (code == ZMQ_EVENT_DISCONNECTED)
+            d->api_disconnects++;
+        else if (code == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+                 code == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+            d->api_protocol_errors++;
+    }
+}
+
 static void on_tick(uv_timer_t *t)
 {
     daemon_t *d = t->data;
     wp_pmetrics_refresh(d->pm, d->cons, d->state);
     bool leader = wp_consensus_is_leader(d->cons);
     uint64_t now = now_ms();
+    read_monitor(d);
+    if (d->barrier_pending && leader && now - d->barrier_at_ms > barrier_limit_ms(d)) {
+        char why[96];
+        snprintf(why, sizeof why, "leader barrier not applied within %llu ms",
+                 (unsigned long long)barrier_limit_ms(d));
+        wp_consensus_restart(d->cons, why);
+        return;
+    }
     leader_barrier(d); /* retries one that failed */
     if (!d->ready)
         return;
@@ -872,6 +934,22 @@ static int sm_restore(void *ctx, const void *buf, size_t len, wp_err *err)
     return wp_place_state_restore(d->state, buf, len, err);
 }
 
+/* Before raft starts again from disk: an empty state (see consensus.h). */
+static int sm_reset(void *ctx)
+{
+    daemon_t *d = ctx;
+    wp_place_state *fresh = NULL;
+    wp_err err = {0};
+    if (wp_place_state_new(&d->geo, &fresh, &err) != WP_OK) {
+        WP_ERROR("placement", "reset: %s", wp_err_text(&err));
+        return -1;
+    }
+    wp_place_state_free(d->state);
+    d->state = fresh;
+    d->ready = false;
+    return 0;
+}
+
 /* ---------------------------------------------------------------- shutdown */
 
 static void on_closed(uv_handle_t *h)
@@ -884,8 +962,13 @@ static void consensus_closed(void *data)
     daemon_t *d = data;
     d->cons = NULL;
     if (d->zsock) {
+        zmq_socket_monitor(d->zsock, NULL, 0);
         zmq_close(d->zsock);
         d->zsock = NULL;
+    }
+    if (d->zmon) {
+        zmq_close(d->zmon);
+        d->zmon = NULL;
     }
     uv_close((uv_handle_t *)&d->sigint, on_closed);
     uv_close((uv_handle_t *)&d->sigterm, on_closed);
@@ -934,6 +1017,9 @@ static void usage(FILE *fp)
             "                      0 = never)\n"
             "  --demand-period-ms MS  how often measured request rates may be committed\n"
             "                      (default 10000)\n"
+            "  --raft-segment-kib N  raft log segment size in KiB (default 1024; 0 = default);\n"
+            "                      raft reads whole preallocated segments at start, so\n"
+            "                      large ones slow a restart; small ones fill a disk sooner\n"
             "  --log-level LEVEL   error, warn, info (default), debug, trace\n"
             "  --metrics HOST:PORT serve Prometheus metrics over HTTP at /metrics\n"
             "  --help              this text\n");
@@ -965,6 +1051,7 @@ int main(int argc, char **argv)
     const char *bind = NULL, *raft = NULL, *peers = NULL, *dir = NULL, *topo = "edge";
     const char *metrics = NULL;
     uint64_t id = 0, election = 300, heartbeat = 30, node_timeout = 10000, demand_period = 10000;
+    uint64_t segment_kib = 0;
     static const struct option opts[] = {
         {"id", required_argument, 0, 'i'},          {"bind", required_argument, 0, 'b'},
         {"raft", required_argument, 0, 'r'},        {"peers", required_argument, 0, 'p'},
@@ -973,6 +1060,7 @@ int main(int argc, char **argv)
         {"node-timeout-ms", required_argument, 0, 'n'},
         {"demand-period-ms", required_argument, 0, 'D'},
         {"log-level", required_argument, 0, 'l'},   {"help", no_argument, 0, 'h'},
+        {"raft-segment-kib", required_argument, 0, 'S'},
         {"metrics", required_argument, 0, 'M'},
         {0, 0, 0, 0},
     };
@@ -994,6 +1082,10 @@ int main(int argc, char **argv)
             break;
         case 'D':
             if (parse_uint(optarg, "--demand-period-ms", 86400000, &demand_period))
+                return 2;
+            break;
+        case 'S':
+            if (parse_uint(optarg, "--raft-segment-kib", 1u << 20, &segment_kib))
                 return 2;
             break;
         case 'l': {
@@ -1027,6 +1119,7 @@ int main(int argc, char **argv)
     d->id = id;
     d->node_timeout_ms = node_timeout;
     d->demand_period_ms = demand_period;
+    d->election_ms = election;
     normalize_api(bind, d->bind, sizeof d->bind);
     if (wp_consensus_parse_peers(peers, d->servers, WP_CONSENSUS_MAX_SERVERS - 1, &d->n_servers,
                                  d->api, &err) != WP_OK) {
@@ -1057,6 +1150,14 @@ int main(int argc, char **argv)
         d->n_servers++;
     }
 
+    /* SIGINT/SIGTERM are held from here until their handlers run on the
+     * loop: loading the topology (graph paths, ~0.5 s) must not leave a
+     * window where a stop request kills the server uncleanly. */
+    sigset_t stop_sigs;
+    sigemptyset(&stop_sigs);
+    sigaddset(&stop_sigs, SIGINT);
+    sigaddset(&stop_sigs, SIGTERM);
+    sigprocmask(SIG_BLOCK, &stop_sigs, NULL);
     int rv = wp_topo_load_preset(topo, NULL, &d->topo, &err);
     if (rv == WP_ENOTFOUND || (rv != WP_OK && strchr(topo, '/') != NULL) ||
         (rv != WP_OK && strstr(topo, ".csv") != NULL)) {
@@ -1086,22 +1187,50 @@ int main(int argc, char **argv)
     uv_loop_init(&d->loop);
     d->zctx = zmq_ctx_new();
     d->zsock = d->zctx ? zmq_socket(d->zctx, ZMQ_ROUTER) : NULL;
-    int zero = 0;
     if (d->zsock == NULL) {
         fprintf(stderr, "wp-placement: zmq: %s\n", zmq_strerror(errno));
         return 1;
     }
-    zmq_setsockopt(d->zsock, ZMQ_LINGER, &zero, sizeof zero);
+    /* Size and queue limits (client.h). Per client, at most
+     * WP_PL_SOCKET_HWM replies wait in libzmq plus 256 KiB in the kernel
+     * (SO_SNDBUF); a reply to a client at that mark (one that does not read)
+     * fails with EAGAIN thanks to ROUTER_MANDATORY and is dropped and
+     * counted (replies_dropped in status), and the client times out.
+     * Incoming: at most WP_PL_SOCKET_HWM requests queue per client, then
+     * libzmq stops reading that connection and TCP pushes back. */
+    int one = 1, sndbuf = 256 * 1024;
+    if (wp_pl_socket_limits(d->zsock, WP_PL_SOCKET_HWM, &err) != WP_OK ||
+        zmq_setsockopt(d->zsock, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0 ||
+        zmq_setsockopt(d->zsock, ZMQ_SNDBUF, &sndbuf, sizeof sndbuf) != 0) {
+        fprintf(stderr, "wp-placement: %s\n",
+                err.code ? wp_err_text(&err) : zmq_strerror(errno));
+        return 1;
+    }
+    char mon_ep[64];
+    snprintf(mon_ep, sizeof mon_ep, "inproc://wp-placement-mon-%llu", (unsigned long long)id);
+    d->zmon = zmq_socket(d->zctx, ZMQ_PAIR);
+    if (d->zmon == NULL ||
+        zmq_socket_monitor(d->zsock, mon_ep,
+                           ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0 ||
+        zmq_connect(d->zmon, mon_ep) != 0) {
+        fprintf(stderr, "wp-placement: zmq monitor: %s\n", zmq_strerror(errno));
+        return 1;
+    }
+    int zero = 0;
+    zmq_setsockopt(d->zmon, ZMQ_LINGER, &zero, sizeof zero);
     if (zmq_bind(d->zsock, d->bind) != 0) {
         fprintf(stderr, "wp-placement: bind %s: %s\n", d->bind, zmq_strerror(errno));
         zmq_close(d->zsock);
+        zmq_close(d->zmon);
         zmq_ctx_term(d->zctx);
         return 1;
     }
     wp_consensus_config cfg = {
         .id = id, .data_dir = dir, .servers = d->servers, .n_servers = d->n_servers,
         .election_timeout_ms = (unsigned)election, .heartbeat_ms = (unsigned)heartbeat,
-        .sm = {d, sm_apply, sm_snapshot, sm_restore},
+        .segment_kib = (unsigned)segment_kib,
+        .sm = {d, sm_apply, sm_snapshot, sm_restore, sm_reset},
     };
     if (wp_consensus_new(&d->loop, &cfg, &d->cons, &err) != WP_OK ||
         wp_consensus_start(d->cons, &err) != WP_OK) {
@@ -1109,9 +1238,10 @@ int main(int argc, char **argv)
         if (d->cons) {
             d->stopping = true;
             wp_consensus_close(d->cons, NULL, NULL);
-            uv_run(&d->loop, UV_RUN_DEFAULT);
         }
+        uv_run(&d->loop, UV_RUN_DEFAULT);
         zmq_close(d->zsock);
+        zmq_close(d->zmon);
         zmq_ctx_term(d->zctx);
         return 1;
     }
@@ -1134,6 +1264,7 @@ int main(int argc, char **argv)
     d->sigint.data = d->sigterm.data = d;
     uv_signal_start(&d->sigint, on_signal, SIGINT);
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+    sigprocmask(SIG_UNBLOCK, &stop_sigs, NULL); /* a stop that came meanwhile runs now */
     signal(SIGPIPE, SIG_IGN);
     WP_INFO("placement", "server %llu: api %s, raft %s, %zu servers, topology %s (%zu cities), "
             "data %s", (unsigned long long)id, d->bind, raft, d->n_servers,

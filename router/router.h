@@ -14,6 +14,48 @@
  *     bitset over model indices), requests in flight per model (running +
  *     queued), and a version.
  *
+ * Load (issue 12). A target's load is what it last REPORTED (work in flight
+ * per service class, in GPU units, and free units, stamped with the node's
+ * time) plus what THIS ingress has itself sent to it since (wp_router_sends),
+ * so an ingress does not overshoot between reports. Two ways to feed the
+ * reported part, one route code path:
+ *   live       wp_router_load_report() on every report gossip (or a faster
+ *              path) delivers; the route reads the latest;
+ *   simulated  the owner of the truth keeps the view's own counts
+ *              (wp_router_inflight_add) and calls wp_router_load_publish()
+ *              every report period; ingress i then reads node j's snapshot
+ *              published at the latest tick <= now - oneway(i, j), exactly
+ *              what a live ingress would hold (config.history_ticks > 0).
+ * STALENESS BOUND: the reported part is at most report_period + one-way
+ * delay (RTT/2 of the candidate list) old; own sends cover the gap, so the
+ * only load an ingress cannot see is what OTHER ingresses sent in that
+ * window. A node with no report yet counts only the view's own counts.
+ *
+ * The live side, step by step (what wp-node is expected to do):
+ *   - create the view with report_period_ns = the period nodes report at,
+ *     history_ticks = 0; one wp_router_sends for the node (it is one
+ *     ingress);
+ *   - a node reports its own load (per model: running + queued, from its
+ *     residency core; free units) with its clock's time; on receipt:
+ *     wp_router_load_report(view, node, &rep) (older ones are refused);
+ *   - route with req.now_ns = now, req.sends, req.budget_ms = time left to
+ *     the request's deadline less the user's return leg, req.user_ms; on
+ *     WP_EOVERLOAD answer OVERLOADED at once (result.why says full or
+ *     deadline, best_late_ms how late the best one would have been);
+ *   - on forwarding: wp_router_sends_note(sends, view, node, model,
+ *     now + rtt_ms/2 in ns); on its answer or error:
+ *     wp_router_sends_done(... same arrival time);
+ *   - wp_router_inflight_add stays for a node's own counts (and for nodes
+ *     that never report); once a node reports, routes ignore those counts;
+ *   - for `wpctl route`: wp_route_explain_run gives every candidate with
+ *     RTT from the ingress, the user's leg, expected wait, the load it was
+ *     weighed with, the age of that report and the verdict;
+ *   - at a node, for its report: per model wp_res_model_inflight, free
+ *     units wp_res_capacity_units - wp_res_busy_units (gpu_worker.h);
+ *   - at the target: wp_res_submit_by with the latest start that still
+ *     meets the deadline, and wp_res_set_priority(model, class x bound)
+ *     with wp_router_model_class (gpu_worker.h).
+ *
  * The hot path (wp_route) allocates nothing and reads only the view. Each
  * ingress city keeps every node sorted by RTT from it; a scan walks that
  * list and stops as soon as RTT alone cannot beat the best cost found.
@@ -47,6 +89,14 @@ typedef struct wp_router_config {
      * (1 + queue_per_slot). 0: full as soon as the GPUs are (a free slot
      * is "room"); 1.0: as much may wait as runs. At most 1000. */
     double queue_per_slot;
+    /* Load reports (see the header essay). report_period_ns: how often a
+     * node reports; also the width of the time buckets wp_router_sends
+     * keeps (0 = 100 ms). history_ticks: 0 for the live world (the route
+     * reads the latest wp_router_load_report); > 0 for the simulator: a
+     * ring of that many published snapshots, enough to cover the largest
+     * one-way delay (ticks * period > max RTT/2 + period), at most 4096. */
+    uint64_t report_period_ns;
+    uint32_t history_ticks;
 } wp_router_config;
 
 typedef struct wp_router_view wp_router_view;
@@ -106,6 +156,11 @@ uint64_t wp_router_node_free_mem(const wp_router_view *v, uint32_t node);
 uint64_t wp_router_node_load_units(const wp_router_view *v, uint32_t node);
 /* Units one request of the model takes. */
 uint32_t wp_router_model_units(const wp_router_view *v, uint32_t model);
+/* The model's service time (full response at typical tokens), its time to
+ * first token at typical input, and its service class (below). */
+double wp_router_model_service_ms(const wp_router_view *v, uint32_t model);
+double wp_router_model_ttft_ms(const wp_router_view *v, uint32_t model);
+uint32_t wp_router_model_class(const wp_router_view *v, uint32_t model);
 uint32_t wp_router_node_gpus(const wp_router_view *v, uint32_t node);
 
 /* A delta about one node, as gossip carries it. Only the fields named in
@@ -142,11 +197,78 @@ void wp_router_set_warm(wp_router_view *v, uint32_t node, uint32_t model, bool w
 void wp_router_set_free_mem(wp_router_view *v, uint32_t node, uint64_t free_mem_bytes);
 void wp_router_inflight_add(wp_router_view *v, uint32_t node, uint32_t model, int32_t delta);
 
+/* ---------------------------------------------------------------- load */
+
+/* Service classes: a model's class is fixed by its service time (< 100 ms,
+ * < 1 s, < 10 s, longer). Load is kept per class because targets serve
+ * shorter classes first within a bound (route.c's essay says why), so the
+ * wait a request expects depends on the work of its class and shorter. */
+#define WP_ROUTER_CLASSES 4u
+/* The class of a service time (ms): 0..WP_ROUTER_CLASSES-1. */
+uint32_t wp_router_service_class(double service_ms);
+
+/* One node's load report, as the node publishes it: for each model with
+ * work, the requests in flight there (running + queued). The view turns
+ * counts into GPU units per class with its registry. */
+typedef struct wp_load_report {
+    uint64_t at_ns;          /* the node's time of the snapshot (cluster clock) */
+    uint64_t free_units;     /* GPU units not held by running work (free slots) */
+    size_t n;                /* entries below, at most WP_ROUTER_MAX_MODELS */
+    const uint32_t *models;  /* model indices (this view's registry) */
+    const uint32_t *inflight;
+} wp_load_report;
+
+/* Live world: applies a node's report. A report older than the one held
+ * (at_ns lower) is ignored: WP_ESTATE. WP_EINVAL for a bad node or model,
+ * or a view in history mode. O(report entries). */
+int wp_router_load_report(wp_router_view *v, uint32_t node, const wp_load_report *r);
+/* Simulated world (history_ticks > 0): snapshot every node's own counts
+ * (wp_router_inflight_add) as their report at at_ns; at_ns must be a
+ * multiple of the report period and increase by one period per call.
+ * O(nodes). WP_EINVAL otherwise. */
+int wp_router_load_publish(wp_router_view *v, uint64_t at_ns);
+/* What an ingress at `ingress_city` believes about node at now_ns from
+ * reports alone: per-class units (units[WP_ROUTER_CLASSES]) and the time
+ * of the report used (UINT64_MAX: none yet, units are the view's own).
+ * For display (wpctl route) and tests. */
+uint64_t wp_router_load_seen(const wp_router_view *v, uint32_t ingress_city, uint32_t node,
+                             uint64_t now_ns, uint64_t *units);
+
+/* Own sends of one ingress, since each node's last report. Time buckets of
+ * report_period by ARRIVAL at the target (send time + one-way delay): a
+ * report at time T already counts the requests that arrived by T, so
+ * buckets before T's drop out of the sum by themselves (no clean-up pass).
+ * WP_ROUTER_SEND_BUCKETS buckets per node; a send beyond them merges the
+ * oldest into the next (counted longer: an overestimate, never an under-
+ * estimate). Grows with the nodes it is told about. */
+#define WP_ROUTER_SEND_BUCKETS 4u
+typedef struct wp_router_sends wp_router_sends;
+
+int wp_router_sends_new(wp_router_sends **out, wp_err *err);
+void wp_router_sends_free(wp_router_sends *s);
+/* A request of model was sent to node and arrives there at arrive_at_ns
+ * (send time + RTT/2: wp_route_result.rtt_ms). WP_ENOMEM if it cannot
+ * grow (nothing noted). */
+int wp_router_sends_note(wp_router_sends *s, const wp_router_view *v, uint32_t node,
+                         uint32_t model, uint64_t arrive_at_ns);
+/* The request noted with that arrival time finished (its answer, or an
+ * error, came back): it no longer loads the node. */
+void wp_router_sends_done(wp_router_sends *s, const wp_router_view *v, uint32_t node,
+                          uint32_t model, uint64_t arrive_at_ns);
+/* Units this ingress counts as sent to node and not in a report at
+ * report_at_ns (per class into units[], total returned). */
+uint64_t wp_router_sends_pending(const wp_router_sends *s, const wp_router_view *v,
+                                 uint32_t node, uint64_t report_at_ns, uint64_t *units);
+
 /* ---------------------------------------------------------------- route */
 
 typedef enum wp_route_policy {
-    WP_POLICY_NEAREST_WARM = 0, /* default: lowest RTT warm node with room */
-    WP_POLICY_LATENCY,          /* min RTT + expected wait + cold load */
+    WP_POLICY_NEAREST_WARM = 0, /* lowest RTT warm node with room */
+    WP_POLICY_LATENCY,          /* lowest expected time to first token:
+                                 * RTT + expected wait + cold load + TTFT,
+                                 * within the deadline; spills to the next
+                                 * node as soon as the wait makes it worse.
+                                 * The load-aware default (wp-node, sim). */
     WP_POLICY_NEAREST,          /* lowest RTT node with room, warm or not */
     WP_POLICY_COUNT
 } wp_route_policy;
@@ -159,15 +281,39 @@ typedef struct wp_route_req {
     uint32_t model;   /* index in the registry */
     uint32_t ingress; /* city index where the request entered */
     wp_route_policy policy;
+    /* Load-aware fields (all optional: zero/NULL keeps the old behaviour). */
+    uint64_t now_ns;  /* the ingress's time: picks which reports it has seen */
+    /* Time left, at the ingress, until the first token must be back at the
+     * ingress (the request's deadline less the user's return leg); 0 = no
+     * deadline. A candidate whose expected TTFT exceeds it is TOO_LATE; if
+     * every one is, the route fails WP_EOVERLOAD / WP_ROUTE_WHY_DEADLINE. */
+    float budget_ms;
+    float user_ms;    /* user <-> ingress RTT: shown in explain only */
+    const wp_router_sends *sends; /* this ingress's own sends, or NULL */
 } wp_route_req;
+
+/* Why a route failed (wp_route_result.why), or ROUTED. */
+typedef enum wp_route_why {
+    WP_ROUTE_ROUTED = 0,
+    WP_ROUTE_WHY_NO_REPLICA, /* WP_ENOROUTE: nothing can serve the model */
+    WP_ROUTE_WHY_FULL,       /* WP_EOVERLOAD: every candidate full */
+    WP_ROUTE_WHY_DEADLINE,   /* WP_EOVERLOAD: none could answer in time */
+    WP_ROUTE_WHY_COUNT
+} wp_route_why;
+const char *wp_route_why_name(wp_route_why w);
 
 typedef struct wp_route_result {
     uint32_t node;
     uint32_t city;
     float rtt_ms;  /* ingress → node */
     float wait_ms; /* expected queue wait at the node */
-    float cost_ms; /* rtt + wait + (cold ? load : 0) */
+    float cost_ms; /* rtt + wait + (cold ? load : 0); + the model's TTFT must fit the budget */
     bool cold;     /* the model is not warm there: a cold load */
+    wp_route_why why; /* set on every return */
+    float best_late_ms; /* DEADLINE: the lowest expected TTFT seen (> budget) */
+    /* Time of the chosen node's load report the decision used (UINT64_MAX:
+     * none, the view's own counts): now_ns - load_at_ns is its age. */
+    uint64_t load_at_ns;
 } wp_route_result;
 
 /* Routes one request. WP_OK and *out filled; or
@@ -191,6 +337,7 @@ typedef enum wp_cand_verdict {
     WP_CAND_NOT_WARM, /* nearest-warm: skipped while looking for a warm one */
     WP_CAND_NO_MEMORY,
     WP_CAND_FULL,
+    WP_CAND_TOO_LATE, /* could not answer within the request's budget */
     WP_CAND_VERDICT_COUNT
 } wp_cand_verdict;
 
@@ -198,8 +345,12 @@ const char *wp_cand_verdict_name(wp_cand_verdict v);
 
 typedef struct wp_route_candidate {
     uint32_t node;
-    float rtt_ms;
+    float rtt_ms;  /* ingress → node */
+    float user_ms; /* user ↔ ingress (the request's user_ms; same for all) */
+    float wait_ms; /* expected queue wait (0 when not computed) */
     float cost_ms; /* < 0 when it could not serve */
+    float load_age_ms; /* age of the load report used; < 0: none */
+    uint64_t load_units; /* work in flight it was weighed with (all classes) */
     bool warm;
     wp_cand_verdict verdict;
 } wp_route_candidate;

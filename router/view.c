@@ -26,6 +26,8 @@ int wp_router_view_new(const wp_router_config *cfg, wp_router_view **out, wp_err
         return wp_errf(err, WP_EINVAL, "router: need ncities (1..1000000) and an RTT lookup");
     if (cfg->queue_per_slot < 0 || cfg->queue_per_slot > 1000)
         return wp_errf(err, WP_EINVAL, "router: queue_per_slot must be in 0..1000");
+    if (cfg->history_ticks > 4096)
+        return wp_errf(err, WP_EINVAL, "router: history_ticks must be in 0..4096");
     wp_router_view *v = calloc(1, sizeof *v);
     if (!v)
         return wp_errf(err, WP_ENOMEM, "router: out of memory");
@@ -33,6 +35,9 @@ int wp_router_view_new(const wp_router_config *cfg, wp_router_view **out, wp_err
     v->rtt_ms = cfg->rtt_ms;
     v->rtt_ctx = cfg->rtt_ctx;
     v->queue_per_slot = cfg->queue_per_slot;
+    v->period_ns = cfg->report_period_ns ? cfg->report_period_ns : 100 * WP_NS_PER_MS;
+    v->inv_period = 1.0 / (double)v->period_ns;
+    v->hist_ticks = cfg->history_ticks;
     *out = v;
     return WP_OK;
 }
@@ -50,6 +55,9 @@ void wp_router_view_free(wp_router_view *v)
     free(v->warm);
     free(v->inflight);
     free(v->used);
+    free(v->used_cls);
+    free(v->rep);
+    free(v->hist);
     free(v->cands);
     free(v);
 }
@@ -75,10 +83,17 @@ int wp_router_model_add(wp_router_view *v, const wp_model_profile *p, uint32_t *
     m->units = WP_ROUTER_GPU_UNITS / p->slots_per_gpu;
     m->load_ms = (float)wp_model_load_ms(p);
     m->service_ms = (float)wp_model_total_ms(p, p->typical_in_tokens, p->typical_out_tokens);
+    m->ttft_ms = (float)wp_model_ttft_ms(p, p->typical_in_tokens);
+    m->cls = wp_router_service_class(m->service_ms);
     if (index)
         *index = (uint32_t)v->nmodels;
     v->nmodels++;
     return WP_OK;
+}
+
+uint32_t wp_router_service_class(double service_ms)
+{
+    return service_ms < 100 ? 0 : service_ms < 1000 ? 1 : service_ms < 10000 ? 2 : 3;
 }
 
 int wp_router_model_find(const wp_router_view *v, const char *name)
@@ -119,6 +134,8 @@ static int grow(wp_router_view *v, size_t cap)
     GROW(warm, WP_ROUTER_WARM_WORDS);
     GROW(inflight, WP_ROUTER_MAX_MODELS);
     GROW(used, 1);
+    GROW(used_cls, WP_ROUTER_CLASSES);
+    GROW(rep, 1);
 #undef GROW
     wp_cand *nc = malloc(v->ncities * cap * sizeof *nc);
     if (!nc)
@@ -157,6 +174,9 @@ int wp_router_node_add(wp_router_view *v, const wp_router_node_info *info, uint3
     v->free_mem[n] = info->free_mem_bytes;
     v->version[n] = 0;
     v->used[n] = 0;
+    memset(&v->used_cls[(size_t)n * WP_ROUTER_CLASSES], 0, WP_ROUTER_CLASSES * sizeof *v->used_cls);
+    memset(&v->rep[n], 0, sizeof v->rep[n]);
+    v->rep[n].at_ns = UINT64_MAX;
     memset(&v->warm[(size_t)n * WP_ROUTER_WARM_WORDS], 0,
            WP_ROUTER_WARM_WORDS * sizeof *v->warm);
     memset(&v->inflight[(size_t)n * WP_ROUTER_MAX_MODELS], 0,
@@ -242,6 +262,21 @@ uint32_t wp_router_model_units(const wp_router_view *v, uint32_t model)
     return model < v->nmodels ? v->models[model].units : 0;
 }
 
+double wp_router_model_service_ms(const wp_router_view *v, uint32_t model)
+{
+    return model < v->nmodels ? v->models[model].service_ms : 0;
+}
+
+double wp_router_model_ttft_ms(const wp_router_view *v, uint32_t model)
+{
+    return model < v->nmodels ? v->models[model].ttft_ms : 0;
+}
+
+uint32_t wp_router_model_class(const wp_router_view *v, uint32_t model)
+{
+    return model < v->nmodels ? v->models[model].cls : 0;
+}
+
 uint32_t wp_router_node_gpus(const wp_router_view *v, uint32_t node)
 {
     return v->gpus[node];
@@ -269,7 +304,9 @@ static void set_inflight(wp_router_view *v, uint32_t node, uint32_t model, uint3
 {
     uint32_t *q = &v->inflight[(size_t)node * WP_ROUTER_MAX_MODELS + model];
     uint64_t units = v->models[model].units;
+    uint64_t *uc = &v->used_cls[(size_t)node * WP_ROUTER_CLASSES + v->models[model].cls];
     v->used[node] = v->used[node] - (uint64_t)*q * units + (uint64_t)count * units;
+    *uc = *uc - (uint64_t)*q * units + (uint64_t)count * units;
     *q = count;
 }
 

@@ -230,6 +230,28 @@ def main():
     write_csv(os.path.join(ROOT, "tests", "fixtures", "topo", "azure_rtt_p50.csv"),
               ["src_lat", "src_lon", "dst_lat", "dst_lon", "rtt_ms"], rows)
 
+    # ---- backbone graph (topohub/TopoGen) -> two compact CSVs
+    import json
+    with open(os.path.join(DATA, "topogen_backbone_graph.json"), encoding="utf-8") as f:
+        g = json.load(f)
+    kind = {"City": "city", "Seacable Landing Point": "landing", "Seacable Waypoint": "waypoint"}
+    nodes = sorted(g["nodes"], key=lambda n: n["id"])
+    write_csv(os.path.join(ROOT, "topology", "data", "backbone_nodes.csv"),
+              ["id", "kind", "lat", "lon"],
+              [(n["id"], kind[n["type"]], "%.4f" % n["latitude"], "%.4f" % n["longitude"])
+               for n in nodes])
+    etype = {"normal": "land", "seacable": "sea"}
+    write_csv(os.path.join(ROOT, "topology", "data", "backbone_edges.csv"),
+              ["u", "v", "kind", "km"],
+              [(e["u"], e["v"], etype[e["type"]], "%.1f" % e["distance"]) for e in g["edges"]])
+    print("wrote backbone_nodes.csv (%d), backbone_edges.csv (%d)" % (len(nodes), len(g["edges"])))
+
+    # ---- M-Lab access latency: copied as is (already derived upstream)
+    with open(os.path.join(DATA, "mlab_ndt_min_rtt_by_country_2025-10.csv"), encoding="utf-8") as f:
+        body = f.read()
+    with open(os.path.join(ROOT, "topology", "data", "access_mlab.csv"), "w", encoding="utf-8") as f:
+        f.write(body)
+
 
 if __name__ == "__main__":
     main()

@@ -80,10 +80,40 @@
  * Latency recorded per request: TTFT = (service start + ttft + one-way
  * legs back) - t0; total = (service end + legs back) - t0.
  *
+ * One world with the daemons (issue 12), edge serving:
+ *   - Load: every GPU node's own count of its work (running + queued,
+ *     counted when a request reaches it) is published every
+ *     load_report_ms; ingress i routes on node j's report of the latest
+ *     tick <= t - oneway(i, j) plus its own sends since (router/load.c:
+ *     a shared ring of snapshots, O(1) per candidate, no event per pair).
+ *     Staleness: 0 <= age - oneway < load_report_ms (checked per route,
+ *     reported as load_lag_ms).
+ *   - GPUs: each node runs the residency core wp-node runs
+ *     (gpu_worker/residency.c, SLOTS mode: continuous batching, LRU
+ *     eviction of unpinned idle models, cold loads, shorter service
+ *     classes first within CLASS_BOUND_NS, deadline drops); the sim only
+ *     executes its actions (res_drain). Regional endpoints keep the FIFO
+ *     slot model below (someone else's service, all models warm).
+ *   - Deadlines (deadline_ms): the ingress answers OVERLOADED at once when
+ *     no node can return the first token in time; a node drops work that
+ *     can no longer start in time. Every request ends in one latency
+ *     record or one counted error (errors = overloaded + expired + failed
+ *     + no_route).
+ *   - Faults (fault = outage WHAT FROM-TO): the sites stop at FROM (queued
+ *     requests fail; running ones complete, their first token was already
+ *     accounted), ingresses keep routing there until FROM + the detection
+ *     time the gossip core measures for this very cluster (wp_gossip_sim_run
+ *     over the GPU nodes' WAN delays, memberlist defaults, 1% loss, this
+ *     seed; requests arriving meanwhile fail), sites return at TO and are
+ *     routed to again after the core's convergence time. Every ingress
+ *     learns at the same moment (the core's "every live member has it
+ *     dead"): a conservative upper bound.
  * What is not modelled: batching efficiency beyond the fixed slots, GPU
  * interference between co-resident models beyond sharing capacity,
- * network jitter and loss, retries, gossip staleness (the router's view is
- * exact), evictions (a cold-loaded model stays), Lambda's concurrency cap.
+ * network jitter and loss, retries after a failed forward (live retries
+ * once on the next candidate: the sim counts the error), the gossip delay
+ * of warm-set changes (a cold route marks the model warm in the shared
+ * view at once), Lambda's concurrency cap.
  *
  * Bounds: pending events and live requests ~ requests in flight; memory
  * O(users + sites x models + functions + (site, function) pools alive +
@@ -92,6 +122,8 @@
  * O(log functions) for the draw, O(1) expected for the pool lookup.
  */
 #include "sim/sim_int.h"
+#include "node/node.h" /* the gossip core's simulation: failure detection delays */
+#include "gpu_worker/gpu_worker.h" /* the residency core (pure part only: wp_gpu_core) */
 
 #include <math.h>
 #include <stdlib.h>
@@ -100,13 +132,22 @@
 #define NONE UINT32_MAX
 
 enum ev_type { EV_GEN, EV_INGRESS, EV_FN_ARRIVE, EV_GPU_ARRIVE, EV_GPU_DONE, EV_LOAD_DONE,
-               EV_FN_FREE };
+               EV_FN_FREE, EV_FAULT_DOWN, EV_FAULT_SEEN_DOWN, EV_FAULT_UP, EV_FAULT_SEEN_UP };
+
+/* Serving order at a node: shorter service classes first within a bound.
+ * A waiting request's key is its arrival time plus its class times this
+ * bound, and the smallest key starts first: a short request overtakes
+ * longer ones that arrived less than (class gap) x bound before it, never
+ * older ones (see router/route.c for why). */
+#define CLASS_BOUND_NS (1000ull * WP_NS_PER_MS)
 
 typedef struct req {
     uint64_t t0_ns;
+    uint64_t arr_ns;  /* edge: expected arrival at the node (own-sends key) */
+    uint32_t ingress; /* edge: the PoP city that routed it */
     uint32_t fn;   /* tenant function */
     uint32_t pool; /* its environment pool (isolate or containers) */
-    uint64_t qseq; /* arrival order at the GPU site, for FIFO across models */
+    uint64_t qseq; /* serving key at the GPU site: arrival + class offset */
     float ur_ms;  /* user ↔ ingress PoP (edge) or region (regional) RTT */
     float leg_ms; /* ingress ↔ node (edge) or function ↔ endpoint RTT */
     uint32_t in_tok, out_tok;
@@ -114,6 +155,7 @@ typedef struct req {
     uint32_t next; /* FIFO link while queued; free-list link when free */
     uint8_t region;
     uint8_t model;
+    bool noted; /* counted in the ingress's own sends */
 } req;
 
 typedef struct upoint {
@@ -158,15 +200,33 @@ typedef struct engine {
     gpu_q *gq;     /* nsites * nm */
     site_gpu *sg;  /* nsites */
     uint32_t units[WP_SIM_MAX_MODELS];
-    uint64_t qseq;
+    uint64_t cls_off_ns[WP_SIM_MAX_MODELS]; /* class x CLASS_BOUND_NS */
+    /* Edge: each GPU node runs the residency core wp-node runs (SLOTS
+     * mode: continuous batching, LRU eviction, cold loads, deadlines). */
+    wp_res **res_site;
     wp_fnpool env; /* containers per (region, function) or isolates per (PoP, function) */
     wp_router_view *view;
+    /* Load-aware edge (router/load.c): one own-sends record per ingress
+     * city, the report period and the next tick to publish. */
+    wp_router_sends **sends; /* ncities, allocated on first use */
+    size_t ncities;
+    uint64_t period_ns, next_pub_ns;
+    uint64_t deadline_ns;    /* 0: none */
+    /* Faults: the sites each one takes down, sites down now (truth). */
+    size_t nfaults;
+    const wp_sim_fault *faults[2 * WP_SIM_MAX_FAULTS];
+    uint32_t *fault_sites[2 * WP_SIM_MAX_FAULTS];
+    size_t fault_nsites[2 * WP_SIM_MAX_FAULTS];
+    uint8_t *down; /* per site: outages covering it now */
+    uint64_t detect_ns, rejoin_ns;
+    /* Timeline. */
+    uint64_t tl_ns;
 
     req *rq;
     uint32_t nrq, cap_rq, free_rq;
 
     wp_eventq q;
-    wp_rng rng_arrival, rng_user, rng_model, rng_cold, rng_function;
+    wp_rng rng_arrival, rng_user, rng_model, rng_cold, rng_function, rng_access;
 
     /* the next arrival, drawn ahead */
     uint64_t gen_count, gen_limit, trace_i;
@@ -271,42 +331,131 @@ static uint32_t draw_function(engine *e)
     return lo;
 }
 
+/* ------------------------------------------------------------ timeline */
+
+#define TL_MAX_INTERVALS 1000000u
+
+/* The timeline cell of a request sent at t0_ns by a user of region; NULL
+ * past TL_MAX_INTERVALS or when the timeline cannot grow. */
+static wp_sim_tl_cell *tl_cell(engine *e, uint64_t t0_ns, uint8_t region)
+{
+    wp_sim_result *res = e->res;
+    uint64_t i = t0_ns / e->tl_ns;
+    if (i >= res->tl_n) {
+        if (i >= TL_MAX_INTERVALS)
+            return NULL;
+        size_t n = res->tl_n ? res->tl_n : 16;
+        while (n <= i)
+            n *= 2;
+        wp_sim_tl_cell *t = realloc(res->tl, n * WP_REGION_COUNT * sizeof *t);
+        if (!t)
+            return NULL;
+        memset(t + res->tl_n * WP_REGION_COUNT, 0,
+               (n - res->tl_n) * WP_REGION_COUNT * sizeof *t);
+        res->tl = t;
+        res->tl_n = n;
+    }
+    return &res->tl[i * WP_REGION_COUNT + region];
+}
+
+static void tl_latency(wp_sim_tl_cell *c, uint64_t ns)
+{
+    double ms = (double)ns / 1e6;
+    int b = ms <= 0.5 ? 0 : (int)(log(ms / 0.5) / log(1.1));
+    c->ttft[b < (int)WP_SIM_TL_BUCKETS ? b : (int)WP_SIM_TL_BUCKETS - 1]++;
+}
+
+double wp_sim_tl_quantile_ms(const wp_sim_tl_cell *c, double q)
+{
+    uint64_t n = 0;
+    for (size_t b = 0; b < WP_SIM_TL_BUCKETS; b++)
+        n += c->ttft[b];
+    if (n == 0)
+        return 0;
+    uint64_t rank = (uint64_t)ceil(q * (double)n), acc = 0;
+    if (rank == 0)
+        rank = 1;
+    for (size_t b = 0; b < WP_SIM_TL_BUCKETS; b++) {
+        acc += c->ttft[b];
+        if (acc >= rank)
+            return 0.5 * pow(1.1, (double)b + 0.5);
+    }
+    return 0.5 * pow(1.1, WP_SIM_TL_BUCKETS - 0.5);
+}
+
+enum err_kind { ERR_NO_ROUTE, ERR_OVERLOADED, ERR_EXPIRED, ERR_FAILED };
+
+/* A request ends in an explicit error: counted once, its resources back. */
+static int req_error(engine *e, uint32_t r, enum err_kind kind)
+{
+    req *q = &e->rq[r];
+    wp_sim_stats *st = &e->res->region[q->region];
+    st->errors++;
+    e->res->model_errors[q->model]++;
+    switch (kind) {
+    case ERR_NO_ROUTE: st->no_route++; break;
+    case ERR_OVERLOADED: st->overloaded++; break;
+    case ERR_EXPIRED: st->expired++; break;
+    case ERR_FAILED: st->failed++; break;
+    }
+    wp_sim_tl_cell *c = tl_cell(e, q->t0_ns, q->region);
+    if (c)
+        c->errors++;
+    if (q->noted)
+        wp_router_sends_done(e->sends[q->ingress], e->view, q->site, q->model, q->arr_ns);
+    int rv = wp_fnpool_release(&e->env, q->pool, e->now_ns);
+    req_free(e, r);
+    return rv == WP_OK ? WP_OK : wp_errf(e->err, rv, "sim: pool released while not in use");
+}
+
 /* ------------------------------------------------------------ GPU model */
 
 /* A site's GPUs are shared by its models: capacity gpus x GPU_UNITS, a
  * request of model m holds units[m] = GPU_UNITS / slots_per_gpu while it
  * runs (the router counts the same units). Waiting is FIFO per (site,
- * model), and strictly FIFO across the site's models: a request starts
- * only when it is the earliest waiting one (queues of loading models
- * aside) and fits. */
+ * model); across the site's models the smallest key (arrival + class x
+ * CLASS_BOUND_NS: shorter service first within a bound) starts first, and
+ * only when it fits (queues of loading models aside). */
 
-static int gpu_start(engine *e, uint32_t r)
+static int gpu_start(engine *e, uint32_t r, bool via_res)
 {
     req *q = &e->rq[r];
     const wp_model_profile *p = e->prof[q->model];
-    e->sg[q->site].used_units += e->units[q->model];
     double ttft_ms = wp_model_ttft_ms(p, q->in_tok);
     double total_ms = wp_model_total_ms(p, q->in_tok, q->out_tok);
     double back_ms = 0.5 * ((double)q->leg_ms + (double)q->ur_ms);
     uint64_t first_at = e->now_ns + ms_to_ns(ttft_ms + back_ms);
     uint64_t last_at = e->now_ns + ms_to_ns(total_ms + back_ms);
+    if (!via_res) /* the residency core holds the units of its own */
+        e->sg[q->site].used_units += e->units[q->model];
     wp_sim_stats *st = &e->res->region[q->region];
     wp_hist_record(&st->ttft_ns, first_at - q->t0_ns);
+    wp_sim_tl_cell *c = tl_cell(e, q->t0_ns, q->region);
+    if (c)
+        tl_latency(c, first_at - q->t0_ns);
     wp_hist_record(&st->total_ns, last_at - q->t0_ns);
     e->gpu_busy_ms += total_ms * (double)e->units[q->model] / WP_ROUTER_GPU_UNITS;
     return push(e, e->now_ns + ms_to_ns(total_ms), EV_GPU_DONE, r);
 }
 
+static int res_arrive(engine *e, uint32_t r);
+
 static int gpu_arrive(engine *e, uint32_t r)
 {
     req *q = &e->rq[r];
+    if (e->view) { /* edge: the node's own count of its work (what it reports) */
+        if (e->down && e->down[q->site])
+            return req_error(e, r, ERR_FAILED);
+        wp_router_inflight_add(e->view, q->site, q->model, 1);
+        return res_arrive(e, r);
+    }
     site_gpu *sg = &e->sg[q->site];
     gpu_q *g = &e->gq[(size_t)q->site * e->nm + q->model];
     if (!g->loading && sg->ready_waiting == 0 &&
         sg->used_units + e->units[q->model] <= sg->cap_units)
-        return gpu_start(e, r);
+        return gpu_start(e, r, false);
     q->next = NONE;
-    q->qseq = e->qseq++;
+    q->qseq = e->now_ns + e->cls_off_ns[q->model];
     if (g->tail == NONE)
         g->head = r;
     else
@@ -329,7 +478,7 @@ static int gpu_drain(engine *e, uint32_t site)
             gpu_q *g = &e->gq[(size_t)site * e->nm + m];
             if (g->loading || g->head == NONE)
                 continue;
-            if (!best || e->rq[g->head].qseq < e->rq[best->head].qseq) {
+            if (!best || e->rq[g->head].qseq < e->rq[best->head].qseq) { /* ties: lower m */
                 best = g;
                 best_m = m;
             }
@@ -342,20 +491,95 @@ static int gpu_drain(engine *e, uint32_t site)
             best->tail = NONE;
         best->n--;
         sg->ready_waiting--;
-        int rv = gpu_start(e, r);
+        int rv = gpu_start(e, r, false);
         if (rv != WP_OK)
             return rv;
     }
     return WP_OK;
 }
 
+/* Executes what a node's residency core asks (gpu_worker.h): RUN starts
+ * requests (their first token and end are computed now), LOAD completes
+ * after the model's load time, UNLOAD frees memory in the node's report,
+ * FAIL ends a request in an explicit error. */
+static int res_drain(engine *e, uint32_t site)
+{
+    wp_res *rs = e->res_site[site];
+    const wp_res_action *ap;
+    /* Nothing below calls back into rs, so *ap stays valid (gpu_worker.h). */
+    while (wp_res_next_action_ref(rs, &ap)) {
+        const wp_res_action a = {.kind = ap->kind, .model_index = ap->model_index,
+                                 .n_reqs = ap->n_reqs, .error = ap->error};
+        uint32_t m = a.model_index; /* models were added in e->prof order */
+        if (m >= e->nm)
+            return wp_errf(e->err, WP_ESTATE, "sim: residency named model %u of %zu", m, e->nm);
+        int rv = WP_OK;
+        switch (a.kind) {
+        case WP_RES_RUN:
+            for (uint32_t i = 0; i < a.n_reqs && rv == WP_OK; i++)
+                rv = gpu_start(e, (uint32_t)ap->req_ids[i], true);
+            break;
+        case WP_RES_LOAD:
+            rv = push(e, e->now_ns + ms_to_ns(wp_model_load_ms(e->prof[m])), EV_LOAD_DONE,
+                      (uint32_t)((size_t)site * e->nm + m));
+            break;
+        case WP_RES_UNLOAD:
+            wp_router_set_warm(e->view, site, m, false);
+            wp_router_set_free_mem(e->view, site,
+                                   wp_router_node_free_mem(e->view, site) + e->prof[m]->size_bytes);
+            break;
+        case WP_RES_FAIL: {
+            uint32_t r = (uint32_t)ap->req_ids[0];
+            wp_router_inflight_add(e->view, site, m, -1);
+            rv = req_error(e, r, a.error == WP_ETIMEDOUT ? ERR_EXPIRED
+                                 : a.error == WP_EUNAVAIL ? ERR_FAILED
+                                                          : ERR_OVERLOADED);
+            break;
+        }
+        default: rv = wp_errf(e->err, WP_ESTATE, "sim: unknown residency action %d", a.kind);
+        }
+        if (rv != WP_OK)
+            return rv;
+    }
+    return WP_OK;
+}
+
+/* Edge: a request reaches its node: into the node's residency core, with
+ * the latest start that still meets its deadline. */
+static int res_arrive(engine *e, uint32_t r)
+{
+    req *q = &e->rq[r];
+    uint64_t start_by = UINT64_MAX;
+    if (e->deadline_ns) {
+        const wp_model_profile *p = e->prof[q->model];
+        uint64_t need = ms_to_ns(wp_model_ttft_ms(p, q->in_tok) +
+                                 0.5 * ((double)q->leg_ms + (double)q->ur_ms));
+        uint64_t dl = q->t0_ns + e->deadline_ns;
+        start_by = dl > need ? dl - need : 0;
+    }
+    wp_err rerr;
+    int rv = wp_res_submit_by(e->res_site[q->site], e->now_ns, e->prof[q->model]->name, r, start_by,
+                              &rerr);
+    if (rv == WP_EOVERLOAD) { /* the node's queue bound */
+        wp_router_inflight_add(e->view, q->site, q->model, -1);
+        return req_error(e, r, ERR_OVERLOADED);
+    }
+    if (rv != WP_OK)
+        return wp_errf(e->err, rv, "sim: %s", wp_err_text(&rerr));
+    return res_drain(e, q->site);
+}
+
+/* Edge only (a regional endpoint keeps every model warm): a LOAD the
+ * residency core asked for is done. */
 static int on_load_done(engine *e, uint32_t slot)
 {
-    gpu_q *g = &e->gq[slot];
-    uint32_t site = (uint32_t)(slot / e->nm);
-    g->loading = false;
-    e->sg[site].ready_waiting += g->n;
-    return gpu_drain(e, site);
+    uint32_t site = (uint32_t)(slot / e->nm), m = (uint32_t)(slot % e->nm);
+    wp_err rerr;
+    if (!e->res_site || wp_res_load_done(e->res_site[site], e->now_ns, e->prof[m]->name, WP_OK,
+                                         ms_to_ns(wp_model_load_ms(e->prof[m])),
+                                         &rerr) != WP_OK)
+        return wp_errf(e->err, WP_ESTATE, "sim: unexpected load done at site %u", site);
+    return res_drain(e, site);
 }
 
 /* ------------------------------------------------------------ handlers */
@@ -370,6 +594,11 @@ static int on_gen(engine *e, uint32_t point)
     const upoint *p = &e->pts[point];
     q->t0_ns = e->now_ns;
     q->ur_ms = p->ur_ms;
+    /* The user's leg: network RTT to the ingress (or region) plus, with
+     * the v2 model, this user's access latency, drawn from the country's
+     * distribution (topology/access.c). Data-centre legs carry none. */
+    if (e->sc->rtt.access)
+        q->ur_ms += (float)wp_users_access_draw(e->users, point, &e->rng_access);
     q->region = p->region;
     q->site = p->dest;
     if (e->opt->trace) {
@@ -384,6 +613,11 @@ static int on_gen(engine *e, uint32_t point)
     }
     q->fn = e->nfn > 1 ? draw_function(e) : 0;
     e->res->region[q->region].requests++;
+    e->res->model_requests[q->model]++;
+    wp_sim_tl_cell *cell = tl_cell(e, q->t0_ns, q->region);
+    if (cell)
+        cell->requests++;
+    q->noted = false;
     e->gen_count++;
     if (e->opt->progress && (e->gen_count & 0xffff) == 0)
         e->opt->progress(e->opt->progress_ctx, e->gen_count, e->gen_limit);
@@ -392,6 +626,14 @@ static int on_gen(engine *e, uint32_t point)
     if (rv != WP_OK)
         return rv;
     return schedule_next_arrival(e);
+}
+
+/* The own-sends record of an ingress city (created on first use). */
+static wp_router_sends *sends_of(engine *e, uint32_t city)
+{
+    if (!e->sends[city] && wp_router_sends_new(&e->sends[city], e->err) != WP_OK)
+        return NULL;
+    return e->sends[city];
 }
 
 static int on_ingress(engine *e, uint32_t r)
@@ -408,33 +650,51 @@ static int on_ingress(engine *e, uint32_t r)
         e->res->region[q->region].isolate_starts++;
         e->res->isolates++;
     }
-    wp_route_req rr = {.model = q->model, .ingress = q->site, .policy = e->sc->policy};
-    wp_route_result out;
-    if (wp_route(e->view, &rr, &out) != WP_OK) {
-        e->res->region[q->region].errors++;
-        rv = wp_fnpool_release(&e->env, q->pool, e->now_ns);
-        req_free(e, r);
-        return rv;
+    /* This ingress's view: the nodes' load reports as they reach it, plus
+     * its own sends since (router/load.c); the deadline as time left for
+     * the first token to be back here. */
+    wp_router_sends *own = sends_of(e, q->site);
+    if (!own)
+        return oom(e);
+    wp_route_req rr = {.model = q->model, .ingress = q->site, .policy = e->sc->policy,
+                       .now_ns = e->now_ns, .user_ms = q->ur_ms, .sends = own};
+    if (e->deadline_ns) {
+        double left_ms = ((double)(q->t0_ns + e->deadline_ns) - (double)e->now_ns) / 1e6 -
+                         0.5 * q->ur_ms - isolate_ms - e->sc->invoke_ms;
+        rr.budget_ms = left_ms > 0.001 ? (float)left_ms : 0.001f;
     }
+    wp_route_result out;
+    int rc = wp_route(e->view, &rr, &out);
+    if (rc != WP_OK)
+        return req_error(e, r, rc == WP_EOVERLOAD ? ERR_OVERLOADED : ERR_NO_ROUTE);
+    if (out.load_at_ns != UINT64_MAX) {
+        double lag_ms = (double)(e->now_ns - out.load_at_ns) / 1e6 - 0.5 * out.rtt_ms;
+        wp_sim_result *res = e->res;
+        if (res->routes_on_reports++ == 0 || lag_ms < res->load_lag_min_ms)
+            res->load_lag_min_ms = lag_ms;
+        if (res->routes_on_reports == 1 || lag_ms > res->load_lag_max_ms)
+            res->load_lag_max_ms = lag_ms;
+    }
+    q->ingress = q->site;
     q->site = out.node; /* node index == site index */
     q->leg_ms = out.rtt_ms;
-    wp_router_inflight_add(e->view, out.node, q->model, 1);
     uint64_t at_node =
         e->now_ns + ms_to_ns(isolate_ms + e->sc->invoke_ms + 0.5 * out.rtt_ms);
+    q->arr_ns = at_node;
+    if (wp_router_sends_note(own, e->view, out.node, q->model, at_node) != WP_OK)
+        return oom(e);
+    q->noted = true;
     if (out.cold) {
+        /* The node's residency core starts the load when the request
+         * arrives (evicting LRU idle models if it must); the view marks it
+         * warm now, so later requests queue behind the load there. */
         const wp_model_profile *p = e->prof[q->model];
-        gpu_q *g = &e->gq[(size_t)out.node * e->nm + q->model];
         wp_router_set_warm(e->view, out.node, q->model, true);
         uint64_t free_mem = wp_router_node_free_mem(e->view, out.node);
         wp_router_set_free_mem(e->view, out.node,
                                free_mem > p->size_bytes ? free_mem - p->size_bytes : 0);
-        g->loading = true;
         e->res->region[q->region].cold_starts++;
         e->res->region[q->region].model_loads++;
-        rv = push(e, at_node + ms_to_ns(wp_model_load_ms(p)), EV_LOAD_DONE,
-                      (uint32_t)((size_t)out.node * e->nm + q->model));
-        if (rv != WP_OK)
-            return rv;
     }
     return push(e, at_node, EV_GPU_ARRIVE, r);
 }
@@ -462,12 +722,16 @@ static int on_gpu_done(engine *e, uint32_t r)
 {
     req *q = &e->rq[r];
     uint32_t site = q->site;
-    e->sg[site].used_units -= e->units[q->model];
+    uint32_t model = q->model;
     int rv = WP_OK;
+    if (!e->res_site)
+        e->sg[site].used_units -= e->units[q->model];
     if (e->sc->serving == WP_SIM_SERVING_EDGE) {
         /* The isolate relays the answer; it counts as used from now on
          * (the relay's sub-ms is immaterial beside a keep-alive). */
         wp_router_inflight_add(e->view, q->site, q->model, -1);
+        if (q->noted)
+            wp_router_sends_done(e->sends[q->ingress], e->view, q->site, q->model, q->arr_ns);
         rv = wp_fnpool_release(&e->env, q->pool, e->now_ns);
     } else {
         /* The container is free once it has relayed the answer. */
@@ -476,6 +740,12 @@ static int on_gpu_done(engine *e, uint32_t r)
     req_free(e, r);
     if (rv != WP_OK)
         return rv;
+    if (e->res_site) {
+        wp_err rerr;
+        if (wp_res_run_done(e->res_site[site], e->now_ns, e->prof[model]->name, 1, &rerr) != WP_OK)
+            return wp_errf(e->err, WP_ESTATE, "sim: %s", wp_err_text(&rerr));
+        return res_drain(e, site);
+    }
     return gpu_drain(e, site);
 }
 
@@ -486,6 +756,43 @@ static int on_fn_free(engine *e, uint32_t pool)
         return oom(e);
     if (rv != WP_OK)
         return wp_errf(e->err, rv, "sim: container pool %u released while not in use", pool);
+    return WP_OK;
+}
+
+/* ------------------------------------------------------------ faults */
+
+/* A fault starts: its sites stop. Requests queued there fail now; those
+ * already running complete (their first token was accounted at start).
+ * Every ingress keeps routing there until EV_FAULT_SEEN_DOWN. */
+static int on_fault_down(engine *e, uint32_t f)
+{
+    for (size_t k = 0; k < e->fault_nsites[f]; k++) {
+        uint32_t s = e->fault_sites[f][k];
+        if (e->down[s]++ > 0)
+            continue; /* already down under another fault */
+        wp_res_fail_queued(e->res_site[s], e->now_ns, WP_EUNAVAIL);
+        int rv = res_drain(e, s);
+        if (rv != WP_OK)
+            return rv;
+    }
+    return WP_OK;
+}
+
+/* The gossip core's detection time later, every ingress has them dead. */
+static int on_fault_seen(engine *e, uint32_t f, bool up)
+{
+    for (size_t k = 0; k < e->fault_nsites[f]; k++) {
+        uint32_t s = e->fault_sites[f][k];
+        if ((e->down[s] == 0) == up)
+            wp_router_set_status(e->view, s, up ? WP_NODE_UP : WP_NODE_DEAD);
+    }
+    return WP_OK;
+}
+
+static int on_fault_up(engine *e, uint32_t f)
+{
+    for (size_t k = 0; k < e->fault_nsites[f]; k++)
+        e->down[e->fault_sites[f][k]]--;
     return WP_OK;
 }
 
@@ -529,6 +836,17 @@ static int setup_models(engine *e)
         return oom(e);
     for (size_t i = 0; i < e->nm; i++)
         e->share[i] = wp_zipf_pmf(&e->zipf, i);
+    for (size_t m = 0; m < e->nm; m++) {
+        const wp_model_profile *p = e->prof[m];
+        e->units[m] = WP_ROUTER_GPU_UNITS / p->slots_per_gpu;
+        /* Our edge serves shorter classes first; a regional endpoint is
+         * someone else's service: plain FIFO. */
+        e->cls_off_ns[m] = e->sc->serving != WP_SIM_SERVING_EDGE
+                               ? 0
+                               : CLASS_BOUND_NS * wp_router_service_class(wp_model_total_ms(
+                                                      p, p->typical_in_tokens, p->typical_out_tokens));
+    }
+
     e->trace_model = 0;
     if (sc->trace_model[0]) {
         size_t i = 0;
@@ -629,8 +947,6 @@ static int alloc_sites(engine *e, size_t n)
 
 static void init_gpu_queues(engine *e)
 {
-    for (size_t m = 0; m < e->nm; m++)
-        e->units[m] = WP_ROUTER_GPU_UNITS / e->prof[m]->slots_per_gpu;
     for (size_t s = 0; s < e->nsites; s++) {
         e->sg[s].cap_units = (uint64_t)e->site_gpus[s] * WP_ROUTER_GPU_UNITS;
         for (size_t m = 0; m < e->nm; m++) {
@@ -664,16 +980,14 @@ static int parse_city_list(engine *e, const char *list, const char *what, uint32
     return WP_OK;
 }
 
-/* Index into sites[0..n) of the city nearest (model RTT) to a user point. */
-static size_t nearest_site(const engine *e, const wp_user_point *u, const uint32_t *sites,
-                           size_t n, double *rtt_ms)
+/* Index into sites[0..n) of the city nearest (model RTT) to user point i. */
+static size_t nearest_site(const engine *e, size_t i, const uint32_t *sites, size_t n,
+                           double *rtt_ms)
 {
-    const wp_rtt_params *rp = wp_topo_params(e->topo);
     size_t best = 0;
     double best_rtt = INFINITY;
     for (size_t s = 0; s < n; s++) {
-        const wp_city *c = wp_topo_city(e->topo, sites[s]);
-        double rtt = wp_rtt_ms_between(rp, u->lat, u->lon, c->lat, c->lon);
+        double rtt = wp_users_rtt_ms(e->users, i, sites[s]);
         if (rtt < best_rtt) {
             best_rtt = rtt;
             best = s;
@@ -681,6 +995,44 @@ static size_t nearest_site(const engine *e, const wp_user_point *u, const uint32
     }
     *rtt_ms = best_rtt;
     return best;
+}
+
+/* The residency core of edge site s: its GPUs' memory, every model in
+ * SLOTS mode with its slots per GPU and serving offset, the placement's
+ * warm models pinned and loaded before time 0 (prewarm). Queues hold at
+ * most RES_MAX_QUEUE per model (beyond: OVERLOADED at the node). */
+#define RES_MAX_QUEUE 16384u
+static int setup_residency(engine *e, size_t s, uint64_t mem_bytes, uint64_t warm)
+{
+    if (!e->res_site) {
+        e->res_site = calloc(e->nsites, sizeof *e->res_site);
+        if (!e->res_site)
+            return oom(e);
+    }
+    wp_res_config cfg = {.capacity_bytes = mem_bytes ? mem_bytes : 1,
+                         .max_batch = WP_RES_MAX_BATCH,
+                         .max_queue = RES_MAX_QUEUE,
+                         .gpus = e->site_gpus[s]};
+    int rv = wp_res_new(&cfg, &e->res_site[s], e->err);
+    const char *pinned[WP_SIM_MAX_MODELS];
+    size_t npinned = 0;
+    for (size_t m = 0; rv == WP_OK && m < e->nm; m++) {
+        const wp_model_profile *p = e->prof[m];
+        rv = wp_res_add_model(e->res_site[s], p->name, p->size_bytes ? p->size_bytes : 1, e->err);
+        if (rv == WP_OK)
+            rv = wp_res_set_slots(e->res_site[s], p->name, p->slots_per_gpu, e->err);
+        if (rv == WP_OK)
+            rv = wp_res_set_priority(e->res_site[s], p->name, e->cls_off_ns[m], e->err);
+        if ((warm >> m) & 1u)
+            pinned[npinned++] = p->name;
+    }
+    if (rv == WP_OK)
+        rv = wp_res_assign(e->res_site[s], 0, pinned, npinned, e->err);
+    wp_res_action a;
+    while (rv == WP_OK && wp_res_next_action(e->res_site[s], &a))
+        if (a.kind == WP_RES_LOAD) /* prewarmed: resident before time 0 */
+            rv = wp_res_load_done(e->res_site[s], 0, a.model, WP_OK, 0, e->err);
+    return rv == WP_OK ? WP_OK : wp_err_wrap(e->err, "sim: residency of site %zu", s);
 }
 
 static int setup_edge(engine *e)
@@ -726,7 +1078,7 @@ static int setup_edge(engine *e)
         uint32_t dest = u->ingress;
         double rtt = u->ingress_rtt_ms;
         if (fixed)
-            dest = fixed[nearest_site(e, u, fixed, nfixed, &rtt)];
+            dest = fixed[nearest_site(e, i, fixed, nfixed, &rtt)];
         demand[dest] += u->population;
         e->pts[i].dest = dest;
         e->pts[i].ur_ms = (float)rtt;
@@ -744,8 +1096,18 @@ static int setup_edge(engine *e)
     if (rv != WP_OK)
         return wp_err_wrap(e->err, "scenario %s", sc->name);
     rv = alloc_sites(e, pl.nsites);
+    /* Load reports every load_report_ms; the history must reach back one
+     * period past the largest one-way delay (RTTs stay under 1 s). */
+    e->period_ns = ms_to_ns(sc->load_report_ms);
+    uint32_t ticks = (uint32_t)ceil(1000.0 / sc->load_report_ms) + 2;
     wp_router_config cfg = {.ncities = nc, .rtt_ms = topo_rtt, .rtt_ctx = e,
-                            .queue_per_slot = sc->queue_per_slot};
+                            .queue_per_slot = sc->queue_per_slot,
+                            .report_period_ns = e->period_ns,
+                            .history_ticks = ticks > 4096 ? 4096 : ticks};
+    e->ncities = nc;
+    e->sends = calloc(nc, sizeof *e->sends);
+    if (!e->sends)
+        rv = oom(e);
     if (rv == WP_OK)
         rv = wp_router_view_new(&cfg, &e->view, e->err);
     for (size_t m = 0; rv == WP_OK && m < e->nm; m++)
@@ -768,6 +1130,8 @@ static int setup_edge(engine *e)
         for (size_t m = 0; rv == WP_OK && m < e->nm; m++)
             if ((pl.warm[s] >> m) & 1u)
                 wp_router_set_warm(e->view, idx, (uint32_t)m, true);
+        if (rv == WP_OK)
+            rv = setup_residency(e, s, (uint64_t)pl.gpus[s] * mem_per_gpu, pl.warm[s]);
     }
     wp_sim_placement_free(&pl);
     if (rv == WP_OK)
@@ -811,7 +1175,7 @@ static int setup_regional(engine *e)
     for (size_t i = 0; i < e->npoints; i++) {
         const wp_user_point *u = wp_users_point(e->users, i);
         double best_rtt;
-        size_t best = nearest_site(e, u, sites, n, &best_rtt);
+        size_t best = nearest_site(e, i, sites, n, &best_rtt);
         e->pts[i].dest = (uint32_t)best;
         e->pts[i].ur_ms = (float)best_rtt;
         site_demand[best] += u->population;
@@ -826,8 +1190,102 @@ out:
     return rv;
 }
 
+/* Resolves the faults (the scenario's, then the options') to GPU sites,
+ * measures the failure-detection and rejoin delays by running the gossip
+ * core (node/gossip_sim.c) over this cluster's GPU nodes and WAN delays,
+ * and schedules the events. Edge serving only. */
+static int setup_faults(engine *e)
+{
+    const wp_sim_scenario *sc = e->sc;
+    const wp_sim_options *opt = e->opt;
+    size_t total = sc->nfaults + opt->nfaults;
+    if (total == 0)
+        return WP_OK;
+    if (total > 2 * WP_SIM_MAX_FAULTS)
+        return wp_errf(e->err, WP_EINVAL, "sim: more than %u faults", 2 * WP_SIM_MAX_FAULTS);
+    if (sc->serving != WP_SIM_SERVING_EDGE)
+        return wp_errf(e->err, WP_EINVAL, "scenario %s: faults need serving = edge", sc->name);
+    if (e->nsites < 3)
+        return wp_errf(e->err, WP_EINVAL,
+                       "scenario %s: faults need at least 3 GPU nodes (gossip detection)",
+                       sc->name);
+    e->down = calloc(e->nsites, 1);
+    if (!e->down)
+        return oom(e);
+    for (size_t f = 0; f < total; f++) {
+        const wp_sim_fault *ft = f < sc->nfaults ? &sc->faults[f] : &opt->faults[f - sc->nfaults];
+        e->faults[f] = ft;
+        e->res->faults[f] = *ft;
+        e->fault_sites[f] = malloc(e->nsites * sizeof(uint32_t));
+        e->nfaults = f + 1;
+        if (!e->fault_sites[f])
+            return oom(e);
+        wp_region reg;
+        bool is_region = wp_region_parse(ft->what, &reg) == WP_OK;
+        int city = is_region ? -1 : wp_topo_find(e->topo, ft->what);
+        int node = wp_router_node_find(e->view, ft->what);
+        size_t n = 0;
+        for (uint32_t s = 0; s < e->nsites; s++) {
+            const wp_city *c = wp_topo_city(e->topo, e->site_city[s]);
+            if ((is_region && c->region == reg) || (city >= 0 && e->site_city[s] == (uint32_t)city) ||
+                (node >= 0 && s == (uint32_t)node))
+                e->fault_sites[f][n++] = s;
+        }
+        if (n == 0)
+            return wp_errf(e->err, WP_EINVAL,
+                           "fault 'outage %s': no GPU node there (a region, the city code of a "
+                           "GPU site, or a node id such as FRA-gpu)",
+                           ft->what);
+        e->fault_nsites[f] = n;
+    }
+    e->res->nfaults = total;
+
+    /* Detection through the real gossip core: this cluster's GPU nodes, the
+     * same WAN delays, memberlist's defaults, 1% loss, this seed. */
+    size_t n = e->nsites;
+    float *oneway = malloc(n * n * sizeof *oneway);
+    if (!oneway)
+        return oom(e);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++)
+            oneway[i * n + j] = (float)(0.5 * topo_rtt(e, e->site_city[i], e->site_city[j]));
+    wp_gossip_sim_config gc = {.nodes = n, .oneway_ms = oneway, .loss = 0.01,
+                               .seed = e->opt->seed, .duration_s = 120, .trials = 1};
+    wp_gossip_config_default(&gc.gossip);
+    wp_gossip_sim_result gr;
+    int rv = wp_gossip_sim_run(&gc, &gr, e->err);
+    free(oneway);
+    if (rv != WP_OK)
+        return wp_err_wrap(e->err, "sim: failure detection (gossip core)");
+    if (!gr.detected)
+        return wp_errf(e->err, WP_ESTATE, "sim: the gossip core did not detect a failure");
+    e->detect_ns = ms_to_ns(gr.detection_s * 1000);
+    e->rejoin_ns = ms_to_ns(gr.convergence_s_p50 * 1000);
+    e->res->detect_s = gr.detection_s;
+    e->res->rejoin_s = gr.convergence_s_p50;
+    for (size_t f = 0; f < total; f++) {
+        uint64_t from = ms_to_ns(e->faults[f]->from_s * 1000);
+        uint64_t to = ms_to_ns(e->faults[f]->to_s * 1000);
+        if ((rv = push(e, from, EV_FAULT_DOWN, (uint32_t)f)) != WP_OK ||
+            (rv = push(e, from + e->detect_ns, EV_FAULT_SEEN_DOWN, (uint32_t)f)) != WP_OK ||
+            (rv = push(e, to, EV_FAULT_UP, (uint32_t)f)) != WP_OK ||
+            (rv = push(e, to + e->rejoin_ns, EV_FAULT_SEEN_UP, (uint32_t)f)) != WP_OK)
+            return rv;
+    }
+    return WP_OK;
+}
+
 static void engine_close(engine *e)
 {
+    for (size_t s = 0; e->res_site && s < e->nsites; s++)
+        wp_res_free(e->res_site[s]);
+    free(e->res_site);
+    for (size_t c = 0; e->sends && c < e->ncities; c++)
+        wp_router_sends_free(e->sends[c]);
+    free(e->sends);
+    for (size_t f = 0; f < e->nfaults; f++)
+        free(e->fault_sites[f]);
+    free(e->down);
     wp_fnpool_close(&e->env);
     free(e->fn_cdf);
     free(e->gq);
@@ -850,13 +1308,17 @@ wp_sim_result *wp_sim_result_new(void)
 
 void wp_sim_result_free(wp_sim_result *r)
 {
+    if (r)
+        free(r->tl);
     free(r);
 }
 
 static void result_init(wp_sim_result *res, const wp_sim_scenario *sc, uint64_t seed)
 {
+    free(res->tl);
     memset(res, 0, sizeof *res);
     snprintf(res->scenario, sizeof res->scenario, "%s", sc->name);
+    wp_rtt_params_describe(&sc->rtt, res->rtt_model, sizeof res->rtt_model);
     res->seed = seed;
     for (int r = 0; r < WP_REGION_COUNT; r++) {
         wp_hist_init(&res->region[r].ttft_ns);
@@ -891,9 +1353,10 @@ int wp_sim_run(const wp_sim_scenario *sc, const wp_sim_options *opt, wp_sim_resu
     wp_rng_fork(&master, &e->rng_user);
     wp_rng_fork(&master, &e->rng_model);
     wp_rng_fork(&master, &e->rng_cold);
-    wp_rng_fork(&master, &e->rng_function); /* last: the first four streams are unchanged */
+    wp_rng_fork(&master, &e->rng_function); /* the first four streams are unchanged */
+    wp_rng_fork(&master, &e->rng_access);   /* last: the streams above are unchanged */
 
-    int rv = wp_topo_load_preset(sc->preset, NULL, &e->topo, err);
+    int rv = wp_topo_load_preset(sc->preset, &sc->rtt, &e->topo, err);
     if (rv != WP_OK) {
         wp_err_wrap(err, "scenario %s", sc->name);
         goto out;
@@ -913,6 +1376,9 @@ int wp_sim_run(const wp_sim_scenario *sc, const wp_sim_options *opt, wp_sim_resu
     }
     if ((rv = setup_models(e)) != WP_OK || (rv = setup_functions(e)) != WP_OK)
         goto out;
+    res->nmodels = e->nm;
+    for (size_t m = 0; m < e->nm; m++)
+        snprintf(res->model_name[m], sizeof res->model_name[m], "%s", e->prof[m]->name);
     rv = sc->serving == WP_SIM_SERVING_EDGE ? setup_edge(e) : setup_regional(e);
     if (rv != WP_OK)
         goto out;
@@ -923,12 +1389,36 @@ int wp_sim_run(const wp_sim_scenario *sc, const wp_sim_options *opt, wp_sim_resu
         rv = oom(e);
         goto out;
     }
-    if ((rv = schedule_next_arrival(e)) != WP_OK)
+    if (opt->timeline_s < 0 || opt->timeline_s > 1e7) {
+        rv = wp_errf(err, WP_EINVAL, "sim: timeline interval must be 0..1e7 s");
+        goto out;
+    }
+    res->tl_interval_s = opt->timeline_s > 0 ? opt->timeline_s : 10;
+    e->tl_ns = ms_to_ns(res->tl_interval_s * 1000);
+    if (e->tl_ns == 0)
+        e->tl_ns = 1;
+    if (sc->serving == WP_SIM_SERVING_EDGE)
+        e->deadline_ns = ms_to_ns(sc->deadline_ms);
+    if ((rv = setup_faults(e)) != WP_OK || (rv = schedule_next_arrival(e)) != WP_OK)
         goto out;
     wp_event ev;
     while (wp_eventq_pop(&e->q, &ev)) {
+        /* Load reports: every node's count at each tick up to now, read by
+         * each ingress one-way delay later (router/load.c). */
+        while (e->view && e->next_pub_ns <= ev.at_ns) {
+            if (wp_router_load_publish(e->view, e->next_pub_ns) != WP_OK) {
+                rv = oom(e);
+                goto out;
+            }
+            e->next_pub_ns += e->period_ns;
+            res->load_reports++;
+        }
         e->now_ns = ev.at_ns;
         switch (ev.type) {
+        case EV_FAULT_DOWN: rv = on_fault_down(e, ev.arg); break;
+        case EV_FAULT_SEEN_DOWN: rv = on_fault_seen(e, ev.arg, false); break;
+        case EV_FAULT_UP: rv = on_fault_up(e, ev.arg); break;
+        case EV_FAULT_SEEN_UP: rv = on_fault_seen(e, ev.arg, true); break;
         case EV_GEN: rv = on_gen(e, ev.arg); break;
         case EV_INGRESS: rv = on_ingress(e, ev.arg); break;
         case EV_FN_ARRIVE: rv = on_fn_arrive(e, ev.arg); break;
@@ -945,6 +1435,15 @@ int wp_sim_run(const wp_sim_scenario *sc, const wp_sim_options *opt, wp_sim_resu
         opt->progress(opt->progress_ctx, e->gen_count, e->gen_count);
     res->requests = e->gen_count;
     res->env_pools = e->env.nlive;
+    while (res->tl_n > 0) { /* drop the empty tail of the timeline */
+        const wp_sim_tl_cell *last = &res->tl[(res->tl_n - 1) * WP_REGION_COUNT];
+        bool any = false;
+        for (int g = 0; g < WP_REGION_COUNT; g++)
+            any |= last[g].requests > 0;
+        if (any)
+            break;
+        res->tl_n--;
+    }
     res->sim_end_s = (double)e->now_ns / 1e9;
     if (res->gpus > 0 && e->now_ns > 0)
         res->gpu_busy_frac = e->gpu_busy_ms / ((double)res->gpus * (double)e->now_ns / 1e6);
@@ -952,6 +1451,10 @@ int wp_sim_run(const wp_sim_scenario *sc, const wp_sim_options *opt, wp_sim_resu
         wp_sim_stats *st = &res->region[r];
         res->all.requests += st->requests;
         res->all.errors += st->errors;
+        res->all.no_route += st->no_route;
+        res->all.overloaded += st->overloaded;
+        res->all.expired += st->expired;
+        res->all.failed += st->failed;
         res->all.cold_starts += st->cold_starts;
         res->all.model_loads += st->model_loads;
         res->all.container_starts += st->container_starts;

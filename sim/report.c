@@ -2,6 +2,8 @@
  * the histograms (ns) and are printed in ms. */
 #include "sim/sim.h"
 
+#include <string.h>
+
 static double q_ms(const wp_hist *h, double q)
 {
     return (double)wp_hist_quantile(h, q) / 1e6;
@@ -35,7 +37,89 @@ static void json_stats(wp_json *j, const wp_sim_stats *s)
 {
     wp_json_obj_begin(j);
     wp_sim_report_json_fields(j, s);
+    /* Issue 12: the explicit errors, by cause. */
+    const struct {
+        const char *key;
+        uint64_t v;
+    } errs[] = {{"errors", s->errors},   {"overloaded", s->overloaded}, {"expired", s->expired},
+                {"failed", s->failed},   {"no_route", s->no_route}};
+    for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
+        wp_json_key(j, errs[i].key);
+        wp_json_uint(j, errs[i].v);
+    }
     wp_json_obj_end(j);
+}
+
+static void json_timeline(wp_json *j, const wp_sim_result *r)
+{
+    wp_json_key(j, "models");
+    wp_json_obj_begin(j);
+    for (size_t m = 0; m < r->nmodels; m++) {
+        wp_json_key(j, r->model_name[m]);
+        wp_json_obj_begin(j);
+        wp_json_key(j, "requests");
+        wp_json_uint(j, r->model_requests[m]);
+        wp_json_key(j, "errors");
+        wp_json_uint(j, r->model_errors[m]);
+        wp_json_obj_end(j);
+    }
+    wp_json_obj_end(j);
+    if (r->routes_on_reports) { /* edge: how stale the load each route saw was */
+        wp_json_key(j, "load_lag_ms");
+        wp_json_obj_begin(j);
+        wp_json_key(j, "min");
+        wp_json_double(j, r->load_lag_min_ms);
+        wp_json_key(j, "max");
+        wp_json_double(j, r->load_lag_max_ms);
+        wp_json_key(j, "routes");
+        wp_json_uint(j, r->routes_on_reports);
+        wp_json_obj_end(j);
+    }
+    wp_json_key(j, "timeline_interval_s");
+    wp_json_double(j, r->tl_interval_s);
+    wp_json_key(j, "timeline");
+    wp_json_arr_begin(j);
+    for (size_t i = 0; i < r->tl_n; i++) {
+        wp_json_obj_begin(j);
+        wp_json_key(j, "t_s");
+        wp_json_double(j, (double)i * r->tl_interval_s);
+        wp_json_key(j, "regions");
+        wp_json_obj_begin(j);
+        for (int g = 0; g < WP_REGION_COUNT; g++) {
+            const wp_sim_tl_cell *c = &r->tl[i * WP_REGION_COUNT + (size_t)g];
+            wp_json_key(j, wp_region_name((wp_region)g));
+            wp_json_obj_begin(j);
+            wp_json_key(j, "requests");
+            wp_json_uint(j, c->requests);
+            wp_json_key(j, "errors");
+            wp_json_uint(j, c->errors);
+            wp_json_key(j, "p95_ms");
+            wp_json_double(j, wp_sim_tl_quantile_ms(c, 0.95));
+            wp_json_obj_end(j);
+        }
+        wp_json_obj_end(j);
+        wp_json_obj_end(j);
+    }
+    wp_json_arr_end(j);
+    if (r->nfaults) {
+        wp_json_key(j, "faults");
+        wp_json_arr_begin(j);
+        for (size_t f = 0; f < r->nfaults; f++) {
+            wp_json_obj_begin(j);
+            wp_json_key(j, "what");
+            wp_json_str(j, r->faults[f].what);
+            wp_json_key(j, "from_s");
+            wp_json_double(j, r->faults[f].from_s);
+            wp_json_key(j, "to_s");
+            wp_json_double(j, r->faults[f].to_s);
+            wp_json_obj_end(j);
+        }
+        wp_json_arr_end(j);
+        wp_json_key(j, "detect_s");
+        wp_json_double(j, r->detect_s);
+        wp_json_key(j, "rejoin_s");
+        wp_json_double(j, r->rejoin_s);
+    }
 }
 
 void wp_sim_report_json(const wp_sim_result *r, double wall_s, FILE *fp)
@@ -45,6 +129,8 @@ void wp_sim_report_json(const wp_sim_result *r, double wall_s, FILE *fp)
     wp_json_obj_begin(&j);
     wp_json_key(&j, "scenario");
     wp_json_str(&j, r->scenario);
+    wp_json_key(&j, "rtt_model");
+    wp_json_str(&j, r->rtt_model);
     wp_json_key(&j, "seed");
     wp_json_uint(&j, r->seed);
     wp_json_key(&j, "requests");
@@ -67,8 +153,39 @@ void wp_sim_report_json(const wp_sim_result *r, double wall_s, FILE *fp)
     wp_json_obj_end(&j);
     wp_json_key(&j, "all");
     json_stats(&j, &r->all);
+    json_timeline(&j, r);
     wp_json_obj_end(&j);
     wp_json_end(&j);
+}
+
+/* Fault runs: each region before, during and after the first fault's
+ * window (intervals by their start time). */
+static void table_phases(const wp_sim_result *r, FILE *fp)
+{
+    if (!r->nfaults || !r->tl_n)
+        return;
+    const wp_sim_fault *f = &r->faults[0];
+    fprintf(fp, "\noutage %s %g-%g s (gossip detection %.1f s, rejoin seen %.1f s): TTFT p95 ms "
+                "(errors) by %g s intervals\n",
+            f->what, f->from_s, f->to_s, r->detect_s, r->rejoin_s, r->tl_interval_s);
+    fprintf(fp, "%-14s %22s %22s %22s\n", "region", "before", "during", "after");
+    for (int g = 0; g < WP_REGION_COUNT; g++) {
+        wp_sim_tl_cell ph[3];
+        memset(ph, 0, sizeof ph);
+        for (size_t i = 0; i < r->tl_n; i++) {
+            double t = (double)i * r->tl_interval_s;
+            int p = t < f->from_s ? 0 : t < f->to_s ? 1 : 2;
+            const wp_sim_tl_cell *c = &r->tl[i * WP_REGION_COUNT + (size_t)g];
+            ph[p].requests += c->requests;
+            ph[p].errors += c->errors;
+            for (size_t b = 0; b < WP_SIM_TL_BUCKETS; b++)
+                ph[p].ttft[b] += c->ttft[b];
+        }
+        fprintf(fp, "%-14s", wp_region_name((wp_region)g));
+        for (int p = 0; p < 3; p++)
+            fprintf(fp, " %13.1f (%6u)", wp_sim_tl_quantile_ms(&ph[p], 0.95), ph[p].errors);
+        fputc('\n', fp);
+    }
 }
 
 static void row(FILE *fp, const char *name, const wp_sim_stats *s)
@@ -102,19 +219,29 @@ void wp_sim_report_table(const wp_sim_result *r, double wall_s, FILE *fp)
     if (wall_s > 0)
         fprintf(fp, ", wall %.2f s (%.2f M requests/s)", wall_s,
                 (double)r->requests / wall_s / 1e6);
-    fprintf(fp, "\n");
+    fprintf(fp, "\nRTT model: %s\n", r->rtt_model);
     wp_sim_report_table_rows(r, fp);
     fprintf(fp,
             "GPU sites %zu, simulated GPUs %llu (busy %.1f%%), simulated time %.1f s, "
-            "errors %llu",
+            "errors %llu (overloaded %llu, expired %llu, failed %llu, no route %llu)",
             r->sites, (unsigned long long)r->gpus, 100.0 * r->gpu_busy_frac, r->sim_end_s,
-            (unsigned long long)r->all.errors);
+            (unsigned long long)r->all.errors, (unsigned long long)r->all.overloaded,
+            (unsigned long long)r->all.expired, (unsigned long long)r->all.failed,
+            (unsigned long long)r->all.no_route);
     if (r->containers)
         fprintf(fp, ", containers started %llu", (unsigned long long)r->containers);
     if (r->isolates)
         fprintf(fp, ", isolates started %llu", (unsigned long long)r->isolates);
     fprintf(fp, ", (site, function) pools held %zu\n", r->env_pools);
     fputs(legend, fp);
+    if (r->all.errors) {
+        fprintf(fp, "errors by model:");
+        for (size_t m = 0; m < r->nmodels; m++)
+            fprintf(fp, " %s %llu/%llu", r->model_name[m], (unsigned long long)r->model_errors[m],
+                    (unsigned long long)r->model_requests[m]);
+        fputc('\n', fp);
+    }
+    table_phases(r, fp);
 }
 
 void wp_sim_report_csv(const wp_sim_result *r, FILE *fp)
@@ -154,6 +281,9 @@ void wp_sim_report_compare(const wp_sim_result *a, const wp_sim_result *b, FILE 
 {
     fprintf(fp, "TTFT in ms (user send -> first token back), simulated, seed %llu\n",
             (unsigned long long)a->seed);
+    fprintf(fp, "RTT model: %s\n", a->rtt_model);
+    if (strcmp(a->rtt_model, b->rtt_model) != 0)
+        fprintf(fp, "RTT model (%s): %s\n", b->scenario, b->rtt_model);
     fprintf(fp, "%-14s %8s | %-39s | %-39s\n", "", "", a->scenario, b->scenario);
     fprintf(fp, "%-14s %8s | %7s %7s %7s %7s %7s | %7s %7s %7s %7s %7s\n", "region", "requests",
             "p50", "p95", "p99", "cold", "isol", "p50", "p95", "p99", "cold", "isol");

@@ -31,7 +31,8 @@
  * Cloudflare: a Worker's V8 isolate starts in under 5 ms. */
 static const char edge_text[] =
     "# edge: Workers-AI-like. ~330 PoP cities, GPUs in the 190 with the most\n"
-    "# demand, every model kept warm where memory allows, nearest-warm routing.\n"
+    "# demand, every model kept warm where memory allows, load-aware routing\n"
+    "# (latency: lowest expected time to first token, from load reports).\n"
     "# Each request runs in its function's V8 isolate at the ingress PoP (one\n"
     "# per PoP and function, shared by concurrent requests): a start costs\n"
     "# isolate_start_ms = 5 (Cloudflare: under 5 ms), idle isolates live\n"
@@ -41,7 +42,7 @@ static const char edge_text[] =
     "preset = edge\n"
     "gpu_cities = 190\n"
     "gpus_total = 400\n"
-    "policy = nearest-warm\n"
+    "policy = latency\n"
     "functions = 1500\n"
     "function_sigma = 4.08\n"
     "isolate_start_ms = 5\n"
@@ -122,9 +123,12 @@ static void defaults(wp_sim_scenario *s)
     s->function_sigma = 4.08;
     s->isolate_start_ms = 5;
     s->isolate_keepalive_s = 600;
+    s->load_report_ms = 100;
+    s->deadline_ms = 0;
+    wp_rtt_params_default(&s->rtt);
 }
 
-enum kind { K_STR, K_U32, K_DBL, K_BOOL, K_SERVING, K_POLICY };
+enum kind { K_STR, K_U32, K_DBL, K_BOOL, K_SERVING, K_POLICY, K_FAULT };
 
 struct key {
     const char *name;
@@ -165,7 +169,37 @@ static const struct key keys[] = {
     {"function_sigma", K_DBL, OFF(function_sigma), 0, 0, 20},
     {"isolate_start_ms", K_DBL, OFF(isolate_start_ms), 0, 0, 60000},
     {"isolate_keepalive_s", K_DBL, OFF(isolate_keepalive_s), 0, 0, 1e7},
+    {"load_report_ms", K_DBL, OFF(load_report_ms), 0, 1, 10000},
+    {"deadline_ms", K_DBL, OFF(deadline_ms), 0, 0, 1e7},
+    {"fault", K_FAULT, OFF(faults), 0, 0, 0}, /* repeatable */
+    {"rtt_params", K_STR, OFF(rtt_params), SZ(rtt_params), 0, 0},
 };
+
+int wp_sim_fault_parse(const char *text, wp_sim_fault *out, wp_err *err)
+{
+    char kind[16], what[WP_NAME_MAX + 1], range[64], extra[2];
+    memset(out, 0, sizeof *out);
+    if (strlen(text) > 200 ||
+        sscanf(text, "%15s %64s %63s %1s", kind, what, range, extra) != 3)
+        return wp_errf(err, WP_EPARSE, "fault: expected 'outage WHAT FROM-TO', got '%s'", text);
+    if (strcmp(kind, "outage") != 0)
+        return wp_errf(err, WP_EPARSE, "fault: unknown kind '%s' (known: outage)", kind);
+    if (strlen(what) >= WP_NAME_MAX)
+        return wp_errf(err, WP_EPARSE, "fault: name '%s' too long", what);
+    char *dash = strchr(range, '-');
+    if (!dash)
+        return wp_errf(err, WP_EPARSE, "fault: expected FROM-TO seconds, got '%s'", range);
+    *dash = '\0';
+    double from, to;
+    if (wp_parse_double(range, &from) != WP_OK || wp_parse_double(dash + 1, &to) != WP_OK ||
+        !(from >= 0) || !(to > from) || to > 1e8)
+        return wp_errf(err, WP_EPARSE, "fault: expected 0 <= FROM < TO seconds, got '%s-%s'",
+                       range, dash + 1);
+    memcpy(out->what, what, strlen(what) + 1);
+    out->from_s = from;
+    out->to_s = to;
+    return WP_OK;
+}
 
 static char *trim(char *s)
 {
@@ -252,6 +286,16 @@ static int set_key(wp_sim_scenario *s, const struct key *k, const char *val, con
             return wp_errf(err, WP_EPARSE, "%s:%d: serving: expected edge or regional, got '%s'",
                            src, line, val);
         return WP_OK;
+    case K_FAULT: {
+        if (s->nfaults >= WP_SIM_MAX_FAULTS)
+            return wp_errf(err, WP_EPARSE, "%s:%d: more than %u faults", src, line,
+                           WP_SIM_MAX_FAULTS);
+        wp_err ferr;
+        if (wp_sim_fault_parse(val, &s->faults[s->nfaults], &ferr) != WP_OK)
+            return wp_errf(err, WP_EPARSE, "%s:%d: %s", src, line, wp_err_text(&ferr));
+        s->nfaults++;
+        return WP_OK;
+    }
     case K_POLICY:
         if (wp_route_policy_parse(val, &s->policy) != WP_OK)
             return wp_errf(err, WP_EPARSE,
@@ -297,7 +341,7 @@ int wp_sim_scenario_parse(const char *text, const char *source, wp_sim_scenario 
             ki++;
         if (ki == WP_ARRAY_LEN(keys))
             return wp_errf(err, WP_EPARSE, "%s:%d: unknown key '%s'", source, line, key);
-        if (seen[ki])
+        if (seen[ki] && keys[ki].kind != K_FAULT)
             return wp_errf(err, WP_EPARSE, "%s:%d: '%s' set twice (first on line %d)", source,
                            line, key, seen[ki]);
         seen[ki] = line;
@@ -321,6 +365,8 @@ int wp_sim_scenario_parse(const char *text, const char *source, wp_sim_scenario 
     if (out->cities[0] && out->serving != WP_SIM_SERVING_EDGE)
         return wp_errf(err, WP_EPARSE, "%s: 'cities' applies to serving = edge only (use sites)",
                        source);
+    if (out->rtt_params[0] && wp_rtt_params_load(out->rtt_params, &out->rtt, err) != WP_OK)
+        return wp_err_wrap(err, "%s: rtt_params", source);
     return WP_OK;
 }
 

@@ -14,8 +14,11 @@
  * Every request belongs to one of `functions` tenant functions (lognormal
  * popularity fitted to the Azure Functions trace, see engine.c); the edge
  * runs it in a per-(PoP, function) V8 isolate that starts in a few ms.
- * GPUs are SIMULATED: a timing model (slots per GPU, FIFO queue per node
- * and model, cold load from size and load bandwidth), no compute.
+ * GPUs are SIMULATED: a timing model (slots per GPU, cold load from size
+ * and load bandwidth), no compute; edge nodes run the daemon's residency
+ * core (gpu_worker/, pure part) on it, regional endpoints a FIFO. Each
+ * edge ingress routes on load reports as stale as a live one's, and
+ * outages are detected after the gossip core's measured time (engine.c).
  *
  * Pure: no clock, no sockets, no globals; the seed is the only source of
  * randomness, so one seed gives identical results. Wall time is measured
@@ -58,6 +61,22 @@ typedef enum wp_sim_serving {
 
 #define WP_SIM_MAX_MODELS 16u
 #define WP_SIM_LIST_LEN 1024u
+#define WP_SIM_MAX_FAULTS 32u
+
+/* A scheduled failure: "outage WHAT FROM-TO" takes WHAT (a region name, a
+ * city code or a node id such as FRA-gpu) down from FROM to TO simulated
+ * seconds. Edge serving only: the GPU nodes there stop (queued requests
+ * fail; requests already running complete), every ingress keeps routing
+ * to them until the gossip core's detection time has passed (requests
+ * sent there meanwhile fail), and they come back at TO (learned after the
+ * gossip core's convergence time), with their models warm. */
+typedef struct wp_sim_fault {
+    char what[WP_NAME_MAX];
+    double from_s, to_s;
+} wp_sim_fault;
+
+/* Parses "outage WHAT FROM-TO" (FROM < TO, seconds >= 0). */
+int wp_sim_fault_parse(const char *text, wp_sim_fault *out, wp_err *err);
 
 /* A whole setup. Text format (one `key = value` per line, `#` comments,
  * blank lines ignored; every key optional, defaults as in the built-in
@@ -102,6 +121,17 @@ typedef enum wp_sim_serving {
  *   isolate_start_ms = 5       edge: V8 isolate start ("under 5 ms")
  *   isolate_keepalive_s = 600  edge: idle isolate lifetime (not published;
  *                              the container's, so only the start differs)
+ *   load_report_ms = 100       edge: how often a GPU node publishes its load;
+ *                              each ingress sees it one-way delay later
+ *   deadline_ms = 0            edge: a request's deadline for its first token
+ *                              back at the user; 0 = none. With one, a request
+ *                              no node can serve in time gets OVERLOADED at
+ *                              the ingress, and a node drops work whose
+ *                              deadline has passed before it starts
+ *   fault = outage WHAT FROM-TO  (repeatable) a scheduled outage, see above
+ *   rtt_params = FILE          RTT model parameters (`wpctl topo fit --out`);
+ *                              default: the shipped v2 model (backbone
+ *                              paths, users' access latency on their leg)
  */
 typedef struct wp_sim_scenario {
     char name[WP_NAME_MAX];
@@ -132,6 +162,12 @@ typedef struct wp_sim_scenario {
     double function_sigma;
     double isolate_start_ms;
     double isolate_keepalive_s;
+    double load_report_ms;
+    double deadline_ms;
+    size_t nfaults;
+    wp_sim_fault faults[WP_SIM_MAX_FAULTS];
+    char rtt_params[256]; /* "" = the v2 defaults */
+    wp_rtt_params rtt;    /* the model in force (loaded from rtt_params) */
 } wp_sim_scenario;
 
 /* Names of the built-in scenarios, NULL-terminated: edge, regional, central. */
@@ -208,11 +244,19 @@ typedef struct wp_sim_options {
     /* Called every few thousand requests (may be NULL). */
     void (*progress)(void *ctx, uint64_t done, uint64_t total);
     void *progress_ctx;
+    double timeline_s;        /* timeline interval, simulated s (0 = 10) */
+    /* Extra faults on top of the scenario's (wpctl sim --fault). */
+    const wp_sim_fault *faults;
+    size_t nfaults;
 } wp_sim_options;
 
 typedef struct wp_sim_stats {
     uint64_t requests;    /* requests sent by users in this region */
-    uint64_t errors;      /* ended in an explicit error (no route) */
+    uint64_t errors;      /* ended in an explicit error: the sum of */
+    uint64_t no_route;    /*   no node can serve the model at all */
+    uint64_t overloaded;  /*   OVERLOADED at the ingress (full, or no node in time) */
+    uint64_t expired;     /*   dropped at the node: could not start in time */
+    uint64_t failed;      /*   sent to (or queued at) a node that was down */
     /* Requests that met a slow cold start: model_loads + container_starts
      * (isolate starts, a few ms, are counted apart). */
     uint64_t cold_starts;
@@ -222,6 +266,18 @@ typedef struct wp_sim_stats {
     wp_hist ttft_ns;      /* user send → first token back at the user */
     wp_hist total_ns;     /* user send → last token back at the user */
 } wp_sim_stats;
+
+/* One timeline cell: requests sent by users of a region in one interval
+ * (by send time), errors among them, and their TTFT in log buckets
+ * (bucket i holds [0.5 * 1.1^i, 0.5 * 1.1^(i+1)) ms; p95 is reported as
+ * the bucket's geometric middle: +-5%). */
+#define WP_SIM_TL_BUCKETS 160u
+typedef struct wp_sim_tl_cell {
+    uint32_t requests, errors;
+    uint32_t ttft[WP_SIM_TL_BUCKETS];
+} wp_sim_tl_cell;
+/* p95 (or any q) of a cell, ms; 0 when it has no latencies. */
+double wp_sim_tl_quantile_ms(const wp_sim_tl_cell *c, double q);
 
 typedef struct wp_sim_result {
     char scenario[WP_NAME_MAX];
@@ -238,6 +294,31 @@ typedef struct wp_sim_result {
                             * (dead ones not yet swept included) */
     double sim_end_s;      /* simulated time of the last event */
     double gpu_busy_frac;  /* slot-time used / slot-time available */
+    /* Timeline: tl_n intervals of tl_interval_s, WP_REGION_COUNT cells each
+     * (interval i, region r at tl[i * WP_REGION_COUNT + r]); owned by the
+     * result (freed by wp_sim_result_free). */
+    double tl_interval_s;
+    size_t tl_n;
+    wp_sim_tl_cell *tl;
+    /* Faults run (the scenario's and the options'), and the delays the
+     * gossip core measured for this cluster: kill -> every member has it
+     * dead, and a change -> seen by all (used for a node's return). */
+    size_t nfaults;
+    wp_sim_fault faults[2 * WP_SIM_MAX_FAULTS];
+    double detect_s, rejoin_s;
+    uint64_t load_reports;  /* load snapshots published (per node: x sites) */
+    /* How stale the load each route used was, beyond the one-way delay
+     * from the node to the ingress (age - oneway): the stated bound is
+     * 0 <= lag < load_report_ms. Over routes that used a report. */
+    uint64_t routes_on_reports;
+    double load_lag_min_ms, load_lag_max_ms;
+    /* Per model (the scenario's, in order): requests and explicit errors,
+     * to see that one model's overload does not starve another. */
+    size_t nmodels;
+    char model_name[WP_SIM_MAX_MODELS][WP_NAME_MAX];
+    uint64_t model_requests[WP_SIM_MAX_MODELS];
+    uint64_t model_errors[WP_SIM_MAX_MODELS];
+    char rtt_model[256];   /* the RTT model in force (wp_rtt_params_describe) */
 } wp_sim_result;
 
 /* Runs a scenario. The result is large (~1 MiB: histograms); allocate it

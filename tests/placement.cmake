@@ -5,9 +5,9 @@ if(TARGET wp_placement)
   wp_add_test(NAME test_placement_state SOURCES unit/test_placement_state.c
               LIBS wp_placement LABELS unit)
 endif()
-if(TARGET wp_placement AND TARGET wp_consensus)
+if(TARGET wp_faultsim)
   wp_add_test(NAME test_placement_raft SOURCES sim/test_placement_raft.c
-              LIBS wp_placement wp_consensus LABELS sim)
+              LIBS wp_faultsim LABELS sim)
 endif()
 if(TARGET wp-placement AND TARGET wp_placement_client)
   wp_add_test(NAME test_placement_cluster SOURCES integration/test_placement_cluster.c

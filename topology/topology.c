@@ -4,8 +4,10 @@
  * Loading is strict: every problem is one line naming file, line and
  * column ("edge.csv:12: column lat: expected a latitude in -90..90, got
  * '200'"). Duplicate codes (case-insensitive) are errors. The matrix holds
- * n*n floats (n <= WP_TOPO_MAX_CITIES) computed once at load: n(n-1)/2
- * haversines, ~2 ms for the 338-city edge preset. */
+ * n*n floats (n <= WP_TOPO_MAX_CITIES) computed once at load: in v1
+ * n(n-1)/2 haversines (~2 ms for the 338-city edge preset), in v2 one
+ * Dijkstra over the backbone graph per city (graph.c; bench_topo measures
+ * it). A lookup is a table read either way. */
 #include "topology/topology_int.h"
 
 #include <ctype.h>
@@ -20,6 +22,8 @@ struct wp_topology {
     size_t n;
     wp_city *cities;
     float *rtt_ms; /* n * n, row-major */
+    wp_graph *graph; /* graph mode: the backbone, kept for binding users */
+    float *node_km;  /* graph mode: n * node_count path km, city -> node */
 };
 
 static const char *const preset_names[] = {"edge", "aws", "azure", "gcp", "tiny", NULL};
@@ -107,6 +111,61 @@ int wp_topo_csv_lon(const wp_csv *c, int col, const char *colname, double *out, 
 }
 
 /* ---------------------------------------------------------------- loading */
+
+/* The RTT matrix: great circle (v1) or graph paths (v2), through the
+ * model's km -> ms line. Graph mode keeps the graph for the users. */
+static int build_matrix(wp_topology *t, wp_err *err)
+{
+    size_t n = t->n;
+    if (t->params.paths == WP_RTT_PATHS_GREAT_CIRCLE) {
+        for (size_t a = 0; a < n; a++) {
+            t->rtt_ms[a * n + a] = (float)wp_rtt_ms_for_km(&t->params, 0.0);
+            for (size_t b = a + 1; b < n; b++) {
+                const wp_city *ca = &t->cities[a], *cb = &t->cities[b];
+                float v =
+                    (float)wp_rtt_ms_between(&t->params, ca->lat, ca->lon, cb->lat, cb->lon);
+                t->rtt_ms[a * n + b] = v;
+                t->rtt_ms[b * n + a] = v;
+            }
+        }
+        return WP_OK;
+    }
+    int rv = wp_graph_load(NULL, NULL, &t->graph, err);
+    if (rv != WP_OK)
+        return rv;
+    double *lat = malloc(n * sizeof *lat), *lon = malloc(n * sizeof *lon);
+    if (!lat || !lon) {
+        free(lat);
+        free(lon);
+        return wp_errf(err, WP_ENOMEM, "%s: out of memory for paths", t->name);
+    }
+    for (size_t i = 0; i < n; i++) {
+        lat[i] = t->cities[i].lat;
+        lon[i] = t->cities[i].lon;
+    }
+    size_t nn = wp_graph_node_count(t->graph);
+    t->node_km = malloc(n * nn * sizeof *t->node_km);
+    rv = t->node_km ? wp__graph_path_matrix(t->graph, lat, lon, n, t->params.land_factor,
+                                            t->rtt_ms, t->node_km, err)
+                    : wp_errf(err, WP_ENOMEM, "%s: out of memory for paths", t->name);
+    free(lat);
+    free(lon);
+    if (rv != WP_OK)
+        return rv;
+    for (size_t i = 0; i < n * n; i++)
+        t->rtt_ms[i] = (float)wp_rtt_ms_for_km(&t->params, t->rtt_ms[i]);
+    return WP_OK;
+}
+
+const float *wp__topo_node_km(const wp_topology *t, size_t i)
+{
+    return &t->node_km[i * wp_graph_node_count(t->graph)];
+}
+
+const wp_graph *wp__topo_graph(const wp_topology *t)
+{
+    return t->graph;
+}
 
 static int load_stream(wp_csv *c, const char *name, const wp_rtt_params *params,
                        wp_topology **out, wp_err *err)
@@ -239,15 +298,8 @@ static int load_stream(wp_csv *c, const char *name, const wp_rtt_params *params,
         rv = wp_errf(err, WP_ENOMEM, "%s: out of memory for the RTT matrix", c->path);
         goto fail;
     }
-    for (size_t a = 0; a < t->n; a++) {
-        t->rtt_ms[a * t->n + a] = (float)wp_rtt_ms_for_km(&t->params, 0.0);
-        for (size_t b = a + 1; b < t->n; b++) {
-            const wp_city *ca = &t->cities[a], *cb = &t->cities[b];
-            float v = (float)wp_rtt_ms_between(&t->params, ca->lat, ca->lon, cb->lat, cb->lon);
-            t->rtt_ms[a * t->n + b] = v;
-            t->rtt_ms[b * t->n + a] = v;
-        }
-    }
+    if ((rv = build_matrix(t, err)) != WP_OK)
+        goto fail;
     *out = t;
     return WP_OK;
 fail:
@@ -296,6 +348,8 @@ void wp_topo_free(wp_topology *t)
         return;
     free(t->cities);
     free(t->rtt_ms);
+    wp_graph_free(t->graph);
+    free(t->node_km);
     free(t);
 }
 
@@ -339,4 +393,16 @@ double wp_topo_rtt_ms(const wp_topology *t, size_t a, size_t b)
 const float *wp_topo_rtt_row(const wp_topology *t, size_t a)
 {
     return &t->rtt_ms[a * t->n];
+}
+
+double wp_topo_rtt_point_ms(const wp_topology *t, double lat, double lon, size_t city)
+{
+    const wp_city *c = &t->cities[city];
+    double gc = wp_geo_distance_km(lat, lon, c->lat, c->lon);
+    if (t->graph == NULL)
+        return wp_rtt_ms_for_km(&t->params, gc);
+    wp__attach a;
+    wp__graph_attach(t->graph, lat, lon, t->params.land_factor, &a);
+    return wp_rtt_ms_for_km(&t->params, wp__graph_point_km(wp__topo_node_km(t, city), &a, gc,
+                                                           t->params.land_factor));
 }

@@ -41,4 +41,27 @@ int wp__csv_field(const wp_csv *c, int col, const char *colname, const char **ou
 int wp__csv_country(const wp_csv *c, int col, const char *colname, char out[3],
                     wp_region *region, wp_err *err);
 
+/* graph.c: a point's attachments to the graph (its nearest city/landing
+ * nodes, km x land factor), and the path km to such a point from a source
+ * whose node distances are node_km (one Dijkstra's result). */
+#define WP_GRAPH_ATTACH 3
+typedef struct wp__attach {
+    uint32_t node[WP_GRAPH_ATTACH];
+    double km[WP_GRAPH_ATTACH];
+    int k;
+} wp__attach;
+void wp__graph_attach(const wp_graph *g, double lat, double lon, double land, wp__attach *a);
+double wp__graph_point_km(const float *node_km, const wp__attach *dst, double gc_km,
+                          double land);
+/* wp_graph_path_matrix that also keeps each source's node distances
+ * (node_km: n * node_count floats) when node_km is not NULL. */
+int wp__graph_path_matrix(const wp_graph *g, const double *lat, const double *lon, size_t n,
+                          double land_factor, float *out_km, float *node_km, wp_err *err);
+/* A graph-mode topology's node distances from city i (node_count floats). */
+const float *wp__topo_node_km(const wp_topology *t, size_t i);
+
+/* The backbone graph a graph-mode topology was built with (NULL in
+ * great-circle mode); owned by the topology. */
+const wp_graph *wp__topo_graph(const wp_topology *t);
+
 #endif /* WP_TOPOLOGY_INT_H */

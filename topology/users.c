@@ -33,6 +33,8 @@ struct wp_users {
     double total_population;
     double *prob;     /* alias table: probability of keeping column i */
     uint32_t *alias;  /* alias table: the other outcome of column i */
+    wp_access *access; /* access latency curves (pts[i].access points here) */
+    wp__attach *att;   /* graph mode: each point's attachments to the backbone */
 };
 
 static void unit_vec(double lat, double lon, double v[3])
@@ -116,6 +118,36 @@ static int read_points(wp_csv *c, wp_users *u, wp_err *err)
     return WP_OK;
 }
 
+/* Graph mode: each point's attachments to the backbone, and its ingress
+ * RTT along the backbone (the PoPs' node distances are kept by the
+ * topology, so this is a few lookups per point). The ingress itself stays
+ * the great-circle-nearest PoP: anycast follows BGP, not the lowest RTT. */
+static int graph_ingress_rtt(wp_users *u, const wp_graph *g, wp_err *err)
+{
+    const wp_rtt_params *params = wp_topo_params(u->pops);
+    u->att = malloc(u->n * sizeof *u->att);
+    if (u->att == NULL)
+        return wp_errf(err, WP_ENOMEM, "users: out of memory");
+    for (size_t k = 0; k < u->n; k++) {
+        wp_user_point *p = &u->pts[k];
+        wp__graph_attach(g, p->lat, p->lon, params->land_factor, &u->att[k]);
+        p->ingress_rtt_ms = (float)wp_users_rtt_ms(u, k, p->ingress);
+    }
+    return WP_OK;
+}
+
+double wp_users_rtt_ms(const wp_users *u, size_t i, size_t city)
+{
+    const wp_rtt_params *params = wp_topo_params(u->pops);
+    const wp_user_point *p = &u->pts[i];
+    const wp_city *c = wp_topo_city(u->pops, city);
+    double gc = wp_geo_distance_km(p->lat, p->lon, c->lat, c->lon);
+    if (u->att == NULL)
+        return wp_rtt_ms_for_km(params, gc);
+    return wp_rtt_ms_for_km(params, wp__graph_point_km(wp__topo_node_km(u->pops, city),
+                                                       &u->att[i], gc, params->land_factor));
+}
+
 static int bind_ingress(wp_users *u, wp_err *err)
 {
     size_t np = wp_topo_count(u->pops);
@@ -146,7 +178,8 @@ static int bind_ingress(wp_users *u, wp_err *err)
         p->ingress_rtt_ms = (float)wp_rtt_ms_between(params, p->lat, p->lon, c->lat, c->lon);
     }
     free(vec);
-    return WP_OK;
+    const wp_graph *g = wp__topo_graph(u->pops);
+    return g ? graph_ingress_rtt(u, g, err) : WP_OK;
 }
 
 /* Vose's alias method (see the essay at the top). */
@@ -220,6 +253,8 @@ int wp_users_load(const wp_topology *pops, const char *path, wp_users **out, wp_
         rv = bind_ingress(u, err);
     if (rv == WP_OK)
         rv = build_alias(u, err);
+    if (rv == WP_OK)
+        rv = wp_users_set_access(u, NULL, err);
     if (rv != WP_OK) {
         wp_users_free(u);
         return rv;
@@ -235,6 +270,8 @@ void wp_users_free(wp_users *u)
     free(u->pts);
     free(u->prob);
     free(u->alias);
+    wp_access_free(u->access);
+    free(u->att);
     free(u);
 }
 
@@ -272,6 +309,47 @@ void wp_users_coverage(const wp_users *u, double within_ms, double *overall,
             in[p->region] += p->population;
             all_in += p->population;
         }
+    }
+    if (overall)
+        *overall = all > 0 ? all_in / all : 0.0;
+    if (by_region)
+        for (int r = 0; r < WP_REGION_COUNT; r++)
+            by_region[r] = total[r] > 0 ? in[r] / total[r] : 0.0;
+}
+
+int wp_users_set_access(wp_users *u, const char *path, wp_err *err)
+{
+    wp_access *a = NULL;
+    int rv = wp_access_load(path, &a, err);
+    if (rv != WP_OK)
+        return rv;
+    wp_access_free(u->access);
+    u->access = a;
+    for (size_t k = 0; k < u->n; k++)
+        u->pts[k].access = wp_access_for(a, u->pts[k].country, u->pts[k].region);
+    return WP_OK;
+}
+
+double wp_users_access_draw(const wp_users *u, size_t i, wp_rng *rng)
+{
+    return wp_access_quantile(u->pts[i].access, wp_rng_uniform(rng));
+}
+
+/* With access: a point at network RTT x counts the share of its people
+ * whose access latency is within within_ms - x (the access CDF): an
+ * expectation, not a draw, so the figure is exact and deterministic. */
+void wp_users_coverage_access(const wp_users *u, double within_ms, double *overall,
+                              double by_region[WP_REGION_COUNT])
+{
+    double total[WP_REGION_COUNT] = {0}, in[WP_REGION_COUNT] = {0};
+    double all = 0, all_in = 0;
+    for (size_t k = 0; k < u->n; k++) {
+        const wp_user_point *p = &u->pts[k];
+        double share = wp_access_cdf(p->access, within_ms - p->ingress_rtt_ms);
+        total[p->region] += p->population;
+        all += p->population;
+        in[p->region] += share * p->population;
+        all_in += share * p->population;
     }
     if (overall)
         *overall = all > 0 ? all_in / all : 0.0;

@@ -7,7 +7,15 @@
  * (wp_place_state_restore), PL_FRAME (wp_pl_unframe_request/response),
  * LLAMA_HDR (wp_llama_parse_header), TOPO_CSV (wp_topo_load_file),
  * SIM_SCENARIO (wp_sim_scenario_parse), SIM_TRACE (wp_sim_trace_load),
- * MSGPACK_CHECK (wp_msgpack_check against msgpack-c's own unpack).
+ * MSGPACK_CHECK (wp_msgpack_check against msgpack-c's own unpack),
+ * and the node's network decoders: GOSSIP_RECV (wp_gossip_msg_decode and
+ * wp_gossip_receive into a live core), INFER_FRAME (wp_infer_frame_check
+ * and the decoder of the kind it names), ADMIN_FRAME (wp_admin_frame_check
+ * and the admin request unpack, as node/admin.c does).
+ *
+ * In ctest (tests/fuzz.cmake) each target also runs without libFuzzer:
+ * replay.c feeds it its seeds and seeded random mutations for a few
+ * seconds (gcc has no libFuzzer).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +27,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+#if defined(WP_FUZZ_TOPO_CSV) || defined(WP_FUZZ_SIM_TRACE) || \
+    defined(WP_FUZZ_LLAMA_HDR)
 /* Writes data to a per-process temporary file and returns its path. */
 static const char *to_file(const uint8_t *data, size_t size, const char *suffix)
 {
@@ -32,6 +42,7 @@ static const char *to_file(const uint8_t *data, size_t size, const char *suffix)
     fclose(fp);
     return path;
 }
+#endif
 
 #if defined(WP_FUZZ_PLACE_CMD) || defined(WP_FUZZ_PLACE_SNAP)
 #include "placement/placement.h"
@@ -120,6 +131,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     }
     wp_place_state_free(s);
     return 0;
+}
+#endif
+
+#if defined(WP_FUZZ_GOSSIP_RECV) || defined(WP_FUZZ_INFER_FRAME) || defined(WP_FUZZ_ADMIN_FRAME)
+static void write_net_seed(const char *name, const void *buf, size_t len)
+{
+    char path[256];
+    snprintf(path, sizeof path, "corpus/%s", name);
+    FILE *fp = fopen(path, "wb");
+    if (fp == NULL)
+        return;
+    fwrite(buf, 1, len, fp);
+    fclose(fp);
 }
 #endif
 
@@ -283,6 +307,199 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (r != MSGPACK_UNPACK_SUCCESS || off != size)
         abort();
     msgpack_unpacked_destroy(&u);
+    return 0;
+}
+#elif defined(WP_FUZZ_GOSSIP_RECV)
+#include "node/node.h"
+/* One core that receives everything: members it learns are kept between
+ * inputs, as in a running node. */
+static wp_gossip *fuzz_gossip(void)
+{
+    static wp_gossip *g;
+    static wp_rng rng;
+    if (g == NULL) {
+        wp_gossip_config cfg;
+        wp_gossip_config_default(&cfg);
+        wp_gossip_capacity cap;
+        memset(&cap, 0, sizeof cap);
+        cap.version = 1;
+        cap.gpus = 1;
+        wp_gossip_self self = {.id = "fz", .city = "FRA", .addr = "sim:fz", .incarnation = 1,
+                               .cap = &cap};
+        wp_rng_seed(&rng, 1);
+        if (wp_gossip_new(&cfg, &self, 0, &rng, NULL, NULL, &g, NULL) != WP_OK)
+            abort();
+    }
+    return g;
+}
+/* Seeds: what a second core sends while it joins and probes ours. */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    wp_gossip_config cfg;
+    wp_gossip_config_default(&cfg);
+    wp_gossip_capacity cap;
+    memset(&cap, 0, sizeof cap);
+    cap.version = 1;
+    cap.gpus = 2;
+    wp_gossip_self self = {.id = "peer", .city = "JFK", .addr = "sim:peer", .incarnation = 1,
+                           .cap = &cap};
+    wp_rng rng;
+    wp_rng_seed(&rng, 2);
+    wp_gossip *g = NULL;
+    if (wp_gossip_new(&cfg, &self, 0, &rng, NULL, NULL, &g, NULL) != WP_OK)
+        abort();
+    const char *seed_addr[] = {"sim:fz"};
+    wp_gossip_join(g, 0, seed_addr, 1);
+    int k = 0;
+    for (uint64_t t = 0; t < 5000000000ull && k < 16; t += 500000000ull) {
+        wp_gossip_tick(g, t);
+        const wp_gossip_out *out;
+        size_t n = wp_gossip_outbox(g, &out);
+        for (size_t i = 0; i < n && k < 16; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "seed_gossip%d", k++);
+            write_net_seed(name, out[i].data, out[i].len);
+        }
+        wp_gossip_outbox_clear(g);
+    }
+    wp_gossip_free(g);
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static uint64_t now_ns = 1;
+    wp_gossip_msg m;
+    memset(&m, 0, sizeof m);
+    if (wp_gossip_msg_decode(data, size, &m, NULL) == WP_OK)
+        wp_gossip_msg_clear(&m);
+    wp_gossip *g = fuzz_gossip();
+    now_ns += 1000000;
+    (void)wp_gossip_receive(g, now_ns, data, size);
+    wp_gossip_tick(g, now_ns);
+    wp_gossip_outbox_clear(g);
+    return 0;
+}
+#elif defined(WP_FUZZ_INFER_FRAME)
+#include "node/infer.h"
+#include "proto/inference.pb-c.h"
+/* Seeds: a valid request and response frame. */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    uint32_t toks[4] = {1, 2, 3, 4};
+    Warmpath__Infer__InferRequest q = WARMPATH__INFER__INFER_REQUEST__INIT;
+    q.request_id = 7;
+    q.model = "llm-7b";
+    q.n_input_tokens = 4;
+    q.input_tokens = toks;
+    q.max_output_tokens = 16;
+    q.client_city = "FRA";
+    uint8_t *buf;
+    size_t len;
+    if (wp_infer_encode(WP_INFER_KIND_INFER_REQUEST, &q.base, &buf, &len, NULL) == WP_OK) {
+        write_net_seed("seed_request", buf, len);
+        free(buf);
+    }
+    Warmpath__Infer__InferResponse r = WARMPATH__INFER__INFER_RESPONSE__INIT;
+    r.request_id = 7;
+    if (wp_infer_encode(WP_INFER_KIND_INFER_RESPONSE, &r.base, &buf, &len, NULL) == WP_OK) {
+        write_net_seed("seed_response", buf, len);
+        free(buf);
+    }
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    wp_infer_kind kind;
+    size_t plen;
+    if (wp_infer_frame_check(data, size, &kind, &plen, NULL) != WP_OK)
+        return 0;
+    const uint8_t *p = data + WP_INFER_HDR_BYTES;
+    switch (kind) {
+    case WP_INFER_KIND_INFER_REQUEST: {
+        Warmpath__Infer__InferRequest *m = NULL;
+        if (wp_infer_decode_request(p, plen, &m, NULL) == WP_OK)
+            warmpath__infer__infer_request__free_unpacked(m, NULL);
+        break;
+    }
+    case WP_INFER_KIND_INFER_RESPONSE: {
+        Warmpath__Infer__InferResponse *m = NULL;
+        if (wp_infer_decode_response(p, plen, &m, NULL) == WP_OK)
+            warmpath__infer__infer_response__free_unpacked(m, NULL);
+        break;
+    }
+    case WP_INFER_KIND_ROUTE_REQUEST: {
+        Warmpath__Infer__RouteRequest *m = NULL;
+        if (wp_infer_decode_route_request(p, plen, &m, NULL) == WP_OK)
+            warmpath__infer__route_request__free_unpacked(m, NULL);
+        break;
+    }
+    case WP_INFER_KIND_ROUTE_RESPONSE: {
+        Warmpath__Infer__RouteResponse *m = NULL;
+        if (wp_infer_decode_route_response(p, plen, &m, NULL) == WP_OK)
+            warmpath__infer__route_response__free_unpacked(m, NULL);
+        break;
+    }
+    case WP_INFER_KIND_FORWARD_REQUEST: {
+        Warmpath__Infer__ForwardRequest *m = NULL;
+        if (wp_infer_decode_forward_request(p, plen, &m, NULL) == WP_OK)
+            warmpath__infer__forward_request__free_unpacked(m, NULL);
+        break;
+    }
+    case WP_INFER_KIND_FORWARD_RESPONSE: {
+        Warmpath__Infer__ForwardResponse *m = NULL;
+        if (wp_infer_decode_forward_response(p, plen, &m, NULL) == WP_OK)
+            warmpath__infer__forward_response__free_unpacked(m, NULL);
+        break;
+    }
+    default: break;
+    }
+    return 0;
+}
+#elif defined(WP_FUZZ_ADMIN_FRAME)
+#include "node/infer.h"
+#include "proto/admin.pb-c.h"
+/* Seeds: a status and a members request. */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    Warmpath__Admin__StatusRequest st = WARMPATH__ADMIN__STATUS_REQUEST__INIT;
+    Warmpath__Admin__MembersRequest mb = WARMPATH__ADMIN__MEMBERS_REQUEST__INIT;
+    Warmpath__Admin__AdminRequest q = WARMPATH__ADMIN__ADMIN_REQUEST__INIT;
+    for (int i = 0; i < 2; i++) {
+        q.req_case = i == 0 ? WARMPATH__ADMIN__ADMIN_REQUEST__REQ_STATUS
+                            : WARMPATH__ADMIN__ADMIN_REQUEST__REQ_MEMBERS;
+        if (i == 0)
+            q.status = &st;
+        else
+            q.members = &mb;
+        uint8_t buf[256];
+        size_t len = warmpath__admin__admin_request__get_packed_size(&q);
+        wp_admin_frame_header(buf, len);
+        warmpath__admin__admin_request__pack(&q, buf + WP_ADMIN_HDR_BYTES);
+        write_net_seed(i == 0 ? "seed_status" : "seed_members", buf, WP_ADMIN_HDR_BYTES + len);
+    }
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    size_t plen;
+    if (wp_admin_frame_check(data, size, &plen, NULL) != WP_OK)
+        return 0;
+    Warmpath__Admin__AdminRequest *req =
+        warmpath__admin__admin_request__unpack(NULL, plen, data + WP_ADMIN_HDR_BYTES);
+    if (req != NULL)
+        warmpath__admin__admin_request__free_unpacked(req, NULL);
     return 0;
 }
 #else

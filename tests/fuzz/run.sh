@@ -3,9 +3,11 @@
 # fuzz_targets.c with clang (ASan + UBSan + libFuzzer) and runs it for
 # SECONDS (default 60) on one core. Needs a configured build dir (default
 # build-asan) for the generated sources (topology presets, protobuf).
-# Not run by ctest. Crashes land in tests/fuzz/out/TARGET/.
+# ctest runs every target for a few seconds without libFuzzer
+# (tests/fuzz.cmake, replay.c); this is the deep, coverage-guided run.
+# Crashes land in tests/fuzz/out/TARGET/.
 #   TARGET: PLACE_CMD PLACE_SNAP PL_FRAME LLAMA_HDR TOPO_CSV SIM_SCENARIO
-#           SIM_TRACE MSGPACK_CHECK
+#           SIM_TRACE MSGPACK_CHECK GOSSIP_RECV INFER_FRAME ADMIN_FRAME
 set -eu
 target=${1:?usage: run.sh TARGET [SECONDS] [BUILD_DIR]}
 secs=${2:-60}
@@ -19,7 +21,9 @@ srcs="$root/common/*.c $root/topology/regions.c $root/topology/countries.c
       $root/placement/optimizer.c $root/placement/codec.c $root/placement/state.c
       $root/placement/geo.c $root/placement/client.c $bdir/proto/gen/proto/*.pb-c.c
       $root/gpu_worker/format.c $root/gpu_worker/cpu.c $root/gpu_worker/backend.c
-      $root/gpu_worker/residency.c $root/gpu_worker/timing.c $root/gpu_worker/worker.c"
+      $root/gpu_worker/residency.c $root/gpu_worker/timing.c $root/gpu_worker/worker.c
+      $root/node/gossip.c $root/node/gossip_state.c $root/node/gossip_recv.c
+      $root/node/gossip_tick.c $root/node/codec.c $root/node/infer_codec.c"
 # shellcheck disable=SC2086
 clang -std=c11 -g -O1 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DWP_FUZZ_$target \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \

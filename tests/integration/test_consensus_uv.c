@@ -105,7 +105,7 @@ static void start(cluster *cl, size_t n, const int *ports, const char *root, boo
         wp_consensus_config cfg = {
             .id = i + 1, .data_dir = cl->dirs[i], .servers = cl->servers, .n_servers = n,
             .election_timeout_ms = 150, .heartbeat_ms = 15, .snapshot_threshold = 8,
-            .snapshot_trailing = 2, .sm = {&cl->sm[i], sm_apply, sm_snapshot, sm_restore},
+            .snapshot_trailing = 2, .sm = {&cl->sm[i], sm_apply, sm_snapshot, sm_restore, NULL},
         };
         wp_err err = {0};
         if (wp_consensus_new(&cl->loop, &cfg, &cl->c[i], &err) != WP_OK ||
@@ -287,7 +287,7 @@ static void test_bad_config(void **state)
     uv_loop_init(&loop);
     wp_consensus_server s[2] = {{1, "127.0.0.1:1"}, {1, "127.0.0.1:2"}};
     wp_consensus_config cfg = {.id = 1, .data_dir = "/tmp", .servers = s, .n_servers = 2,
-                               .sm = {NULL, sm_apply, sm_snapshot, sm_restore}};
+                               .sm = {NULL, sm_apply, sm_snapshot, sm_restore, NULL}};
     wp_consensus *c;
     wp_err err = {0};
     assert_int_equal(wp_consensus_new(&loop, &cfg, &c, &err), WP_EINVAL);

@@ -19,6 +19,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +38,7 @@ static int raft_port[N], api_port[N];
 static char peers[512];
 static bool passed; /* keep the logs of a failed run */
 static const char *node_timeout_ms = "0", *demand_period_ms = "10000";
+static const char *segment_kib = "0"; /* --raft-segment-kib */
 
 /* One free loopback port (common/net.c), or -1. */
 static int free_port(void)
@@ -54,9 +57,16 @@ static void kill_all(void)
         }
 }
 
+static char tmpfs_dir[128]; /* DIR/disk, mounted by test_full_disk */
+static const char *tmpfs_size = ""; /* non-empty: data dirs on a tmpfs of this size */
+
 static void cleanup(void)
 {
     kill_all();
+    if (tmpfs_dir[0]) {
+        umount2(tmpfs_dir, MNT_DETACH);
+        tmpfs_dir[0] = '\0';
+    }
     if (dir[0] && !passed) {
         fprintf(stderr, "logs kept in %s\n", dir);
         dir[0] = '\0';
@@ -87,7 +97,7 @@ static void spawn(int i)
     snprintf(id, sizeof id, "%d", i + 1);
     api_addr(i, bind, sizeof bind);
     snprintf(raft, sizeof raft, "127.0.0.1:%d", raft_port[i]);
-    snprintf(data, sizeof data, "%s/data-%d", dir, i + 1);
+    snprintf(data, sizeof data, "%s%s/data-%d", dir, tmpfs_dir[0] ? "/disk" : "", i + 1);
     snprintf(log, sizeof log, "%s/log-%d", dir, i + 1);
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -100,7 +110,7 @@ static void spawn(int i)
         execl(WP_BUILD_DIR "/placement/wp-placement", "wp-placement", "--id", id, "--bind", bind,
               "--raft", raft, "--peers", peers, "--data-dir", data, "--topology", "tiny",
               "--node-timeout-ms", node_timeout_ms, "--demand-period-ms", demand_period_ms,
-              (char *)NULL);
+              "--raft-segment-kib", segment_kib, (char *)NULL);
         _exit(127);
     }
     pids[i] = pid;
@@ -232,6 +242,17 @@ static void cluster_start(void)
     passed = false;
     snprintf(dir, sizeof dir, "/tmp/wp-placement-test-XXXXXX");
     assert_non_null(mkdtemp(dir));
+    if (tmpfs_size[0]) { /* the data dirs on a small tmpfs, the logs outside */
+        char opts[64];
+        snprintf(opts, sizeof opts, "size=%s", tmpfs_size);
+        snprintf(tmpfs_dir, sizeof tmpfs_dir, "%s/disk", dir);
+        assert_int_equal(mkdir(tmpfs_dir, 0755), 0);
+        if (mount("tmpfs", tmpfs_dir, "tmpfs", 0, opts) != 0) {
+            int e = errno;
+            tmpfs_dir[0] = '\0';
+            fail_msg("mount tmpfs on %s/disk: %s", dir, strerror(e));
+        }
+    }
     for (int i = 0; i < N; i++) {
         raft_port[i] = free_port();
         api_port[i] = free_port();
@@ -539,10 +560,18 @@ static void test_live_table_reclaimed(void **state)
     int leader = wait_leader(c, NULL, -1, 10000);
     if (leader < 0)
         fail_msg("no leader (logs in %s)", dir);
-    /* 4200 registrations in a city the topology lacks, pipelined on one
-     * DEALER socket in windows of 200 (raft batches them; the server's
-     * ROUTER drops replies beyond its send high-water mark): all refused. */
-    enum { BOGUS = 4200, WINDOW = 200 };
+    /* A leader answers "catching up" until its barrier is applied: wait for
+     * a read to go through (the client retries) before the raw socket. */
+    wp_model_profile *none = NULL;
+    size_t n_none = 0;
+    must(wp_placement_client_catalog_list(c, &none, &n_none, &err), &err, "catalog list");
+    free(none);
+    /* 4224 (33 windows, > 4096) registrations in a city the topology lacks, pipelined on one
+     * DEALER socket in windows of WP_PL_SOCKET_HWM/2 (raft batches them; the
+     * server drops replies beyond its send high-water mark, and libzmq
+     * learns that the peer read a batch only every HWM/2 messages): all
+     * refused. */
+    enum { WINDOW = WP_PL_SOCKET_HWM / 2, BOGUS = 33 * WINDOW };
     void *ctx = zmq_ctx_new();
     void *s = zmq_socket(ctx, ZMQ_DEALER);
     int zero = 0, wait_ms = 10000;
@@ -597,11 +626,385 @@ static void test_live_table_reclaimed(void **state)
     cleanup();
 }
 
-int main(void)
+/* ---------------------------------------------------------------- faults
+ * Issue 13: size limits, slow readers, full restart, full disk. Run as
+ * their own ctest entries ("test_placement_cluster faults"). */
+
+/* A field of /proc/PID/status in KiB ("VmRSS", "VmSize"), or 0. */
+static uint64_t proc_kib(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *fp = fopen(path, "r");
+    uint64_t v = 0;
+    size_t fl = strlen(field);
+    while (fp && fgets(line, sizeof line, fp))
+        if (strncmp(line, field, fl) == 0 && line[fl] == ':')
+            v = strtoull(line + fl + 1, NULL, 10);
+    if (fp)
+        fclose(fp);
+    return v;
+}
+
+static wp_placement_client *client_all(void)
+{
+    const char *eps[N];
+    char epbuf[N][64];
+    for (int i = 0; i < N; i++) {
+        api_addr(i, epbuf[i], sizeof epbuf[i]);
+        eps[i] = epbuf[i];
+    }
+    wp_placement_client *c;
+    wp_err err = {0};
+    must(wp_placement_client_new(eps, N, 5000, &c, &err), &err, "client");
+    return c;
+}
+
+/* A raw TCP connection to 127.0.0.1:port that completes a ZMTP 3.0 NULL
+ * handshake as a DEALER and then declares one frame of declared_bytes,
+ * followed by a few bytes of it; the socket is returned open (-1 if the
+ * connection failed). */
+static int zmtp_declare(int port, uint64_t declared_bytes)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    uint8_t g[64] = {0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 3, 0, 'N', 'U', 'L', 'L'};
+    /* READY command: name, then property Socket-Type = DEALER. */
+    static const uint8_t ready[] = {0x04, 28, 5, 'R', 'E', 'A', 'D', 'Y', 11, 'S', 'o', 'c', 'k',
+                                    'e', 't', '-', 'T', 'y', 'p', 'e', 0, 0, 0, 6, 'D', 'E', 'A',
+                                    'L', 'E', 'R'};
+    uint8_t frame[9 + 64] = {0x02};
+    for (int i = 0; i < 8; i++)
+        frame[1 + i] = (uint8_t)(declared_bytes >> (56 - 8 * i));
+    memset(frame + 9, 'x', 64);
+    if (write(fd, g, sizeof g) != (ssize_t)sizeof g ||
+        write(fd, ready, sizeof ready) != (ssize_t)sizeof ready ||
+        write(fd, frame, sizeof frame) != (ssize_t)sizeof frame) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Issue 13 item 2: one 64 MiB frame and 20 connections each declaring an
+ * 8 GiB frame must not grow the leader (address space or resident memory),
+ * and real requests keep being answered. Then a client that never reads
+ * its replies: they are dropped at the high-water mark and counted, and
+ * others are still served. */
+static void test_frame_limits(void **state)
+{
+    (void)state;
+    node_timeout_ms = "0";
+    cluster_start();
+    wp_placement_client *c = client_all();
+    int leader = wait_leader(c, NULL, -1, 10000);
+    if (leader < 0)
+        fail_msg("no leader (logs in %s)", dir);
+    add_model(c, "llama-8b", 16);
+    sleep_ms(300);
+    uint64_t rss0 = proc_kib(pids[leader], "VmRSS"), vm0 = proc_kib(pids[leader], "VmSize");
+    assert_true(rss0 > 0);
+
+    char ep[64];
+    api_addr(leader, ep, sizeof ep);
+    void *ctx = zmq_ctx_new();
+    void *s = zmq_socket(ctx, ZMQ_DEALER);
+    int zero = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    assert_int_equal(zmq_connect(s, ep), 0);
+    size_t big = 64u << 20;
+    char *buf = calloc(1, big);
+    assert_non_null(buf);
+    assert_true(zmq_send(s, buf, big, 0) >= 0);
+    free(buf);
+    int fds[20];
+    for (int i = 0; i < 20; i++) {
+        fds[i] = zmtp_declare(api_port[leader], 8ull << 30);
+        assert_true(fds[i] >= 0);
+    }
+    sleep_ms(1500);
+    uint64_t rss1 = proc_kib(pids[leader], "VmRSS"), vm1 = proc_kib(pids[leader], "VmSize");
+    for (int i = 0; i < 20; i++)
+        close(fds[i]);
+    zmq_close(s);
+    print_message("leader after a 64 MiB frame and 20 x 8 GiB declared: RSS %llu -> %llu KiB, "
+                  "VmSize %llu -> %llu KiB\n", (unsigned long long)rss0,
+                  (unsigned long long)rss1, (unsigned long long)vm0, (unsigned long long)vm1);
+    assert_true(rss1 < rss0 + 16 * 1024);
+    assert_true(vm1 < vm0 + 256 * 1024);
+    /* Still serving; the refused connections were counted. */
+    add_model(c, "mistral-7b", 14);
+    Warmpath__Placement__Response *r = NULL;
+    wp_err err = {0};
+    must(wp_placement_client_status_of(c, (size_t)leader, &r, &err), &err, "status");
+    assert_true(r->status->api_disconnects >= 21);
+    warmpath__placement__response__free_unpacked(r, NULL);
+
+    /* A slow reader: 20,000 catalog requests (~3 MB of answers; the client's
+     * kernel buffer is kept small), no reply read. */
+    s = zmq_socket(ctx, ZMQ_DEALER);
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    int sndhwm = 0, rcvbuf = 4096; /* push them all; buffer little */
+    zmq_setsockopt(s, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm);
+    zmq_setsockopt(s, ZMQ_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    assert_int_equal(zmq_connect(s, ep), 0);
+    Warmpath__Placement__Request q = WARMPATH__PLACEMENT__REQUEST__INIT;
+    q.op_case = WARMPATH__PLACEMENT__REQUEST__OP_CATALOG_LIST;
+    void *fb;
+    size_t fl;
+    assert_int_equal(wp_pl_frame_request(&q, &fb, &fl, NULL), WP_OK);
+    for (int i = 0; i < 20000; i++)
+        assert_true(zmq_send(s, fb, fl, 0) >= 0);
+    free(fb);
+    uint64_t dropped = 0;
+    for (double t0 = now_ms(); now_ms() - t0 < 8000 && dropped == 0; sleep_ms(100)) {
+        must(wp_placement_client_status_of(c, (size_t)leader, &r, &err), &err, "status");
+        dropped = r->status->replies_dropped;
+        warmpath__placement__response__free_unpacked(r, NULL);
+    }
+    uint64_t rss2 = proc_kib(pids[leader], "VmRSS");
+    add_model(c, "qwen-7b", 14); /* others are served meanwhile */
+    print_message("slow reader: %llu replies dropped, leader RSS %llu KiB\n",
+                  (unsigned long long)dropped, (unsigned long long)rss2);
+    assert_true(dropped > 0);
+    assert_true(rss2 < rss0 + 16 * 1024);
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    wp_placement_client_free(c);
+    passed = true;
+    cleanup();
+}
+
+/* Appends to fd until the file system is full (raft frees space as it
+ * compacts its log: call again to keep it full). */
+static void top_up(int fd)
+{
+    static char block[64 * 1024];
+    memset(block, 'f', sizeof block);
+    size_t chunk = sizeof block;
+    while (chunk >= 512) {
+        if (write(fd, block, chunk) < 0)
+            chunk /= 2;
+    }
+}
+
+/* One node registration (a write that changes the state); WP_OK,
+ * WP_EUNKNOWN (outcome unknown) or another error. */
+static int try_add(wp_placement_client *c, const char *name, wp_err *err)
+{
+    return wp_placement_client_register(c, name, "FRA", 1, 40 * GB, NULL, err);
+}
+
+/* Issue 13 item 6: the three servers' data on one small tmpfs, kept full
+ * while models are added, then space freed. Afterwards: a leader serves
+ * within 2 s of the space coming back, every acknowledged add is there,
+ * and the replicas agree (same applied index, same state version and
+ * counts). Before the shim, replicas ended with different states at the
+ * same commit index and a leader could stay "catching up" for good. */
+static void test_full_disk(void **state)
+{
+    (void)state;
+    tmpfs_size = "40m";
+    segment_kib = "64"; /* a full disk shows after ~64 KiB of log, not 8 MiB */
+    cluster_start();
+    wp_placement_client *c = client_all();
+    if (wait_leader(c, NULL, -1, 10000) < 0)
+        fail_msg("no leader (logs in %s)", dir);
+    wp_err err = {0};
+    must(wp_placement_client_register(c, "fra-1", "FRA", 1, 40 * GB, NULL, &err), &err,
+         "register");
+    char path[160], name[32];
+    snprintf(path, sizeof path, "%s/filler", tmpfs_dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    top_up(fd);
+    /* Keep writing while full: acknowledged, outcome unknown, or refused. */
+    enum { MAX_ADDS = 4000 }; /* under the registry's 4096 nodes */
+    static bool acked[MAX_ADDS];
+    memset(acked, 0, sizeof acked);
+    int n_ok = 0, n_unknown = 0, n_err = 0, n = 0;
+    wp_placement_client *fast;
+    {
+        const char *eps[N];
+        char epbuf[N][64];
+        for (int i = 0; i < N; i++) {
+            api_addr(i, epbuf[i], sizeof epbuf[i]);
+            eps[i] = epbuf[i];
+        }
+        must(wp_placement_client_new(eps, N, 300, &fast, &err), &err, "client");
+    }
+    double t0 = now_ms();
+    while (n < MAX_ADDS && now_ms() - t0 < 4000) {
+        top_up(fd);
+        snprintf(name, sizeof name, "n%04d", n);
+        int rv = try_add(fast, name, &err);
+        acked[n] = rv == WP_OK;
+        n_ok += rv == WP_OK;
+        n_unknown += rv == WP_EUNKNOWN;
+        n_err += rv != WP_OK && rv != WP_EUNKNOWN;
+        n++;
+        /* While the log still has room the adds succeed; keep going until
+         * the disk refuses and the cluster stops acknowledging. */
+        if (n_err + n_unknown > 20 && now_ms() - t0 > 1500)
+            break;
+    }
+    close(fd);
+    assert_int_equal(unlink(path), 0);
+    double t_free = now_ms();
+    print_message("full disk: %d adds, %d acknowledged, %d outcome unknown, %d failed\n", n,
+                  n_ok, n_unknown, n_err);
+    assert_true(n_unknown + n_err > 0); /* the disk did fill */
+    /* A leader serves within 2 s of the space coming back. */
+    double served = -1;
+    while (now_ms() - t_free < 5000) {
+        if (try_add(fast, "after", &err) == WP_OK) {
+            served = now_ms() - t_free;
+            break;
+        }
+        sleep_ms(20);
+    }
+    print_message("leader served %.0f ms after space returned\n", served);
+    if (served < 0)
+        fail_msg("no leader served within 5 s of space returning (logs in %s): %s", dir,
+                 wp_err_text(&err));
+    assert_true(served <= 2000);
+    /* Every acknowledged registration is there (one assignment read). */
+    {
+        Warmpath__Placement__GetAssignment g = WARMPATH__PLACEMENT__GET_ASSIGNMENT__INIT;
+        Warmpath__Placement__Request req = WARMPATH__PLACEMENT__REQUEST__INIT;
+        req.op_case = WARMPATH__PLACEMENT__REQUEST__OP_GET_ASSIGNMENT;
+        req.get_assignment = &g;
+        Warmpath__Placement__Response *r = NULL;
+        must(wp_placement_client_call(c, &req, &r, &err), &err, "get assignment");
+        assert_int_equal(r->body_case, WARMPATH__PLACEMENT__RESPONSE__BODY_ASSIGNMENT);
+        static bool present[MAX_ADDS];
+        memset(present, 0, sizeof present);
+        for (size_t i = 0; i < r->assignment->n_nodes; i++) {
+            int k;
+            if (sscanf(r->assignment->nodes[i]->node_id, "n%d", &k) == 1 && k >= 0 &&
+                k < MAX_ADDS)
+                present[k] = true;
+        }
+        warmpath__placement__response__free_unpacked(r, NULL);
+        for (int i = 0; i < n; i++)
+            if (acked[i] && !present[i])
+                fail_msg("acknowledged node n%04d lost (logs in %s)", i, dir);
+    }
+    /* The replicas agree: same applied index, same version and counts. */
+    bool agree = false;
+    char seen[N][160];
+    for (double t1 = now_ms(); now_ms() - t1 < 5000 && !agree; sleep_ms(100)) {
+        agree = true;
+        for (int i = 0; i < N; i++) {
+            Warmpath__Placement__Response *r = NULL;
+            if (wp_placement_client_status_of(c, (size_t)i, &r, &err) != WP_OK) {
+                snprintf(seen[i], sizeof seen[i], "unreachable");
+                agree = false;
+                continue;
+            }
+            snprintf(seen[i], sizeof seen[i],
+                     "applied %llu version %llu nodes %llu models %llu pins %llu",
+                     (unsigned long long)r->status->last_applied,
+                     (unsigned long long)r->version, (unsigned long long)r->status->nodes,
+                     (unsigned long long)r->status->models, (unsigned long long)r->status->pins);
+            warmpath__placement__response__free_unpacked(r, NULL);
+            if (i > 0 && strcmp(seen[i], seen[0]) != 0)
+                agree = false;
+        }
+    }
+    for (int i = 0; i < N; i++)
+        print_message("server %d: %s\n", i + 1, seen[i]);
+    if (!agree)
+        fail_msg("replicas disagree (logs in %s)", dir);
+    wp_placement_client_free(fast);
+    wp_placement_client_free(c);
+    passed = true;
+    cleanup();
+}
+
+/* Issue 13 item 7: all three servers stop (SIGKILL) and start again from
+ * their data directories; a leader must serve a write within 2 s of the
+ * restart. Measured three times. The time went to raft_start reading its
+ * preallocated 8 MiB open segments (~1.1 s per server here; consensus.c):
+ * 1.3-2.0 s here before, 6-7 s on the reviewer's busier machine; with
+ * 1 MiB segments 0.6-0.7 s, most of it the election timeout. */
+static void test_full_restart(void **state)
+{
+    (void)state;
+    node_timeout_ms = "0";
+    tmpfs_size = "";
+    segment_kib = "0"; /* the default */
+    cluster_start();
+    wp_placement_client *c = client_all();
+    if (wait_leader(c, NULL, -1, 10000) < 0)
+        fail_msg("no leader (logs in %s)", dir);
+    wp_err err = {0};
+    char name[32];
+    for (int i = 0; i < 50; i++) {
+        snprintf(name, sizeof name, "n%02d", i);
+        must(wp_placement_client_register(c, name, "FRA", 1, 40 * GB, NULL, &err), &err,
+             "register");
+    }
+    double worst = 0;
+    for (int round = 0; round < 3; round++) {
+        kill_all();
+        double t0 = now_ms();
+        for (int i = 0; i < N; i++)
+            spawn(i);
+        double served = -1;
+        uint64_t term = 0;
+        while (now_ms() - t0 < 10000) {
+            snprintf(name, sizeof name, "r%d", round);
+            if (wp_placement_client_register(c, name, "FRA", 1, 40 * GB, NULL, &err) == WP_OK) {
+                served = now_ms() - t0;
+                break;
+            }
+            sleep_ms(10);
+        }
+        find_leader(c, &term, -1);
+        print_message("full restart %d: a write served after %.0f ms (term %llu)\n", round + 1,
+                      served, (unsigned long long)term);
+        if (served < 0)
+            fail_msg("no write served within 10 s of a full restart (logs in %s)", dir);
+        if (served > worst)
+            worst = served;
+    }
+    printf("{\"metric\":\"placement_full_restart_ms\",\"worst_of\":3,\"value\":%.0f}\n",
+           worst);
+    assert_true(worst <= 2000);
+    wp_placement_client_free(c);
+    passed = true;
+    cleanup();
+}
+
+int main(int argc, char **argv)
 {
     atexit(cleanup);
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
+    if (argc > 1 && strcmp(argv[1], "disk") == 0) {
+        if (geteuid() != 0) {
+            printf("SKIPPED: mounting the small tmpfs this test fills needs root\n");
+            return 77;
+        }
+        const struct CMUnitTest disk[] = {
+            cmocka_unit_test(test_full_disk),
+        };
+        return cmocka_run_group_tests_name("placement_full_disk", disk, NULL, NULL);
+    }
+    if (argc > 1 && strcmp(argv[1], "faults") == 0) {
+        const struct CMUnitTest faults[] = {
+            cmocka_unit_test(test_frame_limits),
+            cmocka_unit_test(test_full_restart),
+        };
+        return cmocka_run_group_tests_name("placement_faults", faults, NULL, NULL);
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cluster),
         cmocka_unit_test(test_liveness_and_demand),

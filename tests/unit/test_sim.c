@@ -36,7 +36,16 @@
  *    warm-up), which lifts p99 but barely p95. */
 #define GOLDEN_EDGE_REQ 4747, 27733, 5916, 3108, 5349, 667, 2480
 #define GOLDEN_EDGE_P50 81.002495
-#define GOLDEN_EDGE_P95 120.324095
+/* Issue 12: each simulated ingress now routes on the nodes' load REPORTS
+ * (every 100 ms, seen one-way delay later) plus its own sends, not on an
+ * exact global count. At 38% busy with queue_per_slot 0 an ingress
+ * sometimes sends to a node whose last slot another ingress took a few ms
+ * before: that request queues where the exact view would have spilled.
+ * p50 is unchanged; p95 moves up one histogram bucket (120.32 -> 121.37
+ * ms, functions = 1); with 1500 functions p50 moves one bucket (81.00 ->
+ * 81.53) and p95 lands in the same bucket as with one function. */
+#define GOLDEN_EDGE_P95 121.372671
+#define GOLDEN_EDGE_FN_P50 81.526783
 #define GOLDEN_REG_P95 127.664127
 /* Re-derived when containers became per (region, function) and the edge
  * got per-(PoP, function) isolates (the four values above did not move:
@@ -61,7 +70,7 @@
 #define GOLDEN_EDGE1_ISOLATES 8
 #define GOLDEN_PAIRS 1181
 #define GOLDEN_EDGE_ISOLATES 1195
-#define GOLDEN_EDGE_FN_P95 120.848383
+#define GOLDEN_EDGE_FN_P95 121.372671
 #define GOLDEN_REG_COLD 1683
 #define GOLDEN_REG_FN_P95 172.490751
 
@@ -74,6 +83,10 @@ static int run_text(const char *text, uint64_t seed, uint64_t requests, const wp
     int rv = wp_sim_scenario_parse(text, "<test>", &sc, err);
     if (rv != WP_OK)
         return rv;
+    /* The golden runs pin the v1 RTT model (great circle, no access
+     * latency): they test the engine, not the model. The v2 model in the
+     * simulator is tested in test_rtt2.c. */
+    wp_rtt_params_v1(&sc.rtt);
     wp_sim_options opt = {.seed = seed, .max_requests = requests, .trace = tr};
     return wp_sim_run(&sc, &opt, res, err);
 }
@@ -154,7 +167,7 @@ static void test_scenario_builtins(void **state)
     assert_string_equal(sc.name, "edge");
     assert_int_equal(sc.serving, WP_SIM_SERVING_EDGE);
     assert_int_equal(sc.gpu_cities, 190);
-    assert_int_equal(sc.policy, WP_POLICY_NEAREST_WARM);
+    assert_int_equal(sc.policy, WP_POLICY_LATENCY); /* load-aware since issue 12 */
     assert_int_equal(wp_sim_scenario_builtin("central", &sc, &err), WP_OK);
     assert_int_equal(sc.serving, WP_SIM_SERVING_REGIONAL);
     assert_string_equal(sc.sites, "us-east-1");
@@ -702,7 +715,7 @@ static void test_many_functions_deterministic(void **state)
     char *ja = json_of(a), *jb = json_of(b);
     assert_string_equal(ja, jb);
     assert_non_null(strstr(ja, "\"container_starts\":"));
-    assert_non_null(strstr(ja, "\"isolate_starts\":0}"));
+    assert_non_null(strstr(ja, "\"isolate_starts\":0,"));
     free(ja);
     free(jb);
     /* 200 s of traffic, 5 s keep-alive: far fewer pools held than started. */
@@ -752,11 +765,12 @@ static void test_tiny_edge_exact(void **state)
     assert_int_equal(r->env_pools, GOLDEN_PAIRS);
     assert_int_equal(r->all.isolate_starts, GOLDEN_EDGE_ISOLATES);
     assert_true(r->all.isolate_starts >= r->env_pools); /* each pool started once at least */
-    assert_true(fabs(p_ms(&r->all.ttft_ns, 0.50) - GOLDEN_EDGE_P50) < 1e-6);
+    assert_true(fabs(p_ms(&r->all.ttft_ns, 0.50) - GOLDEN_EDGE_FN_P50) < 1e-6);
     assert_true(fabs(p_ms(&r->all.ttft_ns, 0.95) - GOLDEN_EDGE_FN_P95) < 1e-6);
-    /* an isolate start costs 5 ms at most once per request: p95 moves by
-     * less than that */
-    assert_true(GOLDEN_EDGE_FN_P95 > GOLDEN_EDGE_P95 && GOLDEN_EDGE_FN_P95 < GOLDEN_EDGE_P95 + 5);
+    /* an isolate start costs 5 ms at most once per request: p50 and p95
+     * move by less than that, never down */
+    assert_true(GOLDEN_EDGE_FN_P95 >= GOLDEN_EDGE_P95 && GOLDEN_EDGE_FN_P95 < GOLDEN_EDGE_P95 + 5);
+    assert_true(GOLDEN_EDGE_FN_P50 >= GOLDEN_EDGE_P50 && GOLDEN_EDGE_FN_P50 < GOLDEN_EDGE_P50 + 5);
     /* Model bound: no request beats its own service + invoke + the two
      * intra-city/ingress legs: the classifier (3.64 ms) + 1 ms invoke +
      * 0.5 ms intra-city + the RTT model's 5.8 ms floor to the PoP. */

@@ -23,6 +23,9 @@ static wp_sim_result *run(const char *cities, uint32_t gpus)
     wp_err err;
     wp_err_clear(&err);
     assert_int_equal(wp_sim_scenario_parse(text, "t.scn", &sc, &err), WP_OK);
+    /* The v1 model (great circle, no access latency): this tests the
+     * cities key, not the RTT model (test_rtt2.c does that). */
+    wp_rtt_params_v1(&sc.rtt);
     wp_sim_options opt = {.seed = 7, .max_requests = 20000};
     wp_sim_result *r = wp_sim_result_new();
     assert_non_null(r);
@@ -43,7 +46,9 @@ static void test_fixed_cities(void **state)
     wp_topology *t = NULL;
     wp_err err;
     wp_err_clear(&err);
-    assert_int_equal(wp_topo_load_preset("edge", NULL, &t, &err), WP_OK);
+    wp_rtt_params v1;
+    wp_rtt_params_v1(&v1);
+    assert_int_equal(wp_topo_load_preset("edge", &v1, &t, &err), WP_OK);
     int fra = wp_topo_find(t, "FRA"), syd = wp_topo_find(t, "SYD");
     assert_true(fra >= 0 && syd >= 0);
     double fra_syd = wp_topo_rtt_ms(t, (size_t)fra, (size_t)syd);

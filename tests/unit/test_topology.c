@@ -71,11 +71,15 @@ static void expect_load_error(const char *text, const char *frag1, const char *f
         fail_msg("message '%s' lacks '%s'", msg, frag3);
 }
 
+/* These tests check the v1 (great-circle) model and the loaders; the v2
+ * graph paths and access latency are tested in test_rtt2.c. */
 static wp_topology *load_preset(const char *name)
 {
     wp_topology *t = NULL;
     wp_err err = {0};
-    int rv = wp_topo_load_preset(name, NULL, &t, &err);
+    wp_rtt_params v1;
+    wp_rtt_params_v1(&v1);
+    int rv = wp_topo_load_preset(name, &v1, &t, &err);
     if (rv != WP_OK)
         fail_msg("preset %s: %s", name, wp_err_text(&err));
     return t;
@@ -123,7 +127,7 @@ static void test_rtt_arithmetic(void **state)
                      (2 * km * 2.0 / 200.0 + 3.0)) < 1e-9);
 
     wp_rtt_params d;
-    wp_rtt_params_default(&d);
+    wp_rtt_params_v1(&d);
     assert_true(fabs(d.fiber_km_per_ms - 299792.458 / 1.467 / 1000.0) < 1e-9);
     assert_true(d.inflation > 1.0 && d.inflation < 2.1);
     assert_true(d.overhead_ms >= 0 && d.overhead_ms < 20);
@@ -248,7 +252,7 @@ static void test_fit_azure_matrix(void **state)
 
     wp_rtt_fit fit, def_fit, textbook;
     wp_rtt_params d;
-    wp_rtt_params_default(&d);
+    wp_rtt_params_v1(&d);
     assert_int_equal(wp_rtt_fit_pairs(km, rtt, n, d.fiber_km_per_ms, &fit, &err), WP_OK);
     assert_true(fit.median_abs_pct_err <= 15.0);
     assert_true(fit.inflation > 1.2 && fit.inflation < 2.1);
@@ -421,7 +425,7 @@ static void test_presets(void **state)
 
     /* Custom parameters reach the matrix; bad ones are refused. */
     wp_rtt_params cp;
-    wp_rtt_params_default(&cp);
+    wp_rtt_params_v1(&cp);
     cp.inflation = 3.0;
     cp.overhead_ms = 0;
     wp_topology *t = NULL;

@@ -7,7 +7,10 @@
  * cities). Requests: ingress
  * cities drawn by population, models by Zipf(1.0), pre-generated so the
  * loop times only wp_route. One JSON line per policy, plus one for
- * nearest-warm with a third of the nodes full (scans go further).
+ * nearest-warm with a third of the nodes full (scans go further), plus
+ * "latency-load": the load-aware default as an ingress runs it (issue 12):
+ * every node has a load report (a third of them busy past their slots),
+ * the ingress's own sends are merged, and every request has a deadline.
  */
 #include "common/common.h"
 #include "router/router.h"
@@ -106,20 +109,48 @@ int main(int argc, char **argv)
         reqs[i].model = (uint32_t)wp_zipf_draw(&zipf, &rng);
     }
 
-    for (int round = 0; round < (int)WP_POLICY_COUNT + 1; round++) {
+    wp_router_sends *sends;
+    if (wp_router_sends_new(&sends, &err) != WP_OK)
+        return die("sends", &err);
+    for (int round = 0; round < (int)WP_POLICY_COUNT + 2; round++) {
+        bool load = round == (int)WP_POLICY_COUNT + 1;
         wp_route_policy pol = round < (int)WP_POLICY_COUNT ? (wp_route_policy)round
+                              : load                       ? WP_POLICY_LATENCY
                                                            : WP_POLICY_NEAREST_WARM;
         const char *label = round < (int)WP_POLICY_COUNT ? wp_route_policy_name(pol)
+                            : load                       ? "latency-load"
                                                          : "nearest-warm-loaded";
         if (round == (int)WP_POLICY_COUNT) /* a third of the nodes full */
             for (uint32_t n = 0; n < pl.nsites; n++)
                 if (wp_rng_below(&rng, 3) == 0)
                     wp_router_inflight_add(v, n, 0, (int32_t)(pl.gpus[n] * models[0].slots_per_gpu));
-        for (uint32_t i = 0; i < NREQ; i++)
+        if (load) {
+            /* Reports at 100 ms: a third of the nodes 1.5x past their slots
+             * in model 0, the rest a quarter busy; own sends to every node
+             * since (arriving at 120 ms); route at 150 ms, 2 s deadline. */
+            uint32_t mi[2] = {0, 1}, cnt[2];
+            for (uint32_t n = 0; n < pl.nsites; n++) {
+                uint32_t slots = pl.gpus[n] * models[0].slots_per_gpu;
+                cnt[0] = wp_rng_below(&rng, 3) == 0 ? slots + slots / 2 : slots / 4;
+                cnt[1] = 1;
+                wp_load_report rep = {.at_ns = 100000000ull, .n = 2, .models = mi,
+                                      .inflight = cnt};
+                if (wp_router_load_report(v, n, &rep) != WP_OK ||
+                    wp_router_sends_note(sends, v, n, 0, 120000000ull) != WP_OK)
+                    return die("load report", &err);
+            }
+        }
+        for (uint32_t i = 0; i < NREQ; i++) {
             reqs[i].policy = pol;
+            if (load) {
+                reqs[i].now_ns = 150000000ull;
+                reqs[i].budget_ms = 2000;
+                reqs[i].sends = sends;
+            }
+        }
         uint64_t ok = 0, cold = 0, sink = 0;
         wp_route_result r;
-        uint64_t t0 = wp_clock_monotonic_ns();
+        uint64_t t0 = wp_clock_monotonic_ns(), c0 = wp_clock_thread_cpu_ns();
         for (uint64_t i = 0; i < decisions; i++) {
             if (wp_route(v, &reqs[i & (NREQ - 1)], &r) == WP_OK) {
                 ok++;
@@ -128,15 +159,18 @@ int main(int argc, char **argv)
             }
         }
         double wall_s = (double)(wp_clock_monotonic_ns() - t0) / 1e9;
+        double cpu_s = (double)(wp_clock_thread_cpu_ns() - c0) / 1e9;
         printf("{\"bench\":\"router\",\"policy\":\"%s\",\"preset\":\"edge\",\"nodes\":%zu,"
                "\"models\":%d,\"warm_replicas\":%zu,\"decisions\":%llu,\"routed\":%llu,"
                "\"cold\":%llu,\"wall_s\":%.4f,\"decisions_per_s\":%.0f,\"ns_per_decision\":%.1f,"
-               "\"checksum\":%llu}\n",
+               "\"cpu_s\":%.4f,\"decisions_per_cpu_s\":%.0f,\"checksum\":%llu}\n",
                label, pl.nsites, NMODELS, warm_pairs, (unsigned long long)decisions,
                (unsigned long long)ok, (unsigned long long)cold, wall_s,
-               (double)decisions / wall_s, wall_s * 1e9 / (double)decisions,
+               (double)decisions / wall_s, wall_s * 1e9 / (double)decisions, cpu_s,
+               (double)decisions / cpu_s,
                (unsigned long long)(sink & 0xffff));
     }
+    wp_router_sends_free(sends);
     free(reqs);
     free(demand);
     wp_sim_placement_free(&pl);

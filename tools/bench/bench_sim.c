@@ -30,16 +30,18 @@ int main(int argc, char **argv)
         if (i >= 3)
             sc.functions = 1000000;
         wp_sim_options opt = {.seed = 1, .max_requests = requests};
-        uint64_t t0 = wp_clock_monotonic_ns();
+        uint64_t t0 = wp_clock_monotonic_ns(), c0 = wp_clock_thread_cpu_ns();
         if (wp_sim_run(&sc, &opt, res, &err) != WP_OK) {
             fprintf(stderr, "bench_sim: %s\n", wp_err_text(&err));
             return 1;
         }
         double wall_s = (double)(wp_clock_monotonic_ns() - t0) / 1e9;
+        double cpu_s = (double)(wp_clock_thread_cpu_ns() - c0) / 1e9;
         printf("{\"bench\":\"sim\",\"scenario\":\"%s\",\"functions\":%u,\"requests\":%llu,"
-               "\"wall_s\":%.4f,\"requests_per_s\":%.0f,\"all_p95_ms\":%.1f}\n",
+               "\"wall_s\":%.4f,\"requests_per_s\":%.0f,\"cpu_s\":%.4f,"
+               "\"requests_per_cpu_s\":%.0f,\"all_p95_ms\":%.1f}\n",
                *name, sc.functions, (unsigned long long)res->requests, wall_s,
-               (double)res->requests / wall_s,
+               (double)res->requests / wall_s, cpu_s, (double)res->requests / cpu_s,
                (double)wp_hist_quantile(&res->all.ttft_ns, 0.95) / 1e6);
     }
     wp_sim_result_free(res);

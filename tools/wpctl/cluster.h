@@ -60,6 +60,7 @@ typedef struct wpctl_cluster {
     wpctl_placement_rec placement[WPCTL_CLUSTER_MAX_PLACEMENT];
     size_t n_model_files;       /* --model-file NAME=PATH given to every node */
     char model_files[WPCTL_CLUSTER_MAX_MODEL_FILES][512];
+    char rtt_params[512];       /* --rtt-params FILE given to every node ("" = v2 default) */
 } wpctl_cluster;
 
 /* Cluster directory: --dir if given, else $WP_CLUSTER_DIR, else ./.cluster. */

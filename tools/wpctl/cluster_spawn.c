@@ -123,6 +123,10 @@ pid_t wpctl_spawn_node(const char *bin, const wpctl_cluster *c, const wpctl_node
     }
     if (c->emulate_wan)
         argv[a++] = "--emulate-wan";
+    if (c->rtt_params[0]) {
+        argv[a++] = "--rtt-params";
+        argv[a++] = c->rtt_params;
+    }
     if (c->probe_interval_ms) {
         argv[a++] = "--probe-interval-ms";
         argv[a++] = probe_s;

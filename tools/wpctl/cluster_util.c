@@ -13,6 +13,7 @@
  * version 2 as the last field (the others keep their places, for scripts
  * that read the pid): with the pid it names one process (see cluster.h).
  *   modelfile NAME=PATH            (no spaces; given to every node)
+ *   rttparams PATH                 (no spaces; --rtt-params of every node)
  * Lines are at most 1 KiB, fields at most their buffer sizes, at most
  * WPCTL_CLUSTER_MAX_NODES nodes; anything else is an error naming the line. */
 #include "tools/wpctl/cluster.h"
@@ -131,6 +132,11 @@ int wpctl_cluster_load(const char *dir, wpctl_cluster *c, wp_err *err)
                              lineno);
                 break;
             }
+        } else if (nt == 2 && strcmp(tok[0], "rttparams") == 0) {
+            if (copy_field(c->rtt_params, sizeof c->rtt_params, tok[1])) {
+                rv = wp_errf(err, WP_EPARSE, "%s:%d: bad rttparams line", path, lineno);
+                break;
+            }
         } else if (nt == 2 && strcmp(tok[0], "modelfile") == 0) {
             if (c->n_model_files >= WPCTL_CLUSTER_MAX_MODEL_FILES ||
                 copy_field(c->model_files[c->n_model_files], sizeof c->model_files[0], tok[1]) ||
@@ -206,6 +212,8 @@ int wpctl_cluster_save(const wpctl_cluster *c, wp_err *err)
     fprintf(fp, "option gpu_backend %u\n", c->gpu_backend);
     for (size_t i = 0; i < c->n_model_files; i++)
         fprintf(fp, "modelfile %s\n", c->model_files[i]);
+    if (c->rtt_params[0])
+        fprintf(fp, "rttparams %s\n", c->rtt_params);
     for (size_t i = 0; i < c->n_placement; i++)
         fprintf(fp, "placement %u %ld %s %s%s%s start=%llu\n", c->placement[i].id,
                 (long)c->placement[i].pid, c->placement[i].api, c->placement[i].raft,

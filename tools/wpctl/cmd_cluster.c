@@ -219,12 +219,16 @@ static int cluster_up_run(int argc, char **argv)
     int64_t per_city = 1, probe_ms = 0, gpus = 1, timeout_s = 30;
     double mem_gb = 24;
     bool wan = false, json = false;
+    const char *rtt_params = NULL;
     const wpctl_flag flags[] = {
         WPF_STR("preset", &preset, "P", "tiny (default) or edge: one node per city of it"),
         WPF_STR("cities", &cities, "LIST", "comma list of edge city codes instead (FRA,SIN,...)"),
         WPF_I64("nodes-per-city", &per_city, 1, 64, "N", "nodes in each city (default 1)"),
         WPF_DIR(&t),
         WPF_BOOL("emulate-wan", &wan, "nodes delay traffic by the RTT model"),
+        WPF_STR("rtt-params", &rtt_params, "F",
+                "the WAN emulation's RTT model for every node (wpctl topo fit\n"
+                "--out F; default: the shipped v2 model)"),
         WPF_I64("probe-interval-ms", &probe_ms, 10, 600000, "MS",
                 "gossip probe interval (default: memberlist's)"),
         WPF_I64("gpus", &gpus, 0, 1024, "N", "GPUs per node (default 1)"),
@@ -254,20 +258,9 @@ static int cluster_up_run(int argc, char **argv)
     };
     /* --model-file repeats: collect every occurrence before the table's
      * single destination sees the last one. */
-    for (int k = 1; k < argc; k++) {
-        const char *v = NULL;
-        if (strcmp(argv[k], "--model-file") == 0 && k + 1 < argc)
-            v = argv[++k];
-        else if (strncmp(argv[k], "--model-file=", 13) == 0)
-            v = argv[k] + 13;
-        else if (strcmp(argv[k], "--") == 0)
-            break;
-        if (!v)
-            continue;
-        if (n_mf == WPCTL_CLUSTER_MAX_MODEL_FILES)
-            return wpctl_usage_error(cmd, "--model-file: at most %u", WPCTL_CLUSTER_MAX_MODEL_FILES);
-        mfiles[n_mf++] = v;
-    }
+    if (!wpctl_collect_repeated("model-file", argc, argv, mfiles, WPCTL_CLUSTER_MAX_MODEL_FILES,
+                                &n_mf))
+        return wpctl_usage_error(cmd, "--model-file: at most %u", WPCTL_CLUSTER_MAX_MODEL_FILES);
     const char *first_mf = n_mf ? mfiles[0] : NULL;
     WPCTL_PARSE_OR_RETURN(&spec, argc, argv, NULL);
     if (n_mf)
@@ -327,6 +320,25 @@ static int cluster_up_run(int argc, char **argv)
         return rc;
     }
     cl->emulate_wan = wan;
+    if (rtt_params) {
+        /* Checked here, so a bad file is one line now rather than N dead
+         * nodes; absolute, as a restart may run from another directory. */
+        wp_rtt_params rp;
+        wp_err perr;
+        wp_err_clear(&perr);
+        char abs[PATH_MAX];
+        if (wp_rtt_params_load(rtt_params, &rp, &perr) != WP_OK) {
+            free(cl);
+            return wpctl_fail("%s", wp_err_text(&perr));
+        }
+        if (!realpath(rtt_params, abs) || strlen(abs) >= sizeof cl->rtt_params ||
+            strpbrk(abs, " \t")) {
+            free(cl);
+            return wpctl_fail("--rtt-params %s: the path must resolve to under %zu bytes "
+                              "without spaces", rtt_params, sizeof cl->rtt_params);
+        }
+        snprintf(cl->rtt_params, sizeof cl->rtt_params, "%s", abs);
+    }
     cl->probe_interval_ms = (uint32_t)probe_ms;
     cl->gpus = (uint32_t)gpus;
     cl->gpu_backend = backend >= 0 ? (uint32_t)backend + 1u : 0u;

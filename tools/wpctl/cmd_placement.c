@@ -236,6 +236,14 @@ static int show_status(wp_placement_client *c, bool json)
                 wp_json_uint(&j, s->models);
                 wp_json_key(&j, "pins");
                 wp_json_uint(&j, s->pins);
+                wp_json_key(&j, "replies_dropped");
+                wp_json_uint(&j, s->replies_dropped);
+                wp_json_key(&j, "api_disconnects");
+                wp_json_uint(&j, s->api_disconnects);
+                wp_json_key(&j, "api_protocol_errors");
+                wp_json_uint(&j, s->api_protocol_errors);
+                wp_json_key(&j, "raft_restarts");
+                wp_json_uint(&j, s->raft_restarts);
             }
             wp_json_obj_end(&j);
         }

@@ -237,7 +237,7 @@ static int send_one(traffic *t, wp_rng *rng, const wp_zipf *zipf, bool use_zipf,
     if (!s)
         return wp_errf(err, WP_ENOMEM, "out of memory");
     uint64_t id = t->np;
-    double lat, lon;
+    double lat, lon, access_ms = 0;
     if (t->from_city >= 0) {
         const wp_city *c = wp_topo_city(t->topo, (size_t)t->from_city);
         s->point = UINT32_MAX;
@@ -253,6 +253,8 @@ static int send_one(traffic *t, wp_rng *rng, const wp_zipf *zipf, bool use_zipf,
         s->region = (uint8_t)u->region;
         lat = u->lat;
         lon = u->lon;
+        if (wp_topo_params(t->topo)->access)
+            access_ms = wp_users_access_draw(t->users, pt, rng);
     }
     s->model = (uint8_t)(use_zipf ? wp_zipf_draw(zipf, rng) : wp_rng_below(rng, t->nmodels));
     const model_info *mi = &t->models[s->model];
@@ -265,6 +267,7 @@ static int send_one(traffic *t, wp_rng *rng, const wp_zipf *zipf, bool use_zipf,
     req.has_client_pos = true;
     req.client_lat = lat;
     req.client_lon = lon;
+    req.client_access_ms = access_ms;
     req.policy = (char *)(t->policy ? t->policy : "");
     req.timeout_ms = t->timeout_ms;
     s->send_ns = now;
@@ -333,6 +336,10 @@ static int expire_all(traffic *t, double grace_s, bool interrupted, wp_err *err)
 static void print_summary_json(const traffic *t, wp_json *j, double rate, double duration_s,
                                double sending_s, double wall_s, uint64_t start_unix_ns)
 {
+    char model[256];
+    wp_rtt_params_describe(wp_topo_params(t->topo), model, sizeof model);
+    wp_json_key(j, "rtt_model");
+    wp_json_str(j, model);
     wp_json_key(j, "target_rate_rps");
     wp_json_double(j, rate);
     wp_json_key(j, "duration_s");
@@ -426,7 +433,7 @@ int wpctl_traffic_main(int argc, char **argv)
 {
     double rate = 100, duration_s = 10, grace_s = -1;
     const char *models = NULL, *from = NULL, *out_path = NULL, *users = "population";
-    const char *preset = "edge", *policy = NULL;
+    const char *preset = "edge", *policy = NULL, *rtt_params = NULL;
     wpctl_target tg = {0};
     uint64_t seed = 1, timeout_ms = 5000;
     bool use_zipf = false, json = false, quiet = false;
@@ -441,6 +448,11 @@ int wpctl_traffic_main(int argc, char **argv)
         WPF_STR("users", &users, "population", "users drawn by population (default)"),
         WPF_STR("from", &from, "CITY", "every user in this city (a code of the topology)"),
         WPF_STR("preset", &preset, "P", "topology for users, cities and RTTs (default edge)"),
+        WPF_STR("rtt-params", &rtt_params, "F",
+                "RTT model (wpctl topo fit --out F; default: the shipped v2\n"
+                "model): with access on, each drawn user also draws its country's\n"
+                "access latency, sent for the ingress to add to the emulated\n"
+                "client leg (--from CITY users: none)"),
         WPF_STR("policy", &policy, "P", "routing policy asked of the ingress (default: the node's)"),
         WPF_U64("timeout-ms", &timeout_ms, 1, 600000, "T",
                 "deadline sent with each request (default 5000)"),
@@ -495,8 +507,12 @@ int wpctl_traffic_main(int argc, char **argv)
     int rv = wpctl_report_init(&t->rep, &err);
     if (rv == WP_OK)
         rv = parse_models(t, models, &err);
+    wp_rtt_params model_params;
+    wp_rtt_params_default(&model_params);
+    if (rv == WP_OK && rtt_params)
+        rv = wp_rtt_params_load(rtt_params, &model_params, &err);
     if (rv == WP_OK)
-        rv = wp_topo_load_preset(preset, NULL, &t->topo, &err);
+        rv = wp_topo_load_preset(preset, &model_params, &t->topo, &err);
     if (rv == WP_OK)
         rv = wpctl_ingress_list(dir, endpoint, t->topo, t->ing, WPCTL_INGRESS_MAX, &t->ning, &err);
     if (rv == WP_OK && models)
@@ -657,6 +673,9 @@ int wpctl_traffic_main(int argc, char **argv)
                 "%zu ingress node%s%s\n",
                 t->np, sending_s, rate, sending_s > 0 ? (double)t->np / sending_s : 0, t->ning,
                 t->ning == 1 ? "" : "s", stop_flag ? " (interrupted)" : "");
+        char model[256];
+        wp_rtt_params_describe(wp_topo_params(t->topo), model, sizeof model);
+        fprintf(o, "RTT model: %s\n", model);
         fprintf(o,
                 "sent %llu = ok %llu + errors %llu; max send lag %.2f ms; send failures %llu; "
                 "unexpected responses %llu; bad frames %llu\n",

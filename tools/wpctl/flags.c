@@ -324,3 +324,27 @@ int wpctl_dispatch(const char *group, const char *about, const struct wpctl_cmd 
     fprintf(fp, "\n'wpctl %s COMMAND --help' describes a command.\n", group);
     return WPCTL_OK;
 }
+
+bool wpctl_collect_repeated(const char *name, int argc, char **argv, const char **out,
+                            size_t max, size_t *n)
+{
+    size_t len = strlen(name);
+    *n = 0;
+    for (int k = 1; k < argc; k++) {
+        const char *v = NULL, *a = argv[k];
+        if (strcmp(a, "--") == 0)
+            break;
+        if (strncmp(a, "--", 2) != 0 || strncmp(a + 2, name, len) != 0)
+            continue;
+        if (a[2 + len] == '\0' && k + 1 < argc)
+            v = argv[++k];
+        else if (a[2 + len] == '=')
+            v = a + 3 + len;
+        if (!v)
+            continue;
+        if (*n == max)
+            return false;
+        out[(*n)++] = v;
+    }
+    return true;
+}

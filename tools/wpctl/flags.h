@@ -141,6 +141,11 @@ int wpctl_parse(const wpctl_spec *spec, int argc, char **argv, wpctl_args *out);
         if (wpctl_parse_rv_ != WPCTL_CONTINUE)                                                    \
             return wpctl_parse_rv_;                                                               \
     } while (0)
+/* A repeatable flag (the table keeps only the last value): collects every
+ * value of --NAME V / --NAME=V in argv (up to "--") into out[0 .. *n).
+ * Call before wpctl_parse. Returns false when there are more than max. */
+bool wpctl_collect_repeated(const char *name, int argc, char **argv, const char **out,
+                            size_t max, size_t *n);
 /* The generated --help of spec, on fp. */
 void wpctl_print_help(const wpctl_spec *spec, FILE *fp);
 

@@ -1,0 +1,120 @@
+/* faultsim/faultsim.h — randomized fault schedules over the replicated
+ * placement state machine, in the style of FoundationDB's simulation: a
+ * seed picks a schedule (kills and revivals, partitions, one-way message
+ * loss, pauses, disk failures, proposals), the schedule runs on raft's
+ * in-memory fixture (simulated time, network and disk: deterministic), and
+ * invariants are checked at the end. A failing seed reproduces exactly.
+ *
+ * The world (a fixture of n servers, each with its own wp_place_state
+ * behind consensus/'s raft_fsm adapter and, optionally, consensus/'s raft_io
+ * shim) is also what tests/sim/test_placement_raft.c builds its fixed
+ * scenarios on.
+ *
+ * What the fixture can and cannot model (said here, not hidden):
+ *  - kill = the server is cut off from every other and revived later with
+ *    its memory intact: raft's fixture has no crash-restart;
+ *  - pause = the same cut, short (the fixture cannot stop one server's
+ *    clock: a paused server's timers keep running);
+ *  - loss = raft_fixture_saturate: every message from a to b dropped for a
+ *    while (one direction);
+ *  - disk failure = the server's next disk write completes with
+ *    RAFT_NOSPACE (injected through the shim). With the shim the server is fenced and stays
+ *    out for the rest of the schedule: the fixture cannot restart a raft
+ *    instance from its in-memory disk (wp-placement does that on a real
+ *    disk; tests/integration covers it on a small tmpfs).
+ *
+ * Known open failure (3 of 10,000 seeds with the shim, e.g. 2355; no
+ * capped answer and no disk fault involved): a leader keeps a follower in
+ * raft's snapshot mode for a snapshot (index 8) older than the follower's
+ * own log (13), and the follower never gets the last entries. Another
+ * liveness fault of raft 0.15's replication, not yet worked around; the
+ * 500 seeds in ctest do not hit it.
+ */
+#ifndef WP_FAULTSIM_H
+#define WP_FAULTSIM_H
+
+#include <raft.h>
+#include <raft/fixture.h>
+
+#include "consensus/consensus.h"
+#include "placement/placement.h"
+
+#define WP_FSIM_MAX_SERVERS 5
+#define WP_FSIM_MAX_REQS 256
+
+typedef struct wp_fsim_server {
+    wp_consensus_shim *shim; /* NULL without the shim */
+    wp_place_state *state;
+    wp_consensus_sm sm;
+    struct raft_fsm fsm;
+    wp_place_result last;
+    unsigned restores;
+} wp_fsim_server;
+
+typedef struct wp_fsim_req {
+    struct raft_apply apply;
+    bool done;
+    int status; /* raft's status: 0 = committed and applied */
+    int code;   /* the state machine's result code */
+    char model[WP_NAME_MAX];
+} wp_fsim_req;
+
+typedef struct wp_fsim_world {
+    struct raft_fixture f;
+    wp_place_geo geo;
+    wp_fsim_server s[WP_FSIM_MAX_SERVERS];
+    unsigned n;
+    wp_fsim_req reqs[WP_FSIM_MAX_REQS];
+    unsigned n_reqs;
+    bool shim;
+} wp_fsim_world;
+
+/* n servers (3..5) with snapshots every 8 entries (4 kept), pre-vote on,
+ * a leader elected. */
+int wp_fsim_world_init(wp_fsim_world *w, unsigned n, bool shim, wp_err *err);
+void wp_fsim_world_close(wp_fsim_world *w);
+/* Proposes cmd on server i; NULL if raft refused it (not the leader). */
+wp_fsim_req *wp_fsim_propose(wp_fsim_world *w, unsigned i, const wp_place_cmd *cmd);
+wp_fsim_req *wp_fsim_add_model(wp_fsim_world *w, unsigned i, const char *name);
+/* True when server i's disk failed under the shim (it is fenced). */
+bool wp_fsim_fenced(const wp_fsim_world *w, unsigned i);
+
+/* The end-of-schedule invariants, over every server that is not fenced:
+ * a leader exists; every such server applies the leader's last index within
+ * 10 s of simulated time (replicas converge); every command whose commit
+ * was reported (status 0, result OK) is in each of their states (no
+ * acknowledged write lost); their snapshots are byte-identical (replicas
+ * agree). false with the reason in why. */
+bool wp_fsim_check(wp_fsim_world *w, char *why, size_t cap);
+
+typedef struct wp_fsim_opts {
+    bool shim;         /* consensus/'s raft_io shim, as wp-placement runs */
+    bool disk_faults;  /* include disk failures (needs the shim) */
+    unsigned steps;    /* schedule length (default 80) */
+} wp_fsim_opts;
+
+typedef struct wp_fsim_report {
+    uint64_t seed;
+    bool ok;
+    char why[256];
+    unsigned kills, pauses, partitions, losses, disk_faults, proposals, acked;
+    uint64_t capped; /* follower answers the shim capped */
+    unsigned unconverged; /* gossip: capacity changes not everywhere in 30 s */
+} wp_fsim_report;
+
+/* Runs the schedule of seed on 5 servers, heals every fault but disk
+ * failures, proposes one last command, checks the invariants. WP_OK
+ * unless the world could not be built (rep->ok says whether the
+ * invariants held). */
+int wp_fsim_raft_run(uint64_t seed, const wp_fsim_opts *o, wp_fsim_report *rep, wp_err *err);
+
+/* One seeded run of the gossip simulation (faultsim/gossip_campaign.c):
+ * 3..16 members, 0-5% loss, random delays, one kill. Invariants (rep->ok,
+ * rep->why): the killed member ends dead in every live member's view, and
+ * without loss no live member is ever declared dead. Counted, not yet an
+ * invariant: capacity changes that did not reach every member within 30 s
+ * (rep->unconverged; 15 of the first 500 seeds have one, seed 108 without
+ * loss: not investigated yet). */
+int wp_fsim_gossip_run(uint64_t seed, wp_fsim_report *rep, wp_err *err);
+
+#endif /* WP_FAULTSIM_H */
