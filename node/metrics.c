@@ -31,6 +31,7 @@ struct node_metrics {
     wp_metric *queue_depth, *gpu_free, *gpu_total, *warm_count, *loads, *load_failures;
     wp_metric *evictions, *probes, *probes_failed, *suspicions, *deaths, *refutations;
     wp_metric *push_pulls, *awareness, *members_st[4], *bad_gossip, *bad_request, *bad_admin;
+    wp_metric *bad_peer, *client_drops;
     wp_metric *late, *retries, *forwarded, *dropped_sends, *ev[NM_EVENT_COUNT];
     /* (model index, outcome) -> series, per role; index n_cat_cached = "other" */
     wp_metric **req_cache[2];
@@ -111,6 +112,7 @@ static void define(node *n, node_metrics *m)
     m->bad_gossip = wp_metric_get1(m->frames_bad, "gossip");
     m->bad_request = wp_metric_get1(m->frames_bad, "request");
     m->bad_admin = wp_metric_get1(m->frames_bad, "admin");
+    m->bad_peer = wp_metric_get1(m->frames_bad, "peer"); /* request-path frames between nodes */
     m->late = scalar(m, C, "warmpath_late_answers_total",
                      "Target answers that came after their request was closed (late or "
                      "duplicate).");
@@ -118,6 +120,9 @@ static void define(node *n, node_metrics *m)
     m->forwarded = scalar(m, C, "warmpath_forwards_total", "Attempts forwarded to a target.");
     m->dropped_sends = scalar(m, C, "warmpath_dropped_sends_total",
                               "Frames to peers dropped (queue full).");
+    m->client_drops = scalar(m, C, "warmpath_client_drops_total",
+                             "Responses to clients that could not be sent (client gone or "
+                             "at its high-water mark).");
     for (int e = 0; e < NM_EVENT_COUNT; e++) {
         wp_metric_family *f = NULL;
         for (int k = 0; k < e && !f; k++)
@@ -259,6 +264,8 @@ static void refresh(node *n)
     wp_metric_counter_set(m->bad_gossip, gs.frames_bad);
     wp_metric_counter_set(m->bad_request, n->st_bad);
     wp_metric_counter_set(m->bad_admin, n->admin_bad);
+    wp_metric_counter_set(m->bad_peer, n->st_bad_node);
+    wp_metric_counter_set(m->client_drops, n->st_client_drops);
     wp_metric_counter_set(m->late, n->st_late);
     wp_metric_counter_set(m->retries, n->st_retries);
     wp_metric_counter_set(m->forwarded, n->st_fwd);

@@ -874,7 +874,7 @@ static void read_monitor(daemon_t *d)
 static void on_tick(uv_timer_t *t)
 {
     daemon_t *d = t->data;
-    wp_pmetrics_refresh(d->pm, d->cons, d->state);
+    wp_pmetrics_refresh(d->pm, d->cons, d->state, d->replies_dropped, d->api_disconnects);
     bool leader = wp_consensus_is_leader(d->cons);
     uint64_t now = now_ms();
     read_monitor(d);

@@ -12,7 +12,7 @@ struct wp_pmetrics {
     wp_metrics *reg;
     wp_metrics_http *http;
     wp_metric *term, *commit, *applied, *last_index, *leader, *has_leader, *role[4];
-    wp_metric *version, *pins, *nodes, *nodes_up, *models;
+    wp_metric *version, *pins, *nodes, *nodes_up, *models, *replies_dropped, *disconnects;
 };
 
 static wp_metric *gauge(wp_metrics *r, const char *name, const char *help)
@@ -53,6 +53,14 @@ int wp_pmetrics_open(const char *addr, uint64_t id, wp_pmetrics **out, wp_err *e
     m->nodes = gauge(r, "warmpath_placement_nodes", "Nodes registered.");
     m->nodes_up = gauge(r, "warmpath_placement_nodes_up", "Nodes registered and up.");
     m->models = gauge(r, "warmpath_placement_models", "Models in the catalog.");
+    m->replies_dropped = wp_metric_get0(
+        wp_metrics_family(r, WP_METRIC_COUNTER, "warmpath_placement_replies_dropped_total",
+                          "API replies dropped (client at its high-water mark, or gone).",
+                          NULL, NULL, 0));
+    m->disconnects = wp_metric_get0(
+        wp_metrics_family(r, WP_METRIC_COUNTER, "warmpath_placement_api_disconnects_total",
+                          "API connections closed, incl. those closed for oversized frames.",
+                          NULL, NULL, 0));
     rc = wp_metrics_http_start(r, addr, &m->http, err);
     if (rc != WP_OK) {
         wp_metrics_free(r);
@@ -63,7 +71,8 @@ int wp_pmetrics_open(const char *addr, uint64_t id, wp_pmetrics **out, wp_err *e
     return WP_OK;
 }
 
-void wp_pmetrics_refresh(wp_pmetrics *m, wp_consensus *c, const wp_place_state *s)
+void wp_pmetrics_refresh(wp_pmetrics *m, wp_consensus *c, const wp_place_state *s,
+                         uint64_t replies_dropped, uint64_t api_disconnects)
 {
     if (!m)
         return;
@@ -85,6 +94,8 @@ void wp_pmetrics_refresh(wp_pmetrics *m, wp_consensus *c, const wp_place_state *
     wp_metric_set(m->nodes, (double)nn);
     wp_metric_set(m->nodes_up, (double)up);
     wp_metric_set(m->models, (double)wp_place_state_model_count(s));
+    wp_metric_counter_set(m->replies_dropped, replies_dropped);
+    wp_metric_counter_set(m->disconnects, api_disconnects);
 }
 
 void wp_pmetrics_free(wp_pmetrics *m)

@@ -320,7 +320,8 @@ static int rm_tree(const char *path)
 
 /* Removes the state a cluster leaves in dir: raft folders (placement-N,
  * and the placement-N-PORT of earlier versions), node state folders, and
- * with `all` also logs, the cluster file and placement.endpoints (and dir
+ * with `all` also logs, the cluster file, placement.endpoints and the
+ * Prometheus configuration and targets (and dir
  * itself when that leaves it empty). Only names wpctl writes are touched.
  * Returns how many entries were removed, or -1 on an error (errno). */
 int wpctl_cluster_purge(const char *dir, bool all)
@@ -338,6 +339,8 @@ int wpctl_cluster_purge(const char *dir, bool all)
         bool mine = raft || strcmp(n, "state") == 0 ||
                     (all && (strcmp(n, "logs") == 0 || strcmp(n, WPCTL_CLUSTER_FILE) == 0 ||
                              strcmp(n, "placement.endpoints") == 0 ||
+                             strcmp(n, "prometheus.yml") == 0 ||
+                             strcmp(n, "prometheus_targets.json") == 0 ||
                              strcmp(n, WPCTL_CLUSTER_FILE ".tmp") == 0));
         if (!mine)
             continue;
