@@ -56,7 +56,8 @@
     X(WP_ENOLEADER, "no leader")                                      \
     X(WP_ENOROUTE, "no node can serve the request")                   \
     X(WP_ESTATE, "wrong state")                                       \
-    X(WP_EUNKNOWN, "outcome unknown")
+    X(WP_EUNKNOWN, "outcome unknown")                                 \
+    X(WP_EDEADLINE, "deadline exceeded")
 
 enum {
 #define WP_ERR_ENUM(name, text) name,

@@ -1,10 +1,28 @@
 /* admin.c — wp-node's admin endpoint: protobuf requests
- * (proto/admin.proto) on a ZeroMQ REP socket (--admin), in "WA" frames
- * (node/infer.h): status, members, capacity, drain and the request path's
- * counters. Every request is validated before it is acted on; a bad frame
- * gets an error response and is counted.
+ * (proto/admin.proto) in "WA" frames (node/infer.h): status, members,
+ * capacity, drain and the request path's counters. Every request is
+ * validated before it is acted on; a bad frame gets an error response and
+ * is counted.
+ *
+ * The socket is a ROUTER, not a REP: a REP socket keeps a per-socket
+ * request/reply state machine, and raw garbage from one client (a peer
+ * speaking an odd envelope) could leave it waiting for a part that never
+ * comes, wedging the endpoint for every later client. Here each message is
+ * read whole (at most ADMIN_MAX_PARTS kept, the rest read and dropped), its
+ * envelope taken apart by us — [routing id] [optional empty delimiter, as
+ * REQ clients send] [one payload frame] — and every message that carries a
+ * routing id gets exactly one answer (an error frame for any malformed
+ * one). REQ and DEALER clients both work.
  */
 #include "node/node_int.h"
+
+#define ADMIN_MAX_PARTS 4
+
+typedef struct admin_env {
+    const uint8_t *rid;
+    size_t rid_len;
+    bool delim;
+} admin_env;
 
 /* ---------------------------------------------------------------- admin */
 
@@ -28,18 +46,27 @@ static void admin_fill_member(Warmpath__Admin__Member *pm, const wp_gossip_membe
     pm->warm_models = warm;
 }
 
-static void admin_reply(node *n, Warmpath__Admin__AdminResponse *resp)
+static void admin_send(node *n, const admin_env *env, const void *buf, size_t len)
+{
+    if (zmq_send(n->admin, env->rid, env->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        (env->delim && zmq_send(n->admin, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) ||
+        zmq_send(n->admin, buf, len, ZMQ_DONTWAIT) < 0) {
+        n->st_client_drops++; /* the client left, or does not read its answers */
+        WP_DEBUG(n->id, "admin reply: %s", zmq_strerror(zmq_errno()));
+    }
+}
+
+static void admin_reply(node *n, const admin_env *env, Warmpath__Admin__AdminResponse *resp)
 {
     size_t len = warmpath__admin__admin_response__get_packed_size(resp);
     uint8_t *buf = malloc(WP_ADMIN_HDR_BYTES + len);
     if (!buf) {
-        zmq_send(n->admin, "", 0, ZMQ_DONTWAIT);
+        admin_send(n, env, "", 0);
         return;
     }
     wp_admin_frame_header(buf, len);
     warmpath__admin__admin_response__pack(resp, buf + WP_ADMIN_HDR_BYTES);
-    if (zmq_send(n->admin, buf, WP_ADMIN_HDR_BYTES + len, ZMQ_DONTWAIT) < 0)
-        WP_WARN(n->id, "admin reply: %s", zmq_strerror(zmq_errno()));
+    admin_send(n, env, buf, WP_ADMIN_HDR_BYTES + len);
     free(buf);
 }
 
@@ -72,7 +99,7 @@ static int validate_request(const Warmpath__Admin__AdminRequest *req, wp_err *er
     }
 }
 
-static void handle_admin(node *n, const uint8_t *buf, size_t len)
+static void handle_admin(node *n, const admin_env *env, const uint8_t *buf, size_t len)
 {
     Warmpath__Admin__AdminResponse resp = WARMPATH__ADMIN__ADMIN_RESPONSE__INIT;
     Warmpath__Admin__NodeStatus st = WARMPATH__ADMIN__NODE_STATUS__INIT;
@@ -144,6 +171,9 @@ static void handle_admin(node *n, const uint8_t *buf, size_t len)
     st.req_late = n->st_late;
     st.req_pending = n->ing ? (uint32_t)wp_reqtab_count(n->ing) : 0;
     st.jobs_running = (uint32_t)n->n_jobs;
+    st.req_deadline_exceeded = n->st_deadline;
+    st.client_drops = n->st_client_drops;
+    st.drain_yields = n->st_drain_yields;
     resp.status = &st;
     Warmpath__Admin__Member *pms = NULL;
     Warmpath__Admin__Member **ptrs = NULL;
@@ -168,7 +198,7 @@ static void handle_admin(node *n, const uint8_t *buf, size_t len)
         resp.n_members = m;
         resp.members = ptrs;
     }
-    admin_reply(n, &resp);
+    admin_reply(n, env, &resp);
     free(pms);
     free(ptrs);
     free(warm_ptrs);
@@ -179,40 +209,69 @@ fail:
     snprintf(errbuf, sizeof errbuf, "%s", wp_err_text(&err));
     resp.error = errbuf;
     WP_DEBUG(n->id, "admin: bad request: %s", errbuf);
-    admin_reply(n, &resp);
+    admin_reply(n, env, &resp);
     if (req)
         warmpath__admin__admin_request__free_unpacked(req, NULL);
+}
+
+/* Reads one whole message (all its parts) and answers it. false: nothing
+ * was waiting. */
+static bool admin_one(node *n)
+{
+    zmq_msg_t parts[ADMIN_MAX_PARTS];
+    size_t np = 0;
+    bool more = true, overflow = false;
+    while (more) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, n->admin, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
+            break; /* EAGAIN: ZeroMQ delivers messages whole, so only at np == 0 */
+        }
+        more = zmq_msg_more(&m);
+        if (np < ADMIN_MAX_PARTS)
+            parts[np++] = m;
+        else {
+            overflow = true;
+            zmq_msg_close(&m);
+        }
+    }
+    if (np == 0)
+        return false;
+    /* parts[0] is the routing id the ROUTER socket prepends. */
+    admin_env env = {.rid = zmq_msg_data(&parts[0]), .rid_len = zmq_msg_size(&parts[0])};
+    size_t body = 1;
+    if (np >= 3 && zmq_msg_size(&parts[1]) == 0) {
+        env.delim = true; /* a REQ client */
+        body = 2;
+    }
+    if (np == body + 1 && !overflow) {
+        handle_admin(n, &env, zmq_msg_data(&parts[body]), zmq_msg_size(&parts[body]));
+    } else {
+        n->admin_bad++;
+        Warmpath__Admin__AdminResponse resp = WARMPATH__ADMIN__ADMIN_RESPONSE__INIT;
+        resp.error = np <= body ? "admin: empty request" : "admin: multi-part request";
+        admin_reply(n, &env, &resp);
+    }
+    for (size_t i = 0; i < np; i++)
+        zmq_msg_close(&parts[i]);
+    return true;
 }
 
 void drain_admin(node *n)
 {
     if (!n->admin_on || n->stopping)
         return;
-    while (has_pollin(n->admin)) {
-        zmq_msg_t msg;
-        zmq_msg_init(&msg);
-        if (zmq_msg_recv(&msg, n->admin, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&msg);
-            break;
+    for (int budget = DRAIN_BUDGET;; budget--) {
+        /* Re-read ZMQ_EVENTS each time: the reply may have eaten the edge. */
+        if (!has_pollin(n->admin))
+            return;
+        if (budget == 0) {
+            drain_later(n);
+            return;
         }
-        bool more = zmq_msg_more(&msg);
-        if (more) {
-            while (zmq_msg_more(&msg)) {
-                zmq_msg_close(&msg);
-                zmq_msg_init(&msg);
-                if (zmq_msg_recv(&msg, n->admin, ZMQ_DONTWAIT) < 0)
-                    break;
-            }
-            zmq_msg_close(&msg);
-            n->admin_bad++;
-            Warmpath__Admin__AdminResponse resp = WARMPATH__ADMIN__ADMIN_RESPONSE__INIT;
-            resp.error = "admin: multi-part request";
-            admin_reply(n, &resp);
-            continue;
-        }
-        handle_admin(n, zmq_msg_data(&msg), zmq_msg_size(&msg));
-        zmq_msg_close(&msg);
-        /* The loop re-reads ZMQ_EVENTS: the reply may have eaten the edge. */
+        if (!admin_one(n))
+            return;
     }
 }
 

@@ -141,7 +141,7 @@ int wp_infer_request_check(const struct Warmpath__Infer__InferRequest *r, wp_err
 
 static int check_response(const Warmpath__Infer__InferResponse *r, wp_err *err)
 {
-    if ((unsigned)r->status > WARMPATH__INFER__STATUS__INTERNAL)
+    if ((unsigned)r->status > WARMPATH__INFER__STATUS__DEADLINE_EXCEEDED)
         return wp_errf(err, WP_EPROTO, "unknown status %d", (int)r->status);
     if (r->n_output_tokens > WP_INFER_MAX_OUTPUT_TOKENS)
         return wp_errf(err, WP_EPROTO, "%zu output tokens (max %u)", r->n_output_tokens,
@@ -223,7 +223,7 @@ int wp_infer_decode_route_response(const uint8_t *p, size_t len,
     Warmpath__Infer__RouteResponse *m = warmpath__infer__route_response__unpack(NULL, len, p);
     if (!m)
         return wp_errf(err, WP_EPARSE, "route response: not a valid protobuf message");
-    if ((unsigned)m->status > WARMPATH__INFER__STATUS__INTERNAL || m->n_candidates > 256u) {
+    if ((unsigned)m->status > WARMPATH__INFER__STATUS__DEADLINE_EXCEEDED || m->n_candidates > 256u) {
         warmpath__infer__route_response__free_unpacked(m, NULL);
         return wp_errf(err, WP_EPROTO, "route response: bad status or too many candidates");
     }
@@ -287,6 +287,7 @@ const char *wp_infer_status_name(int status)
     static const char *const names[] = {
         "OK",      "BAD_REQUEST",   "UNKNOWN_MODEL", "NO_ROUTE", "OVERLOADED",
         "TIMEOUT", "TARGET_FAILED", "DRAINING",      "SHUTTING_DOWN", "INTERNAL",
+        "DEADLINE_EXCEEDED",
     };
     if (status < 0 || (size_t)status >= sizeof names / sizeof names[0])
         return "UNKNOWN_STATUS";

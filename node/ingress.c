@@ -69,6 +69,22 @@ void ing_free(ing_req *r)
 static void ing_respond(node *n, ing_req *r, Warmpath__Infer__InferResponse *resp, bool now_only)
 {
     uint64_t now = wp_clock_monotonic_ns();
+    char late[WP_ERRMSG_LEN];
+    if (resp->status != WARMPATH__INFER__STATUS__DEADLINE_EXCEEDED &&
+        (resp->status == WARMPATH__INFER__STATUS__OK ||
+         resp->status == WARMPATH__INFER__STATUS__TIMEOUT) &&
+        deadline_passed(r->deadline_unix_ns, now_only ? 0 : 2 * r->client_oneway_ns)) {
+        /* Never late-ok: an answer past the client's deadline is an error. */
+        snprintf(late, sizeof late, "the deadline passed before the answer (%s) could be sent",
+                 wp_infer_status_name(resp->status));
+        resp->status = WARMPATH__INFER__STATUS__DEADLINE_EXCEEDED;
+        resp->reason = late;
+        resp->n_output_tokens = 0;
+        resp->output_tokens = NULL;
+        resp->output_count = 0;
+    }
+    if (resp->status == WARMPATH__INFER__STATUS__DEADLINE_EXCEEDED)
+        n->st_deadline++;
     Warmpath__Infer__Timings tm = WARMPATH__INFER__TIMINGS__INIT;
     if (resp->timings)
         tm = *resp->timings;
@@ -325,6 +341,21 @@ static void ing_start(node *n, ing_req *r)
     }
     r->total_deadline_ns = q->timeout_ms ? t0 + (uint64_t)q->timeout_ms * WP_NS_PER_MS
                                          : UINT64_MAX;
+    /* The client's absolute deadline: the answer leaves after the client
+     * leg (2 x one-way), so it must be sent that much before. */
+    r->deadline_unix_ns = q->deadline_unix_ns;
+    if (r->deadline_unix_ns) {
+        uint64_t rt = wp_clock_realtime_ns(), leg = 2 * r->client_oneway_ns;
+        if (rt + leg >= r->deadline_unix_ns) {
+            ing_error(n, r, WARMPATH__INFER__STATUS__DEADLINE_EXCEEDED,
+                      "the deadline passed %.1f ms before ingress %s read the request",
+                      (double)(rt + leg - r->deadline_unix_ns) / 1e6, n->id);
+            return;
+        }
+        uint64_t left = r->deadline_unix_ns - rt - leg;
+        if (t0 + left < r->total_deadline_ns)
+            r->total_deadline_ns = t0 + left;
+    }
     if (q->client_city[0] && wp_topo_find(n->topo, q->client_city) < 0) {
         ing_error(n, r, WARMPATH__INFER__STATUS__BAD_REQUEST, "unknown client_city '%s'",
                   q->client_city);
@@ -545,18 +576,24 @@ static void handle_client_frame(node *n, const uint8_t *rid, size_t rid_len, boo
     ing_start(n, r);
 }
 
-static void drain_rsock_any(node *n);
+/* Reads at most budget messages; true when some were left waiting. */
+static bool drain_rsock_any(node *n, int budget);
 
 void drain_rsock(node *n)
 {
     if (!n->rsock_on || n->stopping)
         return;
-    drain_rsock_any(n);
+    if (drain_rsock_any(n, DRAIN_BUDGET))
+        drain_later(n);
 }
 
-static void drain_rsock_any(node *n)
+static bool drain_rsock_any(node *n, int budget)
 {
-    while (has_pollin(n->rsock)) {
+    for (;; budget--) {
+        if (!has_pollin(n->rsock))
+            return false;
+        if (budget <= 0)
+            return true;
         zmq_msg_t parts[3];
         size_t np = 0;
         bool more = true, overflow = false;
@@ -607,9 +644,10 @@ void on_rsock_poll(uv_poll_t *h, int status, int events)
  * pending request is answered SHUTTING_DOWN; then the counters are logged. */
 void ingress_shutdown(node *n)
 {
-    /* Requests already queued on the endpoint but not read yet. */
+    /* Requests already queued on the endpoint but not read yet (bounded:
+     * a flood does not hold the shutdown). */
     if (n->rsock_on)
-        drain_rsock_any(n);
+        (void)drain_rsock_any(n, 100 * DRAIN_BUDGET);
     uint64_t hop;
     void *u;
     size_t answered = 0;
@@ -629,4 +667,7 @@ void ingress_shutdown(node *n)
             (unsigned long long)n->st_retries, (unsigned long long)n->st_fwd,
             (unsigned long long)n->st_served, (unsigned long long)n->st_late,
             (unsigned long long)n->st_client_drops);
+    if (n->st_deadline || n->st_drain_yields)
+        WP_INFO(n->id, "faults: %llu answered DEADLINE_EXCEEDED, %llu read-budget yields",
+                (unsigned long long)n->st_deadline, (unsigned long long)n->st_drain_yields);
 }

@@ -5,7 +5,7 @@
  * mirrored counters. The HTTP thread only ever reads the registry.
  *
  * Labels are bounded: `model` is a catalog name or "other" (a client's
- * unknown model name never becomes a label), `outcome` one of the ten
+ * unknown model name never becomes a label), `outcome` one of at most 16
  * response statuses, `role` ingress or target, `state` the four member
  * states, `socket` the node's four sockets.
  *
@@ -18,7 +18,7 @@
 
 #include <ctype.h>
 
-#define NM_OUTCOMES 10 /* WARMPATH__INFER__STATUS__OK .. INTERNAL */
+#define NM_OUTCOMES 16 /* response statuses; unnamed ones read unknown_status */
 #define NM_REFRESH_MS 500
 
 struct node_metrics {
@@ -31,7 +31,7 @@ struct node_metrics {
     wp_metric *queue_depth, *gpu_free, *gpu_total, *warm_count, *loads, *load_failures;
     wp_metric *evictions, *probes, *probes_failed, *suspicions, *deaths, *refutations;
     wp_metric *push_pulls, *awareness, *members_st[4], *bad_gossip, *bad_request, *bad_admin;
-    wp_metric *bad_peer, *client_drops;
+    wp_metric *bad_peer, *client_drops, *drain_yields;
     wp_metric *late, *retries, *forwarded, *dropped_sends, *ev[NM_EVENT_COUNT];
     /* (model index, outcome) -> series, per role; index n_cat_cached = "other" */
     wp_metric **req_cache[2];
@@ -120,6 +120,8 @@ static void define(node *n, node_metrics *m)
     m->forwarded = scalar(m, C, "warmpath_forwards_total", "Attempts forwarded to a target.");
     m->dropped_sends = scalar(m, C, "warmpath_dropped_sends_total",
                               "Frames to peers dropped (queue full).");
+    m->drain_yields = scalar(m, C, "warmpath_drain_yields_total",
+                             "Socket drains that stopped at their per-wake-up bound.");
     m->client_drops = scalar(m, C, "warmpath_client_drops_total",
                              "Responses to clients that could not be sent (client gone or "
                              "at its high-water mark).");
@@ -266,6 +268,9 @@ static void refresh(node *n)
     wp_metric_counter_set(m->bad_admin, n->admin_bad);
     wp_metric_counter_set(m->bad_peer, n->st_bad_node);
     wp_metric_counter_set(m->client_drops, n->st_client_drops);
+    wp_metric_counter_set(m->drain_yields, n->st_drain_yields);
+    /* DEADLINE_EXCEEDED answers, counted by the ingress (never nm_bump'ed) */
+    wp_metric_counter_set(m->ev[NM_DEADLINE_INGRESS_EXPIRED], n->st_deadline);
     wp_metric_counter_set(m->late, n->st_late);
     wp_metric_counter_set(m->retries, n->st_retries);
     wp_metric_counter_set(m->forwarded, n->st_fwd);

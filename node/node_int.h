@@ -31,6 +31,13 @@
 
 #define COMP "wp-node"
 #define PEER_HWM 8192 /* request-path frames share the peer sockets */
+/* High-water marks of the client-facing sockets, per connected client (see
+ * transport.c's essay: an answer to a client at its mark is dropped and
+ * counted, never queued without bound). */
+#define CLIENT_HWM 1000
+#define ADMIN_HWM 100
+/* Messages read from one socket per wake-up before yielding to the loop. */
+#define DRAIN_BUDGET 64
 #define MAX_PEERS WP_GOSSIP_MAX_MEMBERS
 
 typedef struct peer {
@@ -51,6 +58,7 @@ typedef struct ing_req {
     uint64_t arrival_ns;
     uint64_t client_oneway_ns;
     uint64_t total_deadline_ns;       /* UINT64_MAX: none */
+    uint64_t deadline_unix_ns;        /* the client's absolute deadline (0: none) */
     uint64_t route_ns;
     uint32_t model;
     int32_t target;                   /* router node index of the current attempt */
@@ -68,6 +76,7 @@ typedef struct tgt_job {
     uint64_t reply_delay_ns;
     char model[WP_NAME_MAX];
     uint64_t arrival_ns;
+    uint64_t deadline_unix_ns;        /* the client's absolute deadline (0: none) */
     bool cold;
     uint32_t steps;
     int32_t *prompt;
@@ -125,6 +134,8 @@ typedef struct node {
     void *admin;
     uv_poll_t pull_poll;
     uv_poll_t admin_poll;
+    uv_idle_t drain_idle;  /* comes back to sockets left with messages waiting */
+    bool drain_idle_on;
     uv_timer_t gossip_timer;
     uv_timer_t wan_timer;
     uv_timer_t join_timer;
@@ -230,7 +241,7 @@ typedef struct node {
     size_t pl_n_rates;
     /* request-path counters */
     uint64_t st_in, st_ok, st_err, st_bad, st_retries, st_fwd, st_served, st_late;
-    uint64_t st_bad_node, st_client_drops;
+    uint64_t st_bad_node, st_client_drops, st_deadline, st_drain_yields;
     struct node_metrics *nm; /* NULL without --metrics (metrics.c) */
 } node;
 
@@ -245,6 +256,18 @@ void flush_outbox(node *n, bool immediate);
 void arm_gossip_timer(node *n);
 void after_event(node *n);
 bool has_pollin(void *sock);
+/* A socket was left with messages waiting after its read budget: come back
+ * from the loop's idle phase (after timers and other I/O had their turn). */
+void drain_later(node *n);
+void on_drain_idle(uv_idle_t *h);
+/* A socket with LINGER 0, both high-water marks and ZMQ_MAXMSGSIZE set
+ * (each checked); NULL with a message on stderr on failure. */
+void *node_zsocket(node *n, int type, int hwm, int64_t maxmsg_bytes);
+/* zmq_bind, retried 20 x 50 ms while the address is in use. */
+int node_bind(void *sock, const char *addr);
+/* Whether the client's absolute deadline (CLOCK_REALTIME ns, 0: none) is
+ * passed by now + slack_ns. */
+bool deadline_passed(uint64_t deadline_unix_ns, uint64_t slack_ns);
 void drain_pull(node *n);
 void on_pull_poll(uv_poll_t *h, int status, int events);
 void client_send_now(node *n, const uint8_t *rid, size_t rid_len, bool delim,
@@ -313,7 +336,8 @@ void on_pl_timer(uv_timer_t *t);
 /* metrics.c: Prometheus metrics (--metrics). Every hook is a no-op
  * without --metrics. Event counters for the fault work: one line in
  * NM_EVENTS adds a series (sym, family, help, label, value) and
- * nm_bump(n, sym) counts it. */
+ * nm_bump(n, sym) counts it (NM_DEADLINE_INGRESS_EXPIRED mirrors st_deadline,
+ * the DEADLINE_EXCEEDED answers: do not bump it). */
 #define NM_EVENTS(X)                                                                           \
     X(NM_FRAME_REFUSED_REQUEST, "warmpath_frames_refused_total",                              \
       "Frames refused before decoding (size, rate or shape limits), by socket.", "socket",      \

@@ -168,6 +168,11 @@ static void finish_job(node *n, tgt_job *j, int error, const wp_gen_result *res)
                                             : WARMPATH__INFER__STATUS__TARGET_FAILED;
         snprintf(reason, sizeof reason, "worker on %s: %s", n->id, wp_strerror(error));
         resp.reason = reason;
+    } else if (deadline_passed(j->deadline_unix_ns, j->reply_delay_ns)) {
+        /* Finished too late (the node was paused, or the queue was long):
+         * the answer would arrive after the deadline. */
+        resp.status = WARMPATH__INFER__STATUS__DEADLINE_EXCEEDED;
+        resp.reason = "the deadline passed before the target finished";
     } else {
         n->st_served++;
         uint64_t elapsed = now - j->arrival_ns;
@@ -266,6 +271,13 @@ void target_accept(node *n, uint64_t hop, const char *reply_addr, uint64_t reply
                      "node is shutting down");
         return;
     }
+    if (deadline_passed(req->deadline_unix_ns, reply_delay_ns)) {
+        /* Work whose deadline passed is dropped, not run. */
+        target_error(n, hop, reply_addr, reply_delay_ns, local,
+                     WARMPATH__INFER__STATUS__DEADLINE_EXCEEDED,
+                     "the deadline passed before the target read the request");
+        return;
+    }
     if (wp_gossip_self_member(n->g)->cap.draining) {
         target_error(n, hop, reply_addr, reply_delay_ns, local, WARMPATH__INFER__STATUS__DRAINING,
                      "node is draining: no new work");
@@ -310,6 +322,7 @@ void target_accept(node *n, uint64_t hop, const char *reply_addr, uint64_t reply
     j->reply_delay_ns = reply_delay_ns;
     snprintf(j->model, sizeof j->model, "%s", req->model);
     j->arrival_ns = wp_clock_monotonic_ns();
+    j->deadline_unix_ns = req->deadline_unix_ns;
     j->steps = steps;
     j->gen.prompt = j->prompt;
     j->gen.n_prompt = nin;

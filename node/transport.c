@@ -19,8 +19,101 @@
  * ZMQ_POLLIN receive with ZMQ_DONTWAIT until EAGAIN. The same drain runs
  * right after bind, and after every send made outside a poll callback
  * (timer-driven gossip, the WAN queue): a send can consume the edge.
+ *
+ * Bounded work per wake-up. A drain reads at most DRAIN_BUDGET messages from
+ * its socket, then returns even if more wait: a flood on one socket (say
+ * 100k+ garbage frames/s on the request endpoint) must not starve the gossip
+ * timer, the PULL socket (the peers' probes: a starved node is marked
+ * suspect, then dead) or the GPU completions on the same loop. Because the
+ * ZMQ_FD edge was consumed, no new readiness will come for what is left, so
+ * a drain that stops with ZMQ_POLLIN still set calls drain_later(): a
+ * uv_idle handle that re-runs every drain (each bounded again) on the next
+ * loop iteration, after timers and the poll phase (an active idle handle
+ * makes that poll non-blocking), and stops itself once no socket has
+ * anything waiting. Each yield is counted (drain_yields in admin status).
+ *
+ * Limits on every socket (node_zsocket): ZMQ_MAXMSGSIZE (a bigger frame
+ * makes ZeroMQ drop that connection before anything is allocated for it),
+ * and high-water marks: PEER_HWM on peer PUSH sockets (a full queue drops
+ * the frame, counted as a dropped send), 10,000 on the PULL socket,
+ * CLIENT_HWM per client on the request ROUTER and ADMIN_HWM on the admin
+ * ROUTER. At a client's mark, ZMQ_ROUTER_MANDATORY makes the send fail
+ * (EAGAIN) instead of queueing: the answer is dropped and counted
+ * (client_drops in admin status) — a client that never reads costs at most
+ * CLIENT_HWM queued answers, not an unbounded backlog. Inbound, a client
+ * at its RCVHWM is not read from (TCP pushes back on it).
  */
 #include "node/node_int.h"
+
+void *node_zsocket(node *n, int type, int hwm, int64_t maxmsg_bytes)
+{
+    void *s = zmq_socket(n->zctx, type);
+    if (!s) {
+        fprintf(stderr, "wp-node: zmq_socket: %s\n", zmq_strerror(zmq_errno()));
+        return NULL;
+    }
+    int zero = 0;
+    if (zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
+        zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
+        zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 ||
+        zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg_bytes, sizeof maxmsg_bytes) != 0) {
+        fprintf(stderr, "wp-node: socket limits: %s\n", zmq_strerror(zmq_errno()));
+        zmq_close(s);
+        return NULL;
+    }
+    int64_t got = 0;
+    size_t gsz = sizeof got;
+    if (zmq_getsockopt(s, ZMQ_MAXMSGSIZE, &got, &gsz) != 0 || got != maxmsg_bytes) {
+        fprintf(stderr, "wp-node: ZMQ_MAXMSGSIZE did not take (%lld)\n", (long long)got);
+        zmq_close(s);
+        return NULL;
+    }
+    if (type == ZMQ_ROUTER) {
+        int one = 1;
+        if (zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one) != 0) {
+            fprintf(stderr, "wp-node: ZMQ_ROUTER_MANDATORY: %s\n", zmq_strerror(zmq_errno()));
+            zmq_close(s);
+            return NULL;
+        }
+    }
+    return s;
+}
+
+int node_bind(void *sock, const char *addr)
+{
+    for (int i = 0;; i++) {
+        if (zmq_bind(sock, addr) == 0)
+            return 0;
+        if (zmq_errno() != EADDRINUSE || i >= 19)
+            return -1;
+        usleep(50000);
+    }
+}
+
+bool deadline_passed(uint64_t deadline_unix_ns, uint64_t slack_ns)
+{
+    return deadline_unix_ns && wp_clock_realtime_ns() + slack_ns >= deadline_unix_ns;
+}
+
+void drain_later(node *n)
+{
+    n->st_drain_yields++;
+    if (n->drain_idle_on || n->stopping)
+        return;
+    n->drain_idle_on = true;
+    uv_idle_start(&n->drain_idle, on_drain_idle);
+}
+
+void on_drain_idle(uv_idle_t *h)
+{
+    node *n = h->data;
+    uv_idle_stop(h);
+    n->drain_idle_on = false;
+    /* Each drain calls drain_later() again if it still leaves some. */
+    drain_pull(n);
+    drain_rsock(n);
+    drain_admin(n);
+}
 
 static void *peer_socket(node *n, const char *addr)
 {
@@ -29,12 +122,9 @@ static void *peer_socket(node *n, const char *addr)
             return n->peers[i].sock;
     if (n->n_peers >= MAX_PEERS)
         return NULL;
-    void *s = zmq_socket(n->zctx, ZMQ_PUSH);
+    void *s = node_zsocket(n, ZMQ_PUSH, PEER_HWM, (int64_t)WP_FRAME_MAX_BYTES);
     if (!s)
         return NULL;
-    int linger = 0, hwm = PEER_HWM;
-    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
     if (zmq_connect(s, addr) != 0) {
         WP_WARN(n->id, "connect %s: %s", addr, zmq_strerror(zmq_errno()));
         zmq_close(s);
@@ -115,7 +205,13 @@ void drain_pull(node *n)
     if (!n->pull || n->stopping)
         return;
     bool any = false;
-    while (has_pollin(n->pull)) {
+    for (int budget = DRAIN_BUDGET;; budget--) {
+        if (!has_pollin(n->pull))
+            break;
+        if (budget == 0) {
+            drain_later(n);
+            break;
+        }
         zmq_msg_t msg;
         zmq_msg_init(&msg);
         int rc = zmq_msg_recv(&msg, n->pull, ZMQ_DONTWAIT);

@@ -11,6 +11,7 @@
 #   4. `wpctl cluster down` stops all 11 processes.
 # usage: cluster_placement.sh WPCTL
 set -u
+. "$(dirname "$0")/lib.sh"
 WPCTL=${1:?usage: cluster_placement.sh WPCTL}
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/wp-placement-it.XXXXXX")
 MODEL=llama-3.1-8b-instruct
@@ -58,4 +59,5 @@ done
 
 out=$("$WPCTL" cluster down --dir "$DIR") || fail "cluster down"
 echo "$out" | grep -q "stopped 11 processes" || fail "cluster down: $out"
+wp_logs_clean "$DIR"/logs/*.log || fail "sanitizer report in a daemon log"
 echo "ok: 3 placement servers + 8 nodes; pin visible; fra-1 warm as seen from syd-1"

@@ -14,6 +14,7 @@
 # cleaned up on any exit (trap).
 # usage: gossip_cluster.sh WPCTL [WP_NODE]
 set -u
+. "$(dirname "$0")/lib.sh"
 WPCTL=${1:?usage: gossip_cluster.sh WPCTL [WP_NODE]}
 if [ $# -ge 2 ]; then export WP_NODE_BIN=$2; fi
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/wp-gossip-it.XXXXXX")
@@ -140,4 +141,5 @@ fi
 for id in $IDS; do
     tail -n 3 "$DIR/logs/$id.log" | grep -q "stopped cleanly" || fail "$id did not stop cleanly"
 done
+wp_logs_clean "$DIR"/logs/*.log || fail "sanitizer report in a daemon log"
 echo "ok: cluster down, all 8 stopped cleanly"

@@ -6,6 +6,7 @@
 # memberlist's default timings over the emulated WAN).
 # usage: gossip_wan.sh WPCTL [WP_NODE]
 set -u
+. "$(dirname "$0")/lib.sh"
 WPCTL=${1:?usage: gossip_wan.sh WPCTL [WP_NODE]}
 if [ $# -ge 2 ]; then export WP_NODE_BIN=$2; fi
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/wp-gossip-wan.XXXXXX")
@@ -40,4 +41,5 @@ echo "capacity change FRA -> SYD seen after $TOOK ms (model one-way $ONEWAY_MS m
 alive=$("$WPCTL" nodes --dir "$DIR" --node syd-1 --json | grep -o '"status":"alive"' | wc -l)
 [ "$alive" -eq 2 ] || fail "syd-1 sees $alive alive members"
 if grep -q "is suspect\|is dead" "$DIR"/logs/*.log; then fail "a live node was suspected"; fi
+wp_logs_clean "$DIR"/logs/*.log || fail "sanitizer report in a daemon log"
 echo "ok: WAN emulation holds frames for the one-way time"

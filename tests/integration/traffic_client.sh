@@ -10,6 +10,7 @@
 set -u
 WPCTL=${1:?usage: traffic_client.sh WPCTL FAKE_INGRESS}
 FAKE=${2:?}
+. "$(dirname "$0")/lib.sh"
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/wp-traffic-it.XXXXXX")
 FPID=""
 cleanup() {
@@ -19,11 +20,18 @@ cleanup() {
 trap cleanup EXIT INT TERM
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-PORT=$((20000 + RANDOM % 20000))
-"$FAKE" --bind "tcp://127.0.0.1:$PORT" --drop-every 25 --dup-every 20 --error-every 30 \
-    --stats "$DIR/stats" &
-FPID=$!
-sleep 0.3
+# A port from the one helper; a new one if another process took it first.
+for _ in 1 2 3; do
+    PORT=$(wp_ports 1) || fail "no free port"
+    "$FAKE" --bind "tcp://127.0.0.1:$PORT" --drop-every 25 --dup-every 20 --error-every 30 \
+        --stats "$DIR/stats" 2> "$DIR/fake.log" &
+    FPID=$!
+    sleep 0.3
+    kill -0 "$FPID" 2>/dev/null && break
+    wait "$FPID" 2>/dev/null; FPID=""
+    wp_addr_in_use "$DIR/fake.log" || fail "fake ingress: $(cat "$DIR/fake.log")"
+done
+[ -n "$FPID" ] || fail "no port could be bound in 3 tries"
 "$WPCTL" traffic --endpoint "tcp://127.0.0.1:$PORT" --rate 400 --duration 2 --grace 1 \
     --timeout-ms 500 --seed 3 --out "$DIR/r.csv" --json > "$DIR/summary.json" ||
     fail "wpctl traffic failed: $(cat "$DIR/summary.json")"
@@ -49,4 +57,5 @@ dupids=$(cut -d, -f1 "$DIR/r.csv" | sort | uniq -d | wc -l)
 "$WPCTL" report "$DIR/r.csv" --json > "$DIR/report.json" || fail "wpctl report failed"
 grep -q "\"sent\":$rows,\"ok\":$okrows,\"errors\":$((timeouts + errrows)),\"counts_add_up\":true" \
     "$DIR/report.json" || fail "report disagrees: $(head -c 300 "$DIR/report.json")"
+wp_logs_clean "$DIR/fake.log" || fail "sanitizer report in the stub's log"
 echo "PASS"

@@ -22,6 +22,7 @@ if ! "$NODE" --help 2>&1 | grep -q -- '--request'; then
     echo "SKIP: this wp-node has no request path (--request) yet"
     exit 77
 fi
+. "$(dirname "$0")/lib.sh"
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/wp-kill-it.XXXXXX")
 PIDS=()
 cleanup() {
@@ -35,23 +36,38 @@ fail() {
     for f in "$DIR"/*.log; do [ -f "$f" ] && { echo "--- $f" >&2; tail -n 12 "$f" >&2; }; done
     exit 1
 }
-BASE=$((20000 + RANDOM % 30000))
 PROBE_MS=200
-start_node() { # ID CITY GPUS MEM_GB OFFSET [JOIN]
-    local p=$((BASE + $5))
+# Ports from the one helper (wp_ports): 3 per node (gossip, admin, request).
+start_node() { # ID CITY GPUS MEM_GB SLOT [JOIN]
+    local b=$(( $5 * 3 ))
     "$NODE" --id "$1" --city "$2" --gpus "$3" --gpu-mem-gb "$4" --gpu-backend model \
-        --bind "tcp://127.0.0.1:$p" --admin "tcp://127.0.0.1:$((p + 1))" \
-        --request "tcp://127.0.0.1:$((p + 2))" --probe-interval-ms $PROBE_MS \
+        --bind "tcp://127.0.0.1:${P[b]}" --admin "tcp://127.0.0.1:${P[b + 1]}" \
+        --request "tcp://127.0.0.1:${P[b + 2]}" --probe-interval-ms $PROBE_MS \
         --log-level warn ${6:+--join "$6"} 2> "$DIR/$1.log" &
     PIDS+=($!)
 }
-start_node ing-fra FRA 0 0 0
-SEED="tcp://127.0.0.1:$BASE"
-start_node gpu-ams AMS 1 24 10 "$SEED"
-AMS_PID=${PIDS[1]}
-start_node gpu-cdg CDG 1 24 20 "$SEED"
-start_node gpu-lhr LHR 1 24 30 "$SEED"
-ING="tcp://127.0.0.1:$((BASE + 2))"
+# Retried with new ports when another process took one first (wp-node
+# itself retries a bind for 1 s before giving up).
+for attempt in 1 2 3; do
+    mapfile -t P < <(wp_ports 12) || fail "no free ports"
+    [ "${#P[@]}" = 12 ] || fail "wp_ports gave ${#P[@]} ports"
+    PIDS=()
+    start_node ing-fra FRA 0 0 0
+    SEED="tcp://127.0.0.1:${P[0]}"
+    start_node gpu-ams AMS 1 24 1 "$SEED"
+    AMS_PID=${PIDS[1]}
+    start_node gpu-cdg CDG 1 24 2 "$SEED"
+    start_node gpu-lhr LHR 1 24 3 "$SEED"
+    sleep 1.2
+    up=1
+    for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null || up=0; done
+    [ $up = 1 ] && break
+    wp_addr_in_use "$DIR"/*.log || fail "a node exited at start"
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    [ "$attempt" = 3 ] && fail "ports in use in 3 tries"
+done
+ING="tcp://127.0.0.1:${P[2]}"
 MODEL=distilbert-sst2
 
 # Wait until the ingress routes the model to gpu-ams (membership formed).
@@ -95,4 +111,5 @@ awk -F, 'NR > 1 && $7 != "ok" {print $7}' "$DIR/r.csv" | sort | uniq -c
 [ "$noresp" = 0 ] || fail "$noresp requests got no response at all"
 [ "$late" = 0 ] || fail "$late requests routed to gpu-ams after the detection time"
 [ $((ok * 10)) -ge $((rows * 9)) ] || fail "only $ok of $rows succeeded"
+wp_logs_clean "$DIR"/*.log || fail "sanitizer report in a daemon log"
 echo PASS

@@ -27,6 +27,7 @@
  * profile's decode time); TTFT = total - that part. For a model the catalog
  * does not know, TTFT = total. */
 #include "sim/sim.h"
+#include "tools/wpctl/cluster.h"
 #include "tools/wpctl/infer_client.h"
 #include "tools/wpctl/results.h"
 #include "tools/wpctl/flags.h"
@@ -77,6 +78,8 @@ typedef struct traffic {
     const char *policy;
     uint32_t timeout_ms;
     wp_hist window_ttft_ns; /* TTFT of the responses since the last progress line */
+    uint64_t live_next_ns;  /* next ingress liveness check (refresh_live) */
+    uint64_t repicks;       /* times the users were re-assigned to live ingresses */
 } traffic;
 
 /* Set by SIGINT/SIGTERM: the signal number; a second one ends the wait
@@ -288,6 +291,65 @@ static int send_one(traffic *t, wp_rng *rng, const wp_zipf *zipf, bool use_zipf,
     return record(t, &r, err);
 }
 
+/* Failover, as anycast does once a dead PoP's route is withdrawn: about
+ * every second (cluster mode, 2+ ingresses) one live ingress's gossip view
+ * (its admin members list) says which ingresses are dead or left; the
+ * users are then re-assigned to the nearest live one. Requests already sent
+ * to a dead one end as its answer or the client's own timeout. The admin
+ * call is bounded (300 ms) and tried on at most 3 nodes. */
+static void refresh_live(traffic *t, uint64_t now)
+{
+    if (t->ning < 2 || now < t->live_next_ns)
+        return;
+    t->live_next_ns = now + 1000000000u;
+    Warmpath__Admin__AdminRequest req = WARMPATH__ADMIN__ADMIN_REQUEST__INIT;
+    Warmpath__Admin__MembersRequest mr = WARMPATH__ADMIN__MEMBERS_REQUEST__INIT;
+    req.req_case = WARMPATH__ADMIN__ADMIN_REQUEST__REQ_MEMBERS;
+    req.members = &mr;
+    Warmpath__Admin__AdminResponse *resp = NULL;
+    for (size_t k = 0, tried = 0; k < t->ning && !resp && tried < 3; k++) {
+        if (t->ing[k].down || !t->ing[k].admin[0])
+            continue;
+        tried++;
+        wp_err e;
+        if (wpctl_admin_call(t->ing[k].admin, &req, 300, &resp, &e) != WP_OK)
+            resp = NULL;
+    }
+    if (!resp)
+        return;
+    bool changed = false;
+    for (size_t i = 0; i < t->ning; i++) {
+        bool down = t->ing[i].down;
+        for (size_t m = 0; m < resp->n_members; m++)
+            if (strcmp(resp->members[m]->id, t->ing[i].id) == 0)
+                down = strcmp(resp->members[m]->status, "dead") == 0 ||
+                       strcmp(resp->members[m]->status, "left") == 0;
+        if (down != t->ing[i].down) {
+            t->ing[i].down = down;
+            changed = true;
+        }
+    }
+    warmpath__admin__admin_response__free_unpacked(resp, NULL);
+    size_t live = 0;
+    for (size_t i = 0; i < t->ning; i++)
+        live += !t->ing[i].down;
+    if (!changed || live == 0)
+        return;
+    t->repicks++;
+    const wp_rtt_params *rp = wp_topo_params(t->topo);
+    if (t->from_city >= 0) {
+        const wp_city *fc = wp_topo_city(t->topo, (size_t)t->from_city);
+        t->from_ingress =
+            (uint16_t)wpctl_ingress_nearest(t->ing, t->ning, rp, fc->lat, fc->lon, NULL);
+    } else {
+        for (size_t i = 0; i < wp_users_count(t->users); i++) {
+            const wp_user_point *u = wp_users_point(t->users, i);
+            t->point_ingress[i] =
+                (uint16_t)wpctl_ingress_nearest(t->ing, t->ning, rp, u->lat, u->lon, NULL);
+        }
+    }
+}
+
 static int poll_once(traffic *t, zmq_pollitem_t *items, long wait_ms, wp_err *err)
 {
     if (wait_ms < 0)
@@ -356,6 +418,8 @@ static void print_summary_json(const traffic *t, wp_json *j, double rate, double
     wp_json_uint(j, start_unix_ns);
     wp_json_key(j, "ingresses");
     wp_json_uint(j, t->ning);
+    wp_json_key(j, "ingress_repicks");
+    wp_json_uint(j, t->repicks);
     wp_json_key(j, "max_send_lag_ms");
     wp_json_double(j, (double)t->max_lag_ns / 1e6);
     wp_json_key(j, "send_failed");
@@ -611,6 +675,8 @@ int wpctl_traffic_main(int argc, char **argv)
         now = wp_clock_monotonic_ns();
         if (progress)
             show_progress(t, now, &next_progress_ns);
+        refresh_live(t, now);
+        now = wp_clock_monotonic_ns();
         long wait_ms = next_at > (double)now ? (long)((next_at - (double)now) / 1e6) : 0;
         rv = poll_once(t, items, wait_ms > 200 ? 200 : wait_ms, &err);
     }

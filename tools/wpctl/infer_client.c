@@ -48,6 +48,7 @@ int wpctl_ingress_list(const char *dir_flag, const char *endpoint, const wp_topo
         snprintf(g->id, sizeof g->id, "%s", r->id);
         snprintf(g->city, sizeof g->city, "%s", r->city);
         snprintf(g->endpoint, sizeof g->endpoint, "%s", r->request);
+        snprintf(g->admin, sizeof g->admin, "%s", r->admin);
         set_pos(g, topo);
     }
     if (rv == WP_OK && *n == 0)
@@ -63,7 +64,7 @@ size_t wpctl_ingress_nearest(const wpctl_ingress *in, size_t n, const wp_rtt_par
     size_t best = 0;
     double best_rtt = INFINITY;
     for (size_t i = 0; i < n; i++) {
-        if (!in[i].has_pos)
+        if (!in[i].has_pos || in[i].down)
             continue;
         double r = wp_rtt_ms_between(p, lat, lon, in[i].lat, in[i].lon);
         if (r < best_rtt) {
@@ -97,8 +98,15 @@ void *wpctl_infer_socket(void *zctx, const char *endpoint, int hwm, wp_err *err)
     return s;
 }
 
-int wpctl_infer_send(void *sock, const Warmpath__Infer__InferRequest *req, wp_err *err)
+int wpctl_infer_send(void *sock, const Warmpath__Infer__InferRequest *req_in, wp_err *err)
 {
+    /* The deadline travels as an absolute wall-clock time taken now, at
+     * send (proto/inference.proto: deadline_unix_ns), so a node that reads
+     * the request late still knows how late it is. */
+    Warmpath__Infer__InferRequest q = *req_in; /* shallow: only packed */
+    const Warmpath__Infer__InferRequest *req = &q;
+    if (q.timeout_ms && !q.deadline_unix_ns)
+        q.deadline_unix_ns = wp_clock_realtime_ns() + (uint64_t)q.timeout_ms * 1000000u;
     uint8_t stack[4096];
     size_t len = wp_infer_encode_into(WP_INFER_KIND_INFER_REQUEST, &req->base, stack, sizeof stack);
     uint8_t *heap = NULL;

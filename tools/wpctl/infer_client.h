@@ -21,6 +21,8 @@ typedef struct wpctl_ingress {
     char endpoint[WP_GOSSIP_ADDR_MAX];
     double lat, lon;        /* of the city, when known */
     bool has_pos;
+    char admin[WP_GOSSIP_ADDR_MAX]; /* its admin endpoint ("" = unknown: --endpoint) */
+    bool down;              /* seen dead or left by the cluster: not picked */
 } wpctl_ingress;
 
 /* The request endpoints of the running nodes of the cluster at dir_flag
@@ -29,14 +31,17 @@ typedef struct wpctl_ingress {
 int wpctl_ingress_list(const char *dir_flag, const char *endpoint, const wp_topology *topo,
                        wpctl_ingress *out, size_t cap, size_t *n, wp_err *err);
 /* Index of the ingress with the lowest model RTT from (lat, lon): anycast.
- * Ingresses without a position lose to any with one; ties go to the first. */
+ * Ingresses marked down are skipped (the route withdrawn); ingresses
+ * without a position lose to any with one; ties go to the first. */
 size_t wpctl_ingress_nearest(const wpctl_ingress *in, size_t n, const wp_rtt_params *p,
                              double lat, double lon, double *rtt_ms);
 
 /* A DEALER socket connected to endpoint (linger 0, receive cap
  * WP_FRAME_MAX_BYTES + header, high-water marks `hwm` messages). */
 void *wpctl_infer_socket(void *zctx, const char *endpoint, int hwm, wp_err *err);
-/* Frames and sends one request without blocking: WP_OK, WP_EBUSY when the
+/* Frames and sends one request without blocking (with timeout_ms set and no
+ * deadline_unix_ns, the deadline is set to now + timeout_ms on the wall
+ * clock): WP_OK, WP_EBUSY when the
  * socket's queue is full, else an error. */
 int wpctl_infer_send(void *sock, const Warmpath__Infer__InferRequest *req, wp_err *err);
 /* Receives one frame without blocking: WP_OK with *resp set (free with
