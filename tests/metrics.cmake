@@ -1,14 +1,12 @@
 # Prometheus metrics (issue 16): the registry's exposition (unit), every
 # daemon's /metrics through `promtool check metrics`, and a real Prometheus
 # server scraping a small cluster under traffic (integration; both skip
-# with exit 77 when the prometheus package is absent).
+# with exit 77 when the prometheus package is absent). Ports for Prometheus
+# come from the one port helper, wp_ports (tests/CMakeLists.txt).
 add_executable(test_metrics_registry metrics/test_registry.c)
 target_link_libraries(test_metrics_registry PRIVATE wp_metrics)
 add_test(NAME metrics_registry COMMAND test_metrics_registry)
 set_tests_properties(metrics_registry PROPERTIES LABELS unit TIMEOUT 30)
-
-add_executable(wp_ports metrics/wp_ports.c)
-target_link_libraries(wp_ports PRIVATE wp_common)
 
 if(TARGET wp-node AND TARGET wp-placement)
   foreach(t promtool prometheus)

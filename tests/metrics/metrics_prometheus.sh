@@ -71,4 +71,7 @@ n=$(q 'count(warmpath_raft_leader)' | jq -r '.data.result[0].value[1]')
 [ "$lead" = 1 ] && [ "$n" = 3 ] || fail "raft leaders $lead over $n placement servers"
 who=$(q 'warmpath_raft_leader == 1' | jq -r '.data.result[0].metric.daemon')
 ok "exactly one raft leader among 3: $who"
+# shellcheck source=../integration/lib.sh
+. "$(dirname "$0")/../integration/lib.sh"
+wp_logs_clean "$WP_CLUSTER_DIR"/logs/*.log || fail "sanitizer report in a daemon log"
 echo PASS

@@ -93,4 +93,7 @@ if kill -0 "$dpid" 2>/dev/null; then kill "$dpid"; fail "wp-node started on a ta
 wait "$dpid"; rc=$?
 [ "$rc" -ne 0 ] && grep -q -- "--metrics" "$T/dup.err" || fail "taken port: exit $rc, $(cat "$T/dup.err")"
 ok "taken metrics port refused: $(tail -1 "$T/dup.err")"
+# shellcheck source=../integration/lib.sh
+. "$(dirname "$0")/../integration/lib.sh"
+wp_logs_clean "$WP_CLUSTER_DIR"/logs/*.log || fail "sanitizer report in a daemon log"
 echo PASS
