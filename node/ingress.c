@@ -120,6 +120,7 @@ static void ing_respond(node *n, ing_req *r, Warmpath__Infer__InferResponse *res
         resp->first_target = (char *)wp_router_node_id(n->view, (uint32_t)r->first_target);
     if (r->req && (!resp->model || !resp->model[0]))
         resp->model = r->req->model;
+    nm_ingress_done(n, resp);
     if (resp->status == WARMPATH__INFER__STATUS__OK)
         n->st_ok++;
     else

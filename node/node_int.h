@@ -278,6 +278,7 @@ typedef struct node {
     /* streaming counters (stream_node.c) */
     uint64_t st_parts_in, st_parts_out, st_parts_late, st_parts_lost, st_parts_dropped;
     uint64_t st_client_gone;
+    struct node_metrics *nm; /* NULL without --metrics (metrics.c) */
 } node;
 
 /* ---------------------------------------------------------------- functions */
@@ -400,5 +401,37 @@ double svc_estimate_ms(const node *n, uint32_t model, uint32_t out_tokens);
 /* placement_sync.c */
 void on_cap_timer(uv_timer_t *t);
 void on_pl_timer(uv_timer_t *t);
+
+/* metrics.c: Prometheus metrics (--metrics). Every hook is a no-op
+ * without --metrics. Event counters for the fault work: one line in
+ * NM_EVENTS adds a series (sym, family, help, label, value) and
+ * nm_bump(n, sym) counts it (NM_DEADLINE_INGRESS_EXPIRED mirrors st_deadline,
+ * the DEADLINE_EXCEEDED answers: do not bump it). */
+#define NM_EVENTS(X)                                                                           \
+    X(NM_FRAME_REFUSED_REQUEST, "warmpath_frames_refused_total",                              \
+      "Frames refused before decoding (size, rate or shape limits), by socket.", "socket",      \
+      "request")                                                                              \
+    X(NM_FRAME_REFUSED_PEER, "warmpath_frames_refused_total", "", "socket", "peer")            \
+    X(NM_FRAME_REFUSED_ADMIN, "warmpath_frames_refused_total", "", "socket", "admin")          \
+    X(NM_DEADLINE_ADMISSION, "warmpath_deadline_total",                                       \
+      "Requests refused or dropped because of their deadline, by stage.", "stage",             \
+      "ingress_admission")                                                                    \
+    X(NM_DEADLINE_INGRESS_EXPIRED, "warmpath_deadline_total", "", "stage", "ingress_expired")  \
+    X(NM_DEADLINE_TARGET_DROPPED, "warmpath_deadline_total", "", "stage", "target_dropped")
+typedef enum nm_event {
+#define NM_SYM(sym, fam, help, label, value) sym,
+    NM_EVENTS(NM_SYM)
+#undef NM_SYM
+    NM_EVENT_COUNT
+} nm_event;
+typedef struct node_metrics node_metrics;
+int nm_open(node *n, const char *addr, wp_err *err); /* registry + HTTP thread */
+void nm_start(node *n);                              /* the refresh timer */
+void nm_close(node *n);                              /* shutdown: closes the timer */
+void nm_free(node *n);                               /* after the loop: stops HTTP */
+void nm_ingress_done(node *n, const Warmpath__Infer__InferResponse *resp);
+void nm_target_done(node *n, const char *model, int status);
+void nm_first_token(node *n, const char *model, double ttft_s);
+void nm_bump(node *n, nm_event e);
 
 #endif /* WP_NODE_INT_H */

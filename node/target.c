@@ -187,6 +187,7 @@ static void finish_job(node *n, tgt_job *j, int error, const wp_gen_result *res)
     }
     resp.part = WARMPATH__INFER__PART_KIND__PART_FINAL;
     resp.stream_parts = j->parts;
+    nm_target_done(n, j->model, (int)resp.status);
     job_unlink(n, j);
     target_reply(n, j->hop_id, j->reply_addr, j->reply_delay_ns, j->local, &resp);
     free(out);

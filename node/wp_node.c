@@ -126,6 +126,7 @@ static void begin_shutdown(node *n, const char *why)
     close_handle((uv_handle_t *)&n->gpu_timer);
     close_handle((uv_handle_t *)&n->cap_timer);
     close_handle((uv_handle_t *)&n->pl_timer);
+    nm_close(n);
     if (n->gpu_kind != WP_GPU_MODEL && n->gw)
         close_handle((uv_handle_t *)&n->wasync);
 }
@@ -144,7 +145,7 @@ static const char *const usage_text =
     "               [--gossip-interval-ms MS] [--push-pull-s S] [--dead-reap-s S]\n"
     "               [--request ADDR] [--placement ADDR,...] [--gpu-backend cuda|cpu|model]\n"
     "               [--model-file NAME=PATH]... [--hop-timeout-floor-ms MS] [--log-level L]\n"
-    "               [--rtt-params FILE]\n\n"
+    "               [--rtt-params FILE] [--metrics HOST:PORT]\n\n"
     "A warmpath node: SWIM + Lifeguard membership and GPU-capacity gossip over\n"
     "ZeroMQ (msgpack frames), an admin endpoint (protobuf, proto/admin.proto).\n\n"
     "  --city CODE      city of this node (a code of the edge preset, e.g. FRA)\n"
@@ -184,7 +185,9 @@ static const char *const usage_text =
     "  --queue-per-slot Q  a node is full for the router at its slots x (1 + Q)\n"
     "                   of work (default 1, the simulator's default too); a\n"
     "                   request's deadline bounds the queue more tightly\n"
-    "  --log-level L    error, warn, info (default), debug\n\n"
+    "  --log-level L    error, warn, info (default), debug\n"
+    "  --metrics HOST:PORT  serve Prometheus metrics over HTTP at /metrics\n"
+    "                   (e.g. 127.0.0.1:9100)\n\n"
     "Stops with a graceful leave on SIGINT or SIGTERM.\n";
 
 static int usage_error(const char *fmt, ...) WP_PRINTF(1, 2);
@@ -234,6 +237,7 @@ int main(int argc, char **argv)
         {"queue-per-slot", required_argument, NULL, 13},
         {"rtt-params", required_argument, NULL, 12},
         {"gpu-threads", required_argument, NULL, 14},
+        {"metrics", required_argument, NULL, 15},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -243,7 +247,7 @@ int main(int argc, char **argv)
     n->my_city = -1;
     n->gpu_tfd = -1;
     const char *city = NULL, *id = NULL, *bind = NULL, *join = NULL, *admin = NULL;
-    const char *request = NULL, *placement = NULL, *rtt_params = NULL;
+    const char *request = NULL, *placement = NULL, *rtt_params = NULL, *metrics = NULL;
     int gpu_kind = -1;
     char mf_name[32][WP_NAME_MAX];
     const char *mf_path[32];
@@ -342,6 +346,7 @@ int main(int argc, char **argv)
                 return usage_error("--gpu-threads must be 0..1024, got '%s'", optarg);
             gpu_threads = (uint32_t)v;
             break;
+        case 15: metrics = optarg; break;
         case 'h':
             fputs(usage_text, stdout);
             return 0;
@@ -426,6 +431,10 @@ int main(int argc, char **argv)
     inc++;
     if (persist_incarnation(n, inc) != WP_OK) {
         fprintf(stderr, "wp-node: cannot write %s/incarnation\n", n->state_dir);
+        goto out_early;
+    }
+    if (metrics && nm_open(n, metrics, &err) != WP_OK) {
+        fprintf(stderr, "wp-node: --metrics: %s\n", wp_err_text(&err));
         goto out_early;
     }
 
@@ -636,6 +645,7 @@ int main(int argc, char **argv)
             n->wthread_on = true;
     }
     view_sync(n);
+    nm_start(n);
 
     char model[256];
     wp_rtt_params_describe(wp_topo_params(n->topo), model, sizeof model);
@@ -718,6 +728,7 @@ out_core:
     free(n->peers);
     wp_gossip_free(n->g);
 out_early:
+    nm_free(n);
     for (size_t i = 0; i < n->n_joins; i++)
         free(n->joins[i]);
     free(n->joins);

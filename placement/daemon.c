@@ -36,6 +36,7 @@
 #include <zmq.h>
 
 #include "consensus/consensus.h"
+#include "placement/pmetrics.h"
 #include "placement/client.h"
 #include "placement/placement.h"
 
@@ -92,6 +93,7 @@ typedef struct daemon {
     char last_demand_sig[4096];
     bool demand_pending;
     uint64_t started_ms;
+    wp_pmetrics *pm; /* --metrics (pmetrics.c) */
 } daemon_t;
 
 static uint64_t now_ms(void)
@@ -872,6 +874,7 @@ static void read_monitor(daemon_t *d)
 static void on_tick(uv_timer_t *t)
 {
     daemon_t *d = t->data;
+    wp_pmetrics_refresh(d->pm, d->cons, d->state, d->replies_dropped, d->api_disconnects);
     bool leader = wp_consensus_is_leader(d->cons);
     uint64_t now = now_ms();
     read_monitor(d);
@@ -1018,6 +1021,7 @@ static void usage(FILE *fp)
             "                      raft reads whole preallocated segments at start, so\n"
             "                      large ones slow a restart; small ones fill a disk sooner\n"
             "  --log-level LEVEL   error, warn, info (default), debug, trace\n"
+            "  --metrics HOST:PORT serve Prometheus metrics over HTTP at /metrics\n"
             "  --help              this text\n");
 }
 
@@ -1045,6 +1049,7 @@ int main(int argc, char **argv)
     static daemon_t D;
     daemon_t *d = &D;
     const char *bind = NULL, *raft = NULL, *peers = NULL, *dir = NULL, *topo = "edge";
+    const char *metrics = NULL;
     uint64_t id = 0, election = 300, heartbeat = 30, node_timeout = 10000, demand_period = 10000;
     uint64_t segment_kib = 0;
     static const struct option opts[] = {
@@ -1056,6 +1061,7 @@ int main(int argc, char **argv)
         {"demand-period-ms", required_argument, 0, 'D'},
         {"log-level", required_argument, 0, 'l'},   {"help", no_argument, 0, 'h'},
         {"raft-segment-kib", required_argument, 0, 'S'},
+        {"metrics", required_argument, 0, 'M'},
         {0, 0, 0, 0},
     };
     int ch;
@@ -1067,6 +1073,7 @@ int main(int argc, char **argv)
         case 'p': peers = optarg; break;
         case 'd': dir = optarg; break;
         case 't': topo = optarg; break;
+        case 'M': metrics = optarg; break;
         case 'e': if (parse_uint(optarg, "--election-ms", 60000, &election)) return 2; break;
         case 'H': if (parse_uint(optarg, "--heartbeat-ms", 60000, &heartbeat)) return 2; break;
         case 'n':
@@ -1172,6 +1179,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "wp-placement: out of memory\n");
         return 1;
     }
+    if (metrics && wp_pmetrics_open(metrics, id, &d->pm, &err) != WP_OK) {
+        fprintf(stderr, "wp-placement: --metrics: %s\n", wp_err_text(&err));
+        return 1;
+    }
 
     uv_loop_init(&d->loop);
     d->zctx = zmq_ctx_new();
@@ -1265,6 +1276,7 @@ int main(int argc, char **argv)
     if (lc != 0)
         WP_ERROR("placement", "loop closed with handles still open: %s", uv_strerror(lc));
     zmq_ctx_term(d->zctx);
+    wp_pmetrics_free(d->pm);
     wp_place_state_free(d->state);
     wp_place_geo_close(&d->geo);
     wp_topo_free(d->topo);

@@ -29,6 +29,9 @@ need_pc msgpack libmsgpack-dev
 need_pc cmocka libcmocka-dev
 # The html test opens reports in a real browser (large: only when absent).
 need_cmd chromium chromium
+need_pc libmicrohttpd libmicrohttpd-dev  # the daemons' /metrics endpoint
+need_cmd curl curl                       # tests fetch /metrics
+need_cmd promtool prometheus             # tests: promtool check metrics, a real Prometheus
 
 # pkg-config itself missing makes every need_pc fire: de-duplicate.
 mapfile -t pkgs < <(printf '%s\n' "${pkgs[@]+"${pkgs[@]}"}" | awk 'NF && !seen[$0]++')

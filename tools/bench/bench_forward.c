@@ -16,10 +16,83 @@
  * return path. Errors are counted apart (an OVERLOADED answer is not
  * throughput).
  *
+ * --scrape (issue 16): every node also serves /metrics, and the run is
+ * --phases (default 4, even) phases of --seconds each on the same nodes:
+ * unscraped, scraped, unscraped, scraped, ..., where "scraped" means a thread GETs every node's /metrics once a
+ * second (as a Prometheus with a 1 s interval would). Alternating cancels
+ * slow drift of a shared machine. The figures: the rate unscraped and
+ * scraped (each over its two phases), their ratio, and the scrapes made.
+ *
  * Prints JSON lines: {"bench":"forward","figure":...,"value":...,"unit":...}. */
 #include "tools/bench/bench_live.h"
 
+#include <arpa/inet.h>
 #include <math.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+/* ---- the 1 Hz scraper: plain HTTP/1.0 GETs, the body read and counted */
+
+#define BF_MAX_PHASES 64
+
+static _Atomic bool scrape_on, scrape_quit;
+static _Atomic uint64_t scrapes_ok, scrapes_failed, scrape_bytes, scrape_ns;
+
+static bool scrape_one(const char *hostport)
+{
+    char host[64];
+    snprintf(host, sizeof host, "%s", hostport);
+    char *colon = strrchr(host, ':');
+    if (!colon)
+        return false;
+    *colon = '\0';
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
+    inet_pton(AF_INET, host, &sa.sin_addr);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return false;
+    struct timeval tv = {2, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    bool ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    static const char req[] = "GET /metrics HTTP/1.0\r\nHost: bench\r\n\r\n";
+    ok = ok && write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1);
+    char buf[16384];
+    ssize_t got, total = 0;
+    while (ok && (got = read(fd, buf, sizeof buf)) > 0)
+        total += got;
+    close(fd);
+    ok = ok && total > 0 && strncmp(buf, "HTTP/1.", 7) == 0;
+    if (ok)
+        atomic_fetch_add(&scrape_bytes, (uint64_t)total);
+    return ok;
+}
+
+static void *scraper(void *arg)
+{
+    (void)arg;
+    uint64_t next = wp_clock_monotonic_ns();
+    while (!atomic_load(&scrape_quit)) {
+        uint64_t now = wp_clock_monotonic_ns();
+        if (now < next) {
+            struct timespec ts = {0, 20000000L};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        next = now + 1000000000ull;
+        if (!atomic_load(&scrape_on))
+            continue;
+        for (int i = 0; i < bl_n; i++) {
+            uint64_t t0 = wp_clock_monotonic_ns();
+            bool ok = scrape_one(bl_nodes[i].metrics);
+            atomic_fetch_add(ok ? &scrapes_ok : &scrapes_failed, 1);
+            if (ok)
+                atomic_fetch_add(&scrape_ns, wp_clock_monotonic_ns() - t0);
+        }
+    }
+    return NULL;
+}
 
 static void line(const char *figure, double value, const char *unit)
 {
@@ -32,12 +105,23 @@ int main(int argc, char **argv)
 {
     double seconds = 5;
     int window = 1024, gpus = 1, targets = 3;
+    bool scrape = false;
+    int phases = 4;
     const char *model = "distilbert-sst2";
     if (argc == 2 && !strcmp(argv[1], "--help")) {
         printf("usage: bench_forward [--seconds S] [--window N] [--targets T] [--gpus G] "
-               "[--model NAME]\n");
+               "[--model NAME] [--scrape [--phases N]]\n");
         return 0;
     }
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--scrape")) {
+            scrape = true;
+            for (int k = i; k + 1 < argc; k++)
+                argv[k] = argv[k + 1];
+            argc--;
+            i--;
+        }
+    bl_metrics = scrape;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--seconds"))
             seconds = atof(argv[i + 1]);
@@ -49,6 +133,12 @@ int main(int argc, char **argv)
             gpus = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--model"))
             model = argv[i + 1];
+        else if (!strcmp(argv[i], "--phases"))
+            phases = atoi(argv[i + 1]);
+    }
+    if (phases < 2 || phases > BF_MAX_PHASES || phases % 2) {
+        fprintf(stderr, "bench_forward: --phases must be even, 2..%d\n", BF_MAX_PHASES);
+        return 2;
     }
     if (!(seconds > 0) || window < 1 || gpus < 1 || targets < 1 || targets > BL_MAX_NODES - 1 ||
         bl_init("bench_forward") != 0)
@@ -84,35 +174,73 @@ int main(int argc, char **argv)
     uint64_t *sent_at = calloc(cap, sizeof *sent_at);
     if (!sent_at)
         return 1;
-    uint64_t start = wp_clock_monotonic_ns(), end = start + (uint64_t)(seconds * 1e9);
-    while (wp_clock_monotonic_ns() < end) {
-        while (inflight < (uint64_t)window) {
-            sent_at[id % cap] = wp_clock_monotonic_ns();
-            if (bl_send(s, &r, id) != 0)
-                break;
-            id++;
-            inflight++;
-        }
-        zmq_pollitem_t it = {.socket = s, .events = ZMQ_POLLIN};
-        zmq_poll(&it, 1, 10);
-        for (;;) {
-            uint64_t rid;
-            bool good;
-            int got = bl_recv(s, &rid, &good, NULL, 0);
-            if (got == 0)
-                break;
-            if (got < 0 || rid >= id)
-                continue;
-            inflight--;
-            if (good) {
-                ok++;
-                wp_hist_record(&lat, wp_clock_monotonic_ns() - sent_at[rid % cap]);
-            } else {
-                errors++;
+    pthread_t sth;
+    if (scrape && pthread_create(&sth, NULL, scraper, NULL) != 0)
+        return 1;
+    if (!scrape)
+        phases = 1;
+    double phase_ok[BF_MAX_PHASES] = {0}, phase_s[BF_MAX_PHASES] = {0};
+    uint64_t start = wp_clock_monotonic_ns();
+    for (int ph = 0; ph < phases; ph++) {
+        atomic_store(&scrape_on, ph % 2 == 1);
+        uint64_t ok0 = ok, ph_start = wp_clock_monotonic_ns();
+        uint64_t end = ph_start + (uint64_t)(seconds * 1e9);
+        while (wp_clock_monotonic_ns() < end) {
+            while (inflight < (uint64_t)window) {
+                sent_at[id % cap] = wp_clock_monotonic_ns();
+                if (bl_send(s, &r, id) != 0)
+                    break;
+                id++;
+                inflight++;
+            }
+            zmq_pollitem_t it = {.socket = s, .events = ZMQ_POLLIN};
+            zmq_poll(&it, 1, 10);
+            for (;;) {
+                uint64_t rid;
+                bool good;
+                int got = bl_recv(s, &rid, &good, NULL, 0);
+                if (got == 0)
+                    break;
+                if (got < 0 || rid >= id)
+                    continue;
+                inflight--;
+                if (good) {
+                    ok++;
+                    wp_hist_record(&lat, wp_clock_monotonic_ns() - sent_at[rid % cap]);
+                } else {
+                    errors++;
+                }
             }
         }
+        phase_ok[ph] = (double)(ok - ok0);
+        phase_s[ph] = (double)(wp_clock_monotonic_ns() - ph_start) / 1e9;
     }
     double elapsed = (double)(wp_clock_monotonic_ns() - start) / 1e9;
+    if (scrape) {
+        atomic_store(&scrape_quit, true);
+        pthread_join(sth, NULL);
+        double ok_ph[2] = {0}, s_ph[2] = {0};
+        for (int ph = 0; ph < phases; ph++) {
+            ok_ph[ph % 2] += phase_ok[ph];
+            s_ph[ph % 2] += phase_s[ph];
+        }
+        double off = ok_ph[0] / s_ph[0], on = ok_ph[1] / s_ph[1];
+        for (int ph = 0; ph < phases; ph++) {
+            char name[64];
+            snprintf(name, sizeof name, "phase%d_%s_ok_per_s", ph + 1,
+                     ph % 2 ? "scraped" : "unscraped");
+            line(name, phase_ok[ph] / phase_s[ph], "requests/s");
+        }
+        line("forwarded_ok_per_s_unscraped", off, "requests/s");
+        line("forwarded_ok_per_s_scraped_1hz", on, "requests/s");
+        line("scraped_over_unscraped", on / off, "ratio");
+        line("scrapes_ok", (double)atomic_load(&scrapes_ok), "scrapes");
+        line("scrapes_failed", (double)atomic_load(&scrapes_failed), "scrapes");
+        double n_ok = (double)atomic_load(&scrapes_ok);
+        line("scrape_bytes_mean", n_ok ? (double)atomic_load(&scrape_bytes) / n_ok : 0, "bytes");
+        /* connect + request + render + read, wall time on the client */
+        line("scrape_us_mean", n_ok ? (double)atomic_load(&scrape_ns) / n_ok / 1e3 : 0, "us");
+    }
     line("forwarded_ok_per_s", (double)ok / elapsed, "requests/s");
     line("errors_per_s", (double)errors / elapsed, "requests/s");
     line("window", window, "requests in flight");

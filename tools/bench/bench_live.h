@@ -33,12 +33,14 @@ typedef struct bl_node {
     pid_t pid;
     char id[32];
     char gossip[64], admin[64], request[64];
+    char metrics[64]; /* HOST:PORT when bl_metrics, else "" */
 } bl_node;
 
 static bl_node bl_nodes[BL_MAX_NODES];
 static int bl_n;
 static char bl_dir[128];
 static char bl_bin[1024];
+static bool bl_metrics; /* start nodes with --metrics 127.0.0.1:BASE+3 */
 
 static void bl_cleanup(void)
 {
@@ -125,6 +127,9 @@ static bl_node *bl_spawn(const char *city, int gpus, const char *mem_gb, int bas
     snprintf(nd->gossip, sizeof nd->gossip, "tcp://127.0.0.1:%d", base_port);
     snprintf(nd->admin, sizeof nd->admin, "tcp://127.0.0.1:%d", base_port + 1);
     snprintf(nd->request, sizeof nd->request, "tcp://127.0.0.1:%d", base_port + 2);
+    nd->metrics[0] = '\0';
+    if (bl_metrics)
+        snprintf(nd->metrics, sizeof nd->metrics, "127.0.0.1:%d", base_port + 3);
     char gpus_s[16], log[256];
     snprintf(gpus_s, sizeof gpus_s, "%d", gpus);
     snprintf(log, sizeof log, "%s/%s.log", bl_dir, nd->id);
@@ -168,6 +173,10 @@ static bl_node *bl_spawn(const char *city, int gpus, const char *mem_gb, int bas
         if (join) {
             argv[a++] = "--join";
             argv[a++] = join;
+        }
+        if (nd->metrics[0]) {
+            argv[a++] = "--metrics";
+            argv[a++] = nd->metrics;
         }
         argv[a] = NULL;
         execv(bl_bin, (char *const *)argv);

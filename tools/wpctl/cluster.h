@@ -31,6 +31,7 @@ typedef struct wpctl_node_rec {
     char gossip[WP_GOSSIP_ADDR_MAX];
     char admin[WP_GOSSIP_ADDR_MAX];
     char request[WP_GOSSIP_ADDR_MAX]; /* client request endpoint ("" = none) */
+    char metrics[WP_GOSSIP_ADDR_MAX]; /* Prometheus HOST:PORT ("" = none) */
 } wpctl_node_rec;
 
 #define WPCTL_CLUSTER_MAX_PLACEMENT 7u
@@ -43,6 +44,7 @@ typedef struct wpctl_placement_rec {
     uint64_t start_ticks;
     char api[WP_GOSSIP_ADDR_MAX];
     char raft[WP_GOSSIP_ADDR_MAX];
+    char metrics[WP_GOSSIP_ADDR_MAX]; /* Prometheus HOST:PORT ("" = none) */
 } wpctl_placement_rec;
 
 typedef struct wpctl_cluster {
@@ -102,6 +104,10 @@ static inline wpctl_proc wpctl_placement_proc(const wpctl_placement_rec *r)
 /* True if the node's recorded wp-node process is running. */
 bool wpctl_node_running(const wpctl_node_rec *r);
 bool wpctl_placement_running(const wpctl_placement_rec *r);
+
+/* cluster_prom.c: DIR/prometheus.yml and its file_sd target list
+ * DIR/prometheus_targets.json (every daemon with a metrics address). */
+int wpctl_cluster_write_prometheus(const wpctl_cluster *c, wp_err *err);
 
 /* ---- cluster_spawn.c: the processes of a local cluster (`wpctl cluster`) */
 

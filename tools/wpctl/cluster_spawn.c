@@ -135,6 +135,10 @@ pid_t wpctl_spawn_node(const char *bin, const wpctl_cluster *c, const wpctl_node
         argv[a++] = "--request";
         argv[a++] = r->request;
     }
+    if (r->metrics[0]) {
+        argv[a++] = "--metrics";
+        argv[a++] = r->metrics;
+    }
     char pl_list[WPCTL_CLUSTER_MAX_PLACEMENT * (WP_GOSSIP_ADDR_MAX + 1) + 1];
     pl_list[0] = '\0';
     size_t pl_used = 0;
@@ -232,7 +236,11 @@ pid_t wpctl_spawn_placement(const char *bin, const wpctl_cluster *c, size_t i, s
         raft += 6;
     const char *argv[] = {bin,      "--id",       id_s,  "--bind", c->placement[i].api,
                           "--raft", raft,         "--peers", peers, "--data-dir",
-                          datadir,  "--topology", "edge", NULL};
+                          datadir,  "--topology", "edge", NULL, NULL, NULL};
+    if (c->placement[i].metrics[0]) { /* into the two spare slots */
+        argv[13] = "--metrics";
+        argv[14] = c->placement[i].metrics;
+    }
     return spawn_daemon(bin, argv, logpath, err);
 }
 
@@ -312,7 +320,8 @@ static int rm_tree(const char *path)
 
 /* Removes the state a cluster leaves in dir: raft folders (placement-N,
  * and the placement-N-PORT of earlier versions), node state folders, and
- * with `all` also logs, the cluster file and placement.endpoints (and dir
+ * with `all` also logs, the cluster file, placement.endpoints and the
+ * Prometheus configuration and targets (and dir
  * itself when that leaves it empty). Only names wpctl writes are touched.
  * Returns how many entries were removed, or -1 on an error (errno). */
 int wpctl_cluster_purge(const char *dir, bool all)
@@ -330,6 +339,8 @@ int wpctl_cluster_purge(const char *dir, bool all)
         bool mine = raft || strcmp(n, "state") == 0 ||
                     (all && (strcmp(n, "logs") == 0 || strcmp(n, WPCTL_CLUSTER_FILE) == 0 ||
                              strcmp(n, "placement.endpoints") == 0 ||
+                             strcmp(n, "prometheus.yml") == 0 ||
+                             strcmp(n, "prometheus_targets.json") == 0 ||
                              strcmp(n, WPCTL_CLUSTER_FILE ".tmp") == 0));
         if (!mine)
             continue;
@@ -346,7 +357,7 @@ int wpctl_cluster_purge(const char *dir, bool all)
 }
 
 static void json_proc(wp_json *j, const char *id, const char *role, const char *city, pid_t pid,
-                      const char *endpoint, bool running)
+                      const char *endpoint, const char *metrics, bool running)
 {
     wp_json_obj_begin(j);
     wp_json_key(j, "id");
@@ -359,6 +370,11 @@ static void json_proc(wp_json *j, const char *id, const char *role, const char *
     wp_json_int(j, pid);
     wp_json_key(j, "endpoint");
     wp_json_str(j, endpoint);
+    wp_json_key(j, "metrics"); /* Prometheus host:port, null when none */
+    if (metrics[0])
+        wp_json_str(j, metrics);
+    else
+        wp_json_null(j);
     wp_json_key(j, "running");
     wp_json_bool(j, running);
 }
@@ -369,7 +385,7 @@ void wpctl_cluster_json(const wpctl_cluster *cl, wp_json *j)
     wp_json_arr_begin(j);
     for (size_t i = 0; i < cl->n; i++) {
         json_proc(j, cl->nodes[i].id, "node", cl->nodes[i].city, cl->nodes[i].pid,
-                  cl->nodes[i].admin, wpctl_node_running(&cl->nodes[i]));
+                  cl->nodes[i].admin, cl->nodes[i].metrics, wpctl_node_running(&cl->nodes[i]));
         wp_json_key(j, "gossip");
         wp_json_str(j, cl->nodes[i].gossip);
         wp_json_key(j, "request_endpoint");
@@ -380,7 +396,7 @@ void wpctl_cluster_json(const wpctl_cluster *cl, wp_json *j)
         char id_s[32];
         snprintf(id_s, sizeof id_s, "placement-%u", cl->placement[i].id);
         json_proc(j, id_s, "placement", "", cl->placement[i].pid, cl->placement[i].api,
-                  wpctl_placement_running(&cl->placement[i]));
+                  cl->placement[i].metrics, wpctl_placement_running(&cl->placement[i]));
         wp_json_key(j, "raft");
         wp_json_str(j, cl->placement[i].raft);
         wp_json_obj_end(j);

@@ -89,13 +89,20 @@ int wpctl_cluster_load(const char *dir, wpctl_cluster *c, wp_err *err)
         line[strcspn(line, "\r\n")] = '\0';
         if (line[0] == '#' || line[0] == '\0')
             continue;
-        char *tok[8];
+        char *tok[10];
         int nt = 0;
-        for (char *t = strtok(line, " \t"); t && nt < 8; t = strtok(NULL, " \t"))
+        for (char *t = strtok(line, " \t"); t && nt < 10; t = strtok(NULL, " \t"))
             tok[nt++] = t;
         uint64_t start_ticks = 0;
         if (take_start(tok, &nt, &start_ticks) != 0) {
             rv = wp_errf(err, WP_EPARSE, "%s:%d: bad start= field", path, lineno);
+            break;
+        }
+        const char *metrics = ""; /* metrics=HOST:PORT, before start= */
+        if (nt > 1 && strncmp(tok[nt - 1], "metrics=", 8) == 0)
+            metrics = tok[--nt] + 8;
+        if (strlen(metrics) >= WP_GOSSIP_ADDR_MAX) {
+            rv = wp_errf(err, WP_EPARSE, "%s:%d: metrics= field too long", path, lineno);
             break;
         }
         if (nt == 2 && strcmp(tok[0], "version") == 0) {
@@ -154,6 +161,7 @@ int wpctl_cluster_load(const char *dir, wpctl_cluster *c, wp_err *err)
                 break;
             }
             pr->id = (uint32_t)id;
+            snprintf(pr->metrics, sizeof pr->metrics, "%s", metrics);
             pr->start_ticks = start_ticks;
             pr->pid = (pid_t)pid;
             c->n_placement++;
@@ -175,6 +183,7 @@ int wpctl_cluster_load(const char *dir, wpctl_cluster *c, wp_err *err)
             }
             r->pid = (pid_t)pid;
             r->start_ticks = start_ticks;
+            snprintf(r->metrics, sizeof r->metrics, "%s", metrics);
             c->n++;
         } else {
             rv = wp_errf(err, WP_EPARSE, "%s:%d: unexpected line", path, lineno);
@@ -206,13 +215,15 @@ int wpctl_cluster_save(const wpctl_cluster *c, wp_err *err)
     if (c->rtt_params[0])
         fprintf(fp, "rttparams %s\n", c->rtt_params);
     for (size_t i = 0; i < c->n_placement; i++)
-        fprintf(fp, "placement %u %ld %s %s start=%llu\n", c->placement[i].id,
+        fprintf(fp, "placement %u %ld %s %s%s%s start=%llu\n", c->placement[i].id,
                 (long)c->placement[i].pid, c->placement[i].api, c->placement[i].raft,
+                c->placement[i].metrics[0] ? " metrics=" : "", c->placement[i].metrics,
                 (unsigned long long)c->placement[i].start_ticks);
     for (size_t i = 0; i < c->n; i++)
-        fprintf(fp, "node %s %s %ld %s %s%s%s start=%llu\n", c->nodes[i].id, c->nodes[i].city,
-                (long)c->nodes[i].pid, c->nodes[i].gossip, c->nodes[i].admin,
+        fprintf(fp, "node %s %s %ld %s %s%s%s%s%s start=%llu\n", c->nodes[i].id,
+                c->nodes[i].city, (long)c->nodes[i].pid, c->nodes[i].gossip, c->nodes[i].admin,
                 c->nodes[i].request[0] ? " " : "", c->nodes[i].request,
+                c->nodes[i].metrics[0] ? " metrics=" : "", c->nodes[i].metrics,
                 (unsigned long long)c->nodes[i].start_ticks);
     if (fclose(fp) != 0 || rename(tmp, path) != 0)
         return wp_errf(err, WP_EIO, "%s: %s", path, strerror(errno));

@@ -405,7 +405,7 @@ static int cluster_up_run(int argc, char **argv)
         rc = wpctl_usage_error(cmd, "%zu nodes is more than %u", total, WPCTL_CLUSTER_MAX_NODES);
         goto out;
     }
-    size_t nports = 3 * total + 2 * (size_t)n_pl;
+    size_t nports = 4 * total + 3 * (size_t)n_pl; /* + a metrics port each */
     int *ports = calloc(nports, sizeof *ports);
     if (!ports || wp_loopback_ports(ports, nports, &err)) {
         free(ports);
@@ -423,6 +423,8 @@ static int cluster_up_run(int argc, char **argv)
         snprintf(r->gossip, sizeof r->gossip, "tcp://127.0.0.1:%d", ports[2 * i]);
         snprintf(r->admin, sizeof r->admin, "tcp://127.0.0.1:%d", ports[2 * i + 1]);
         snprintf(r->request, sizeof r->request, "tcp://127.0.0.1:%d", ports[2 * total + i]);
+        snprintf(r->metrics, sizeof r->metrics, "127.0.0.1:%d",
+                 ports[3 * total + 2 * (size_t)n_pl + i]);
     }
     size_t n_placement = (size_t)n_pl;
     for (size_t i = 0; i < n_placement; i++) {
@@ -430,11 +432,17 @@ static int cluster_up_run(int argc, char **argv)
         pr->id = (uint32_t)i + 1;
         snprintf(pr->api, sizeof pr->api, "tcp://127.0.0.1:%d", ports[3 * total + 2 * i]);
         snprintf(pr->raft, sizeof pr->raft, "127.0.0.1:%d", ports[3 * total + 2 * i + 1]);
+        snprintf(pr->metrics, sizeof pr->metrics, "127.0.0.1:%d",
+                 ports[4 * total + 2 * (size_t)n_pl + i]);
     }
     free(ports);
     if ((rc = up_start(cl, n_placement, total, (int)gpus, mem_gb, (int)timeout_s, json)) !=
         WPCTL_OK)
         goto out;
+    if (wpctl_cluster_write_prometheus(cl, &err) != WP_OK) {
+        rc = wpctl_fail("%s", wp_err_text(&err));
+        goto out;
+    }
     if (json) {
         wp_json j;
         wp_json_init(&j, stdout, false);
@@ -444,12 +452,16 @@ static int cluster_up_run(int argc, char **argv)
         printf("cluster up: %zu nodes in %zu cities, dir %s%s\n", total, ncity, dir,
                wan ? ", WAN emulation on" : "");
         for (size_t i = 0; i < total; i++)
-            printf("  %-12s %-5s pid %-7ld gossip %s admin %s request %s\n", cl->nodes[i].id,
-                   cl->nodes[i].city, (long)cl->nodes[i].pid, cl->nodes[i].gossip,
-                   cl->nodes[i].admin, cl->nodes[i].request);
+            printf("  %-12s %-5s pid %-7ld gossip %s admin %s request %s metrics %s\n",
+                   cl->nodes[i].id, cl->nodes[i].city, (long)cl->nodes[i].pid,
+                   cl->nodes[i].gossip, cl->nodes[i].admin, cl->nodes[i].request,
+                   cl->nodes[i].metrics);
         for (size_t i = 0; i < cl->n_placement; i++)
-            printf("  placement-%-2u      pid %-7ld api %s raft %s\n", cl->placement[i].id,
-                   (long)cl->placement[i].pid, cl->placement[i].api, cl->placement[i].raft);
+            printf("  placement-%-2u      pid %-7ld api %s raft %s metrics %s\n",
+                   cl->placement[i].id, (long)cl->placement[i].pid, cl->placement[i].api,
+                   cl->placement[i].raft, cl->placement[i].metrics);
+
+        printf("prometheus: prometheus --config.file=%s/prometheus.yml\n", dir);
     }
     rc = WPCTL_OK;
 out:
@@ -492,8 +504,8 @@ static int cluster_status(int argc, char **argv)
     bool json = false;
     const wpctl_flag flags[] = {
         WPF_DIR(&t),
-        WPF_JSON(&json, "[{id, role, city, pid, endpoint, running, gossip,\n"
-                        "request_endpoint | raft}]"),
+        WPF_JSON(&json, "[{id, role, city, pid, endpoint, metrics, running,\n"
+                        "gossip, request_endpoint | raft}]"),
         WPF_END,
     };
     const wpctl_spec spec = {.name = "cluster status",
@@ -510,18 +522,20 @@ static int cluster_status(int argc, char **argv)
         wpctl_cluster_json(cl, &j);
         wp_json_end(&j);
     } else {
-        printf("%-12s %-9s %-5s %-8s %-26s %-26s %s\n", "ID", "ROLE", "CITY", "PID", "ENDPOINT",
-               "REQUEST", "RUNNING");
+        printf("%-12s %-9s %-5s %-8s %-26s %-26s %-21s %s\n", "ID", "ROLE", "CITY", "PID",
+               "ENDPOINT", "REQUEST", "METRICS", "RUNNING");
         for (size_t i = 0; i < cl->n; i++)
-            printf("%-12s %-9s %-5s %-8ld %-26s %-26s %s\n", cl->nodes[i].id, "node",
+            printf("%-12s %-9s %-5s %-8ld %-26s %-26s %-21s %s\n", cl->nodes[i].id, "node",
                    cl->nodes[i].city, (long)cl->nodes[i].pid, cl->nodes[i].admin,
                    cl->nodes[i].request[0] ? cl->nodes[i].request : "-",
+                   cl->nodes[i].metrics[0] ? cl->nodes[i].metrics : "-",
                    wpctl_node_running(&cl->nodes[i]) ? "yes" : "no");
         for (size_t i = 0; i < cl->n_placement; i++) {
             char id_s[32];
             snprintf(id_s, sizeof id_s, "placement-%u", cl->placement[i].id);
-            printf("%-12s %-9s %-5s %-8ld %-26s %-26s %s\n", id_s, "placement", "-",
+            printf("%-12s %-9s %-5s %-8ld %-26s %-26s %-21s %s\n", id_s, "placement", "-",
                    (long)cl->placement[i].pid, cl->placement[i].api, "-",
+                   cl->placement[i].metrics[0] ? cl->placement[i].metrics : "-",
                    wpctl_placement_running(&cl->placement[i]) ? "yes" : "no");
         }
     }
