@@ -10,8 +10,15 @@
 #   - histogram_quantile(0.95, TTFT) is a positive finite number of seconds;
 #   - sum(warmpath_raft_leader) over the placement servers is exactly 1.
 # Prometheus keeps its TSDB in a temp dir and listens on a port from the
-# port helper (wp_loopback_ports).
+# port helper (wp_loopback_ports). The cluster and the run are set by
+# WP_METRICS_CITIES (default FRA,SIN, 2 nodes each) and WP_METRICS_DURATION
+# (default 15 s); the issue's 12-node, 30 s run is
+#   WP_METRICS_CITIES=FRA,LHR,IAD,SFO,GRU,JNB,LOS,DXB,BOM,SIN,NRT,SYD \
+#   WP_METRICS_PER_CITY=1 WP_METRICS_DURATION=30 metrics_prometheus.sh ...
 set -u
+CITIES=${WP_METRICS_CITIES:-FRA,SIN}
+PER_CITY=${WP_METRICS_PER_CITY:-2}
+DURATION=${WP_METRICS_DURATION:-15}
 W=${1:?usage: metrics_prometheus.sh WPCTL WP_PORTS}
 PORTS=${2:?}
 command -v prometheus >/dev/null 2>&1 ||
@@ -31,7 +38,7 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; [ -f "$T/prom.log" ] && tail -5 "$T/prom.log"; exit 1; }
 ok() { echo "ok   $*"; }
 
-"$W" cluster up --placement 3 --cities FRA,SIN --nodes-per-city 2 >"$T/up.out" 2>"$T/up.err" ||
+"$W" cluster up --placement 3 --cities "$CITIES" --nodes-per-city "$PER_CITY" >"$T/up.out" 2>"$T/up.err" ||
     fail "cluster up: $(tail -3 "$T/up.err")"
 C=$WP_CLUSTER_DIR
 sed -e 's/scrape_interval: 5s/scrape_interval: 1s/' -e 's/refresh_interval: 5s/refresh_interval: 1s/' \
@@ -46,14 +53,15 @@ curl -sf "http://127.0.0.1:$PP/-/ready" >/dev/null || fail "prometheus not ready
 ok "prometheus on 127.0.0.1:$PP"
 
 RATE=50
-"$W" traffic --rate $RATE --duration 15 --grace 1 --quiet --out "$T/r.csv" >/dev/null \
+"$W" traffic --rate $RATE --duration "$DURATION" --grace 1 --quiet --out "$T/r.csv" >/dev/null \
     2>"$T/tr.err" || fail "traffic: $(tail -3 "$T/tr.err")"
 sleep 2 # two more scrapes
 
 q() { curl -sf --max-time 5 "$API/query" --data-urlencode "query=$1"; }
+NT=$(( 3 + $(echo "$CITIES" | tr ',' '\n' | wc -l) * PER_CITY ))
 up=$(q 'sum(up{job="warmpath"})' | jq -r '.data.result[0].value[1]')
-[ "$up" = 7 ] || fail "up targets: $up, want 7 ($(curl -s "$API/targets" | jq -c '[.data.activeTargets[] | {scrapeUrl, health, lastError}]'))"
-ok "7 targets up"
+[ "$up" = "$NT" ] || fail "up targets: $up, want $NT ($(curl -s "$API/targets" | jq -c '[.data.activeTargets[] | {scrapeUrl, health, lastError}]'))"
+ok "$NT targets up"
 
 # The last 10 s of traffic ended ~3 s ago: a 12 s window shifted back 3 s.
 r=$(q 'sum(rate(warmpath_requests_total{role="ingress"}[10s] offset 3s))' | jq -r '.data.result[0].value[1]')
