@@ -26,7 +26,7 @@ ok() { echo "ok   $*"; }
 
 "$W" cluster up --placement 3 --cities FRA,SIN --nodes-per-city 2 --json >"$T/up.json" \
     2>"$T/up.err" || fail "cluster up: $(tail -3 "$T/up.err")"
-"$W" traffic --rate 100 --duration 2 --grace 1 --quiet --out "$T/r.csv" >/dev/null 2>"$T/tr.err" ||
+"$W" traffic --rate 100 --duration 2 --grace 7 --quiet --out "$T/r.csv" >/dev/null 2>"$T/tr.err" ||
     fail "traffic: $(tail -3 "$T/tr.err")"
 "$W" cluster status --json >"$T/status.json" || fail "cluster status --json"
 n=$(jq '[.[] | select(.metrics != null)] | length' "$T/status.json")
