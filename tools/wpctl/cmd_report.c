@@ -8,6 +8,7 @@
 #include "tools/wpctl/wpctl.h"
 
 #include <math.h>
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -141,6 +142,8 @@ int wpctl_report_main(int argc, char **argv)
                                                "is FILE.twin)");
         if (snprintf(twin_path, sizeof twin_path, "%s.twin", path) >= (int)sizeof twin_path)
             return wpctl_usage_error("report", "FILE: path too long");
+        if (access(path, R_OK) != 0) /* the results first: they are what was asked for */
+            return wpctl_fail("%s: %s", path, strerror(errno));
         if (access(twin_path, R_OK) != 0)
             return wpctl_fail("--vs-sim: no %s (written by `wpctl traffic --out %s`)", twin_path,
                               path);
