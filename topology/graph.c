@@ -153,12 +153,20 @@ typedef struct raw_edge {
     unsigned char land;
 } raw_edge;
 
-static int read_nodes(wp_csv *c, raw_node **out, size_t *n_out, wp_err *err)
+/* One row of a table into *item (zeroed); col[] are the header's columns. */
+typedef int (*row_fn)(const wp_csv *c, const int *col, void *item, const void *ctx, wp_err *err);
+
+/* The rows of a table with the k columns names[] (any order, others
+ * ignored), each parsed by parse into an array of items of size sz, at most
+ * max of them and at least one ("what" names them in errors). On success
+ * *out (malloc'ed) holds *n_out items; on error nothing is kept. */
+static int read_rows(wp_csv *c, const char *const *names, int k, size_t max, const char *what,
+                     size_t sz, row_fn parse, const void *ctx, void **out, size_t *n_out,
+                     wp_err *err)
 {
-    static const char *const names[] = {"id", "kind", "lat", "lon"};
     int col[4];
-    int rv = header_cols(c, names, col, 4, err);
-    raw_node *nodes = NULL;
+    int rv = header_cols(c, names, col, k, err);
+    unsigned char *items = NULL;
     size_t n = 0, cap = 0;
     while (rv == WP_OK) {
         rv = wp_csv_next(c, err);
@@ -168,47 +176,104 @@ static int read_nodes(wp_csv *c, raw_node **out, size_t *n_out, wp_err *err)
         }
         if (rv != WP_OK)
             break;
-        if (n == WP_GRAPH_MAX_NODES) {
-            rv = wp_errf(err, WP_ETOOBIG, "%s:%ld: more than %d nodes", c->path, c->line_no,
-                         WP_GRAPH_MAX_NODES);
+        if (n == max) {
+            rv = wp_errf(err, WP_ETOOBIG, "%s:%ld: more than %zu %s", c->path, c->line_no, max,
+                         what);
             break;
         }
-        if (grow((void **)&nodes, &cap, n + 1, sizeof *nodes) != WP_OK) {
+        if (grow((void **)&items, &cap, n + 1, sz) != WP_OK) {
             rv = wp_errf(err, WP_ENOMEM, "%s: out of memory", c->path);
             break;
         }
-        raw_node *r = &nodes[n];
-        const char *s = NULL;
-        if ((rv = field_id(c, col[0], "id", &r->id, err)) != WP_OK)
-            break;
-        if ((rv = wp__csv_field(c, col[1], "kind", &s, err)) != WP_OK)
-            break;
-        if (strcmp(s, "city") == 0)
-            r->kind = NODE_CITY;
-        else if (strcmp(s, "landing") == 0)
-            r->kind = NODE_LANDING;
-        else if (strcmp(s, "waypoint") == 0)
-            r->kind = NODE_WAYPOINT;
-        else {
-            rv = wp_errf(err, WP_EPARSE,
-                         "%s:%ld: column kind: expected city, landing or waypoint, got '%.32s'",
-                         c->path, c->line_no, s);
-            break;
-        }
-        if ((rv = wp_topo_csv_lat(c, col[2], "lat", &r->lat, err)) != WP_OK)
-            break;
-        if ((rv = wp_topo_csv_lon(c, col[3], "lon", &r->lon, err)) != WP_OK)
+        memset(items + n * sz, 0, sz);
+        if ((rv = parse(c, col, items + n * sz, ctx, err)) != WP_OK)
             break;
         n++;
     }
     if (rv == WP_OK && n == 0)
-        rv = wp_errf(err, WP_EPARSE, "%s: no nodes", c->path);
+        rv = wp_errf(err, WP_EPARSE, "%s: no %s", c->path, what);
     if (rv != WP_OK) {
-        free(nodes);
+        free(items);
         return rv;
     }
-    *out = nodes;
+    *out = items;
     *n_out = n;
+    return WP_OK;
+}
+
+static int parse_node(const wp_csv *c, const int *col, void *item, const void *ctx, wp_err *err)
+{
+    (void)ctx;
+    raw_node *r = item;
+    const char *s = NULL;
+    int rv;
+    if ((rv = field_id(c, col[0], "id", &r->id, err)) != WP_OK)
+        return rv;
+    if ((rv = wp__csv_field(c, col[1], "kind", &s, err)) != WP_OK)
+        return rv;
+    if (strcmp(s, "city") == 0)
+        r->kind = NODE_CITY;
+    else if (strcmp(s, "landing") == 0)
+        r->kind = NODE_LANDING;
+    else if (strcmp(s, "waypoint") == 0)
+        r->kind = NODE_WAYPOINT;
+    else
+        return wp_errf(err, WP_EPARSE,
+                       "%s:%ld: column kind: expected city, landing or waypoint, got '%.32s'",
+                       c->path, c->line_no, s);
+    if ((rv = wp_topo_csv_lat(c, col[2], "lat", &r->lat, err)) != WP_OK)
+        return rv;
+    return wp_topo_csv_lon(c, col[3], "lon", &r->lon, err);
+}
+
+static int read_nodes(wp_csv *c, raw_node **out, size_t *n_out, wp_err *err)
+{
+    static const char *const names[] = {"id", "kind", "lat", "lon"};
+    void *items;
+    int rv = read_rows(c, names, 4, WP_GRAPH_MAX_NODES, "nodes", sizeof(raw_node), parse_node,
+                       NULL, &items, n_out, err);
+    if (rv == WP_OK)
+        *out = items;
+    return rv;
+}
+
+typedef struct edge_ctx {
+    const int32_t *index; /* node id -> node index, -1: none */
+    long max_id;
+} edge_ctx;
+
+static int parse_edge(const wp_csv *c, const int *col, void *item, const void *ctx, wp_err *err)
+{
+    static const char *const ends_names[] = {"u", "v"};
+    const edge_ctx *x = ctx;
+    raw_edge *e = item;
+    long ends[2];
+    int rv = WP_OK;
+    for (int k = 0; k < 2 && rv == WP_OK; k++) {
+        rv = field_id(c, col[k], ends_names[k], &ends[k], err);
+        if (rv == WP_OK && (ends[k] > x->max_id || x->index[ends[k]] < 0))
+            rv = wp_errf(err, WP_EPARSE, "%s:%ld: column %s: unknown node id %ld", c->path,
+                         c->line_no, ends_names[k], ends[k]);
+    }
+    if (rv != WP_OK)
+        return rv;
+    e->u = (uint32_t)x->index[ends[0]];
+    e->v = (uint32_t)x->index[ends[1]];
+    const char *s = NULL;
+    if ((rv = wp__csv_field(c, col[2], "kind", &s, err)) != WP_OK)
+        return rv;
+    if (strcmp(s, "land") == 0 || strcmp(s, "normal") == 0)
+        e->land = 1;
+    else if (strcmp(s, "sea") == 0 || strcmp(s, "seacable") == 0)
+        e->land = 0;
+    else
+        return wp_errf(err, WP_EPARSE, "%s:%ld: column kind: expected land or sea, got '%.32s'",
+                       c->path, c->line_no, s);
+    if ((rv = wp__csv_field(c, col[3], "km", &s, err)) != WP_OK)
+        return rv;
+    if (wp_parse_double(s, &e->km) != WP_OK || !(e->km >= 0 && e->km <= 40075.0))
+        return wp_errf(err, WP_EPARSE, "%s:%ld: column km: expected a length in 0..40075, "
+                       "got '%.32s'", c->path, c->line_no, s);
     return WP_OK;
 }
 
@@ -216,69 +281,13 @@ static int read_edges(wp_csv *c, const int32_t *index, long max_id, raw_edge **o
                       size_t *m_out, wp_err *err)
 {
     static const char *const names[] = {"u", "v", "kind", "km"};
-    int col[4];
-    int rv = header_cols(c, names, col, 4, err);
-    raw_edge *edges = NULL;
-    size_t m = 0, cap = 0;
-    while (rv == WP_OK) {
-        rv = wp_csv_next(c, err);
-        if (rv == WP_ENOTFOUND) {
-            rv = WP_OK;
-            break;
-        }
-        if (rv != WP_OK)
-            break;
-        if (m == WP_GRAPH_MAX_EDGES) {
-            rv = wp_errf(err, WP_ETOOBIG, "%s:%ld: more than %d edges", c->path, c->line_no,
-                         WP_GRAPH_MAX_EDGES);
-            break;
-        }
-        if (grow((void **)&edges, &cap, m + 1, sizeof *edges) != WP_OK) {
-            rv = wp_errf(err, WP_ENOMEM, "%s: out of memory", c->path);
-            break;
-        }
-        raw_edge *e = &edges[m];
-        long ends[2];
-        for (int k = 0; k < 2 && rv == WP_OK; k++) {
-            rv = field_id(c, col[k], names[k], &ends[k], err);
-            if (rv == WP_OK && (ends[k] > max_id || index[ends[k]] < 0))
-                rv = wp_errf(err, WP_EPARSE, "%s:%ld: column %s: unknown node id %ld",
-                             c->path, c->line_no, names[k], ends[k]);
-        }
-        if (rv != WP_OK)
-            break;
-        e->u = (uint32_t)index[ends[0]];
-        e->v = (uint32_t)index[ends[1]];
-        const char *s = NULL;
-        if ((rv = wp__csv_field(c, col[2], "kind", &s, err)) != WP_OK)
-            break;
-        if (strcmp(s, "land") == 0 || strcmp(s, "normal") == 0)
-            e->land = 1;
-        else if (strcmp(s, "sea") == 0 || strcmp(s, "seacable") == 0)
-            e->land = 0;
-        else {
-            rv = wp_errf(err, WP_EPARSE, "%s:%ld: column kind: expected land or sea, got '%.32s'",
-                         c->path, c->line_no, s);
-            break;
-        }
-        if ((rv = wp__csv_field(c, col[3], "km", &s, err)) != WP_OK)
-            break;
-        if (wp_parse_double(s, &e->km) != WP_OK || !(e->km >= 0 && e->km <= 40075.0)) {
-            rv = wp_errf(err, WP_EPARSE, "%s:%ld: column km: expected a length in 0..40075, "
-                         "got '%.32s'", c->path, c->line_no, s);
-            break;
-        }
-        m++;
-    }
-    if (rv == WP_OK && m == 0)
-        rv = wp_errf(err, WP_EPARSE, "%s: no edges", c->path);
-    if (rv != WP_OK) {
-        free(edges);
-        return rv;
-    }
-    *out = edges;
-    *m_out = m;
-    return WP_OK;
+    const edge_ctx x = {index, max_id};
+    void *items;
+    int rv = read_rows(c, names, 4, WP_GRAPH_MAX_EDGES, "edges", sizeof(raw_edge), parse_edge,
+                       &x, &items, m_out, err);
+    if (rv == WP_OK)
+        *out = items;
+    return rv;
 }
 
 static int build(wp_graph *g, const raw_node *nodes, const raw_edge *edges, wp_err *err)
