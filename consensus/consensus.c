@@ -59,6 +59,10 @@ struct wp_consensus {
     bool restarting;         /* raft is closed or closing for a restart */
     uint64_t retry_at_ms, n_restarts;
     int handles_open;        /* uv handles not yet closed (watch) */
+    bool has_auth;           /* peer_auth set: our transport, not raft's TCP one */
+    wp_peer_auth auth;
+    char auth_name[64];
+    wp_peer_auth_stats auth_stats;
 };
 
 #define WATCH_MS 50
@@ -569,6 +573,26 @@ static int make_dir(const char *path, wp_err *err)
 static void on_watch(uv_timer_t *t);
 static void close_raft(wp_consensus *c);
 
+/* raft's plain TCP transport, or the authenticated one (peer_auth.c). */
+static int transport_init(wp_consensus *c)
+{
+    if (!c->has_auth)
+        return raft_uv_tcp_init(&c->transport, c->loop);
+    int rv = wp_peer_auth_transport_init(&c->transport, c->loop, &c->auth, c->servers,
+                                         c->n_servers, &c->auth_stats);
+    if (rv != 0)
+        snprintf(c->transport.errmsg, sizeof c->transport.errmsg, "peer authentication set-up");
+    return rv;
+}
+
+static void transport_free(wp_consensus *c)
+{
+    if (c->has_auth)
+        wp_peer_auth_transport_free(&c->transport);
+    else
+        raft_uv_tcp_close(&c->transport);
+}
+
 /* Transport, disk I/O, raft_init, the shim and the settings; on error
  * nothing is left open. */
 static int open_raft(wp_consensus *c, wp_err *err)
@@ -579,7 +603,7 @@ static int open_raft(wp_consensus *c, wp_err *err)
     memset(&c->raft, 0, sizeof c->raft);
     memset(&c->io, 0, sizeof c->io);
     memset(&c->transport, 0, sizeof c->transport);
-    int rv = raft_uv_tcp_init(&c->transport, c->loop);
+    int rv = transport_init(c);
     if (rv != 0) {
         free(shim);
         return raft_fail(err, WP_EIO, "consensus: tcp transport", c->transport.errmsg, rv);
@@ -587,7 +611,7 @@ static int open_raft(wp_consensus *c, wp_err *err)
     rv = raft_uv_init(&c->io, c->loop, c->data_dir, &c->transport);
     if (rv != 0) {
         raft_fail(err, WP_EIO, "consensus: disk I/O", c->io.errmsg, rv);
-        raft_uv_tcp_close(&c->transport);
+        transport_free(c);
         free(shim);
         return WP_EIO;
     }
@@ -597,7 +621,7 @@ static int open_raft(wp_consensus *c, wp_err *err)
     if (rv != 0) {
         raft_fail(err, WP_EIO, "consensus: init", raft_errmsg(&c->raft), rv);
         raft_uv_close(&c->io);
-        raft_uv_tcp_close(&c->transport);
+        transport_free(c);
         free(shim);
         return WP_EIO;
     }
@@ -692,6 +716,18 @@ int wp_consensus_new(struct uv_loop_s *loop, const wp_consensus_config *cfg,
     snprintf(c->address, sizeof c->address, "%s", self_addr);
     memcpy(c->servers, cfg->servers, cfg->n_servers * sizeof *cfg->servers);
     c->n_servers = cfg->n_servers;
+    if (cfg->peer_auth != NULL) {
+        if (cfg->peer_auth->name == NULL ||
+            strlen(cfg->peer_auth->name) >= sizeof c->auth_name) {
+            free(c->data_dir);
+            free(c);
+            return wp_errf(err, WP_EINVAL, "consensus: peer key name missing or too long");
+        }
+        c->has_auth = true;
+        c->auth = *cfg->peer_auth;
+        snprintf(c->auth_name, sizeof c->auth_name, "%s", cfg->peer_auth->name);
+        c->auth.name = c->auth_name;
+    }
     wp_consensus_fsm_init(&c->fsm, &c->sm);
     rv = open_raft(c, err);
     if (rv != WP_OK) {
@@ -733,7 +769,7 @@ static void raft_closed(struct raft *r)
 {
     wp_consensus *c = (wp_consensus *)((char *)r - offsetof(wp_consensus, raft));
     raft_uv_close(&c->io);
-    raft_uv_tcp_close(&c->transport);
+    transport_free(c);
     c->raft_open = c->raft_closing = false;
     c->transport_ok = c->io_ok = c->raft_ok = false;
     wp_consensus_shim_free(c->shim);
@@ -955,6 +991,8 @@ void wp_consensus_get_status(wp_consensus *c, wp_consensus_status *st)
     memset(st, 0, sizeof *st);
     st->id = c->id;
     st->restarts = c->n_restarts;
+    st->peer_auth = c->has_auth;
+    st->peer = c->auth_stats;
     if (!running(c))
         return;
     switch (raft_state(&c->raft)) {

@@ -103,6 +103,39 @@ typedef struct wp_consensus_server {
     char address[WP_CONSENSUS_ADDR_MAX]; /* raft address, "127.0.0.1:7001" */
 } wp_consensus_server;
 
+/* Authenticated raft peer traffic (consensus/peer_auth.c has the essay):
+ * a raft_uv_transport over TCP that runs a mutual Ed25519 challenge-
+ * response with every peer before raft reads or writes a byte on the
+ * connection. The keys stay with the caller: the transport asks it to sign
+ * its side of a handshake and to judge the other side's. */
+#define WP_PEER_AUTH_SIG_BYTES 64
+#define WP_PEER_AUTH_TIMEOUT_MS 2000
+typedef struct wp_peer_auth {
+    const char *name; /* this server's key name, 1..63 bytes (copied) */
+    /* Signs msg with this server's key: 0 on success. */
+    int (*sign)(void *ctx, const void *msg, size_t len, uint8_t sig[WP_PEER_AUTH_SIG_BYTES]);
+    /* True only if `name` is a key allowed to speak raft as server
+     * raft_id and sig is its signature over msg. */
+    bool (*verify)(void *ctx, const char *name, uint64_t raft_id, const void *msg, size_t len,
+                   const uint8_t sig[WP_PEER_AUTH_SIG_BYTES]);
+    void *ctx;
+} wp_peer_auth;
+
+typedef struct wp_peer_auth_stats {
+    uint64_t accepted; /* handshakes passed, both directions */
+    uint64_t refused;  /* handshakes failed: no or wrong key, bad proof, timeout, junk */
+} wp_peer_auth_stats;
+
+struct raft_uv_transport;
+/* Fills t with the authenticated transport. servers: the raft
+ * configuration (an incoming peer must prove one of these ids with its
+ * address). stats must outlive t. Returns 0 or a raft error code. Free
+ * with wp_peer_auth_transport_free once raft's I/O has closed it. */
+int wp_peer_auth_transport_init(struct raft_uv_transport *t, struct uv_loop_s *loop,
+                                const wp_peer_auth *auth, const wp_consensus_server *servers,
+                                size_t n_servers, wp_peer_auth_stats *stats);
+void wp_peer_auth_transport_free(struct raft_uv_transport *t);
+
 typedef struct wp_consensus_config {
     uint64_t id;               /* this server; must be one of servers[] */
     const char *data_dir;      /* created (one level) if missing */
@@ -114,6 +147,10 @@ typedef struct wp_consensus_config {
     unsigned snapshot_trailing;   /* entries kept after one; 0 = 128 */
     unsigned segment_kib;         /* raft log segment size; 0 = 1024 (consensus.c) */
     wp_consensus_sm sm;
+    /* Peer authentication (copied; ctx must outlive the consensus). NULL:
+     * raft's own plain TCP transport, which any process that reaches the
+     * raft port can speak to. */
+    const wp_peer_auth *peer_auth;
 } wp_consensus_config;
 
 typedef struct wp_consensus wp_consensus;
@@ -165,6 +202,8 @@ typedef struct wp_consensus_status {
     uint64_t last_applied;
     uint64_t last_index;
     uint64_t restarts;     /* raft instances restarted from disk */
+    bool peer_auth;        /* raft peers authenticated (wp_peer_auth) */
+    wp_peer_auth_stats peer; /* handshakes, all raft instances of this server */
 } wp_consensus_status;
 
 /* Closes this server's raft instance and starts a new one from its data

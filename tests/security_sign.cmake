@@ -1,0 +1,6 @@
+# Issue 14, signatures: raft peers authenticated by their placement keys
+# (consensus/peer_auth.c) and gossip records signed by their owner.
+if(TARGET wp_consensus AND TARGET wp_auth)
+  wp_add_test(NAME test_raft_peer_auth SOURCES integration/test_raft_peer_auth.c
+              LIBS wp_consensus wp_auth LABELS integration TIMEOUT 90)
+endif()
