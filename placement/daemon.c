@@ -35,6 +35,7 @@
 #include <uv.h>
 #include <zmq.h>
 
+#include "auth/auth.h"
 #include "consensus/consensus.h"
 #include "placement/pmetrics.h"
 #include "placement/client.h"
@@ -993,6 +994,49 @@ static void on_signal(uv_signal_t *s, int signum)
     stop(d);
 }
 
+/* ---------------------------------------------------------------- raft peer keys */
+
+/* --keys DIR: this server's key is DIR/placement-ID.key; a raft peer must
+ * prove the placement key named for the raft id it claims (the keyring is
+ * every .pub in DIR). consensus/peer_auth.c runs the handshake. */
+typedef struct peer_keys {
+    wp_key self;
+    wp_keyring ring;
+} peer_keys;
+
+static int peer_sign(void *ctx, const void *msg, size_t len, uint8_t sig[WP_PEER_AUTH_SIG_BYTES])
+{
+    peer_keys *pk = ctx;
+    return wp_key_sign(&pk->self, msg, len, sig);
+}
+
+static bool peer_verify(void *ctx, const char *name, uint64_t raft_id, const void *msg, size_t len,
+                        const uint8_t sig[WP_PEER_AUTH_SIG_BYTES])
+{
+    peer_keys *pk = ctx;
+    char want[WP_KEY_NAME_MAX];
+    snprintf(want, sizeof want, "placement-%llu", (unsigned long long)raft_id);
+    const wp_key *k = wp_keyring_by_name(&pk->ring, name);
+    return k != NULL && k->role == WP_ROLE_PLACEMENT && strcmp(name, want) == 0 &&
+           wp_key_verify(k, msg, len, sig);
+}
+
+static int peer_keys_load(peer_keys *pk, const char *dir, uint64_t id, wp_err *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/placement-%llu.key", dir, (unsigned long long)id);
+    wp_keyring_init(&pk->ring);
+    int rv = wp_key_load(&pk->self, path, err);
+    if (rv != WP_OK)
+        return rv;
+    if (!pk->self.has_secret)
+        return wp_errf(err, WP_EINVAL, "%s: no secret seed (a .pub file?)", path);
+    if (pk->self.role != WP_ROLE_PLACEMENT)
+        return wp_errf(err, WP_EINVAL, "%s: role %s, a placement server needs role placement",
+                       path, wp_key_role_name(pk->self.role));
+    return wp_keyring_load_dir(&pk->ring, dir, err);
+}
+
 /* ---------------------------------------------------------------- main */
 
 static void usage(FILE *fp)
@@ -1022,6 +1066,9 @@ static void usage(FILE *fp)
             "                      large ones slow a restart; small ones fill a disk sooner\n"
             "  --log-level LEVEL   error, warn, info (default), debug, trace\n"
             "  --metrics HOST:PORT serve Prometheus metrics over HTTP at /metrics\n"
+            "  --keys DIR          cluster keys: DIR/placement-ID.key is this server's,\n"
+            "                      every raft peer must prove DIR/placement-PEER.pub\n"
+            "  --insecure          raft peers unauthenticated (plain TCP), logged as a warning\n"
             "  --help              this text\n");
 }
 
@@ -1049,7 +1096,8 @@ int main(int argc, char **argv)
     static daemon_t D;
     daemon_t *d = &D;
     const char *bind = NULL, *raft = NULL, *peers = NULL, *dir = NULL, *topo = "edge";
-    const char *metrics = NULL;
+    const char *metrics = NULL, *keys = NULL;
+    bool insecure = false;
     uint64_t id = 0, election = 300, heartbeat = 30, node_timeout = 10000, demand_period = 10000;
     uint64_t segment_kib = 0;
     static const struct option opts[] = {
@@ -1062,6 +1110,7 @@ int main(int argc, char **argv)
         {"log-level", required_argument, 0, 'l'},   {"help", no_argument, 0, 'h'},
         {"raft-segment-kib", required_argument, 0, 'S'},
         {"metrics", required_argument, 0, 'M'},
+        {"keys", required_argument, 0, 'K'},        {"insecure", no_argument, 0, 'I'},
         {0, 0, 0, 0},
     };
     int ch;
@@ -1074,6 +1123,8 @@ int main(int argc, char **argv)
         case 'd': dir = optarg; break;
         case 't': topo = optarg; break;
         case 'M': metrics = optarg; break;
+        case 'K': keys = optarg; break;
+        case 'I': insecure = true; break;
         case 'e': if (parse_uint(optarg, "--election-ms", 60000, &election)) return 2; break;
         case 'H': if (parse_uint(optarg, "--heartbeat-ms", 60000, &heartbeat)) return 2; break;
         case 'n':
@@ -1109,6 +1160,10 @@ int main(int argc, char **argv)
     if (id == 0 || !bind || !raft || !peers || !dir) {
         fprintf(stderr, "wp-placement: --id, --bind, --raft, --peers and --data-dir are "
                         "required\nTry 'wp-placement --help'.\n");
+        return 2;
+    }
+    if (keys && insecure) {
+        fprintf(stderr, "wp-placement: --keys and --insecure exclude each other\n");
         return 2;
     }
     if (election < 20 || heartbeat < 1 || heartbeat * 2 > election) {
@@ -1226,11 +1281,27 @@ int main(int argc, char **argv)
         zmq_ctx_term(d->zctx);
         return 1;
     }
+    static peer_keys pk;
+    wp_peer_auth auth = {"", peer_sign, peer_verify, &pk};
+    if (keys) {
+        if (peer_keys_load(&pk, keys, id, &err) != WP_OK) {
+            fprintf(stderr, "wp-placement: --keys: %s\n", wp_err_text(&err));
+            return 1;
+        }
+        auth.name = pk.self.name;
+        WP_INFO("placement", "server %llu: raft peers authenticated with key %s (%zu keys in %s)",
+                (unsigned long long)id, pk.self.name, pk.ring.count, keys);
+    } else {
+        WP_WARN("placement", "server %llu: raft peer traffic is NOT authenticated (%s): any "
+                "process that reaches %s can speak raft", (unsigned long long)id,
+                insecure ? "--insecure" : "no --keys", raft);
+    }
     wp_consensus_config cfg = {
         .id = id, .data_dir = dir, .servers = d->servers, .n_servers = d->n_servers,
         .election_timeout_ms = (unsigned)election, .heartbeat_ms = (unsigned)heartbeat,
         .segment_kib = (unsigned)segment_kib,
         .sm = {d, sm_apply, sm_snapshot, sm_restore, sm_reset},
+        .peer_auth = keys ? &auth : NULL,
     };
     if (wp_consensus_new(&d->loop, &cfg, &d->cons, &err) != WP_OK ||
         wp_consensus_start(d->cons, &err) != WP_OK) {
@@ -1280,6 +1351,7 @@ int main(int argc, char **argv)
     wp_place_state_free(d->state);
     wp_place_geo_close(&d->geo);
     wp_topo_free(d->topo);
+    wp_keyring_free(&pk.ring);
     free(d->live);
     WP_INFO("placement", "server %llu stopped", (unsigned long long)id);
     return lc == 0 ? d->exit_code : 1;

@@ -13,6 +13,7 @@ struct wp_pmetrics {
     wp_metrics_http *http;
     wp_metric *term, *commit, *applied, *last_index, *leader, *has_leader, *role[4];
     wp_metric *version, *pins, *nodes, *nodes_up, *models, *replies_dropped, *disconnects;
+    wp_metric *peer_refused;
 };
 
 static wp_metric *gauge(wp_metrics *r, const char *name, const char *help)
@@ -61,6 +62,10 @@ int wp_pmetrics_open(const char *addr, uint64_t id, wp_pmetrics **out, wp_err *e
         wp_metrics_family(r, WP_METRIC_COUNTER, "warmpath_placement_api_disconnects_total",
                           "API connections closed, incl. those closed for oversized frames.",
                           NULL, NULL, 0));
+    m->peer_refused = wp_metric_get0(
+        wp_metrics_family(r, WP_METRIC_COUNTER, "warmpath_raft_peer_refused_total",
+                          "Raft peer connections refused by the key handshake (--keys).",
+                          NULL, NULL, 0));
     rc = wp_metrics_http_start(r, addr, &m->http, err);
     if (rc != WP_OK) {
         wp_metrics_free(r);
@@ -96,6 +101,7 @@ void wp_pmetrics_refresh(wp_pmetrics *m, wp_consensus *c, const wp_place_state *
     wp_metric_set(m->models, (double)wp_place_state_model_count(s));
     wp_metric_counter_set(m->replies_dropped, replies_dropped);
     wp_metric_counter_set(m->disconnects, api_disconnects);
+    wp_metric_counter_set(m->peer_refused, st.peer.refused);
 }
 
 void wp_pmetrics_free(wp_pmetrics *m)

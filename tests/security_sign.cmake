@@ -4,3 +4,8 @@ if(TARGET wp_consensus AND TARGET wp_auth)
   wp_add_test(NAME test_raft_peer_auth SOURCES integration/test_raft_peer_auth.c
               LIBS wp_consensus wp_auth LABELS integration TIMEOUT 90)
 endif()
+if(TARGET wp-placement AND TARGET wp_placement_client AND TARGET wp_auth)
+  wp_add_test(NAME test_placement_keys SOURCES integration/test_placement_keys.c
+              LIBS wp_placement_client wp_auth LABELS integration TIMEOUT 90)
+  add_dependencies(test_placement_keys wp-placement)
+endif()
