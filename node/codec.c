@@ -9,15 +9,28 @@
  * given to msgpack_unpack_next, whose allocation is then bounded by a small
  * multiple of len (which is itself capped at WP_FRAME_MAX_BYTES).
  *
- * The frame, version 1 (every field always present, positional):
+ * The frame, version 2 (every field always present, positional):
  *   [ version:uint, type:uint, seq:uint, from_id:str, from_addr:str,
  *     target_id:str, target_addr:str, updates:[record...] ]
- *   record = [ id:str, city:str, addr:str, incarnation:uint, status:uint,
- *              status_from:str, cap_version:uint, gpus:uint,
+ *   record = [ owned:bin, sig:bin, status:uint, incarnation:uint,
+ *              status_from:str ]
+ *   owned  = msgpack bytes, as the member itself encoded them, of
+ *            [ id:str, city:str, addr:str, incarnation:uint, status:uint
+ *              (alive or left), cap_version:uint, gpus:uint,
  *              gpu_mem_free_bytes:uint, queue_depth:uint, draining:bool,
  *              warm:[str...] ]
+ *   sig    = 0 bytes (no keys) or the owner's 64-byte Ed25519 signature
+ *            over `owned`.
+ * Version 2 split the record (issue 14): `owned` is what only the member
+ * itself may say about itself, and travels verbatim, so its signature
+ * holds through any number of relays and covers every field in it (a field
+ * added to the capacity record goes into `owned`, so it is signed too);
+ * status, incarnation and status_from outside it are the sender's view: the
+ * owner's own word when status is alive or left (then they must equal
+ * owned's), an opinion (suspect, dead) about the member otherwise.
  * Unknown versions, types, statuses, wrong element types, oversize strings
- * and too many warm models are errors: the whole frame is dropped.
+ * and blobs, too many warm models, and an alive or left record that
+ * disagrees with its owned part are errors: the whole frame is dropped.
  */
 #include "node/node.h"
 #include "node/infer.h"
@@ -27,7 +40,8 @@
 #include <string.h>
 
 #define FRAME_FIELDS 8u
-#define RECORD_FIELDS 12u
+#define RECORD_FIELDS 5u
+#define OWNED_FIELDS 11u
 #define MAX_DEPTH 4
 
 /* ---------------------------------------------------------------- helpers */
@@ -50,8 +64,55 @@ static void pack_str(msgpack_packer *pk, const char *s)
     msgpack_pack_str_body(pk, s, n);
 }
 
+static void pack_owned(msgpack_packer *pk, const wp_gossip_member *m)
+{
+    msgpack_pack_array(pk, OWNED_FIELDS);
+    pack_str(pk, m->id);
+    pack_str(pk, m->city);
+    pack_str(pk, m->addr);
+    msgpack_pack_uint64(pk, m->incarnation);
+    msgpack_pack_uint32(pk, m->status == WP_MEMBER_LEFT ? WP_MEMBER_LEFT : WP_MEMBER_ALIVE);
+    msgpack_pack_uint64(pk, m->cap.version);
+    msgpack_pack_uint32(pk, m->cap.gpus);
+    msgpack_pack_uint64(pk, m->cap.gpu_mem_free_bytes);
+    msgpack_pack_uint32(pk, m->cap.queue_depth);
+    if (m->cap.draining)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+    uint32_t nw = m->cap.n_warm > WP_GOSSIP_MAX_WARM ? WP_GOSSIP_MAX_WARM : m->cap.n_warm;
+    msgpack_pack_array(pk, nw);
+    for (uint32_t w = 0; w < nw; w++)
+        pack_str(pk, m->cap.warm[w]);
+}
+
+int wp_gossip_owned_encode(const wp_gossip_member *m, uint8_t *out, size_t cap, size_t *len,
+                           wp_err *err)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    pack_owned(&pk, m);
+    int rv = WP_OK;
+    if (sb.size > cap || sb.size > WP_GOSSIP_OWNED_MAX)
+        rv = wp_errf(err, WP_ETOOBIG, "gossip: own record of %zu bytes", (size_t)sb.size);
+    else
+        memcpy(out, sb.data, sb.size);
+    *len = rv == WP_OK ? sb.size : 0;
+    msgpack_sbuffer_destroy(&sb);
+    return rv;
+}
+
 int wp_gossip_msg_encode(const wp_gossip_msg *msg, const wp_gossip_member *const *recs,
                          size_t n, uint8_t **out, size_t *out_len, wp_err *err)
+{
+    return wp_gossip_msg_encode_owned(msg, recs, NULL, n, out, out_len, err);
+}
+
+int wp_gossip_msg_encode_owned(const wp_gossip_msg *msg, const wp_gossip_member *const *recs,
+                               const wp_gossip_owned *const *owned, size_t n, uint8_t **out,
+                               size_t *out_len, wp_err *err)
 {
     *out = NULL;
     *out_len = 0;
@@ -72,25 +133,29 @@ int wp_gossip_msg_encode(const wp_gossip_msg *msg, const wp_gossip_member *const
     msgpack_pack_array(&pk, n);
     for (size_t i = 0; i < n; i++) {
         const wp_gossip_member *m = recs[i];
+        const wp_gossip_owned *o = owned ? owned[i] : NULL;
         msgpack_pack_array(&pk, RECORD_FIELDS);
-        pack_str(&pk, m->id);
-        pack_str(&pk, m->city);
-        pack_str(&pk, m->addr);
-        msgpack_pack_uint64(&pk, m->incarnation);
+        if (o && o->len) {
+            msgpack_pack_bin(&pk, o->len);
+            msgpack_pack_bin_body(&pk, o->bytes, o->len);
+        } else {
+            /* Unsigned: the owned part encoded here, nested as bytes. */
+            msgpack_sbuffer ob;
+            msgpack_sbuffer_init(&ob);
+            msgpack_packer opk;
+            msgpack_packer_init(&opk, &ob, msgpack_sbuffer_write);
+            pack_owned(&opk, m);
+            msgpack_pack_bin(&pk, ob.size);
+            msgpack_pack_bin_body(&pk, ob.data, ob.size);
+            msgpack_sbuffer_destroy(&ob);
+        }
+        bool signed_ = o && o->len && o->has_sig;
+        msgpack_pack_bin(&pk, signed_ ? WP_GOSSIP_SIG_BYTES : 0);
+        if (signed_)
+            msgpack_pack_bin_body(&pk, o->sig, WP_GOSSIP_SIG_BYTES);
         msgpack_pack_uint32(&pk, (uint32_t)m->status);
+        msgpack_pack_uint64(&pk, m->incarnation);
         pack_str(&pk, m->status_from);
-        msgpack_pack_uint64(&pk, m->cap.version);
-        msgpack_pack_uint32(&pk, m->cap.gpus);
-        msgpack_pack_uint64(&pk, m->cap.gpu_mem_free_bytes);
-        msgpack_pack_uint32(&pk, m->cap.queue_depth);
-        if (m->cap.draining)
-            msgpack_pack_true(&pk);
-        else
-            msgpack_pack_false(&pk);
-        uint32_t nw = m->cap.n_warm > WP_GOSSIP_MAX_WARM ? WP_GOSSIP_MAX_WARM : m->cap.n_warm;
-        msgpack_pack_array(&pk, nw);
-        for (uint32_t w = 0; w < nw; w++)
-            pack_str(&pk, m->cap.warm[w]);
     }
     if (sb.size > WP_FRAME_MAX_BYTES) {
         msgpack_sbuffer_destroy(&sb);
@@ -132,54 +197,105 @@ static int get_u64(const msgpack_object *o, uint64_t max, uint64_t *out, const c
     return WP_OK;
 }
 
-static int get_record(const msgpack_object *o, wp_gossip_member *m, wp_err *err)
+/* The owned part: bounded (checked before unpacking), then every field. */
+static int get_owned(msgpack_unpacked *up, const uint8_t *p, size_t len, wp_gossip_member *m,
+                     uint64_t *status, wp_err *err)
 {
     int rv;
     uint64_t v;
+    if ((rv = wp_msgpack_check(p, len, 2 * WP_GOSSIP_MAX_WARM, WP_MSG_MAX_STR, 2, err)))
+        return rv;
+    size_t off = 0;
+    if (msgpack_unpack_next(up, (const char *)p, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+        off != len)
+        return wp_errf(err, WP_EPARSE, "gossip: owned record does not unpack");
+    const msgpack_object *o = &up->data;
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != OWNED_FIELDS)
+        return wp_errf(err, WP_EPROTO, "gossip: owned record is not an array of %u",
+                       OWNED_FIELDS);
+    const msgpack_object *f = o->via.array.ptr;
+    if ((rv = get_str(&f[0], m->id, sizeof m->id, true, "record id", err)) ||
+        (rv = get_str(&f[1], m->city, sizeof m->city, false, "record city", err)) ||
+        (rv = get_str(&f[2], m->addr, sizeof m->addr, false, "record addr", err)) ||
+        (rv = get_u64(&f[3], UINT64_MAX, &m->incarnation, "incarnation", err)) ||
+        (rv = get_u64(&f[4], WP_MEMBER_LEFT, status, "owned status", err)))
+        return rv;
+    if (*status != WP_MEMBER_ALIVE && *status != WP_MEMBER_LEFT)
+        return wp_errf(err, WP_EPROTO, "gossip: owned status %llu (alive or left only)",
+                       (unsigned long long)*status);
+    if ((rv = get_u64(&f[5], UINT64_MAX, &m->cap.version, "cap version", err)))
+        return rv;
+    if ((rv = get_u64(&f[6], 1u << 20, &v, "gpus", err)))
+        return rv;
+    m->cap.gpus = (uint32_t)v;
+    if ((rv = get_u64(&f[7], UINT64_MAX, &m->cap.gpu_mem_free_bytes, "gpu_mem_free_bytes",
+                      err)))
+        return rv;
+    if ((rv = get_u64(&f[8], UINT32_MAX, &v, "queue_depth", err)))
+        return rv;
+    m->cap.queue_depth = (uint32_t)v;
+    if (f[9].type != MSGPACK_OBJECT_BOOLEAN)
+        return wp_errf(err, WP_EPROTO, "gossip: draining is not a boolean");
+    m->cap.draining = f[9].via.boolean;
+    if (f[10].type != MSGPACK_OBJECT_ARRAY)
+        return wp_errf(err, WP_EPROTO, "gossip: warm models is not an array");
+    if (f[10].via.array.size > WP_GOSSIP_MAX_WARM)
+        return wp_errf(err, WP_ETOOBIG, "gossip: %u warm models (cap %u)",
+                       f[10].via.array.size, WP_GOSSIP_MAX_WARM);
+    m->cap.n_warm = f[10].via.array.size;
+    for (uint32_t w = 0; w < m->cap.n_warm; w++)
+        if ((rv = get_str(&f[10].via.array.ptr[w], m->cap.warm[w], WP_NAME_MAX, true,
+                          "warm model", err)))
+            return rv;
+    return WP_OK;
+}
+
+/* One record: the owned bytes (kept as a pointer into the frame, which
+ * msgpack-c references for bin objects) and the sender's view. */
+static int get_record(const msgpack_object *o, msgpack_unpacked *up, wp_gossip_member *m,
+                      wp_gossip_owned *own, wp_err *err)
+{
+    int rv;
+    uint64_t v = 0, owned_status = 0;
     if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != RECORD_FIELDS)
         return wp_errf(err, WP_EPROTO, "gossip: record is not an array of %u", RECORD_FIELDS);
     const msgpack_object *f = o->via.array.ptr;
     memset(m, 0, sizeof *m);
-    if ((rv = get_str(&f[0], m->id, sizeof m->id, true, "record id", err)) ||
-        (rv = get_str(&f[1], m->city, sizeof m->city, false, "record city", err)) ||
-        (rv = get_str(&f[2], m->addr, sizeof m->addr, false, "record addr", err)) ||
-        (rv = get_u64(&f[3], UINT64_MAX, &m->incarnation, "incarnation", err)))
+    memset(own, 0, sizeof *own);
+    if (f[0].type != MSGPACK_OBJECT_BIN || f[0].via.bin.size == 0 ||
+        f[0].via.bin.size > WP_GOSSIP_OWNED_MAX)
+        return wp_errf(err, WP_EPROTO, "gossip: owned record is not 1..%u bytes",
+                       WP_GOSSIP_OWNED_MAX);
+    if (f[1].type != MSGPACK_OBJECT_BIN ||
+        (f[1].via.bin.size != 0 && f[1].via.bin.size != WP_GOSSIP_SIG_BYTES))
+        return wp_errf(err, WP_EPROTO, "gossip: signature is not 0 or %u bytes",
+                       WP_GOSSIP_SIG_BYTES);
+    own->bytes = (const uint8_t *)f[0].via.bin.ptr;
+    own->len = f[0].via.bin.size;
+    own->has_sig = f[1].via.bin.size == WP_GOSSIP_SIG_BYTES;
+    if (own->has_sig)
+        memcpy(own->sig, f[1].via.bin.ptr, WP_GOSSIP_SIG_BYTES);
+    if ((rv = get_owned(up, own->bytes, own->len, m, &owned_status, err)))
         return rv;
-    if ((rv = get_u64(&f[4], WP_MEMBER_LEFT, &v, "status", err)))
+    uint64_t owned_inc = m->incarnation;
+    own->incarnation = owned_inc;
+    own->left = owned_status == WP_MEMBER_LEFT;
+    if ((rv = get_u64(&f[2], WP_MEMBER_LEFT, &v, "status", err)) ||
+        (rv = get_u64(&f[3], UINT64_MAX, &m->incarnation, "incarnation", err)) ||
+        (rv = get_str(&f[4], m->status_from, sizeof m->status_from, false, "status_from", err)))
         return rv;
     m->status = (wp_member_status)v;
-    if ((rv = get_str(&f[5], m->status_from, sizeof m->status_from, false, "status_from",
-                      err)) ||
-        (rv = get_u64(&f[6], UINT64_MAX, &m->cap.version, "cap version", err)))
-        return rv;
-    if ((rv = get_u64(&f[7], 1u << 20, &v, "gpus", err)))
-        return rv;
-    m->cap.gpus = (uint32_t)v;
-    if ((rv = get_u64(&f[8], UINT64_MAX, &m->cap.gpu_mem_free_bytes, "gpu_mem_free_bytes",
-                      err)))
-        return rv;
-    if ((rv = get_u64(&f[9], UINT32_MAX, &v, "queue_depth", err)))
-        return rv;
-    m->cap.queue_depth = (uint32_t)v;
-    if (f[10].type != MSGPACK_OBJECT_BOOLEAN)
-        return wp_errf(err, WP_EPROTO, "gossip: draining is not a boolean");
-    m->cap.draining = f[10].via.boolean;
-    if (f[11].type != MSGPACK_OBJECT_ARRAY)
-        return wp_errf(err, WP_EPROTO, "gossip: warm models is not an array");
-    if (f[11].via.array.size > WP_GOSSIP_MAX_WARM)
-        return wp_errf(err, WP_ETOOBIG, "gossip: %u warm models (cap %u)",
-                       f[11].via.array.size, WP_GOSSIP_MAX_WARM);
-    m->cap.n_warm = f[11].via.array.size;
-    for (uint32_t w = 0; w < m->cap.n_warm; w++)
-        if ((rv = get_str(&f[11].via.array.ptr[w], m->cap.warm[w], WP_NAME_MAX, true,
-                          "warm model", err)))
-            return rv;
+    if ((v == WP_MEMBER_ALIVE || v == WP_MEMBER_LEFT) &&
+        (v != owned_status || m->incarnation != owned_inc))
+        return wp_errf(err, WP_EPROTO, "gossip: %s record of %s disagrees with its own part",
+                       wp_member_status_name(m->status), m->id);
     return WP_OK;
 }
 
 void wp_gossip_msg_clear(wp_gossip_msg *msg)
 {
     free(msg->updates);
+    free(msg->owned);
     memset(msg, 0, sizeof *msg);
 }
 
@@ -234,14 +350,19 @@ int wp_gossip_msg_decode(const uint8_t *buf, size_t len, wp_gossip_msg *msg, wp_
     size_t n = f[7].via.array.size; /* <= WP_MSG_MAX_ARRAY, checked above */
     if (n) {
         msg->updates = calloc(n, sizeof *msg->updates);
-        if (!msg->updates) {
+        msg->owned = calloc(n, sizeof *msg->owned);
+        if (!msg->updates || !msg->owned) {
             rv = wp_errf(err, WP_ENOMEM, "gossip: %zu records", n);
             goto out;
         }
-        for (size_t i = 0; i < n; i++) {
-            if ((rv = get_record(&f[7].via.array.ptr[i], &msg->updates[i], err)))
-                goto out;
-        }
+        msgpack_unpacked inner;
+        msgpack_unpacked_init(&inner);
+        for (size_t i = 0; i < n && rv == WP_OK; i++)
+            rv = get_record(&f[7].via.array.ptr[i], &inner, &msg->updates[i], &msg->owned[i],
+                            err);
+        msgpack_unpacked_destroy(&inner);
+        if (rv)
+            goto out;
     }
     msg->n_updates = n;
     rv = WP_OK;

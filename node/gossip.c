@@ -300,6 +300,14 @@ int wp_gossip_new(const wp_gossip_config *cfg, const wp_gossip_self *self, uint6
         g->hooks = *hooks;
         g->has_hooks = true;
     }
+    if (self->auth) {
+        if (!self->auth->sign || !self->auth->verify) {
+            free(g);
+            return wp_errf(err, WP_EINVAL, "gossip: auth needs sign and verify");
+        }
+        g->auth = *self->auth;
+        g->has_auth = true;
+    }
     if (wp_gossip__grow(g)) {
         wp_gossip_free(g);
         return wp_errf(err, WP_ENOMEM, "gossip: out of memory");
@@ -317,6 +325,7 @@ int wp_gossip_new(const wp_gossip_config *cfg, const wp_gossip_self *self, uint6
     if (me.cap.n_warm > WP_GOSSIP_MAX_WARM)
         me.cap.n_warm = WP_GOSSIP_MAX_WARM;
     wp_gossip__add_member(g, &me);
+    wp_gossip__reseal_self(g);
     g->seq_next = wp_rng_u64(rng) >> 16;
     g->susp_next_ns = UINT64_MAX;
     g->force_idx = -1;
@@ -336,6 +345,8 @@ void wp_gossip_free(wp_gossip *g)
         return;
     wp_gossip_outbox_clear(g);
     free(g->out);
+    for (size_t i = 0; i < g->n; i++)
+        free(g->mem[i].owned);
     free(g->mem);
     free(g->slots);
     free(g->scratch);
@@ -415,6 +426,7 @@ void wp_gossip_set_capacity(wp_gossip *g, uint64_t now_ns, const wp_gossip_capac
     if (g->mem[0].m.cap.n_warm > WP_GOSSIP_MAX_WARM)
         g->mem[0].m.cap.n_warm = WP_GOSSIP_MAX_WARM;
     g->mem[0].m.cap.version = wp_gossip__inc_sat(v);
+    wp_gossip__reseal_self(g);
     wp_gossip__queue_bcast(g, 0);
 }
 
@@ -426,6 +438,7 @@ void wp_gossip_leave(wp_gossip *g, uint64_t now_ns)
     member *self = &g->mem[0];
     self->m.status = WP_MEMBER_LEFT;
     snprintf(self->m.status_from, sizeof self->m.status_from, "%s", self->m.id);
+    wp_gossip__reseal_self(g);
     size_t k = wp_gossip__pick_random(g, now_ns, 2 * (size_t)g->cfg.gossip_fanout, -1, false);
     size_t targets[128];
     if (k > WP_ARRAY_LEN(targets))

@@ -48,7 +48,19 @@ typedef struct member {
     uint32_t transmits;
     uint64_t bcast_seq;
     size_t bq_pos; /* index in the broadcast queue while bcast */
+    /* The newest owner part held (codec.c), relayed verbatim; with keys,
+     * only ever one whose signature was checked. */
+    uint8_t *owned;            /* malloc'd, owned_cap bytes; freed when reaped */
+    uint16_t owned_len;        /* 0: none held */
+    uint16_t owned_cap;
+    bool has_sig;
+    bool owned_left;
+    uint64_t owned_inc, owned_ver;
+    uint8_t sig[WP_GOSSIP_SIG_BYTES];
 } member;
+
+/* Copies an owner part into x (growing its buffer): false when out of memory. */
+bool wp_gossip__owned_set(member *x, const uint8_t *bytes, size_t len);
 
 typedef struct relay {
     bool used;
@@ -66,6 +78,10 @@ struct wp_gossip {
     bool has_log;
     wp_gossip_hooks hooks;
     bool has_hooks;
+    wp_gossip_auth auth;
+    bool has_auth;
+    uint64_t forged_log_ns;  /* last "refused forged record" log line */
+    uint64_t forged_unlogged;
 
     member *mem;
     size_t n, cap;
@@ -131,7 +147,24 @@ void wp_gossip__send_frame(wp_gossip *g, uint64_t now, const char *to_addr, cons
 size_t wp_gossip__pick_random(wp_gossip *g, uint64_t now, size_t k, int skip,
                               bool allow_recent_dead);
 int wp_gossip__add_member(wp_gossip *g, const wp_gossip_member *r);
+/* own: the record's owner part as received (NULL for this core's own
+ * opinions); kept when newer than the one held. */
 void wp_gossip__merge_record(wp_gossip *g, uint64_t now, const wp_gossip_member *r_in,
-                             bool from_push_pull, const char *sender);
+                             const wp_gossip_owned *own, bool from_push_pull,
+                             const char *sender);
+/* Re-encodes (and with keys re-signs) this member's owner part after a
+ * change to its incarnation, status or capacity. */
+void wp_gossip__reseal_self(wp_gossip *g);
+
+/* gossip_sign.c */
+/* Keys in use: checks one received record against its owner's signature
+ * and the member's held state; may rewrite *r into an opinion only (an
+ * owner part older than the one held is not checked and not used). false:
+ * refused (counted, logged at most once a second). */
+bool wp_gossip__admit(wp_gossip *g, uint64_t now, wp_gossip_member *r,
+                      const wp_gossip_owned *own, const char *sender);
+/* (incarnation, left, version) of an owner part, compared. */
+int wp_gossip__owned_cmp(uint64_t inc_a, bool left_a, uint64_t ver_a, uint64_t inc_b,
+                         bool left_b, uint64_t ver_b);
 
 #endif /* WP_GOSSIP_INT_H */

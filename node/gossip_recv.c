@@ -26,6 +26,15 @@ static relay *relay_alloc(wp_gossip *g)
     return oldest;
 }
 
+/* Every record of a frame, each admitted first (gossip_sign.c). */
+static void merge_all(wp_gossip *g, uint64_t now_ns, wp_gossip_msg *msg, bool pp)
+{
+    for (size_t i = 0; i < msg->n_updates; i++)
+        if (wp_gossip__admit(g, now_ns, &msg->updates[i], &msg->owned[i], msg->from_id))
+            wp_gossip__merge_record(g, now_ns, &msg->updates[i], &msg->owned[i], pp,
+                                    msg->from_id);
+}
+
 int wp_gossip_receive(wp_gossip *g, uint64_t now_ns, const uint8_t *buf, size_t len)
 {
     wp_gossip_msg msg;
@@ -41,15 +50,13 @@ int wp_gossip_receive(wp_gossip *g, uint64_t now_ns, const uint8_t *buf, size_t 
     if (strcmp(msg.from_id, g->mem[0].m.id) == 0) {
         /* Our own id from elsewhere: a stale life of ours, or a duplicate. */
         bool pp = msg.type == WP_GMSG_PUSH_PULL || msg.type == WP_GMSG_PUSH_PULL_RESP;
-        for (size_t i = 0; i < msg.n_updates; i++)
-            wp_gossip__merge_record(g, now_ns, &msg.updates[i], pp, msg.from_id);
+        merge_all(g, now_ns, &msg, pp);
         wp_gossip_msg_clear(&msg);
         return WP_OK;
     }
     bool pp = msg.type == WP_GMSG_PUSH_PULL || msg.type == WP_GMSG_PUSH_PULL_RESP;
     g->stale_about_me = false;
-    for (size_t i = 0; i < msg.n_updates; i++)
-        wp_gossip__merge_record(g, now_ns, &msg.updates[i], pp, msg.from_id);
+    merge_all(g, now_ns, &msg, pp);
     /* The sender holds an old rumour about us that we refuted already:
      * correct it directly (our record rides on the ack, or goes alone). */
     bool correct_sender = g->stale_about_me && !g->leaving && msg.from_addr[0];

@@ -304,7 +304,8 @@ int wp_gossip_sim_run(const wp_gossip_sim_config *cfg, wp_gossip_sim_result *res
                                .city = cfg->cities ? cfg->cities[i] : "SIM",
                                .addr = s.addr[i],
                                .incarnation = 1,
-                               .cap = &cap};
+                               .cap = &cap,
+                               .auth = cfg->auth_of ? cfg->auth_of(cfg->auth_ctx, i) : NULL};
         uint64_t start = (uint64_t)i * 5 * WP_NS_PER_MS;
         rv = wp_gossip_new(&cfg->gossip, &self, start, &s.node_rng[i], NULL, &hooks, &s.g[i], err);
         if (rv)

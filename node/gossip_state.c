@@ -76,9 +76,13 @@ void wp_gossip__notify(wp_gossip *g, uint64_t now, size_t idx, wp_member_status 
                 (unsigned long long)g->mem[idx].m.incarnation);
 }
 
-static size_t record_estimate(const wp_gossip_member *m)
+static size_t record_estimate(const member *x)
 {
-    size_t s = 64 + strlen(m->id) + strlen(m->city) + strlen(m->addr) + strlen(m->status_from);
+    const wp_gossip_member *m = &x->m;
+    size_t s = 24 + strlen(m->status_from) + (x->has_sig ? WP_GOSSIP_SIG_BYTES : 0);
+    if (x->owned_len)
+        return s + 3 + x->owned_len;
+    s += 64 + strlen(m->id) + strlen(m->city) + strlen(m->addr);
     for (uint32_t w = 0; w < m->cap.n_warm && w < WP_GOSSIP_MAX_WARM; w++)
         s += strlen(m->cap.warm[w]) + 2;
     return s;
@@ -93,6 +97,28 @@ static int cmp_cand(const void *a, const void *b)
     if (x->bcast_seq != y->bcast_seq)
         return x->bcast_seq > y->bcast_seq ? -1 : 1;
     return 0;
+}
+
+/* The owner part held for the member behind m, or NULL where the view
+ * says alive/left at another incarnation than it does (the codec then
+ * encodes one from the view, unsigned; receivers with keys refuse that
+ * record, and no frame carries a record the codec would reject). */
+static const wp_gossip_owned *owned_of(const wp_gossip_member *m, wp_gossip_owned *out)
+{
+    const member *x = (const member *)(const void *)((const char *)m - offsetof(member, m));
+    if (!x->owned_len)
+        return NULL;
+    bool word = m->status == WP_MEMBER_ALIVE || m->status == WP_MEMBER_LEFT;
+    if (word && (x->owned_inc != m->incarnation ||
+                 x->owned_left != (m->status == WP_MEMBER_LEFT)))
+        return NULL;
+    out->bytes = x->owned;
+    out->len = x->owned_len;
+    out->has_sig = x->has_sig;
+    memcpy(out->sig, x->sig, sizeof out->sig);
+    out->incarnation = x->owned_inc;
+    out->left = x->owned_left;
+    return out;
 }
 
 /* Encodes and queues one frame. Piggybacks pending broadcasts within the
@@ -160,7 +186,7 @@ void wp_gossip__send_frame(wp_gossip *g, uint64_t now, const char *to_addr, cons
             member *x = &g->mem[g->cands[k].idx];
             if ((int)g->cands[k].idx == g->force_idx)
                 continue; /* already in */
-            size_t est = record_estimate(&x->m);
+            size_t est = record_estimate(x);
             if (used + est > budget)
                 continue;
             used += est;
@@ -171,9 +197,27 @@ void wp_gossip__send_frame(wp_gossip *g, uint64_t now, const char *to_addr, cons
     }
     if (type == WP_GMSG_GOSSIP && nrec == 0)
         return;
+    /* Each record's owner part as held, relayed verbatim. */
+    wp_gossip_owned own_small[WP_ARRAY_LEN(recs_small)];
+    const wp_gossip_owned *optr_small[WP_ARRAY_LEN(recs_small)];
+    wp_gossip_owned *own = own_small;
+    const wp_gossip_owned **optr = optr_small;
+    if (nrec > WP_ARRAY_LEN(recs_small)) {
+        own = malloc(nrec * sizeof *own);
+        optr = malloc(nrec * sizeof *optr);
+    }
     wp_gossip_out *o = &g->out[g->n_out];
     wp_err err;
-    int rv = wp_gossip_msg_encode(&msg, recs, nrec, &o->data, &o->len, &err);
+    int rv = WP_ENOMEM;
+    if (own && optr) {
+        for (size_t i = 0; i < nrec; i++)
+            optr[i] = owned_of(recs[i], &own[i]);
+        rv = wp_gossip_msg_encode_owned(&msg, recs, optr, nrec, &o->data, &o->len, &err);
+    }
+    if (own != own_small)
+        free(own);
+    if (optr != optr_small)
+        free(optr);
     if (recs != recs_small)
         free(recs);
     if (rv)
@@ -294,6 +338,7 @@ static void refute(wp_gossip *g, uint64_t now, uint64_t their_inc)
         self->m.incarnation = wp_gossip__inc_sat(their_inc);
     self->m.status = WP_MEMBER_ALIVE;
     self->m.status_from[0] = '\0';
+    wp_gossip__reseal_self(g);
     g->st.refutations++;
     wp_gossip__awareness_delta(g, 1);
     wp_gossip__queue_bcast(g, 0);
@@ -317,8 +362,27 @@ int wp_gossip__add_member(wp_gossip *g, const wp_gossip_member *r)
     return (int)idx;
 }
 
+/* Holds own as x's owner part if it is newer than the one held. */
+static void keep_owned(member *x, const wp_gossip_owned *own, uint64_t cap_version)
+{
+    if (!own || !own->len)
+        return;
+    if (x->owned_len && wp_gossip__owned_cmp(own->incarnation, own->left, cap_version,
+                                             x->owned_inc, x->owned_left, x->owned_ver) <= 0)
+        return;
+    if (!wp_gossip__owned_set(x, own->bytes, own->len))
+        return;
+    x->has_sig = own->has_sig;
+    if (own->has_sig)
+        memcpy(x->sig, own->sig, sizeof x->sig);
+    x->owned_inc = own->incarnation;
+    x->owned_left = own->left;
+    x->owned_ver = cap_version;
+}
+
 void wp_gossip__merge_record(wp_gossip *g, uint64_t now, const wp_gossip_member *r_in,
-                             bool from_push_pull, const char *sender)
+                             const wp_gossip_owned *own, bool from_push_pull,
+                             const char *sender)
 {
     wp_gossip_member r = *r_in;
     if (r.cap.n_warm > WP_GOSSIP_MAX_WARM)
@@ -359,6 +423,7 @@ void wp_gossip__merge_record(wp_gossip *g, uint64_t now, const wp_gossip_member 
         idx = wp_gossip__add_member(g, &r);
         if (idx < 0)
             return;
+        keep_owned(&g->mem[idx], own, r.cap.version);
         wp_gossip__queue_bcast(g, (size_t)idx);
         wp_gossip__notify(g, now, (size_t)idx, WP_MEMBER_ALIVE, true, false);
         return;
@@ -368,6 +433,9 @@ void wp_gossip__merge_record(wp_gossip *g, uint64_t now, const wp_gossip_member 
         g->st.records_refused++;
         return;
     }
+    if ((r.status == WP_MEMBER_ALIVE && r.incarnation > x->m.incarnation) ||
+        !wp_gossip__jump_over(x->m.cap.version, r.cap.version, WP_GOSSIP_CAP_JUMP_MAX))
+        keep_owned(x, own, r.cap.version);
     bool changed = false;
     if (r.status == WP_MEMBER_ALIVE && r.incarnation > x->m.incarnation) {
         x->m.cap = r.cap; /* the member's own record of a newer life */

@@ -15,8 +15,10 @@ static void shuffle_and_reap(wp_gossip *g, uint64_t now)
         member *x = &g->mem[i];
         bool gone = x->m.status >= WP_MEMBER_DEAD &&
                     now - x->m.status_change_ns >= g->cfg.gossip_to_dead_ns;
-        if (gone)
+        if (gone) {
+            free(x->owned);
             continue;
+        }
         if (w != i)
             g->mem[w] = *x;
         w++;
@@ -110,7 +112,7 @@ static void probe_failed(wp_gossip *g, uint64_t now)
     snprintf(r.status_from, sizeof r.status_from, "%s", g->mem[0].m.id);
     if (x->m.status == WP_MEMBER_ALIVE)
         g->st.suspicions++;
-    wp_gossip__merge_record(g, now, &r, false, g->mem[0].m.id);
+    wp_gossip__merge_record(g, now, &r, NULL, false, g->mem[0].m.id);
 }
 
 static void gossip_round(wp_gossip *g, uint64_t now)

@@ -32,7 +32,9 @@
 #define WP_GOSSIP_MAX_WARM 16u      /* warm model names per member */
 #define WP_GOSSIP_MAX_MEMBERS 4096u /* members in one view (= WP_MSG_MAX_ARRAY) */
 #define WP_GOSSIP_PACKET_BYTES 1400u /* budget of a ping/ack/gossip frame, as memberlist's UDP */
-#define WP_GOSSIP_WIRE_VERSION 1u
+#define WP_GOSSIP_WIRE_VERSION 2u
+#define WP_GOSSIP_OWNED_MAX 2048u /* a member's own encoding of its record (codec.c) */
+#define WP_GOSSIP_SIG_BYTES 64u
 
 /* ---------------------------------------------------------------- config */
 
@@ -102,8 +104,20 @@ typedef enum wp_gossip_msg_type {
     WP_GMSG_PUSH_PULL_RESP = 7,
 } wp_gossip_msg_type;
 
-/* A decoded frame. `updates` is heap memory owned by the message
- * (wp_gossip_msg_clear frees it). */
+/* A record's owner part as its owner encoded and signed it (codec.c): the
+ * bytes travel verbatim from the owner through every relay. In a decoded
+ * message, `bytes` points into the decoded buffer (valid while it is). */
+typedef struct wp_gossip_owned {
+    const uint8_t *bytes;
+    size_t len;                /* 1..WP_GOSSIP_OWNED_MAX */
+    bool has_sig;              /* false: unsigned (a cluster without keys) */
+    uint8_t sig[WP_GOSSIP_SIG_BYTES];
+    uint64_t incarnation;      /* decoded: what `bytes` say (the record's own */
+    bool left;                 /* incarnation and status may be an opinion) */
+} wp_gossip_owned;
+
+/* A decoded frame. `updates` and `owned` (one per update) are heap memory
+ * owned by the message (wp_gossip_msg_clear frees them). */
 typedef struct wp_gossip_msg {
     uint32_t type;
     uint64_t seq;
@@ -113,6 +127,7 @@ typedef struct wp_gossip_msg {
     char target_addr[WP_GOSSIP_ADDR_MAX];
     size_t n_updates;
     wp_gossip_member *updates;
+    wp_gossip_owned *owned;
 } wp_gossip_msg;
 
 /* Encodes msg (header + the n records in `recs`, which override
@@ -120,6 +135,15 @@ typedef struct wp_gossip_msg {
  * caller frees). WP_ETOOBIG if it would exceed WP_FRAME_MAX_BYTES. */
 int wp_gossip_msg_encode(const wp_gossip_msg *msg, const wp_gossip_member *const *recs,
                          size_t n, uint8_t **out, size_t *out_len, wp_err *err);
+/* The same, with each record's owner part given as its owner encoded and
+ * signed it (owned[i] NULL or empty: encoded here from recs[i], unsigned). */
+int wp_gossip_msg_encode_owned(const wp_gossip_msg *msg, const wp_gossip_member *const *recs,
+                               const wp_gossip_owned *const *owned, size_t n, uint8_t **out,
+                               size_t *out_len, wp_err *err);
+/* A member's owner part of its own record (id, city, addr, incarnation,
+ * ALIVE or LEFT, capacity), into out (cap bytes): what it signs. */
+int wp_gossip_owned_encode(const wp_gossip_member *m, uint8_t *out, size_t cap, size_t *len,
+                           wp_err *err);
 /* Decodes one frame. Size cap, declared counts (arrays, maps, strings,
  * nesting) and exact length are checked on the raw bytes BEFORE msgpack-c
  * unpacks anything; then every field is type- and range-checked. On error
@@ -142,12 +166,27 @@ typedef struct wp_gossip_hooks {
     void *ctx;
 } wp_gossip_hooks;
 
+/* Record signatures (gossip.c's essay, "Signed records"). The core never
+ * touches a key: it asks these callbacks. */
+typedef struct wp_gossip_auth {
+    /* Signs msg with this member's key: 0 on success. */
+    int (*sign)(void *ctx, const uint8_t *msg, size_t len, uint8_t sig[WP_GOSSIP_SIG_BYTES]);
+    /* True only if sig is member `id`'s signature over msg (its node key). */
+    bool (*verify)(void *ctx, const char *id, const uint8_t *msg, size_t len,
+                   const uint8_t sig[WP_GOSSIP_SIG_BYTES]);
+    void *ctx;
+} wp_gossip_auth;
+
 typedef struct wp_gossip_self {
     const char *id;     /* unique, 1..WP_NAME_MAX-1 bytes */
     const char *city;   /* city code */
     const char *addr;   /* where others send to this member */
     uint64_t incarnation; /* start value; the daemon persists it across restarts */
     const wp_gossip_capacity *cap; /* initial capacity (version taken as given) */
+    /* Keys in use: own record signed, every record received must carry its
+     * owner's valid signature (copied; ctx must outlive the core). NULL:
+     * records unsigned and taken unsigned (the forgery bounds still hold). */
+    const wp_gossip_auth *auth;
 } wp_gossip_self;
 
 typedef struct wp_gossip_out {
@@ -168,6 +207,9 @@ typedef struct wp_gossip_stats {
     uint64_t deaths_declared; /* suspicion timers that expired here */
     uint64_t refutations;     /* times this member refuted a rumour about itself */
     uint64_t records_refused; /* records with an absurd incarnation or version jump */
+    uint64_t records_forged;  /* keys in use: unsigned, badly signed, or an opinion
+                               * claiming an incarnation its owner never signed */
+    uint64_t sigs_verified;   /* signature checks run (cached ones not counted) */
     uint64_t push_pulls;
     uint32_t awareness;       /* Lifeguard local health score, 0 = healthy */
 } wp_gossip_stats;
@@ -224,6 +266,9 @@ typedef struct wp_gossip_sim_config {
     double duration_s;         /* whole run, warm-up included (>= 120) */
     double converge_limit_s;   /* a capacity trial open longer is unconverged (0: 30 s) */
     uint32_t trials;           /* capacity-change trials */
+    /* Optional: member i's record signatures (NULL: no keys). */
+    const wp_gossip_auth *(*auth_of)(void *ctx, size_t i);
+    void *auth_ctx;
 } wp_gossip_sim_config;
 
 typedef struct wp_gossip_sim_result {

@@ -169,18 +169,55 @@ static void test_huge_declared_counts(void **state)
     free(big);
 }
 
-/* Builds a frame with one field replaced by a value of the wrong type. */
+/* Builds a frame (wire version 2) with one field replaced by a value of
+ * the wrong type, or an inconsistency; which == 17 is a valid frame. */
+#define BAD_VARIANTS 17
 static size_t build_bad(uint8_t *out, size_t cap, int which)
 {
+    /* The owned part first: its own msgpack bytes. */
+    msgpack_sbuffer ob;
+    msgpack_sbuffer_init(&ob);
+    msgpack_packer opk;
+    msgpack_packer_init(&opk, &ob, msgpack_sbuffer_write);
+    msgpack_pack_array(&opk, which == 7 ? 10 : 11);
+    msgpack_pack_str_with_body(&opk, "m", 1);
+    msgpack_pack_str_with_body(&opk, "FRA", 3);
+    msgpack_pack_str_with_body(&opk, "a", 1);
+    msgpack_pack_uint64(&opk, 1);
+    msgpack_pack_uint32(&opk, which == 16 ? WP_MEMBER_SUSPECT : WP_MEMBER_ALIVE);
+    msgpack_pack_uint64(&opk, 1);
+    msgpack_pack_uint32(&opk, 1);
+    if (which == 9)
+        msgpack_pack_double(&opk, 1.5);
+    else
+        msgpack_pack_uint64(&opk, 1);
+    msgpack_pack_uint32(&opk, 0);
+    if (which == 10)
+        msgpack_pack_uint32(&opk, 1); /* draining not a bool */
+    else
+        msgpack_pack_true(&opk);
+    if (which == 11) {
+        msgpack_pack_array(&opk, WP_GOSSIP_MAX_WARM + 1);
+        for (unsigned i = 0; i < WP_GOSSIP_MAX_WARM + 1; i++)
+            msgpack_pack_str_with_body(&opk, "w", 1);
+    } else if (which == 12) {
+        msgpack_pack_array(&opk, 1);
+        char longname[WP_NAME_MAX + 8];
+        memset(longname, 'x', sizeof longname);
+        msgpack_pack_str_with_body(&opk, longname, sizeof longname);
+    } else if (which != 7) {
+        msgpack_pack_array(&opk, 0);
+    }
+
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     msgpack_pack_array(&pk, 8);
     if (which == 0)
-        msgpack_pack_str_with_body(&pk, "1", 1);
+        msgpack_pack_str_with_body(&pk, "2", 1);
     else
-        msgpack_pack_uint32(&pk, which == 1 ? 99 : 1); /* 1: unknown version */
+        msgpack_pack_uint32(&pk, which == 1 ? 99 : WP_GOSSIP_WIRE_VERSION); /* 1: unknown version */
     if (which == 2)
         msgpack_pack_int32(&pk, -1);
     else
@@ -197,40 +234,21 @@ static size_t build_bad(uint8_t *out, size_t cap, int which)
         msgpack_pack_map(&pk, 0); /* updates not an array */
     } else {
         msgpack_pack_array(&pk, 1);
-        msgpack_pack_array(&pk, which == 7 ? 11 : 12);
-        msgpack_pack_str_with_body(&pk, "m", 1);
-        msgpack_pack_str_with_body(&pk, "FRA", 3);
-        msgpack_pack_str_with_body(&pk, "a", 1);
-        msgpack_pack_uint64(&pk, 1);
-        msgpack_pack_uint32(&pk, which == 8 ? 9 : 0); /* 8: unknown status */
-        msgpack_pack_str_with_body(&pk, "", 0);
-        msgpack_pack_uint64(&pk, 1);
-        msgpack_pack_uint32(&pk, 1);
-        if (which == 9)
-            msgpack_pack_double(&pk, 1.5);
-        else
-            msgpack_pack_uint64(&pk, 1);
-        msgpack_pack_uint32(&pk, 0);
-        if (which == 10)
-            msgpack_pack_uint32(&pk, 1); /* draining not a bool */
-        else
-            msgpack_pack_true(&pk);
-        if (which == 11) {
-            msgpack_pack_array(&pk, WP_GOSSIP_MAX_WARM + 1);
-            for (unsigned i = 0; i < WP_GOSSIP_MAX_WARM + 1; i++)
-                msgpack_pack_str_with_body(&pk, "w", 1);
-        } else if (which == 12) {
-            msgpack_pack_array(&pk, 1);
-            char longname[WP_NAME_MAX + 8];
-            memset(longname, 'x', sizeof longname);
-            msgpack_pack_str_with_body(&pk, longname, sizeof longname);
-        } else if (which != 7) {
-            msgpack_pack_array(&pk, 0);
+        msgpack_pack_array(&pk, 5);
+        msgpack_pack_bin_with_body(&pk, ob.data, ob.size);
+        if (which == 14) {
+            msgpack_pack_bin_with_body(&pk, "short", 5); /* 14: not 0 or 64 bytes */
+        } else {
+            msgpack_pack_bin(&pk, 0);
         }
+        msgpack_pack_uint32(&pk, which == 8 ? 9 : 0); /* 8: unknown status */
+        msgpack_pack_uint64(&pk, which == 15 ? 7 : 1); /* 15: alive at another incarnation */
+        msgpack_pack_str_with_body(&pk, "", 0);
     }
     size_t n = sb.size < cap ? sb.size : cap;
     memcpy(out, sb.data, n);
     msgpack_sbuffer_destroy(&sb);
+    msgpack_sbuffer_destroy(&ob);
     return n;
 }
 
@@ -240,12 +258,15 @@ static void test_wrong_types(void **state)
     uint8_t buf[2048];
     wp_gossip_msg m;
     wp_err err;
-    /* which == 13 is the control: the same builder gives a valid frame. */
-    size_t n = build_bad(buf, sizeof buf, 13);
+    /* The control: the same builder gives a valid frame. */
+    size_t n = build_bad(buf, sizeof buf, BAD_VARIANTS);
     assert_int_equal(wp_gossip_msg_decode(buf, n, &m, &err), WP_OK);
     assert_int_equal(m.n_updates, 1);
+    assert_false(m.owned[0].has_sig);
     wp_gossip_msg_clear(&m);
-    for (int which = 0; which <= 12; which++) {
+    for (int which = 0; which < BAD_VARIANTS; which++) {
+        if (which == 13)
+            continue; /* (retired variant number) */
         n = build_bad(buf, sizeof buf, which);
         int rv = wp_gossip_msg_decode(buf, n, &m, &err);
         if (rv == WP_OK)
