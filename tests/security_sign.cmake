@@ -9,3 +9,7 @@ if(TARGET wp-placement AND TARGET wp_placement_client AND TARGET wp_auth)
               LIBS wp_placement_client wp_auth LABELS integration TIMEOUT 90)
   add_dependencies(test_placement_keys wp-placement)
 endif()
+if(TARGET wp_gossip AND TARGET wp_auth)
+  wp_add_test(NAME test_gossip_sign SOURCES unit/test_gossip_sign.c
+              LIBS wp_gossip wp_auth LABELS unit)
+endif()
