@@ -90,7 +90,7 @@ static bool refuse(wp_gossip *g, uint64_t now, const wp_gossip_member *r, const 
         return false;
     }
     WP_CORE_LOG(g->has_log ? &g->log : NULL, WP_LOG_WARN, now,
-                "%s: refused a %s record about %s from %s: %s (%llu more not logged)",
+                "%s: refused record (%s) about %s from %s: %s (%llu more not logged)",
                 g->mem[0].m.id, wp_member_status_name(r->status), r->id, sender, why,
                 (unsigned long long)g->forged_unlogged);
     g->forged_log_ns = now ? now : 1;

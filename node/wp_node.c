@@ -23,6 +23,7 @@
  * the context terminates, and uv_loop_close must return 0.
  */
 #include "node/node_int.h"
+#include "auth/auth.h"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -187,7 +188,10 @@ static const char *const usage_text =
     "                   request's deadline bounds the queue more tightly\n"
     "  --log-level L    error, warn, info (default), debug\n"
     "  --metrics HOST:PORT  serve Prometheus metrics over HTTP at /metrics\n"
-    "                   (e.g. 127.0.0.1:9100)\n\n"
+    "                   (e.g. 127.0.0.1:9100)\n"
+    "  --keys DIR       cluster keys: gossip records signed with DIR/ID.key, a\n"
+    "                   record about member X taken only signed by DIR/X.pub\n"
+    "  --insecure       no keys: records unsigned, logged as a warning\n\n"
     "Stops with a graceful leave on SIGINT or SIGTERM.\n";
 
 static int usage_error(const char *fmt, ...) WP_PRINTF(1, 2);
@@ -209,6 +213,44 @@ static int parse_ms(const char *s, uint64_t lo, uint64_t hi, uint64_t *out_ns)
         return -1;
     *out_ns = v * WP_NS_PER_MS;
     return 0;
+}
+
+/* --keys DIR: this node signs its gossip records with DIR/ID.key and
+ * takes a record about member X only with X's signature (DIR/X.pub, role
+ * node). The core asks through wp_gossip_auth (node/gossip_sign.c). */
+typedef struct gossip_keys {
+    wp_key self;
+    wp_keyring ring;
+} gossip_keys;
+
+static int gossip_sign(void *ctx, const uint8_t *msg, size_t len,
+                       uint8_t sig[WP_GOSSIP_SIG_BYTES])
+{
+    gossip_keys *gk = ctx;
+    return wp_key_sign(&gk->self, msg, len, sig);
+}
+
+static bool gossip_verify(void *ctx, const char *id, const uint8_t *msg, size_t len,
+                          const uint8_t sig[WP_GOSSIP_SIG_BYTES])
+{
+    gossip_keys *gk = ctx;
+    const wp_key *k = wp_keyring_by_name(&gk->ring, id);
+    return k != NULL && k->role == WP_ROLE_NODE && wp_key_verify(k, msg, len, sig);
+}
+
+static int gossip_keys_load(gossip_keys *gk, const char *dir, const char *id, wp_err *err)
+{
+    char path[4096];
+    wp_keyring_init(&gk->ring);
+    int k = snprintf(path, sizeof path, "%s/%s.key", dir, id);
+    if (k < 0 || (size_t)k >= sizeof path)
+        return wp_errf(err, WP_EINVAL, "key directory path too long");
+    int rv = wp_key_load(&gk->self, path, err);
+    if (rv != WP_OK)
+        return rv;
+    if (!gk->self.has_secret || gk->self.role != WP_ROLE_NODE)
+        return wp_errf(err, WP_EINVAL, "%s: a node needs its secret key with role node", path);
+    return wp_keyring_load_dir(&gk->ring, dir, err);
 }
 
 int main(int argc, char **argv)
@@ -238,6 +280,8 @@ int main(int argc, char **argv)
         {"rtt-params", required_argument, NULL, 12},
         {"gpu-threads", required_argument, NULL, 14},
         {"metrics", required_argument, NULL, 15},
+        {"keys", required_argument, NULL, 16},
+        {"insecure", no_argument, NULL, 17},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -248,6 +292,8 @@ int main(int argc, char **argv)
     n->gpu_tfd = -1;
     const char *city = NULL, *id = NULL, *bind = NULL, *join = NULL, *admin = NULL;
     const char *request = NULL, *placement = NULL, *rtt_params = NULL, *metrics = NULL;
+    const char *keys_dir = NULL;
+    bool insecure = false;
     int gpu_kind = -1;
     char mf_name[32][WP_NAME_MAX];
     const char *mf_path[32];
@@ -347,6 +393,8 @@ int main(int argc, char **argv)
             gpu_threads = (uint32_t)v;
             break;
         case 15: metrics = optarg; break;
+        case 16: keys_dir = optarg; break;
+        case 17: insecure = true; break;
         case 'h':
             fputs(usage_text, stdout);
             return 0;
@@ -360,6 +408,8 @@ int main(int argc, char **argv)
         return usage_error("%s", "--city is required");
     if (!bind)
         return usage_error("%s", "--bind is required");
+    if (keys_dir && insecure)
+        return usage_error("%s", "--keys and --insecure exclude each other");
     /* A faster probe interval given alone scales the other timers with it. */
     if (!timeout_given && cfg.probe_timeout_ns >= cfg.probe_interval_ns)
         cfg.probe_timeout_ns = cfg.probe_interval_ns / 2;
@@ -448,6 +498,20 @@ int main(int argc, char **argv)
     cap.gpu_mem_free_bytes = (uint64_t)(mem_gb * 1073741824.0);
     wp_gossip_self self = {.id = n->id, .city = n->city, .addr = n->bind_addr,
                            .incarnation = inc, .cap = &cap};
+    static gossip_keys gk;
+    wp_gossip_auth gauth = {gossip_sign, gossip_verify, &gk};
+    if (keys_dir) {
+        if (gossip_keys_load(&gk, keys_dir, n->id, &err) != WP_OK) {
+            fprintf(stderr, "wp-node: --keys: %s\n", wp_err_text(&err));
+            goto out_early;
+        }
+        self.auth = &gauth;
+        WP_INFO("node", "%s: gossip records signed with key %s; %zu keys in %s", n->id,
+                gk.self.name, gk.ring.count, keys_dir);
+    } else {
+        WP_WARN("node", "%s: gossip records are NOT signed (%s): any member can speak for "
+                "any other", n->id, insecure ? "--insecure" : "no --keys");
+    }
     if (wp_gossip_new(&cfg, &self, n->started_ns, &n->rng, &n->logger, NULL, &n->g, &err)) {
         fprintf(stderr, "wp-node: %s\n", wp_err_text(&err));
         goto out_early;

@@ -13,3 +13,10 @@ if(TARGET wp_gossip AND TARGET wp_auth)
   wp_add_test(NAME test_gossip_sign SOURCES unit/test_gossip_sign.c
               LIBS wp_gossip wp_auth LABELS unit)
 endif()
+if(TARGET wp-node AND TARGET wp_auth)
+  wp_add_test(NAME test_node_keys
+              SOURCES integration/test_node_keys.c ${PROJECT_SOURCE_DIR}/tools/wpctl/cluster_util.c
+              LIBS wp_gossip wp_proto wp_auth PkgConfig::ZMQ LABELS integration TIMEOUT 90)
+  target_include_directories(test_node_keys PRIVATE ${PROJECT_SOURCE_DIR})
+  add_dependencies(test_node_keys wp-node)
+endif()
