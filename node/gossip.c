@@ -69,7 +69,7 @@
  * member keeps the highest version it has seen, independently of status.
  * Records travel whole in every update (wire format: codec.c).
  *
- * Forged records (issue 14; authentication is not here, these are bounds
+ * Forged records (issue 14; signatures are in gossip_sign.c, these are bounds
  * that hold without it). Nobody but X can push X's incarnation or
  * capacity version to the maximum, and nothing wraps:
  *  - every +1 (refutation, set_capacity) saturates at 2^64 - 1;
@@ -90,7 +90,8 @@
  *    incarnation, which only X makes, replaces the capacity record
  *    whatever its version: a forged version is overwritten by X's next
  *    refutation. A forger who keeps forging costs X one refutation per
- *    forgery; stopping it needs keys (issue 14's CurveZMQ part).
+ *    forgery; with keys (wp_gossip_self.auth) a forgery is refused before
+ *    it gets here: only X's signed record speaks for X (gossip_sign.c).
  *
  * Invariants: members[0] is this member; the id index (open addressing,
  * rebuilt on reap/reshuffle) maps every id to its slot; bq[0..n_bcast)
