@@ -416,6 +416,7 @@ int wp_gossip_sim_run(const wp_gossip_sim_config *cfg, wp_gossip_sim_result *res
         wp_gossip_stats st;
         wp_gossip_get_stats(s.g[i], &st);
         res->suspicions += st.suspicions;
+        res->records_forged += st.records_forged;
     }
     if (!s.all_joined)
         res->joined_s = NAN;

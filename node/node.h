@@ -284,6 +284,8 @@ typedef struct wp_gossip_sim_result {
     double suspicion_max_s;
     uint64_t false_positives;  /* live member declared dead by anyone, whole run */
     uint64_t suspicions;       /* suspicions started (false or not), whole run */
+    uint64_t records_forged;   /* records refused by signature checks (with keys; 0 when
+                                * every member is honest) */
     uint64_t messages;         /* frames sent */
     uint64_t messages_lost;
     double joined_s;           /* time until every member saw every other alive */
