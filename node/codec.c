@@ -16,8 +16,18 @@
  *              status_from:str, cap_version:uint, gpus:uint,
  *              gpu_mem_free_bytes:uint, queue_depth:uint, draining:bool,
  *              warm:[str...] ]
+ * or the same record with two more fields (issue 15; a decoder takes both
+ * lengths, and the encoder writes the long form only when it has something
+ * to say, so a timing-model cluster's frames are as before):
+ *            ..., warm:[str...], servable:nil|[str...],
+ *              svc:[[model:str, first_us:uint, tpot_us:uint,
+ *                    service_us:uint, samples:uint]...] ]
+ * servable nil: every catalog model can be loaded there; an array: only
+ * those (at most WP_GOSSIP_MAX_SERVABLE). svc: measured service times (at
+ * most WP_GOSSIP_MAX_SVC entries of exactly 5 fields).
  * Unknown versions, types, statuses, wrong element types, oversize strings
- * and too many warm models are errors: the whole frame is dropped.
+ * and too many warm, servable or svc entries are errors: the whole frame is
+ * dropped.
  */
 #include "node/node.h"
 #include "node/infer.h"
@@ -27,8 +37,10 @@
 #include <string.h>
 
 #define FRAME_FIELDS 8u
-#define RECORD_FIELDS 12u
-#define MAX_DEPTH 4
+#define RECORD_FIELDS_V1 12u
+#define RECORD_FIELDS 14u
+#define SVC_FIELDS 5u
+#define MAX_DEPTH 5
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -72,7 +84,8 @@ int wp_gossip_msg_encode(const wp_gossip_msg *msg, const wp_gossip_member *const
     msgpack_pack_array(&pk, n);
     for (size_t i = 0; i < n; i++) {
         const wp_gossip_member *m = recs[i];
-        msgpack_pack_array(&pk, RECORD_FIELDS);
+        bool ext = m->cap.servable_listed || m->cap.n_svc;
+        msgpack_pack_array(&pk, ext ? RECORD_FIELDS : RECORD_FIELDS_V1);
         pack_str(&pk, m->id);
         pack_str(&pk, m->city);
         pack_str(&pk, m->addr);
@@ -91,6 +104,28 @@ int wp_gossip_msg_encode(const wp_gossip_msg *msg, const wp_gossip_member *const
         msgpack_pack_array(&pk, nw);
         for (uint32_t w = 0; w < nw; w++)
             pack_str(&pk, m->cap.warm[w]);
+        if (!ext)
+            continue;
+        if (m->cap.servable_listed) {
+            uint32_t ns = m->cap.n_servable > WP_GOSSIP_MAX_SERVABLE ? WP_GOSSIP_MAX_SERVABLE
+                                                                     : m->cap.n_servable;
+            msgpack_pack_array(&pk, ns);
+            for (uint32_t k = 0; k < ns; k++)
+                pack_str(&pk, m->cap.servable[k]);
+        } else {
+            msgpack_pack_nil(&pk);
+        }
+        uint32_t nv = m->cap.n_svc > WP_GOSSIP_MAX_SVC ? WP_GOSSIP_MAX_SVC : m->cap.n_svc;
+        msgpack_pack_array(&pk, nv);
+        for (uint32_t k = 0; k < nv; k++) {
+            const wp_gossip_svc *sv = &m->cap.svc[k];
+            msgpack_pack_array(&pk, SVC_FIELDS);
+            pack_str(&pk, sv->model);
+            msgpack_pack_uint32(&pk, sv->first_us);
+            msgpack_pack_uint32(&pk, sv->tpot_us);
+            msgpack_pack_uint32(&pk, sv->service_us);
+            msgpack_pack_uint32(&pk, sv->samples);
+        }
     }
     if (sb.size > WP_FRAME_MAX_BYTES) {
         msgpack_sbuffer_destroy(&sb);
@@ -132,12 +167,59 @@ static int get_u64(const msgpack_object *o, uint64_t max, uint64_t *out, const c
     return WP_OK;
 }
 
+/* The two fields of the long record form: servable and svc. */
+static int get_record_ext(const msgpack_object *f, wp_gossip_member *m, wp_err *err)
+{
+    int rv;
+    uint64_t v = 0;
+    if (f[12].type == MSGPACK_OBJECT_ARRAY) {
+        if (f[12].via.array.size > WP_GOSSIP_MAX_SERVABLE)
+            return wp_errf(err, WP_ETOOBIG, "gossip: %u servable models (cap %u)",
+                           f[12].via.array.size, WP_GOSSIP_MAX_SERVABLE);
+        m->cap.servable_listed = true;
+        m->cap.n_servable = f[12].via.array.size;
+        for (uint32_t k = 0; k < m->cap.n_servable; k++)
+            if ((rv = get_str(&f[12].via.array.ptr[k], m->cap.servable[k], WP_NAME_MAX, true,
+                              "servable model", err)))
+                return rv;
+    } else if (f[12].type != MSGPACK_OBJECT_NIL) {
+        return wp_errf(err, WP_EPROTO, "gossip: servable is neither nil nor an array");
+    }
+    if (f[13].type != MSGPACK_OBJECT_ARRAY)
+        return wp_errf(err, WP_EPROTO, "gossip: svc is not an array");
+    if (f[13].via.array.size > WP_GOSSIP_MAX_SVC)
+        return wp_errf(err, WP_ETOOBIG, "gossip: %u svc records (cap %u)", f[13].via.array.size,
+                       WP_GOSSIP_MAX_SVC);
+    m->cap.n_svc = f[13].via.array.size;
+    for (uint32_t k = 0; k < m->cap.n_svc; k++) {
+        const msgpack_object *e = &f[13].via.array.ptr[k];
+        wp_gossip_svc *sv = &m->cap.svc[k];
+        if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != SVC_FIELDS)
+            return wp_errf(err, WP_EPROTO, "gossip: svc record is not an array of %u",
+                           SVC_FIELDS);
+        const msgpack_object *x = e->via.array.ptr;
+        if ((rv = get_str(&x[0], sv->model, WP_NAME_MAX, true, "svc model", err)))
+            return rv;
+        uint32_t *dst[4] = {&sv->first_us, &sv->tpot_us, &sv->service_us, &sv->samples};
+        static const char *const what[4] = {"svc first_us", "svc tpot_us", "svc service_us",
+                                            "svc samples"};
+        for (int i = 0; i < 4; i++) {
+            if ((rv = get_u64(&x[1 + i], UINT32_MAX, &v, what[i], err)))
+                return rv;
+            *dst[i] = (uint32_t)v;
+        }
+    }
+    return WP_OK;
+}
+
 static int get_record(const msgpack_object *o, wp_gossip_member *m, wp_err *err)
 {
     int rv;
-    uint64_t v;
-    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != RECORD_FIELDS)
-        return wp_errf(err, WP_EPROTO, "gossip: record is not an array of %u", RECORD_FIELDS);
+    uint64_t v = 0;
+    if (o->type != MSGPACK_OBJECT_ARRAY ||
+        (o->via.array.size != RECORD_FIELDS_V1 && o->via.array.size != RECORD_FIELDS))
+        return wp_errf(err, WP_EPROTO, "gossip: record is not an array of %u or %u",
+                       RECORD_FIELDS_V1, RECORD_FIELDS);
     const msgpack_object *f = o->via.array.ptr;
     memset(m, 0, sizeof *m);
     if ((rv = get_str(&f[0], m->id, sizeof m->id, true, "record id", err)) ||
@@ -174,7 +256,9 @@ static int get_record(const msgpack_object *o, wp_gossip_member *m, wp_err *err)
         if ((rv = get_str(&f[11].via.array.ptr[w], m->cap.warm[w], WP_NAME_MAX, true,
                           "warm model", err)))
             return rv;
-    return WP_OK;
+    if (o->via.array.size == RECORD_FIELDS_V1)
+        return WP_OK;
+    return get_record_ext(f, m, err);
 }
 
 void wp_gossip_msg_clear(wp_gossip_msg *msg)

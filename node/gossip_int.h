@@ -134,4 +134,15 @@ int wp_gossip__add_member(wp_gossip *g, const wp_gossip_member *r);
 void wp_gossip__merge_record(wp_gossip *g, uint64_t now, const wp_gossip_member *r_in,
                              bool from_push_pull, const char *sender);
 
+/* Counts of a capacity record held within their arrays. */
+static inline void wp_gossip__cap_clamp(wp_gossip_capacity *c)
+{
+    if (c->n_warm > WP_GOSSIP_MAX_WARM)
+        c->n_warm = WP_GOSSIP_MAX_WARM;
+    if (c->n_servable > WP_GOSSIP_MAX_SERVABLE)
+        c->n_servable = WP_GOSSIP_MAX_SERVABLE;
+    if (c->n_svc > WP_GOSSIP_MAX_SVC)
+        c->n_svc = WP_GOSSIP_MAX_SVC;
+}
+
 #endif /* WP_GOSSIP_INT_H */

@@ -176,8 +176,9 @@ static float ing_budget_ms(node *n, const ing_req *r, uint64_t now)
     if (r->total_deadline_ns == UINT64_MAX)
         return 0;
     const wp_model_profile *p = &n->cat[r->model];
-    double tail_ms = wp_model_total_ms(p, req_in_tokens(r->req), req_out_tokens(r->req, p)) -
-                     wp_router_model_ttft_ms(n->view, r->model);
+    /* The tokens after the first: measured where the model runs (svc.c),
+     * else the profile's. */
+    double tail_ms = svc_tail_ms(n, r->model, req_in_tokens(r->req), req_out_tokens(r->req, p));
     double left_ms = r->total_deadline_ns > now ? (double)(r->total_deadline_ns - now) / 1e6 : 0;
     double b = left_ms - 2.0 * (double)r->client_oneway_ns / 1e6 - (tail_ms > 0 ? tail_ms : 0);
     return b > 0.001 ? (float)b : 0.001f; /* nothing left: every candidate is too late */
@@ -237,13 +238,18 @@ static uint64_t attempt_budget_ns(node *n, const ing_req *r, const wp_route_resu
      * late answers still teach the estimate). With a sample, the larger of
      * the measurement (which includes the target's past queue) and the
      * profile's service plus the router's load-aware wait. */
-    double svc = svc_estimate_ms(n, r->model, req_out_tokens(r->req, p));
+    uint32_t out = req_out_tokens(r->req, p);
+    /* The service the cluster measured where the model runs (published in
+     * gossip, svc.c), else the catalog's profile. */
+    double run = svc_measured_ms(n, r->model, out, false, NULL);
+    if (run < 0)
+        run = wp_model_total_ms(p, req_in_tokens(r->req), out);
+    double svc = svc_estimate_ms(n, r->model, out);
     if (svc < 0) /* no sample yet: at least SVC_BOOTSTRAP_MS, not the whole
                   * deadline, which the target would spend queueing work it
                   * then drops late (the budget is also the target's start-by) */
-        svc = SVC_BOOTSTRAP_MS;
-    double modelled = wp_model_total_ms(p, req_in_tokens(r->req), req_out_tokens(r->req, p)) +
-                      rr->wait_ms + slot_turnover_ms(n, rr->node);
+        svc = SVC_BOOTSTRAP_MS > 2 * run ? SVC_BOOTSTRAP_MS : 2 * run;
+    double modelled = run + rr->wait_ms + slot_turnover_ms(n, rr->node);
     double cost = rr->rtt_ms + (rr->cold ? wp_model_load_ms(p) : 0.0) +
                   (svc > modelled ? svc : modelled);
     if (!(cost >= 0) || cost > 3.6e6)
@@ -361,6 +367,9 @@ static void on_req_timer(uv_timer_t *t)
         ing_req *r = u;
         uint32_t att = 1;
         wp_reqtab_match(n->ing, hop, &att);
+        /* The target may still hold it: withdraw it there (svc.c), so a
+         * retried attempt does not also run on the first target. */
+        svc_cancel_attempt(n, r->target, hop);
         ing_fail_attempt(n, r, hop, att, WARMPATH__INFER__STATUS__TIMEOUT,
                          "no answer before the deadline");
     }

@@ -272,6 +272,7 @@ void on_view_timer(uv_timer_t *t)
 {
     node *n = t->data;
     view_sync(n);
+    svc_sync_view(n);
     load_publish(n);
     after_event(n);
 }

@@ -446,6 +446,9 @@ int main(int argc, char **argv)
     cap.version = 1;
     cap.gpus = (uint32_t)gpus;
     cap.gpu_mem_free_bytes = (uint64_t)(mem_gb * 1073741824.0);
+    /* A cpu/cuda node can load nothing until its checkpoints are known
+     * (the capacity timer lists them); a timing-model node, the catalog. */
+    cap.servable_listed = (gpu_kind >= 0 ? gpu_kind : wp_gpu_kind_default()) != WP_GPU_MODEL;
     wp_gossip_self self = {.id = n->id, .city = n->city, .addr = n->bind_addr,
                            .incarnation = inc, .cap = &cap};
     if (wp_gossip_new(&cfg, &self, n->started_ns, &n->rng, &n->logger, NULL, &n->g, &err)) {
