@@ -297,7 +297,7 @@ typedef struct node {
     wp_gossip_svc pub_svc[WP_GOSSIP_MAX_SVC]; /* as last published */
     uint32_t pub_n_svc;
     uint64_t pub_svc_at_ns;
-    uint64_t st_cancel_sent, st_cancelled;
+    uint64_t st_cancel_sent, st_cancelled, st_waited;
     /* streaming counters (stream_node.c) */
     uint64_t st_parts_in, st_parts_out, st_parts_late, st_parts_lost, st_parts_dropped;
     uint64_t st_client_gone;
