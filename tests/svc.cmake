@@ -5,6 +5,7 @@
 # script with its defaults, see README).
 wp_add_test(NAME test_gossip_svc SOURCES unit/test_gossip_svc.c
             LIBS wp_gossip PkgConfig::MSGPACK LABELS unit)
+wp_add_test(NAME test_worker_cancel SOURCES unit/test_worker_cancel.c LIBS wp_gpu LABELS unit)
 if(TARGET wp-node AND TARGET wpctl)
   add_test(NAME cpu_half_capacity
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/cpu_half_capacity.sh
