@@ -12,3 +12,10 @@ if(TARGET wp-node AND TARGET wpctl)
                    $<TARGET_FILE:wpctl> --duration 15 --dim 96 --layers 4 --heads 4)
   set_tests_properties(cpu_half_capacity PROPERTIES LABELS integration TIMEOUT 180)
 endif()
+if(TARGET wp-node AND TARGET wpctl)
+  add_test(NAME traffic_twin_pairs
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/traffic_twin_pairs.sh
+                   $<TARGET_FILE:wpctl>)
+  set_tests_properties(traffic_twin_pairs PROPERTIES LABELS integration TIMEOUT 120
+                       SKIP_RETURN_CODE 77)
+endif()
