@@ -22,6 +22,7 @@ need_cmd cc gcc
 need_cmd protoc-c protobuf-c-compiler
 need_cmd jq jq   # tests parse JSON with jq
 need_pc libzmq libzmq3-dev
+need_pc libsodium libsodium-dev  # keys: Ed25519 signatures, CURVE key derivation
 need_pc libprotobuf-c libprotobuf-c-dev
 need_pc raft libraft-dev
 need_pc libuv libuv1-dev
