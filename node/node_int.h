@@ -287,6 +287,8 @@ typedef struct node {
     struct tsvc_est {
         uint32_t samples;
         double first_ms, tpot_ms, service_ms;
+        bool idle_known;                        /* the warm-up's figures below */
+        double idle_first_ms, idle_tpot_ms, idle_service_ms;
     } tsvc[WP_ROUTER_MAX_MODELS];
     /* What the cluster publishes (gossip svc records, mean over the nodes
      * that measured it; this node's own included): nodes == 0: none. */
@@ -298,6 +300,9 @@ typedef struct node {
     uint32_t pub_n_svc;
     uint64_t pub_svc_at_ns;
     uint64_t st_cancel_sent, st_cancelled, st_waited;
+    bool svc_dirty;        /* a record or status changed since the last mean */
+    uint64_t svc_relax_at_ns; /* the last svc_idle_relax */
+    size_t svc_nmodels;    /* models whose loadable bits are set */
     /* streaming counters (stream_node.c) */
     uint64_t st_parts_in, st_parts_out, st_parts_late, st_parts_lost, st_parts_dropped;
     uint64_t st_client_gone;
@@ -431,14 +436,22 @@ void svc_target_learn(node *n, uint32_t model, const wp_gen_result *res);
 /* Warm-up figures the worker thread left in snap_wu seed models with no
  * sample yet (loop thread). */
 void svc_take_warmup(node *n);
+/* Models with no work here relax toward their warm-up (idle) figures,
+ * time constant SVC_IDLE_TAU_NS: an idle node serves the next request at
+ * its idle speed (and a figure taken under a burst must not keep every
+ * ingress refusing work, which would leave it no answer to learn from). */
+void svc_idle_relax(node *n, uint64_t dt_ns);
 /* This node's measurements as gossip svc records; returns how many. */
 uint32_t svc_records(node *n, wp_gossip_svc *out, uint32_t cap);
 /* Whether recs differ enough from what was last published (10%, or a
  * model more or less) to publish again. */
 bool svc_changed(const node *n, const wp_gossip_svc *recs, uint32_t nrec);
-/* From the gossip view: each member's servable list into the router
- * (loadable), and the mean of the members' svc records per model into
- * n->csvc and the router's wait estimates (every view sync). */
+/* A member's record changed (view_sync): its servable list into the
+ * router (loadable bits of every model; O(models x list)). */
+void svc_member_loadable(node *n, uint32_t idx, const wp_gossip_member *m);
+/* After view_sync: the mean of the live members' svc records per model
+ * into n->csvc and the router's wait estimates, when something changed;
+ * every member's loadable bits again when models were added. */
 void svc_sync_view(node *n);
 /* Expected service of one request of model with out tokens, without
  * queueing (ms): this node's own figure as a target, else the cluster's;

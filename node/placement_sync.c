@@ -47,8 +47,11 @@ void on_cap_timer(uv_timer_t *t)
     }
     uint64_t now = wp_clock_monotonic_ns();
     bool queue_due = queue != n->pub_queue && now - n->pub_at_ns >= WP_NS_PER_S;
-    /* Measured service times (svc.c): a warm-up seeds a new model's. */
+    /* Measured service times (svc.c): a warm-up seeds a new model's; idle
+     * models relax toward it. */
     svc_take_warmup(n);
+    svc_idle_relax(n, n->svc_relax_at_ns ? now - n->svc_relax_at_ns : 0);
+    n->svc_relax_at_ns = now;
     wp_gossip_svc svc[WP_GOSSIP_MAX_SVC];
     uint32_t nsvc = svc_records(n, svc, WP_GOSSIP_MAX_SVC);
     bool svc_due = svc_changed(n, svc, nsvc);

@@ -14,7 +14,11 @@
  * of three figures, none of which includes queueing: the time from the
  * request's start in the batch to its first token, the time per later
  * token, and the whole service. They are taken under the load the node
- * really carries, so a full batch's slower steps show in them.
+ * really carries, so a full batch's slower steps show in them. While a
+ * model has no work at the node they relax back toward the warm-up's
+ * (idle) figures, time constant 1 s: otherwise a figure taken in a burst
+ * would make every ingress refuse the model (its deadline check), and no
+ * answer would ever come to bring it down.
  *
  * Published. The node puts its figures (at most WP_GOSSIP_MAX_SVC models)
  * in its gossip capacity record (node/codec.c's long record form), again
@@ -23,8 +27,9 @@
  * node publishes neither: its times are the profile's and it can load the
  * whole catalog.
  *
- * Used. Every view sync (100 ms) each ingress takes, per model, the mean
- * of the members' published figures: the router's wait estimate (queue
+ * Used. On a view sync (100 ms) after a capacity record or a member's
+ * status changed, each ingress takes, per model, the mean of the live
+ * members' published figures: the router's wait estimate (queue
  * ahead / capacity x service) and its deadline check (expected first
  * token) use it instead of the profile (wp_router_model_set_measured), an
  * attempt's deadline is built on it (ingress.c), and the router's budget
@@ -33,6 +38,8 @@
  * it (wp_router_set_loadable).
  */
 #include "node/node_int.h"
+
+#include <math.h>
 
 #define TSVC_WEIGHT (1.0 / 8.0)
 #define SVC_REPUBLISH_NS WP_NS_PER_S
@@ -78,8 +85,27 @@ void svc_take_warmup(node *n)
         uint32_t out = n->cat[mi].typical_out_tokens ? n->cat[mi].typical_out_tokens : 1;
         e->service_ms = wu[i].first_ms + wu[i].tpot_ms * (out - 1);
         e->samples = 1;
+        e->idle_known = true;
+        e->idle_first_ms = e->first_ms;
+        e->idle_tpot_ms = e->tpot_ms;
+        e->idle_service_ms = e->service_ms;
         WP_INFO(n->id, "measured %s on load: first token %.2f ms, %.2f ms per token",
                 wu[i].model, wu[i].first_ms, wu[i].tpot_ms);
+    }
+}
+
+#define SVC_IDLE_TAU_NS WP_NS_PER_S
+
+void svc_idle_relax(node *n, uint64_t dt_ns)
+{
+    double w = 1.0 - exp(-(double)dt_ns / (double)SVC_IDLE_TAU_NS);
+    for (size_t m = 0; m < n->n_cat && m < WP_ROUTER_MAX_MODELS; m++) {
+        struct tsvc_est *e = &n->tsvc[m];
+        if (!e->idle_known || n->tgt_inflight[m])
+            continue;
+        e->first_ms += w * (e->idle_first_ms - e->first_ms);
+        e->tpot_ms += w * (e->idle_tpot_ms - e->tpot_ms);
+        e->service_ms += w * (e->idle_service_ms - e->service_ms);
     }
 }
 
@@ -130,27 +156,44 @@ bool svc_changed(const node *n, const wp_gossip_svc *recs, uint32_t nrec)
     return false;
 }
 
+void svc_member_loadable(node *n, uint32_t idx, const wp_gossip_member *m)
+{
+    size_t nm = wp_router_model_count(n->view);
+    for (size_t k = 0; k < nm; k++) {
+        bool ok = !m->cap.servable_listed;
+        const char *name = wp_router_model_name(n->view, (uint32_t)k);
+        for (uint32_t s = 0; s < m->cap.n_servable && !ok; s++)
+            ok = strcmp(m->cap.servable[s], name) == 0;
+        wp_router_set_loadable(n->view, idx, (uint32_t)k, ok);
+    }
+    n->svc_dirty = true;
+}
+
 void svc_sync_view(node *n)
 {
     size_t nm = wp_router_model_count(n->view);
     if (nm > WP_ROUTER_MAX_MODELS)
         nm = WP_ROUTER_MAX_MODELS;
+    size_t members = wp_gossip_member_count(n->g);
+    if (nm != n->svc_nmodels) { /* new models: every member's list again */
+        for (size_t i = 0; i < members; i++) {
+            const wp_gossip_member *m = wp_gossip_member_at(n->g, i);
+            int idx = wp_router_node_find(n->view, m->id);
+            if (idx >= 0)
+                svc_member_loadable(n, (uint32_t)idx, m);
+        }
+        n->svc_nmodels = nm;
+    }
+    /* Bounded work: the mean is taken again only after a capacity record
+     * or a member's status changed (view_sync sets svc_dirty). */
+    if (!n->svc_dirty)
+        return;
+    n->svc_dirty = false;
     double sum_first[WP_ROUTER_MAX_MODELS] = {0}, sum_tpot[WP_ROUTER_MAX_MODELS] = {0},
            sum_svc[WP_ROUTER_MAX_MODELS] = {0};
     uint32_t cnt[WP_ROUTER_MAX_MODELS] = {0};
-    size_t members = wp_gossip_member_count(n->g);
     for (size_t i = 0; i < members; i++) {
         const wp_gossip_member *m = wp_gossip_member_at(n->g, i);
-        int idx = wp_router_node_find(n->view, m->id);
-        if (idx >= 0) {
-            for (size_t k = 0; k < nm; k++) {
-                bool ok = !m->cap.servable_listed;
-                const char *name = wp_router_model_name(n->view, (uint32_t)k);
-                for (uint32_t s = 0; s < m->cap.n_servable && !ok; s++)
-                    ok = strcmp(m->cap.servable[s], name) == 0;
-                wp_router_set_loadable(n->view, (uint32_t)idx, (uint32_t)k, ok);
-            }
-        }
         if (m->status != WP_MEMBER_ALIVE)
             continue;
         for (uint32_t s = 0; s < m->cap.n_svc; s++) {

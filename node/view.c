@@ -163,6 +163,7 @@ void view_sync(node *n)
                 wp_router_apply(n->view, (uint32_t)idx, &wd);
             }
         }
+        svc_member_loadable(n, (uint32_t)idx, m); /* and svc_dirty (svc.c) */
         if (r->status != (int)st && r->status >= 0)
             WP_DEBUG(n->id, "router: %s is now %s", m->id, wp_node_status_name(st));
         r->cap_version = m->cap.version;
