@@ -9,7 +9,8 @@ wp_add_test(NAME test_worker_cancel SOURCES unit/test_worker_cancel.c LIBS wp_gp
 if(TARGET wp-node AND TARGET wpctl)
   add_test(NAME cpu_half_capacity
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/cpu_half_capacity.sh
-                   $<TARGET_FILE:wpctl> --duration 15 --dim 96 --layers 4 --heads 4)
+                   $<TARGET_FILE:wpctl> --duration 15 --sat-duration 5 --dim 96 --layers 4
+                   --heads 4)
   set_tests_properties(cpu_half_capacity PROPERTIES LABELS integration TIMEOUT 180
                        SKIP_RETURN_CODE 77)
 endif()
