@@ -465,6 +465,10 @@ double svc_tail_ms(const node *n, uint32_t model, uint32_t in_tokens, uint32_t o
 void svc_cancel_attempt(node *n, int32_t target, uint64_t hop);
 
 /* placement_sync.c */
+/* What this node can load at all, into cap: a cpu/cuda node only the
+ * models it has a checkpoint for (listed); a timing-model node the whole
+ * catalog (not listed). */
+void cap_servable(node *n, wp_gossip_capacity *cap);
 void on_cap_timer(uv_timer_t *t);
 void on_pl_timer(uv_timer_t *t);
 

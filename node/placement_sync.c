@@ -9,6 +9,16 @@
 
 /* ---------------------------------------------------------------- capacity + placement */
 
+void cap_servable(node *n, wp_gossip_capacity *cap)
+{
+    cap->servable_listed = n->gpu_kind != WP_GPU_MODEL;
+    cap->n_servable = 0;
+    for (size_t m = 0; cap->servable_listed && m < n->n_cat; m++)
+        if (n->served[m] && cap->n_servable < WP_GOSSIP_MAX_SERVABLE)
+            snprintf(cap->servable[cap->n_servable++], WP_NAME_MAX, "%s",
+                     wp_router_model_name(n->view, (uint32_t)m));
+}
+
 /* Publishes the worker's warm models and free memory in the gossip record
  * when they changed (queue depth at most once a second). */
 void on_cap_timer(uv_timer_t *t)
@@ -58,14 +68,7 @@ void on_cap_timer(uv_timer_t *t)
     if (!warm_changed && free_b == n->pub_free && !queue_due && !svc_due && n->pub_at_ns)
         return;
     wp_gossip_capacity cap = wp_gossip_self_member(n->g)->cap;
-    /* What this node can load at all: a cpu/cuda node only its checkpoints
-     * (a timing-model node the whole catalog: not listed). */
-    cap.servable_listed = n->gpu_kind != WP_GPU_MODEL;
-    cap.n_servable = 0;
-    for (size_t m = 0; cap.servable_listed && m < n->n_cat; m++)
-        if (n->served[m] && cap.n_servable < WP_GOSSIP_MAX_SERVABLE)
-            snprintf(cap.servable[cap.n_servable++], WP_NAME_MAX, "%s",
-                     wp_router_model_name(n->view, (uint32_t)m));
+    cap_servable(n, &cap);
     cap.n_svc = nsvc;
     memcpy(cap.svc, svc, nsvc * sizeof *svc);
     if (svc_due) {

@@ -573,6 +573,13 @@ int main(int argc, char **argv)
             if (mi >= 0)
                 n->served[mi] = true;
         }
+        /* Its checkpoints into its record before anyone routes to it (the
+         * record started listing none). */
+        {
+            wp_gossip_capacity sc = wp_gossip_self_member(n->g)->cap;
+            cap_servable(n, &sc);
+            wp_gossip_set_capacity(n->g, wp_clock_monotonic_ns(), &sc);
+        }
         if (placement && wp_placement_client_new_list(placement, 800, &n->pc, &err)) {
             fprintf(stderr, "wp-node: --placement: %s\n", wp_err_text(&err));
             goto out_zmq;
