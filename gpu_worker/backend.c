@@ -395,6 +395,16 @@ static void seq_finish(wp_gpu_model *m, uint32_t slot, int error)
     m->n_active--;
 }
 
+int wp_gpu_seq_cancel(wp_gpu_model *m, uint64_t tag)
+{
+    for (uint32_t i = 0; m->seqs && i < m->max_seqs; i++)
+        if (m->seqs[i].used && m->seqs[i].tag == tag) {
+            seq_finish(m, i, WP_ECANCELED);
+            return WP_OK;
+        }
+    return WP_ENOTFOUND;
+}
+
 bool wp_gpu_seq_done(wp_gpu_model *m, uint64_t *tag, int *error, wp_gen_result *res)
 {
     if (m->n_done == 0)

@@ -276,6 +276,10 @@ int wp_gpu_seq_start(wp_gpu_model *m, const wp_gen_request *req, int32_t *tokens
 int wp_gpu_step(wp_gpu_model *m, wp_err *err);
 /* Sequences admitted and not yet finished. */
 uint32_t wp_gpu_active(const wp_gpu_model *m);
+/* Stops the active sequence tagged tag now: it is finished with
+ * WP_ECANCELED (collected by wp_gpu_seq_done like any other) and its slot
+ * is free. WP_ENOTFOUND when no active sequence has that tag. */
+int wp_gpu_seq_cancel(wp_gpu_model *m, uint64_t tag);
 /* Pops one finished sequence (in finishing order): its tag, its error
  * (WP_OK or the backend's), its result (tokens points at the caller's
  * array). False when none is waiting. */
@@ -400,6 +404,10 @@ int wp_res_submit_by(wp_res *r, uint64_t now_ns, const char *model, uint64_t req
  * offsets 0 (the default) = arrival order. Offsets of class x bound give
  * "shorter service first within a bound" (router/route.c says why). */
 int wp_res_set_priority(wp_res *r, const char *model, uint64_t offset_ns, wp_err *err);
+/* A queued request (not a running one) is withdrawn: FAILed with
+ * WP_ECANCELED (the ingress gave up on it). WP_ENOTFOUND when it is not
+ * queued. O(queued requests). */
+int wp_res_cancel(wp_res *r, uint64_t now_ns, uint64_t req_id);
 /* FAILs every queued request (not the running ones) with code: a node
  * that stops or drains hard. */
 void wp_res_fail_queued(wp_res *r, uint64_t now_ns, int code);
@@ -518,6 +526,17 @@ int wp_gpu_worker_submit(wp_gpu_worker *w, uint64_t now_ns, const char *model, u
 int wp_gpu_worker_submit_by(wp_gpu_worker *w, uint64_t now_ns, const char *model,
                             uint64_t req_id, const wp_gen_request *req, int32_t *tokens,
                             uint64_t start_by_ns, wp_err *err);
+/* Withdraws a request the caller gave up on: a queued one is FAILed, a
+ * running one is stopped (cpu/cuda: its sequence leaves the batch at once;
+ * the timing model: its slot is free now); either way it completes once,
+ * with WP_ECANCELED: a queued one or a cpu/cuda one on the next advance, a
+ * running timing-model one inside this call. WP_ENOTFOUND for an unknown
+ * or already completed id. */
+int wp_gpu_worker_cancel(wp_gpu_worker *w, uint64_t now_ns, uint64_t req_id);
+/* cpu/cuda: the speed measured right after a model's load (one request of
+ * 16 prompt tokens and 8 output tokens, or less on a short context); false
+ * when the model has not been loaded and measured. */
+bool wp_gpu_worker_warmup(const wp_gpu_worker *w, const char *model, wp_gpu_rate *out);
 /* The model's serving offset (wp_res_set_priority). */
 int wp_gpu_worker_set_priority(wp_gpu_worker *w, const char *model, uint64_t offset_ns,
                                wp_err *err);

@@ -275,6 +275,33 @@ static void fail_queue(wp_res *r, uint64_t now_ns, res_model *m, int code)
     }
 }
 
+int wp_res_cancel(wp_res *r, uint64_t now_ns, uint64_t req_id)
+{
+    (void)now_ns;
+    for (size_t i = 0; i < r->n_models; i++) {
+        res_model *m = &r->models[i];
+        for (uint32_t k = 0; k < m->qlen; k++) {
+            uint32_t at = (m->qhead + k) & (m->qcap - 1);
+            if (m->queue[at].id != req_id)
+                continue;
+            /* Close the gap: the entries after it move one place up. */
+            for (uint32_t j = k; j + 1 < m->qlen; j++)
+                m->queue[(m->qhead + j) & (m->qcap - 1)] =
+                    m->queue[(m->qhead + j + 1) & (m->qcap - 1)];
+            m->qlen--;
+            r->stats.requests_failed++;
+            wp_res_action *a = push_action(r, WP_RES_FAIL, m);
+            if (a) {
+                a->n_reqs = 1;
+                a->req_ids[0] = req_id;
+                a->error = WP_ECANCELED;
+            }
+            return WP_OK;
+        }
+    }
+    return WP_ENOTFOUND;
+}
+
 /* Starts loading m (COLD) if it fits, evicting LRU idle unpinned models.
  * WP_OK: LOAD emitted. WP_EBUSY: cannot fit now, may later. WP_ENOSPC:
  * cannot fit even with every unpinned model evicted. */

@@ -50,6 +50,8 @@ typedef struct wk_model {
     char *path;                /* cpu/cuda */
     wp_model_profile profile;  /* timing model */
     wp_gpu_model *m;           /* loaded backend model, or NULL */
+    wp_gpu_rate warm;          /* cpu/cuda: measured after the load */
+    bool warm_ok;
 } wk_model;
 
 typedef struct wk_req {
@@ -296,7 +298,58 @@ static void do_load(wp_gpu_worker *w, uint64_t now_ns, size_t mi)
         WP_CORE_LOG(&w->cfg.log, WP_LOG_WARN, now_ns, "worker: load %s: %s", m->name,
                     wp_err_text(&err));
     uint64_t load_ns = rv == WP_OK ? wp_gpu_model_load_ns(m->m) : 0;
+    if (rv == WP_OK) {
+        /* Warm-up: one short request through the engine, measured, before
+         * any real one runs (the node's first service estimate; the
+         * engine is idle right after the load). */
+        uint32_t seq = wp_gpu_model_config(m->m)->seq_len;
+        uint32_t np = seq >= 48 ? 16 : seq / 3 > 0 ? seq / 3 : 1;
+        uint32_t st = seq >= 48 ? 8 : seq > np + 2 ? 2 : 0;
+        m->warm_ok = st >= 2 && wp_gpu_measure(m->m, 1, np, st, &m->warm, &err) == WP_OK;
+    }
     wp_res_load_done(w->res, now_ns + load_ns, m->name, rv, load_ns, NULL);
+}
+
+bool wp_gpu_worker_warmup(const wp_gpu_worker *w, const char *model, wp_gpu_rate *out)
+{
+    for (size_t i = 0; i < w->n_models; i++)
+        if (strcmp(w->models[i].name, model) == 0) {
+            if (!w->models[i].m || !w->models[i].warm_ok)
+                return false;
+            *out = w->models[i].warm;
+            return true;
+        }
+    return false;
+}
+
+int wp_gpu_worker_cancel(wp_gpu_worker *w, uint64_t now_ns, uint64_t req_id)
+{
+    if (!find_req(w, req_id, NULL))
+        return WP_ENOTFOUND;
+    if (wp_res_cancel(w->res, now_ns, req_id) == WP_OK)
+        return WP_OK; /* queued: its FAIL completes it at the next drain */
+    if (w->cfg.kind != WP_GPU_MODEL) {
+        for (size_t i = 0; i < w->n_models; i++)
+            if (w->models[i].m && wp_gpu_seq_cancel(w->models[i].m, req_id) == WP_OK)
+                return WP_OK; /* collected after the next step, slot freed then */
+        return WP_ENOTFOUND;
+    }
+    /* Timing model: running requests are their timers. */
+    size_t model = SIZE_MAX;
+    for (size_t i = 0; i < w->n_timers;) {
+        if (w->timers[i].id == req_id && w->timers[i].kind != T_LOAD) {
+            if (w->timers[i].kind == T_REQ)
+                model = w->timers[i].model;
+            w->timers[i] = w->timers[--w->n_timers];
+        } else {
+            i++;
+        }
+    }
+    if (model == SIZE_MAX)
+        return WP_ENOTFOUND;
+    complete(w, req_id, WP_ECANCELED, NULL);
+    wp_res_run_done(w->res, now_ns, w->models[model].name, 1, NULL);
+    return WP_OK;
 }
 
 static void do_run(wp_gpu_worker *w, uint64_t now_ns, size_t mi, const wp_res_action *a)

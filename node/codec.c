@@ -19,6 +19,17 @@
  *              (alive or left), cap_version:uint, gpus:uint,
  *              gpu_mem_free_bytes:uint, queue_depth:uint, draining:bool,
  *              warm:[str...] ]
+ *            or the same with two more fields (issue 15; the decoder takes
+ *            both lengths, and the encoder writes the long form only when it
+ *            has something to say, so a timing-model cluster's frames are as
+ *            before):
+ *            ..., warm:[str...], servable:nil|[str...],
+ *              svc:[[model:str, first_us:uint, tpot_us:uint,
+ *                    service_us:uint, samples:uint]...] ]
+ *            servable nil: every catalog model can be loaded there; an
+ *            array: only those (at most WP_GOSSIP_MAX_SERVABLE). svc:
+ *            measured service times (at most WP_GOSSIP_MAX_SVC entries of
+ *            exactly 5 fields).
  *   sig    = 0 bytes (no keys) or the owner's 64-byte Ed25519 signature
  *            over `owned`.
  * Version 2 split the record (issue 14): `owned` is what only the member
@@ -29,7 +40,7 @@
  * owner's own word when status is alive or left (then they must equal
  * owned's), an opinion (suspect, dead) about the member otherwise.
  * Unknown versions, types, statuses, wrong element types, oversize strings
- * and blobs, too many warm models, and an alive or left record that
+ * and blobs, too many warm, servable or svc entries, and an alive or left record that
  * disagrees with its owned part are errors: the whole frame is dropped.
  */
 #include "node/node.h"
@@ -42,6 +53,8 @@
 #define FRAME_FIELDS 8u
 #define RECORD_FIELDS 5u
 #define OWNED_FIELDS 11u
+#define OWNED_FIELDS_EXT 13u
+#define SVC_FIELDS 5u
 #define MAX_DEPTH 4
 
 /* ---------------------------------------------------------------- helpers */
@@ -66,7 +79,7 @@ static void pack_str(msgpack_packer *pk, const char *s)
 
 static void pack_owned(msgpack_packer *pk, const wp_gossip_member *m)
 {
-    msgpack_pack_array(pk, OWNED_FIELDS);
+    msgpack_pack_array(pk, m->cap.servable_listed || m->cap.n_svc ? OWNED_FIELDS_EXT : OWNED_FIELDS);
     pack_str(pk, m->id);
     pack_str(pk, m->city);
     pack_str(pk, m->addr);
@@ -84,6 +97,28 @@ static void pack_owned(msgpack_packer *pk, const wp_gossip_member *m)
     msgpack_pack_array(pk, nw);
     for (uint32_t w = 0; w < nw; w++)
         pack_str(pk, m->cap.warm[w]);
+    if (!(m->cap.servable_listed || m->cap.n_svc))
+        return;
+    if (m->cap.servable_listed) {
+        uint32_t ns = m->cap.n_servable > WP_GOSSIP_MAX_SERVABLE ? WP_GOSSIP_MAX_SERVABLE
+                                                                 : m->cap.n_servable;
+        msgpack_pack_array(pk, ns);
+        for (uint32_t k = 0; k < ns; k++)
+            pack_str(pk, m->cap.servable[k]);
+    } else {
+        msgpack_pack_nil(pk);
+    }
+    uint32_t nv = m->cap.n_svc > WP_GOSSIP_MAX_SVC ? WP_GOSSIP_MAX_SVC : m->cap.n_svc;
+    msgpack_pack_array(pk, nv);
+    for (uint32_t k = 0; k < nv; k++) {
+        const wp_gossip_svc *sv = &m->cap.svc[k];
+        msgpack_pack_array(pk, SVC_FIELDS);
+        pack_str(pk, sv->model);
+        msgpack_pack_uint32(pk, sv->first_us);
+        msgpack_pack_uint32(pk, sv->tpot_us);
+        msgpack_pack_uint32(pk, sv->service_us);
+        msgpack_pack_uint32(pk, sv->samples);
+    }
 }
 
 int wp_gossip_owned_encode(const wp_gossip_member *m, uint8_t *out, size_t cap, size_t *len,
@@ -197,22 +232,70 @@ static int get_u64(const msgpack_object *o, uint64_t max, uint64_t *out, const c
     return WP_OK;
 }
 
+/* The two fields of the long owned form: servable and svc. */
+static int get_owned_ext(const msgpack_object *f, wp_gossip_member *m, wp_err *err)
+{
+    int rv;
+    uint64_t v = 0;
+    if (f[11].type == MSGPACK_OBJECT_ARRAY) {
+        if (f[11].via.array.size > WP_GOSSIP_MAX_SERVABLE)
+            return wp_errf(err, WP_ETOOBIG, "gossip: %u servable models (cap %u)",
+                           f[11].via.array.size, WP_GOSSIP_MAX_SERVABLE);
+        m->cap.servable_listed = true;
+        m->cap.n_servable = f[11].via.array.size;
+        for (uint32_t k = 0; k < m->cap.n_servable; k++)
+            if ((rv = get_str(&f[11].via.array.ptr[k], m->cap.servable[k], WP_NAME_MAX, true,
+                              "servable model", err)))
+                return rv;
+    } else if (f[11].type != MSGPACK_OBJECT_NIL) {
+        return wp_errf(err, WP_EPROTO, "gossip: servable is neither nil nor an array");
+    }
+    if (f[12].type != MSGPACK_OBJECT_ARRAY)
+        return wp_errf(err, WP_EPROTO, "gossip: svc is not an array");
+    if (f[12].via.array.size > WP_GOSSIP_MAX_SVC)
+        return wp_errf(err, WP_ETOOBIG, "gossip: %u svc records (cap %u)", f[12].via.array.size,
+                       WP_GOSSIP_MAX_SVC);
+    m->cap.n_svc = f[12].via.array.size;
+    for (uint32_t k = 0; k < m->cap.n_svc; k++) {
+        const msgpack_object *e = &f[12].via.array.ptr[k];
+        wp_gossip_svc *sv = &m->cap.svc[k];
+        if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != SVC_FIELDS)
+            return wp_errf(err, WP_EPROTO, "gossip: svc record is not an array of %u",
+                           SVC_FIELDS);
+        const msgpack_object *x = e->via.array.ptr;
+        if ((rv = get_str(&x[0], sv->model, WP_NAME_MAX, true, "svc model", err)))
+            return rv;
+        uint32_t *dst[4] = {&sv->first_us, &sv->tpot_us, &sv->service_us, &sv->samples};
+        static const char *const what[4] = {"svc first_us", "svc tpot_us", "svc service_us",
+                                            "svc samples"};
+        for (int i = 0; i < 4; i++) {
+            if ((rv = get_u64(&x[1 + i], UINT32_MAX, &v, what[i], err)))
+                return rv;
+            *dst[i] = (uint32_t)v;
+        }
+    }
+    return WP_OK;
+}
+
 /* The owned part: bounded (checked before unpacking), then every field. */
 static int get_owned(msgpack_unpacked *up, const uint8_t *p, size_t len, wp_gossip_member *m,
                      uint64_t *status, wp_err *err)
 {
     int rv;
     uint64_t v;
-    if ((rv = wp_msgpack_check(p, len, 2 * WP_GOSSIP_MAX_WARM, WP_MSG_MAX_STR, 2, err)))
+    const size_t max_array =
+        2 * (WP_GOSSIP_MAX_WARM + WP_GOSSIP_MAX_SERVABLE + WP_GOSSIP_MAX_SVC);
+    if ((rv = wp_msgpack_check(p, len, max_array, WP_MSG_MAX_STR, 3, err)))
         return rv;
     size_t off = 0;
     if (msgpack_unpack_next(up, (const char *)p, len, &off) != MSGPACK_UNPACK_SUCCESS ||
         off != len)
         return wp_errf(err, WP_EPARSE, "gossip: owned record does not unpack");
     const msgpack_object *o = &up->data;
-    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != OWNED_FIELDS)
-        return wp_errf(err, WP_EPROTO, "gossip: owned record is not an array of %u",
-                       OWNED_FIELDS);
+    if (o->type != MSGPACK_OBJECT_ARRAY ||
+        (o->via.array.size != OWNED_FIELDS && o->via.array.size != OWNED_FIELDS_EXT))
+        return wp_errf(err, WP_EPROTO, "gossip: owned record is not an array of %u or %u",
+                       OWNED_FIELDS, OWNED_FIELDS_EXT);
     const msgpack_object *f = o->via.array.ptr;
     if ((rv = get_str(&f[0], m->id, sizeof m->id, true, "record id", err)) ||
         (rv = get_str(&f[1], m->city, sizeof m->city, false, "record city", err)) ||
@@ -247,7 +330,9 @@ static int get_owned(msgpack_unpacked *up, const uint8_t *p, size_t len, wp_goss
         if ((rv = get_str(&f[10].via.array.ptr[w], m->cap.warm[w], WP_NAME_MAX, true,
                           "warm model", err)))
             return rv;
-    return WP_OK;
+    if (o->via.array.size == OWNED_FIELDS)
+        return WP_OK;
+    return get_owned_ext(f, m, err);
 }
 
 /* One record: the owned bytes (kept as a pointer into the frame, which

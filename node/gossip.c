@@ -323,8 +323,7 @@ int wp_gossip_new(const wp_gossip_config *cfg, const wp_gossip_self *self, uint6
     me.status_change_ns = now_ns;
     if (self->cap)
         me.cap = *self->cap;
-    if (me.cap.n_warm > WP_GOSSIP_MAX_WARM)
-        me.cap.n_warm = WP_GOSSIP_MAX_WARM;
+    wp_gossip__cap_clamp(&me.cap);
     wp_gossip__add_member(g, &me);
     wp_gossip__reseal_self(g);
     g->seq_next = wp_rng_u64(rng) >> 16;
@@ -424,8 +423,7 @@ void wp_gossip_set_capacity(wp_gossip *g, uint64_t now_ns, const wp_gossip_capac
     (void)now_ns;
     uint64_t v = g->mem[0].m.cap.version;
     g->mem[0].m.cap = *cap;
-    if (g->mem[0].m.cap.n_warm > WP_GOSSIP_MAX_WARM)
-        g->mem[0].m.cap.n_warm = WP_GOSSIP_MAX_WARM;
+    wp_gossip__cap_clamp(&g->mem[0].m.cap);
     g->mem[0].m.cap.version = wp_gossip__inc_sat(v);
     wp_gossip__reseal_self(g);
     wp_gossip__queue_bcast(g, 0);

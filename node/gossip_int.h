@@ -167,4 +167,15 @@ bool wp_gossip__admit(wp_gossip *g, uint64_t now, wp_gossip_member *r,
 int wp_gossip__owned_cmp(uint64_t inc_a, bool left_a, uint64_t ver_a, uint64_t inc_b,
                          bool left_b, uint64_t ver_b);
 
+/* Counts of a capacity record held within their arrays. */
+static inline void wp_gossip__cap_clamp(wp_gossip_capacity *c)
+{
+    if (c->n_warm > WP_GOSSIP_MAX_WARM)
+        c->n_warm = WP_GOSSIP_MAX_WARM;
+    if (c->n_servable > WP_GOSSIP_MAX_SERVABLE)
+        c->n_servable = WP_GOSSIP_MAX_SERVABLE;
+    if (c->n_svc > WP_GOSSIP_MAX_SVC)
+        c->n_svc = WP_GOSSIP_MAX_SVC;
+}
+
 #endif /* WP_GOSSIP_INT_H */

@@ -85,6 +85,12 @@ static size_t record_estimate(const member *x)
     s += 64 + strlen(m->id) + strlen(m->city) + strlen(m->addr);
     for (uint32_t w = 0; w < m->cap.n_warm && w < WP_GOSSIP_MAX_WARM; w++)
         s += strlen(m->cap.warm[w]) + 2;
+    for (uint32_t k = 0; m->cap.servable_listed && k < m->cap.n_servable &&
+                         k < WP_GOSSIP_MAX_SERVABLE;
+         k++)
+        s += strlen(m->cap.servable[k]) + 2;
+    for (uint32_t k = 0; k < m->cap.n_svc && k < WP_GOSSIP_MAX_SVC; k++)
+        s += strlen(m->cap.svc[k].model) + 2 + 1 + 4 * 5;
     return s;
 }
 
@@ -385,8 +391,7 @@ void wp_gossip__merge_record(wp_gossip *g, uint64_t now, const wp_gossip_member 
                              const char *sender)
 {
     wp_gossip_member r = *r_in;
-    if (r.cap.n_warm > WP_GOSSIP_MAX_WARM)
-        r.cap.n_warm = WP_GOSSIP_MAX_WARM;
+    wp_gossip__cap_clamp(&r.cap);
     if (from_push_pull && r.status == WP_MEMBER_DEAD) {
         r.status = WP_MEMBER_SUSPECT;
         snprintf(r.status_from, sizeof r.status_from, "%s", sender);

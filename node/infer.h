@@ -44,8 +44,9 @@ typedef enum wp_infer_kind { /* = warmpath.infer.FrameKind */
     WP_INFER_KIND_LOAD_REPORT = 7,
     WP_INFER_KIND_INFER_PART = 8,
     WP_INFER_KIND_FORWARD_PART = 9,
+    WP_INFER_KIND_FORWARD_CANCEL = 10,
 } wp_infer_kind;
-#define WP_INFER_KIND_MAX WP_INFER_KIND_FORWARD_PART
+#define WP_INFER_KIND_MAX WP_INFER_KIND_FORWARD_CANCEL
 
 struct ProtobufCMessage;
 struct Warmpath__Infer__InferRequest;
@@ -56,6 +57,7 @@ struct Warmpath__Infer__ForwardRequest;
 struct Warmpath__Infer__ForwardResponse;
 struct Warmpath__Infer__LoadReport;
 struct Warmpath__Infer__StreamPart;
+struct Warmpath__Infer__ForwardCancel;
 
 void wp_infer_frame_header(uint8_t hdr[WP_INFER_HDR_BYTES], wp_infer_kind kind,
                            size_t payload_len);
@@ -99,6 +101,10 @@ int wp_infer_decode_load_report(const uint8_t *p, size_t len,
  * and output_count <= WP_INFER_MAX_OUTPUT_TOKENS, tokens <= output_count. */
 int wp_infer_decode_part(const uint8_t *p, size_t len, struct Warmpath__Infer__StreamPart **out,
                          wp_err *err);
+/* A cancel: hop_id set, reply_addr 1..WP_GOSSIP_ADDR_MAX-1 bytes (128),
+ * ingress_node < WP_NAME_MAX. */
+int wp_infer_decode_cancel(const uint8_t *p, size_t len,
+                           struct Warmpath__Infer__ForwardCancel **out, wp_err *err);
 /* The request checks alone (for a request built in memory). */
 int wp_infer_request_check(const struct Warmpath__Infer__InferRequest *r, wp_err *err);
 /* "OK", "BAD_REQUEST", ... (the proto enum names); "UNKNOWN_STATUS" otherwise. */

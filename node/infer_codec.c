@@ -343,3 +343,27 @@ const char *wp_infer_status_name(int status)
         return "UNKNOWN_STATUS";
     return names[status];
 }
+
+int wp_infer_decode_cancel(const uint8_t *p, size_t len,
+                           struct Warmpath__Infer__ForwardCancel **out, wp_err *err)
+{
+    *out = NULL;
+    if (len > WP_FRAME_MAX_BYTES)
+        return wp_errf(err, WP_ETOOBIG, "cancel of %zu bytes", len);
+    Warmpath__Infer__ForwardCancel *m = warmpath__infer__forward_cancel__unpack(NULL, len, p);
+    if (!m)
+        return wp_errf(err, WP_EPARSE, "cancel: not a valid protobuf message");
+    int rc = m->hop_id ? WP_OK : wp_errf(err, WP_EINVAL, "cancel: missing hop_id");
+    if (!rc)
+        rc = check_name("ingress_node", m->ingress_node, false, err);
+    size_t al = m->reply_addr ? strnlen(m->reply_addr, WP_GOSSIP_ADDR_MAX) : 0;
+    if (!rc && (al == 0 || al >= WP_GOSSIP_ADDR_MAX))
+        rc = wp_errf(err, WP_EINVAL, "cancel: reply_addr must be 1..%u bytes",
+                     WP_GOSSIP_ADDR_MAX - 1);
+    if (rc) {
+        warmpath__infer__forward_cancel__free_unpacked(m, NULL);
+        return rc;
+    }
+    *out = m;
+    return WP_OK;
+}

@@ -176,8 +176,9 @@ static float ing_budget_ms(node *n, const ing_req *r, uint64_t now)
     if (r->total_deadline_ns == UINT64_MAX)
         return 0;
     const wp_model_profile *p = &n->cat[r->model];
-    double tail_ms = wp_model_total_ms(p, req_in_tokens(r->req), req_out_tokens(r->req, p)) -
-                     wp_router_model_ttft_ms(n->view, r->model);
+    /* The tokens after the first: measured where the model runs (svc.c),
+     * else the profile's. */
+    double tail_ms = svc_tail_ms(n, r->model, req_in_tokens(r->req), req_out_tokens(r->req, p));
     double left_ms = r->total_deadline_ns > now ? (double)(r->total_deadline_ns - now) / 1e6 : 0;
     double b = left_ms - 2.0 * (double)r->client_oneway_ns / 1e6 - (tail_ms > 0 ? tail_ms : 0);
     return b > 0.001 ? (float)b : 0.001f; /* nothing left: every candidate is too late */
@@ -237,13 +238,18 @@ static uint64_t attempt_budget_ns(node *n, const ing_req *r, const wp_route_resu
      * late answers still teach the estimate). With a sample, the larger of
      * the measurement (which includes the target's past queue) and the
      * profile's service plus the router's load-aware wait. */
-    double svc = svc_estimate_ms(n, r->model, req_out_tokens(r->req, p));
+    uint32_t out = req_out_tokens(r->req, p);
+    /* The service the cluster measured where the model runs (published in
+     * gossip, svc.c), else the catalog's profile. */
+    double run = svc_measured_ms(n, r->model, out, false, NULL);
+    if (run < 0)
+        run = wp_model_total_ms(p, req_in_tokens(r->req), out);
+    double svc = svc_estimate_ms(n, r->model, out);
     if (svc < 0) /* no sample yet: at least SVC_BOOTSTRAP_MS, not the whole
                   * deadline, which the target would spend queueing work it
                   * then drops late (the budget is also the target's start-by) */
-        svc = SVC_BOOTSTRAP_MS;
-    double modelled = wp_model_total_ms(p, req_in_tokens(r->req), req_out_tokens(r->req, p)) +
-                      rr->wait_ms + slot_turnover_ms(n, rr->node);
+        svc = SVC_BOOTSTRAP_MS > 2 * run ? SVC_BOOTSTRAP_MS : 2 * run;
+    double modelled = run + rr->wait_ms + slot_turnover_ms(n, rr->node);
     double cost = rr->rtt_ms + (rr->cold ? wp_model_load_ms(p) : 0.0) +
                   (svc > modelled ? svc : modelled);
     if (!(cost >= 0) || cost > 3.6e6)
@@ -350,6 +356,26 @@ static void ing_fail_attempt(node *n, ing_req *r, uint64_t hop, uint32_t attempt
               tid, attempts >= 2 ? ", the retry's target" : "");
 }
 
+/* Whether the target of r's current attempt is known to be alive and
+ * still holding work of r's class: a load report it took after the
+ * attempt reached it (so it counts the attempt if unanswered), fresh (3
+ * report periods), with work of the model's class in flight, from a node
+ * the view has UP. A slow answer from such a target is late work, not a
+ * dead target: the attempt waits on (up to the request's own deadline)
+ * instead of being retried elsewhere, where it would only add load. */
+static bool attempt_alive(node *n, const ing_req *r, uint64_t now)
+{
+    if (r->target < 0 || !r->arrive_ns ||
+        wp_router_node_status(n->view, (uint32_t)r->target) != WP_NODE_UP)
+        return false;
+    uint64_t units[WP_ROUTER_CLASSES] = {0};
+    uint64_t at = wp_router_load_seen(n->view, (uint32_t)n->my_city, (uint32_t)r->target, now,
+                                      units);
+    uint32_t cls = wp_router_model_class(n->view, r->model);
+    return at != UINT64_MAX && at >= r->arrive_ns &&
+           now - at <= 3ull * LOAD_PERIOD_MS * WP_NS_PER_MS && units[cls] > 0;
+}
+
 static void on_req_timer(uv_timer_t *t)
 {
     node *n = t->data;
@@ -361,6 +387,23 @@ static void on_req_timer(uv_timer_t *t)
         ing_req *r = u;
         uint32_t att = 1;
         wp_reqtab_match(n->ing, hop, &att);
+        if (now < r->total_deadline_ns && attempt_alive(n, r, now)) {
+            /* Wait one more measured service (at least two report
+             * periods), never past the request's deadline. */
+            const wp_model_profile *p = &n->cat[r->model];
+            double svc = svc_measured_ms(n, r->model, req_out_tokens(r->req, p), false, NULL);
+            uint64_t more = 2ull * LOAD_PERIOD_MS * WP_NS_PER_MS;
+            if (svc > 0 && (uint64_t)(svc * 1e6) > more)
+                more = (uint64_t)(svc * 1e6);
+            uint64_t dl = now + more < r->total_deadline_ns ? now + more : r->total_deadline_ns;
+            if (wp_reqtab_extend(n->ing, hop, dl) == WP_OK) {
+                n->st_waited++;
+                continue;
+            }
+        }
+        /* The target may still hold it: withdraw it there (svc.c), so a
+         * retried attempt does not also run on the first target. */
+        svc_cancel_attempt(n, r->target, hop);
         ing_fail_attempt(n, r, hop, att, WARMPATH__INFER__STATUS__TIMEOUT,
                          "no answer before the deadline");
     }
@@ -808,6 +851,12 @@ void ingress_shutdown(node *n)
             (unsigned long long)n->st_parts_in, (unsigned long long)n->st_parts_out,
             (unsigned long long)n->st_parts_late, (unsigned long long)n->st_parts_lost,
             (unsigned long long)n->st_parts_dropped, (unsigned long long)n->st_client_gone);
+    if (n->st_waited || n->st_cancel_sent || n->st_cancelled)
+        WP_INFO(n->id,
+                "attempts: %llu deadlines moved on (target alive and busy), %llu cancels sent, "
+                "%llu jobs cancelled here",
+                (unsigned long long)n->st_waited, (unsigned long long)n->st_cancel_sent,
+                (unsigned long long)n->st_cancelled);
     if (n->st_deadline || n->st_drain_yields)
         WP_INFO(n->id, "faults: %llu answered DEADLINE_EXCEEDED, %llu read-budget yields",
                 (unsigned long long)n->st_deadline, (unsigned long long)n->st_drain_yields);

@@ -30,10 +30,12 @@
 #define WP_GOSSIP_ADDR_MAX 128u     /* transport address ("tcp://1.2.3.4:7001") */
 #define WP_GOSSIP_CITY_MAX 32u      /* city code, as wp_city.code (WP_CITY_CODE_MAX) */
 #define WP_GOSSIP_MAX_WARM 16u      /* warm model names per member */
+#define WP_GOSSIP_MAX_SERVABLE 16u  /* servable model names per member (when listed) */
+#define WP_GOSSIP_MAX_SVC 8u        /* measured service records per member */
 #define WP_GOSSIP_MAX_MEMBERS 4096u /* members in one view (= WP_MSG_MAX_ARRAY) */
 #define WP_GOSSIP_PACKET_BYTES 1400u /* budget of a ping/ack/gossip frame, as memberlist's UDP */
 #define WP_GOSSIP_WIRE_VERSION 2u
-#define WP_GOSSIP_OWNED_MAX 2048u /* a member's own encoding of its record (codec.c) */
+#define WP_GOSSIP_OWNED_MAX 4096u /* a member's own encoding of its record (codec.c) */
 #define WP_GOSSIP_SIG_BYTES 64u
 
 /* ---------------------------------------------------------------- config */
@@ -68,8 +70,24 @@ typedef enum wp_member_status {
 
 const char *wp_member_status_name(wp_member_status s); /* "alive", ... */
 
+/* Service times a member measured for one model it runs (issue 15): the
+ * time from a request's start on the GPU to its first token, the time per
+ * later token, and a whole request's mean service, all without queueing;
+ * samples: requests (and warm-up runs) the figures come from. */
+typedef struct wp_gossip_svc {
+    char model[WP_NAME_MAX];
+    uint32_t first_us;
+    uint32_t tpot_us;
+    uint32_t service_us;
+    uint32_t samples;
+} wp_gossip_svc;
+
 /* A member's capacity record. Only the member itself changes it, bumping
- * `version`; everyone else keeps the highest version seen. */
+ * `version`; everyone else keeps the highest version seen.
+ * servable_listed false: every catalog model can be loaded there (the
+ * timing model, and records from before the list existed); true: only the
+ * n_servable models named (a cpu/cuda node: those it has a checkpoint
+ * for). svc: measured service times, for at most WP_GOSSIP_MAX_SVC models. */
 typedef struct wp_gossip_capacity {
     uint64_t version;
     uint32_t gpus;
@@ -78,6 +96,11 @@ typedef struct wp_gossip_capacity {
     bool draining;
     uint32_t n_warm;
     char warm[WP_GOSSIP_MAX_WARM][WP_NAME_MAX];
+    bool servable_listed;
+    uint32_t n_servable;
+    char servable[WP_GOSSIP_MAX_SERVABLE][WP_NAME_MAX];
+    uint32_t n_svc;
+    wp_gossip_svc svc[WP_GOSSIP_MAX_SVC];
 } wp_gossip_capacity;
 
 /* One member as a core sees it (also the record carried on the wire). */

@@ -89,6 +89,7 @@ typedef struct tgt_job {
     uint64_t start_by_ns;             /* latest start (UINT64_MAX: none) */
     uint64_t deadline_unix_ns;        /* the client's absolute deadline (0: none) */
     bool cold;
+    bool cancelled;                   /* the ingress gave up on it (target_cancel) */
     uint32_t steps;
     int32_t *prompt;
     int32_t *tokens;
@@ -141,7 +142,7 @@ typedef struct rnode {
 
 typedef struct wop {
     struct wop *next;
-    int kind; /* 1 submit, 2 assign */
+    int kind; /* 1 submit, 2 assign, 3 cancel (job is only its worker id then) */
     tgt_job *job;
     char (*names)[WP_NAME_MAX];
     size_t n;
@@ -248,6 +249,12 @@ typedef struct node {
     uint32_t snap_n_warm;
     uint64_t snap_free;
     uint32_t snap_queue;
+    /* warm-up measurements of the warm models (worker thread, under wmu) */
+    struct snap_wu {
+        char model[WP_NAME_MAX];
+        double first_ms, tpot_ms;
+    } snap_wu[WP_GOSSIP_MAX_WARM];
+    uint32_t snap_n_wu;
     /* placement */
     wp_placement_client *pc;
     uv_work_t pl_req;
@@ -275,6 +282,27 @@ typedef struct node {
         double first_dev_ms; /* EWMA of |sample - first_ms| (its variability) */
         double tpot_ms;    /* EWMA: per output token after the first */
     } est[WP_ROUTER_MAX_MODELS];
+    /* Service times this node measured as a TARGET, per router model
+     * (svc.c): warm-up on load, then an EWMA over its answers; no queue. */
+    struct tsvc_est {
+        uint32_t samples;
+        double first_ms, tpot_ms, service_ms;
+        bool idle_known;                        /* the warm-up's figures below */
+        double idle_first_ms, idle_tpot_ms, idle_service_ms;
+    } tsvc[WP_ROUTER_MAX_MODELS];
+    /* What the cluster publishes (gossip svc records, mean over the nodes
+     * that measured it; this node's own included): nodes == 0: none. */
+    struct csvc_est {
+        uint32_t nodes;
+        double first_ms, tpot_ms, service_ms;
+    } csvc[WP_ROUTER_MAX_MODELS];
+    wp_gossip_svc pub_svc[WP_GOSSIP_MAX_SVC]; /* as last published */
+    uint32_t pub_n_svc;
+    uint64_t pub_svc_at_ns;
+    uint64_t st_cancel_sent, st_cancelled, st_waited;
+    bool svc_dirty;        /* a record or status changed since the last mean */
+    uint64_t svc_relax_at_ns; /* the last svc_idle_relax */
+    size_t svc_nmodels;    /* models whose loadable bits are set */
     /* streaming counters (stream_node.c) */
     uint64_t st_parts_in, st_parts_out, st_parts_late, st_parts_lost, st_parts_dropped;
     uint64_t st_client_gone;
@@ -368,6 +396,10 @@ void on_wasync(uv_async_t *a);
 void target_accept(node *n, uint64_t hop, const char *reply_addr, uint64_t reply_delay_ns,
                    bool local, const Warmpath__Infer__InferRequest *req, uint64_t budget_ns);
 void handle_node_frame(node *n, const uint8_t *buf, size_t len);
+/* The ingress gave up on attempt hop (reply_addr: its address; local: this
+ * node's own ingress): the job is withdrawn from the worker and answered
+ * to nobody. A hop this node does not hold changes nothing. */
+void target_cancel(node *n, uint64_t hop, const char *reply_addr, bool local);
 void wthread_main(void *arg);
 void target_shutdown(node *n);
 
@@ -398,7 +430,45 @@ void svc_learn(node *n, uint32_t model, const Warmpath__Infer__InferResponse *re
 /* Measured service estimate for out tokens, ms; < 0 when no sample yet. */
 double svc_estimate_ms(const node *n, uint32_t model, uint32_t out_tokens);
 
+/* svc.c: measured service times (this node's, and the cluster's) */
+/* A job this node ran finished OK: learn its times (cpu/cuda only). */
+void svc_target_learn(node *n, uint32_t model, const wp_gen_result *res);
+/* Warm-up figures the worker thread left in snap_wu seed models with no
+ * sample yet (loop thread). */
+void svc_take_warmup(node *n);
+/* Models with no work here relax toward their warm-up (idle) figures,
+ * time constant SVC_IDLE_TAU_NS: an idle node serves the next request at
+ * its idle speed (and a figure taken under a burst must not keep every
+ * ingress refusing work, which would leave it no answer to learn from). */
+void svc_idle_relax(node *n, uint64_t dt_ns);
+/* This node's measurements as gossip svc records; returns how many. */
+uint32_t svc_records(node *n, wp_gossip_svc *out, uint32_t cap);
+/* Whether recs differ enough from what was last published (10%, or a
+ * model more or less) to publish again. */
+bool svc_changed(const node *n, const wp_gossip_svc *recs, uint32_t nrec);
+/* A member's record changed (view_sync): its servable list into the
+ * router (loadable bits of every model; O(models x list)). */
+void svc_member_loadable(node *n, uint32_t idx, const wp_gossip_member *m);
+/* After view_sync: the mean of the live members' svc records per model
+ * into n->csvc and the router's wait estimates, when something changed;
+ * every member's loadable bits again when models were added. */
+void svc_sync_view(node *n);
+/* Expected service of one request of model with out tokens, without
+ * queueing (ms): this node's own figure as a target, else the cluster's;
+ * < 0 when nobody has measured it. first_ms: its first-token part. */
+double svc_measured_ms(const node *n, uint32_t model, uint32_t out_tokens, bool own_first,
+                       double *first_ms);
+/* The ingress's own view of an attempt's model: the tokens after the first
+ * (ms) from the cluster's figure, else the profile's. */
+double svc_tail_ms(const node *n, uint32_t model, uint32_t in_tokens, uint32_t out_tokens);
+/* Tell the target of r's current attempt (hop) that it is abandoned. */
+void svc_cancel_attempt(node *n, int32_t target, uint64_t hop);
+
 /* placement_sync.c */
+/* What this node can load at all, into cap: a cpu/cuda node only the
+ * models it has a checkpoint for (listed); a timing-model node the whole
+ * catalog (not listed). */
+void cap_servable(node *n, wp_gossip_capacity *cap);
 void on_cap_timer(uv_timer_t *t);
 void on_pl_timer(uv_timer_t *t);
 

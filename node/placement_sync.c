@@ -9,6 +9,16 @@
 
 /* ---------------------------------------------------------------- capacity + placement */
 
+void cap_servable(node *n, wp_gossip_capacity *cap)
+{
+    cap->servable_listed = n->gpu_kind != WP_GPU_MODEL;
+    cap->n_servable = 0;
+    for (size_t m = 0; cap->servable_listed && m < n->n_cat; m++)
+        if (n->served[m] && cap->n_servable < WP_GOSSIP_MAX_SERVABLE)
+            snprintf(cap->servable[cap->n_servable++], WP_NAME_MAX, "%s",
+                     wp_router_model_name(n->view, (uint32_t)m));
+}
+
 /* Publishes the worker's warm models and free memory in the gossip record
  * when they changed (queue depth at most once a second). */
 void on_cap_timer(uv_timer_t *t)
@@ -47,9 +57,25 @@ void on_cap_timer(uv_timer_t *t)
     }
     uint64_t now = wp_clock_monotonic_ns();
     bool queue_due = queue != n->pub_queue && now - n->pub_at_ns >= WP_NS_PER_S;
-    if (!warm_changed && free_b == n->pub_free && !queue_due && n->pub_at_ns)
+    /* Measured service times (svc.c): a warm-up seeds a new model's; idle
+     * models relax toward it. */
+    svc_take_warmup(n);
+    svc_idle_relax(n, n->svc_relax_at_ns ? now - n->svc_relax_at_ns : 0);
+    n->svc_relax_at_ns = now;
+    wp_gossip_svc svc[WP_GOSSIP_MAX_SVC];
+    uint32_t nsvc = svc_records(n, svc, WP_GOSSIP_MAX_SVC);
+    bool svc_due = svc_changed(n, svc, nsvc);
+    if (!warm_changed && free_b == n->pub_free && !queue_due && !svc_due && n->pub_at_ns)
         return;
     wp_gossip_capacity cap = wp_gossip_self_member(n->g)->cap;
+    cap_servable(n, &cap);
+    cap.n_svc = nsvc;
+    memcpy(cap.svc, svc, nsvc * sizeof *svc);
+    if (svc_due) {
+        n->pub_n_svc = nsvc;
+        memcpy(n->pub_svc, svc, nsvc * sizeof *svc);
+        n->pub_svc_at_ns = now;
+    }
     cap.n_warm = nw;
     memcpy(cap.warm, warm, sizeof cap.warm);
     cap.gpu_mem_free_bytes = free_b;

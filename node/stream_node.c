@@ -235,6 +235,7 @@ void handle_fwd_part(node *n, const uint8_t *p, size_t plen)
         /* The client is gone: the request ends here. */
         n->st_client_gone++;
         n->st_err++;
+        svc_cancel_attempt(n, r->target, sp->id); /* nobody waits for the rest */
         if (r->target >= 0)
             wp_router_inflight_add(n->view, (uint32_t)r->target, r->model, -1);
         wp_reqtab_close(n->ing, sp->id);

@@ -149,6 +149,12 @@ static void finish_job(node *n, tgt_job *j, int error, const wp_gen_result *res)
     char reason[WP_ERRMSG_LEN];
     resp.model = j->model;
     resp.cold = j->cold;
+    if (error == WP_ECANCELED || (j->cancelled && error)) {
+        /* The ingress gave up on it (target_cancel): nobody waits. */
+        job_unlink(n, j);
+        job_free(j);
+        return;
+    }
     if (error) {
         resp.status = error == WP_EOVERLOAD || error == WP_ETIMEDOUT
                           ? WARMPATH__INFER__STATUS__OVERLOADED
@@ -166,6 +172,8 @@ static void finish_job(node *n, tgt_job *j, int error, const wp_gen_result *res)
         resp.reason = "the deadline passed before the target finished";
     } else {
         n->st_served++;
+        if (n->gpu_kind != WP_GPU_MODEL)
+            svc_target_learn(n, j->mi, res);
         uint64_t elapsed = now - j->arrival_ns;
         uint64_t cold_ns = j->cold ? j->load_ns : 0;
         tm.service_us = res->total_ns / 1000;
@@ -329,7 +337,11 @@ void target_accept(node *n, uint64_t hop, const char *reply_addr, uint64_t reply
     j->deadline_unix_ns = req->deadline_unix_ns;
     j->start_by_ns = UINT64_MAX;
     {
-        double svc_ms = wp_model_total_ms(&n->cat[mi], nin, steps);
+        /* This node's measured service when it has one (svc.c), not the
+         * catalog's profile, which a real model can be far from. */
+        double svc_ms = svc_measured_ms(n, (uint32_t)mi, steps, true, NULL);
+        if (svc_ms < 0)
+            svc_ms = wp_model_total_ms(&n->cat[mi], nin, steps);
         /* + a margin for the loop's wake-ups on both sides */
         uint64_t need = 2 * reply_delay_ns + (uint64_t)(svc_ms * 1e6) + START_BY_SLACK_NS;
         if (budget_ns != UINT64_MAX)
@@ -387,6 +399,35 @@ void target_accept(node *n, uint64_t hop, const char *reply_addr, uint64_t reply
     wops_push(n, op);
 }
 
+void target_cancel(node *n, uint64_t hop, const char *reply_addr, bool local)
+{
+    /* Linear in the jobs held (at most JOB_CAPACITY; cancels are rare:
+     * one per attempt the ingress timed out). */
+    tgt_job *j = n->jobs;
+    while (j && !(j->hop_id == hop && j->local == local &&
+                  (local || strcmp(j->reply_addr, reply_addr) == 0)))
+        j = j->next;
+    if (!j || j->cancelled || !n->gw)
+        return;
+    j->cancelled = true;
+    n->st_cancelled++;
+    if (n->gpu_kind == WP_GPU_MODEL) {
+        /* Completes (and frees j) inside the call when it was held. */
+        (void)wp_gpu_worker_cancel(n->gw, wp_clock_monotonic_ns(), (uint64_t)(uintptr_t)j);
+        gpu_kick(n);
+        return;
+    }
+    /* cpu/cuda: the worker thread withdraws it. The op carries the job's
+     * address only as the worker's request id: ops run in order, so the
+     * cancel is done before any later job could reuse the address. */
+    wop *op = calloc(1, sizeof *op);
+    if (!op)
+        return; /* it runs to the end; its answer is dropped as late */
+    op->kind = 3;
+    op->job = j;
+    wops_push(n, op);
+}
+
 /* A frame from a peer on the PULL socket that starts with "W". */
 void handle_node_frame(node *n, const uint8_t *buf, size_t len)
 {
@@ -402,6 +443,16 @@ void handle_node_frame(node *n, const uint8_t *buf, size_t len)
     }
     if (kind == WP_INFER_KIND_LOAD_REPORT) {
         view_load_frame(n, buf, len);
+        return;
+    }
+    if (kind == WP_INFER_KIND_FORWARD_CANCEL) {
+        Warmpath__Infer__ForwardCancel *c = NULL;
+        if (wp_infer_decode_cancel(buf + WP_INFER_HDR_BYTES, plen, &c, NULL) != WP_OK) {
+            n->st_bad_node++;
+            return;
+        }
+        target_cancel(n, c->hop_id, c->reply_addr, false);
+        warmpath__infer__forward_cancel__free_unpacked(c, NULL);
         return;
     }
     if (kind != WP_INFER_KIND_FORWARD_REQUEST) {
@@ -445,6 +496,8 @@ void wthread_main(void *arg)
                                                  op->job->tokens, op->job->start_by_ns, &err);
                 if (rc != WP_OK)
                     on_gpu_done(n, (uint64_t)(uintptr_t)op->job, rc, NULL);
+            } else if (op->kind == 3) {
+                (void)wp_gpu_worker_cancel(n->gw, now, (uint64_t)(uintptr_t)op->job);
             } else {
                 const char *names[WP_RES_MAX_MODELS];
                 for (size_t i = 0; i < op->n; i++)
@@ -465,6 +518,16 @@ void wthread_main(void *arg)
             snprintf(n->snap_warm[i], WP_NAME_MAX, "%s", names[i]);
         n->snap_free = wp_res_free_bytes(res);
         n->snap_queue = wp_res_queue_depth(res);
+        n->snap_n_wu = 0;
+        for (uint32_t i = 0; i < n->snap_n_warm; i++) {
+            wp_gpu_rate rate;
+            if (!wp_gpu_worker_warmup(n->gw, names[i], &rate))
+                continue;
+            struct snap_wu *u = &n->snap_wu[n->snap_n_wu++];
+            snprintf(u->model, sizeof u->model, "%s", names[i]);
+            u->first_ms = rate.ttft_ms;
+            u->tpot_ms = rate.tpot_ms;
+        }
         if (!n->wops_head && !n->wquit) {
             if (next == UINT64_MAX) {
                 uv_cond_wait(&n->wcond, &n->wmu);

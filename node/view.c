@@ -163,6 +163,7 @@ void view_sync(node *n)
                 wp_router_apply(n->view, (uint32_t)idx, &wd);
             }
         }
+        svc_member_loadable(n, (uint32_t)idx, m); /* and svc_dirty (svc.c) */
         if (r->status != (int)st && r->status >= 0)
             WP_DEBUG(n->id, "router: %s is now %s", m->id, wp_node_status_name(st));
         r->cap_version = m->cap.version;
@@ -272,6 +273,7 @@ void on_view_timer(uv_timer_t *t)
 {
     node *n = t->data;
     view_sync(n);
+    svc_sync_view(n);
     load_publish(n);
     after_event(n);
 }

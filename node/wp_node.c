@@ -496,6 +496,9 @@ int main(int argc, char **argv)
     cap.version = 1;
     cap.gpus = (uint32_t)gpus;
     cap.gpu_mem_free_bytes = (uint64_t)(mem_gb * 1073741824.0);
+    /* A cpu/cuda node can load nothing until its checkpoints are known
+     * (the capacity timer lists them); a timing-model node, the catalog. */
+    cap.servable_listed = (gpu_kind >= 0 ? gpu_kind : wp_gpu_kind_default()) != WP_GPU_MODEL;
     wp_gossip_self self = {.id = n->id, .city = n->city, .addr = n->bind_addr,
                            .incarnation = inc, .cap = &cap};
     static gossip_keys gk;
@@ -633,6 +636,13 @@ int main(int argc, char **argv)
             }
             if (mi >= 0)
                 n->served[mi] = true;
+        }
+        /* Its checkpoints into its record before anyone routes to it (the
+         * record started listing none). */
+        {
+            wp_gossip_capacity sc = wp_gossip_self_member(n->g)->cap;
+            cap_servable(n, &sc);
+            wp_gossip_set_capacity(n->g, wp_clock_monotonic_ns(), &sc);
         }
         if (placement && wp_placement_client_new_list(placement, 800, &n->pc, &err)) {
             fprintf(stderr, "wp-node: --placement: %s\n", wp_err_text(&err));

@@ -226,7 +226,8 @@ route_impl(const wp_router_view *v, const wp_route_req *req, wp_route_result *ou
                          rep_at, req->now_ns);
             continue;
         }
-        if (!warm && v->free_mem[n] < m->size_bytes) {
+        if (!warm && (v->free_mem[n] < m->size_bytes ||
+                      (v->noload[(size_t)n * WP_ROUTER_WARM_WORDS + word] & bit))) {
             if (ex)
                 record(ex, req, n, rtt, -1, warm, WP_CAND_NO_MEMORY);
             continue;

@@ -167,6 +167,13 @@ uint32_t wp_router_model_units(const wp_router_view *v, uint32_t model);
 /* The model's service time (full response at typical tokens), its time to
  * first token at typical input, and its service class (below). */
 double wp_router_model_service_ms(const wp_router_view *v, uint32_t model);
+/* Service times measured where the model runs (issue 15: nodes publish
+ * them in gossip) replace the profile's for wait estimates and the
+ * deadline check: service_ms a whole request, ttft_ms its first token,
+ * both without queueing. The service class stays the profile's (work in
+ * flight is accounted per class). Ignored unless service_ms > 0. */
+void wp_router_model_set_measured(wp_router_view *v, uint32_t model, double service_ms,
+                                  double ttft_ms);
 double wp_router_model_ttft_ms(const wp_router_view *v, uint32_t model);
 uint32_t wp_router_model_class(const wp_router_view *v, uint32_t model);
 uint32_t wp_router_node_gpus(const wp_router_view *v, uint32_t node);
@@ -202,6 +209,11 @@ int wp_router_apply(wp_router_view *v, uint32_t node, const wp_node_delta *d);
  * work in flight (units, see WP_ROUTER_GPU_UNITS) follows the counts. */
 void wp_router_set_status(wp_router_view *v, uint32_t node, wp_node_status s);
 void wp_router_set_warm(wp_router_view *v, uint32_t node, uint32_t model, bool warm);
+/* Whether the node can load the model at all (a cpu/cuda node only has the
+ * checkpoints it was given). Default: yes. A node that cannot is never a
+ * cold candidate (verdict NO_MEMORY); a warm one still serves. */
+void wp_router_set_loadable(wp_router_view *v, uint32_t node, uint32_t model, bool loadable);
+bool wp_router_node_loadable(const wp_router_view *v, uint32_t node, uint32_t model);
 void wp_router_set_free_mem(wp_router_view *v, uint32_t node, uint64_t free_mem_bytes);
 void wp_router_inflight_add(wp_router_view *v, uint32_t node, uint32_t model, int32_t delta);
 

@@ -32,8 +32,8 @@ typedef struct wp_router_model {
     uint32_t slots_per_gpu;
     uint32_t units;   /* WP_ROUTER_GPU_UNITS / slots_per_gpu */
     float load_ms;    /* cold load: weights to GPU + runtime start */
-    float service_ms; /* one request at typical token counts */
-    float ttft_ms;    /* first token at typical input */
+    float service_ms; /* one request at typical token counts (or measured) */
+    float ttft_ms;    /* first token at typical input (or measured) */
     uint32_t cls;     /* service class, 0..WP_ROUTER_CLASSES-1 */
 } wp_router_model;
 
@@ -57,6 +57,7 @@ struct wp_router_view {
     uint64_t *free_mem;
     uint64_t *version;
     uint64_t *warm;     /* cap_nodes * WP_ROUTER_WARM_WORDS */
+    uint64_t *noload;   /* the same shape: set = the node cannot load the model */
     uint32_t *inflight; /* cap_nodes * WP_ROUTER_MAX_MODELS */
     uint64_t *used;     /* work in flight per node, GPU units */
     uint64_t *used_cls; /* the same per class: cap_nodes * WP_ROUTER_CLASSES */

@@ -53,6 +53,7 @@ void wp_router_view_free(wp_router_view *v)
     free(v->free_mem);
     free(v->version);
     free(v->warm);
+    free(v->noload);
     free(v->inflight);
     free(v->used);
     free(v->used_cls);
@@ -132,6 +133,7 @@ static int grow(wp_router_view *v, size_t cap)
     GROW(free_mem, 1);
     GROW(version, 1);
     GROW(warm, WP_ROUTER_WARM_WORDS);
+    GROW(noload, WP_ROUTER_WARM_WORDS);
     GROW(inflight, WP_ROUTER_MAX_MODELS);
     GROW(used, 1);
     GROW(used_cls, WP_ROUTER_CLASSES);
@@ -179,6 +181,8 @@ int wp_router_node_add(wp_router_view *v, const wp_router_node_info *info, uint3
     v->rep[n].at_ns = UINT64_MAX;
     memset(&v->warm[(size_t)n * WP_ROUTER_WARM_WORDS], 0,
            WP_ROUTER_WARM_WORDS * sizeof *v->warm);
+    memset(&v->noload[(size_t)n * WP_ROUTER_WARM_WORDS], 0,
+           WP_ROUTER_WARM_WORDS * sizeof *v->noload);
     memset(&v->inflight[(size_t)n * WP_ROUTER_MAX_MODELS], 0,
            WP_ROUTER_MAX_MODELS * sizeof *v->inflight);
     for (size_t c = 0; c < v->ncities; c++) {
@@ -285,6 +289,28 @@ uint32_t wp_router_node_gpus(const wp_router_view *v, uint32_t node)
 void wp_router_set_status(wp_router_view *v, uint32_t node, wp_node_status s)
 {
     v->status[node] = (uint8_t)s;
+}
+
+void wp_router_set_loadable(wp_router_view *v, uint32_t node, uint32_t model, bool loadable)
+{
+    uint64_t *w = &v->noload[(size_t)node * WP_ROUTER_WARM_WORDS + (model >> 6)];
+    uint64_t bit = 1ull << (model & 63);
+    *w = loadable ? (*w & ~bit) : (*w | bit);
+}
+
+bool wp_router_node_loadable(const wp_router_view *v, uint32_t node, uint32_t model)
+{
+    return node < v->nnodes && model < WP_ROUTER_MAX_MODELS &&
+           !((v->noload[(size_t)node * WP_ROUTER_WARM_WORDS + (model >> 6)] >> (model & 63)) & 1u);
+}
+
+void wp_router_model_set_measured(wp_router_view *v, uint32_t model, double service_ms,
+                                  double ttft_ms)
+{
+    if (model >= v->nmodels || !(service_ms > 0) || !(ttft_ms >= 0))
+        return;
+    v->models[model].service_ms = (float)service_ms;
+    v->models[model].ttft_ms = (float)ttft_ms;
 }
 
 void wp_router_set_warm(wp_router_view *v, uint32_t node, uint32_t model, bool warm)

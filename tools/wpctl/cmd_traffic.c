@@ -248,8 +248,51 @@ static int drain_socket(traffic *t, size_t i, wp_err *err)
     }
 }
 
-static int send_one(traffic *t, wp_rng *rng, const wp_zipf *zipf, bool use_zipf, uint64_t now,
-                    wp_err *err)
+/* The ingress a user enters at: the lowest model RTT over the backbone
+ * graph (wp_users_rtt_ms: what the nodes emulate for the client leg and
+ * what the simulated twin picks), among the ingresses not seen down. pt:
+ * a population point; or from_city >= 0 (then pt is unused). */
+static uint16_t nearest_ingress(const traffic *t, size_t pt, int from_city)
+{
+    size_t best = 0;
+    double best_rtt = INFINITY;
+    for (size_t i = 0; i < t->ning; i++) {
+        int c = t->ing[i].city[0] ? wp_topo_find(t->topo, t->ing[i].city) : -1;
+        if (c < 0 || t->ing[i].down)
+            continue;
+        double r = from_city >= 0 ? wp_topo_rtt_ms(t->topo, (size_t)from_city, (size_t)c)
+                                  : wp_users_rtt_ms(t->users, pt, (size_t)c);
+        if (r < best_rtt) {
+            best_rtt = r;
+            best = i;
+        }
+    }
+    return (uint16_t)best;
+}
+
+/* The draws of one run, one stream each, forked from the seed in the
+ * simulator's order (sim/engine.c: arrival, user, model, cold, function,
+ * access): with the same seed the simulated twin draws the same arrivals,
+ * users, models and access latencies (common random numbers), so `report
+ * --vs-sim` compares the two worlds, not two samples of a heavy tail
+ * (p95 of ~250 requests of one region spreads by +-20% between samples). */
+typedef struct draws {
+    wp_rng arrival, user, model, access;
+} draws;
+
+static void draws_init(draws *d, uint64_t seed)
+{
+    wp_rng master, unused;
+    wp_rng_seed(&master, seed);
+    wp_rng_fork(&master, &d->arrival);
+    wp_rng_fork(&master, &d->user);
+    wp_rng_fork(&master, &d->model);
+    wp_rng_fork(&master, &unused); /* cold */
+    wp_rng_fork(&master, &unused); /* function */
+    wp_rng_fork(&master, &d->access);
+}
+
+static int send_one(traffic *t, draws *dr, const wp_zipf *zipf, uint64_t now, wp_err *err)
 {
     pending *s = new_slot(t);
     if (!s)
@@ -264,7 +307,7 @@ static int send_one(traffic *t, wp_rng *rng, const wp_zipf *zipf, bool use_zipf,
         lat = c->lat;
         lon = c->lon;
     } else {
-        size_t pt = wp_users_draw(t->users, rng);
+        size_t pt = wp_users_draw(t->users, &dr->user);
         const wp_user_point *u = wp_users_point(t->users, pt);
         s->point = (uint32_t)pt;
         s->ingress = t->point_ingress[pt];
@@ -272,9 +315,9 @@ static int send_one(traffic *t, wp_rng *rng, const wp_zipf *zipf, bool use_zipf,
         lat = u->lat;
         lon = u->lon;
         if (wp_topo_params(t->topo)->access)
-            access_ms = wp_users_access_draw(t->users, pt, rng);
+            access_ms = wp_users_access_draw(t->users, pt, &dr->access);
     }
-    s->model = (uint8_t)(use_zipf ? wp_zipf_draw(zipf, rng) : wp_rng_below(rng, t->nmodels));
+    s->model = (uint8_t)wp_zipf_draw(zipf, &dr->model); /* s = 0 without --zipf: uniform */
     const model_info *mi = &t->models[s->model];
     Warmpath__Infer__InferRequest req = WARMPATH__INFER__INFER_REQUEST__INIT;
     req.request_id = id;
@@ -354,17 +397,11 @@ static void refresh_live(traffic *t, uint64_t now)
     if (!changed || live == 0)
         return;
     t->repicks++;
-    const wp_rtt_params *rp = wp_topo_params(t->topo);
     if (t->from_city >= 0) {
-        const wp_city *fc = wp_topo_city(t->topo, (size_t)t->from_city);
-        t->from_ingress =
-            (uint16_t)wpctl_ingress_nearest(t->ing, t->ning, rp, fc->lat, fc->lon, NULL);
+        t->from_ingress = nearest_ingress(t, 0, t->from_city);
     } else {
-        for (size_t i = 0; i < wp_users_count(t->users); i++) {
-            const wp_user_point *u = wp_users_point(t->users, i);
-            t->point_ingress[i] =
-                (uint16_t)wpctl_ingress_nearest(t->ing, t->ning, rp, u->lat, u->lon, NULL);
-        }
+        for (size_t i = 0; i < wp_users_count(t->users); i++)
+            t->point_ingress[i] = nearest_ingress(t, i, -1);
     }
 }
 
@@ -680,16 +717,13 @@ int wpctl_traffic_main(int argc, char **argv)
         rv = check_models(t, &err);
     if (rv != WP_OK)
         goto fail;
-    const wp_rtt_params *rp = wp_topo_params(t->topo);
     if (from) {
         t->from_city = wp_topo_find(t->topo, from);
         if (t->from_city < 0) {
             rv = wp_errf(&err, WP_EINVAL, "--from: no city '%.32s' in preset %s", from, preset);
             goto fail;
         }
-        const wp_city *fc = wp_topo_city(t->topo, (size_t)t->from_city);
-        t->from_ingress = (uint16_t)wpctl_ingress_nearest(t->ing, t->ning, rp, fc->lat, fc->lon,
-                                                          NULL);
+        t->from_ingress = nearest_ingress(t, 0, t->from_city);
     } else {
         if ((rv = wp_users_load(t->topo, NULL, &t->users, &err)) != WP_OK)
             goto fail;
@@ -699,13 +733,10 @@ int wpctl_traffic_main(int argc, char **argv)
             rv = wp_errf(&err, WP_ENOMEM, "out of memory");
             goto fail;
         }
-        for (size_t i = 0; i < npts; i++) {
-            const wp_user_point *u = wp_users_point(t->users, i);
-            t->point_ingress[i] =
-                (uint16_t)wpctl_ingress_nearest(t->ing, t->ning, rp, u->lat, u->lon, NULL);
-        }
+        for (size_t i = 0; i < npts; i++)
+            t->point_ingress[i] = nearest_ingress(t, i, -1);
     }
-    if (use_zipf && wp_zipf_init(&zipf, t->nmodels, 1.0) != WP_OK) {
+    if (wp_zipf_init(&zipf, t->nmodels, use_zipf ? 1.0 : 0.0) != WP_OK) {
         rv = wp_errf(&err, WP_ENOMEM, "out of memory");
         goto fail;
     }
@@ -744,22 +775,20 @@ int wpctl_traffic_main(int argc, char **argv)
     uint64_t next_progress_ns = 0;
     wp_hist_init(&t->window_ttft_ns);
 
-    wp_rng rng_arrival, rng_draw, master;
-    wp_rng_seed(&master, seed);
-    wp_rng_fork(&master, &rng_arrival);
-    wp_rng_fork(&master, &rng_draw);
+    draws dr;
+    draws_init(&dr, seed);
     uint64_t start_unix_ns = wp_clock_realtime_ns();
     t->start_ns = wp_clock_monotonic_ns();
     uint64_t end_ns = t->start_ns + (uint64_t)(duration_s * 1e9);
-    double next_at = (double)t->start_ns + wp_rng_exp(&rng_arrival, 1e9 / rate);
+    double next_at = (double)t->start_ns + wp_rng_exp(&dr.arrival, 1e9 / rate);
     while (rv == WP_OK && !stop_flag) {
         uint64_t now = wp_clock_monotonic_ns();
         while (rv == WP_OK && next_at <= (double)now && next_at < (double)end_ns) {
             uint64_t lag = now - (uint64_t)next_at;
             if (lag > t->max_lag_ns)
                 t->max_lag_ns = lag;
-            rv = send_one(t, &rng_draw, &zipf, use_zipf, now, &err);
-            next_at += wp_rng_exp(&rng_arrival, 1e9 / rate);
+            rv = send_one(t, &dr, &zipf, now, &err);
+            next_at += wp_rng_exp(&dr.arrival, 1e9 / rate);
         }
         if (rv != WP_OK || next_at >= (double)end_ns)
             break;
