@@ -1,0 +1,12 @@
+# A cluster over hosts (issue 14): placement servers and nodes in network
+# namespaces joined by a bridge, bound on 0.0.0.0 and advertising their
+# host's address; a partition of the leader's host and its healing. Needs
+# root (CI runs as root); elsewhere it reports SKIPPED with the reason.
+# Its own namespaces and addresses: no loopback ports, no shared lock.
+if(TARGET wp-node AND TARGET wp-placement AND TARGET wpctl)
+  add_test(NAME multihost_partition
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/multihost.sh
+                   $<TARGET_FILE:wpctl> $<TARGET_FILE:wp-node> $<TARGET_FILE:wp-placement>)
+  set_tests_properties(multihost_partition PROPERTIES LABELS multihost TIMEOUT 120
+                       SKIP_RETURN_CODE 77)
+endif()
