@@ -5,9 +5,13 @@
 #   sw   a Linux bridge, the "switch"; every host's cable is a veth pair
 #        whose far end is a port of this bridge (the root namespace is
 #        never touched, so runs in parallel do not meet)
-#   h1   10.77.0.1  wp-placement 1 + wp-node fra-1 (1 GPU, timing model)
-#   h2   10.77.0.2  wp-placement 2 + wp-node ams-1
-#   h3   10.77.0.3  wp-placement 3 + wp-node lhr-1
+#   h1   10.77.0.1  wp-placement 1 + a wp-node (1 GPU, timing model)
+#   h2   10.77.0.2  wp-placement 2 + a wp-node
+#   h3   10.77.0.3  wp-placement 3 + a wp-node
+#                   (cities FRA, AMS, LHR: LHR, the GPU nearest to the
+#                   ingress, goes on the host of the first raft leader, so
+#                   cutting that host off takes both the leader and the
+#                   node serving the traffic)
 #   h4   10.77.0.4  wp-node cdg-1 with no GPU (an ingress only: every
 #                   request it takes is forwarded to another host) and
 #                   the wpctl client
@@ -19,7 +23,7 @@
 #   1. the placement servers elect a leader; the nodes join across hosts
 #      (cdg-1 sees 4 alive members, each at tcp://10.77.0.N:7301);
 #   2. catalog + pin a model to FRA,AMS,LHR; traffic from h4 through cdg-1:
-#      every request ok, served by nodes on other hosts;
+#      every request ok, served by nodes on other hosts (lhr-1 among them);
 #   3. the host of the placement LEADER is cut off (its switch port goes
 #      down: a cable pulled; this kernel has no netem/iptables). Then
 #      - cdg-1's gossip stops seeing that host's node alive;
@@ -108,7 +112,6 @@ step "network: $HOSTS hosts on $NET.0/24 through a bridge in $SW"
 daemon_flags() { # ROLE NAME
     :
 }
-CITIES=(x FRA AMS LHR CDG)
 M=distilbert-sst2
 PL_ALL="$NET.1:7101,$NET.2:7101,$NET.3:7101"
 PEERS="1=$NET.1:7001@tcp://$NET.1:7101,2=$NET.2:7001@tcp://$NET.2:7101,3=$NET.3:7001@tcp://$NET.3:7101"
@@ -125,18 +128,6 @@ for h in 1 2 3; do
         --raft "$NET.$h:7001" --raft-bind 0.0.0.0:7001 --peers "$PEERS" \
         --data-dir "$DIR/raft-$h" --topology edge
 done
-for h in 1 2 3 4; do
-    city=${CITIES[$h]}
-    id=$(echo "$city" | tr 'A-Z' 'a-z')-1
-    gpu=(--gpus 1 --gpu-mem-gb 24 --placement "$PL_ALL")
-    [ $h = 4 ] && gpu=(--gpus 0)   # an ingress only: nothing to place
-    start $h "node-$id" "$NODE" --city "$city" --id "$id" --bind 0.0.0.0:7301 \
-        --advertise "$NET.$h:7301" --admin 0.0.0.0:7401 --request 0.0.0.0:7201 \
-        --join "$NET.1:7301,$NET.2:7301" "${gpu[@]}" --gpu-backend model \
-        --probe-interval-ms 200 --dead-reap-s 120 \
-        --state-dir "$DIR/state-$id"
-done
-
 # --------------------------------------------- 1. leader, membership, addresses
 status_of() { # HOST(client) ENDPOINTS -> placement status JSON
     inns "$1" "$WPCTL" placement status --endpoint "$2" --json 2>/dev/null
@@ -155,6 +146,26 @@ laddr=$(echo "$st" | jq -r '.servers[] | select(.role != "leader") | .leader_add
     fail "followers name the leader at '$laddr', not its advertised tcp://$NET.$LEADER:7101"
 step "placement leader: server $LEADER, named at $laddr by the followers"
 
+# The leader's host also gets the node nearest to the ingress (LHR, from
+# CDG): before the cut it serves the traffic, so the cut moves it.
+CITIES=(x x x x CDG)
+k=0
+OTHER=(FRA AMS)
+for h in 1 2 3; do
+    if [ $h = $LEADER ]; then CITIES[$h]=LHR; else CITIES[$h]=${OTHER[$k]}; k=$((k + 1)); fi
+done
+for h in 1 2 3 4; do
+    city=${CITIES[$h]}
+    id=$(echo "$city" | tr 'A-Z' 'a-z')-1
+    gpu=(--gpus 1 --gpu-mem-gb 24 --placement "$PL_ALL")
+    [ $h = 4 ] && gpu=(--gpus 0)   # an ingress only: nothing to place
+    start $h "node-$id" "$NODE" --city "$city" --id "$id" --bind 0.0.0.0:7301 \
+        --advertise "$NET.$h:7301" --admin 0.0.0.0:7401 --request 0.0.0.0:7201 \
+        --join "$NET.1:7301,$NET.2:7301" "${gpu[@]}" --gpu-backend model \
+        --probe-interval-ms 200 --dead-reap-s 120 \
+        --state-dir "$DIR/state-$id"
+done
+
 members_alive() { # HOST -> alive members in that host's node view
     inns 4 "$WPCTL" nodes --endpoint "$NET.$1:7401" --json 2>/dev/null |
         jq '[.[] | select(.status == "alive")] | length' 2>/dev/null || echo 0
@@ -168,7 +179,9 @@ done
 [ "${n:-0}" -ge 4 ] || fail "cdg-1 sees $n alive members, not 4"
 addrs=$(inns 4 "$WPCTL" nodes --endpoint "$NET.4:7401" --json | jq -r '.[] | "\(.id) \(.addr)"' |
     sort | tr '\n' ' ')
-[ "$addrs" = "ams-1 tcp://$NET.2:7301 cdg-1 tcp://$NET.4:7301 fra-1 tcp://$NET.1:7301 lhr-1 tcp://$NET.3:7301 " ] ||
+want=$(for h in 1 2 3 4; do echo "$(echo "${CITIES[$h]}" | tr 'A-Z' 'a-z')-1 tcp://$NET.$h:7301"; done |
+    sort | tr '\n' ' ')
+[ "$addrs" = "$want" ] ||
     fail "gossiped addresses are not the advertised ones: $addrs"
 step "membership: 4 alive across hosts, gossiped at the advertised addresses"
 
@@ -208,12 +221,14 @@ traffic() { # LABEL MODEL -> checks every request ok; prints the serving nodes
     case " $SERVED " in *" cdg-1 "*) fail "$label: cdg-1 (no GPU) served a request";; esac
     step "$label: $ok of $sent ok, served by: $SERVED"
 }
-traffic before $M
-
-# --------------------------------------------- 3. cut the leader's host off
 L=$LEADER
 LCITY=${CITIES[$L]}
 LID=$(echo "$LCITY" | tr 'A-Z' 'a-z')-1
+traffic before $M
+
+case " $SERVED " in *" $LID "*) ;; *) fail "before: $LID (nearest to CDG) served nothing";; esac
+
+# --------------------------------------------- 3. cut the leader's host off
 MAJ=""
 MAJ_CITIES=""
 for h in 1 2 3; do
@@ -221,8 +236,9 @@ for h in 1 2 3; do
     MAJ="$MAJ${MAJ:+,}$NET.$h:7101"
     MAJ_CITIES="$MAJ_CITIES${MAJ_CITIES:+,}${CITIES[$h]}"
 done
+now=$(status_of 4 "$PL_ALL" | jq -r '[.servers[] | select(.role == "leader") | .id] | first // 0')
 ip -n "$SW" link set "p$L" down || fail "cannot take p$L down"
-step "partition: h$L ($LID, placement $L, the leader) cut off"
+step "partition: h$L ($LID, placement $L; leader before the cut: server $now) cut off"
 
 seen=alive
 for _ in $(seq 1 100); do
@@ -248,7 +264,8 @@ step "majority: server $NEW leads, pin mh-b $MAJ_CITIES acknowledged"
 if inns "$L" "$WPCTL" pin mh-c "$LCITY" --endpoint "$NET.$L:7101" >"$DIR/pin-c.out" 2>&1; then
     fail "the cut-off server $L acknowledged a pin: $(cat "$DIR/pin-c.out")"
 fi
-step "minority: pin mh-c refused ($(tail -n 1 "$DIR/pin-c.out"))"
+role=$(status_of "$L" "$NET.$L:7101" | jq -r '.servers[0].role')
+step "minority: pin mh-c refused ($(tail -n 1 "$DIR/pin-c.out")); server $L is $role"
 
 traffic partitioned $M
 case " $SERVED " in *" $LID "*) fail "partitioned: the cut-off $LID served requests";; esac
