@@ -10,3 +10,5 @@ if(TARGET wp-node AND TARGET wp-placement AND TARGET wpctl)
   set_tests_properties(multihost_partition PROPERTIES LABELS multihost TIMEOUT 120
                        SKIP_RETURN_CODE 77)
 endif()
+# The endpoint helpers behind --bind / --advertise (common/net.c).
+wp_add_test(NAME test_endpoint SOURCES unit/test_endpoint.c LIBS wp_common LABELS unit)
