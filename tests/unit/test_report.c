@@ -118,7 +118,8 @@ static void test_malformed(void **state)
     expect_error("-1,a,europe,n,n,m,ok,,0,1,2,0,0,\n", true, ":2: column id");
 }
 
-/* What traffic writes, report reads back: text fields lose their commas. */
+/* What traffic writes, report reads back; text with commas and quotes
+ * survives (quoted), so reasons are kept whole. */
 static void test_write_read_back(void **state)
 {
     (void)state;
@@ -144,6 +145,15 @@ static void test_write_read_back(void **state)
     wp_err_clear(&err);
     wpctl_report rep;
     int rv = wpctl_report_load(path, &rep, &err);
+    wp_csv c;
+    assert_int_equal(wp_csv_open(&c, path, &err), WP_OK);
+    assert_int_equal(wp_csv_next(&c, &err), WP_OK); /* the header */
+    assert_int_equal(wp_csv_next(&c, &err), WP_OK);
+    assert_int_equal(c.nfields, 14);
+    assert_string_equal(c.fields[1], "Sao Paulo, Brazil");
+    assert_int_equal(wp_csv_next(&c, &err), WP_OK);
+    assert_string_equal(c.fields[7], "no node, with room, holds \"x\"");
+    wp_csv_close(&c);
     remove(path);
     if (rv != WP_OK)
         fail_msg("%s", wp_err_text(&err));

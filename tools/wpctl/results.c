@@ -5,13 +5,25 @@
  * no latency); every row counts in `requests`. */
 #include "tools/wpctl/results.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* A field with a comma or a quote is written quoted (quotes doubled), as
+ * common/csv.c reads it back; line breaks become spaces, since a row is one
+ * line. */
 static void put_text(FILE *fp, const char *s)
 {
-    for (; *s; s++)
-        fputc(*s == ',' || *s == '"' || *s == '\n' || *s == '\r' ? ' ' : *s, fp);
+    bool quote = strpbrk(s, ",\"") != NULL;
+    if (quote)
+        fputc('"', fp);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', fp);
+        fputc(*s == '\n' || *s == '\r' ? ' ' : *s, fp);
+    }
+    if (quote)
+        fputc('"', fp);
 }
 
 void wpctl_results_write_header(FILE *fp)

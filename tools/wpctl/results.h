@@ -7,7 +7,7 @@
  *   id,user,region,ingress,node,model,status,reason,send_us,ttft_us,total_us,cold,retried,
  *   first_target
  *   id       request id (u64, unique in the file)
- *   user     the emulated user's population point (name, commas removed)
+ *   user     the emulated user's population point (quoted when it has a comma)
  *   region   the user's region (africa, asia, europe, middle-east,
  *            north-america, oceania, south-america)
  *   ingress  node id of the anycast ingress the request was sent to
