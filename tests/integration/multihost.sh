@@ -302,7 +302,7 @@ step "pins after healing: $pins"
 
 for h in 1 2 3 4; do
     n=0
-    for _ in $(seq 1 150); do
+    for _ in $(seq 1 300); do
         n=$(members_alive $h)
         [ "${n:-0}" -ge 4 ] && break
         sleep 0.1
