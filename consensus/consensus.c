@@ -587,7 +587,9 @@ static int open_raft(wp_consensus *c, wp_err *err)
     }
     if (c->bind_address[0] &&
         (rv = raft_uv_tcp_set_bind_address(&c->transport, c->bind_address)) != 0) {
-        raft_fail(err, WP_EINVAL, "consensus: bind address", c->transport.errmsg, rv);
+        char what[WP_CONSENSUS_ADDR_MAX + 48];
+        snprintf(what, sizeof what, "consensus: raft bind address '%s'", c->bind_address);
+        raft_fail(err, WP_EINVAL, what, c->transport.errmsg, rv);
         raft_uv_tcp_close(&c->transport);
         free(shim);
         return WP_EINVAL;

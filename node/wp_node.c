@@ -132,8 +132,7 @@ static void on_signal(uv_signal_t *s, int signum)
 
 static const char *const usage_text =
     "usage: wp-node --city CODE --bind ADDR [--advertise ADDR] [--id ID] [--join ADDR,...]\n"
-    "               [--gpus N]"
-    "               [--gpu-mem-gb G] [--emulate-wan] [--state-dir D] [--admin ADDR]\n"
+    "               [--gpus N] [--gpu-mem-gb G] [--emulate-wan] [--state-dir D] [--admin ADDR]\n"
     "               [--probe-interval-ms MS] [--probe-timeout-ms MS]\n"
     "               [--gossip-interval-ms MS] [--push-pull-s S] [--dead-reap-s S]\n"
     "               [--request ADDR] [--placement ADDR,...] [--gpu-backend cuda|cpu|model]\n"
