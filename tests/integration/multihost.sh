@@ -290,6 +290,8 @@ for _ in $(seq 1 300); do
 done
 case "$conv" in ok*) ;; *) fail "placement did not converge: $(status_of 4 "$PL_ALL")";; esac
 set -- $conv
+# 3 pins of the model + 2 of mh-b, on every server (the cut-off one too).
+[ "$4" = 5 ] || fail "after healing every server holds $4 pins, not the 5 acknowledged"
 step "placement converged: leader $2, commit index $3 on all three, $4 pins each"
 pins=$(inns 4 "$WPCTL" placement --endpoint "$PL_ALL" --json |
     jq -r '.pins[] | "\(.model)@\(.city)"' | sort | tr '\n' ' ')
