@@ -106,9 +106,11 @@ done
 step "network: $HOSTS hosts on $NET.0/24 through a bridge in $SW"
 
 # ------------------------------------------------------------ the daemons
-# The one place where flags every daemon takes are composed. Security
-# (issue 14's CURVE keys) goes here: e.g. "--keys $DIR/keys/$2" once the
-# daemons take it, with the key files made by `wpctl keys` above.
+# The one place where flags every daemon takes are composed (start() adds
+# them). Security (issue 14's CURVE keys, branch sec-curve) goes here once
+# the daemons take it: make the keys with `wpctl keys` into $DIR/keys right
+# after this function (one per NAME, roles placement/node, plus an operator
+# key for the wpctl calls), then echo "--keys $DIR/keys/$2" here.
 daemon_flags() { # ROLE NAME
     :
 }
