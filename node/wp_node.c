@@ -212,7 +212,7 @@ int main(int argc, char **argv)
         {"city", required_argument, NULL, 'c'},
         {"id", required_argument, NULL, 'i'},
         {"bind", required_argument, NULL, 'b'},
-        {"advertise", required_argument, NULL, 16},
+        {"advertise", required_argument, NULL, 30},
         {"join", required_argument, NULL, 'j'},
         {"gpus", required_argument, NULL, 'g'},
         {"gpu-mem-gb", required_argument, NULL, 'm'},
@@ -344,7 +344,7 @@ int main(int argc, char **argv)
             gpu_threads = (uint32_t)v;
             break;
         case 15: metrics = optarg; break;
-        case 16: advertise = optarg; break;
+        case 30: advertise = optarg; break;
         case 'h':
             fputs(usage_text, stdout);
             return 0;

@@ -41,6 +41,19 @@ fail() {
     exit 1
 }
 
+# Security: when the daemons take keys (issue 14's CurveZMQ), the
+# example's empty WP_SECURITY is set as the guide says, to --keys DIR.
+SECURITY=""
+if "$NODE" --help 2>/dev/null | grep -q -- '--keys DIR'; then
+    mkdir -m 700 "$DIR/keys"
+    for kr in cluster:server placement-1:placement fra-1:node operator:operator; do
+        "$WPCTL" keys generate "${kr%%:*}" --role "${kr#*:}" --keys-dir "$DIR/keys" >/dev/null ||
+            fail "wpctl keys generate ${kr%%:*}"
+    done
+    export WP_KEY="$DIR/keys/operator.key"
+    SECURITY="--keys $DIR/keys"
+fi
+
 # expand UNIT INSTANCE ENVFILE: the unit's ExecStart as one argument per line.
 expand() {
     local unit=$1 inst=$2 envf=$3 line cmd="" tok name
@@ -49,6 +62,7 @@ expand() {
         case "$line" in ''|'#'*) continue;; esac
         env[${line%%=*}]=${line#*=}
     done <"$envf"
+    [ -z "$SECURITY" ] || env[WP_SECURITY]=$SECURITY
     local in=0
     while IFS= read -r line; do
         case "$line" in ExecStart=*) in=1; line=${line#ExecStart=};; esac

@@ -106,13 +106,27 @@ done
 step "network: $HOSTS hosts on $NET.0/24 through a bridge in $SW"
 
 # ------------------------------------------------------------ the daemons
-# The one place where flags every daemon takes are composed (start() adds
-# them). Security (issue 14's CURVE keys, branch sec-curve) goes here once
-# the daemons take it: make the keys with `wpctl keys` into $DIR/keys right
-# after this function (one per NAME, roles placement/node, plus an operator
-# key for the wpctl calls), then echo "--keys $DIR/keys/$2" here.
+# Security, the one place where it is composed (start() adds
+# daemon_flags). When the daemons take keys (issue 14's CurveZMQ: wp-node
+# --keys DIR), every party gets its key in $DIR/keys, every daemon --keys,
+# and every wpctl call speaks with the operator's key ($WP_KEY); until
+# then, none.
+KEYS=""
+if "$NODE" --help 2>/dev/null | grep -q -- '--keys DIR'; then
+    KEYS="$DIR/keys"
+    mkdir -m 700 "$KEYS"
+    for kr in cluster:server placement-1:placement placement-2:placement placement-3:placement \
+              fra-1:node ams-1:node lhr-1:node cdg-1:node operator:operator; do
+        "$WPCTL" keys generate "${kr%%:*}" --role "${kr#*:}" --keys-dir "$KEYS" >/dev/null ||
+            fail "wpctl keys generate ${kr%%:*} --role ${kr#*:}"
+    done
+    export WP_KEY="$KEYS/operator.key"
+    step "security: CurveZMQ keys in $KEYS, wpctl as operator"
+else
+    step "security: none (the daemons take no keys in this build)"
+fi
 daemon_flags() { # ROLE NAME
-    :
+    [ -z "$KEYS" ] || echo "--keys $KEYS"
 }
 M=distilbert-sst2
 PL_ALL="$NET.1:7101,$NET.2:7101,$NET.3:7101"
@@ -134,15 +148,23 @@ done
 status_of() { # HOST(client) ENDPOINTS -> placement status JSON
     inns "$1" "$WPCTL" placement status --endpoint "$2" --json 2>/dev/null
 }
+# The logs say when a leader is ready (cheaper than asking a server still
+# loading its topology, which costs a client timeout); then every server
+# must answer, exactly one of them the leader.
+for _ in $(seq 1 300); do
+    grep -q 'leader [0-9]* ready' "$DIR"/logs/placement-*.log 2>/dev/null && break
+    sleep 0.05
+done
 LEADER=0
-for _ in $(seq 1 100); do
-    LEADER=$(status_of 4 "$PL_ALL" |
-        jq -r '[.servers[] | select(.role == "leader") | .id] | first // 0' 2>/dev/null)
+for _ in $(seq 1 50); do
+    st=$(status_of 4 "$PL_ALL")
+    LEADER=$(echo "$st" | jq -r '[.servers[] | select(.reachable)] as $s
+        | [$s[] | select(.role == "leader") | .id] as $l
+        | if ($s | length) == 3 and ($l | length) == 1 then $l[0] else 0 end' 2>/dev/null)
     [ "${LEADER:-0}" != 0 ] && break
     sleep 0.1
 done
-[ "${LEADER:-0}" != 0 ] || fail "no placement leader"
-st=$(status_of 4 "$PL_ALL")
+[ "${LEADER:-0}" != 0 ] || fail "no placement leader answering with all three servers up"
 laddr=$(echo "$st" | jq -r '.servers[] | select(.role != "leader") | .leader_address' | sort -u)
 [ "$laddr" = "tcp://$NET.$LEADER:7101" ] ||
     fail "followers name the leader at '$laddr', not its advertised tcp://$NET.$LEADER:7101"
