@@ -265,6 +265,7 @@ int main(int argc, char **argv)
         case 'c': city = optarg; break;
         case 'i': id = optarg; break;
         case 'b': bind = optarg; break;
+        case 30: advertise = optarg; break;
         case 'j': join = optarg; break;
         case 'a': admin = optarg; break;
         case 'w': n->emulate_wan = true; break;
@@ -344,7 +345,6 @@ int main(int argc, char **argv)
             gpu_threads = (uint32_t)v;
             break;
         case 15: metrics = optarg; break;
-        case 30: advertise = optarg; break;
         case 'h':
             fputs(usage_text, stdout);
             return 0;

@@ -1048,12 +1048,14 @@ int main(int argc, char **argv)
     static daemon_t D;
     daemon_t *d = &D;
     const char *bind = NULL, *raft = NULL, *peers = NULL, *dir = NULL, *topo = "edge";
-    const char *metrics = NULL, *advertise = NULL, *raft_bind = NULL;
+    const char *metrics = NULL;
     uint64_t id = 0, election = 300, heartbeat = 30, node_timeout = 10000, demand_period = 10000;
     uint64_t segment_kib = 0;
+    const char *advertise = NULL, *raft_bind = NULL; /* real hosts: deploy/README.md */
     static const struct option opts[] = {
         {"id", required_argument, 0, 'i'},          {"bind", required_argument, 0, 'b'},
         {"raft", required_argument, 0, 'r'},        {"peers", required_argument, 0, 'p'},
+        {"advertise", required_argument, 0, 'A'},   {"raft-bind", required_argument, 0, 'R'},
         {"data-dir", required_argument, 0, 'd'},    {"topology", required_argument, 0, 't'},
         {"election-ms", required_argument, 0, 'e'}, {"heartbeat-ms", required_argument, 0, 'H'},
         {"node-timeout-ms", required_argument, 0, 'n'},
@@ -1061,7 +1063,6 @@ int main(int argc, char **argv)
         {"log-level", required_argument, 0, 'l'},   {"help", no_argument, 0, 'h'},
         {"raft-segment-kib", required_argument, 0, 'S'},
         {"metrics", required_argument, 0, 'M'},
-        {"advertise", required_argument, 0, 'A'},   {"raft-bind", required_argument, 0, 'R'},
         {0, 0, 0, 0},
     };
     int ch;
@@ -1070,12 +1071,12 @@ int main(int argc, char **argv)
         case 'i': if (parse_uint(optarg, "--id", UINT32_MAX, &id)) return 2; break;
         case 'b': bind = optarg; break;
         case 'r': raft = optarg; break;
+        case 'A': advertise = optarg; break;
+        case 'R': raft_bind = optarg; break;
         case 'p': peers = optarg; break;
         case 'd': dir = optarg; break;
         case 't': topo = optarg; break;
         case 'M': metrics = optarg; break;
-        case 'A': advertise = optarg; break;
-        case 'R': raft_bind = optarg; break;
         case 'e': if (parse_uint(optarg, "--election-ms", 60000, &election)) return 2; break;
         case 'H': if (parse_uint(optarg, "--heartbeat-ms", 60000, &heartbeat)) return 2; break;
         case 'n':
@@ -1180,6 +1181,8 @@ int main(int argc, char **argv)
                         "HOST:PORT (or @API in --peers)\n", adv);
         return 2;
     }
+    WP_INFO("placement", "server %llu advertises api %s and raft %s (bound: api %s, raft %s)",
+            (unsigned long long)id, adv, raft, d->bind, raft_bind ? raft_bind : raft);
 
     /* SIGINT/SIGTERM are held from here until their handlers run on the
      * loop: loading the topology (graph paths, ~0.5 s) must not leave a
@@ -1298,9 +1301,8 @@ int main(int argc, char **argv)
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
     sigprocmask(SIG_UNBLOCK, &stop_sigs, NULL); /* a stop that came meanwhile runs now */
     signal(SIGPIPE, SIG_IGN);
-    WP_INFO("placement", "server %llu: api %s (bound %s), raft %s (bound %s), %zu servers, "
-            "topology %s (%zu cities), data %s", (unsigned long long)id, adv, d->bind, raft,
-            raft_bind ? raft_bind : raft, d->n_servers,
+    WP_INFO("placement", "server %llu: api %s, raft %s, %zu servers, topology %s (%zu cities), "
+            "data %s", (unsigned long long)id, d->bind, raft, d->n_servers,
             wp_topo_name(d->topo), d->geo.n_cities, dir);
     drain(d); /* ZMQ_FD is edge-triggered: look once after bind */
     uv_run(&d->loop, UV_RUN_DEFAULT);

@@ -113,8 +113,9 @@ up() { # LOG PATTERN
     done
     return 1
 }
-up "$DIR/placement.log" "api tcp://10.0.0.1:7101 (bound tcp://0.0.0.0:7101), raft 10.0.0.1:7001 (bound 0.0.0.0:7001)" ||
-    fail "wp-placement@1 did not come up bound on 0.0.0.0, advertising 10.0.0.1"
+up "$DIR/placement.log" "advertises api tcp://10.0.0.1:7101 and raft 10.0.0.1:7001 (bound: api tcp://0.0.0.0:7101, raft 0.0.0.0:7001)" ||
+    fail "wp-placement@1 did not start bound on 0.0.0.0, advertising 10.0.0.1"
+up "$DIR/placement.log" "server 1: api tcp://0.0.0.0:7101" || fail "wp-placement@1 did not come up"
 up "$DIR/node.log" "gossip tcp://10.0.1.11:7301 (bound tcp://0.0.0.0:7301), admin tcp://10.0.1.11:7401" ||
     fail "wp-node@fra-1 did not come up bound on 0.0.0.0, advertising 10.0.1.11"
 self=$(ip netns exec "$NS" "$WPCTL" nodes --endpoint 10.0.1.11:7401 --json |
