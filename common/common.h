@@ -138,6 +138,19 @@ uint64_t wp_clock_thread_cpu_ns(void);
  * clusters, tests, benchmarks). WP_OK, or WP_EIO / WP_ENOMEM with err set. */
 int wp_loopback_ports(int *ports, size_t count, wp_err *err);
 
+/* Endpoint text of the live world's daemons and clients (net.c).
+ * wp_endpoint_normalize: "HOST:PORT" becomes "tcp://HOST:PORT"; a text with
+ * a scheme ("tcp://", "ipc://", ...) is kept. WP_EINVAL when empty,
+ * WP_ETOOBIG when it does not fit in cap.
+ * wp_endpoint_is_wildcard: the host is 0.0.0.0, *, :: or [::] — an
+ * address to bind to, never one another host can send to.
+ * wp_endpoint_with_host: ep with its host replaced by the host of `like`
+ * (an endpoint bound on a wildcard, reported under the advertised host);
+ * ep unchanged when `like` has no host. */
+int wp_endpoint_normalize(const char *in, char *out, size_t cap);
+bool wp_endpoint_is_wildcard(const char *ep);
+int wp_endpoint_with_host(const char *ep, const char *like, char *out, size_t cap);
+
 /* ---------------------------------------------------------------- rng */
 
 /* xoshiro256** (Blackman & Vigna, 2018), seeded through splitmix64 so any

@@ -47,3 +47,47 @@ int wp_loopback_ports(int *ports, size_t count, wp_err *err)
     free(fds);
     return rv;
 }
+
+/* ---------------------------------------------------------------- endpoints */
+
+int wp_endpoint_normalize(const char *in, char *out, size_t cap)
+{
+    if (!in || !in[0])
+        return WP_EINVAL;
+    int w = strstr(in, "://") ? snprintf(out, cap, "%s", in) : snprintf(out, cap, "tcp://%s", in);
+    return (w < 0 || (size_t)w >= cap) ? WP_ETOOBIG : WP_OK;
+}
+
+/* The host of an endpoint: after the scheme, up to the last ':' (so an
+ * IPv6 "[::1]:7001" keeps its brackets). */
+static void endpoint_host(const char *ep, const char **host, size_t *len)
+{
+    const char *s = strstr(ep, "://");
+    s = s ? s + 3 : ep;
+    const char *colon = strrchr(s, ':');
+    *host = s;
+    *len = colon ? (size_t)(colon - s) : strlen(s);
+}
+
+bool wp_endpoint_is_wildcard(const char *ep)
+{
+    static const char *const wild[] = {"0.0.0.0", "*", "::", "[::]", ""};
+    const char *h;
+    size_t len;
+    endpoint_host(ep, &h, &len);
+    for (size_t i = 0; i < sizeof wild / sizeof wild[0]; i++)
+        if (strlen(wild[i]) == len && strncmp(h, wild[i], len) == 0)
+            return true;
+    return false;
+}
+
+int wp_endpoint_with_host(const char *ep, const char *like, char *out, size_t cap)
+{
+    const char *h, *lh;
+    size_t len, llen;
+    endpoint_host(ep, &h, &len);
+    endpoint_host(like, &lh, &llen);
+    int w = llen == 0 ? snprintf(out, cap, "%s", ep)
+                      : snprintf(out, cap, "%.*s%.*s%s", (int)(h - ep), ep, (int)llen, lh, h + len);
+    return (w < 0 || (size_t)w >= cap) ? WP_ETOOBIG : WP_OK;
+}

@@ -43,6 +43,7 @@ struct wp_consensus {
     wp_consensus_sm sm;
     uint64_t id;
     char address[WP_CONSENSUS_ADDR_MAX];
+    char bind_address[WP_CONSENSUS_ADDR_MAX]; /* "" = address */
     wp_consensus_server servers[WP_CONSENSUS_MAX_SERVERS];
     size_t n_servers;
     bool transport_ok, io_ok, raft_ok, started, closing;
@@ -608,6 +609,15 @@ static int open_raft(wp_consensus *c, wp_err *err)
         free(shim);
         return raft_fail(err, WP_EIO, "consensus: tcp transport", c->transport.errmsg, rv);
     }
+    if (c->bind_address[0] &&
+        (rv = raft_uv_tcp_set_bind_address(&c->transport, c->bind_address)) != 0) {
+        char what[WP_CONSENSUS_ADDR_MAX + 48];
+        snprintf(what, sizeof what, "consensus: raft bind address '%s'", c->bind_address);
+        raft_fail(err, WP_EINVAL, what, c->transport.errmsg, rv);
+        raft_uv_tcp_close(&c->transport);
+        free(shim);
+        return WP_EINVAL;
+    }
     rv = raft_uv_init(&c->io, c->loop, c->data_dir, &c->transport);
     if (rv != 0) {
         raft_fail(err, WP_EIO, "consensus: disk I/O", c->io.errmsg, rv);
@@ -714,6 +724,13 @@ int wp_consensus_new(struct uv_loop_s *loop, const wp_consensus_config *cfg,
     c->snap_trailing = cfg->snapshot_trailing ? cfg->snapshot_trailing : 128;
     c->segment_kib = cfg->segment_kib ? cfg->segment_kib : 1024;
     snprintf(c->address, sizeof c->address, "%s", self_addr);
+    if (cfg->bind_address && strlen(cfg->bind_address) >= sizeof c->bind_address) {
+        free(c->data_dir);
+        free(c);
+        return wp_errf(err, WP_EINVAL, "consensus: bind address too long");
+    }
+    snprintf(c->bind_address, sizeof c->bind_address, "%s",
+             cfg->bind_address ? cfg->bind_address : "");
     memcpy(c->servers, cfg->servers, cfg->n_servers * sizeof *cfg->servers);
     c->n_servers = cfg->n_servers;
     if (cfg->peer_auth != NULL) {

@@ -100,7 +100,7 @@ void wp_consensus_shim_bare(wp_consensus_shim *shim);
 
 typedef struct wp_consensus_server {
     uint64_t id; /* > 0, unique */
-    char address[WP_CONSENSUS_ADDR_MAX]; /* raft address, "127.0.0.1:7001" */
+    char address[WP_CONSENSUS_ADDR_MAX]; /* raft address the others reach, "10.0.0.5:7001" */
 } wp_consensus_server;
 
 /* Authenticated raft peer traffic (consensus/peer_auth.c has the essay):
@@ -146,6 +146,8 @@ typedef struct wp_consensus_config {
     unsigned snapshot_threshold;  /* entries between snapshots; 0 = 1024 */
     unsigned snapshot_trailing;   /* entries kept after one; 0 = 128 */
     unsigned segment_kib;         /* raft log segment size; 0 = 1024 (consensus.c) */
+    const char *bind_address;     /* raft listens here (e.g. "0.0.0.0:7001"); NULL = this
+                                   * server's address in servers[] */
     wp_consensus_sm sm;
     /* Peer authentication (copied; ctx must outlive the consensus). NULL:
      * raft's own plain TCP transport, which any process that reaches the

@@ -181,7 +181,11 @@ typedef struct node {
 
     char id[WP_NAME_MAX];
     char city[WP_GOSSIP_CITY_MAX];
-    char bind_addr[WP_GOSSIP_ADDR_MAX];
+    /* Advertised addresses: what the others and clients send to (gossiped,
+     * the reply address of forwarded requests, the admin status). The
+     * sockets may be bound on a wildcard instead (--bind 0.0.0.0:P with
+     * --advertise HOST:P; wp_node.c). */
+    char bind_addr[WP_GOSSIP_ADDR_MAX]; /* gossip: --advertise, else --bind */
     char admin_addr[WP_GOSSIP_ADDR_MAX];
     char state_dir[512];
     char **joins;

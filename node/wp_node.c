@@ -34,14 +34,6 @@ static void core_log(void *ctx, int level, uint64_t now_ns, const char *msg)
     wp_log_write(level, n->id, "%s", msg);
 }
 
-static int normalize_addr(const char *in, char *out, size_t cap)
-{
-    if (!in || !in[0])
-        return WP_EINVAL;
-    int w = strstr(in, "://") ? snprintf(out, cap, "%s", in) : snprintf(out, cap, "tcp://%s", in);
-    return (w < 0 || (size_t)w >= cap) ? WP_ETOOBIG : WP_OK;
-}
-
 int persist_incarnation(node *n, uint64_t inc)
 {
     if (!n->state_dir[0])
@@ -140,8 +132,8 @@ static void on_signal(uv_signal_t *s, int signum)
 /* ---------------------------------------------------------------- main */
 
 static const char *const usage_text =
-    "usage: wp-node --city CODE --bind ADDR [--id ID] [--join ADDR,...] [--gpus N]\n"
-    "               [--gpu-mem-gb G] [--emulate-wan] [--state-dir D] [--admin ADDR]\n"
+    "usage: wp-node --city CODE --bind ADDR [--advertise ADDR] [--id ID] [--join ADDR,...]\n"
+    "               [--gpus N] [--gpu-mem-gb G] [--emulate-wan] [--state-dir D] [--admin ADDR]\n"
     "               [--probe-interval-ms MS] [--probe-timeout-ms MS]\n"
     "               [--gossip-interval-ms MS] [--push-pull-s S] [--dead-reap-s S]\n"
     "               [--request ADDR] [--placement ADDR,...] [--gpu-backend cuda|cpu|model]\n"
@@ -150,8 +142,11 @@ static const char *const usage_text =
     "A warmpath node: SWIM + Lifeguard membership and GPU-capacity gossip over\n"
     "ZeroMQ (msgpack frames), an admin endpoint (protobuf, proto/admin.proto).\n\n"
     "  --city CODE      city of this node (a code of the edge preset, e.g. FRA)\n"
-    "  --bind ADDR      gossip address to bind and advertise (tcp://127.0.0.1:7001\n"
-    "                   or 127.0.0.1:7001; must be reachable by the others)\n"
+    "  --bind ADDR      gossip address to bind (tcp://10.0.0.5:7001 or 10.0.0.5:7001;\n"
+    "                   0.0.0.0:7001 binds every interface and needs --advertise)\n"
+    "  --advertise ADDR gossip address the others send to (default: --bind): it is\n"
+    "                   gossiped and is the reply address of forwarded requests;\n"
+    "                   a wildcard host in --admin/--request is reported as its host\n"
     "  --id ID          member id (default: <city>-<port>, lower case)\n"
     "  --join ADDRS     comma-separated gossip addresses of members to join through\n"
     "  --gpus N         GPUs of this node (default 0)\n"
@@ -259,6 +254,7 @@ int main(int argc, char **argv)
         {"city", required_argument, NULL, 'c'},
         {"id", required_argument, NULL, 'i'},
         {"bind", required_argument, NULL, 'b'},
+        {"advertise", required_argument, NULL, 30},
         {"join", required_argument, NULL, 'j'},
         {"gpus", required_argument, NULL, 'g'},
         {"gpu-mem-gb", required_argument, NULL, 'm'},
@@ -291,6 +287,7 @@ int main(int argc, char **argv)
     n->my_city = -1;
     n->gpu_tfd = -1;
     const char *city = NULL, *id = NULL, *bind = NULL, *join = NULL, *admin = NULL;
+    const char *advertise = NULL;
     const char *request = NULL, *placement = NULL, *rtt_params = NULL, *metrics = NULL;
     const char *keys_dir = NULL;
     bool insecure = false;
@@ -314,6 +311,7 @@ int main(int argc, char **argv)
         case 'c': city = optarg; break;
         case 'i': id = optarg; break;
         case 'b': bind = optarg; break;
+        case 30: advertise = optarg; break;
         case 'j': join = optarg; break;
         case 'a': admin = optarg; break;
         case 'w': n->emulate_wan = true; break;
@@ -438,11 +436,30 @@ int main(int argc, char **argv)
         return 2;
     }
     snprintf(n->city, sizeof n->city, "%s", wp_topo_city(n->topo, (size_t)n->my_city)->code);
-    if (normalize_addr(bind, n->bind_addr, sizeof n->bind_addr) ||
-        (admin && normalize_addr(admin, n->admin_addr, sizeof n->admin_addr)) ||
-        (request && normalize_addr(request, n->request_addr, sizeof n->request_addr))) {
+    /* Bound addresses here, advertised ones in n (node_int.h). */
+    char gossip_bind[WP_GOSSIP_ADDR_MAX], admin_bind[WP_GOSSIP_ADDR_MAX] = "";
+    char request_bind[WP_GOSSIP_ADDR_MAX] = "";
+    if (wp_endpoint_normalize(bind, gossip_bind, sizeof gossip_bind) ||
+        wp_endpoint_normalize(advertise ? advertise : bind, n->bind_addr, sizeof n->bind_addr) ||
+        (admin && wp_endpoint_normalize(admin, admin_bind, sizeof admin_bind)) ||
+        (request && wp_endpoint_normalize(request, request_bind, sizeof request_bind))) {
         wp_topo_free(n->topo);
         return usage_error("%s", "address too long or empty");
+    }
+    if (wp_endpoint_is_wildcard(n->bind_addr)) {
+        wp_topo_free(n->topo);
+        return usage_error("%s can be bound but not sent to: give --advertise HOST:PORT, the "
+                           "address the others reach this node at", n->bind_addr);
+    }
+    if ((admin_bind[0] && wp_endpoint_with_host(admin_bind, wp_endpoint_is_wildcard(admin_bind)
+                                                    ? n->bind_addr : admin_bind,
+                                                n->admin_addr, sizeof n->admin_addr)) ||
+        (request_bind[0] &&
+         wp_endpoint_with_host(request_bind, wp_endpoint_is_wildcard(request_bind)
+                                                 ? n->bind_addr : request_bind,
+                               n->request_addr, sizeof n->request_addr))) {
+        wp_topo_free(n->topo);
+        return usage_error("%s", "address too long");
     }
     if (id) {
         if (!id[0] || strlen(id) >= WP_NAME_MAX) {
@@ -466,7 +483,7 @@ int main(int argc, char **argv)
         n->joins = calloc(cnt, sizeof *n->joins);
         for (char *tok = strtok(join_copy, ","); tok; tok = strtok(NULL, ",")) {
             char a[WP_GOSSIP_ADDR_MAX];
-            if (normalize_addr(tok, a, sizeof a) == WP_OK)
+            if (wp_endpoint_normalize(tok, a, sizeof a) == WP_OK)
                 n->joins[n->n_joins++] = strdup(a);
         }
         free(join_copy);
@@ -535,8 +552,8 @@ int main(int argc, char **argv)
     n->pull = node_zsocket(n, ZMQ_PULL, 10000, (int64_t)WP_FRAME_MAX_BYTES);
     if (!n->pull)
         goto out_zmq;
-    if (node_bind(n->pull, n->bind_addr) != 0) {
-        fprintf(stderr, "wp-node: bind %s: %s\n", n->bind_addr, zmq_strerror(zmq_errno()));
+    if (node_bind(n->pull, gossip_bind) != 0) {
+        fprintf(stderr, "wp-node: bind %s: %s\n", gossip_bind, zmq_strerror(zmq_errno()));
         goto out_zmq;
     }
     if (n->admin_addr[0]) {
@@ -545,8 +562,8 @@ int main(int argc, char **argv)
                                 (int64_t)(WP_FRAME_MAX_BYTES + WP_ADMIN_HDR_BYTES));
         if (!n->admin)
             goto out_zmq;
-        if (node_bind(n->admin, n->admin_addr) != 0) {
-            fprintf(stderr, "wp-node: bind admin %s: %s\n", n->admin_addr,
+        if (node_bind(n->admin, admin_bind) != 0) {
+            fprintf(stderr, "wp-node: bind admin %s: %s\n", admin_bind,
                     zmq_strerror(zmq_errno()));
             goto out_zmq;
         }
@@ -563,8 +580,8 @@ int main(int argc, char **argv)
          * vanishing: a streamed request ends when its client left. */
         int one = 1;
         zmq_setsockopt(n->rsock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
-        if (node_bind(n->rsock, n->request_addr) != 0) {
-            fprintf(stderr, "wp-node: bind request %s: %s\n", n->request_addr,
+        if (node_bind(n->rsock, request_bind) != 0) {
+            fprintf(stderr, "wp-node: bind request %s: %s\n", request_bind,
                     zmq_strerror(zmq_errno()));
             goto out_zmq;
         }
@@ -723,9 +740,9 @@ int main(int argc, char **argv)
 
     char model[256];
     wp_rtt_params_describe(wp_topo_params(n->topo), model, sizeof model);
-    WP_INFO(n->id, "up: city %s, gossip %s, admin %s, incarnation %llu, wan emulation %s "
-            "(RTT model: %s)",
-            n->city, n->bind_addr, n->admin_addr[0] ? n->admin_addr : "off",
+    WP_INFO(n->id, "up: city %s, gossip %s (bound %s), admin %s, incarnation %llu, wan "
+            "emulation %s (RTT model: %s)",
+            n->city, n->bind_addr, gossip_bind, n->admin_addr[0] ? n->admin_addr : "off",
             (unsigned long long)inc, n->emulate_wan ? "on" : "off", model);
     WP_INFO(n->id, "request endpoint %s, GPU backend %s, %u GPU(s), %.1f GiB, %zu model(s) in "
             "the catalog, placement %s",

@@ -77,7 +77,7 @@ typedef struct daemon {
     char api[WP_CONSENSUS_MAX_SERVERS][WP_CONSENSUS_ADDR_MAX];
     size_t n_servers;
     uint64_t id;
-    char bind[WP_CONSENSUS_ADDR_MAX];
+    char bind[WP_CONSENSUS_ADDR_MAX]; /* API socket, as bound (may be a wildcard) */
     uint64_t node_timeout_ms;
     uint64_t demand_period_ms;
     uint64_t election_ms;
@@ -1042,14 +1042,22 @@ static int peer_keys_load(peer_keys *pk, const char *dir, uint64_t id, wp_err *e
 static void usage(FILE *fp)
 {
     fprintf(fp,
-            "usage: wp-placement --id N --bind ADDR --raft ADDR --peers ID=ADDR[@API],...\n"
-            "                    --data-dir DIR [options]\n\n"
+            "usage: wp-placement --id N --bind ADDR [--advertise ADDR] --raft ADDR\n"
+            "                    [--raft-bind ADDR] --peers ID=ADDR[@API],... --data-dir DIR\n"
+            "                    [options]\n\n"
             "The Raft-backed placement service of warmpath: node registry, model catalog,\n"
             "pins and the assignment of models to nodes, served over ZeroMQ (protobuf,\n"
             "proto/placement.proto). Logs go to stderr; SIGINT/SIGTERM stop it cleanly.\n\n"
             "  --id N              this server's raft id (> 0)\n"
-            "  --bind ADDR         API address, e.g. tcp://127.0.0.1:7101 (HOST:PORT works)\n"
-            "  --raft ADDR         raft address, e.g. 127.0.0.1:7001\n"
+            "  --bind ADDR         API address to bind, e.g. tcp://10.0.0.5:7101 (HOST:PORT\n"
+            "                      works; 0.0.0.0:7101 binds every interface)\n"
+            "  --advertise ADDR    API address clients are sent to when this server leads\n"
+            "                      (default: this server's @API in --peers, else --bind;\n"
+            "                      required when --bind is a wildcard)\n"
+            "  --raft ADDR         raft address of this server as the others reach it (the\n"
+            "                      one in --peers), e.g. 10.0.0.5:7001; never a wildcard\n"
+            "  --raft-bind ADDR    raft address to listen on (default: --raft), e.g.\n"
+            "                      0.0.0.0:7001\n"
             "  --peers LIST        every server: ID=RAFT_ADDR[@API_ADDR], comma-separated;\n"
             "                      with @API_ADDR a follower can name the leader's API address\n"
             "  --data-dir DIR      raft log and snapshots (created if missing)\n"
@@ -1082,15 +1090,6 @@ static int parse_uint(const char *s, const char *what, uint64_t max, uint64_t *o
     return 0;
 }
 
-static char *normalize_api(const char *a, char *buf, size_t cap)
-{
-    if (strstr(a, "://") == NULL)
-        snprintf(buf, cap, "tcp://%s", a);
-    else
-        snprintf(buf, cap, "%s", a);
-    return buf;
-}
-
 int main(int argc, char **argv)
 {
     static daemon_t D;
@@ -1100,9 +1099,11 @@ int main(int argc, char **argv)
     bool insecure = false;
     uint64_t id = 0, election = 300, heartbeat = 30, node_timeout = 10000, demand_period = 10000;
     uint64_t segment_kib = 0;
+    const char *advertise = NULL, *raft_bind = NULL; /* real hosts: deploy/README.md */
     static const struct option opts[] = {
         {"id", required_argument, 0, 'i'},          {"bind", required_argument, 0, 'b'},
         {"raft", required_argument, 0, 'r'},        {"peers", required_argument, 0, 'p'},
+        {"advertise", required_argument, 0, 'A'},   {"raft-bind", required_argument, 0, 'R'},
         {"data-dir", required_argument, 0, 'd'},    {"topology", required_argument, 0, 't'},
         {"election-ms", required_argument, 0, 'e'}, {"heartbeat-ms", required_argument, 0, 'H'},
         {"node-timeout-ms", required_argument, 0, 'n'},
@@ -1119,6 +1120,8 @@ int main(int argc, char **argv)
         case 'i': if (parse_uint(optarg, "--id", UINT32_MAX, &id)) return 2; break;
         case 'b': bind = optarg; break;
         case 'r': raft = optarg; break;
+        case 'A': advertise = optarg; break;
+        case 'R': raft_bind = optarg; break;
         case 'p': peers = optarg; break;
         case 'd': dir = optarg; break;
         case 't': topo = optarg; break;
@@ -1175,7 +1178,17 @@ int main(int argc, char **argv)
     d->node_timeout_ms = node_timeout;
     d->demand_period_ms = demand_period;
     d->election_ms = election;
-    normalize_api(bind, d->bind, sizeof d->bind);
+    char adv[WP_CONSENSUS_ADDR_MAX] = "";
+    if (wp_endpoint_normalize(bind, d->bind, sizeof d->bind) != WP_OK ||
+        (advertise && wp_endpoint_normalize(advertise, adv, sizeof adv) != WP_OK)) {
+        fprintf(stderr, "wp-placement: --bind/--advertise: address empty or too long\n");
+        return 2;
+    }
+    if (wp_endpoint_is_wildcard(raft)) {
+        fprintf(stderr, "wp-placement: --raft %s is not an address the others can reach: give "
+                        "--raft HOST:PORT (as in --peers) and --raft-bind %s\n", raft, raft);
+        return 2;
+    }
     if (wp_consensus_parse_peers(peers, d->servers, WP_CONSENSUS_MAX_SERVERS - 1, &d->n_servers,
                                  d->api, &err) != WP_OK) {
         fprintf(stderr, "wp-placement: --peers: %s\n", wp_err_text(&err));
@@ -1185,7 +1198,10 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < d->n_servers; i++) {
         if (d->api[i][0]) {
             char tmp[WP_CONSENSUS_ADDR_MAX];
-            normalize_api(d->api[i], tmp, sizeof tmp);
+            if (wp_endpoint_normalize(d->api[i], tmp, sizeof tmp) != WP_OK) {
+                fprintf(stderr, "wp-placement: --peers: API address too long: %s\n", d->api[i]);
+                return 2;
+            }
             snprintf(d->api[i], sizeof d->api[i], "%s", tmp);
         }
         if (d->servers[i].id == id) {
@@ -1195,15 +1211,33 @@ int main(int argc, char **argv)
                                 "is %s\n", (unsigned long long)id, d->servers[i].address, raft);
                 return 2;
             }
-            memcpy(d->api[i], d->bind, sizeof d->api[i]);
+            /* The advertised API address: --advertise, else @API of
+             * --peers, else --bind; they must agree where given. */
+            if (adv[0] && d->api[i][0] && strcmp(adv, d->api[i]) != 0) {
+                fprintf(stderr, "wp-placement: --peers gives id %llu the API address %s, but "
+                                "--advertise is %s\n", (unsigned long long)id, d->api[i], adv);
+                return 2;
+            }
+            if (!adv[0])
+                memcpy(adv, d->api[i][0] ? d->api[i] : d->bind, sizeof adv);
+            memcpy(d->api[i], adv, sizeof d->api[i]);
         }
     }
     if (!self) {
         d->servers[d->n_servers].id = id;
         snprintf(d->servers[d->n_servers].address, WP_CONSENSUS_ADDR_MAX, "%s", raft);
-        memcpy(d->api[d->n_servers], d->bind, sizeof d->api[d->n_servers]);
+        if (!adv[0])
+            memcpy(adv, d->bind, sizeof adv);
+        memcpy(d->api[d->n_servers], adv, sizeof d->api[d->n_servers]);
         d->n_servers++;
     }
+    if (wp_endpoint_is_wildcard(adv)) {
+        fprintf(stderr, "wp-placement: %s can be bound but not sent to: give --advertise "
+                        "HOST:PORT (or @API in --peers)\n", adv);
+        return 2;
+    }
+    WP_INFO("placement", "server %llu advertises api %s and raft %s (bound: api %s, raft %s)",
+            (unsigned long long)id, adv, raft, d->bind, raft_bind ? raft_bind : raft);
 
     /* SIGINT/SIGTERM are held from here until their handlers run on the
      * loop: loading the topology (graph paths, ~0.5 s) must not leave a
@@ -1298,6 +1332,7 @@ int main(int argc, char **argv)
     }
     wp_consensus_config cfg = {
         .id = id, .data_dir = dir, .servers = d->servers, .n_servers = d->n_servers,
+        .bind_address = raft_bind,
         .election_timeout_ms = (unsigned)election, .heartbeat_ms = (unsigned)heartbeat,
         .segment_kib = (unsigned)segment_kib,
         .sm = {d, sm_apply, sm_snapshot, sm_restore, sm_reset},

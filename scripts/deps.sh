@@ -21,6 +21,7 @@ need_cmd make make
 need_cmd cc gcc
 need_cmd protoc-c protobuf-c-compiler
 need_cmd jq jq   # tests parse JSON with jq
+need_cmd ip iproute2  # the multihost test: network namespaces, veth, a bridge
 need_pc libzmq libzmq3-dev
 need_pc libsodium libsodium-dev  # keys: Ed25519 signatures, CURVE key derivation
 need_pc libprotobuf-c libprotobuf-c-dev

@@ -429,10 +429,8 @@ int wpctl_resolve_admin(const char *dir_flag, const char *endpoint, const char *
                         char *out, size_t cap, wp_err *err)
 {
     if (endpoint) {
-        int w = strstr(endpoint, "://") ? snprintf(out, cap, "%s", endpoint)
-                                        : snprintf(out, cap, "tcp://%s", endpoint);
-        if (w < 0 || (size_t)w >= cap)
-            return wp_errf(err, WP_ETOOBIG, "endpoint too long");
+        if (wp_endpoint_normalize(endpoint, out, cap) != WP_OK)
+            return wp_errf(err, WP_ETOOBIG, "endpoint empty or too long");
         return WP_OK;
     }
     wpctl_cluster *c = malloc(sizeof *c);

@@ -219,9 +219,13 @@ static int cluster_up_run(int argc, char **argv)
     int64_t per_city = 1, probe_ms = 0, gpus = 1, timeout_s = 30;
     double mem_gb = 24;
     bool wan = false, json = false;
-    const char *rtt_params = NULL;
+    const char *rtt_params = NULL, *host = "127.0.0.1";
     const wpctl_flag flags[] = {
         WPF_STR("preset", &preset, "P", "tiny (default) or edge: one node per city of it"),
+        WPF_STR("host", &host, "IP",
+                "IPv4 address of this host every daemon binds and advertises\n"
+                "(default 127.0.0.1; another host's processes can then reach\n"
+                "a cluster started on e.g. its LAN address)"),
         WPF_STR("cities", &cities, "LIST", "comma list of edge city codes instead (FRA,SIN,...)"),
         WPF_I64("nodes-per-city", &per_city, 1, 64, "N", "nodes in each city (default 1)"),
         WPF_DIR(&t),
@@ -276,6 +280,10 @@ static int cluster_up_run(int argc, char **argv)
                                  backend_s);
     if (preset && cities)
         return wpctl_usage_error(cmd, "give --preset or --cities, not both");
+    struct in_addr host_in;
+    if (inet_pton(AF_INET, host, &host_in) != 1 || host_in.s_addr == htonl(INADDR_ANY))
+        return wpctl_usage_error(cmd, "--host: want an IPv4 address of this host (not 0.0.0.0), "
+                                      "got '%s'", host);
 
     wp_err err;
     wp_err_clear(&err);
@@ -420,19 +428,19 @@ static int cluster_up_run(int argc, char **argv)
         for (char *p = r->id; *p; p++)
             if (*p >= 'A' && *p <= 'Z')
                 *p = (char)(*p - 'A' + 'a');
-        snprintf(r->gossip, sizeof r->gossip, "tcp://127.0.0.1:%d", ports[2 * i]);
-        snprintf(r->admin, sizeof r->admin, "tcp://127.0.0.1:%d", ports[2 * i + 1]);
-        snprintf(r->request, sizeof r->request, "tcp://127.0.0.1:%d", ports[2 * total + i]);
-        snprintf(r->metrics, sizeof r->metrics, "127.0.0.1:%d",
+        snprintf(r->gossip, sizeof r->gossip, "tcp://%s:%d", host, ports[2 * i]);
+        snprintf(r->admin, sizeof r->admin, "tcp://%s:%d", host, ports[2 * i + 1]);
+        snprintf(r->request, sizeof r->request, "tcp://%s:%d", host, ports[2 * total + i]);
+        snprintf(r->metrics, sizeof r->metrics, "%s:%d", host,
                  ports[3 * total + 2 * (size_t)n_pl + i]);
     }
     size_t n_placement = (size_t)n_pl;
     for (size_t i = 0; i < n_placement; i++) {
         wpctl_placement_rec *pr = &cl->placement[i];
         pr->id = (uint32_t)i + 1;
-        snprintf(pr->api, sizeof pr->api, "tcp://127.0.0.1:%d", ports[3 * total + 2 * i]);
-        snprintf(pr->raft, sizeof pr->raft, "127.0.0.1:%d", ports[3 * total + 2 * i + 1]);
-        snprintf(pr->metrics, sizeof pr->metrics, "127.0.0.1:%d",
+        snprintf(pr->api, sizeof pr->api, "tcp://%s:%d", host, ports[3 * total + 2 * i]);
+        snprintf(pr->raft, sizeof pr->raft, "%s:%d", host, ports[3 * total + 2 * i + 1]);
+        snprintf(pr->metrics, sizeof pr->metrics, "%s:%d", host,
                  ports[4 * total + 2 * (size_t)n_pl + i]);
     }
     free(ports);

@@ -27,11 +27,13 @@ int wpctl_ingress_list(const char *dir_flag, const char *endpoint, const wp_topo
 {
     *n = 0;
     if (endpoint) {
-        if (cap == 0 || strlen(endpoint) >= sizeof out->endpoint)
-            return wp_errf(err, WP_EINVAL, "endpoint '%.100s' too long", endpoint);
+        if (cap == 0)
+            return wp_errf(err, WP_EINVAL, "no room for an ingress");
         memset(out, 0, sizeof *out);
+        /* HOST:PORT or tcp://HOST:PORT, on this host or another. */
+        if (wp_endpoint_normalize(endpoint, out->endpoint, sizeof out->endpoint) != WP_OK)
+            return wp_errf(err, WP_EINVAL, "endpoint '%.100s' empty or too long", endpoint);
         snprintf(out->id, sizeof out->id, "%s", "endpoint");
-        snprintf(out->endpoint, sizeof out->endpoint, "%s", endpoint);
         *n = 1;
         return WP_OK;
     }
