@@ -610,11 +610,12 @@ static int open_raft(wp_consensus *c, wp_err *err)
         return raft_fail(err, WP_EIO, "consensus: tcp transport", c->transport.errmsg, rv);
     }
     if (c->bind_address[0] &&
-        (rv = raft_uv_tcp_set_bind_address(&c->transport, c->bind_address)) != 0) {
+        (rv = c->has_auth ? wp_peer_auth_transport_set_bind(&c->transport, c->bind_address)
+                          : raft_uv_tcp_set_bind_address(&c->transport, c->bind_address)) != 0) {
         char what[WP_CONSENSUS_ADDR_MAX + 48];
         snprintf(what, sizeof what, "consensus: raft bind address '%s'", c->bind_address);
         raft_fail(err, WP_EINVAL, what, c->transport.errmsg, rv);
-        raft_uv_tcp_close(&c->transport);
+        transport_free(c);
         free(shim);
         return WP_EINVAL;
     }

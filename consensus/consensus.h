@@ -134,6 +134,10 @@ struct raft_uv_transport;
 int wp_peer_auth_transport_init(struct raft_uv_transport *t, struct uv_loop_s *loop,
                                 const wp_peer_auth *auth, const wp_consensus_server *servers,
                                 size_t n_servers, wp_peer_auth_stats *stats);
+/* Listens on address (IPv4 HOST:PORT, e.g. 0.0.0.0:P) instead of the raft
+ * address given to init, which stays what peers are told and checked
+ * against. Call before raft starts. */
+int wp_peer_auth_transport_set_bind(struct raft_uv_transport *t, const char *address);
 void wp_peer_auth_transport_free(struct raft_uv_transport *t);
 
 typedef struct wp_consensus_config {

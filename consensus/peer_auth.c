@@ -98,6 +98,7 @@ struct pa_transport {
     wp_peer_auth_stats *stats;
     raft_id id;
     char address[WP_CONSENSUS_ADDR_MAX];
+    char bind_address[WP_CONSENSUS_ADDR_MAX]; /* "" = address */
     uv_tcp_t listener;
     bool listening, closing;
     int listener_open;
@@ -480,16 +481,17 @@ static int pa_listen(struct raft_uv_transport *rt, raft_uv_accept_cb cb)
     pa_transport *t = rt->impl;
     struct sockaddr_in sa;
     t->accept_cb = cb;
-    if (parse_ip4(t->address, &sa) != 0) {
+    const char *listen_on = t->bind_address[0] ? t->bind_address : t->address;
+    if (parse_ip4(listen_on, &sa) != 0) {
         snprintf(rt->errmsg, sizeof rt->errmsg, "raft address %s is not IPv4 HOST:PORT",
-                 t->address);
+                 listen_on);
         return RAFT_INVALID;
     }
     int rv = uv_tcp_bind(&t->listener, (const struct sockaddr *)&sa, 0);
     if (rv == 0)
         rv = uv_listen((uv_stream_t *)&t->listener, 16, on_connection);
     if (rv != 0) {
-        snprintf(rt->errmsg, sizeof rt->errmsg, "listen on %s: %s", t->address,
+        snprintf(rt->errmsg, sizeof rt->errmsg, "listen on %s: %s", listen_on,
                  uv_strerror(rv));
         return RAFT_IOERR;
     }
@@ -585,6 +587,15 @@ int wp_peer_auth_transport_init(struct raft_uv_transport *rt, struct uv_loop_s *
     rt->listen = pa_listen;
     rt->connect = pa_connect;
     rt->close = pa_close;
+    return 0;
+}
+
+int wp_peer_auth_transport_set_bind(struct raft_uv_transport *rt, const char *address)
+{
+    pa_transport *t = rt->impl;
+    if (strlen(address) >= sizeof t->bind_address)
+        return RAFT_NAMETOOLONG;
+    snprintf(t->bind_address, sizeof t->bind_address, "%s", address);
     return 0;
 }
 
