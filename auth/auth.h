@@ -2,7 +2,8 @@
  *
  * Every party of a cluster holds one key: a node, a placement server, an
  * operator (wpctl admin and placement writes) or a client (inference
- * requests). A key is an Ed25519 signing pair made from a 32-byte seed; the
+ * requests); the listening sockets of a cluster share one more, its CURVE
+ * server key (role "server"). A key is an Ed25519 signing pair made from a 32-byte seed; the
  * Curve25519 pair that CurveZMQ needs is derived from it (libsodium's
  * ed25519→curve25519 conversion), so one file gives both: CURVE for the
  * transport, signatures for records that travel through third parties
@@ -41,6 +42,7 @@ typedef enum {
     WP_ROLE_PLACEMENT,
     WP_ROLE_OPERATOR,
     WP_ROLE_CLIENT,
+    WP_ROLE_SERVER, /* the cluster's CURVE server key, shared by listening sockets */
     WP_ROLE_COUNT
 } wp_key_role;
 
@@ -59,7 +61,7 @@ typedef struct {
     size_t count, cap;
 } wp_keyring;
 
-/* "node", "placement", "operator", "client"; NULL if out of range. */
+/* "node", "placement", "operator", "client", "server"; NULL if out of range. */
 const char *wp_key_role_name(wp_key_role role);
 int wp_key_role_parse(const char *s, wp_key_role *out);
 

@@ -17,7 +17,8 @@
 #include <unistd.h>
 #include <zmq.h>
 
-static const char *const ROLE_NAMES[WP_ROLE_COUNT] = {"node", "placement", "operator", "client"};
+static const char *const ROLE_NAMES[WP_ROLE_COUNT] = {"node", "placement", "operator", "client",
+                                                       "server"};
 
 const char *wp_key_role_name(wp_key_role role)
 {

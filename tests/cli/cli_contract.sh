@@ -30,6 +30,7 @@ logs|--tail|--tail 0
 nodes|--dir|
 drain|--endpoint|
 capacity|--queue-depth|--queue-depth 2000000000
+keys|--keys-dir|
 models|--endpoint|
 catalog|--slots|--slots 0
 pin|--replicas|--replicas 65
@@ -119,6 +120,36 @@ json_ok model-gen '.params > 0' model gen --dim 16 --layers 1 --heads 2 --vocab 
     --seed 1 -o "$T/m.bin" --json
 json_ok infer 'type == "object"' infer --model "$T/m.bin" --prompt-tokens 1,2 --steps 2 \
     --backend cpu --json
+json_ok keys-generate '.role == "node" and .secret and (.public | length) == 64 and
+    (.curve_public | length) == 40' keys generate fra-1 --role node --keys-dir "$T/keys" --json
+json_ok keys-list 'length == 1 and .[0].name == "fra-1" and .[0].role == "node"' \
+    keys list --keys-dir "$T/keys" --json
+json_ok keys-show '.name == "fra-1" and .secret' keys show fra-1 --keys-dir "$T/keys" --json
+# Key files: the secret 0600 in a 0700 directory, never overwritten, never
+# printed.
+if [ "$(stat -c %a "$T/keys")" = 700 ] && [ "$(stat -c %a "$T/keys/fra-1.key")" = 600 ] &&
+    [ "$(stat -c %a "$T/keys/fra-1.pub")" = 644 ]; then
+    echo "ok   keys: modes 700/600/644"
+else
+    bad "keys: modes $(stat -c '%n %a' "$T/keys" "$T/keys"/*)"
+fi
+cp "$T/keys/fra-1.key" "$T/fra-1.key.before"
+if "$W" keys generate fra-1 --role node --keys-dir "$T/keys" >"$T/out" 2>"$T/err"; then
+    bad "keys: a second generate of fra-1 succeeded"
+elif ! cmp -s "$T/keys/fra-1.key" "$T/fra-1.key.before" || [ "$(wc -l <"$T/err")" -ne 1 ]; then
+    bad "keys: the second generate changed the key or said: $(cat "$T/err")"
+else
+    echo "ok   keys: never overwritten ($(cat "$T/err"))"
+fi
+seed=$(sed -n 's/^seed = //p' "$T/keys/fra-1.key")
+if "$W" keys show fra-1 --keys-dir "$T/keys" | grep -qF "$seed" ||
+    "$W" keys list --keys-dir "$T/keys" --json | grep -qF "$seed"; then
+    bad "keys: show or list printed the secret seed"
+else
+    echo "ok   keys: the seed is never printed"
+fi
+usage_err keys-role "wpctl keys generate: --role: 'king'" keys generate x --role king \
+    --keys-dir "$T/keys"
 
 # No cluster: one line naming the directory from $WP_CLUSTER_DIR, exit 1,
 # nothing on stdout.

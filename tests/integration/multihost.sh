@@ -107,10 +107,11 @@ step "network: $HOSTS hosts on $NET.0/24 through a bridge in $SW"
 
 # ------------------------------------------------------------ the daemons
 # Security, the one place where it is composed (start() adds
-# daemon_flags). When the daemons take keys (issue 14's CurveZMQ: wp-node
-# --keys DIR), every party gets its key in $DIR/keys, every daemon --keys,
-# and every wpctl call speaks with the operator's key ($WP_KEY); until
-# then, none.
+# daemon_flags). When the daemons take keys (wp-node --keys DIR: signed
+# gossip records; wp-placement --keys DIR: authenticated raft peers), every
+# party gets its key in $DIR/keys (wpctl keys generate), every daemon
+# --keys, and wpctl is given the operator's key ($WP_KEY, for when its
+# sockets speak CURVE); without them, none.
 KEYS=""
 if "$NODE" --help 2>/dev/null | grep -q -- '--keys DIR'; then
     KEYS="$DIR/keys"
@@ -121,7 +122,7 @@ if "$NODE" --help 2>/dev/null | grep -q -- '--keys DIR'; then
             fail "wpctl keys generate ${kr%%:*} --role ${kr#*:}"
     done
     export WP_KEY="$KEYS/operator.key"
-    step "security: CurveZMQ keys in $KEYS, wpctl as operator"
+    step "security: keys in $KEYS (signed gossip, authenticated raft peers)"
 else
     step "security: none (the daemons take no keys in this build)"
 fi

@@ -34,6 +34,7 @@ static const struct wpctl_cmd commands[] = {
     {"drain", "set or clear a node's draining flag", wpctl_drain_main},
     {"capacity", "change a node's advertised capacity (free GPU memory, warm models)",
      wpctl_capacity_main},
+    {"keys", "the cluster's keys: generate, list, show", wpctl_keys_main},
     {"placement", NULL, NULL},
     {"models", "the placement catalog, pins and warm counts", wpctl_models_main},
     {"catalog", "add a model to the placement catalog", wpctl_catalog_main},

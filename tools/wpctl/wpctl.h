@@ -45,6 +45,7 @@ int wpctl_catalog_main(int argc, char **argv);
 int wpctl_pin_main(int argc, char **argv);
 int wpctl_unpin_main(int argc, char **argv);
 int wpctl_placement_main(int argc, char **argv);
+int wpctl_keys_main(int argc, char **argv);
 
 /* Placement servers from --endpoint, else DIR/placement.endpoints (DIR from
  * --dir, default .cluster). Prints the error and returns WPCTL_FAIL. */
