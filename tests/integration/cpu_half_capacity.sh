@@ -17,8 +17,8 @@
 #      traffic` at HALF that capacity for --duration s, streaming
 #      --out-tokens-token answers;
 #   4. from traffic's summary and results: errors <= --max-errors-pct
-#      (default 0.5) of the requests; TTFT is measured at the client (every
-#      OK row has ttft < total, p95 TTFT < p95 total, the median TTFT is not
+#      (default 0.5) of the requests; TTFT is measured at the client (no
+#      OK row has ttft > total, at most 1% ttft == total, p95 TTFT < p95 total, the median TTFT is not
 #      within 10% of the catalog profile's 3.64 ms); no streamed part lost.
 # Prints one JSON line with the figures. Exit 0 pass, 1 fail, 77 no jq.
 # usage: cpu_half_capacity.sh WPCTL [--duration S] [--dim D --layers L
@@ -73,15 +73,20 @@ read -r PER_MS EST < <(jq -r --argjson p "$PROMPT" --argjson o "$OUT" '
 [ -n "${EST:-}" ] || fail "profile figures"
 "$WPCTL" cluster up --dir "$DIR/c" --cities FRA,IAD --placement 0 --gpu-backend cpu \
     --model-file "distilbert-sst2=$DIR/m.bin" >/dev/null || fail "cluster up"
-# Saturated when the answers lag the arrivals: the run (first send to last
-# answer) lasts 30% longer than the sending. Not yet: twice the rate (at
-# most 4 tries; the profile can be taken at a busier moment than the run).
+# Saturated when the answers lag the arrivals (the run, first send to last
+# answer, lasts 30% longer than the sending) or when the ingresses refuse
+# what they cannot serve in time (admission control: 5% or more of the
+# requests OVERLOADED, answered at once, so no lag shows). Not yet: twice
+# the rate (at most 4 tries; the profile can be taken at a busier moment
+# than the run).
 SATRATE=$(awk -v e="$EST" 'BEGIN { printf "%.3f", 2 * e }')
 for try in 1 2 3 4; do
     "$WPCTL" traffic --dir "$DIR/c" --rate "$SATRATE" --duration "$SAT" --seed 7 \
         --models distilbert-sst2 --out-tokens "$OUT" --timeout-ms 60000 \
         --out "$DIR/sat.csv" --json >"$DIR/sat.json" || fail "saturation traffic exited $?"
-    jq -e --argjson s "$SAT" '.run_wall_s > 1.3 * $s' "$DIR/sat.json" >/dev/null && break
+    jq -e --argjson s "$SAT" '.run_wall_s > 1.3 * $s or
+        (.report.errors_by_reason.OVERLOADED // 0) >= 0.05 * .report.requests' \
+        "$DIR/sat.json" >/dev/null && break
     [ $try = 4 ] && fail "no saturation at $SATRATE requests/s"
     SATRATE=$(awk -v r="$SATRATE" 'BEGIN { printf "%.3f", 2 * r }')
 done
@@ -93,9 +98,14 @@ RATE=$(awk -v c="$CAP" 'BEGIN { printf "%.3f", c / 2 }')
     --models distilbert-sst2 --out-tokens "$OUT" --timeout-ms "$TIMEOUT_MS" \
     --out "$DIR/r.csv" --json >"$DIR/t.json" || fail "traffic exited $?"
 # Results are CSV whose text fields may be quoted (with commas): the
-# numeric columns are read from the end of the line.
-BAD=$(awk -F, 'NR > 1 && $(NF - 7) == "ok" && $(NF - 4) + 0 >= $(NF - 3) + 0 { b++ }
-    END { print b + 0 }' "$DIR/r.csv")
+# numeric columns are read from the end of the line. TTFT after the total
+# is impossible; TTFT equal to it (to the microsecond) is a first part and
+# the final read back to back, as when the client was not scheduled while
+# both arrived (a loaded machine): allowed for 1% of the answers.
+read -r BAD SAME OKROWS < <(awk -F, 'NR > 1 && $(NF - 7) == "ok" { n++;
+    if ($(NF - 4) + 0 > $(NF - 3) + 0) b++; else if ($(NF - 4) + 0 == $(NF - 3) + 0) s++ }
+    END { print b + 0, s + 0, n + 0 }' "$DIR/r.csv")
+[ "$SAME" -le $((OKROWS / 100)) ] || BAD=$((BAD + SAME))
 SUMMARY=$(jq -c --argjson per "$PER_MS" --argjson est "$EST" --argjson cap "$CAP" \
     --argjson rate "$RATE" '.report as $r | {duration_s, profile_per_request_ms: $per,
     profile_capacity_rps: $est, measured_capacity_rps: $cap, rate_rps: $rate,
@@ -109,7 +119,7 @@ echo "$SUMMARY"
 echo "$SUMMARY" | jq -e --argjson max "$MAXERR" --argjson bad "$BAD" '
     if .requests < 20 then "only \(.requests) requests\n" | halt_error(1)
     elif .error_pct > $max then "\(.errors) errors of \(.requests) (> \($max)%)\n" | halt_error(1)
-    elif $bad > 0 then "\($bad) OK rows with ttft >= total\n" | halt_error(1)
+    elif $bad > 0 then "\($bad) OK rows with ttft > total (or >= in over 1%)\n" | halt_error(1)
     elif .ttft_ms_p95 >= .total_ms_p95 then "p95 ttft is not below the p95 total\n" | halt_error(1)
     elif (.ttft_ms_p50 > 3.64 * 0.9 and .ttft_ms_p50 < 3.64 * 1.1)
         then "median ttft equals the profile value\n" | halt_error(1)
