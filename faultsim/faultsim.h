@@ -91,6 +91,7 @@ typedef struct wp_fsim_opts {
     bool shim;         /* consensus/'s raft_io shim, as wp-placement runs */
     bool disk_faults;  /* include disk failures (needs the shim) */
     unsigned steps;    /* schedule length (default 80) */
+    bool no_reconnect; /* gossip: the core's reconnect off (to count what it fixes) */
 } wp_fsim_opts;
 
 typedef struct wp_fsim_report {
@@ -98,6 +99,7 @@ typedef struct wp_fsim_report {
     bool ok;
     char why[256];
     unsigned kills, pauses, partitions, losses, disk_faults, proposals, acked;
+    unsigned restarts; /* gossip: members restarted */
     uint64_t capped; /* follower answers the shim capped */
     unsigned unconverged; /* gossip: capacity changes not everywhere in 30 s */
 } wp_fsim_report;
@@ -109,16 +111,19 @@ typedef struct wp_fsim_report {
 int wp_fsim_raft_run(uint64_t seed, const wp_fsim_opts *o, wp_fsim_report *rep, wp_err *err);
 
 /* One seeded run of the gossip simulation (faultsim/gossip_campaign.c):
- * 3..16 members, 0-5% loss, random delays, one kill. Invariants (rep->ok,
- * rep->why): the killed member ends dead in every live member's view;
- * without loss no live member is ever declared dead; every capacity change
- * reaches every other live member within wp_fsim_gossip_bound_s
- * (rep->unconverged counts those that did not). */
+ * 3..16 members, 0-5% loss, random delays, one kill, then up to three
+ * pauses, partitions or restarts (healed by 180 s of 240). Invariants
+ * (rep->ok, rep->why): the killed member ends dead in every live member's
+ * view; 60 s after the last fault every live member holds every other live
+ * member alive (views converge: a partition or a pause heals); without
+ * loss no live member is declared dead unless a fault separated the two;
+ * every capacity change reaches every other live member within
+ * wp_fsim_gossip_bound_s (rep->unconverged counts those that did not). */
 /* The capacity convergence bound in seconds for n members (n <= 32):
  * retransmit limit x gossip interval + push-pull interval + one round trip
  * at max_oneway_ms. */
 struct wp_gossip_config;
 double wp_fsim_gossip_bound_s(const struct wp_gossip_config *c, size_t n, double max_oneway_ms);
-int wp_fsim_gossip_run(uint64_t seed, wp_fsim_report *rep, wp_err *err);
+int wp_fsim_gossip_run(uint64_t seed, const wp_fsim_opts *o, wp_fsim_report *rep, wp_err *err);
 
 #endif /* WP_FAULTSIM_H */

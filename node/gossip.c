@@ -42,6 +42,13 @@
  *  - Dead and left members still receive gossip for gossip_to_dead_ns (so a
  *    wrongly declared member learns it and refutes), then are reaped at the
  *    end of a probe round.
+ *  - Reconnect, as Serf does on top of memberlist: every
+ *    reconnect_interval_ns the core push-pulls with the next member it
+ *    holds dead (round robin over at most 64, for reconnect_timeout_ns
+ *    after the death). Without it, two sides of a partition that outlasts
+ *    detection and the gossip-to-the-dead window have reaped each other and
+ *    never speak again: the fault campaign (faultsim/gossip_campaign.c)
+ *    found 59 of 500 seeded schedules ending split, 0 with it.
  *
  * Lifeguard (Dadgar, Phillips & Currey, 2018), as memberlist implements it:
  *  - Dynamic suspicion timeout: min = suspicion_mult * max(1, log10 N) *
@@ -128,6 +135,8 @@ void wp_gossip_config_default(wp_gossip_config *c)
     c->push_pull_interval_ns = 30 * WP_NS_PER_S;
     c->gossip_to_dead_ns = 30 * WP_NS_PER_S;
     c->awareness_max = 8;
+    c->reconnect_interval_ns = 10 * WP_NS_PER_S;
+    c->reconnect_timeout_ns = 3600 * WP_NS_PER_S;
 }
 
 int wp_gossip_config_check(const wp_gossip_config *c, wp_err *err)

@@ -36,6 +36,8 @@ typedef struct cand {
 
 #define MAX_CONFIRM 8u
 
+#define WP_GOSSIP_FAILED_MAX 64
+
 typedef struct member {
     wp_gossip_member m;
     uint64_t susp_start_ns;
@@ -112,6 +114,18 @@ struct wp_gossip {
     uint64_t next_gossip_at;
     uint64_t next_pushpull_at;
     relay relays[MAX_RELAYS];
+
+    /* Members declared or learned dead (not left), for reconnect: bounded,
+     * the oldest dropped first; an entry goes when its member is alive
+     * again or after reconnect_timeout_ns. */
+    struct failed_member {
+        char id[WP_NAME_MAX];
+        char addr[WP_GOSSIP_ADDR_MAX];
+        uint64_t since_ns;
+    } failed[WP_GOSSIP_FAILED_MAX];
+    size_t n_failed;
+    size_t failed_next; /* round robin */
+    uint64_t next_reconnect_at;
 
     uint32_t awareness;
     bool leaving;

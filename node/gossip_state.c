@@ -65,10 +65,43 @@ void wp_gossip__queue_bcast(wp_gossip *g, size_t idx)
     x->bcast_seq = ++g->bcast_counter;
 }
 
+/* The reconnect list (gossip_int.h): a member dead is added (or its entry
+ * refreshed), one alive, suspect or left again removed. */
+static void failed_update(wp_gossip *g, uint64_t now, const wp_gossip_member *m)
+{
+    size_t i = 0;
+    while (i < g->n_failed && strcmp(g->failed[i].id, m->id) != 0)
+        i++;
+    if (m->status != WP_MEMBER_DEAD) {
+        if (i < g->n_failed)
+            g->failed[i] = g->failed[--g->n_failed];
+        return;
+    }
+    if (!g->cfg.reconnect_interval_ns || !m->addr[0])
+        return;
+    if (i == g->n_failed) {
+        if (g->n_failed == WP_GOSSIP_FAILED_MAX) { /* drop the oldest */
+            size_t o = 0;
+            for (size_t k = 1; k < g->n_failed; k++)
+                if (g->failed[k].since_ns < g->failed[o].since_ns)
+                    o = k;
+            i = o;
+        } else {
+            g->n_failed++;
+        }
+    }
+    snprintf(g->failed[i].id, sizeof g->failed[i].id, "%s", m->id);
+    snprintf(g->failed[i].addr, sizeof g->failed[i].addr, "%s", m->addr);
+    g->failed[i].since_ns = now;
+    if (g->next_reconnect_at == 0 || g->next_reconnect_at == UINT64_MAX)
+        g->next_reconnect_at = now + g->cfg.reconnect_interval_ns;
+}
+
 void wp_gossip__notify(wp_gossip *g, uint64_t now, size_t idx, wp_member_status old, bool is_new,
                        bool by_timer)
 {
     g->mem[idx].m.status_change_ns = now;
+    failed_update(g, now, &g->mem[idx].m);
     if (g->has_hooks && g->hooks.member_status)
         g->hooks.member_status(g->hooks.ctx, now, &g->mem[idx].m, old, is_new, by_timer);
     WP_CORE_LOG(g->has_log ? &g->log : NULL, WP_LOG_INFO, now, "%s: member %s is %s (inc %llu)",

@@ -140,6 +140,28 @@ static uint64_t push_pull_interval(const wp_gossip *g)
     return (uint64_t)(mult * (double)g->cfg.push_pull_interval_ns);
 }
 
+/* One push-pull to the next member of the reconnect list (entries past
+ * reconnect_timeout_ns dropped first). It goes like a join (no member id:
+ * a restarted member answers under any incarnation); the answer merges
+ * both views, and each side refutes the death the other held. */
+static void reconnect(wp_gossip *g, uint64_t now)
+{
+    g->next_reconnect_at = now + g->cfg.reconnect_interval_ns;
+    for (size_t i = 0; i < g->n_failed;) {
+        if (now - g->failed[i].since_ns > g->cfg.reconnect_timeout_ns)
+            g->failed[i] = g->failed[--g->n_failed];
+        else
+            i++;
+    }
+    if (g->n_failed == 0)
+        return;
+    size_t i = g->failed_next++ % g->n_failed;
+    g->st.reconnects++;
+    g->st.push_pulls++;
+    wp_gossip__send_frame(g, now, g->failed[i].addr, "", WP_GMSG_PUSH_PULL, 0, "", "", true,
+                          false);
+}
+
 void wp_gossip_tick(wp_gossip *g, uint64_t now)
 {
     if (g->leaving)
@@ -192,6 +214,8 @@ void wp_gossip_tick(wp_gossip *g, uint64_t now)
         gossip_round(g, now);
         g->next_gossip_at = now + g->cfg.gossip_interval_ns;
     }
+    if (g->n_failed && g->next_reconnect_at <= now)
+        reconnect(g, now);
     if (g->next_pushpull_at <= now) {
         g->next_pushpull_at = now + push_pull_interval(g);
         size_t k = wp_gossip__pick_random(g, now, 1, -1, false);
@@ -211,6 +235,8 @@ uint64_t wp_gossip_next_deadline_ns(const wp_gossip *g)
     if (g->leaving)
         return UINT64_MAX;
     uint64_t d = g->next_probe_at;
+    if (g->n_failed && g->next_reconnect_at < d)
+        d = g->next_reconnect_at;
     if (g->next_gossip_at < d)
         d = g->next_gossip_at;
     if (g->next_pushpull_at < d)

@@ -30,7 +30,7 @@ struct node_metrics {
     wp_metric *queue_depth, *gpu_free, *gpu_total, *warm_count, *loads, *load_failures;
     wp_metric *evictions, *probes, *probes_failed, *suspicions, *deaths, *refutations;
     wp_metric *forged;
-    wp_metric *push_pulls, *awareness, *members_st[4], *bad_gossip, *bad_request, *bad_admin;
+    wp_metric *push_pulls, *reconnects, *awareness, *members_st[4], *bad_gossip, *bad_request, *bad_admin;
     wp_metric *bad_peer, *client_drops, *drain_yields;
     wp_metric *late, *retries, *forwarded, *dropped_sends, *ev[NM_EVENT_COUNT];
     /* (model index, outcome) -> series, per role; index n_cat_cached = "other" */
@@ -105,6 +105,8 @@ static void define(node *n, node_metrics *m)
     m->refutations = scalar(m, C, "warmpath_gossip_refutations_total",
                             "Times this node refuted a rumour about itself.");
     m->push_pulls = scalar(m, C, "warmpath_gossip_push_pulls_total", "Push-pull exchanges.");
+    m->reconnects = scalar(m, C, "warmpath_gossip_reconnects_total",
+                           "Push-pulls sent to a member held dead (reconnect after a partition).");
     m->forged = scalar(m, C, "warmpath_gossip_records_forged_total",
                        "Gossip records refused: unsigned or badly signed (--keys).");
     m->awareness = scalar(m, G, "warmpath_gossip_awareness",
@@ -268,6 +270,7 @@ static void refresh(node *n)
     wp_metric_counter_set(m->deaths, gs.deaths_declared);
     wp_metric_counter_set(m->refutations, gs.refutations);
     wp_metric_counter_set(m->push_pulls, gs.push_pulls);
+    wp_metric_counter_set(m->reconnects, gs.reconnects);
     wp_metric_counter_set(m->forged, gs.records_forged);
     wp_metric_set(m->awareness, gs.awareness);
     wp_metric_counter_set(m->bad_gossip, gs.frames_bad);

@@ -53,6 +53,13 @@ typedef struct wp_gossip_config {
     uint64_t push_pull_interval_ns;  /* 30 s, scaled up above 32 members like memberlist */
     uint64_t gossip_to_dead_ns;      /* 30 s: dead members still get gossip, then are reaped */
     uint32_t awareness_max;          /* 8: Lifeguard local-health multiplier cap */
+    /* Reconnect (as Serf does): every reconnect_interval_ns a push-pull to
+     * the next member this core holds (or held) dead, round robin, for
+     * reconnect_timeout_ns after its death; heals the two sides of a
+     * partition that outlasted the gossip-to-the-dead window, which
+     * otherwise never speak again. 0: off. */
+    uint64_t reconnect_interval_ns;  /* 10 s */
+    uint64_t reconnect_timeout_ns;   /* 1 h */
 } wp_gossip_config;
 
 void wp_gossip_config_default(wp_gossip_config *c);
@@ -234,6 +241,7 @@ typedef struct wp_gossip_stats {
                                * claiming an incarnation its owner never signed */
     uint64_t sigs_verified;   /* signature checks run (cached ones not counted) */
     uint64_t push_pulls;
+    uint64_t reconnects;      /* push-pulls sent to a dead member (reconnect) */
     uint32_t awareness;       /* Lifeguard local health score, 0 = healthy */
 } wp_gossip_stats;
 
@@ -279,6 +287,24 @@ uint32_t wp_gossip_retransmit_limit(const wp_gossip_config *c, size_t n);
 /* A deterministic discrete-event run of n gossip cores (see gossip_sim.c).
  * oneway_ms is an n x n row-major matrix of one-way delays (simulated WAN,
  * e.g. RTT/2 of the topology's model for the city each member sits in). */
+/* A fault in a gossip simulation (faultsim's campaign): PAUSE stops member
+ * `node` from `from_s` to `to_s` (no ticks; frames sent to it wait and are
+ * read at the end, as a SIGSTOPped process's socket buffers them);
+ * PARTITION drops every frame between the members whose bit is set in
+ * `side` (node < 64) and the others in [from_s, to_s); RESTART replaces
+ * member `node`'s core at from_s with a new one at incarnation + 1 (as
+ * wp-node --state-dir restarts), which joins through a live member. */
+typedef enum { WP_GSIM_PAUSE = 1, WP_GSIM_PARTITION, WP_GSIM_RESTART } wp_gossip_sim_fault_kind;
+
+typedef struct wp_gossip_sim_fault {
+    wp_gossip_sim_fault_kind kind;
+    double from_s, to_s;
+    uint32_t node;
+    uint64_t side;
+} wp_gossip_sim_fault;
+
+#define WP_GOSSIP_SIM_FAULTS_MAX 16
+
 typedef struct wp_gossip_sim_config {
     size_t nodes;
     const float *oneway_ms;
@@ -292,6 +318,10 @@ typedef struct wp_gossip_sim_config {
     /* Optional: member i's record signatures (NULL: no keys). */
     const wp_gossip_auth *(*auth_of)(void *ctx, size_t i);
     void *auth_ctx;
+    /* Optional faults (at most WP_GOSSIP_SIM_FAULTS_MAX), after the one
+     * kill's victim is chosen they never involve it. */
+    const wp_gossip_sim_fault *faults;
+    size_t n_faults;
 } wp_gossip_sim_config;
 
 typedef struct wp_gossip_sim_result {
@@ -313,6 +343,16 @@ typedef struct wp_gossip_sim_result {
     uint64_t messages_lost;
     double joined_s;           /* time until every member saw every other alive */
     double simulated_s;
+    /* With faults: deaths declared (by timer) of a live member by an
+     * observer that no fault separated from it (neither paused nor
+     * restarting, not across an active partition, nor within the
+     * suspicion bound after one of those ended). */
+    uint64_t false_deaths_unfaulted;
+    /* At the end: pairs (observer, member) of live members where the
+     * observer does not hold the member alive at its current incarnation
+     * (0: every live view converged), and the killed member not dead in a
+     * live view (counted in the same figure). */
+    uint64_t views_unconverged;
 } wp_gossip_sim_result;
 
 int wp_gossip_sim_run(const wp_gossip_sim_config *cfg, wp_gossip_sim_result *out, wp_err *err);

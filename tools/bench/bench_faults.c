@@ -4,11 +4,14 @@
  * (simulated: no sockets, no disk; see faultsim/faultsim.h), invariants
  * checked after each. Prints one JSON line per failing seed (rerun it with
  * --first SEED --seeds 1) and a summary line.
- *   bench_faults [--seeds N] [--first SEED] [--no-shim] [--no-disk] [--gossip]
+ *   bench_faults [--seeds N] [--first SEED] [--no-shim] [--no-disk] [--gossip
+ *                [--no-reconnect]]
  * --no-shim runs raft 0.15 without consensus/'s raft_io shim (disk faults
  * off: they need it), to count what the shim fixes. --gossip runs the
  * gossip simulation sweep instead (faultsim.h): failing seeds, and seeds
- * where a capacity change did not reach everyone, one JSON line each. */
+ * where a capacity change did not reach everyone, one JSON line each;
+ * --no-reconnect turns the gossip core's reconnect off, to count what it
+ * fixes. */
 #include "faultsim/faultsim.h"
 
 #include <getopt.h>
@@ -45,7 +48,7 @@ int main(int argc, char **argv)
         {"seeds", required_argument, 0, 'n'}, {"first", required_argument, 0, 'f'},
         {"no-shim", no_argument, 0, 's'},     {"no-disk", no_argument, 0, 'd'},
         {"json", no_argument, 0, 'j'},        {"help", no_argument, 0, 'h'},
-        {"gossip", no_argument, 0, 'g'},
+        {"gossip", no_argument, 0, 'g'},     {"no-reconnect", no_argument, 0, 'r'},
         {0, 0, 0, 0},
     };
     int ch;
@@ -67,9 +70,10 @@ int main(int argc, char **argv)
         case 'd': o.disk_faults = false; break;
         case 'j': break; /* always JSON lines */
         case 'g': gossip = true; break;
+        case 'r': o.no_reconnect = true; break;
         case 'h':
             printf("usage: bench_faults [--seeds N] [--first SEED] [--no-shim] [--no-disk] "
-                   "[--gossip]\n"
+                   "[--gossip [--no-reconnect]]\n"
                    "Simulated fault schedules (raft's in-memory fixture) over five placement\n"
                    "replicas; prints failing seeds and a summary as JSON lines.\n");
             return 0;
@@ -80,14 +84,14 @@ int main(int argc, char **argv)
     signal(SIGTERM, on_signal);
     wp_log_set_level(WP_LOG_ERROR);
     uint64_t failed = 0, run = 0, acked = 0, capped = 0;
-    unsigned kills = 0, pauses = 0, parts = 0, losses = 0, disks = 0;
+    unsigned kills = 0, pauses = 0, parts = 0, losses = 0, disks = 0, restarts = 0;
     uint64_t t0 = wp_clock_monotonic_ns();
     if (gossip) {
         uint64_t unconverged = 0;
         for (uint64_t seed = first; seed < first + seeds && !stop; seed++) {
             wp_fsim_report rep;
             wp_err err = {0};
-            if (wp_fsim_gossip_run(seed, &rep, &err) != WP_OK) {
+            if (wp_fsim_gossip_run(seed, &o, &rep, &err) != WP_OK) {
                 fprintf(stderr, "bench_faults: gossip seed %llu: %s\n",
                         (unsigned long long)seed, wp_err_text(&err));
                 return 1;
@@ -95,6 +99,9 @@ int main(int argc, char **argv)
             run++;
             failed += !rep.ok;
             unconverged += rep.unconverged > 0;
+            pauses += rep.pauses;
+            parts += rep.partitions;
+            restarts += rep.restarts;
             if (!rep.ok || rep.unconverged > 0) {
                 printf("{\"bench\":\"faults_gossip\",\"seed\":%llu,\"ok\":%s,"
                        "\"unconverged_capacity_changes\":%u,\"failure\":",
@@ -104,10 +111,12 @@ int main(int argc, char **argv)
                 fflush(stdout);
             }
         }
-        printf("{\"bench\":\"faults_gossip\",\"simulated\":true,\"runs\":%llu,"
-               "\"failed\":%llu,\"runs_with_unconverged_capacity\":%llu,\"wall_s\":%.2f}\n",
-               (unsigned long long)run, (unsigned long long)failed,
-               (unsigned long long)unconverged,
+        printf("{\"bench\":\"faults_gossip\",\"simulated\":true,\"reconnect\":%s,"
+               "\"runs\":%llu,\"failed\":%llu,\"runs_with_unconverged_capacity\":%llu,"
+               "\"pauses\":%u,\"partitions\":%u,\"restarts\":%u,\"wall_s\":%.2f}\n",
+               o.no_reconnect ? "false" : "true", (unsigned long long)run,
+               (unsigned long long)failed, (unsigned long long)unconverged, pauses, parts,
+               restarts,
                (double)(wp_clock_monotonic_ns() - t0) / 1e9);
         return 0;
     }
