@@ -29,6 +29,10 @@
  *      every model with active sequences, complete the sequences that
  *      finished and free their slots (wp_res_run_done), which may start
  *      waiting requests; they join at the next step.
+ *   Queued requests whose start-by passed are FAILed then (wp_res_expire
+ *   at wp_res_next_expiry_ns, in time order with the timers; cpu/cuda at
+ *   each call), so their ingress hears OVERLOADED at once, not when a slot
+ *   frees.
  * It returns the next timer's time so the caller (libuv timer, simulator
  * event) knows when to call again; cpu/cuda return now_ns while sequences
  * are active, so the caller loops, taking new requests in between steps
