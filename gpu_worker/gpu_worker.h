@@ -404,6 +404,16 @@ int wp_res_submit_by(wp_res *r, uint64_t now_ns, const char *model, uint64_t req
  * offsets 0 (the default) = arrival order. Offsets of class x bound give
  * "shorter service first within a bound" (router/route.c says why). */
 int wp_res_set_priority(wp_res *r, const char *model, uint64_t offset_ns, wp_err *err);
+/* SLOTS: the model's service time estimate, for the predicted start of a
+ * request at submit (wp_res_submit_by refuses one that could not start by
+ * its start-by; residency.c's essay). 0 (the default): unknown. */
+int wp_res_set_service(wp_res *r, const char *model, uint64_t service_ns, wp_err *err);
+/* FAILs (WP_ETIMEDOUT) every queued request whose start-by is before now:
+ * it can no longer answer in time, and its ingress learns it at once. */
+void wp_res_expire(wp_res *r, uint64_t now_ns);
+/* When wp_res_expire next has work: just past the earliest start-by of a
+ * queued request; UINT64_MAX when none. O(queued requests). */
+uint64_t wp_res_next_expiry_ns(const wp_res *r);
 /* A queued request (not a running one) is withdrawn: FAILed with
  * WP_ECANCELED (the ingress gave up on it). WP_ENOTFOUND when it is not
  * queued. O(queued requests). */
@@ -459,6 +469,7 @@ typedef struct wp_res_stats {
     uint64_t batches;
     uint64_t requests_failed;
     uint64_t expired;         /* of those: dropped past their start-by time */
+    uint64_t refused;         /* refused at submit: predicted to start too late */
     uint64_t last_load_ns;    /* the last successful cold start, as reported */
     uint64_t total_load_ns;
 } wp_res_stats;

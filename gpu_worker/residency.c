@@ -51,10 +51,25 @@
  *    first, a longer one waiting at most that bound longer.
  *
  * Deadlines (wp_res_submit_by): a request carries the latest time it may
- * start and still answer in time; when it reaches the head past that time
- * it is FAILed (WP_ETIMEDOUT) instead of run, so abandoned work never
- * holds a slot. Queues stay bounded by max_queue per model (WP_EOVERLOAD
- * beyond), which the caller sizes to deadline / service time.
+ * start and still answer in time, and errors are answered as soon as they
+ * are known, not when the request reaches the head:
+ *  - at submit, a request of a warm SLOTS model whose predicted start is
+ *    already past its start-by is refused (WP_EOVERLOAD, nothing queued;
+ *    stats.refused). Predicted start: now when its units fit behind the
+ *    work queued ahead of it (smaller serving key), else now + that work
+ *    drained at the device's full rate, sum(units x service) / capacity,
+ *    with each model's service from wp_res_set_service (models without
+ *    one count 0: the prediction never refuses what it cannot estimate).
+ *    O(models x log queue): within a model keys grow with arrival, so
+ *    the work ahead is a prefix found by bisection;
+ *  - a queued request whose start-by passes is FAILed (WP_ETIMEDOUT) at
+ *    that moment: the driver calls wp_res_expire at
+ *    wp_res_next_expiry_ns (a timer), O(queued requests) each;
+ *  - one that reaches the head past its start-by (a driver without the
+ *    timer) is FAILed there instead of run.
+ * So abandoned work never holds a slot. Queues stay bounded by max_queue
+ * per model (WP_EOVERLOAD beyond), which the caller sizes to deadline /
+ * service time.
  *
  * Bounds: WP_RES_MAX_MODELS models; each step is O(models) (eviction picks
  * are O(models) each, at most models of them; each SLOTS start scans the
@@ -85,6 +100,7 @@ typedef struct res_model {
     uint32_t units;     /* SLOTS: WP_ROUTER_GPU_UNITS / slots; 0: BATCH */
     uint64_t last_used_ns;
     uint64_t prio_off_ns; /* SLOTS serving key offset (wp_res_set_priority) */
+    uint64_t svc_ns;      /* SLOTS service estimate (wp_res_set_service); 0: none */
     res_qent *queue; /* ring of qcap entries (a power of two), grown on
                       * demand up to the one holding max_queue */
     uint32_t qcap;
@@ -452,6 +468,43 @@ int wp_res_assign(wp_res *r, uint64_t now_ns, const char *const *names, size_t n
     return WP_OK;
 }
 
+/* Queued entries of c with a serving key <= key (keys grow along c's
+ * queue: submit times do, the offset is c's own): a prefix, by bisection. */
+static uint32_t queued_ahead(const res_model *c, uint64_t key)
+{
+    uint32_t lo = 0, hi = c->qlen;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (c->queue[(c->qhead + mid) & (c->qcap - 1)].key_ns <= key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The predicted start of a request of m submitted at now (the essay).
+ * now when m is not a warm SLOTS model (a load, or a batch, decides). */
+static uint64_t predicted_start(const wp_res *r, uint64_t now_ns, const res_model *m)
+{
+    if (m->units == 0 || m->state != WP_RES_WARM)
+        return now_ns;
+    uint64_t key = now_ns + m->prio_off_ns, units = 0;
+    double work = 0; /* unit-ns */
+    for (size_t i = 0; i < r->n_models; i++) {
+        const res_model *c = &r->models[i];
+        if (c->units == 0 || c->state != WP_RES_WARM || c->qlen == 0)
+            continue;
+        uint32_t k = queued_ahead(c, key);
+        units += (uint64_t)k * c->units;
+        work += (double)k * c->units * (double)c->svc_ns;
+    }
+    if (r->busy_units + units + m->units <= r->cap_units)
+        return now_ns;
+    double wait = work / (double)r->cap_units;
+    return wait >= (double)(UINT64_MAX - now_ns) ? UINT64_MAX : now_ns + (uint64_t)wait;
+}
+
 int wp_res_submit(wp_res *r, uint64_t now_ns, const char *model, uint64_t req_id, wp_err *err)
 {
     return wp_res_submit_by(r, now_ns, model, req_id, UINT64_MAX, err);
@@ -466,6 +519,16 @@ int wp_res_submit_by(wp_res *r, uint64_t now_ns, const char *model, uint64_t req
     if (m->qlen >= r->cfg.max_queue)
         return wp_errf(err, WP_EOVERLOAD, "residency: queue of %s is full (%u)", model,
                        (unsigned)r->cfg.max_queue);
+    if (start_by_ns != UINT64_MAX) {
+        uint64_t at = predicted_start(r, now_ns, m);
+        if (at > start_by_ns) {
+            r->stats.refused++;
+            return wp_errf(err, WP_EOVERLOAD,
+                           "residency: %s would start in ~%.0f ms, %.0f ms after its start-by",
+                           model, (double)(at - now_ns) / 1e6,
+                           (double)(at - start_by_ns) / 1e6);
+        }
+    }
     if (m->qlen == m->qcap) { /* grow the ring, oldest first at 0 */
         res_qent *q = malloc(2 * (size_t)m->qcap * sizeof *q);
         if (!q)
@@ -578,6 +641,54 @@ int wp_res_set_slots(wp_res *r, const char *model, uint32_t slots_per_gpu, wp_er
                        model);
     m->units = slots_per_gpu ? WP_ROUTER_GPU_UNITS / slots_per_gpu : 0;
     return WP_OK;
+}
+
+int wp_res_set_service(wp_res *r, const char *model, uint64_t service_ns, wp_err *err)
+{
+    res_model *m = find(r, model);
+    if (!m)
+        return wp_errf(err, WP_ENOTFOUND, "residency: unknown model %s", model);
+    m->svc_ns = service_ns;
+    return WP_OK;
+}
+
+void wp_res_expire(wp_res *r, uint64_t now_ns)
+{
+    for (size_t i = 0; i < r->n_models; i++) {
+        res_model *m = &r->models[i];
+        uint32_t keep = 0, n = m->qlen;
+        for (uint32_t k = 0; k < n; k++) {
+            res_qent e = m->queue[(m->qhead + k) & (m->qcap - 1)];
+            if (now_ns > e.start_by_ns) {
+                wp_res_action *a = push_action(r, WP_RES_FAIL, m);
+                r->stats.requests_failed++;
+                r->stats.expired++;
+                if (a) {
+                    a->n_reqs = 1;
+                    a->req_ids[0] = e.id;
+                    a->error = WP_ETIMEDOUT;
+                }
+                continue;
+            }
+            m->queue[(m->qhead + keep++) & (m->qcap - 1)] = e;
+        }
+        m->qlen = keep;
+    }
+}
+
+uint64_t wp_res_next_expiry_ns(const wp_res *r)
+{
+    uint64_t at = UINT64_MAX;
+    for (size_t i = 0; i < r->n_models; i++) {
+        const res_model *m = &r->models[i];
+        for (uint32_t k = 0; k < m->qlen; k++) {
+            uint64_t by = m->queue[(m->qhead + k) & (m->qcap - 1)].start_by_ns;
+            if (by < at)
+                at = by;
+        }
+    }
+    /* A request expires once the time is PAST its start-by. */
+    return at == UINT64_MAX ? UINT64_MAX : at + 1;
 }
 
 int wp_res_set_priority(wp_res *r, const char *model, uint64_t offset_ns, wp_err *err)

@@ -29,6 +29,10 @@
  *      every model with active sequences, complete the sequences that
  *      finished and free their slots (wp_res_run_done), which may start
  *      waiting requests; they join at the next step.
+ *   Queued requests whose start-by passed are FAILed then (wp_res_expire
+ *   at wp_res_next_expiry_ns, in time order with the timers; cpu/cuda at
+ *   each call), so their ingress hears OVERLOADED at once, not when a slot
+ *   frees.
  * It returns the next timer's time so the caller (libuv timer, simulator
  * event) knows when to call again; cpu/cuda return now_ns while sequences
  * are active, so the caller loops, taking new requests in between steps
@@ -185,6 +189,14 @@ int wp_gpu_worker_add_model(wp_gpu_worker *w, const char *name, const char *path
     rv = wp_res_set_slots(w->res, name, slots, err);
     if (rv != WP_OK) /* cannot happen: slots checked, the model is idle */
         return rv;
+    /* Timing model: the profile's service at typical sizes, for the core's
+     * predicted start (a request that could not start in time is refused
+     * at submit). cpu/cuda: none (expiry at the start-by still applies). */
+    if (w->cfg.kind == WP_GPU_MODEL) {
+        double ms = wp_model_total_ms(profile, profile->typical_in_tokens,
+                                      profile->typical_out_tokens);
+        (void)wp_res_set_service(w->res, name, ms > 0 ? (uint64_t)(ms * 1e6) : 0, NULL);
+    }
     snprintf(m->name, sizeof m->name, "%s", name);
     w->n_models++;
     return WP_OK;
@@ -447,6 +459,7 @@ static void drain(wp_gpu_worker *w, uint64_t now_ns)
 /* cpu/cuda: one step of every model with active sequences. */
 static uint64_t advance_live(wp_gpu_worker *w, uint64_t now_ns)
 {
+    wp_res_expire(w->res, now_ns);
     drain(w, now_ns);
     uint64_t t0 = wp_clock_monotonic_ns(), at = now_ns;
     for (size_t i = 0; i < w->n_models; i++) {
@@ -478,7 +491,7 @@ static uint64_t advance_live(wp_gpu_worker *w, uint64_t now_ns)
     for (size_t i = 0; i < w->n_models; i++)
         if (w->models[i].m && wp_gpu_active(w->models[i].m) > 0)
             return now_ns;
-    return UINT64_MAX;
+    return wp_res_next_expiry_ns(w->res); /* queued work's start-by timer */
 }
 
 uint64_t wp_gpu_worker_advance(wp_gpu_worker *w, uint64_t now_ns)
@@ -492,6 +505,10 @@ uint64_t wp_gpu_worker_advance(wp_gpu_worker *w, uint64_t now_ns)
     uint64_t ev_ns = now_ns;
     for (;;) {
         drain(w, ev_ns);
+        /* Queued work whose start-by passed is answered then, in time
+         * order with the timers (an expiry before a timer at the same
+         * time: the slot that timer frees would come too late for it). */
+        uint64_t exp = wp_res_next_expiry_ns(w->res);
         size_t best = SIZE_MAX;
         for (size_t i = 0; i < w->n_timers; i++) {
             const wk_timer *t = &w->timers[i];
@@ -501,6 +518,14 @@ uint64_t wp_gpu_worker_advance(wp_gpu_worker *w, uint64_t now_ns)
                 (t->at_ns == b->at_ns && (t->kind == T_FIRST) == (b->kind == T_FIRST) &&
                  t->seq < b->seq))
                 best = i;
+        }
+        uint64_t next = best == SIZE_MAX ? UINT64_MAX : w->timers[best].at_ns;
+        if (exp <= next && exp != UINT64_MAX) {
+            if (exp > now_ns)
+                return exp;
+            ev_ns = exp > ev_ns ? exp : ev_ns;
+            wp_res_expire(w->res, ev_ns);
+            continue;
         }
         if (best == SIZE_MAX)
             return UINT64_MAX;

@@ -20,13 +20,15 @@
  * WP_ROUTER_GPU_UNITS of work, a request of a model with s slots per GPU
  * takes 1/s of that. The load weighed is what this ingress BELIEVES
  * (load.c: the node's last report it can have seen, plus its own sends
- * since), kept per service class. Full: all work W (this one included)
- * > C * (1 + queue_per_slot). Expected wait for a request of class k:
+ * since), kept per service class. Expected wait for a request of class k:
  *   ahead = work of classes <= k + min(work of longer classes, C) + its own
  *   wait  = max(0, ahead - C) / C * service(model)
  * i.e. the queue ahead of it drains at the node's full rate, measured in
  * this model's service time; longer work delays it only by the slots it
- * already holds (its queue is served after ours, see below).
+ * already holds (its queue is served after ours, see below). Full: ahead
+ * > C * (1 + queue_per_slot), the same sum: a long model's queue does not
+ * make a node full for a shorter class (issue 12: bge refused "all-full"
+ * while llama was over capacity everywhere).
  *
  * Admission (a deadline in the request: budget_ms). A candidate whose
  * expected time to first token (cost + the model's TTFT) exceeds the
@@ -218,9 +220,16 @@ route_impl(const wp_router_view *v, const wp_route_req *req, wp_route_result *ou
         }
         const uint64_t cap = (uint64_t)g * WP_ROUTER_GPU_UNITS;
         const uint64_t after = le + gt + m->units; /* work in flight with this one */
+        /* Work ahead of this request: its class and shorter ones, plus the
+         * longer work that holds slots (at most the capacity). Longer work
+         * queued beyond the slots is served after this one (the target's
+         * class offsets), so it neither delays it nor makes the node full
+         * for it: a short model is not refused because a long one is over
+         * capacity there. */
+        const uint64_t ahead = le + (gt < cap ? gt : cap) + m->units;
         if (warm)
             any_warm = true;
-        if ((double)after > (double)cap * qmul) {
+        if ((double)ahead > (double)cap * qmul) {
             if (ex)
                 set_load(ex, record(ex, req, n, rtt, -1, warm, WP_CAND_FULL), 0, after - m->units,
                          rep_at, req->now_ns);
@@ -232,9 +241,6 @@ route_impl(const wp_router_view *v, const wp_route_req *req, wp_route_result *ou
                 record(ex, req, n, rtt, -1, warm, WP_CAND_NO_MEMORY);
             continue;
         }
-        /* Work ahead of this request: its class and shorter ones, plus the
-         * longer work that holds slots (at most the capacity). */
-        const uint64_t ahead = le + (gt < cap ? gt : cap) + m->units;
         const float wait =
             ahead > cap ? (float)((double)(ahead - cap) / (double)cap) * m->service_ms : 0;
         const float cost = rtt + wait + (warm ? 0 : m->load_ms);

@@ -90,9 +90,10 @@ typedef struct wp_router_config {
     size_t ncities;          /* city indices are 0..ncities-1 */
     wp_router_rtt_fn rtt_ms; /* used while nodes are added */
     const void *rtt_ctx;     /* must outlive the view only while adding nodes */
-    /* A node is full for a request when the work in flight (all models)
-     * plus the request's would exceed gpus * WP_ROUTER_GPU_UNITS *
-     * (1 + queue_per_slot). 0: full as soon as the GPUs are (a free slot
+    /* A node is full for a request when the work that would be served
+     * before it or with it (its class and shorter ones, plus longer work
+     * up to the slots it holds; route.c) plus the request's would exceed
+     * gpus * WP_ROUTER_GPU_UNITS * (1 + queue_per_slot). 0: full as soon as the GPUs are (a free slot
      * is "room"); 1.0: as much may wait as runs. At most 1000. */
     double queue_per_slot;
     /* (WP_ROUTER_QUEUE_PER_SLOT_DEFAULT: the one default of wp-node's

@@ -280,6 +280,41 @@ static void test_history_lags_truth(void **state)
     assert_int_equal(wp_router_load_report(f->v, f->a, &r), WP_EINVAL);
 }
 
+/* A long model queued far beyond the slots (and beyond queue_per_slot) at
+ * every node does not make the nodes full for the short model: its queue is
+ * served after the short one's. The long model itself is FULL there. */
+static void test_long_queue_not_full_for_short(void **state)
+{
+    fixture *f = *state;
+    wp_err err;
+    wp_router_view *v;
+    wp_router_config cfg = {.ncities = 3, .rtt_ms = rtt_lookup, .queue_per_slot = 1.0,
+                            .report_period_ns = 100 * MS};
+    assert_int_equal(wp_router_view_new(&cfg, &v, &err), WP_OK);
+    wp_model_profile s = profile("short", 10, 0, 1, 2);
+    wp_model_profile l = profile("long", 100, 10, 291, 4);
+    uint32_t sm, lm, a;
+    assert_int_equal(wp_router_model_add(v, &s, &sm, &err), WP_OK);
+    assert_int_equal(wp_router_model_add(v, &l, &lm, &err), WP_OK);
+    wp_router_node_info info = {.id = "a1", .city = 0, .gpus = 1, .free_mem_bytes = 10 * GB};
+    assert_int_equal(wp_router_node_add(v, &info, &a, &err), WP_OK);
+    wp_router_set_warm(v, a, sm, true);
+    wp_router_set_warm(v, a, lm, true);
+    uint32_t models[2] = {sm, lm}, counts[2] = {0, 12}; /* 4 running, 8 queued: 3 x C */
+    wp_load_report rep = {.at_ns = 100 * MS, .n = 2, .models = models, .inflight = counts};
+    assert_int_equal(wp_router_load_report(v, a, &rep), WP_OK);
+    wp_route_req q = {.model = lm, .ingress = 0, .policy = WP_POLICY_LATENCY, .now_ns = 150 * MS};
+    wp_route_result r;
+    assert_int_equal(wp_route(v, &q, &r), WP_EOVERLOAD);
+    assert_int_equal(r.why, WP_ROUTE_WHY_FULL);
+    q.model = sm;
+    assert_int_equal(wp_route(v, &q, &r), WP_OK);
+    assert_int_equal(r.node, a);
+    assert_true(r.wait_ms < 10.0f); /* one slot's turn: (C + u - C) / C x 10 ms */
+    wp_router_view_free(v);
+    (void)f;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -288,6 +323,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_admission_deadline, setup_live, teardown),
         cmocka_unit_test_setup_teardown(test_short_not_starved_by_long, setup_live, teardown),
         cmocka_unit_test_setup_teardown(test_history_lags_truth, setup_hist, teardown),
+        cmocka_unit_test_setup_teardown(test_long_queue_not_full_for_short, setup_live, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

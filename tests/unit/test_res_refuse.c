@@ -1,0 +1,178 @@
+/* Residency core (gpu_worker/residency.c): errors as soon as they are
+ * known (issue 12, "errors must be fast"). A request whose predicted start
+ * is already past its start-by is refused at submit (nothing queued); a
+ * queued one whose start-by passes is FAILed at that moment
+ * (wp_res_expire at wp_res_next_expiry_ns), not when a slot frees. And the
+ * worker (timing model) drives that expiry from its own timers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "gpu_worker/gpu_worker.h"
+
+#define MS 1000000ull
+
+/* One GPU; "long" (1 slot, 3 s of service) and "short" (2 slots, 10 ms).
+ * Both warm. */
+static wp_res *make(void)
+{
+    wp_res_config cfg = {.capacity_bytes = 100, .max_batch = 8, .max_queue = 64, .gpus = 1};
+    wp_res *r;
+    wp_err err;
+    assert_int_equal(wp_res_new(&cfg, &r, &err), WP_OK);
+    assert_int_equal(wp_res_add_model(r, "long", 10, &err), WP_OK);
+    assert_int_equal(wp_res_add_model(r, "short", 10, &err), WP_OK);
+    assert_int_equal(wp_res_set_slots(r, "long", 1, &err), WP_OK);
+    assert_int_equal(wp_res_set_slots(r, "short", 2, &err), WP_OK);
+    assert_int_equal(wp_res_set_service(r, "long", 3000 * MS, &err), WP_OK);
+    assert_int_equal(wp_res_set_service(r, "short", 10 * MS, &err), WP_OK);
+    const char *both[2] = {"long", "short"};
+    assert_int_equal(wp_res_assign(r, 0, both, 2, &err), WP_OK);
+    wp_res_action a;
+    while (wp_res_next_action(r, &a)) {
+        assert_int_equal(a.kind, WP_RES_LOAD);
+        assert_int_equal(wp_res_load_done(r, 0, a.model, WP_OK, 0, &err), WP_OK);
+    }
+    return r;
+}
+
+static void test_refused_at_submit(void **state)
+{
+    (void)state;
+    wp_res *r = make();
+    wp_err err;
+    wp_res_action a;
+    assert_int_equal(wp_res_submit(r, 0, "long", 1, &err), WP_OK); /* holds the GPU */
+    assert_true(wp_res_next_action(r, &a) && a.kind == WP_RES_RUN);
+    /* Two more long ones queue: the third would start after 6 s of work. */
+    assert_int_equal(wp_res_submit_by(r, 1 * MS, "long", 2, 10000 * MS, &err), WP_OK);
+    assert_int_equal(wp_res_submit_by(r, 2 * MS, "long", 3, 10000 * MS, &err), WP_OK);
+    assert_int_equal(wp_res_submit_by(r, 3 * MS, "long", 4, 2000 * MS, &err), WP_EOVERLOAD);
+    assert_int_equal(wp_res_model_inflight(r, "long"), 3); /* nothing queued for 4 */
+    assert_false(wp_res_next_action(r, &a));
+    /* One whose start-by is already past is refused too. */
+    assert_int_equal(wp_res_submit_by(r, 5 * MS, "short", 5, 4 * MS, &err), WP_EOVERLOAD);
+    /* A start-by the queue can meet is taken: the 6 s of long work queued
+     * ahead drains by about 6 s; 7 s is enough. */
+    assert_int_equal(wp_res_submit_by(r, 6 * MS, "long", 6, 7000 * MS, &err), WP_OK);
+    wp_res_stats st;
+    wp_res_get_stats(r, &st);
+    assert_int_equal(st.refused, 2);
+    wp_res_free(r);
+}
+
+static void test_expired_when_start_by_passes(void **state)
+{
+    (void)state;
+    wp_res *r = make();
+    wp_err err;
+    wp_res_action a;
+    assert_int_equal(wp_res_submit(r, 0, "long", 1, &err), WP_OK);
+    assert_true(wp_res_next_action(r, &a) && a.kind == WP_RES_RUN);
+    /* No service estimate for the running work: taken, predicted now. */
+    assert_int_equal(wp_res_submit_by(r, 1 * MS, "short", 2, 50 * MS, &err), WP_OK);
+    assert_int_equal(wp_res_submit_by(r, 2 * MS, "short", 3, 80 * MS, &err), WP_OK);
+    assert_int_equal(wp_res_next_expiry_ns(r), 50 * MS + 1);
+    wp_res_expire(r, 50 * MS); /* not past yet */
+    assert_false(wp_res_next_action(r, &a));
+    wp_res_expire(r, 50 * MS + 1);
+    assert_true(wp_res_next_action(r, &a));
+    assert_int_equal(a.kind, WP_RES_FAIL);
+    assert_int_equal(a.req_ids[0], 2);
+    assert_int_equal(a.error, WP_ETIMEDOUT);
+    assert_false(wp_res_next_action(r, &a));
+    assert_int_equal(wp_res_next_expiry_ns(r), 80 * MS + 1);
+    assert_int_equal(wp_res_model_inflight(r, "short"), 1);
+    wp_res_expire(r, 100 * MS);
+    assert_true(wp_res_next_action(r, &a) && a.req_ids[0] == 3);
+    assert_int_equal(wp_res_next_expiry_ns(r), UINT64_MAX);
+    wp_res_stats st;
+    wp_res_get_stats(r, &st);
+    assert_int_equal(st.expired, 2);
+    wp_res_free(r);
+}
+
+/* The worker (timing model): a queued request behind a long one is
+ * answered at its start-by, not when the long one ends 3 s later. */
+typedef struct done_log {
+    uint64_t id[8];
+    int err[8];
+    uint64_t at[8];
+    size_t n;
+    uint64_t now;
+} done_log;
+
+static void on_done(void *ctx, uint64_t id, int error, const wp_gen_result *res)
+{
+    (void)res;
+    done_log *d = ctx;
+    d->id[d->n] = id;
+    d->err[d->n] = error;
+    d->at[d->n] = d->now;
+    d->n++;
+}
+
+static void test_worker_expires_on_time(void **state)
+{
+    (void)state;
+    done_log d;
+    memset(&d, 0, sizeof d);
+    wp_gpu_worker_config cfg = {.kind = WP_GPU_MODEL, .capacity_bytes = 100000000000ull,
+                                .max_batch = 64, .max_queue = 64, .gpus = 1,
+                                .on_done = on_done, .ctx = &d};
+    wp_gpu_worker *w;
+    wp_err err;
+    assert_int_equal(wp_gpu_worker_new(&cfg, &w, &err), WP_OK);
+    wp_model_profile p;
+    memset(&p, 0, sizeof p);
+    snprintf(p.name, sizeof p.name, "big");
+    p.size_bytes = 1000;
+    p.prefill_base_ms = 3000;
+    p.slots_per_gpu = 1;
+    p.load_bytes_per_s = 1e9;
+    p.typical_in_tokens = 1;
+    p.typical_out_tokens = 1;
+    assert_int_equal(wp_gpu_worker_add_model(w, "big", NULL, &p, &err), WP_OK);
+    const char *names[1] = {"big"};
+    assert_int_equal(wp_gpu_worker_assign(w, 0, names, 1, &err), WP_OK);
+    uint64_t next = wp_gpu_worker_advance(w, 0);
+    d.now = next;
+    assert_int_equal(wp_gpu_worker_advance(w, next), UINT64_MAX); /* warm */
+    uint64_t t0 = next;
+    int32_t prompt[1] = {1};
+    wp_gen_request g = {.prompt = prompt, .n_prompt = 1, .steps = 1};
+    assert_int_equal(wp_gpu_worker_submit(w, t0, "big", 1, &g, NULL, &err), WP_OK);
+    d.now = t0;
+    assert_int_equal(wp_gpu_worker_advance(w, t0), t0 + 3000 * MS);
+    /* Start-by 100 ms from now: predicted 0 queued ahead -> taken (the
+     * running one's end is not predicted), then expired at 100 ms. */
+    assert_int_equal(wp_gpu_worker_submit_by(w, t0 + 1 * MS, "big", 2, &g, NULL,
+                                             t0 + 100 * MS, &err),
+                     WP_OK);
+    next = wp_gpu_worker_advance(w, t0 + 1 * MS);
+    assert_int_equal(next, t0 + 100 * MS + 1);
+    d.now = next;
+    assert_int_equal(wp_gpu_worker_advance(w, next), t0 + 3000 * MS);
+    assert_int_equal(d.n, 1);
+    assert_int_equal(d.id[0], 2);
+    assert_int_equal(d.err[0], WP_ETIMEDOUT);
+    /* A third one now predicts nothing queued again; one with a start-by
+     * already past is refused at submit. */
+    assert_int_equal(wp_gpu_worker_submit_by(w, t0 + 200 * MS, "big", 3, &g, NULL,
+                                             t0 + 150 * MS, &err),
+                     WP_EOVERLOAD);
+    wp_gpu_worker_free(w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_refused_at_submit),
+        cmocka_unit_test(test_expired_when_start_by_passes),
+        cmocka_unit_test(test_worker_expires_on_time),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
