@@ -17,6 +17,7 @@
  * Lines are at most 1 KiB, fields at most their buffer sizes, at most
  * WPCTL_CLUSTER_MAX_NODES nodes; anything else is an error naming the line. */
 #include "tools/wpctl/cluster.h"
+#include "auth/auth.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -456,6 +457,24 @@ int wpctl_resolve_admin(const char *dir_flag, const char *endpoint, const char *
     return rv;
 }
 
+int wpctl_curve_client(void *sock, wp_err *err)
+{
+    /* $WP_KEY is read once per process (wpctl --key sets it). */
+    static int loaded = -2; /* -2: not yet; 0: none; 1: id */
+    static wp_curve_id id;
+    static wp_err load_err;
+    if (loaded == -2)
+        loaded = wp_curve_id_from_env(&id, &load_err);
+    if (loaded < 0) {
+        if (err)
+            *err = load_err;
+        return load_err.code ? load_err.code : WP_EINVAL;
+    }
+    if (loaded == 1 && wp_curve_id_apply(&id, sock) != 0)
+        return wp_errf(err, WP_EIO, "CURVE: %s", zmq_strerror(zmq_errno()));
+    return WP_OK;
+}
+
 int wpctl_admin_call(const char *endpoint, const Warmpath__Admin__AdminRequest *req,
                      int timeout_ms, Warmpath__Admin__AdminResponse **resp, wp_err *err)
 {
@@ -479,6 +498,8 @@ int wpctl_admin_call(const char *endpoint, const Warmpath__Admin__AdminRequest *
     zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms);
     zmq_setsockopt(s, ZMQ_SNDTIMEO, &timeout_ms, sizeof timeout_ms);
     zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if ((rv = wpctl_curve_client(s, err)) != WP_OK)
+        goto out;
     if (zmq_connect(s, endpoint) != 0) {
         rv = wp_errf(err, WP_EINVAL, "admin endpoint %s: %s", endpoint, zmq_strerror(zmq_errno()));
         goto out;
