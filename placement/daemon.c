@@ -1336,6 +1336,21 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    static peer_keys pk;
+    wp_peer_auth auth = {"", peer_sign, peer_verify, &pk};
+    if (keys) {
+        if (peer_keys_load(&pk, keys, id, &err) != WP_OK) {
+            fprintf(stderr, "wp-placement: --keys: %s\n", wp_err_text(&err));
+            return 1;
+        }
+        auth.name = pk.self.name;
+        WP_INFO("placement", "server %llu: raft peers authenticated with key %s (%zu keys in %s)",
+                (unsigned long long)id, pk.self.name, pk.ring.count, keys);
+    } else {
+        WP_WARN("placement", "server %llu: raft peer traffic is NOT authenticated (%s): any "
+                "process that reaches %s can speak raft", (unsigned long long)id,
+                insecure ? "--insecure" : "no --keys", raft);
+    }
     uv_loop_init(&d->loop);
     d->zctx = zmq_ctx_new();
     d->zsock = d->zctx ? zmq_socket(d->zctx, ZMQ_ROUTER) : NULL;
@@ -1398,21 +1413,6 @@ int main(int argc, char **argv)
         wp_zap_stop(d->zap);
         zmq_ctx_term(d->zctx);
         return 1;
-    }
-    static peer_keys pk;
-    wp_peer_auth auth = {"", peer_sign, peer_verify, &pk};
-    if (keys) {
-        if (peer_keys_load(&pk, keys, id, &err) != WP_OK) {
-            fprintf(stderr, "wp-placement: --keys: %s\n", wp_err_text(&err));
-            return 1;
-        }
-        auth.name = pk.self.name;
-        WP_INFO("placement", "server %llu: raft peers authenticated with key %s (%zu keys in %s)",
-                (unsigned long long)id, pk.self.name, pk.ring.count, keys);
-    } else {
-        WP_WARN("placement", "server %llu: raft peer traffic is NOT authenticated (%s): any "
-                "process that reaches %s can speak raft", (unsigned long long)id,
-                insecure ? "--insecure" : "no --keys", raft);
     }
     wp_consensus_config cfg = {
         .id = id, .data_dir = dir, .servers = d->servers, .n_servers = d->n_servers,

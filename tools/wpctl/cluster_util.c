@@ -459,20 +459,21 @@ int wpctl_resolve_admin(const char *dir_flag, const char *endpoint, const char *
 
 int wpctl_curve_client(void *sock, wp_err *err)
 {
-    /* $WP_KEY is read once per process (wpctl --key sets it). */
-    static int loaded = -2; /* -2: not yet; 0: none; 1: id */
-    static wp_curve_id id;
-    static wp_err load_err;
-    if (loaded == -2)
-        loaded = wp_curve_id_from_env(&id, &load_err);
+    /* $WP_KEY is read at each call (wpctl --key sets it; a test changes
+     * it between calls): two small files, next to a connection's cost. */
+    wp_curve_id id;
+    wp_err lerr = {0};
+    int loaded = wp_curve_id_from_env(&id, &lerr);
     if (loaded < 0) {
         if (err)
-            *err = load_err;
-        return load_err.code ? load_err.code : WP_EINVAL;
+            *err = lerr;
+        return lerr.code ? lerr.code : WP_EINVAL;
     }
+    int rv = WP_OK;
     if (loaded == 1 && wp_curve_id_apply(&id, sock) != 0)
-        return wp_errf(err, WP_EIO, "CURVE: %s", zmq_strerror(zmq_errno()));
-    return WP_OK;
+        rv = wp_errf(err, WP_EIO, "CURVE: %s", zmq_strerror(zmq_errno()));
+    wp_curve_id_clear(&id);
+    return rv;
 }
 
 int wpctl_admin_call(const char *endpoint, const Warmpath__Admin__AdminRequest *req,
