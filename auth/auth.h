@@ -92,4 +92,91 @@ int wp_keyring_load_dir(wp_keyring *r, const char *dir, wp_err *err);
 const wp_key *wp_keyring_by_curve(const wp_keyring *r, const uint8_t curve_pk[WP_KEY_BYTES]);
 const wp_key *wp_keyring_by_name(const wp_keyring *r, const char *name);
 
+/* ------------------------------------------------------------ CurveZMQ
+ *
+ * auth/curve.c. Every listening socket of a keyed process is a CURVE
+ * server with the cluster's server key (DIR/cluster.key, role server) and
+ * a ZAP domain naming what the socket is for (wp_zsock); one ZAP handler
+ * per process (a thread answering inproc://zeromq.zap.01) looks the
+ * client's Curve25519 public key up in the keyring (every .pub and .key
+ * file in DIR) and admits it by role:
+ *
+ *     gossip     node keys (gossip and request forwarding between nodes)
+ *     admin      operator keys
+ *     request    client, node or operator keys; any key with
+ *                public_inference (a public endpoint; never the others)
+ *     placement  node, operator and placement keys; what each may ask is
+ *                checked per request by the placement server
+ *
+ * An admitted connection's messages carry the key's name as ZMQ's
+ * "User-Id" property (zmq_msg_gets). Refusals are counted per socket:
+ * by ZAP (a key not in the ring, or of the wrong role) and by a monitor
+ * on each server socket (a handshake that failed before ZAP: a peer
+ * without CURVE, or garbage); they are logged at most once a second per
+ * socket, with the number suppressed.
+ *
+ * Every connecting socket is a CURVE client (wp_curve_id): its own key
+ * pair and the server's public key (DIR/cluster.pub). */
+typedef enum {
+    WP_ZSOCK_GOSSIP = 0,
+    WP_ZSOCK_ADMIN,
+    WP_ZSOCK_REQUEST,
+    WP_ZSOCK_PLACEMENT,
+    WP_ZSOCK_COUNT
+} wp_zsock;
+
+/* "gossip", "admin", "request", "placement"; NULL if out of range. */
+const char *wp_zsock_name(wp_zsock s);
+/* Whether a key of this role may connect to socket s (public_inference:
+ * see above; role < 0: a key not in the ring). */
+bool wp_zsock_admits(wp_zsock s, int role, bool public_inference);
+
+/* A CURVE client identity: Z85 text for the ZMQ_CURVE_* options. */
+typedef struct {
+    char name[WP_KEY_NAME_MAX];
+    wp_key_role role;
+    char server_public[WP_KEY_Z85_LEN + 1];
+    char public_key[WP_KEY_Z85_LEN + 1];
+    char secret_key[WP_KEY_Z85_LEN + 1];
+} wp_curve_id;
+
+/* Loads key_path (a secret key file) and the server's public key from
+ * cluster.pub in the same directory. */
+int wp_curve_id_load(wp_curve_id *id, const char *key_path, wp_err *err);
+/* The same from a key already loaded and DIR/cluster.pub. */
+int wp_curve_id_from(wp_curve_id *id, const wp_key *k, const char *dir, wp_err *err);
+/* Makes sock (not yet connected) a CURVE client with id. 0 or -1 (errno). */
+int wp_curve_id_apply(const wp_curve_id *id, void *sock);
+/* $WP_KEY (a key file) when set and non-empty: 1 with *id loaded, 0 when
+ * unset, -1 (err set) when it cannot be loaded. */
+int wp_curve_id_from_env(wp_curve_id *id, wp_err *err);
+/* Wipes the secret. */
+void wp_curve_id_clear(wp_curve_id *id);
+
+typedef struct wp_zap wp_zap;
+
+/* Starts the ZAP handler of zctx (one per context): loads DIR/cluster.key
+ * (role server, with its secret) and the keyring of DIR. component names
+ * the process in its log lines. */
+int wp_zap_start(void *zctx, const char *dir, bool public_inference, const char *component,
+                 wp_zap **out, wp_err *err);
+/* Makes sock (before bind) a CURVE server for socket role s, and counts
+ * its failed handshakes (a socket monitor read by the ZAP thread) unless
+ * monitor is false (a caller with its own monitor counts them itself
+ * with wp_zap_count). */
+int wp_zap_server(wp_zap *z, void *sock, wp_zsock s, bool monitor, wp_err *err);
+/* Counts a refusal on socket s (thread-safe). */
+void wp_zap_count(wp_zap *z, wp_zsock s);
+/* Refusals so far on socket s (thread-safe). */
+uint64_t wp_zap_refused(const wp_zap *z, wp_zsock s);
+/* Connections admitted so far, all sockets. */
+uint64_t wp_zap_admitted(const wp_zap *z);
+/* The key behind a message received on a CURVE server socket (its
+ * User-Id), NULL when none (an anonymous public-inference client). */
+const wp_key *wp_zap_peer(const wp_zap *z, void *zmq_msg);
+/* Stops the thread, closes its sockets (call before zmq_ctx_term; the
+ * server sockets it monitors must be closed first or be closed after
+ * without monitors). NULL is fine. */
+void wp_zap_stop(wp_zap *z);
+
 #endif

@@ -30,7 +30,10 @@ struct node_metrics {
     wp_metric *queue_depth, *gpu_free, *gpu_total, *warm_count, *loads, *load_failures;
     wp_metric *evictions, *probes, *probes_failed, *suspicions, *deaths, *refutations;
     wp_metric *forged;
-    wp_metric *push_pulls, *reconnects, *awareness, *members_st[4], *bad_gossip, *bad_request, *bad_admin;
+    wp_metric_family *auth_refused;
+    wp_metric *refused[WP_ZSOCK_COUNT];
+    wp_metric *push_pulls, *reconnects, *awareness, *members_st[4], *bad_gossip, *bad_request,
+        *bad_admin;
     wp_metric *bad_peer, *client_drops, *drain_yields;
     wp_metric *late, *retries, *forwarded, *dropped_sends, *ev[NM_EVENT_COUNT];
     /* (model index, outcome) -> series, per role; index n_cat_cached = "other" */
@@ -109,6 +112,12 @@ static void define(node *n, node_metrics *m)
                            "Push-pulls sent to a member held dead (reconnect after a partition).");
     m->forged = scalar(m, C, "warmpath_gossip_records_forged_total",
                        "Gossip records refused: unsigned or badly signed (--keys).");
+    m->auth_refused = fam(m, C, "warmpath_auth_refused_total",
+                          "Connections refused by CurveZMQ (--keys): a key not in the "
+                          "keyring, of the wrong role, or no CURVE at all, by socket.",
+                          "socket");
+    for (int z = 0; z < WP_ZSOCK_GOSSIP + 3; z++)
+        m->refused[z] = wp_metric_get1(m->auth_refused, wp_zsock_name((wp_zsock)z));
     m->awareness = scalar(m, G, "warmpath_gossip_awareness",
                           "Lifeguard local health score (0 = healthy).");
     m->frames_bad = fam(m, C, "warmpath_frames_bad_total",
@@ -272,6 +281,8 @@ static void refresh(node *n)
     wp_metric_counter_set(m->push_pulls, gs.push_pulls);
     wp_metric_counter_set(m->reconnects, gs.reconnects);
     wp_metric_counter_set(m->forged, gs.records_forged);
+    for (int z = 0; z < WP_ZSOCK_GOSSIP + 3; z++)
+        wp_metric_counter_set(m->refused[z], wp_zap_refused(n->zap, (wp_zsock)z));
     wp_metric_set(m->awareness, gs.awareness);
     wp_metric_counter_set(m->bad_gossip, gs.frames_bad);
     wp_metric_counter_set(m->bad_request, n->st_bad);

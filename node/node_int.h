@@ -7,6 +7,7 @@
 #ifndef WP_NODE_INT_H
 #define WP_NODE_INT_H
 
+#include "auth/auth.h"
 #include "node/node.h"
 #include "node/infer.h"
 #include "gpu_worker/gpu_worker.h"
@@ -194,6 +195,14 @@ typedef struct node {
     uint64_t started_ns;
     uint64_t dropped_sends;
     uint64_t admin_bad;
+
+    /* CurveZMQ (--keys DIR; auth/auth.h): the ZAP handler that admits the
+     * cluster's keys on the gossip, admin and request sockets, and this
+     * node's key for the sockets it connects (peers, placement). NULL /
+     * false with --insecure. */
+    wp_zap *zap;
+    bool curve;
+    wp_curve_id cid;
 
     /* request path (its essay opens ingress.c) */
     void *rsock;

@@ -32,6 +32,13 @@
  * makes that poll non-blocking), and stops itself once no socket has
  * anything waiting. Each yield is counted (drain_yields in admin status).
  *
+ * CurveZMQ (--keys DIR): the PULL, admin and request sockets are CURVE
+ * servers whose ZAP domains are gossip, admin and request (auth/curve.c
+ * admits node keys on gossip, operator keys on admin, client, node or
+ * operator keys on request); each peer PUSH socket is a CURVE client with
+ * this node's key. A frame from a connection ZAP refused never reaches
+ * these drains.
+ *
  * Limits on every socket (node_zsocket): ZMQ_MAXMSGSIZE (a bigger frame
  * makes ZeroMQ drop that connection before anything is allocated for it),
  * and high-water marks: PEER_HWM on peer PUSH sockets (a full queue drops
@@ -125,6 +132,11 @@ static void *peer_socket(node *n, const char *addr)
     void *s = node_zsocket(n, ZMQ_PUSH, PEER_HWM, (int64_t)WP_FRAME_MAX_BYTES);
     if (!s)
         return NULL;
+    if (n->curve && wp_curve_id_apply(&n->cid, s) != 0) {
+        WP_WARN(n->id, "CURVE client for %s: %s", addr, zmq_strerror(zmq_errno()));
+        zmq_close(s);
+        return NULL;
+    }
     if (zmq_connect(s, addr) != 0) {
         WP_WARN(n->id, "connect %s: %s", addr, zmq_strerror(zmq_errno()));
         zmq_close(s);

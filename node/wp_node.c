@@ -183,10 +183,17 @@ static const char *const usage_text =
     "                   request's deadline bounds the queue more tightly\n"
     "  --log-level L    error, warn, info (default), debug\n"
     "  --metrics HOST:PORT  serve Prometheus metrics over HTTP at /metrics\n"
-    "                   (e.g. 127.0.0.1:9100)\n"
+    "                   (e.g. 127.0.0.1:9100)\n";
+static const char *const usage_keys =
     "  --keys DIR       cluster keys: gossip records signed with DIR/ID.key, a\n"
     "                   record about member X taken only signed by DIR/X.pub\n"
-    "  --insecure       no keys: records unsigned, logged as a warning\n\n"
+    "                   and every ZeroMQ socket CurveZMQ: listening sockets use the\n"
+    "                   server key DIR/cluster.key and admit by role (node keys on\n"
+    "                   gossip, operator keys on --admin, client/node/operator keys\n"
+    "                   on --request); connections use DIR/ID.key and DIR/cluster.pub\n"
+    "  --public-inference  with --keys: any client key may use --request (never\n"
+    "                   gossip or admin)\n"
+    "  --insecure       no keys: plain ZeroMQ, records unsigned, logged as a warning\n\n"
     "Stops with a graceful leave on SIGINT or SIGTERM.\n";
 
 static int usage_error(const char *fmt, ...) WP_PRINTF(1, 2);
@@ -278,6 +285,7 @@ int main(int argc, char **argv)
         {"metrics", required_argument, NULL, 15},
         {"keys", required_argument, NULL, 16},
         {"insecure", no_argument, NULL, 17},
+        {"public-inference", no_argument, NULL, 18},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -290,7 +298,7 @@ int main(int argc, char **argv)
     const char *advertise = NULL;
     const char *request = NULL, *placement = NULL, *rtt_params = NULL, *metrics = NULL;
     const char *keys_dir = NULL;
-    bool insecure = false;
+    bool insecure = false, public_inference = false;
     int gpu_kind = -1;
     char mf_name[32][WP_NAME_MAX];
     const char *mf_path[32];
@@ -393,8 +401,10 @@ int main(int argc, char **argv)
         case 15: metrics = optarg; break;
         case 16: keys_dir = optarg; break;
         case 17: insecure = true; break;
+        case 18: public_inference = true; break;
         case 'h':
             fputs(usage_text, stdout);
+            fputs(usage_keys, stdout);
             return 0;
         default:
             return usage_error("unknown option '%s'", argv[optind - 1]);
@@ -408,6 +418,8 @@ int main(int argc, char **argv)
         return usage_error("%s", "--bind is required");
     if (keys_dir && insecure)
         return usage_error("%s", "--keys and --insecure exclude each other");
+    if (public_inference && !keys_dir)
+        return usage_error("%s", "--public-inference needs --keys DIR");
     /* A faster probe interval given alone scales the other timers with it. */
     if (!timeout_given && cfg.probe_timeout_ns >= cfg.probe_interval_ns)
         cfg.probe_timeout_ns = cfg.probe_interval_ns / 2;
@@ -529,8 +541,9 @@ int main(int argc, char **argv)
         WP_INFO("node", "%s: gossip records signed with key %s; %zu keys in %s", n->id,
                 gk.self.name, gk.ring.count, keys_dir);
     } else {
-        WP_WARN("node", "%s: gossip records are NOT signed (%s): any member can speak for "
-                "any other", n->id, insecure ? "--insecure" : "no --keys");
+        WP_WARN("node", "%s: gossip records are NOT signed and ZeroMQ is NOT encrypted or "
+                "authenticated (%s): anyone who reaches a port can speak for any member, "
+                "drain and send requests", n->id, insecure ? "--insecure" : "no --keys");
     }
     if (wp_gossip_new(&cfg, &self, n->started_ns, &n->rng, &n->logger, NULL, &n->g, &err)) {
         fprintf(stderr, "wp-node: %s\n", wp_err_text(&err));
@@ -545,13 +558,25 @@ int main(int argc, char **argv)
     /* One PUSH socket per peer: raise ZeroMQ's default cap of 1023 sockets
      * (file descriptors, `ulimit -n`, are then the limit). */
     zmq_ctx_set(n->zctx, ZMQ_MAX_SOCKETS, (int)MAX_PEERS + 16);
+    /* CurveZMQ: the ZAP handler before any listening socket exists. */
+    if (keys_dir) {
+        if (wp_zap_start(n->zctx, keys_dir, public_inference, n->id, &n->zap, &err) != WP_OK ||
+            wp_curve_id_from(&n->cid, &gk.self, keys_dir, &err) != WP_OK) {
+            fprintf(stderr, "wp-node: --keys: %s\n", wp_err_text(&err));
+            goto out_zmq;
+        }
+        n->curve = true;
+        WP_INFO("node", "%s: CurveZMQ on every socket (server key %s/cluster.key; this node "
+                "connects as %s)%s", n->id, keys_dir, n->cid.name,
+                public_inference ? "; --public-inference: any client key on --request" : "");
+    }
     /* Every socket gets LINGER 0, high-water marks and ZMQ_MAXMSGSIZE
      * (checked: node_zsocket); binds retry briefly while the port is in
      * use (a restart racing its old self, a test's port helper racing the
      * kernel). Limits and what happens at them: transport.c's essay. */
     n->pull = node_zsocket(n, ZMQ_PULL, 10000, (int64_t)WP_FRAME_MAX_BYTES);
-    if (!n->pull)
-        goto out_zmq;
+    if (!n->pull || (n->zap && wp_zap_server(n->zap, n->pull, WP_ZSOCK_GOSSIP, true, &err)))
+        goto out_zmq_err;
     if (node_bind(n->pull, gossip_bind) != 0) {
         fprintf(stderr, "wp-node: bind %s: %s\n", gossip_bind, zmq_strerror(zmq_errno()));
         goto out_zmq;
@@ -560,8 +585,9 @@ int main(int argc, char **argv)
         /* A ROUTER (admin.c says why not REP). */
         n->admin = node_zsocket(n, ZMQ_ROUTER, ADMIN_HWM,
                                 (int64_t)(WP_FRAME_MAX_BYTES + WP_ADMIN_HDR_BYTES));
-        if (!n->admin)
-            goto out_zmq;
+        if (!n->admin ||
+            (n->zap && wp_zap_server(n->zap, n->admin, WP_ZSOCK_ADMIN, true, &err)))
+            goto out_zmq_err;
         if (node_bind(n->admin, admin_bind) != 0) {
             fprintf(stderr, "wp-node: bind admin %s: %s\n", admin_bind,
                     zmq_strerror(zmq_errno()));
@@ -574,8 +600,9 @@ int main(int argc, char **argv)
          * header check refuses them); beyond that ZeroMQ drops the
          * connection before we see anything. */
         n->rsock = node_zsocket(n, ZMQ_ROUTER, CLIENT_HWM, 4 * (int64_t)WP_FRAME_MAX_BYTES);
-        if (!n->rsock)
-            goto out_zmq;
+        if (!n->rsock ||
+            (n->zap && wp_zap_server(n->zap, n->rsock, WP_ZSOCK_REQUEST, true, &err)))
+            goto out_zmq_err;
         /* A send to a client that is gone fails (EHOSTUNREACH) instead of
          * vanishing: a streamed request ends when its client left. */
         int one = 1;
@@ -665,6 +692,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "wp-node: --placement: %s\n", wp_err_text(&err));
             goto out_zmq;
         }
+        if (n->pc) /* its own key, never $WP_KEY's; plain with --insecure */
+            wp_placement_client_set_curve(n->pc, n->curve ? &n->cid : NULL);
     }
 
     n->gpu_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -763,6 +792,10 @@ int main(int argc, char **argv)
     if (lc != 0)
         WP_ERROR(n->id, "uv_loop_close: %s", uv_strerror(lc));
     rc = lc == 0 ? 0 : 1;
+    goto out_zmq;
+out_zmq_err:
+    if (err.code)
+        fprintf(stderr, "wp-node: %s\n", wp_err_text(&err));
 out_zmq:
     if (n->gpu_tfd >= 0) /* after the loop closed its poll handle */
         close(n->gpu_tfd);
@@ -814,6 +847,8 @@ out_zmq:
     free(n->cat);
     free(n->served);
     free(n->tx);
+    wp_zap_stop(n->zap); /* after every socket it monitors is closed */
+    wp_curve_id_clear(&n->cid);
     zmq_ctx_term(n->zctx);
 out_core:
     free(n->peers);

@@ -2,6 +2,8 @@
  * that follows the leader. See client.h. */
 #include "placement/client.h"
 
+#include "auth/auth.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +134,8 @@ struct wp_placement_client {
     size_t leader; /* index of the endpoint to try first */
     int timeout_ms;
     uint64_t next_id;
+    bool curve;      /* sockets are CURVE clients with id */
+    wp_curve_id id;
 };
 
 static int64_t now_ms(void)
@@ -186,6 +190,14 @@ int wp_placement_client_new(const char *const *endpoints, size_t n, int timeout_
             return err ? err->code : WP_EINVAL;
         }
     }
+    /* $WP_KEY: CURVE with that key (wpctl's operator); a daemon with its
+     * own key calls wp_placement_client_set_curve. */
+    int k = wp_curve_id_from_env(&c->id, err);
+    if (k < 0) {
+        free(c);
+        return err ? err->code : WP_EINVAL;
+    }
+    c->curve = k > 0;
     c->zctx = zmq_ctx_new();
     if (c->zctx == NULL) {
         free(c);
@@ -231,7 +243,18 @@ void wp_placement_client_free(wp_placement_client *c)
     for (size_t i = 0; i < c->n; i++)
         close_sock(c, i);
     zmq_ctx_term(c->zctx);
+    wp_curve_id_clear(&c->id);
     free(c);
+}
+
+void wp_placement_client_set_curve(wp_placement_client *c, const wp_curve_id *id)
+{
+    for (size_t i = 0; i < c->n; i++)
+        close_sock(c, i);
+    wp_curve_id_clear(&c->id);
+    c->curve = id != NULL;
+    if (id)
+        c->id = *id;
 }
 
 size_t wp_placement_client_endpoint_count(const wp_placement_client *c) { return c->n; }
@@ -272,6 +295,11 @@ static void *get_sock(wp_placement_client *c, size_t i, wp_err *err)
     }
     if (zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof one) != 0) {
         wp_errf(err, WP_EIO, "placement client: ZMQ_IMMEDIATE: %s", zmq_strerror(errno));
+        zmq_close(s);
+        return NULL;
+    }
+    if (c->curve && wp_curve_id_apply(&c->id, s) != 0) {
+        wp_errf(err, WP_EIO, "placement client: CURVE: %s", zmq_strerror(errno));
         zmq_close(s);
         return NULL;
     }

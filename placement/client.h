@@ -18,6 +18,7 @@
 #ifndef WP_PLACEMENT_CLIENT_H
 #define WP_PLACEMENT_CLIENT_H
 
+#include "auth/auth.h"
 #include "common/common.h"
 #include "proto/placement.pb-c.h"
 
@@ -67,6 +68,11 @@ void wp_placement_client_free(wp_placement_client *c);
  * client. */
 int wp_placement_client_new_list(const char *list, int timeout_ms, wp_placement_client **out,
                                  wp_err *err);
+/* CurveZMQ (auth/auth.h). A new client speaks CURVE with the key in
+ * $WP_KEY when it is set (new fails if it cannot be loaded), else plain
+ * ZMTP; this replaces that choice (id copied; NULL: plain) and closes the
+ * open connections. */
+void wp_placement_client_set_curve(wp_placement_client *c, const wp_curve_id *id);
 
 /* The generic call: sends req (request_id is set by the client), follows
  * redirects; on WP_OK *resp is the response with code OK, REFUSED or

@@ -65,6 +65,8 @@ typedef struct daemon {
     uv_check_t check;
     void *zctx, *zsock;
     void *zmon;               /* PAIR reading zsock's monitor events */
+    wp_zap *zap;              /* --keys: CurveZMQ on zsock (auth/auth.h); NULL: plain */
+    uint64_t refused_log_ms, refused_unlogged;
     uint64_t replies_dropped; /* client at its high-water mark, or gone */
     uint64_t api_disconnects; /* incl. connections closed for oversized frames */
     uint64_t api_protocol_errors;
@@ -542,8 +544,56 @@ static void handle_heartbeat(daemon_t *d, const void *rid, size_t rid_len, const
     reply_code(d, rid, rid_len, q->request_id, WARMPATH__PLACEMENT__CODE__OK, "", false);
 }
 
+/* With --keys, what each key may ask (ZAP admitted node, operator and
+ * placement keys on this socket): reads (status, catalog list) anyone; a
+ * node's own register, heartbeat and assignment its node key, or an
+ * operator; catalog add, pin and unpin an operator only. NULL: allowed,
+ * else why not. */
+static const char *not_allowed(const PlReq *q, const wp_key *k)
+{
+    const char *node = NULL;
+    switch (q->op_case) {
+    case WARMPATH__PLACEMENT__REQUEST__OP_STATUS:
+    case WARMPATH__PLACEMENT__REQUEST__OP_CATALOG_LIST:
+        return NULL;
+    case WARMPATH__PLACEMENT__REQUEST__OP_HEARTBEAT:
+        node = q->heartbeat->node_id;
+        break;
+    case WARMPATH__PLACEMENT__REQUEST__OP_GET_ASSIGNMENT:
+        node = q->get_assignment->node_id;
+        break;
+    case WARMPATH__PLACEMENT__REQUEST__OP_REGISTER_NODE:
+        node = q->register_node->node_id;
+        break;
+    default:
+        break;
+    }
+    if (k && k->role == WP_ROLE_OPERATOR)
+        return NULL;
+    if (node == NULL)
+        return "an operator key is required";
+    if (k && k->role == WP_ROLE_NODE && strcmp(k->name, node) == 0)
+        return NULL;
+    return "only the node's own key or an operator key";
+}
+
+static void refused_request(daemon_t *d, const PlReq *q, const wp_key *k, const char *why)
+{
+    wp_zap_count(d->zap, WP_ZSOCK_PLACEMENT);
+    uint64_t now = now_ms();
+    if (d->refused_log_ms && now - d->refused_log_ms < 1000) {
+        d->refused_unlogged++;
+        return;
+    }
+    WP_WARN("placement", "refused request (op %d) from key %s (role %s): %s (and %llu more "
+            "refused since the last line)", (int)q->op_case, k ? k->name : "(none)",
+            k ? wp_key_role_name(k->role) : "-", why, (unsigned long long)d->refused_unlogged);
+    d->refused_log_ms = now;
+    d->refused_unlogged = 0;
+}
+
 static void handle_request(daemon_t *d, const void *rid, size_t rid_len, const void *buf,
-                           size_t len)
+                           size_t len, const wp_key *key)
 {
     PlReq *q = NULL;
     wp_err err = {0};
@@ -555,6 +605,13 @@ static void handle_request(daemon_t *d, const void *rid, size_t rid_len, const v
     const char *bad = validate(q);
     if (bad != NULL) {
         reply_code(d, rid, rid_len, q->request_id, WARMPATH__PLACEMENT__CODE__BAD_REQUEST, bad,
+                   false);
+        goto done;
+    }
+    const char *why = d->zap ? not_allowed(q, key) : NULL;
+    if (why != NULL) {
+        refused_request(d, q, key, why);
+        reply_code(d, rid, rid_len, q->request_id, WARMPATH__PLACEMENT__CODE__REFUSED, why,
                    false);
         goto done;
     }
@@ -676,7 +733,8 @@ static void drain(daemon_t *d)
         /* ROUTER: [routing id][frame]; anything else is dropped. */
         if (ok && n == 2)
             handle_request(d, zmq_msg_data(&part[0]), zmq_msg_size(&part[0]),
-                           zmq_msg_data(&part[1]), zmq_msg_size(&part[1]));
+                           zmq_msg_data(&part[1]), zmq_msg_size(&part[1]),
+                           wp_zap_peer(d->zap, &part[1]));
         else if (ok)
             WP_DEBUG("placement", "dropped a message of %zu parts", n);
         for (size_t i = 0; i < n; i++)
@@ -867,15 +925,20 @@ static void read_monitor(daemon_t *d)
         if (code == ZMQ_EVENT_DISCONNECTED)
             d->api_disconnects++;
         else if (code == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
-                 code == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+                 code == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
             d->api_protocol_errors++;
+            /* With CURVE: a peer without it (or without this cluster's
+             * server key) ends here, before ZAP sees it. */
+            wp_zap_count(d->zap, WP_ZSOCK_PLACEMENT);
+        }
     }
 }
 
 static void on_tick(uv_timer_t *t)
 {
     daemon_t *d = t->data;
-    wp_pmetrics_refresh(d->pm, d->cons, d->state, d->replies_dropped, d->api_disconnects);
+    wp_pmetrics_refresh(d->pm, d->cons, d->state, d->replies_dropped, d->api_disconnects,
+                        wp_zap_refused(d->zap, WP_ZSOCK_PLACEMENT));
     bool leader = wp_consensus_is_leader(d->cons);
     uint64_t now = now_ms();
     read_monitor(d);
@@ -1273,6 +1336,21 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    static peer_keys pk;
+    wp_peer_auth auth = {"", peer_sign, peer_verify, &pk};
+    if (keys) {
+        if (peer_keys_load(&pk, keys, id, &err) != WP_OK) {
+            fprintf(stderr, "wp-placement: --keys: %s\n", wp_err_text(&err));
+            return 1;
+        }
+        auth.name = pk.self.name;
+        WP_INFO("placement", "server %llu: raft peers authenticated with key %s (%zu keys in %s)",
+                (unsigned long long)id, pk.self.name, pk.ring.count, keys);
+    } else {
+        WP_WARN("placement", "server %llu: raft peer traffic is NOT authenticated (%s): any "
+                "process that reaches %s can speak raft", (unsigned long long)id,
+                insecure ? "--insecure" : "no --keys", raft);
+    }
     uv_loop_init(&d->loop);
     d->zctx = zmq_ctx_new();
     d->zsock = d->zctx ? zmq_socket(d->zctx, ZMQ_ROUTER) : NULL;
@@ -1308,27 +1386,33 @@ int main(int argc, char **argv)
     }
     int zero = 0;
     zmq_setsockopt(d->zmon, ZMQ_LINGER, &zero, sizeof zero);
+    if (keys) {
+        /* CurveZMQ on the API (auth/auth.h): the ZAP handler admits node,
+         * operator and placement keys; not_allowed() checks each request.
+         * Failed handshakes are counted by this daemon's own monitor. */
+        if (wp_zap_start(d->zctx, keys, false, "placement", &d->zap, &err) != WP_OK ||
+            wp_zap_server(d->zap, d->zsock, WP_ZSOCK_PLACEMENT, false, &err) != WP_OK) {
+            fprintf(stderr, "wp-placement: --keys: %s\n", wp_err_text(&err));
+            zmq_close(d->zsock);
+            zmq_close(d->zmon);
+            wp_zap_stop(d->zap);
+            zmq_ctx_term(d->zctx);
+            return 1;
+        }
+        WP_INFO("placement", "server %llu: CurveZMQ on the API (server key %s/cluster.key)",
+                (unsigned long long)id, keys);
+    } else {
+        WP_WARN("placement", "server %llu: the API is NOT authenticated (%s): anyone who "
+                "reaches %s can pin, unpin, register nodes and add to the catalog",
+                (unsigned long long)id, insecure ? "--insecure" : "no --keys", d->bind);
+    }
     if (zmq_bind(d->zsock, d->bind) != 0) {
         fprintf(stderr, "wp-placement: bind %s: %s\n", d->bind, zmq_strerror(errno));
         zmq_close(d->zsock);
         zmq_close(d->zmon);
+        wp_zap_stop(d->zap);
         zmq_ctx_term(d->zctx);
         return 1;
-    }
-    static peer_keys pk;
-    wp_peer_auth auth = {"", peer_sign, peer_verify, &pk};
-    if (keys) {
-        if (peer_keys_load(&pk, keys, id, &err) != WP_OK) {
-            fprintf(stderr, "wp-placement: --keys: %s\n", wp_err_text(&err));
-            return 1;
-        }
-        auth.name = pk.self.name;
-        WP_INFO("placement", "server %llu: raft peers authenticated with key %s (%zu keys in %s)",
-                (unsigned long long)id, pk.self.name, pk.ring.count, keys);
-    } else {
-        WP_WARN("placement", "server %llu: raft peer traffic is NOT authenticated (%s): any "
-                "process that reaches %s can speak raft", (unsigned long long)id,
-                insecure ? "--insecure" : "no --keys", raft);
     }
     wp_consensus_config cfg = {
         .id = id, .data_dir = dir, .servers = d->servers, .n_servers = d->n_servers,
@@ -1348,6 +1432,7 @@ int main(int argc, char **argv)
         uv_run(&d->loop, UV_RUN_DEFAULT);
         zmq_close(d->zsock);
         zmq_close(d->zmon);
+        wp_zap_stop(d->zap);
         zmq_ctx_term(d->zctx);
         return 1;
     }
@@ -1381,6 +1466,7 @@ int main(int argc, char **argv)
     int lc = uv_loop_close(&d->loop);
     if (lc != 0)
         WP_ERROR("placement", "loop closed with handles still open: %s", uv_strerror(lc));
+    wp_zap_stop(d->zap);
     zmq_ctx_term(d->zctx);
     wp_pmetrics_free(d->pm);
     wp_place_state_free(d->state);

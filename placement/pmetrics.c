@@ -13,6 +13,7 @@ struct wp_pmetrics {
     wp_metrics_http *http;
     wp_metric *term, *commit, *applied, *last_index, *leader, *has_leader, *role[4];
     wp_metric *version, *pins, *nodes, *nodes_up, *models, *replies_dropped, *disconnects;
+    wp_metric *auth_refused;
     wp_metric *peer_refused;
 };
 
@@ -62,6 +63,13 @@ int wp_pmetrics_open(const char *addr, uint64_t id, wp_pmetrics **out, wp_err *e
         wp_metrics_family(r, WP_METRIC_COUNTER, "warmpath_placement_api_disconnects_total",
                           "API connections closed, incl. those closed for oversized frames.",
                           NULL, NULL, 0));
+    m->auth_refused = wp_metric_get1(
+        wp_metrics_family(r, WP_METRIC_COUNTER, "warmpath_auth_refused_total",
+                          "Connections and requests refused by CurveZMQ (--keys): a key not "
+                          "in the keyring, of the wrong role, no CURVE at all, or a request "
+                          "the key may not make, by socket.",
+                          "socket", NULL, 0),
+        "placement");
     m->peer_refused = wp_metric_get0(
         wp_metrics_family(r, WP_METRIC_COUNTER, "warmpath_raft_peer_refused_total",
                           "Raft peer connections refused by the key handshake (--keys).",
@@ -77,7 +85,8 @@ int wp_pmetrics_open(const char *addr, uint64_t id, wp_pmetrics **out, wp_err *e
 }
 
 void wp_pmetrics_refresh(wp_pmetrics *m, wp_consensus *c, const wp_place_state *s,
-                         uint64_t replies_dropped, uint64_t api_disconnects)
+                         uint64_t replies_dropped, uint64_t api_disconnects,
+                         uint64_t auth_refused)
 {
     if (!m)
         return;
@@ -102,6 +111,7 @@ void wp_pmetrics_refresh(wp_pmetrics *m, wp_consensus *c, const wp_place_state *
     wp_metric_counter_set(m->replies_dropped, replies_dropped);
     wp_metric_counter_set(m->disconnects, api_disconnects);
     wp_metric_counter_set(m->peer_refused, st.peer.refused);
+    wp_metric_counter_set(m->auth_refused, auth_refused);
 }
 
 void wp_pmetrics_free(wp_pmetrics *m)

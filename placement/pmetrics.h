@@ -13,7 +13,8 @@ int wp_pmetrics_open(const char *addr, uint64_t id, wp_pmetrics **out, wp_err *e
 /* Copies raft's status, the state machine's figures and the daemon's API
  * counters into the metrics (loop thread; call from a timer). */
 void wp_pmetrics_refresh(wp_pmetrics *m, wp_consensus *c, const wp_place_state *s,
-                         uint64_t replies_dropped, uint64_t api_disconnects);
+                         uint64_t replies_dropped, uint64_t api_disconnects,
+                         uint64_t auth_refused);
 /* Stops the HTTP thread and frees; NULL is fine. */
 void wp_pmetrics_free(wp_pmetrics *m);
 

@@ -14,7 +14,7 @@ if(TARGET wp-node)
   set_tests_properties(gossip_wan PROPERTIES LABELS integration TIMEOUT 60)
   wp_add_test(NAME test_node_badframes
               SOURCES integration/test_node_badframes.c ${PROJECT_SOURCE_DIR}/tools/wpctl/cluster_util.c
-              LIBS wp_gossip wp_proto PkgConfig::ZMQ LABELS integration TIMEOUT 60)
+              LIBS wp_gossip wp_proto wp_auth PkgConfig::ZMQ LABELS integration TIMEOUT 60)
   target_include_directories(test_node_badframes PRIVATE ${PROJECT_SOURCE_DIR})
   add_dependencies(test_node_badframes wp-node)
 endif()

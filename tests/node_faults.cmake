@@ -5,7 +5,7 @@
 if(TARGET wp-node)
   add_executable(test_node_faults integration/test_node_faults.c
                  ${PROJECT_SOURCE_DIR}/tools/wpctl/cluster_util.c)
-  target_link_libraries(test_node_faults PRIVATE wp_gossip wp_proto PkgConfig::ZMQ
+  target_link_libraries(test_node_faults PRIVATE wp_gossip wp_proto wp_auth PkgConfig::ZMQ
                         PkgConfig::CMOCKA Threads::Threads)
   target_include_directories(test_node_faults PRIVATE ${PROJECT_SOURCE_DIR})
   target_compile_definitions(test_node_faults PRIVATE WP_BUILD_DIR="${PROJECT_BINARY_DIR}")

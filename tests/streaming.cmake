@@ -6,7 +6,7 @@ wp_add_test(NAME test_stream SOURCES unit/test_stream.c LIBS wp_gossip wp_proto 
 if(TARGET wp-node)
   wp_add_test(NAME test_stream_live SOURCES integration/test_stream_live.c
               ${PROJECT_SOURCE_DIR}/tools/wpctl/cluster_util.c
-              LIBS wp_gossip wp_proto PkgConfig::ZMQ LABELS integration TIMEOUT 90)
+              LIBS wp_gossip wp_proto wp_auth PkgConfig::ZMQ LABELS integration TIMEOUT 90)
   target_include_directories(test_stream_live PRIVATE ${PROJECT_SOURCE_DIR})
   add_dependencies(test_stream_live wp-node wpctl)
 endif()

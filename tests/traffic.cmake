@@ -28,5 +28,5 @@ if(TARGET wp_gossip AND TARGET wp_proto)
   wp_add_test(NAME test_anycast
               SOURCES unit/test_anycast.c ${PROJECT_SOURCE_DIR}/tools/wpctl/infer_client.c
                       ${PROJECT_SOURCE_DIR}/tools/wpctl/cluster_util.c
-              LIBS wp_gossip wp_proto wp_topology PkgConfig::ZMQ LABELS unit TIMEOUT 30)
+              LIBS wp_gossip wp_proto wp_topology wp_auth PkgConfig::ZMQ LABELS unit TIMEOUT 30)
 endif()

@@ -5,9 +5,14 @@
 #ifndef WP_ITEST_H
 #define WP_ITEST_H
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 /* The markers of a sanitizer report in a daemon's log. */
 static const char *const wp_itest_san_markers[] = {
@@ -32,6 +37,35 @@ static inline bool wp_itest_log_has_sanitizer_report(const char *path)
             }
     fclose(f);
     return found;
+}
+
+/* The value of one series (its full name with labels, e.g.
+ * `warmpath_auth_refused_total{socket="admin"}`) in the Prometheus text
+ * served at 127.0.0.1:port/metrics; -1 when absent or unreachable. */
+static inline double wp_itest_metric(int port, const char *series)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    static char buf[1 << 20];
+    size_t len = 0;
+    const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        write(fd, req, sizeof req - 1) != (ssize_t)(sizeof req - 1)) {
+        close(fd);
+        return -1;
+    }
+    for (ssize_t k; len + 1 < sizeof buf && (k = read(fd, buf + len, sizeof buf - 1 - len)) > 0;)
+        len += (size_t)k;
+    close(fd);
+    buf[len] = '\0';
+    size_t sl = strlen(series);
+    for (char *p = buf; (p = strstr(p, series)) != NULL; p += sl)
+        if ((p == buf || p[-1] == '\n') && p[sl] == ' ')
+            return strtod(p + sl + 1, NULL);
+    return -1;
 }
 
 #endif /* WP_ITEST_H */

@@ -1,12 +1,19 @@
-/* wp-node --keys DIR (issue 14): two real nodes with node keys gossip and
- * see each other; a process without a key pushes the review's forged
- * push-pull frame to one of them (a fake member "evil-1" with 8 GPUs, and
- * lhr-1's capacity record at its version + 1 saying draining, no warm
- * models). The keyed node refuses both (no evil-1, lhr-1 not draining,
- * warmpath_gossip_records_forged_total > 0 in its log's refusal line);
- * a node started --insecure takes the same frame (evil-1 appears), which
- * is what the keys prevent. Nodes exit 0 on SIGINT. Children are killed
- * at exit. */
+/* wp-node --keys DIR (issue 14): two real nodes with node keys gossip over
+ * CurveZMQ and see each other (asked through the admin socket with the
+ * operator's key, $WP_KEY). The review's forged push-pull frame (a fake
+ * member "evil-1" with 8 GPUs, and lhr-1's capacity record at its version
+ * + 1 saying draining, no warm models) is pushed to fra-1's gossip socket:
+ *  - from a socket without CURVE, and from one with a client key: the
+ *    connection is refused (warmpath_auth_refused_total{socket="gossip"}
+ *    grows, a log line says so) and the frame never reaches the gossip
+ *    core (no evil-1, and no "refused record" line: the core never saw it);
+ *  - from an insider with a node key of the cluster (mallory-1): the
+ *    connection is admitted and the signatures refuse both records.
+ * The admin socket refuses a node key and no key (counted); the request
+ * socket takes a client key (a bad frame is answered) and refuses no key
+ * (counted, no answer). A node started --insecure takes the forged frame
+ * (evil-1 appears), which is what the keys prevent. Nodes exit 0 on
+ * SIGINT. Children are killed at exit. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +29,7 @@
 #include <zmq.h>
 
 #include "auth/auth.h"
+#include "tests/integration/itest.h"
 #include "node/node.h"
 #include "tools/wpctl/cluster.h"
 
@@ -56,7 +64,7 @@ static void on_signal(int sig)
 }
 
 static pid_t spawn(const char *id, const char *city, const char *gossip, const char *admin,
-                   const char *join, const char *keys)
+                   const char *join, const char *keys, const char *request, const char *metrics)
 {
     char log[128];
     snprintf(log, sizeof log, "%s/%s.log", dir, id);
@@ -68,7 +76,7 @@ static pid_t spawn(const char *id, const char *city, const char *gossip, const c
             dup2(fd, 2);
             close(fd);
         }
-        const char *argv[20];
+        const char *argv[28];
         int a = 0;
         argv[a++] = WP_BUILD_DIR "/node/wp-node";
         argv[a++] = "--id", argv[a++] = id, argv[a++] = "--city", argv[a++] = city;
@@ -77,6 +85,10 @@ static pid_t spawn(const char *id, const char *city, const char *gossip, const c
         argv[a++] = "--gpus", argv[a++] = "1", argv[a++] = "--gpu-mem-gb", argv[a++] = "40";
         if (join)
             argv[a++] = "--join", argv[a++] = join;
+        if (request)
+            argv[a++] = "--request", argv[a++] = request;
+        if (metrics)
+            argv[a++] = "--metrics", argv[a++] = metrics;
         if (keys)
             argv[a++] = "--keys", argv[a++] = keys;
         else
@@ -129,7 +141,8 @@ static bool wait_member(const char *ep, const char *id, int ms)
 
 /* The review's forged push-pull: evil-1 (8 GPUs) and lhr-1 draining at
  * its version + 1, unsigned, from "evil-1". */
-static void forge(void *ctx, const char *to, uint64_t lhr_inc, uint64_t lhr_version)
+static void forge(void *ctx, const char *to, uint64_t lhr_inc, uint64_t lhr_version,
+                  const wp_curve_id *as)
 {
     wp_gossip_member evil, lhr;
     memset(&evil, 0, sizeof evil);
@@ -160,6 +173,8 @@ static void forge(void *ctx, const char *to, uint64_t lhr_inc, uint64_t lhr_vers
     void *push = zmq_socket(ctx, ZMQ_PUSH);
     int linger = 1000;
     zmq_setsockopt(push, ZMQ_LINGER, &linger, sizeof linger);
+    if (as)
+        assert_int_equal(wp_curve_id_apply(as, push), 0);
     assert_int_equal(zmq_connect(push, to), 0);
     assert_true(zmq_send(push, buf, len, 0) >= 0);
     zmq_close(push);
@@ -179,6 +194,41 @@ static bool file_has(const char *path, const char *needle)
     return found;
 }
 
+/* Waits (up to 5 s) for the series at the metrics port to exceed before
+ * (before < 0: just reads it); returns the value read. */
+static double refused_metric(int port, const char *series, double before)
+{
+    double v = -1;
+    for (int t = 0; t < 5000; t += 50) {
+        v = wp_itest_metric(port, series);
+        if (before < 0 ? v >= 0 : v > before)
+            return v;
+        usleep(50000);
+    }
+    fail_msg("%s stayed at %g (logs in %s)", series, v, dir);
+    return v;
+}
+
+/* A bad frame to the request socket (as: CURVE key, NULL: none): whether
+ * any answer comes back within 1.5 s (a frame that reaches the node is
+ * answered BAD_REQUEST). */
+static bool request_answered(void *ctx, const char *ep, const wp_curve_id *as)
+{
+    void *s = zmq_socket(ctx, ZMQ_DEALER);
+    int zero = 0, wait_ms = 1500;
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &wait_ms, sizeof wait_ms);
+    if (as)
+        assert_int_equal(wp_curve_id_apply(as, s), 0);
+    assert_int_equal(zmq_connect(s, ep), 0);
+    zmq_send(s, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_send(s, "hello", 5, ZMQ_DONTWAIT);
+    char buf[256];
+    bool got = zmq_recv(s, buf, sizeof buf, 0) >= 0;
+    zmq_close(s);
+    return got;
+}
+
 static void test_keyed_nodes_refuse_forgery(void **state)
 {
     (void)state;
@@ -187,47 +237,106 @@ static void test_keyed_nodes_refuse_forgery(void **state)
     char keys[96];
     snprintf(keys, sizeof keys, "%s/keys", dir);
     assert_int_equal(mkdir(keys, 0700), 0);
-    const char *names[] = {"fra-1", "lhr-1"};
-    for (int i = 0; i < 2; i++) {
+    const char *names[] = {"fra-1", "lhr-1", "mallory-1", "cluster", "operator", "cli-1"};
+    const wp_key_role roles[] = {WP_ROLE_NODE,   WP_ROLE_NODE,     WP_ROLE_NODE,
+                                 WP_ROLE_SERVER, WP_ROLE_OPERATOR, WP_ROLE_CLIENT};
+    for (int i = 0; i < 6; i++) {
         wp_key k;
         wp_err err = {0};
         char path[160];
-        assert_int_equal(wp_key_generate(&k, names[i], WP_ROLE_NODE, &err), WP_OK);
+        assert_int_equal(wp_key_generate(&k, names[i], roles[i], &err), WP_OK);
         snprintf(path, sizeof path, "%s/%s.key", keys, names[i]);
         assert_int_equal(wp_key_save(&k, path, true, &err), WP_OK);
         snprintf(path, sizeof path, "%s/%s.pub", keys, names[i]);
         assert_int_equal(wp_key_save(&k, path, false, &err), WP_OK);
     }
-    int ports[6];
-    assert_int_equal(wp_loopback_ports(ports, 6, NULL), WP_OK);
-    char g[3][64], adm[3][64];
+    wp_curve_id as_node, as_client, as_mallory;
+    {
+        wp_err err = {0};
+        char path[160];
+        snprintf(path, sizeof path, "%s/fra-1.key", keys);
+        assert_int_equal(wp_curve_id_load(&as_node, path, &err), WP_OK);
+        snprintf(path, sizeof path, "%s/cli-1.key", keys);
+        assert_int_equal(wp_curve_id_load(&as_client, path, &err), WP_OK);
+        snprintf(path, sizeof path, "%s/mallory-1.key", keys);
+        assert_int_equal(wp_curve_id_load(&as_mallory, path, &err), WP_OK);
+    }
+    char op_key[160];
+    snprintf(op_key, sizeof op_key, "%s/operator.key", keys);
+    setenv("WP_KEY", op_key, 1); /* wpctl_admin_call speaks as the operator */
+    int ports[8];
+    assert_int_equal(wp_loopback_ports(ports, 8, NULL), WP_OK);
+    char g[3][64], adm[3][64], req[64], met[32];
     for (int i = 0; i < 3; i++) {
         snprintf(g[i], sizeof g[i], "tcp://127.0.0.1:%d", ports[2 * i]);
         snprintf(adm[i], sizeof adm[i], "tcp://127.0.0.1:%d", ports[2 * i + 1]);
     }
-    pids[0] = spawn("fra-1", "FRA", g[0], adm[0], NULL, keys);
-    pids[1] = spawn("lhr-1", "LHR", g[1], adm[1], g[0], keys);
+    snprintf(req, sizeof req, "tcp://127.0.0.1:%d", ports[6]);
+    snprintf(met, sizeof met, "127.0.0.1:%d", ports[7]);
+    pids[0] = spawn("fra-1", "FRA", g[0], adm[0], NULL, keys, req, met);
+    pids[1] = spawn("lhr-1", "LHR", g[1], adm[1], g[0], keys, NULL, NULL);
     if (!wait_member(adm[0], "lhr-1", 15000) || !wait_member(adm[1], "fra-1", 15000))
         fail_msg("keyed nodes did not see each other (logs in %s)", dir);
     Warmpath__Admin__Member lhr;
     assert_true(member_of(adm[0], "lhr-1", &lhr));
     assert_false(lhr.draining);
+    char log[128];
+    snprintf(log, sizeof log, "%s/fra-1.log", dir);
 
+    /* Outsiders on the gossip socket: no CURVE, then a client key. */
     void *ctx = zmq_ctx_new();
-    forge(ctx, g[0], lhr.incarnation, lhr.version);
-    usleep(1500000);
+    const char *gossip_refused = "warmpath_auth_refused_total{socket=\"gossip\"}";
+    double before = refused_metric(ports[7], gossip_refused, -1);
+    assert_true(before >= 0);
+    forge(ctx, g[0], lhr.incarnation, lhr.version, NULL);
+    before = refused_metric(ports[7], gossip_refused, before);
+    forge(ctx, g[0], lhr.incarnation, lhr.version, &as_client);
+    before = refused_metric(ports[7], gossip_refused, before);
+    usleep(500000);
     Warmpath__Admin__Member m;
     assert_false(member_of(adm[0], "evil-1", &m));
     assert_true(member_of(adm[0], "lhr-1", &m));
     assert_false(m.draining);
-    char log[128];
-    snprintf(log, sizeof log, "%s/fra-1.log", dir);
+    assert_true(file_has(log, "refused a connection on the gossip socket"));
+    /* The core never saw those frames. */
+    assert_false(file_has(log, "refused record (alive) about evil-1"));
+
+    /* An insider with a node key is let in; the signatures refuse. */
+    forge(ctx, g[0], lhr.incarnation, lhr.version, &as_mallory);
+    usleep(1500000);
+    assert_false(member_of(adm[0], "evil-1", &m));
+    assert_true(member_of(adm[0], "lhr-1", &m));
+    assert_false(m.draining);
     assert_true(file_has(log, "refused record (alive) about evil-1 from evil-1: unsigned"));
 
+    /* The admin socket: a node key, then no key, refused and counted. */
+    const char *admin_refused = "warmpath_auth_refused_total{socket=\"admin\"}";
+    before = refused_metric(ports[7], admin_refused, -1);
+    char node_key[160];
+    snprintf(node_key, sizeof node_key, "%s/fra-1.key", keys);
+    setenv("WP_KEY", node_key, 1);
+    Warmpath__Admin__AdminResponse *r = members(adm[0]);
+    assert_null(r);
+    before = refused_metric(ports[7], admin_refused, before);
+    unsetenv("WP_KEY");
+    assert_null(members(adm[0]));
+    refused_metric(ports[7], admin_refused, before);
+    setenv("WP_KEY", op_key, 1);
+    assert_true(member_of(adm[0], "lhr-1", &m));
+
+    /* The request socket: a client key is answered, no key refused. */
+    assert_true(request_answered(ctx, req, &as_client));
+    const char *req_refused = "warmpath_auth_refused_total{socket=\"request\"}";
+    before = refused_metric(ports[7], req_refused, -1);
+    assert_false(request_answered(ctx, req, NULL));
+    refused_metric(ports[7], req_refused, before);
+    (void)as_node;
+
     /* An --insecure node takes the same frame: what the keys prevent. */
-    pids[2] = spawn("ams-1", "AMS", g[2], adm[2], NULL, NULL);
+    unsetenv("WP_KEY");
+    pids[2] = spawn("ams-1", "AMS", g[2], adm[2], NULL, NULL, NULL, NULL);
     assert_true(wait_member(adm[2], "ams-1", 15000));
-    forge(ctx, g[2], 1, 1);
+    forge(ctx, g[2], 1, 1, NULL);
     assert_true(wait_member(adm[2], "evil-1", 5000));
     zmq_ctx_term(ctx);
 

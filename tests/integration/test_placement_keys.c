@@ -1,5 +1,10 @@
 /* wp-placement --keys DIR (issue 14): three real servers whose raft peers
- * authenticate with placement keys elect a leader and commit pins; a raw
+ * authenticate with placement keys elect a leader and commit pins through
+ * their CurveZMQ API with the operator's key; on that API a node key may
+ * register and heartbeat as itself only, never pin, unpin or add to the
+ * catalog, and a client key, a key not in the keyring or no CURVE at all
+ * cannot connect; every refusal is counted
+ * (warmpath_auth_refused_total{socket="placement"}). A raw
  * TCP client without a key sending raft 0.15 traffic (a RequestVote a
  * million terms ahead, with the disrupt-leader flag) to a follower's raft
  * port is refused, logged, and changes neither the term nor the leader;
@@ -25,6 +30,7 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
+#include "tests/integration/itest.h"
 #include "placement/client.h"
 
 #define N 3
@@ -32,7 +38,7 @@
 
 static pid_t pids[N];
 static char dir[64], keys[96], peers[512];
-static int raft_port[N], api_port[N];
+static int raft_port[N], api_port[N], metrics_port[N];
 static bool passed;
 
 static void cleanup(void)
@@ -63,7 +69,8 @@ static void on_signal(int sig)
 
 static pid_t spawn_with(int i, const char *keydir)
 {
-    char id[16], bind[64], raft[64], data[128], log[128];
+    char id[16], bind[64], raft[64], data[128], log[128], met[32];
+    snprintf(met, sizeof met, "127.0.0.1:%d", metrics_port[i]);
     snprintf(id, sizeof id, "%d", i + 1);
     snprintf(bind, sizeof bind, "tcp://127.0.0.1:%d", api_port[i]);
     snprintf(raft, sizeof raft, "127.0.0.1:%d", raft_port[i]);
@@ -79,7 +86,7 @@ static pid_t spawn_with(int i, const char *keydir)
         }
         execl(WP_BUILD_DIR "/placement/wp-placement", "wp-placement", "--id", id, "--bind", bind,
               "--raft", raft, "--peers", peers, "--data-dir", data, "--topology", "tiny",
-              "--keys", keydir, (char *)NULL);
+              "--keys", keydir, "--metrics", met, (char *)NULL);
         _exit(127);
     }
     return pid;
@@ -164,6 +171,86 @@ static bool file_has(const char *path, const char *needle)
     return found;
 }
 
+static double refused_at(int i)
+{
+    return wp_itest_metric(metrics_port[i], "warmpath_auth_refused_total{socket=\"placement\"}");
+}
+
+/* Waits until server i's refusal count exceeds before (metrics refresh
+ * on the daemon's tick). */
+static bool refused_grows(int i, double before)
+{
+    for (double t0 = now_ms(); now_ms() - t0 < 3000; sleep_ms(50))
+        if (refused_at(i) > before)
+            return true;
+    return false;
+}
+
+/* A client with the key NAME (NULL: plain ZMTP; "outsider": a key made
+ * here, in no keyring), at the leader only. */
+static wp_placement_client *client_as(const char *ep, const char *name, int timeout_ms)
+{
+    wp_placement_client *c;
+    wp_err err = {0};
+    must(wp_placement_client_new(&ep, 1, timeout_ms, &c, &err), &err, "client");
+    wp_curve_id id;
+    char path[160];
+    if (name && strcmp(name, "outsider") == 0) {
+        wp_key k;
+        must(wp_key_generate(&k, "outsider", WP_ROLE_OPERATOR, &err), &err, "generate");
+        must(wp_curve_id_from(&id, &k, keys, &err), &err, "outsider id");
+    } else if (name) {
+        snprintf(path, sizeof path, "%s/%s.key", keys, name);
+        must(wp_curve_id_load(&id, path, &err), &err, "key");
+    }
+    wp_placement_client_set_curve(c, name ? &id : NULL);
+    return c;
+}
+
+static void check_api_roles(const char *const *eps, int leader)
+{
+    wp_err err = {0};
+    /* A node key: its own registration, yes; another node's, a pin, an
+     * unpin or a catalog add, no (REFUSED, counted). */
+    wp_placement_client *nc = client_as(eps[leader], "fra-1", 3000);
+    must(wp_placement_client_register(nc, "fra-1", "FRA", 1, 40 * GB, NULL, &err), &err,
+         "fra-1 registers itself");
+    double before = refused_at(leader);
+    assert_true(before >= 0);
+    assert_int_not_equal(wp_placement_client_register(nc, "lhr-1", "LHR", 8, 640 * GB, NULL,
+                                                      &err), WP_OK);
+    print_message("node key registering another node: %s\n", wp_err_text(&err));
+    const char *cities[] = {"FRA"};
+    assert_int_not_equal(wp_placement_client_pin(nc, "llama-8b", cities, 1, 1, NULL, &err), WP_OK);
+    assert_non_null(strstr(wp_err_text(&err), "operator"));
+    assert_int_not_equal(wp_placement_client_unpin(nc, "llama-8b", NULL, NULL, &err), WP_OK);
+    wp_model_profile m = {0};
+    snprintf(m.name, sizeof m.name, "junk-1");
+    m.size_bytes = 1 * GB;
+    m.slots_per_gpu = 1;
+    m.load_bytes_per_s = 1e9;
+    assert_int_not_equal(wp_placement_client_catalog_add(nc, &m, NULL, &err), WP_OK);
+    assert_true(refused_grows(leader, before + 3));
+    wp_placement_client_free(nc);
+
+    /* No CURVE, a client key, a key in no keyring: no connection at all
+     * (the call times out), each refusal counted. */
+    const char *who[] = {NULL, "cli-1", "outsider"};
+    for (size_t k = 0; k < WP_ARRAY_LEN(who); k++) {
+        before = refused_at(leader);
+        wp_placement_client *oc = client_as(eps[leader], who[k], 400);
+        assert_int_not_equal(wp_placement_client_pin(oc, "llama-8b", cities, 1, 1, NULL, &err),
+                             WP_OK);
+        wp_placement_client_free(oc);
+        if (!refused_grows(leader, before))
+            fail_msg("%s: no refusal counted (logs in %s)", who[k] ? who[k] : "no CURVE", dir);
+    }
+    char log[128];
+    snprintf(log, sizeof log, "%s/log-%d", dir, leader + 1);
+    assert_true(file_has(log, "refused a connection on the placement socket"));
+    assert_true(file_has(log, "refused request"));
+}
+
 static void test_keyed_cluster(void **state)
 {
     (void)state;
@@ -176,12 +263,17 @@ static void test_keyed_cluster(void **state)
         snprintf(name, sizeof name, "placement-%d", i + 1);
         save_key(name, WP_ROLE_PLACEMENT);
     }
-    int ports[2 * N];
-    assert_int_equal(wp_loopback_ports(ports, 2 * N, NULL), WP_OK);
+    save_key("cluster", WP_ROLE_SERVER);
+    save_key("operator", WP_ROLE_OPERATOR);
+    save_key("fra-1", WP_ROLE_NODE);
+    save_key("cli-1", WP_ROLE_CLIENT);
+    int ports[3 * N];
+    assert_int_equal(wp_loopback_ports(ports, 3 * N, NULL), WP_OK);
     size_t off = 0;
     for (int i = 0; i < N; i++) {
-        raft_port[i] = ports[2 * i];
-        api_port[i] = ports[2 * i + 1];
+        raft_port[i] = ports[3 * i];
+        api_port[i] = ports[3 * i + 1];
+        metrics_port[i] = ports[3 * i + 2];
         off += (size_t)snprintf(peers + off, sizeof peers - off,
                                 "%s%d=127.0.0.1:%d@tcp://127.0.0.1:%d", i ? "," : "", i + 1,
                                 raft_port[i], api_port[i]);
@@ -198,6 +290,11 @@ static void test_keyed_cluster(void **state)
     wp_placement_client *c;
     wp_err err = {0};
     must(wp_placement_client_new(eps, N, 5000, &c, &err), &err, "client");
+    wp_curve_id op;
+    char path[160];
+    snprintf(path, sizeof path, "%s/operator.key", keys);
+    must(wp_curve_id_load(&op, path, &err), &err, "operator key");
+    wp_placement_client_set_curve(c, &op);
     uint64_t term = 0;
     int leader = -1;
     for (double t0 = now_ms(); leader < 0 && now_ms() - t0 < 10000; sleep_ms(20))
@@ -228,6 +325,7 @@ static void test_keyed_cluster(void **state)
     free(w);
     leader = find_leader(c, &term);
     assert_true(leader >= 0);
+    check_api_roles(eps, leader);
 
     /* The outsider: raft's TCP preamble claiming to be the other follower,
      * then a RequestVote (term + 10^6, disrupt leader). */
@@ -286,7 +384,6 @@ static void test_keyed_cluster(void **state)
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 1);
     snprintf(log, sizeof log, "%s/log-1", dir);
     assert_true(file_has(log, "placement-1.key"));
-    char path[160];
     snprintf(path, sizeof path, "%s/placement-2.key", keys);
     unlink(path);
     snprintf(path, sizeof path, "%s/placement-2.pub", keys);

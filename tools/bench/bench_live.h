@@ -10,6 +10,7 @@
 #ifndef WP_BENCH_LIVE_H
 #define WP_BENCH_LIVE_H
 
+#include "auth/auth.h"
 #include "common/common.h"
 #include "node/node.h"
 #include "node/infer.h"
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +41,23 @@ typedef struct bl_node {
 static bl_node bl_nodes[BL_MAX_NODES];
 static int bl_n;
 static char bl_dir[128];
+static char bl_keys[160]; /* $WP_BENCH_CURVE: the run's key directory, else empty */
+static wp_curve_id bl_cid; /* the client's CURVE identity */
+
+/* NAME.key and NAME.pub in bl_keys. */
+static int bl_key_make(const char *name, wp_key_role role)
+{
+    wp_key k;
+    wp_err err = {0};
+    char path[320];
+    if (wp_key_generate(&k, name, role, &err) != WP_OK)
+        return -1;
+    snprintf(path, sizeof path, "%s/%s.key", bl_keys, name);
+    if (wp_key_save(&k, path, true, &err) != WP_OK)
+        return -1;
+    snprintf(path, sizeof path, "%s/%s.pub", bl_keys, name);
+    return wp_key_save(&k, path, false, &err) == WP_OK ? 0 : -1;
+}
 static char bl_bin[1024];
 static bool bl_metrics; /* start nodes with --metrics 127.0.0.1:BASE+3 */
 
@@ -111,6 +130,22 @@ static int bl_init(const char *name)
     /* A closed stdout (`bench | head -1`) must not kill us before the
      * cleanup: writes fail with EPIPE instead. */
     signal(SIGPIPE, SIG_IGN);
+    /* $WP_BENCH_CURVE=1: CurveZMQ on (issue 14): a key directory for this
+     * run (the cluster's server key, one client key, each node's key made
+     * at spawn), every node --keys, the client a CURVE client. */
+    const char *cv = getenv("WP_BENCH_CURVE");
+    if (cv && cv[0] && strcmp(cv, "0") != 0) {
+        snprintf(bl_keys, sizeof bl_keys, "%s/keys", bl_dir);
+        wp_err err = {0};
+        char path[320];
+        if (mkdir(bl_keys, 0700) != 0 || bl_key_make("cluster", WP_ROLE_SERVER) != 0 ||
+            bl_key_make("bench-client", WP_ROLE_CLIENT) != 0 ||
+            (snprintf(path, sizeof path, "%s/bench-client.key", bl_keys),
+             wp_curve_id_load(&bl_cid, path, &err)) != WP_OK) {
+            fprintf(stderr, "%s: CURVE keys: %s\n", name, wp_err_text(&err));
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -124,6 +159,8 @@ static bl_node *bl_spawn(const char *city, int gpus, const char *mem_gb, int bas
         return NULL;
     bl_node *nd = &bl_nodes[bl_n];
     snprintf(nd->id, sizeof nd->id, "bench-%d", bl_n);
+    if (bl_keys[0] && bl_key_make(nd->id, WP_ROLE_NODE) != 0)
+        return NULL;
     snprintf(nd->gossip, sizeof nd->gossip, "tcp://127.0.0.1:%d", base_port);
     snprintf(nd->admin, sizeof nd->admin, "tcp://127.0.0.1:%d", base_port + 1);
     snprintf(nd->request, sizeof nd->request, "tcp://127.0.0.1:%d", base_port + 2);
@@ -178,6 +215,10 @@ static bl_node *bl_spawn(const char *city, int gpus, const char *mem_gb, int bas
             argv[a++] = "--metrics";
             argv[a++] = nd->metrics;
         }
+        if (bl_keys[0]) {
+            argv[a++] = "--keys";
+            argv[a++] = bl_keys;
+        }
         argv[a] = NULL;
         execv(bl_bin, (char *const *)argv);
         _exit(127);
@@ -196,6 +237,10 @@ static void *bl_dealer(void *ctx, const char *endpoint)
     zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if (bl_keys[0] && wp_curve_id_apply(&bl_cid, s) != 0) {
+        zmq_close(s);
+        return NULL;
+    }
     if (zmq_connect(s, endpoint) != 0) {
         zmq_close(s);
         return NULL;

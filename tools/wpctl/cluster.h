@@ -152,6 +152,11 @@ int wpctl_resolve_admin(const char *dir_flag, const char *endpoint, const char *
  * whole exchange. On success *resp must be freed with
  * warmpath__admin__admin_response__free_unpacked; a response whose `error`
  * is set is returned as WP_EPROTO with the message in err. */
+/* Makes sock (not yet connected) a CURVE client with the key in $WP_KEY
+ * (wpctl --key FILE sets it; cluster.pub next to it), read at each call;
+ * a no-op without one. An error when the key cannot be loaded. */
+int wpctl_curve_client(void *sock, wp_err *err);
+
 int wpctl_admin_call(const char *endpoint, const Warmpath__Admin__AdminRequest *req,
                      int timeout_ms, Warmpath__Admin__AdminResponse **resp, wp_err *err);
 

@@ -17,6 +17,7 @@
  * Lines are at most 1 KiB, fields at most their buffer sizes, at most
  * WPCTL_CLUSTER_MAX_NODES nodes; anything else is an error naming the line. */
 #include "tools/wpctl/cluster.h"
+#include "auth/auth.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -456,6 +457,25 @@ int wpctl_resolve_admin(const char *dir_flag, const char *endpoint, const char *
     return rv;
 }
 
+int wpctl_curve_client(void *sock, wp_err *err)
+{
+    /* $WP_KEY is read at each call (wpctl --key sets it; a test changes
+     * it between calls): two small files, next to a connection's cost. */
+    wp_curve_id id;
+    wp_err lerr = {0};
+    int loaded = wp_curve_id_from_env(&id, &lerr);
+    if (loaded < 0) {
+        if (err)
+            *err = lerr;
+        return lerr.code ? lerr.code : WP_EINVAL;
+    }
+    int rv = WP_OK;
+    if (loaded == 1 && wp_curve_id_apply(&id, sock) != 0)
+        rv = wp_errf(err, WP_EIO, "CURVE: %s", zmq_strerror(zmq_errno()));
+    wp_curve_id_clear(&id);
+    return rv;
+}
+
 int wpctl_admin_call(const char *endpoint, const Warmpath__Admin__AdminRequest *req,
                      int timeout_ms, Warmpath__Admin__AdminResponse **resp, wp_err *err)
 {
@@ -479,6 +499,8 @@ int wpctl_admin_call(const char *endpoint, const Warmpath__Admin__AdminRequest *
     zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms);
     zmq_setsockopt(s, ZMQ_SNDTIMEO, &timeout_ms, sizeof timeout_ms);
     zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if ((rv = wpctl_curve_client(s, err)) != WP_OK)
+        goto out;
     if (zmq_connect(s, endpoint) != 0) {
         rv = wp_errf(err, WP_EINVAL, "admin endpoint %s: %s", endpoint, zmq_strerror(zmq_errno()));
         goto out;

@@ -92,6 +92,10 @@ void *wpctl_infer_socket(void *zctx, const char *endpoint, int hwm, wp_err *err)
     zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (wpctl_curve_client(s, err) != WP_OK) {
+        zmq_close(s);
+        return NULL;
+    }
     if (zmq_connect(s, endpoint) != 0) {
         wp_errf(err, WP_EINVAL, "request endpoint %s: %s", endpoint, zmq_strerror(zmq_errno()));
         zmq_close(s);

@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define WPCTL_VERSION "0.1.0"
@@ -92,8 +93,12 @@ void wpctl_json_node_done(const char *id, const char *key, bool value)
 
 static void usage(FILE *fp)
 {
-    fprintf(fp, "usage: wpctl COMMAND [ARGS...]\n\n"
-                "warmpath admin CLI.\n\n");
+    fprintf(fp, "usage: wpctl [--key FILE] COMMAND [ARGS...]\n\n"
+                "warmpath admin CLI.\n\n"
+                "  --key FILE  speak CurveZMQ to the daemons as this key (an operator key\n"
+                "              for admin and placement writes, a client key for inference;\n"
+                "              cluster.pub must be next to it). Default: $WP_KEY; neither:\n"
+                "              plain ZeroMQ (daemons started --insecure)\n\n");
     for (size_t i = 0; i < WP_ARRAY_LEN(commands); i++) {
         if (commands[i].fn == NULL)
             fprintf(fp, "%s%s:\n", i ? "\n" : "", commands[i].name);
@@ -113,6 +118,23 @@ int main(int argc, char **argv)
         strcmp(argv[1], "help") == 0) {
         usage(stdout);
         return WPCTL_OK;
+    }
+    if (strcmp(argv[1], "--key") == 0 || strncmp(argv[1], "--key=", 6) == 0) {
+        const char *file = argv[1][5] == '=' ? argv[1] + 6 : (argc > 2 ? argv[2] : NULL);
+        if (!file || !file[0]) {
+            fprintf(stderr, "wpctl: --key: missing value\n");
+            return WPCTL_USAGE;
+        }
+        /* Every socket that connects to a daemon reads $WP_KEY (the
+         * placement client too): one place for the choice. */
+        setenv("WP_KEY", file, 1);
+        int shift = argv[1][5] == '=' ? 1 : 2;
+        argc -= shift;
+        argv += shift;
+        if (argc < 2) {
+            usage(stderr);
+            return WPCTL_USAGE;
+        }
     }
     if (strcmp(argv[1], "--version") == 0) {
         printf("wpctl (warmpath) " WPCTL_VERSION "\n");
