@@ -66,6 +66,19 @@ static void print_key(const wp_key *k, const char *path)
            wp_key_role_name(k->role), path, k->has_secret ? " (secret, 0600)" : "", hex, z85);
 }
 
+/* One key's public parts: a JSON object or the text form. */
+static void emit_key(const wp_key *k, const char *path, bool json)
+{
+    if (json) {
+        wp_json j;
+        wp_json_init(&j, stdout, false);
+        json_key(&j, k, path);
+        wp_json_end(&j);
+    } else {
+        print_key(k, path);
+    }
+}
+
 /* Creates DIR (0700; missing parents 0755) when it is missing; an existing
  * DIR that group or others can write is refused. */
 static int ensure_dir(const char *dir)
@@ -128,15 +141,21 @@ static int keys_generate(const char *dir, const char *name, const char *role_s, 
     }
     wp_key_public_only(&k);
     k.has_secret = true; /* for the listing: the secret file exists */
-    if (json) {
-        wp_json j;
-        wp_json_init(&j, stdout, false);
-        json_key(&j, &k, kpath);
-        wp_json_end(&j);
-    } else {
-        print_key(&k, kpath);
-    }
+    emit_key(&k, kpath, json);
     return WPCTL_OK;
+}
+
+/* Loads PATH keeping only its public parts; has_secret still says whether
+ * the file held the secret (for the listings). */
+static int load_public(wp_key *k, const char *path, wp_err *err)
+{
+    int rv = wp_key_load(k, path, err);
+    if (rv != WP_OK)
+        return rv;
+    bool had_secret = k->has_secret;
+    wp_key_public_only(k);
+    k->has_secret = had_secret;
+    return WP_OK;
 }
 
 static int cmp_entry(const void *a, const void *b)
@@ -168,19 +187,16 @@ static int keys_list(const char *dir, bool json)
             continue;
         wp_key k;
         wp_err err = {0};
-        if (wp_key_load(&k, path, &err) != WP_OK) {
+        if (load_public(&k, path, &err) != WP_OK) {
             fprintf(stderr, "wpctl: keys: %s\n", err.msg);
             rv = WPCTL_FAIL;
             continue;
         }
-        bool had_secret = k.has_secret;
-        wp_key_public_only(&k);
-        k.has_secret = had_secret;
         size_t i = 0;
         while (i < n && strcmp(list[i].name, k.name) != 0)
             i++;
         if (i < n) { /* NAME.key and NAME.pub: the secret file is the one listed */
-            if (had_secret) {
+            if (k.has_secret) {
                 list[i].key = k;
                 snprintf(list[i].path, sizeof list[i].path, "%s", path);
             }
@@ -248,19 +264,9 @@ static int keys_show(const char *dir, const char *what, bool json)
     }
     wp_key k;
     wp_err err = {0};
-    if (wp_key_load(&k, path, &err) != WP_OK)
+    if (load_public(&k, path, &err) != WP_OK)
         return wpctl_fail("keys: %s", err.msg);
-    bool had_secret = k.has_secret;
-    wp_key_public_only(&k);
-    k.has_secret = had_secret;
-    if (json) {
-        wp_json j;
-        wp_json_init(&j, stdout, false);
-        json_key(&j, &k, path);
-        wp_json_end(&j);
-    } else {
-        print_key(&k, path);
-    }
+    emit_key(&k, path, json);
     return WPCTL_OK;
 }
 
