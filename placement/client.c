@@ -633,6 +633,17 @@ int wp_placement_client_catalog_add(wp_placement_client *c, const wp_model_profi
     return simple(c, &req, version, err);
 }
 
+int wp_placement_client_catalog_remove(wp_placement_client *c, const char *model,
+                                       uint64_t *version, wp_err *err)
+{
+    Warmpath__Placement__CatalogRemove r = WARMPATH__PLACEMENT__CATALOG_REMOVE__INIT;
+    r.model = (char *)model;
+    PlReq req = WARMPATH__PLACEMENT__REQUEST__INIT;
+    req.op_case = WARMPATH__PLACEMENT__REQUEST__OP_CATALOG_REMOVE;
+    req.catalog_remove = &r;
+    return simple(c, &req, version, err);
+}
+
 int wp_placement_client_catalog_list(wp_placement_client *c, wp_model_profile **models, size_t *n,
                                      wp_err *err)
 {

@@ -126,6 +126,10 @@ int wp_placement_client_sync(wp_placement_client *c, const wp_placement_node_inf
 
 int wp_placement_client_catalog_add(wp_placement_client *c, const wp_model_profile *m,
                                     uint64_t *version, wp_err *err);
+/* Refused (the server's reason in err) while the model is pinned
+ * anywhere, or when it is not in the catalog. */
+int wp_placement_client_catalog_remove(wp_placement_client *c, const char *model,
+                                       uint64_t *version, wp_err *err);
 /* malloc'd array of profiles; free(). */
 int wp_placement_client_catalog_list(wp_placement_client *c, wp_model_profile **models, size_t *n,
                                      wp_err *err);

@@ -484,6 +484,12 @@ static const char *validate(const PlReq *q)
         return NULL;
     case WARMPATH__PLACEMENT__REQUEST__OP_CATALOG_LIST:
         return NULL;
+    case WARMPATH__PLACEMENT__REQUEST__OP_CATALOG_REMOVE:
+        if (!q->catalog_remove || !nonempty(q->catalog_remove->model))
+            return "catalog_remove needs a model";
+        if (strlen(q->catalog_remove->model) >= WP_NAME_MAX)
+            return "catalog_remove: model name too long";
+        return NULL;
     case WARMPATH__PLACEMENT__REQUEST__OP_PIN:
         if (!q->pin || !nonempty(q->pin->model) || q->pin->n_cities == 0)
             return "pin needs a model and at least one city";
@@ -547,7 +553,7 @@ static void handle_heartbeat(daemon_t *d, const void *rid, size_t rid_len, const
 /* With --keys, what each key may ask (ZAP admitted node, operator and
  * placement keys on this socket): reads (status, catalog list) anyone; a
  * node's own register, heartbeat and assignment its node key, or an
- * operator; catalog add, pin and unpin an operator only. NULL: allowed,
+ * operator; catalog add and remove, pin and unpin an operator only. NULL: allowed,
  * else why not. */
 static const char *not_allowed(const PlReq *q, const wp_key *k)
 {
@@ -674,6 +680,10 @@ static void handle_request(daemon_t *d, const void *rid, size_t rid_len, const v
         cmd.profile.typical_out_tokens = m->typical_out_tokens;
         break;
     }
+    case WARMPATH__PLACEMENT__REQUEST__OP_CATALOG_REMOVE:
+        cmd.type = WP_PLACE_CMD_CATALOG_REMOVE;
+        copy_field(cmd.model, sizeof cmd.model, q->catalog_remove->model);
+        break;
     case WARMPATH__PLACEMENT__REQUEST__OP_PIN:
         cmd.type = WP_PLACE_CMD_PIN;
         copy_field(cmd.model, sizeof cmd.model, q->pin->model);

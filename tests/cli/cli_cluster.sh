@@ -6,13 +6,19 @@
 #      process the cluster file recorded (pid + start time) is gone, checked
 #      by pid, not by name, so parallel tests do not interfere;
 #   2. every command that talks to a cluster prints one JSON document with
-#      --json (parsed by jq);
+#      --json (parsed by jq); `catalog remove` refuses a pinned model and a
+#      node key, then removes (issue 14: nothing an operator adds is permanent);
 #   3. traffic refuses an unknown model before sending anything (exit 1, one
 #      line, no results file) and stops on Ctrl-C with exit 130 and counts
 #      that add up; `report --json` reads what it wrote;
 #   4. `cluster restart placement-2` brings a killed placement server back;
 #   5. `down --purge` removes the state, and plain `down` + `up` does not
-#      add raft folders.
+#      add raft folders; `up --insecure` says so in `status` (text and JSON);
+#   6. security is on by default (issue 14): `up` made a key per party in
+#      DIR/keys (directory 0700, secrets 0600), every process reports
+#      "curve", wpctl used the operator key on its own (section 2), a plain
+#      client and a client key are refused on the admin socket (and the node
+#      logs the refusal), and the client key is served on the request socket.
 set -u
 W=${1:?usage: cli_cluster.sh WPCTL}
 command -v jq >/dev/null 2>&1 || { echo "SKIP: jq not installed (scripts/deps.sh)"; exit 77; }
@@ -93,13 +99,43 @@ json placement '.nodes | length == 3' placement --json
 json placement-status '.servers | length == 3' placement status --json
 json catalog-add '.name == "tiny-test" and .version > 0' catalog add tiny-test --size-gb 1 --json
 json pin '.model == "tiny-test" and .replicas == 1' pin tiny-test FRA --json
+json pin-again '.model == "tiny-test"' pin tiny-test FRA --json
+"$W" catalog remove tiny-test >"$T/out" 2>"$T/err" && fail "catalog remove of a pinned model"
+grep -q "pinned" "$T/err" || fail "catalog remove pinned: $(cat "$T/err")"
 json unpin '.model == "tiny-test" and .city == null' unpin tiny-test --json
+"$W" --key "$WP_CLUSTER_DIR/keys/fra-1.key" catalog remove tiny-test >"$T/out" 2>"$T/err" &&
+    fail "a node key removed a catalog model"
+grep -q "operator" "$T/err" || fail "node key catalog remove: $(cat "$T/err")"
+json catalog-remove '.name == "tiny-test" and .removed and .version > 0' catalog remove tiny-test --json
+json catalog-gone 'map(select(.name == "tiny-test")) | length == 0' models --json
 json drain '.node == "fra-1" and .draining == true' drain fra-1 --json
 json drain-off '.draining == false' drain fra-1 --off --json
 json capacity '.node == "sin-1" and .queue_depth == 3' capacity sin-1 --queue-depth 3 --json
 model=$(jq -r '.[0].name' <("$W" models --json))
 json route '.model != null' route "$model" --from FRA --json
 json logs '.id == "fra-1" and (.lines | length) == 3' logs fra-1 --tail 3 --json
+
+# 6. Security by default.
+K=$WP_CLUSTER_DIR/keys
+jq -e --arg k "$(realpath "$K")" 'all(.security == "curve" and .keys == $k)' "$T/up.json" >/dev/null ||
+    fail "up --json: not all curve with keys $K: $(cat "$T/up.json")"
+[ "$(stat -c %a "$K")" = 700 ] || fail "keys dir mode $(stat -c %a "$K")"
+for k in cluster operator client fra-1 sin-1 iad-1 placement-1 placement-2 placement-3; do
+    [ "$(stat -c %a "$K/$k.key" 2>/dev/null)" = 600 ] && [ -f "$K/$k.pub" ] ||
+        fail "key $k: $(ls -l "$K" 2>&1)"
+done
+"$W" cluster status >"$T/out" 2>&1 && grep -q "^security: CurveZMQ" "$T/out" ||
+    fail "status text has no security line: $(cat "$T/out")"
+WP_KEY= "$W" nodes --json >"$T/out" 2>"$T/err" && fail "a plain client read a node's view"
+"$W" --key "$K/client.key" drain fra-1 >"$T/out" 2>"$T/err" && fail "a client key drained fra-1"
+grep -q "no answer" "$T/err" || fail "client key on admin: $(cat "$T/err")"
+grep -q "refused a connection on the admin socket" "$WP_CLUSTER_DIR/logs/fra-1.log" ||
+    fail "fra-1 did not log the refusals"
+json drain-still-off '.[] | select(.id == "fra-1") | .draining == false' nodes --json
+"$W" --key "$K/client.key" traffic --rate 20 --duration 1 --quiet --json >"$T/out" 2>"$T/err" ||
+    fail "traffic with the client key: $(cat "$T/err")"
+jq -e '.report.ok > 0' "$T/out" >/dev/null || fail "client key traffic: $(cat "$T/out")"
+ok "security by default: keys 0600 in a 0700 dir, all curve, plain and client key refused on admin, client key served"
 
 # 3. traffic: unknown model refused before sending; Ctrl-C.
 "$W" traffic --models nosuch --duration 1 --out "$T/none.csv" >"$T/out" 2>"$T/err"
@@ -144,7 +180,14 @@ n1=$(find "$WP_CLUSTER_DIR" -maxdepth 1 -name 'placement-*' | wc -l)
 n2=$(find "$WP_CLUSTER_DIR" -maxdepth 1 -name 'placement-*' | wc -l)
 [ "$n1" -eq 3 ] && [ "$n2" -eq 3 ] || fail "raft folders: $n1 after the first down, $n2 after the second"
 ok "raft folders: $n1 after one up/down, $n2 after two"
-"$W" cluster up --placement 1 --cities FRA,SIN >/dev/null 2>"$T/err" || fail "up 3: $(cat "$T/err")"
+"$W" cluster up --placement 1 --cities FRA,SIN --insecure >/dev/null 2>"$T/err" ||
+    fail "up 3: $(cat "$T/err")"
+grep -q "insecure" "$T/err" || fail "up --insecure did not warn: $(cat "$T/err")"
+json status-insecure 'all(.security == "insecure" and .keys == null)' cluster status --json
+"$W" cluster status | grep -q "^security: OFF (--insecure)" || fail "status text: not OFF"
+json nodes-insecure 'length == 2' nodes --json
+"$W" cluster up --keys "$T/k" --insecure >/dev/null 2>&1
+[ $? -eq 2 ] || fail "--keys with --insecure: not a usage error"
 json down-purge '.purged == true and .stopped == 3' cluster down --purge --json
 [ ! -e "$WP_CLUSTER_DIR" ] || fail "down --purge left $(ls "$WP_CLUSTER_DIR")"
 ok "down --purge removed $WP_CLUSTER_DIR"

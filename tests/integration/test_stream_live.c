@@ -18,7 +18,11 @@
  *      "requests ended by a departed client", or, when ZeroMQ registers
  *      the disconnect only after the generation ended, as a dropped final
  *      send), nothing stays pending, and it keeps serving others.
- * The counters are read from the node's log line at shutdown. */
+ * The counters are read from the node's log line at shutdown.
+ * The cluster runs --insecure: the cases speak plain ZeroMQ to the node,
+ * one of them (parts after the final) as a forging peer on its gossip
+ * socket; the keyed path is tested by test_node_keys and cli_cluster.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -69,7 +73,7 @@ static int setup(void **state)
             g_dir, g_wpctl, g_dir) != 0)
         return -1;
     if (run("%s cluster up --dir %s --cities FRA --placement 0 --gpu-backend cpu "
-            "--model-file tiny=%s/tiny.bin >/dev/null",
+            "--model-file tiny=%s/tiny.bin --insecure >/dev/null 2>&1",
             g_wpctl, g_dir, g_dir) != 0)
         return -1;
     g_ctx = zmq_ctx_new();

@@ -5,6 +5,7 @@
 #define WPCTL_CLUSTER_H
 
 #include "common/common.h"
+#include "auth/auth.h"
 #include "node/node.h"
 #include "node/infer.h"
 #include "proto/admin.pb-c.h"
@@ -61,10 +62,35 @@ typedef struct wpctl_cluster {
     size_t n_model_files;       /* --model-file NAME=PATH given to every node */
     char model_files[WPCTL_CLUSTER_MAX_MODEL_FILES][512];
     char rtt_params[512];       /* --rtt-params FILE given to every node ("" = v2 default) */
+    char keys[512];             /* the key directory every daemon is given (--keys); "" =
+                                 * started --insecure (plain ZeroMQ, unsigned records) */
 } wpctl_cluster;
 
-/* Cluster directory: --dir if given, else $WP_CLUSTER_DIR, else ./.cluster. */
+/* Cluster directory: --dir if given, else $WP_CLUSTER_DIR, else ./.cluster.
+ * It also picks the key this wpctl speaks CurveZMQ with (see
+ * wpctl_cluster_key_default): every command that finds its cluster through
+ * the directory passes here before it opens a socket. */
 const char *wpctl_cluster_dir(const char *flag);
+
+/* ---- keys (cmd_keys.c, cluster_util.c) */
+
+/* The operator key of the cluster in dir, when the user gave none: when
+ * neither `wpctl --key` nor $WP_KEY was set at start, and DIR/cluster.txt
+ * names a key directory (a cluster started without --insecure), $WP_KEY
+ * becomes KEYDIR/operator.key; for a cluster started --insecure it is
+ * unset again. A key the user gave always wins. */
+void wpctl_cluster_key_default(const char *dir);
+/* main(): whether the user gave a key (--key, or $WP_KEY set, even empty). */
+void wpctl_note_user_key(void);
+/* Creates the key directory DIR (0700) if missing; refuses one that group
+ * or others can write. */
+int wpctl_keys_dir_ready(const char *dir, wp_err *err);
+/* DIR/NAME.key (0600) and DIR/NAME.pub for a new key of this role. An
+ * existing NAME.key is an error, unless reuse: then it is loaded and must
+ * hold its secret and have this role (its .pub is written if missing).
+ * *pub (may be NULL) gets the public parts; *created says which happened. */
+int wpctl_key_make(const char *dir, const char *name, wp_key_role role, bool reuse, wp_key *pub,
+                   bool *created, wp_err *err);
 /* Reads DIR/cluster.txt (line and field lengths bounded; errors name the
  * line). c is large: allocate it on the heap. */
 int wpctl_cluster_load(const char *dir, wpctl_cluster *c, wp_err *err);
@@ -139,6 +165,8 @@ int wpctl_node_members(const char *endpoint, uint32_t *alive, uint32_t *total, w
  * when that leaves it empty. Only names wpctl writes are touched. Returns
  * how many entries went, or -1 (errno). */
 int wpctl_cluster_purge(const char *dir, bool all);
+/* The security line(s) of `cluster up` and `cluster status`. */
+void wpctl_print_security(const wpctl_cluster *c);
 /* Every process of c as a JSON list (status and up --json). */
 void wpctl_cluster_json(const wpctl_cluster *c, wp_json *j);
 void wpctl_sleep_ms(int ms);

@@ -100,7 +100,7 @@ pid_t wpctl_spawn_node(const char *bin, const wpctl_cluster *c, const wpctl_node
     snprintf(gpus_s, sizeof gpus_s, "%d", gpus);
     snprintf(mem_s, sizeof mem_s, "%g", mem_gb);
     snprintf(probe_s, sizeof probe_s, "%u", c->probe_interval_ms);
-    const char *argv[48];
+    const char *argv[56];
     int a = 0;
     argv[a++] = bin;
     argv[a++] = "--id";
@@ -162,6 +162,10 @@ pid_t wpctl_spawn_node(const char *bin, const wpctl_cluster *c, const wpctl_node
         if (c->gpu_backend - 1 == WP_GPU_MODEL)
             argv[a - 1] = "model";
     }
+    /* Secure unless the cluster was started --insecure (cluster.h). */
+    argv[a++] = c->keys[0] ? "--keys" : "--insecure";
+    if (c->keys[0])
+        argv[a++] = c->keys;
     argv[a] = NULL;
     return spawn_daemon(bin, argv, logpath, err);
 }
@@ -236,11 +240,15 @@ pid_t wpctl_spawn_placement(const char *bin, const wpctl_cluster *c, size_t i, s
         raft += 6;
     const char *argv[] = {bin,      "--id",       id_s,  "--bind", c->placement[i].api,
                           "--raft", raft,         "--peers", peers, "--data-dir",
-                          datadir,  "--topology", "edge", NULL, NULL, NULL};
-    if (c->placement[i].metrics[0]) { /* into the two spare slots */
-        argv[13] = "--metrics";
-        argv[14] = c->placement[i].metrics;
+                          datadir,  "--topology", "edge", NULL, NULL, NULL, NULL, NULL, NULL};
+    size_t a = 13; /* the spare slots */
+    if (c->placement[i].metrics[0]) {
+        argv[a++] = "--metrics";
+        argv[a++] = c->placement[i].metrics;
     }
+    argv[a++] = c->keys[0] ? "--keys" : "--insecure";
+    if (c->keys[0])
+        argv[a++] = c->keys;
     return spawn_daemon(bin, argv, logpath, err);
 }
 
@@ -320,8 +328,9 @@ static int rm_tree(const char *path)
 
 /* Removes the state a cluster leaves in dir: raft folders (placement-N,
  * and the placement-N-PORT of earlier versions), node state folders, and
- * with `all` also logs, the cluster file, placement.endpoints and the
- * Prometheus configuration and targets (and dir
+ * with `all` also logs, the cluster file, placement.endpoints, the
+ * Prometheus configuration and targets, and the keys `up` made in DIR/keys
+ * (a --keys directory elsewhere is never touched) (and dir
  * itself when that leaves it empty). Only names wpctl writes are touched.
  * Returns how many entries were removed, or -1 on an error (errno). */
 int wpctl_cluster_purge(const char *dir, bool all)
@@ -341,6 +350,7 @@ int wpctl_cluster_purge(const char *dir, bool all)
                              strcmp(n, "placement.endpoints") == 0 ||
                              strcmp(n, "prometheus.yml") == 0 ||
                              strcmp(n, "prometheus_targets.json") == 0 ||
+                             strcmp(n, "keys") == 0 || /* DIR/keys, up's default; never --keys */
                              strcmp(n, WPCTL_CLUSTER_FILE ".tmp") == 0));
         if (!mine)
             continue;
@@ -356,8 +366,20 @@ int wpctl_cluster_purge(const char *dir, bool all)
     return rv ? -1 : removed;
 }
 
-static void json_proc(wp_json *j, const char *id, const char *role, const char *city, pid_t pid,
-                      const char *endpoint, const char *metrics, bool running)
+void wpctl_print_security(const wpctl_cluster *cl)
+{
+    if (cl->keys[0])
+        printf("security: CurveZMQ on every socket, signed gossip records, raft peers by key;\n"
+               "          keys in %s (wpctl uses operator.key; clients: client.key)\n",
+               cl->keys);
+    else
+        printf("security: OFF (--insecure): plain ZeroMQ, unsigned gossip records; any process\n"
+               "          that reaches these ports can join, drain and pin\n");
+}
+
+static void json_proc(wp_json *j, const wpctl_cluster *cl, const char *id, const char *role,
+                      const char *city, pid_t pid, const char *endpoint, const char *metrics,
+                      bool running)
 {
     wp_json_obj_begin(j);
     wp_json_key(j, "id");
@@ -377,6 +399,13 @@ static void json_proc(wp_json *j, const char *id, const char *role, const char *
         wp_json_null(j);
     wp_json_key(j, "running");
     wp_json_bool(j, running);
+    wp_json_key(j, "security");
+    wp_json_str(j, cl->keys[0] ? "curve" : "insecure");
+    wp_json_key(j, "keys");
+    if (cl->keys[0])
+        wp_json_str(j, cl->keys);
+    else
+        wp_json_null(j);
 }
 
 /* Every process of the cluster as a JSON list (status, up). */
@@ -384,7 +413,7 @@ void wpctl_cluster_json(const wpctl_cluster *cl, wp_json *j)
 {
     wp_json_arr_begin(j);
     for (size_t i = 0; i < cl->n; i++) {
-        json_proc(j, cl->nodes[i].id, "node", cl->nodes[i].city, cl->nodes[i].pid,
+        json_proc(j, cl, cl->nodes[i].id, "node", cl->nodes[i].city, cl->nodes[i].pid,
                   cl->nodes[i].admin, cl->nodes[i].metrics, wpctl_node_running(&cl->nodes[i]));
         wp_json_key(j, "gossip");
         wp_json_str(j, cl->nodes[i].gossip);
@@ -395,7 +424,7 @@ void wpctl_cluster_json(const wpctl_cluster *cl, wp_json *j)
     for (size_t i = 0; i < cl->n_placement; i++) {
         char id_s[32];
         snprintf(id_s, sizeof id_s, "placement-%u", cl->placement[i].id);
-        json_proc(j, id_s, "placement", "", cl->placement[i].pid, cl->placement[i].api,
+        json_proc(j, cl, id_s, "placement", "", cl->placement[i].pid, cl->placement[i].api,
                   cl->placement[i].metrics, wpctl_placement_running(&cl->placement[i]));
         wp_json_key(j, "raft");
         wp_json_str(j, cl->placement[i].raft);

@@ -14,6 +14,8 @@
  * that read the pid): with the pid it names one process (see cluster.h).
  *   modelfile NAME=PATH            (no spaces; given to every node)
  *   rttparams PATH                 (no spaces; --rtt-params of every node)
+ *   keys PATH                      (no spaces; --keys of every daemon; absent:
+ *                                   the cluster runs --insecure)
  * Lines are at most 1 KiB, fields at most their buffer sizes, at most
  * WPCTL_CLUSTER_MAX_NODES nodes; anything else is an error naming the line. */
 #include "tools/wpctl/cluster.h"
@@ -30,14 +32,55 @@
 #include <unistd.h>
 #include <zmq.h>
 
+static bool user_key; /* wpctl --key or $WP_KEY at start: never replaced */
+static bool key_set;  /* $WP_KEY is the one wpctl_cluster_key_default set */
+
+void wpctl_note_user_key(void)
+{
+    user_key = getenv("WP_KEY") != NULL;
+}
+
+void wpctl_cluster_key_default(const char *dir)
+{
+    if (user_key)
+        return;
+    /* Only the keys line is wanted: a scan, not a full load (this runs for
+     * every command that names a cluster, and the file may be missing). */
+    char path[1024], line[1100], keys[600] = "";
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, WPCTL_CLUSTER_FILE) >= sizeof path)
+        return;
+    FILE *fp = fopen(path, "r");
+    if (fp) {
+        while (fgets(line, sizeof line, fp)) {
+            if (strncmp(line, "keys ", 5) != 0)
+                continue;
+            line[strcspn(line, "\r\n")] = '\0';
+            snprintf(keys, sizeof keys, "%.511s", line + 5);
+            break;
+        }
+        fclose(fp);
+    }
+    if (keys[0]) {
+        char key[640];
+        snprintf(key, sizeof key, "%s/operator.key", keys);
+        setenv("WP_KEY", key, 1);
+        key_set = true;
+    } else if (key_set) {
+        unsetenv("WP_KEY");
+        key_set = false;
+    }
+}
+
 const char *wpctl_cluster_dir(const char *flag)
 {
-    if (flag && flag[0])
-        return flag;
+    const char *dir = ".cluster";
     const char *env = getenv("WP_CLUSTER_DIR");
-    if (env && env[0])
-        return env;
-    return ".cluster";
+    if (flag && flag[0])
+        dir = flag;
+    else if (env && env[0])
+        dir = env;
+    wpctl_cluster_key_default(dir);
+    return dir;
 }
 
 static int copy_field(char *dst, size_t cap, const char *src)
@@ -138,6 +181,11 @@ int wpctl_cluster_load(const char *dir, wpctl_cluster *c, wp_err *err)
                 rv = wp_errf(err, WP_EPARSE, "%s:%d: bad rttparams line", path, lineno);
                 break;
             }
+        } else if (nt == 2 && strcmp(tok[0], "keys") == 0) {
+            if (copy_field(c->keys, sizeof c->keys, tok[1])) {
+                rv = wp_errf(err, WP_EPARSE, "%s:%d: bad keys line", path, lineno);
+                break;
+            }
         } else if (nt == 2 && strcmp(tok[0], "modelfile") == 0) {
             if (c->n_model_files >= WPCTL_CLUSTER_MAX_MODEL_FILES ||
                 copy_field(c->model_files[c->n_model_files], sizeof c->model_files[0], tok[1]) ||
@@ -215,6 +263,8 @@ int wpctl_cluster_save(const wpctl_cluster *c, wp_err *err)
         fprintf(fp, "modelfile %s\n", c->model_files[i]);
     if (c->rtt_params[0])
         fprintf(fp, "rttparams %s\n", c->rtt_params);
+    if (c->keys[0])
+        fprintf(fp, "keys %s\n", c->keys);
     for (size_t i = 0; i < c->n_placement; i++)
         fprintf(fp, "placement %u %ld %s %s%s%s start=%llu\n", c->placement[i].id,
                 (long)c->placement[i].pid, c->placement[i].api, c->placement[i].raft,
@@ -430,6 +480,7 @@ int wpctl_resolve_admin(const char *dir_flag, const char *endpoint, const char *
                         char *out, size_t cap, wp_err *err)
 {
     if (endpoint) {
+        (void)wpctl_cluster_dir(dir_flag); /* the cluster's key, as without --endpoint */
         if (wp_endpoint_normalize(endpoint, out, cap) != WP_OK)
             return wp_errf(err, WP_ETOOBIG, "endpoint empty or too long");
         return WP_OK;

@@ -191,6 +191,54 @@ static int up_start(wpctl_cluster *cl, size_t n_placement, size_t total, int gpu
     return WPCTL_OK;
 }
 
+/* The keys of a secure cluster in kdir (default DIR/keys; made absolute,
+ * as a restart may run from another directory): the keys it lacks are
+ * made, those present reused (their role checked). Records kdir in cl. */
+static int up_keys(wpctl_cluster *cl, const char *kdir, size_t n_placement, size_t total,
+                   bool quiet)
+{
+    char def[600], abs[PATH_MAX];
+    wp_err err = {0};
+    if (!kdir) {
+        snprintf(def, sizeof def, "%s/keys", cl->dir);
+        kdir = def;
+    }
+    if (wpctl_keys_dir_ready(kdir, &err) != WP_OK)
+        return wpctl_fail("keys: %s", wp_err_text(&err));
+    if (!realpath(kdir, abs) || strlen(abs) >= sizeof cl->keys || strpbrk(abs, " \t"))
+        return wpctl_fail("--keys %s: the path must resolve to under %zu bytes without spaces",
+                          kdir, sizeof cl->keys);
+    size_t made = 0;
+    bool created;
+    const struct {
+        const char *name;
+        wp_key_role role;
+    } fixed[] = {{"cluster", WP_ROLE_SERVER}, {"operator", WP_ROLE_OPERATOR},
+                 {"client", WP_ROLE_CLIENT}};
+    for (size_t i = 0; i < WP_ARRAY_LEN(fixed); i++) {
+        if (wpctl_key_make(abs, fixed[i].name, fixed[i].role, true, NULL, &created, &err) != WP_OK)
+            return wpctl_fail("keys: %s", wp_err_text(&err));
+        made += created;
+    }
+    for (size_t i = 0; i < total; i++) {
+        if (wpctl_key_make(abs, cl->nodes[i].id, WP_ROLE_NODE, true, NULL, &created, &err) !=
+            WP_OK)
+            return wpctl_fail("keys: %s", wp_err_text(&err));
+        made += created;
+    }
+    for (size_t i = 0; i < n_placement; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "placement-%u", cl->placement[i].id);
+        if (wpctl_key_make(abs, name, WP_ROLE_PLACEMENT, true, NULL, &created, &err) != WP_OK)
+            return wpctl_fail("keys: %s", wp_err_text(&err));
+        made += created;
+    }
+    snprintf(cl->keys, sizeof cl->keys, "%s", abs);
+    if (!quiet && made)
+        printf("keys: %zu made in %s\n", made, abs);
+    return WPCTL_OK;
+}
+
 static int cluster_up_run(int argc, char **argv);
 
 static int cluster_up(int argc, char **argv)
@@ -218,8 +266,8 @@ static int cluster_up_run(int argc, char **argv)
     wpctl_target t = {0};
     int64_t per_city = 1, probe_ms = 0, gpus = 1, timeout_s = 30;
     double mem_gb = 24;
-    bool wan = false, json = false;
-    const char *rtt_params = NULL, *host = "127.0.0.1";
+    bool wan = false, json = false, insecure = false;
+    const char *rtt_params = NULL, *host = "127.0.0.1", *keys_flag = NULL;
     const wpctl_flag flags[] = {
         WPF_STR("preset", &preset, "P", "tiny (default) or edge: one node per city of it"),
         WPF_STR("host", &host, "IP",
@@ -244,8 +292,16 @@ static int cluster_up_run(int argc, char **argv)
         WPF_STR("gpu-backend", &backend_s, "B", "cuda, cpu or model (default: wp-node's)"),
         WPF_STR("model-file", &mfiles[0], "NAME=PATH",
                 "a checkpoint given to every node (cpu/cuda); repeatable"),
+        WPF_STR("keys", &keys_flag, "KDIR",
+                "the cluster's key directory (default DIR/keys): the keys it\n"
+                "lacks are made there (files 0600, directory 0700), those\n"
+                "present are used as they are"),
+        WPF_BOOL("insecure", &insecure,
+                 "no keys: plain ZeroMQ and unsigned gossip records; any local\n"
+                 "process can join, drain and pin (logged by every daemon,\n"
+                 "shown by 'cluster status')"),
         WPF_JSON(&json, "every process started: [{id, role, city, pid, endpoint,\n"
-                        "running, ...}] (as 'cluster status --json')"),
+                        "running, security, ...}] (as 'cluster status --json')"),
         WPF_END,
     };
     const wpctl_spec spec = {
@@ -255,7 +311,13 @@ static int cluster_up_run(int argc, char **argv)
                  "into them), then the nodes, each with a request endpoint\n"
                  "(proto/inference.proto) and the placement servers, and waits until all\n"
                  "have joined. Every process is recorded in DIR/cluster.txt as it is\n"
-                 "started; Ctrl-C or SIGTERM stops what was started (exit 130 / 143).\n",
+                 "started; Ctrl-C or SIGTERM stops what was started (exit 130 / 143).\n\n"
+                 "Security is on unless --insecure: every daemon gets the key directory\n"
+                 "(CurveZMQ on every socket, signed gossip records, raft peers by key),\n"
+                 "with a key per node (ID), per placement server (placement-N), the\n"
+                 "sockets' server key (cluster), an operator key (operator: what wpctl\n"
+                 "uses for this cluster by default) and a client key (client: give it to\n"
+                 "inference clients, 'wpctl --key KDIR/client.key traffic ...').\n",
         .flags = flags,
         .footer = "$WP_NODE_BIN and $WP_PLACEMENT_BIN override where the wp-node and\n"
                   "wp-placement binaries are found.\n",
@@ -280,6 +342,8 @@ static int cluster_up_run(int argc, char **argv)
                                  backend_s);
     if (preset && cities)
         return wpctl_usage_error(cmd, "give --preset or --cities, not both");
+    if (keys_flag && insecure)
+        return wpctl_usage_error(cmd, "--keys and --insecure exclude each other");
     struct in_addr host_in;
     if (inet_pton(AF_INET, host, &host_in) != 1 || host_in.s_addr == htonl(INADDR_ANY))
         return wpctl_usage_error(cmd, "--host: want an IPv4 address of this host (not 0.0.0.0), "
@@ -444,6 +508,18 @@ static int cluster_up_run(int argc, char **argv)
                  ports[4 * total + 2 * (size_t)n_pl + i]);
     }
     free(ports);
+    if (!insecure && (rc = up_keys(cl, keys_flag, n_placement, total, json)) != WPCTL_OK)
+        goto out;
+    /* The key wpctl itself uses for this cluster from here on (the
+     * readiness polls below, and every later command). */
+    if (wpctl_cluster_save(cl, &err) != WP_OK) {
+        rc = wpctl_fail("%s", wp_err_text(&err));
+        goto out;
+    }
+    wpctl_cluster_key_default(cl->dir);
+    if (insecure)
+        fprintf(stderr, "wpctl: cluster up --insecure: no keys; any process that reaches these "
+                        "ports can join, drain and pin\n");
     if ((rc = up_start(cl, n_placement, total, (int)gpus, mem_gb, (int)timeout_s, json)) !=
         WPCTL_OK)
         goto out;
@@ -459,6 +535,7 @@ static int cluster_up_run(int argc, char **argv)
     } else {
         printf("cluster up: %zu nodes in %zu cities, dir %s%s\n", total, ncity, dir,
                wan ? ", WAN emulation on" : "");
+        wpctl_print_security(cl);
         for (size_t i = 0; i < total; i++)
             printf("  %-12s %-5s pid %-7ld gossip %s admin %s request %s metrics %s\n",
                    cl->nodes[i].id, cl->nodes[i].city, (long)cl->nodes[i].pid,
@@ -513,12 +590,14 @@ static int cluster_status(int argc, char **argv)
     const wpctl_flag flags[] = {
         WPF_DIR(&t),
         WPF_JSON(&json, "[{id, role, city, pid, endpoint, metrics, running,\n"
-                        "gossip, request_endpoint | raft}]"),
+                        "security (\"curve\" or \"insecure\"), keys (the key\n"
+                        "directory, null when insecure), gossip, request_endpoint | raft}]"),
         WPF_END,
     };
     const wpctl_spec spec = {.name = "cluster status",
-                             .about = "Every process of the cluster: id, role, city, pid, "
-                                      "endpoint, running.\n",
+                             .about = "The cluster's security mode (CurveZMQ with its key\n"
+                                      "directory, or --insecure), then every process: id, role,\n"
+                                      "city, pid, endpoint, running.\n",
                              .flags = flags};
     int rc;
     wpctl_cluster *cl = parse_and_load(&spec, argc, argv, &t, NULL, &rc);
@@ -530,6 +609,7 @@ static int cluster_status(int argc, char **argv)
         wpctl_cluster_json(cl, &j);
         wp_json_end(&j);
     } else {
+        wpctl_print_security(cl);
         printf("%-12s %-9s %-5s %-8s %-26s %-26s %-21s %s\n", "ID", "ROLE", "CITY", "PID",
                "ENDPOINT", "REQUEST", "METRICS", "RUNNING");
         for (size_t i = 0; i < cl->n; i++)
@@ -558,7 +638,8 @@ static int cluster_down(int argc, char **argv)
     const wpctl_flag flags[] = {
         WPF_DIR(&t),
         WPF_BOOL("purge", &purge, "also remove the state: raft folders, node state, logs,\n"
-                                  "the cluster file (and the directory when empty)"),
+                                  "the cluster file, the keys in DIR/keys (a --keys\n"
+                                  "directory elsewhere stays), and the directory when empty"),
         WPF_JSON(&json, "{stopped, still_running, purged}"),
         WPF_END,
     };

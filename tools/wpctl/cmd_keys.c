@@ -81,28 +81,78 @@ static void emit_key(const wp_key *k, const char *path, bool json)
 
 /* Creates DIR (0700; missing parents 0755) when it is missing; an existing
  * DIR that group or others can write is refused. */
-static int ensure_dir(const char *dir)
+int wpctl_keys_dir_ready(const char *dir, wp_err *err)
 {
     struct stat st;
     if (stat(dir, &st) != 0) {
         char p[4096];
         if (errno != ENOENT || (size_t)snprintf(p, sizeof p, "%s", dir) >= sizeof p)
-            return wpctl_fail("keys: %s: %s", dir, strerror(errno));
+            return wp_errf(err, WP_EIO, "%s: %s", dir, strerror(errno));
         for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
             *s = '\0';
             if (mkdir(p, 0755) != 0 && errno != EEXIST)
-                return wpctl_fail("keys: %s: %s", p, strerror(errno));
+                return wp_errf(err, WP_EIO, "%s: %s", p, strerror(errno));
             *s = '/';
         }
         if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-            return wpctl_fail("keys: %s: %s", dir, strerror(errno));
-        return WPCTL_OK;
+            return wp_errf(err, WP_EIO, "%s: %s", dir, strerror(errno));
+        return WP_OK;
     }
     if (!S_ISDIR(st.st_mode))
-        return wpctl_fail("keys: %s: not a directory", dir);
+        return wp_errf(err, WP_EINVAL, "%s: not a directory", dir);
     if (st.st_mode & 022)
-        return wpctl_fail("keys: %s: group or others can write it (chmod 700)", dir);
-    return WPCTL_OK;
+        return wp_errf(err, WP_EINVAL, "%s: group or others can write it (chmod 700)", dir);
+    return WP_OK;
+}
+
+int wpctl_key_make(const char *dir, const char *name, wp_key_role role, bool reuse, wp_key *pub,
+                   bool *created, wp_err *err)
+{
+    if (created)
+        *created = false;
+    if (!wp_key_name_ok(name))
+        return wp_errf(err, WP_EINVAL, "bad key name '%s' (1-63 of A-Z a-z 0-9 . _ -)", name);
+    char kpath[4096], ppath[4096];
+    if ((size_t)snprintf(kpath, sizeof kpath, "%s/%s.key", dir, name) >= sizeof kpath ||
+        (size_t)snprintf(ppath, sizeof ppath, "%s/%s.pub", dir, name) >= sizeof ppath)
+        return wp_errf(err, WP_ETOOBIG, "%s: path too long", dir);
+    wp_key k;
+    if (access(kpath, F_OK) == 0) {
+        if (!reuse)
+            return wp_errf(err, WP_EEXIST,
+                           "%s exists: a key is never overwritten (remove it to replace it)",
+                           kpath);
+        int rv = wp_key_load(&k, kpath, err);
+        if (rv == WP_OK && (!k.has_secret || k.role != role))
+            rv = wp_errf(err, WP_EINVAL, "%s: %s, want a %s key with its secret", kpath,
+                         k.has_secret ? wp_key_role_name(k.role) : "no secret",
+                         wp_key_role_name(role));
+        if (rv == WP_OK && access(ppath, F_OK) != 0) /* the public half a peer reads */
+            rv = wp_key_save(&k, ppath, false, err);
+        if (rv == WP_OK && pub) {
+            *pub = k;
+            wp_key_public_only(pub);
+            pub->has_secret = true;
+        }
+        sodium_memzero(&k, sizeof k);
+        return rv;
+    }
+    if (wp_key_generate(&k, name, role, err) != WP_OK || wp_key_save(&k, kpath, true, err) != WP_OK) {
+        sodium_memzero(&k, sizeof k);
+        return err->code ? err->code : WP_EIO;
+    }
+    if (wp_key_save(&k, ppath, false, err) != WP_OK) {
+        sodium_memzero(&k, sizeof k);
+        unlink(kpath); /* no half-made key */
+        return err->code ? err->code : WP_EIO;
+    }
+    wp_key_public_only(&k);
+    k.has_secret = true; /* for the listing: the secret file exists */
+    if (pub)
+        *pub = k;
+    if (created)
+        *created = true;
+    return WP_OK;
 }
 
 static int keys_generate(const char *dir, const char *name, const char *role_s, bool json)
@@ -117,30 +167,14 @@ static int keys_generate(const char *dir, const char *name, const char *role_s, 
                                  role_s);
     if (!wp_key_name_ok(name))
         return wpctl_usage_error("keys generate", "bad NAME '%s' (1-63 of A-Z a-z 0-9 . _ -)", name);
-    int rv = ensure_dir(dir);
-    if (rv != WPCTL_OK)
-        return rv;
-    char kpath[4096], ppath[4096];
-    if ((size_t)snprintf(kpath, sizeof kpath, "%s/%s.key", dir, name) >= sizeof kpath ||
-        (size_t)snprintf(ppath, sizeof ppath, "%s/%s.pub", dir, name) >= sizeof ppath)
-        return wpctl_fail("keys: %s: path too long", dir);
-    if (access(kpath, F_OK) == 0)
-        return wpctl_fail("keys: %s exists: a key is never overwritten (remove it to replace it)",
-                          kpath);
-    wp_key k;
     wp_err err = {0};
-    if (wp_key_generate(&k, name, role, &err) != WP_OK ||
-        wp_key_save(&k, kpath, true, &err) != WP_OK) {
-        sodium_memzero(&k, sizeof k);
+    wp_key k;
+    if (wpctl_keys_dir_ready(dir, &err) != WP_OK ||
+        wpctl_key_make(dir, name, role, false, &k, NULL, &err) != WP_OK)
         return wpctl_fail("keys: %s", err.msg);
-    }
-    if (wp_key_save(&k, ppath, false, &err) != WP_OK) {
-        sodium_memzero(&k, sizeof k);
-        unlink(kpath); /* no half-made key */
-        return wpctl_fail("keys: %s", err.msg);
-    }
-    wp_key_public_only(&k);
-    k.has_secret = true; /* for the listing: the secret file exists */
+    char kpath[4096];
+    if ((size_t)snprintf(kpath, sizeof kpath, "%s/%s.key", dir, name) >= sizeof kpath)
+        return wpctl_fail("keys: %s: path too long", dir); /* made it: cannot happen */
     emit_key(&k, kpath, json);
     return WPCTL_OK;
 }

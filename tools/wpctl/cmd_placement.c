@@ -20,6 +20,7 @@ int wpctl_placement_connect(const char *endpoint, const char *dir, wp_placement_
     wp_err err = {0};
     *out = NULL;
     if (endpoint != NULL) {
+        (void)wpctl_cluster_dir(dir); /* the cluster's key, as without --endpoint */
         if (wp_placement_client_new_list(endpoint, 3000, out, &err) != WP_OK)
             return wpctl_fail("--endpoint: %s", wp_err_text(&err));
         return WPCTL_OK;

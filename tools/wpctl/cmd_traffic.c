@@ -84,6 +84,7 @@ typedef struct traffic {
     wp_hist window_ttft_ns; /* TTFT of the responses since the last progress line */
     uint64_t live_next_ns;  /* next ingress liveness check (refresh_live) */
     uint64_t repicks;       /* times the users were re-assigned to live ingresses */
+    bool no_admin;          /* a key that the admin sockets refuse (not operator) */
 } traffic;
 
 /* Set by SIGINT/SIGTERM: the signal number; a second one ends the wait
@@ -357,10 +358,12 @@ static int send_one(traffic *t, draws *dr, const wp_zipf *zipf, uint64_t now, wp
  * (its admin members list) says which ingresses are dead or left; the
  * users are then re-assigned to the nearest live one. Requests already sent
  * to a dead one end as its answer or the client's own timeout. The admin
- * call is bounded (300 ms) and tried on at most 3 nodes. */
+ * call is bounded (300 ms) and tried on at most 3 nodes. A client key (not
+ * operator) has no admin access: no failover then, said once at the start,
+ * rather than two refused calls stalling the sender each second. */
 static void refresh_live(traffic *t, uint64_t now)
 {
-    if (t->ning < 2 || now < t->live_next_ns)
+    if (t->ning < 2 || t->no_admin || now < t->live_next_ns)
         return;
     t->live_next_ns = now + 1000000000u;
     Warmpath__Admin__AdminRequest req = WARMPATH__ADMIN__ADMIN_REQUEST__INIT;
@@ -717,6 +720,19 @@ int wpctl_traffic_main(int argc, char **argv)
         rv = check_models(t, &err);
     if (rv != WP_OK)
         goto fail;
+    {
+        wp_curve_id kid;
+        wp_err kerr = {0};
+        char kname[WP_KEY_NAME_MAX] = "";
+        if (wp_curve_id_from_env(&kid, &kerr) == 1) {
+            t->no_admin = kid.role != WP_ROLE_OPERATOR;
+            snprintf(kname, sizeof kname, "%s", kid.name);
+            wp_curve_id_clear(&kid);
+        }
+        if (t->no_admin && t->ning > 1)
+            fprintf(stderr, "wpctl traffic: key %s is not an operator key: no ingress failover "
+                            "(the nodes' gossip view is on their admin sockets)\n", kname);
+    }
     if (from) {
         t->from_city = wp_topo_find(t->topo, from);
         if (t->from_city < 0) {

@@ -30,6 +30,7 @@ int wpctl_ingress_list(const char *dir_flag, const char *endpoint, const wp_topo
         if (cap == 0)
             return wp_errf(err, WP_EINVAL, "no room for an ingress");
         memset(out, 0, sizeof *out);
+        (void)wpctl_cluster_dir(dir_flag); /* the cluster's key, as without --endpoint */
         /* HOST:PORT or tcp://HOST:PORT, on this host or another. */
         if (wp_endpoint_normalize(endpoint, out->endpoint, sizeof out->endpoint) != WP_OK)
             return wp_errf(err, WP_EINVAL, "endpoint '%.100s' empty or too long", endpoint);

@@ -1,6 +1,7 @@
 /* wpctl — warmpath's admin CLI: one binary, one subcommand per area. */
 #include "tools/wpctl/flags.h"
 #include "tools/wpctl/wpctl.h"
+#include "tools/wpctl/cluster.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,7 +39,7 @@ static const struct wpctl_cmd commands[] = {
     {"keys", "the cluster's keys: generate, list, show", wpctl_keys_main},
     {"placement", NULL, NULL},
     {"models", "the placement catalog, pins and warm counts", wpctl_models_main},
-    {"catalog", "add a model to the placement catalog", wpctl_catalog_main},
+    {"catalog", "add a model to the placement catalog, or remove one", wpctl_catalog_main},
     {"pin", "pin a model to cities", wpctl_pin_main},
     {"unpin", "remove a model's pin", wpctl_unpin_main},
     {"placement", "models -> nodes, and placement server status", wpctl_placement_main},
@@ -97,8 +98,10 @@ static void usage(FILE *fp)
                 "warmpath admin CLI.\n\n"
                 "  --key FILE  speak CurveZMQ to the daemons as this key (an operator key\n"
                 "              for admin and placement writes, a client key for inference;\n"
-                "              cluster.pub must be next to it). Default: $WP_KEY; neither:\n"
-                "              plain ZeroMQ (daemons started --insecure)\n\n");
+                "              cluster.pub must be next to it). Default: $WP_KEY; else,\n"
+                "              for a cluster 'cluster up' started, its operator key\n"
+                "              (DIR/keys/operator.key); else plain ZeroMQ (daemons\n"
+                "              started --insecure). WP_KEY= (empty): plain, always.\n\n");
     for (size_t i = 0; i < WP_ARRAY_LEN(commands); i++) {
         if (commands[i].fn == NULL)
             fprintf(fp, "%s%s:\n", i ? "\n" : "", commands[i].name);
@@ -136,6 +139,7 @@ int main(int argc, char **argv)
             return WPCTL_USAGE;
         }
     }
+    wpctl_note_user_key();
     if (strcmp(argv[1], "--version") == 0) {
         printf("wpctl (warmpath) " WPCTL_VERSION "\n");
         return WPCTL_OK;
