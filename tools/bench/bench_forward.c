@@ -23,6 +23,13 @@
  * slow drift of a shared machine. The figures: the rate unscraped and
  * scraped (each over its two phases), their ratio, and the scrapes made.
  *
+ * --compare-curve (issue 14's bound: CURVE costs at most 25% of the rate):
+ * two such clusters in the same run, one plain and one with CurveZMQ on
+ * every socket (keys made for the run), and --phases (default 4, even)
+ * phases of --seconds each alternating plain, CURVE, plain, ... (the
+ * answers still in flight at a phase's end are waited for before the next,
+ * and not counted). The figures: each mode's rate and CURVE / plain.
+ *
  * Prints JSON lines: {"bench":"forward","figure":...,"value":...,"unit":...}. */
 #include "tools/bench/bench_live.h"
 
@@ -105,17 +112,20 @@ int main(int argc, char **argv)
 {
     double seconds = 5;
     int window = 1024, gpus = 1, targets = 3;
-    bool scrape = false;
+    bool scrape = false, compare = false;
     int phases = 4;
     const char *model = "distilbert-sst2";
     if (argc == 2 && !strcmp(argv[1], "--help")) {
         printf("usage: bench_forward [--seconds S] [--window N] [--targets T] [--gpus G] "
-               "[--model NAME] [--scrape [--phases N]]\n");
+               "[--model NAME] [--scrape | --compare-curve] [--phases N]\n");
         return 0;
     }
     for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--scrape")) {
-            scrape = true;
+        if (!strcmp(argv[i], "--scrape") || !strcmp(argv[i], "--compare-curve")) {
+            if (!strcmp(argv[i], "--scrape"))
+                scrape = true;
+            else
+                compare = true;
             for (int k = i; k + 1 < argc; k++)
                 argv[k] = argv[k + 1];
             argc--;
@@ -140,33 +150,48 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_forward: --phases must be even, 2..%d\n", BF_MAX_PHASES);
         return 2;
     }
-    if (!(seconds > 0) || window < 1 || gpus < 1 || targets < 1 || targets > BL_MAX_NODES - 1 ||
-        bl_init("bench_forward") != 0)
+    if (scrape && compare) {
+        fprintf(stderr, "bench_forward: --scrape or --compare-curve, not both\n");
+        return 2;
+    }
+    if (compare)
+        setenv("WP_BENCH_CURVE", "1", 1); /* bl_init makes the keys */
+    if (!(seconds > 0) || window < 1 || gpus < 1 || targets < 1 ||
+        targets > (compare ? BL_MAX_NODES / 2 : BL_MAX_NODES) - 1 || bl_init("bench_forward") != 0)
         return 1;
     srand((unsigned)getpid());
     int base = 30000 + rand() % 20000;
     char mem[16];
     snprintf(mem, sizeof mem, "%d", gpus * 24);
-    bl_node *t = bl_spawn("FRA", gpus, mem, base, NULL);
-    for (int k = 1; t && k < targets; k++)
-        if (!bl_spawn("FRA", gpus, mem, base + 10 * (k + 1), t->gossip))
-            t = NULL;
-    bl_node *in = t ? bl_spawn("FRA", 0, "0", base + 10, t->gossip) : NULL;
-    if (!in) {
-        fprintf(stderr, "bench_forward: could not start the nodes\n");
-        return 1;
-    }
     void *ctx = zmq_ctx_new();
-    void *s = bl_dealer(ctx, in->request);
+    void *sk[2] = {NULL, NULL}; /* --compare-curve: [0] plain, [1] CURVE; else [0] */
     uint32_t tokens[128];
     for (int i = 0; i < 128; i++)
         tokens[i] = 1 + (uint32_t)i;
     bl_req r = {.model = model, .tokens = tokens, .ntokens = 128, .out_tokens = 1};
-    if (bl_wait_ok(s, &r, NULL, 15000) != 0) {
-        fprintf(stderr, "bench_forward: %s not served through the ingress within 15 s (set WP_BENCH_KEEP=1 to keep the logs in %s)\n",
-                model, bl_dir);
-        return 1;
+    /* The CURVE cluster first (bl_keys set by bl_init), then the plain one
+     * (bl_keys cleared: bl_spawn and bl_dealer read it). */
+    for (int m = compare ? 1 : 0; m >= 0; m--) {
+        int b = base + m * 10 * (targets + 2);
+        if (compare && m == 0)
+            bl_keys[0] = '\0';
+        bl_node *t = bl_spawn("FRA", gpus, mem, b, NULL);
+        for (int k = 1; t && k < targets; k++)
+            if (!bl_spawn("FRA", gpus, mem, b + 10 * (k + 1), t->gossip))
+                t = NULL;
+        bl_node *in = t ? bl_spawn("FRA", 0, "0", b + 10, t->gossip) : NULL;
+        if (!in) {
+            fprintf(stderr, "bench_forward: could not start the nodes\n");
+            return 1;
+        }
+        sk[m] = bl_dealer(ctx, in->request);
+        if (!sk[m] || bl_wait_ok(sk[m], &r, NULL, 15000) != 0) {
+            fprintf(stderr, "bench_forward: %s not served through the ingress within 15 s (set WP_BENCH_KEEP=1 to keep the logs in %s)\n",
+                    model, bl_dir);
+            return 1;
+        }
     }
+    void *s = sk[0];
     uint64_t id = 1, ok = 0, errors = 0, inflight = 0;
     wp_hist lat;
     wp_hist_init(&lat);
@@ -177,13 +202,16 @@ int main(int argc, char **argv)
     pthread_t sth;
     if (scrape && pthread_create(&sth, NULL, scraper, NULL) != 0)
         return 1;
-    if (!scrape)
+    if (!scrape && !compare)
         phases = 1;
     double phase_ok[BF_MAX_PHASES] = {0}, phase_s[BF_MAX_PHASES] = {0};
     uint64_t start = wp_clock_monotonic_ns();
     for (int ph = 0; ph < phases; ph++) {
         atomic_store(&scrape_on, ph % 2 == 1);
+        if (compare)
+            s = sk[ph % 2];
         uint64_t ok0 = ok, ph_start = wp_clock_monotonic_ns();
+        uint64_t ph_first_id = id; /* an answer to an earlier phase is not this one's */
         uint64_t end = ph_start + (uint64_t)(seconds * 1e9);
         while (wp_clock_monotonic_ns() < end) {
             while (inflight < (uint64_t)window) {
@@ -201,7 +229,7 @@ int main(int argc, char **argv)
                 int got = bl_recv(s, &rid, &good, NULL, 0);
                 if (got == 0)
                     break;
-                if (got < 0 || rid >= id)
+                if (got < 0 || rid >= id || (compare && rid < ph_first_id))
                     continue;
                 inflight--;
                 if (good) {
@@ -214,8 +242,43 @@ int main(int argc, char **argv)
         }
         phase_ok[ph] = (double)(ok - ok0);
         phase_s[ph] = (double)(wp_clock_monotonic_ns() - ph_start) / 1e9;
+        /* --compare-curve: the next phase uses the other socket; what is
+         * in flight on this one is waited for (up to its 5 s deadline and
+         * 3 s more), not counted. */
+        for (uint64_t until = wp_clock_monotonic_ns() + 8000000000ull;
+             compare && inflight > 0 && wp_clock_monotonic_ns() < until;) {
+            zmq_pollitem_t it = {.socket = s, .events = ZMQ_POLLIN};
+            zmq_poll(&it, 1, 10);
+            uint64_t rid;
+            bool good;
+            int got;
+            while ((got = bl_recv(s, &rid, &good, NULL, 0)) != 0)
+                if (got > 0 && rid < id && rid >= ph_first_id)
+                    inflight--;
+        }
+        if (compare && inflight > 0) {
+            fprintf(stderr, "bench_forward: %llu answers missing 8 s after a phase\n",
+                    (unsigned long long)inflight);
+            inflight = 0;
+        }
     }
     double elapsed = (double)(wp_clock_monotonic_ns() - start) / 1e9;
+    if (compare) { /* the rates below over the phases, not the drains between them */
+        elapsed = 0;
+        for (int ph = 0; ph < phases; ph++)
+            elapsed += phase_s[ph];
+        double ok_m[2] = {0}, s_m[2] = {0};
+        for (int ph = 0; ph < phases; ph++) {
+            char name[64];
+            snprintf(name, sizeof name, "phase%d_%s_ok_per_s", ph + 1, ph % 2 ? "curve" : "plain");
+            line(name, phase_ok[ph] / phase_s[ph], "requests/s");
+            ok_m[ph % 2] += phase_ok[ph];
+            s_m[ph % 2] += phase_s[ph];
+        }
+        line("forwarded_ok_per_s_plain", ok_m[0] / s_m[0], "requests/s");
+        line("forwarded_ok_per_s_curve", ok_m[1] / s_m[1], "requests/s");
+        line("curve_over_plain", (ok_m[1] / s_m[1]) / (ok_m[0] / s_m[0]), "ratio");
+    }
     if (scrape) {
         atomic_store(&scrape_quit, true);
         pthread_join(sth, NULL);
@@ -249,7 +312,9 @@ int main(int argc, char **argv)
     line("latency_p99_us", (double)wp_hist_quantile(&lat, 0.99) / 1e3, "us");
     line("seconds", elapsed, "s");
     free(sent_at);
-    zmq_close(s);
+    for (int m = 0; m < 2; m++)
+        if (sk[m])
+            zmq_close(sk[m]);
     zmq_ctx_term(ctx);
     return 0;
 }

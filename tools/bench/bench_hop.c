@@ -15,6 +15,13 @@
  * (queue + service + cold load) from each request's latency, leaving the
  * request path itself (client <-> ingress <-> target, routing, framing).
  *
+ * --compare-curve: two such pairs in the same run, one plain and one with
+ * CurveZMQ on every socket (issue 14's bound: CURVE adds at most 0.1 ms per
+ * hop at p50); --rounds R (default 6) runs of --seconds / R each, plain and
+ * CURVE alternating which goes first, so that the machine's drift hits both
+ * alike; the figures are the medians over the rounds of each mode's added
+ * latency per hop and of the per-round difference CURVE - plain.
+ *
  * Prints JSON lines: {"bench":"hop","figure":...,"value":...,"unit":...}. */
 #include "tools/bench/bench_live.h"
 
@@ -95,24 +102,143 @@ static void run(void *s, const bl_req *r, double rate, double seconds, uint64_t 
     free(sent_at);
 }
 
+static double p50_us(const wp_hist *h)
+{
+    return (double)wp_hist_quantile(h, 0.5) / 1e3;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* One mode's pair: target, ingress and the client's two sockets. */
+typedef struct pair {
+    void *direct, *via;
+    const char *target;
+} pair;
+
+/* Both pairs, CURVE first (bl_keys set by bl_init), then plain (bl_keys
+ * cleared: bl_spawn and bl_dealer read it). */
+static int compare_curve(double rate, double seconds, int rounds, const char *model)
+{
+    srand((unsigned)getpid());
+    int base = 30000 + rand() % 20000;
+    void *ctx = zmq_ctx_new();
+    pair pr[2]; /* 0 plain, 1 curve */
+    for (int m = 1; m >= 0; m--) {
+        if (m == 0)
+            bl_keys[0] = '\0';
+        bl_node *t = bl_spawn("FRA", 1, "24", base + 20 * m, NULL);
+        bl_node *in = t ? bl_spawn("FRA", 0, "0", base + 20 * m + 10, t->gossip) : NULL;
+        if (!in) {
+            fprintf(stderr, "bench_hop: could not start the nodes\n");
+            return 1;
+        }
+        pr[m].direct = bl_dealer(ctx, t->request);
+        pr[m].via = bl_dealer(ctx, in->request);
+        pr[m].target = t->id;
+        if (!pr[m].direct || !pr[m].via) {
+            fprintf(stderr, "bench_hop: client sockets failed\n");
+            return 1;
+        }
+    }
+    uint32_t tokens[128];
+    for (int i = 0; i < 128; i++)
+        tokens[i] = 1 + (uint32_t)i;
+    bl_req r = {.model = model, .tokens = tokens, .ntokens = 128, .out_tokens = 1};
+    for (int m = 0; m < 2; m++)
+        if (bl_wait_ok(pr[m].direct, &r, pr[m].target, 15000) != 0 ||
+            bl_wait_ok(pr[m].via, &r, pr[m].target, 15000) != 0) {
+            fprintf(stderr, "bench_hop: the %s nodes did not serve %s within 15 s (WP_BENCH_KEEP=1 "
+                            "keeps the logs in %s)\n", m ? "CURVE" : "plain", model, bl_dir);
+            return 1;
+        }
+    double added[2][100], path[2][100], dadd[100], dpath[100];
+    uint64_t ok = 0, bad = 0;
+    uint64_t id = 1000000;
+    for (int k = 0; k < rounds; k++) {
+        for (int j = 0; j < 2; j++) {
+            int m = (k + j) % 2; /* even rounds plain first, odd rounds CURVE first */
+            run_stats d, v;
+            run(pr[m].direct, &r, rate, seconds / rounds, id, &d);
+            id += 10000000;
+            run(pr[m].via, &r, rate, seconds / rounds, id, &v);
+            id += 10000000;
+            added[m][k] = p50_us(&v.lat_ns) - p50_us(&d.lat_ns);
+            path[m][k] = p50_us(&v.path_ns) - p50_us(&d.path_ns);
+            ok += d.ok + v.ok;
+            bad += d.errors + v.errors + d.lost + v.lost;
+        }
+        dadd[k] = added[1][k] - added[0][k];
+        dpath[k] = path[1][k] - path[0][k];
+    }
+    line("rate_rps", rate, "requests/s");
+    line("rounds", rounds, "rounds");
+    line("plain_added_per_hop_p50_us", median(added[0], rounds), "us");
+    line("curve_added_per_hop_p50_us", median(added[1], rounds), "us");
+    line("curve_minus_plain_added_p50_us", median(dadd, rounds), "us");
+    line("plain_path_added_per_hop_p50_us", median(path[0], rounds), "us");
+    line("curve_path_added_per_hop_p50_us", median(path[1], rounds), "us");
+    line("curve_minus_plain_path_added_p50_us", median(dpath, rounds), "us");
+    line("curve_minus_plain_path_added_min_us", dpath[0], "us"); /* sorted by median() */
+    line("curve_minus_plain_path_added_max_us", dpath[rounds - 1], "us");
+    line("ok", (double)ok, "requests");
+    line("errors_or_unanswered", (double)bad, "requests");
+    for (int m = 0; m < 2; m++) {
+        zmq_close(pr[m].direct);
+        zmq_close(pr[m].via);
+    }
+    zmq_ctx_term(ctx);
+    return bad ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     double rate = 1000, seconds = 5;
     const char *model = "distilbert-sst2";
-    for (int i = 1; i + 1 < argc; i += 2) {
+    bool compare = false;
+    int rounds = 6;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--compare-curve")) {
+            compare = true;
+            continue;
+        }
+        if (!strcmp(argv[i], "--help")) {
+            printf("usage: bench_hop [--rate R] [--seconds S] [--model NAME]\n"
+                   "                 [--compare-curve [--rounds R]]\n");
+            return 0;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "bench_hop: %s: missing value\n", argv[i]);
+            return 2;
+        }
         if (!strcmp(argv[i], "--rate"))
-            rate = atof(argv[i + 1]);
+            rate = atof(argv[++i]);
         else if (!strcmp(argv[i], "--seconds"))
-            seconds = atof(argv[i + 1]);
+            seconds = atof(argv[++i]);
         else if (!strcmp(argv[i], "--model"))
-            model = argv[i + 1];
+            model = argv[++i];
+        else if (!strcmp(argv[i], "--rounds"))
+            rounds = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "bench_hop: unknown option %s\n", argv[i]);
+            return 2;
+        }
     }
-    if (argc == 2 && !strcmp(argv[1], "--help")) {
-        printf("usage: bench_hop [--rate R] [--seconds S] [--model NAME]\n");
-        return 0;
-    }
-    if (!(rate > 0) || !(seconds > 0) || bl_init("bench_hop") != 0)
+    if (compare)
+        setenv("WP_BENCH_CURVE", "1", 1); /* bl_init makes the keys */
+    if (!(rate > 0) || !(seconds > 0) || rounds < 1 || rounds > 100 || bl_init("bench_hop") != 0)
         return 1;
+    if (compare)
+        return compare_curve(rate, seconds, rounds, model);
     srand((unsigned)getpid());
     int base = 30000 + rand() % 20000;
     bl_node *t = bl_spawn("FRA", 1, "24", base, NULL);
