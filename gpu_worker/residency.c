@@ -57,6 +57,8 @@
  *    already past its start-by is refused (WP_EOVERLOAD, nothing queued;
  *    stats.refused). Predicted start: now when its units fit behind the
  *    work queued ahead of it (smaller serving key), else now + that work
+ *    and what the running requests still hold (units x (start + service -
+ *    now), from their mean start: run_done does not say which ended)
  *    drained at the device's full rate, sum(units x service) / capacity,
  *    with each model's service from wp_res_set_service (models without
  *    one count 0: the prediction never refuses what it cannot estimate).
@@ -101,6 +103,7 @@ typedef struct res_model {
     uint64_t last_used_ns;
     uint64_t prio_off_ns; /* SLOTS serving key offset (wp_res_set_priority) */
     uint64_t svc_ns;      /* SLOTS service estimate (wp_res_set_service); 0: none */
+    double run_start_sum; /* SLOTS: the sum of the running requests' start times (ns) */
     res_qent *queue; /* ring of qcap entries (a power of two), grown on
                       * demand up to the one holding max_queue */
     uint32_t qcap;
@@ -403,6 +406,7 @@ static void slot_drain(wp_res *r, uint64_t now_ns)
         best->qhead = (best->qhead + 1) & (best->qcap - 1);
         best->qlen--;
         best->running_n++;
+        best->run_start_sum += (double)now_ns;
         best->last_used_ns = now_ns;
         r->busy_units += best->units;
     }
@@ -493,7 +497,16 @@ static uint64_t predicted_start(const wp_res *r, uint64_t now_ns, const res_mode
     double work = 0; /* unit-ns */
     for (size_t i = 0; i < r->n_models; i++) {
         const res_model *c = &r->models[i];
-        if (c->units == 0 || c->state != WP_RES_WARM || c->qlen == 0)
+        if (c->units == 0 || c->state != WP_RES_WARM)
+            continue;
+        if (c->running_n > 0 && c->svc_ns > 0) {
+            /* What the running requests still hold: sum(start + service -
+             * now), from the mean start (an overrun counts 0). */
+            double left = c->run_start_sum + (double)c->running_n * ((double)c->svc_ns - (double)now_ns);
+            if (left > 0)
+                work += left * c->units;
+        }
+        if (c->qlen == 0)
             continue;
         uint32_t k = queued_ahead(c, key);
         units += (uint64_t)k * c->units;
@@ -620,6 +633,9 @@ int wp_res_run_done(wp_res *r, uint64_t now_ns, const char *model, uint32_t n, w
     if (n == 0 || n > m->running_n)
         return wp_errf(err, WP_ESTATE, "residency: %s has %u requests running, not %u", model,
                        (unsigned)m->running_n, (unsigned)n);
+    /* Which ones ended is not said: the mean start goes with each (a
+     * model's requests start in order and share one service estimate). */
+    m->run_start_sum = m->running_n == n ? 0 : m->run_start_sum * (m->running_n - n) / m->running_n;
     m->running_n -= n;
     r->busy_units -= (uint64_t)n * m->units;
     m->last_used_ns = now_ns;

@@ -55,12 +55,40 @@ static void test_refused_at_submit(void **state)
     assert_false(wp_res_next_action(r, &a));
     /* One whose start-by is already past is refused too. */
     assert_int_equal(wp_res_submit_by(r, 5 * MS, "short", 5, 4 * MS, &err), WP_EOVERLOAD);
-    /* A start-by the queue can meet is taken: the 6 s of long work queued
-     * ahead drains by about 6 s; 7 s is enough. */
-    assert_int_equal(wp_res_submit_by(r, 6 * MS, "long", 6, 7000 * MS, &err), WP_OK);
+    /* The 6 s of long work queued ahead start only once the running one
+     * ends (3 s after it started): the next would start at ~9 s. A start-by
+     * of 7 s is refused now (it would have expired in the queue at 7 s);
+     * 9.5 s is taken. */
+    assert_int_equal(wp_res_submit_by(r, 6 * MS, "long", 6, 7000 * MS, &err), WP_EOVERLOAD);
+    assert_int_equal(wp_res_submit_by(r, 6 * MS, "long", 7, 9500 * MS, &err), WP_OK);
     wp_res_stats st;
     wp_res_get_stats(r, &st);
-    assert_int_equal(st.refused, 2);
+    assert_int_equal(st.refused, 3);
+    wp_res_free(r);
+}
+
+/* Nothing queued, the GPU full with running work: a request that must wait
+ * for it is refused at submit when the running work outlasts its start-by
+ * (before, only queued work counted and it was taken, to expire later). */
+static void test_running_work_counts(void **state)
+{
+    (void)state;
+    wp_res *r = make();
+    wp_err err;
+    wp_res_action a;
+    assert_int_equal(wp_res_submit(r, 0, "long", 1, &err), WP_OK); /* 0 .. 3 s */
+    assert_true(wp_res_next_action(r, &a) && a.kind == WP_RES_RUN);
+    /* At 1 s, 2 s remain: a short with 1 s to start cannot make it. */
+    assert_int_equal(wp_res_submit_by(r, 1000 * MS, "short", 2, 2000 * MS, &err), WP_EOVERLOAD);
+    /* One with 2.5 s to start can. */
+    assert_int_equal(wp_res_submit_by(r, 1000 * MS, "short", 3, 3500 * MS, &err), WP_OK);
+    /* Once the long one ended, the short starts at once; the GPU holds two
+     * shorts (10 ms each), so a third short is taken with little room. */
+    assert_int_equal(wp_res_run_done(r, 3000 * MS, "long", 1, &err), WP_OK);
+    assert_true(wp_res_next_action(r, &a) && a.kind == WP_RES_RUN && a.req_ids[0] == 3);
+    assert_int_equal(wp_res_submit_by(r, 3000 * MS, "short", 4, 3001 * MS, &err), WP_OK);
+    assert_int_equal(wp_res_submit_by(r, 3000 * MS, "short", 5, 3001 * MS, &err), WP_EOVERLOAD);
+    assert_int_equal(wp_res_submit_by(r, 3000 * MS, "short", 6, 3015 * MS, &err), WP_OK);
     wp_res_free(r);
 }
 
@@ -70,9 +98,12 @@ static void test_expired_when_start_by_passes(void **state)
     wp_res *r = make();
     wp_err err;
     wp_res_action a;
+    /* No service estimate for the long model: its running work is not
+     * predicted, so the shorts are taken, and expire when their start-by
+     * passes. */
+    assert_int_equal(wp_res_set_service(r, "long", 0, &err), WP_OK);
     assert_int_equal(wp_res_submit(r, 0, "long", 1, &err), WP_OK);
     assert_true(wp_res_next_action(r, &a) && a.kind == WP_RES_RUN);
-    /* No service estimate for the running work: taken, predicted now. */
     assert_int_equal(wp_res_submit_by(r, 1 * MS, "short", 2, 50 * MS, &err), WP_OK);
     assert_int_equal(wp_res_submit_by(r, 2 * MS, "short", 3, 80 * MS, &err), WP_OK);
     assert_int_equal(wp_res_next_expiry_ns(r), 50 * MS + 1);
@@ -95,8 +126,10 @@ static void test_expired_when_start_by_passes(void **state)
     wp_res_free(r);
 }
 
-/* The worker (timing model): a queued request behind a long one is
- * answered at its start-by, not when the long one ends 3 s later. */
+/* The worker (timing model) drives the same: a request queued while its
+ * model loads (no prediction for a cold model) is answered at its start-by
+ * by the worker's own timer, not when the load ends; once warm, one that the
+ * running request would make late is refused at submit. */
 typedef struct done_log {
     uint64_t id[8];
     int err[8];
@@ -135,35 +168,39 @@ static void test_worker_expires_on_time(void **state)
     p.load_bytes_per_s = 1e9;
     p.typical_in_tokens = 1;
     p.typical_out_tokens = 1;
+    p.load_fixed_ms = 500;
     assert_int_equal(wp_gpu_worker_add_model(w, "big", NULL, &p, &err), WP_OK);
     const char *names[1] = {"big"};
     assert_int_equal(wp_gpu_worker_assign(w, 0, names, 1, &err), WP_OK);
-    uint64_t next = wp_gpu_worker_advance(w, 0);
-    d.now = next;
-    assert_int_equal(wp_gpu_worker_advance(w, next), UINT64_MAX); /* warm */
-    uint64_t t0 = next;
+    uint64_t loaded = wp_gpu_worker_advance(w, 0);
+    assert_true(loaded >= 500 * MS && loaded < 501 * MS);
     int32_t prompt[1] = {1};
     wp_gen_request g = {.prompt = prompt, .n_prompt = 1, .steps = 1};
-    assert_int_equal(wp_gpu_worker_submit(w, t0, "big", 1, &g, NULL, &err), WP_OK);
-    d.now = t0;
-    assert_int_equal(wp_gpu_worker_advance(w, t0), t0 + 3000 * MS);
-    /* Start-by 100 ms from now: predicted 0 queued ahead -> taken (the
-     * running one's end is not predicted), then expired at 100 ms. */
-    assert_int_equal(wp_gpu_worker_submit_by(w, t0 + 1 * MS, "big", 2, &g, NULL,
-                                             t0 + 100 * MS, &err),
+    /* While it loads: start-by 100 ms is taken, then expired at 100 ms. */
+    assert_int_equal(wp_gpu_worker_submit_by(w, 1 * MS, "big", 2, &g, NULL, 100 * MS, &err),
                      WP_OK);
-    next = wp_gpu_worker_advance(w, t0 + 1 * MS);
-    assert_int_equal(next, t0 + 100 * MS + 1);
+    uint64_t next = wp_gpu_worker_advance(w, 1 * MS);
+    assert_int_equal(next, 100 * MS + 1);
     d.now = next;
-    assert_int_equal(wp_gpu_worker_advance(w, next), t0 + 3000 * MS);
+    assert_int_equal(wp_gpu_worker_advance(w, next), loaded);
     assert_int_equal(d.n, 1);
     assert_int_equal(d.id[0], 2);
     assert_int_equal(d.err[0], WP_ETIMEDOUT);
-    /* A third one now predicts nothing queued again; one with a start-by
-     * already past is refused at submit. */
-    assert_int_equal(wp_gpu_worker_submit_by(w, t0 + 200 * MS, "big", 3, &g, NULL,
-                                             t0 + 150 * MS, &err),
+    assert_true(d.at[0] < 101 * MS); /* not at the load's end (500 ms) */
+    d.now = loaded;
+    assert_int_equal(wp_gpu_worker_advance(w, loaded), UINT64_MAX); /* warm, idle */
+    /* Warm: one request holds the GPU for 3 s; another that must start
+     * within 0.5 s is refused at once, one that may wait 3.5 s is taken. */
+    uint64_t t0 = loaded;
+    assert_int_equal(wp_gpu_worker_submit(w, t0, "big", 1, &g, NULL, &err), WP_OK);
+    assert_int_equal(wp_gpu_worker_advance(w, t0), t0 + 3000 * MS);
+    assert_int_equal(wp_gpu_worker_submit_by(w, t0 + 1 * MS, "big", 3, &g, NULL,
+                                             t0 + 500 * MS, &err),
                      WP_EOVERLOAD);
+    assert_int_equal(wp_gpu_worker_submit_by(w, t0 + 1 * MS, "big", 4, &g, NULL,
+                                             t0 + 3500 * MS, &err),
+                     WP_OK);
+    assert_int_equal(d.n, 1);
     wp_gpu_worker_free(w);
 }
 
@@ -171,6 +208,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refused_at_submit),
+        cmocka_unit_test(test_running_work_counts),
         cmocka_unit_test(test_expired_when_start_by_passes),
         cmocka_unit_test(test_worker_expires_on_time),
     };
