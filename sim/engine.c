@@ -132,7 +132,8 @@
 #define NONE UINT32_MAX
 
 enum ev_type { EV_GEN, EV_INGRESS, EV_FN_ARRIVE, EV_GPU_ARRIVE, EV_GPU_DONE, EV_LOAD_DONE,
-               EV_FN_FREE, EV_FAULT_DOWN, EV_FAULT_SEEN_DOWN, EV_FAULT_UP, EV_FAULT_SEEN_UP };
+               EV_FN_FREE, EV_FAULT_DOWN, EV_FAULT_SEEN_DOWN, EV_FAULT_UP, EV_FAULT_SEEN_UP,
+               EV_RES_EXPIRE };
 
 /* Serving order at a node: shorter service classes first within a bound.
  * A waiting request's key is its arrival time plus its class times this
@@ -157,6 +158,7 @@ typedef struct req {
     uint8_t region;
     uint8_t model;
     bool noted; /* counted in the ingress's own sends */
+    bool started; /* edge: its RUN came (res_arrive asks, to arm the expiry) */
 } req;
 
 typedef struct upoint {
@@ -205,6 +207,7 @@ typedef struct engine {
     /* Edge: each GPU node runs the residency core wp-node runs (SLOTS
      * mode: continuous batching, LRU eviction, cold loads, deadlines). */
     wp_res **res_site;
+    uint64_t *res_exp_at; /* per site: the armed EV_RES_EXPIRE (UINT64_MAX: none) */
     wp_fnpool env; /* containers per (region, function) or isolates per (PoP, function) */
     wp_router_view *view;
     /* Load-aware edge (router/load.c): one own-sends record per ingress
@@ -388,11 +391,19 @@ double wp_sim_tl_quantile_ms(const wp_sim_tl_cell *c, double q)
 enum err_kind { ERR_NO_ROUTE, ERR_OVERLOADED, ERR_EXPIRED, ERR_FAILED };
 
 /* A request ends in an explicit error: counted once, its resources back. */
-static int req_error(engine *e, uint32_t r, enum err_kind kind)
+/* The way back from a node to the user (node -> ingress -> user). */
+static double node_back_ms(const req *q)
+{
+    return 0.5 * ((double)q->leg_ms + (double)q->ur_ms);
+}
+
+/* back_ms: the error's way back to the user from where it is decided. */
+static int req_error(engine *e, uint32_t r, enum err_kind kind, double back_ms)
 {
     req *q = &e->rq[r];
     wp_sim_stats *st = &e->res->region[q->region];
     st->errors++;
+    wp_hist_record(&st->error_ns, e->now_ns + ms_to_ns(back_ms) - q->t0_ns);
     e->res->model_errors[q->model]++;
     switch (kind) {
     case ERR_NO_ROUTE: st->no_route++; break;
@@ -440,6 +451,7 @@ static int gpu_start(engine *e, uint32_t r, bool via_res)
     if (e->city)
         wp_sim_tl_record(&e->city[q->point].fig, first_at - q->t0_ns);
     wp_hist_record(&st->total_ns, last_at - q->t0_ns);
+    q->started = true;
     e->gpu_busy_ms += total_ms * (double)e->units[q->model] / WP_ROUTER_GPU_UNITS;
     return push(e, e->now_ns + ms_to_ns(total_ms), EV_GPU_DONE, r);
 }
@@ -451,7 +463,7 @@ static int gpu_arrive(engine *e, uint32_t r)
     req *q = &e->rq[r];
     if (e->view) { /* edge: the node's own count of its work (what it reports) */
         if (e->down && e->down[q->site])
-            return req_error(e, r, ERR_FAILED);
+            return req_error(e, r, ERR_FAILED, node_back_ms(q));
         wp_router_inflight_add(e->view, q->site, q->model, 1);
         return res_arrive(e, r);
     }
@@ -537,9 +549,11 @@ static int res_drain(engine *e, uint32_t site)
         case WP_RES_FAIL: {
             uint32_t r = (uint32_t)ap->req_ids[0];
             wp_router_inflight_add(e->view, site, m, -1);
-            rv = req_error(e, r, a.error == WP_ETIMEDOUT ? ERR_EXPIRED
-                                 : a.error == WP_EUNAVAIL ? ERR_FAILED
-                                                          : ERR_OVERLOADED);
+            rv = req_error(e, r,
+                           a.error == WP_ETIMEDOUT  ? ERR_EXPIRED
+                           : a.error == WP_EUNAVAIL ? ERR_FAILED
+                                                    : ERR_OVERLOADED,
+                           node_back_ms(&e->rq[r]));
             break;
         }
         default: rv = wp_errf(e->err, WP_ESTATE, "sim: unknown residency action %d", a.kind);
@@ -548,6 +562,30 @@ static int res_drain(engine *e, uint32_t site)
             return rv;
     }
     return WP_OK;
+}
+
+/* One expiry timer per site, as the node's worker keeps (gpu_worker.h):
+ * armed at `at` unless one is armed earlier; an event that is no longer
+ * the armed one is stale and ignored. */
+static int res_expiry_arm(engine *e, uint32_t site, uint64_t at)
+{
+    if (at >= e->res_exp_at[site])
+        return WP_OK;
+    e->res_exp_at[site] = at;
+    return push(e, at, EV_RES_EXPIRE, site);
+}
+
+static int on_res_expire(engine *e, uint32_t site)
+{
+    if (e->res_exp_at[site] != e->now_ns)
+        return WP_OK; /* stale: an earlier arm replaced it */
+    e->res_exp_at[site] = UINT64_MAX;
+    wp_res_expire(e->res_site[site], e->now_ns);
+    int rv = res_drain(e, site);
+    uint64_t next = wp_res_next_expiry_ns(e->res_site[site]);
+    if (rv == WP_OK && next != UINT64_MAX)
+        rv = res_expiry_arm(e, site, next > e->now_ns ? next : e->now_ns + 1);
+    return rv;
 }
 
 /* Edge: a request reaches its node: into the node's residency core, with
@@ -568,11 +606,17 @@ static int res_arrive(engine *e, uint32_t r)
                               &rerr);
     if (rv == WP_EOVERLOAD) { /* the node's queue bound */
         wp_router_inflight_add(e->view, q->site, q->model, -1);
-        return req_error(e, r, ERR_OVERLOADED);
+        return req_error(e, r, ERR_OVERLOADED, node_back_ms(q));
     }
     if (rv != WP_OK)
         return wp_errf(e->err, rv, "sim: %s", wp_err_text(&rerr));
-    return res_drain(e, q->site);
+    q->started = false;
+    rv = res_drain(e, q->site);
+    /* Still queued: the node's timer answers it at its start-by if it has
+     * not started by then (gpu_worker's wp_res_expire, in time order). */
+    if (rv == WP_OK && start_by != UINT64_MAX && !q->started)
+        rv = res_expiry_arm(e, q->site, start_by + 1);
+    return rv;
 }
 
 /* Edge only (a regional endpoint keeps every model warm): a LOAD the
@@ -675,7 +719,8 @@ static int on_ingress(engine *e, uint32_t r)
     wp_route_result out;
     int rc = wp_route(e->view, &rr, &out);
     if (rc != WP_OK)
-        return req_error(e, r, rc == WP_EOVERLOAD ? ERR_OVERLOADED : ERR_NO_ROUTE);
+        return req_error(e, r, rc == WP_EOVERLOAD ? ERR_OVERLOADED : ERR_NO_ROUTE,
+                         0.5 * q->ur_ms);
     if (out.load_at_ns != UINT64_MAX) {
         double lag_ms = (double)(e->now_ns - out.load_at_ns) / 1e6 - 0.5 * out.rtt_ms;
         wp_sim_result *res = e->res;
@@ -1015,8 +1060,11 @@ static int setup_residency(engine *e, size_t s, uint64_t mem_bytes, uint64_t war
 {
     if (!e->res_site) {
         e->res_site = calloc(e->nsites, sizeof *e->res_site);
-        if (!e->res_site)
+        e->res_exp_at = malloc(e->nsites * sizeof *e->res_exp_at);
+        if (!e->res_site || !e->res_exp_at)
             return oom(e);
+        for (size_t k = 0; k < e->nsites; k++)
+            e->res_exp_at[k] = UINT64_MAX;
     }
     wp_res_config cfg = {.capacity_bytes = mem_bytes ? mem_bytes : 1,
                          .max_batch = WP_RES_MAX_BATCH,
@@ -1032,6 +1080,12 @@ static int setup_residency(engine *e, size_t s, uint64_t mem_bytes, uint64_t war
             rv = wp_res_set_slots(e->res_site[s], p->name, p->slots_per_gpu, e->err);
         if (rv == WP_OK)
             rv = wp_res_set_priority(e->res_site[s], p->name, e->cls_off_ns[m], e->err);
+        /* The service estimate the node's worker gives its core (the
+         * profile's typical request): the same refusals at submit. */
+        double svc_ms = wp_model_total_ms(p, p->typical_in_tokens, p->typical_out_tokens);
+        if (rv == WP_OK)
+            rv = wp_res_set_service(e->res_site[s], p->name,
+                                    svc_ms > 0 ? (uint64_t)(svc_ms * 1e6) : 0, e->err);
         if ((warm >> m) & 1u)
             pinned[npinned++] = p->name;
     }
@@ -1289,6 +1343,7 @@ static void engine_close(engine *e)
     for (size_t s = 0; e->res_site && s < e->nsites; s++)
         wp_res_free(e->res_site[s]);
     free(e->res_site);
+    free(e->res_exp_at);
     for (size_t c = 0; e->sends && c < e->ncities; c++)
         wp_router_sends_free(e->sends[c]);
     free(e->sends);
@@ -1374,9 +1429,11 @@ static void result_init(wp_sim_result *res, const wp_sim_scenario *sc, uint64_t 
     for (int r = 0; r < WP_REGION_COUNT; r++) {
         wp_hist_init(&res->region[r].ttft_ns);
         wp_hist_init(&res->region[r].total_ns);
+        wp_hist_init(&res->region[r].error_ns);
     }
     wp_hist_init(&res->all.ttft_ns);
     wp_hist_init(&res->all.total_ns);
+    wp_hist_init(&res->all.error_ns);
 }
 
 int wp_sim_run(const wp_sim_scenario *sc, const wp_sim_options *opt, wp_sim_result *res,
@@ -1480,6 +1537,7 @@ int wp_sim_run(const wp_sim_scenario *sc, const wp_sim_options *opt, wp_sim_resu
         case EV_GPU_ARRIVE: rv = gpu_arrive(e, ev.arg); break;
         case EV_GPU_DONE: rv = on_gpu_done(e, ev.arg); break;
         case EV_LOAD_DONE: rv = on_load_done(e, ev.arg); break;
+        case EV_RES_EXPIRE: rv = on_res_expire(e, ev.arg); break;
         case EV_FN_FREE: rv = on_fn_free(e, ev.arg); break;
         default: rv = wp_errf(err, WP_ESTATE, "sim: unknown event type %u", ev.type);
         }
@@ -1516,6 +1574,7 @@ int wp_sim_run(const wp_sim_scenario *sc, const wp_sim_options *opt, wp_sim_resu
         res->all.isolate_starts += st->isolate_starts;
         wp_hist_merge(&res->all.ttft_ns, &st->ttft_ns);
         wp_hist_merge(&res->all.total_ns, &st->total_ns);
+        wp_hist_merge(&res->all.error_ns, &st->error_ns);
     }
     if (e->city)
         rv = keep_cities(e);

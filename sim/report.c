@@ -47,6 +47,13 @@ static void json_stats(wp_json *j, const wp_sim_stats *s)
         wp_json_key(j, errs[i].key);
         wp_json_uint(j, errs[i].v);
     }
+    /* How fast an error reaches its user (send -> error back), ms; null
+     * without errors. */
+    wp_json_key(j, "error_p95_ms");
+    if (s->errors)
+        wp_json_double(j, q_ms(&s->error_ns, 0.95));
+    else
+        wp_json_null(j);
     wp_json_obj_end(j);
 }
 

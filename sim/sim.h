@@ -269,6 +269,7 @@ typedef struct wp_sim_stats {
     uint64_t isolate_starts;   /* started a V8 isolate at the PoP (edge) */
     wp_hist ttft_ns;      /* user send → first token back at the user */
     wp_hist total_ns;     /* user send → last token back at the user */
+    wp_hist error_ns;     /* user send → an explicit error back at the user */
 } wp_sim_stats;
 
 /* One timeline cell: requests sent by users of a region in one interval
