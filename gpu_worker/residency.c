@@ -56,14 +56,17 @@
  *  - at submit, a request of a warm SLOTS model whose predicted start is
  *    already past its start-by is refused (WP_EOVERLOAD, nothing queued;
  *    stats.refused). Predicted start: now when its units fit behind the
- *    work queued ahead of it (smaller serving key), else now + that work
- *    and what the running requests still hold (units x (start + service -
- *    now), from their mean start: run_done does not say which ended)
- *    drained at the device's full rate, sum(units x service) / capacity,
- *    with each model's service from wp_res_set_service (models without
- *    one count 0: the prediction never refuses what it cannot estimate).
- *    O(models x log queue): within a model keys grow with arrival, so
- *    the work ahead is a prefix found by bisection;
+ *    work queued ahead of it (smaller serving key); else a replay of this
+ *    core's own rule on the service estimates (wp_res_set_service): each
+ *    running request ends at its start + service (run_done does not say
+ *    which ended: the oldest go first), the queued ones ahead start in
+ *    key order as soon as their units fit, then it does. Models without
+ *    an estimate run in no time: the prediction never refuses what it
+ *    cannot estimate. The work ahead of a model is a prefix of its queue
+ *    (keys grow with arrival), found by bisection; the replay is
+ *    O(e log e) for e running + ahead requests, and beyond RES_REPLAY_MAX
+ *    of them the fluid estimate stands in (the work drained at the
+ *    device's full rate, sum(units x service) / capacity);
  *  - a queued request whose start-by passes is FAILed (WP_ETIMEDOUT) at
  *    that moment: the driver calls wp_res_expire at
  *    wp_res_next_expiry_ns (a timer), O(queued requests) each;
@@ -78,6 +81,8 @@
  * models once).
  */
 #include "gpu_worker/gpu_worker.h"
+
+#include <math.h>
 
 #include "router/router.h" /* WP_ROUTER_GPU_UNITS (the macro only) */
 
@@ -103,7 +108,12 @@ typedef struct res_model {
     uint64_t last_used_ns;
     uint64_t prio_off_ns; /* SLOTS serving key offset (wp_res_set_priority) */
     uint64_t svc_ns;      /* SLOTS service estimate (wp_res_set_service); 0: none */
-    double run_start_sum; /* SLOTS: the sum of the running requests' start times (ns) */
+    double arr_rate;            /* submits per ns, decayed over RES_RATE_TAU_NS ... */
+    uint64_t arr_at;            /* ... as of this time */
+    uint64_t arr_first;         /* the first submit (0: none yet) */
+    uint64_t *run_start;        /* SLOTS: ring of the running requests' start times, the */
+    uint32_t rcap, rhead, rlen; /* oldest at rhead (rcap a power of two; rlen <= running_n,
+                                 * less only if the ring could not grow) */
     res_qent *queue; /* ring of qcap entries (a power of two), grown on
                       * demand up to the one holding max_queue */
     uint32_t qcap;
@@ -121,9 +131,66 @@ struct wp_res {
     size_t acts_head, acts_n, acts_cap;
     bool oom;            /* the action queue could not grow */
     wp_res_stats stats;
+    /* predicted_start's scratch: a heap of (end, units), grown on demand. */
+    struct res_end *heap;
+    size_t heap_cap;
 };
 
+typedef struct res_end {
+    uint64_t at;
+    uint64_t units;
+} res_end;
+
 #define WP_RES_MAX_QUEUE 65536u
+
+/* A request of m starts at now: its start time joins the ring (grown by
+ * doubling; when that fails the oldest entry goes: that request then
+ * counts as ending now, a prediction a little early, nothing else). */
+static void run_push(res_model *m, uint64_t now_ns)
+{
+    if (m->rlen == m->rcap) {
+        uint32_t cap = m->rcap ? m->rcap * 2 : 16;
+        uint64_t *n = malloc((size_t)cap * sizeof *n);
+        if (n) {
+            for (uint32_t k = 0; k < m->rlen; k++)
+                n[k] = m->run_start[(m->rhead + k) & (m->rcap - 1)];
+            free(m->run_start);
+            m->run_start = n;
+            m->rcap = cap;
+            m->rhead = 0;
+        } else if (m->rcap == 0) {
+            return;
+        } else {
+            m->rhead = (m->rhead + 1) & (m->rcap - 1);
+            m->rlen--;
+        }
+    }
+    m->run_start[(m->rhead + m->rlen++) & (m->rcap - 1)] = now_ns;
+}
+
+/* n requests of m ended: the oldest starts go. */
+static void run_pop(res_model *m, uint32_t n)
+{
+    if (n > m->rlen)
+        n = m->rlen;
+    if (m->rcap)
+        m->rhead = (m->rhead + n) & (m->rcap - 1);
+    m->rlen -= n;
+}
+
+static bool grow_heap(wp_res *r, size_t need)
+{
+    size_t cap = r->heap_cap ? r->heap_cap : 64;
+    while (cap < need)
+        cap *= 2;
+    res_end *h = realloc(r->heap, cap * sizeof *h);
+    if (!h)
+        return false;
+    r->heap = h;
+    r->heap_cap = cap;
+    return true;
+}
+
 
 int wp_res_new(const wp_res_config *cfg, wp_res **out, wp_err *err)
 {
@@ -155,7 +222,9 @@ void wp_res_free(wp_res *r)
         return;
     for (size_t i = 0; i < r->n_models; i++) {
         free(r->models[i].queue);
+        free(r->models[i].run_start);
     }
+    free(r->heap);
     free(r->acts);
     free(r);
 }
@@ -405,8 +474,8 @@ static void slot_drain(wp_res *r, uint64_t now_ns)
             a->req_ids[a->n_reqs++] = head->id;
         best->qhead = (best->qhead + 1) & (best->qcap - 1);
         best->qlen--;
+        run_push(best, now_ns);
         best->running_n++;
-        best->run_start_sum += (double)now_ns;
         best->last_used_ns = now_ns;
         r->busy_units += best->units;
     }
@@ -487,35 +556,181 @@ static uint32_t queued_ahead(const res_model *c, uint64_t key)
     return lo;
 }
 
-/* The predicted start of a request of m submitted at now (the essay).
- * now when m is not a warm SLOTS model (a load, or a batch, decides). */
-static uint64_t predicted_start(const wp_res *r, uint64_t now_ns, const res_model *m)
+/* Min-heap of end times (predicted_start's replay). */
+static void heap_push(res_end *h, size_t *n, res_end e)
 {
-    if (m->units == 0 || m->state != WP_RES_WARM)
-        return now_ns;
-    uint64_t key = now_ns + m->prio_off_ns, units = 0;
-    double work = 0; /* unit-ns */
+    size_t i = (*n)++;
+    while (i > 0 && h[(i - 1) / 2].at > e.at) {
+        h[i] = h[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h[i] = e;
+}
+
+static res_end heap_pop(res_end *h, size_t *n)
+{
+    res_end top = h[0], last = h[--*n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= *n)
+            break;
+        if (c + 1 < *n && h[c + 1].at < h[c].at)
+            c++;
+        if (h[c].at >= last.at)
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (*n)
+        h[i] = last;
+    return top;
+}
+
+/* The replay's bound: beyond it (running + queued ahead + expected
+ * overtakers), the fluid estimate stands in (work / capacity). */
+#define RES_REPLAY_MAX 4096u
+/* Arrival rates decay over this (a model's recent submits per second). */
+#define RES_RATE_TAU_NS (10ull * 1000000000ull)
+
+/* The decayed count of c's submits as of now (per ns: sum of
+ * exp(-age / tau) / tau). */
+static double arr_decayed(const res_model *c, uint64_t now_ns)
+{
+    if (c->arr_rate <= 0 || now_ns <= c->arr_at)
+        return c->arr_rate;
+    return c->arr_rate * exp(-(double)(now_ns - c->arr_at) / (double)RES_RATE_TAU_NS);
+}
+
+/* Submits per ns of c as of now: the decayed count, corrected for a
+ * history shorter than tau (it would read low for the first seconds of
+ * traffic, just when queues form); at least 1 s of history assumed. */
+static double arr_rate(const res_model *c, uint64_t now_ns)
+{
+    double d = arr_decayed(c, now_ns);
+    if (d <= 0 || c->arr_first == 0)
+        return d;
+    double age = now_ns > c->arr_first ? (double)(now_ns - c->arr_first) : 0;
+    if (age < 1e9)
+        age = 1e9;
+    return d / (1.0 - exp(-age / (double)RES_RATE_TAU_NS));
+}
+
+/* The replay of predicted_start: the running requests end at start +
+ * service (the oldest first), then the queued ones ahead[] of each model
+ * start in key order as their units fit, then extra[] more of each model
+ * (expected overtakers), then m. Its start, or UINT64_MAX when the replay
+ * cannot run (too large, or no memory for its heap). */
+static uint64_t replay(wp_res *r, uint64_t now_ns, const res_model *m, const uint32_t *ahead,
+                       const uint32_t *extra)
+{
+    size_t events = 0;
+    for (size_t i = 0; i < r->n_models; i++)
+        events += (size_t)r->models[i].rlen + ahead[i] + extra[i];
+    if (events > RES_REPLAY_MAX || (events > r->heap_cap && !grow_heap(r, events)))
+        return UINT64_MAX;
+    size_t n = 0;
+    uint64_t lost = 0; /* running requests the ring lost (it could not grow) end now */
     for (size_t i = 0; i < r->n_models; i++) {
         const res_model *c = &r->models[i];
         if (c->units == 0 || c->state != WP_RES_WARM)
             continue;
-        if (c->running_n > 0 && c->svc_ns > 0) {
-            /* What the running requests still hold: sum(start + service -
-             * now), from the mean start (an overrun counts 0). */
-            double left = c->run_start_sum + (double)c->running_n * ((double)c->svc_ns - (double)now_ns);
-            if (left > 0)
-                work += left * c->units;
+        lost += (uint64_t)(c->running_n - c->rlen) * c->units;
+        for (uint32_t k = 0; k < c->rlen; k++) {
+            uint64_t end = c->run_start[(c->rhead + k) & (c->rcap - 1)] + c->svc_ns;
+            heap_push(r->heap, &n, (res_end){end > now_ns ? end : now_ns, c->units});
         }
-        if (c->qlen == 0)
+    }
+    uint64_t t = now_ns, free_units = r->cap_units - r->busy_units + lost;
+    uint32_t taken[WP_RES_MAX_MODELS] = {0}, xtaken[WP_RES_MAX_MODELS] = {0};
+    for (;;) {
+        /* The earliest waiting among the ahead (key order; ties: the model
+         * listed first), then the expected overtakers, then m. */
+        const res_model *next = NULL;
+        size_t ni = 0;
+        uint64_t nk = UINT64_MAX;
+        for (size_t i = 0; i < r->n_models; i++) {
+            const res_model *c = &r->models[i];
+            if (taken[i] >= ahead[i])
+                continue;
+            const res_qent *q = &c->queue[(c->qhead + taken[i]) & (c->qcap - 1)];
+            if (!next || q->key_ns < nk) {
+                next = c;
+                ni = i;
+                nk = q->key_ns;
+            }
+        }
+        bool extra_one = false;
+        for (size_t i = 0; !next && i < r->n_models; i++)
+            if (xtaken[i] < extra[i]) {
+                next = &r->models[i];
+                ni = i;
+                extra_one = true;
+            }
+        uint64_t need = next ? next->units : m->units;
+        while (free_units < need && n > 0) {
+            res_end e = heap_pop(r->heap, &n);
+            if (e.at > t)
+                t = e.at;
+            free_units += e.units;
+        }
+        if (free_units < need) /* cannot happen: every unit in use ends */
+            return UINT64_MAX;
+        if (!next)
+            return t;
+        free_units -= next->units;
+        if (extra_one)
+            xtaken[ni]++;
+        else
+            taken[ni]++;
+        heap_push(r->heap, &n, (res_end){t + next->svc_ns, next->units});
+    }
+}
+
+/* The predicted start of a request of m submitted at now (the essay).
+ * now when m is not a warm SLOTS model (a load, or a batch, decides). */
+static uint64_t predicted_start(wp_res *r, uint64_t now_ns, const res_model *m)
+{
+    if (m->units == 0 || m->state != WP_RES_WARM)
+        return now_ns;
+    uint64_t key = now_ns + m->prio_off_ns, units = 0;
+    uint32_t ahead[WP_RES_MAX_MODELS] = {0}, extra[WP_RES_MAX_MODELS] = {0};
+    double work = 0; /* unit-ns, for the fluid fallback */
+    for (size_t i = 0; i < r->n_models; i++) {
+        const res_model *c = &r->models[i];
+        if (c->units == 0 || c->state != WP_RES_WARM || c->qlen == 0)
             continue;
-        uint32_t k = queued_ahead(c, key);
-        units += (uint64_t)k * c->units;
-        work += (double)k * c->units * (double)c->svc_ns;
+        ahead[i] = queued_ahead(c, key);
+        units += (uint64_t)ahead[i] * c->units;
+        work += (double)ahead[i] * c->units * (double)c->svc_ns;
     }
     if (r->busy_units + units + m->units <= r->cap_units)
         return now_ns;
-    double wait = work / (double)r->cap_units;
-    return wait >= (double)(UINT64_MAX - now_ns) ? UINT64_MAX : now_ns + (uint64_t)wait;
+    uint64_t at = replay(r, now_ns, m, ahead, extra);
+    if (at == UINT64_MAX) {
+        double wait = work / (double)r->cap_units;
+        return wait >= (double)(UINT64_MAX - now_ns) ? UINT64_MAX : now_ns + (uint64_t)wait;
+    }
+    /* It waits: shorter classes that arrive while it does, less than their
+     * offset gap after it, start first (wp_res_set_priority). As many as
+     * their recent rate brings in that time join the replay. */
+    bool any = false;
+    for (size_t i = 0; i < r->n_models; i++) {
+        const res_model *c = &r->models[i];
+        if (c->units == 0 || c->state != WP_RES_WARM || c->prio_off_ns >= m->prio_off_ns)
+            continue;
+        uint64_t gap = m->prio_off_ns - c->prio_off_ns, win = at - now_ns;
+        double x = arr_rate(c, now_ns) * (double)(win < gap ? win : gap);
+        x += sqrt(x); /* Poisson arrivals: one standard deviation more */
+        extra[i] = x < (double)RES_REPLAY_MAX ? (uint32_t)(x + 0.5) : RES_REPLAY_MAX;
+        any |= extra[i] > 0;
+    }
+    if (any) {
+        uint64_t at2 = replay(r, now_ns, m, ahead, extra);
+        if (at2 != UINT64_MAX)
+            at = at2;
+    }
+    return at;
 }
 
 int wp_res_submit(wp_res *r, uint64_t now_ns, const char *model, uint64_t req_id, wp_err *err)
@@ -529,6 +744,11 @@ int wp_res_submit_by(wp_res *r, uint64_t now_ns, const char *model, uint64_t req
     res_model *m = find(r, model);
     if (!m)
         return wp_errf(err, WP_ENOTFOUND, "residency: unknown model %s", model);
+    m->arr_rate = arr_decayed(m, now_ns) + 1.0 / (double)RES_RATE_TAU_NS;
+    if (now_ns > m->arr_at)
+        m->arr_at = now_ns;
+    if (m->arr_first == 0)
+        m->arr_first = now_ns ? now_ns : 1;
     if (m->qlen >= r->cfg.max_queue)
         return wp_errf(err, WP_EOVERLOAD, "residency: queue of %s is full (%u)", model,
                        (unsigned)r->cfg.max_queue);
@@ -633,9 +853,9 @@ int wp_res_run_done(wp_res *r, uint64_t now_ns, const char *model, uint32_t n, w
     if (n == 0 || n > m->running_n)
         return wp_errf(err, WP_ESTATE, "residency: %s has %u requests running, not %u", model,
                        (unsigned)m->running_n, (unsigned)n);
-    /* Which ones ended is not said: the mean start goes with each (a
-     * model's requests start in order and share one service estimate). */
-    m->run_start_sum = m->running_n == n ? 0 : m->run_start_sum * (m->running_n - n) / m->running_n;
+    /* Which ones ended is not said: the oldest go (a model's requests
+     * start in order and share one service estimate). */
+    run_pop(m, n);
     m->running_n -= n;
     r->busy_units -= (uint64_t)n * m->units;
     m->last_used_ns = now_ns;

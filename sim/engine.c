@@ -595,8 +595,11 @@ static int res_arrive(engine *e, uint32_t r)
     req *q = &e->rq[r];
     uint64_t start_by = UINT64_MAX;
     if (e->deadline_ns) {
+        /* As the daemon's target (node/target.c): the whole answer must be
+         * back by the deadline, so it must start by deadline - service -
+         * the way back. */
         const wp_model_profile *p = e->prof[q->model];
-        uint64_t need = ms_to_ns(wp_model_ttft_ms(p, q->in_tok) +
+        uint64_t need = ms_to_ns(wp_model_total_ms(p, q->in_tok, q->out_tok) +
                                  0.5 * ((double)q->leg_ms + (double)q->ur_ms));
         uint64_t dl = q->t0_ns + e->deadline_ns;
         start_by = dl > need ? dl - need : 0;
@@ -712,8 +715,13 @@ static int on_ingress(engine *e, uint32_t r)
     wp_route_req rr = {.model = q->model, .ingress = q->site, .policy = e->sc->policy,
                        .now_ns = e->now_ns, .user_ms = q->ur_ms, .sends = own};
     if (e->deadline_ns) {
+        /* As the daemon's ingress (node/ingress.c ing_budget_ms): the
+         * router budgets to the first token, so the answer's tail after it
+         * comes off the time left. */
+        const wp_model_profile *p = e->prof[q->model];
+        double tail_ms = wp_model_total_ms(p, q->in_tok, q->out_tok) - wp_model_ttft_ms(p, q->in_tok);
         double left_ms = ((double)(q->t0_ns + e->deadline_ns) - (double)e->now_ns) / 1e6 -
-                         0.5 * q->ur_ms - isolate_ms - e->sc->invoke_ms;
+                         0.5 * q->ur_ms - isolate_ms - e->sc->invoke_ms - (tail_ms > 0 ? tail_ms : 0);
         rr.budget_ms = left_ms > 0.001 ? (float)left_ms : 0.001f;
     }
     wp_route_result out;

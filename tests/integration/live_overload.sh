@@ -10,9 +10,12 @@
 #      its deadline") are fast: p95 of their response time at the client
 #      <= ERR_P95_MS (the users' legs included: with --from a city of the
 #      cluster they are ~0). Work a target drops because it could not start
-#      in time (stale load, a slower machine than modelled) is answered
-#      OVERLOADED before the deadline but not fast: counted and printed,
-#      bounded by the deadline only (issue 12 asks for fast errors: open);
+#      in time (stale load, shorter classes overtaking it, a slower machine
+#      than modelled) is answered OVERLOADED at its start-by, before the
+#      deadline but not fast: at most 10% of the errors (the target refuses
+#      at submit what its replay, overtakers included, says cannot start in
+#      time; before that, 15-21% of the errors were such drops), and the
+#      p95 of all errors is printed;
 #   3. the short models (bge, distilbert) fail <= 2%: the long one takes
 #      the refusals;
 #   4. no queue is left 2 s after the traffic stops (wpctl nodes --json,
@@ -83,9 +86,12 @@ drop_max=$(awk -F, '/dropped,? +its deadline/ { t = $(NF - 3) / 1000.0; if (t > 
            END { print m + 0 }' "$WORK/r.csv")
 err_p95=$(sort -n "$WORK/err_ms.txt" | awk '{ v[NR] = $1 } END { if (NR == 0) print 0;
           else { i = int(0.95 * NR); if (i < 1) i = 1; print v[i] } }')
+all_err_p95=$(awk -F, 'NR > 1 && $7 != "ok" { print $(NF - 3) / 1000.0 }' "$WORK/r.csv" | sort -n |
+          awk '{ v[NR] = $1 } END { if (NR == 0) print 0;
+          else { i = int(0.95 * NR); if (i < 1) i = 1; print v[i] } }')
 echo "overload: $nnodes nodes, $RATE req/s for $DURATION s: sent $sent errors $errors" \
     "timeouts $timeouts; refusals p95 $err_p95 ms; dropped at a target $drops (slowest" \
-    "$drop_max ms); queued 2 s after: $queued" \
+    "$drop_max ms); all errors p95 $all_err_p95 ms; queued 2 s after: $queued" \
     "(load $(cut -d' ' -f1 /proc/loadavg))"
 while read -r m n e; do echo "  $m: $n sent, $e failed"; done < "$WORK/by_model.txt"
 [ "$(jq .counts_add_up "$WORK/report.json")" = true ] || fail "sent != ok + errors"
@@ -93,6 +99,7 @@ while read -r m n e; do echo "  $m: $n sent, $e failed"; done < "$WORK/by_model.
 awk -v p="$err_p95" -v b="$ERR_P95_MS" 'BEGIN { exit !(p <= b) }' ||
     fail "refusals p95 $err_p95 ms > $ERR_P95_MS ms"
 awk -v m="$drop_max" 'BEGIN { exit !(m <= 5000) }' || fail "a drop answered after the deadline"
+[ $((drops * 100)) -le $((errors * 10)) ] || fail "$drops of $errors errors were drops at a target (> 10%)"
 while read -r m n e; do
     case $m in
     bge-*|distilbert-*)

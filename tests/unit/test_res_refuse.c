@@ -92,6 +92,79 @@ static void test_running_work_counts(void **state)
     wp_res_free(r);
 }
 
+/* Staggered running work: eight requests of an 8-slot model (8 s each)
+ * started a second apart; the next one starts when the oldest ends (at
+ * 8 s), not after the mean of what they still hold (a fluid estimate would
+ * say 11.5 s and refuse it). The core's own rule, replayed. */
+static void test_replay_staggered(void **state)
+{
+    (void)state;
+    wp_res_config cfg = {.capacity_bytes = 100, .max_batch = 8, .max_queue = 64, .gpus = 1};
+    wp_res *r;
+    wp_err err;
+    wp_res_action a;
+    assert_int_equal(wp_res_new(&cfg, &r, &err), WP_OK);
+    assert_int_equal(wp_res_add_model(r, "m8", 10, &err), WP_OK);
+    assert_int_equal(wp_res_set_slots(r, "m8", 8, &err), WP_OK);
+    assert_int_equal(wp_res_set_service(r, "m8", 8000 * MS, &err), WP_OK);
+    const char *one[1] = {"m8"};
+    assert_int_equal(wp_res_assign(r, 0, one, 1, &err), WP_OK);
+    while (wp_res_next_action(r, &a))
+        assert_int_equal(wp_res_load_done(r, 0, a.model, WP_OK, 0, &err), WP_OK);
+    for (uint64_t k = 0; k < 8; k++) {
+        assert_int_equal(wp_res_submit(r, k * 1000 * MS, "m8", k + 1, &err), WP_OK);
+        assert_true(wp_res_next_action(r, &a) && a.kind == WP_RES_RUN);
+    }
+    assert_int_equal(wp_res_submit_by(r, 7500 * MS, "m8", 9, 8500 * MS, &err), WP_OK);
+    /* Behind it, the next starts when the second oldest ends (9 s). */
+    assert_int_equal(wp_res_submit_by(r, 7500 * MS, "m8", 10, 8900 * MS, &err), WP_EOVERLOAD);
+    assert_int_equal(wp_res_submit_by(r, 7500 * MS, "m8", 11, 9100 * MS, &err), WP_OK);
+    /* The oldest ends: 9 starts; then the next: 11 starts. */
+    assert_int_equal(wp_res_run_done(r, 8000 * MS, "m8", 1, &err), WP_OK);
+    assert_true(wp_res_next_action(r, &a) && a.kind == WP_RES_RUN && a.req_ids[0] == 9);
+    assert_int_equal(wp_res_run_done(r, 9000 * MS, "m8", 1, &err), WP_OK);
+    assert_true(wp_res_next_action(r, &a) && a.kind == WP_RES_RUN && a.req_ids[0] == 11);
+    wp_res_free(r);
+}
+
+/* Overtakers: a shorter class ("mid", 0.5 s, priority offset 1 s) arrives
+ * at 2/s and keeps the GPU busy; a long request ("long", offset 2 s) that
+ * would start when the running mid ends (0.4 s from now) is in fact
+ * overtaken by the mids that arrive meanwhile (any within 1 s of it): the
+ * replay counts them from their recent rate, and refuses a start-by that
+ * only the running work would allow. */
+static void test_overtakers_counted(void **state)
+{
+    (void)state;
+    wp_res_config cfg = {.capacity_bytes = 100, .max_batch = 8, .max_queue = 64, .gpus = 1};
+    wp_res *r;
+    wp_err err;
+    wp_res_action a;
+    assert_int_equal(wp_res_new(&cfg, &r, &err), WP_OK);
+    assert_int_equal(wp_res_add_model(r, "long", 10, &err), WP_OK);
+    assert_int_equal(wp_res_add_model(r, "mid", 10, &err), WP_OK);
+    assert_int_equal(wp_res_set_slots(r, "long", 1, &err), WP_OK);
+    assert_int_equal(wp_res_set_slots(r, "mid", 1, &err), WP_OK);
+    assert_int_equal(wp_res_set_service(r, "long", 1000 * MS, &err), WP_OK);
+    assert_int_equal(wp_res_set_service(r, "mid", 500 * MS, &err), WP_OK);
+    assert_int_equal(wp_res_set_priority(r, "long", 2000 * MS, &err), WP_OK);
+    assert_int_equal(wp_res_set_priority(r, "mid", 1000 * MS, &err), WP_OK);
+    const char *both[2] = {"long", "mid"};
+    assert_int_equal(wp_res_assign(r, 0, both, 2, &err), WP_OK);
+    while (wp_res_next_action(r, &a))
+        assert_int_equal(wp_res_load_done(r, 0, a.model, WP_OK, 0, &err), WP_OK);
+    for (uint64_t k = 0; k < 20; k++) {
+        if (k > 0)
+            assert_int_equal(wp_res_run_done(r, k * 500 * MS, "mid", 1, &err), WP_OK);
+        assert_int_equal(wp_res_submit(r, k * 500 * MS, "mid", k + 1, &err), WP_OK);
+        assert_true(wp_res_next_action(r, &a) && a.kind == WP_RES_RUN);
+    }
+    /* At 9.6 s the running mid ends at 10 s; ~1-2 mids more come first. */
+    assert_int_equal(wp_res_submit_by(r, 9600 * MS, "long", 100, 10100 * MS, &err), WP_EOVERLOAD);
+    assert_int_equal(wp_res_submit_by(r, 9600 * MS, "long", 101, 11500 * MS, &err), WP_OK);
+    wp_res_free(r);
+}
+
 static void test_expired_when_start_by_passes(void **state)
 {
     (void)state;
@@ -209,6 +282,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refused_at_submit),
         cmocka_unit_test(test_running_work_counts),
+        cmocka_unit_test(test_replay_staggered),
+        cmocka_unit_test(test_overtakers_counted),
         cmocka_unit_test(test_expired_when_start_by_passes),
         cmocka_unit_test(test_worker_expires_on_time),
     };

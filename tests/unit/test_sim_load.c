@@ -111,8 +111,18 @@ static void test_deadline_admission(void **state)
                                         r->all.no_route);
     assert_int_equal(r->all.failed, 0);
     assert_true(r->all.overloaded > r->all.expired); /* most are refused at once */
-    /* Served requests answered in time: TTFT max within the deadline. */
+    /* Work a node took and then could not start in time (dropped at its
+     * start-by, seconds late) is rare: the node's core refuses at submit
+     * what its replay (running work, the queue ahead, the shorter classes
+     * expected to overtake it) says cannot start in time: 0.6% of the
+     * errors here; 3.0% with a fluid estimate of the running work, and
+     * 8.4% at half this rate, where queues are short and overtaking
+     * decides. */
+    assert_true(r->all.expired * 50 <= r->all.errors);
+    /* Served requests answered in time: the whole answer back within the
+     * deadline (as the daemon's target admits: node/target.c). */
     assert_true((double)r->all.ttft_ns.max / 1e6 <= 5000.0 + 1e-6);
+    assert_true((double)r->all.total_ns.max / 1e6 <= 5000.0 + 1e-6);
     /* The long model's overload does not starve the short ones: the
      * embedding and the classifier (ms of service) fail <= 2%, the LLM
      * (seconds) takes the errors. */
