@@ -304,11 +304,26 @@ int wp_gpu_request_check(const wp_gpu_model *m, const wp_gen_request *req, wp_er
 static int32_t sample(float *logits, uint32_t n, float temperature, wp_rng *rng)
 {
     if (temperature == 0.0f) {
-        uint32_t best = 0;
-        for (uint32_t i = 1; i < n; i++)
-            if (logits[i] > logits[best])
-                best = i;
-        return (int32_t)best;
+        /* The first index of the largest logit, in two passes the compiler
+         * vectorises (16 running maxima, then the first equal entry): the
+         * one-pass index search is a serial chain over the vocabulary, for
+         * every sequence of a step. A NaN never wins (a NaN at index 0 did). */
+        float lane[16];
+        uint32_t i = 0;
+        for (int k = 0; k < 16; k++)
+            lane[k] = -INFINITY;
+        for (; i + 16 <= n; i += 16)
+            for (int k = 0; k < 16; k++)
+                lane[k] = logits[i + k] > lane[k] ? logits[i + k] : lane[k];
+        float mx = -INFINITY;
+        for (int k = 0; k < 16; k++)
+            mx = lane[k] > mx ? lane[k] : mx;
+        for (; i < n; i++)
+            mx = logits[i] > mx ? logits[i] : mx;
+        for (uint32_t j = 0; j < n; j++)
+            if (logits[j] == mx)
+                return (int32_t)j;
+        return 0; /* every logit NaN: index 0 */
     }
     for (uint32_t i = 0; i < n; i++)
         logits[i] /= temperature;

@@ -49,7 +49,9 @@
  * does a stage below WP_POOL_MIN_WORK multiply-adds (waking a thread costs
  * more): at batch 1 only the classifier is split. The partition never
  * changes what one output element's arithmetic is, so results do not
- * depend on the thread count.
+ * depend on the thread count. Between stages the threads spin briefly
+ * (WP_POOL_SPIN) before they sleep: a pass is dozens of stages, and a
+ * futex wake-up per stage cost a tenth of a batch-16 pass in a VM.
  */
 #include "gpu_worker/internal.h"
 
@@ -326,19 +328,18 @@ void wp_gpu_softmax(float *x, size_t n)
         x[i] /= sum;
 }
 
-/* Attention of query head h (its head_size floats at qh) into oh. */
-static void attention_head(float *oh, const float *qh, const float *key_cache,
-                           const float *value_cache, float *att, size_t kv_dim, size_t kv_off,
-                           uint32_t head_size, uint32_t pos)
+/* Attention of query head h (its head_size floats at qh) into oh. Each
+ * score is a dot product with WP_LANES partial sums (dot1's order): a
+ * single running sum would be one long dependency chain the compiler may
+ * not vectorise; the body is compiled per instruction set like mm_range
+ * (att_pick) and one process uses one variant. */
+static WP_INLINE void att_body(float *oh, const float *qh, const float *key_cache,
+                               const float *value_cache, float *att, size_t kv_dim,
+                               size_t kv_off, uint32_t head_size, uint32_t pos)
 {
     float inv = 1.0f / sqrtf((float)head_size);
-    for (uint32_t t = 0; t <= pos; t++) {
-        const float *kt = key_cache + (size_t)t * kv_dim + kv_off;
-        float s = 0.0f;
-        for (uint32_t i = 0; i < head_size; i++)
-            s += qh[i] * kt[i];
-        att[t] = s * inv;
-    }
+    for (uint32_t t = 0; t <= pos; t++)
+        att[t] = dot1(key_cache + (size_t)t * kv_dim + kv_off, qh, head_size) * inv;
     wp_gpu_softmax(att, (size_t)pos + 1);
     memset(oh, 0, head_size * sizeof(float));
     for (uint32_t t = 0; t <= pos; t++) {
@@ -347,6 +348,46 @@ static void attention_head(float *oh, const float *qh, const float *key_cache,
         for (uint32_t i = 0; i < head_size; i++)
             oh[i] += a * vt[i];
     }
+}
+
+typedef void (*att_fn)(float *, const float *, const float *, const float *, float *, size_t,
+                       size_t, uint32_t, uint32_t);
+#define WP_ATT_DEFINE(name, attr)                                                              \
+    attr static void name(float *oh, const float *qh, const float *kc, const float *vc,       \
+                          float *att, size_t kv_dim, size_t kv_off, uint32_t hs, uint32_t pos) \
+    {                                                                                          \
+        att_body(oh, qh, kc, vc, att, kv_dim, kv_off, hs, pos);                                \
+    }
+WP_ATT_DEFINE(att_base, )
+#ifdef WP_MM_VARIANTS
+WP_ATT_DEFINE(att_avx2, __attribute__((target("avx2,fma"))))
+WP_ATT_DEFINE(att_avx512, __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"))))
+#endif
+
+static att_fn att_pick(void)
+{
+#ifdef WP_MM_VARIANTS
+    mm_fn f = mm_pick();
+    if (f == mm_avx512)
+        return att_avx512;
+    if (f == mm_avx2)
+        return att_avx2;
+#endif
+    return att_base;
+}
+
+static _Atomic(att_fn) att_chosen;
+
+static void attention_head(float *oh, const float *qh, const float *key_cache,
+                           const float *value_cache, float *att, size_t kv_dim, size_t kv_off,
+                           uint32_t head_size, uint32_t pos)
+{
+    att_fn f = atomic_load_explicit(&att_chosen, memory_order_relaxed);
+    if (!f) {
+        f = att_pick();
+        atomic_store_explicit(&att_chosen, f, memory_order_relaxed);
+    }
+    f(oh, qh, key_cache, value_cache, att, kv_dim, kv_off, head_size, pos);
 }
 
 void wp_gpu_attention(float *out, const float *q, const float *key_cache,
@@ -389,6 +430,7 @@ typedef struct cpu_pool {
     unsigned chunks;    /* per job: 1 for one thread, else 4 per thread */
     unsigned started;   /* worker threads created */
     uint32_t gen;       /* under mu */
+    _Atomic uint32_t gen_pub; /* gen, published for the workers' spin */
     bool quit;
     pool_fn fn;
     void *ctx;
@@ -423,12 +465,30 @@ static void pool_work(cpu_pool *p, uint32_t gen, pool_fn fn, void *ctx)
     }
 }
 
+/* How long a worker (and the caller, for the last chunks) spins before it
+ * sleeps on the condition variable: a pass is dozens of stages a few
+ * hundred microseconds apart, and a futex wake-up costs tens of
+ * microseconds (far more in a VM), which at batch 16 was a tenth of the
+ * time. Bounded, so an idle model costs no CPU. */
+#define WP_POOL_SPIN 4000u
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
 static void *pool_main(void *arg)
 {
     cpu_pool *p = arg;
     uint32_t seen = 0;
-    pthread_mutex_lock(&p->mu);
     for (;;) {
+        for (unsigned k = 0; k < WP_POOL_SPIN &&
+                             atomic_load_explicit(&p->gen_pub, memory_order_acquire) == seen;
+             k++)
+            cpu_relax();
+        pthread_mutex_lock(&p->mu);
         while (!p->quit && p->gen == seen)
             pthread_cond_wait(&p->go, &p->mu);
         if (p->quit)
@@ -438,7 +498,6 @@ static void *pool_main(void *arg)
         void *ctx = p->ctx;
         pthread_mutex_unlock(&p->mu);
         pool_work(p, seen, fn, ctx);
-        pthread_mutex_lock(&p->mu);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -470,6 +529,7 @@ static cpu_pool *pool_new(unsigned n)
     p->chunks = n > 1 ? 4 * n : 1;
     atomic_init(&p->claim, 0);
     atomic_init(&p->done, 0);
+    atomic_init(&p->gen_pub, 0);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->go, NULL);
     pthread_cond_init(&p->idle, NULL);
@@ -508,9 +568,12 @@ static void pool_run(cpu_pool *p, pool_fn fn, void *ctx, uint64_t work)
     p->ctx = ctx;
     atomic_store(&p->done, 0);
     atomic_store(&p->claim, (uint64_t)gen << 32);
+    atomic_store_explicit(&p->gen_pub, gen, memory_order_release);
     pthread_cond_broadcast(&p->go);
     pthread_mutex_unlock(&p->mu);
     pool_work(p, gen, fn, ctx);
+    for (unsigned k = 0; k < WP_POOL_SPIN && atomic_load(&p->done) != p->chunks; k++)
+        cpu_relax();
     if (atomic_load(&p->done) == p->chunks)
         return;
     pthread_mutex_lock(&p->mu);

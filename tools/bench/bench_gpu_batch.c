@@ -116,10 +116,30 @@ static void ratio(const char *name, double num, double den)
 
 /* Runs are interleaved (batch 1, 4, 16, [one core], then again) so a
  * change in the machine's load touches every figure alike. */
+/* --only-batch B (0: all): that batch alone, for a profiler. */
+static uint32_t only_batch;
+
 static int run(int kind, const char *path, uint32_t threads, uint32_t n_prompt, uint32_t steps,
                int runs)
 {
     static const uint32_t batches[] = {1, 4, 16};
+    if (only_batch) {
+        wp_err err;
+        wp_gpu_model *m;
+        wp_gpu_load_opts o = {.threads = threads, .max_seqs = only_batch};
+        if (wp_gpu_model_load_opts(kind, path, &o, &m, &err) != WP_OK) {
+            fprintf(stderr, "bench_gpu_batch: %s\n", wp_err_text(&err));
+            return 1;
+        }
+        static sample s1;
+        int rv = 0;
+        for (int r = 0; r < runs && rv == 0; r++)
+            rv = measure_once(m, only_batch, n_prompt, steps, &s1, r);
+        if (rv == 0)
+            report(kind, wp_gpu_model_threads(m), only_batch, n_prompt, steps, runs, &s1);
+        wp_gpu_model_unload(m);
+        return rv;
+    }
     static sample smp[4];
     wp_err err;
     wp_gpu_model *m, *one = NULL;
@@ -160,7 +180,7 @@ static int run(int kind, const char *path, uint32_t threads, uint32_t n_prompt, 
 
 int main(int argc, char **argv)
 {
-    int64_t steps = 64, n_prompt = 8, runs = 3, threads = 0;
+    int64_t steps = 64, n_prompt = 8, runs = 3, threads = 0, only = 0;
     for (int i = 1; i < argc; i++) {
         int64_t *dst = NULL;
         if (strcmp(argv[i], "--steps") == 0)
@@ -171,8 +191,11 @@ int main(int argc, char **argv)
             dst = &runs;
         else if (strcmp(argv[i], "--threads") == 0)
             dst = &threads;
+        else if (strcmp(argv[i], "--only-batch") == 0)
+            dst = &only;
         else if (strcmp(argv[i], "--help") == 0) {
             printf("usage: bench_gpu_batch [--steps N] [--prompt N] [--runs N] [--threads N]\n"
+                   "                       [--only-batch B]  (that batch alone: for a profiler)\n"
                    "Continuous-batching decode throughput of a generated ~15M-parameter model\n"
                    "(stories15M shape) at batch 1, 4, 16 on the cpu backend (all cores, or\n"
                    "--threads), batch 1 on one core, and on cuda when a device exists.\n"
@@ -185,9 +208,9 @@ int main(int argc, char **argv)
         }
     }
     if (steps < 2 || n_prompt < 1 || n_prompt > 128 || steps + n_prompt > 256 || runs < 1 ||
-        runs > 16 || threads < 0 || threads > 256) {
+        runs > 16 || threads < 0 || threads > 256 || only < 0 || only > 16) {
         fprintf(stderr, "bench_gpu_batch: need 2 <= steps, 1 <= prompt <= 128, prompt + steps <= "
-                        "256, 1 <= runs <= 16, 0 <= threads <= 256\n");
+                        "256, 1 <= runs <= 16, 0 <= threads <= 256, 0 <= only-batch <= 16\n");
         return 2;
     }
     const wp_llama_config cfg = {.dim = 288, .hidden_dim = 768, .n_layers = 6, .n_heads = 6,
@@ -208,6 +231,7 @@ int main(int argc, char **argv)
         remove(path);
         return 1;
     }
+    only_batch = (uint32_t)only;
     int rv = run(WP_GPU_CPU, path, (uint32_t)threads, (uint32_t)n_prompt, (uint32_t)steps,
                  (int)runs);
     if (rv == 0) {
