@@ -6,6 +6,7 @@
 #define WP_ITEST_H
 
 #include <arpa/inet.h>
+#include <glob.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -38,6 +39,35 @@ static inline bool wp_itest_log_has_sanitizer_report(const char *path)
     fclose(f);
     return found;
 }
+
+/* Set once any log checked by wp_itest_dir_has_sanitizer_report held a
+ * report: a group teardown's failure does not change cmocka's exit status,
+ * so main() ends with WP_ITEST_EXIT(rc). */
+static bool wp_itest_san_found;
+
+/* Every DIR/ *.log and DIR/logs/ *.log (a test's own directory, or one that
+ * `wpctl cluster up` made): true, and the first report printed, if any
+ * holds a sanitizer report. Call it after the daemons have stopped (a leak
+ * report is written at exit), before the directory is removed. */
+static inline bool wp_itest_dir_has_sanitizer_report(const char *dir)
+{
+    const char *subs[2] = {"", "/logs"};
+    bool found = false;
+    for (int k = 0; k < 2; k++) {
+        char pat[1024];
+        snprintf(pat, sizeof pat, "%s%s/*.log", dir, subs[k]);
+        glob_t g;
+        if (glob(pat, 0, NULL, &g) != 0)
+            continue;
+        for (size_t i = 0; i < g.gl_pathc; i++)
+            found |= wp_itest_log_has_sanitizer_report(g.gl_pathv[i]);
+        globfree(&g);
+    }
+    wp_itest_san_found |= found;
+    return found;
+}
+
+#define WP_ITEST_EXIT(rc) ((rc) != 0 ? (rc) : (wp_itest_san_found ? 1 : 0))
 
 /* The value of one series (its full name with labels, e.g.
  * `warmpath_auth_refused_total{socket="admin"}`) in the Prometheus text

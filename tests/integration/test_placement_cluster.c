@@ -28,6 +28,7 @@
 #include <zmq.h>
 
 #include "placement/client.h"
+#include "tests/integration/itest.h"
 
 #define N 3
 #define GB (1000ull * 1000 * 1000)
@@ -67,6 +68,8 @@ static void cleanup(void)
         umount2(tmpfs_dir, MNT_DETACH);
         tmpfs_dir[0] = '\0';
     }
+    if (dir[0] && wp_itest_dir_has_sanitizer_report(dir))
+        passed = false;
     if (dir[0] && !passed) {
         fprintf(stderr, "logs kept in %s\n", dir);
         dir[0] = '\0';
@@ -996,19 +999,19 @@ int main(int argc, char **argv)
         const struct CMUnitTest disk[] = {
             cmocka_unit_test(test_full_disk),
         };
-        return cmocka_run_group_tests_name("placement_full_disk", disk, NULL, NULL);
+        return WP_ITEST_EXIT(cmocka_run_group_tests_name("placement_full_disk", disk, NULL, NULL));
     }
     if (argc > 1 && strcmp(argv[1], "faults") == 0) {
         const struct CMUnitTest faults[] = {
             cmocka_unit_test(test_frame_limits),
             cmocka_unit_test(test_full_restart),
         };
-        return cmocka_run_group_tests_name("placement_faults", faults, NULL, NULL);
+        return WP_ITEST_EXIT(cmocka_run_group_tests_name("placement_faults", faults, NULL, NULL));
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cluster),
         cmocka_unit_test(test_liveness_and_demand),
         cmocka_unit_test(test_live_table_reclaimed),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return WP_ITEST_EXIT(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -49,6 +49,8 @@ static void cleanup(void)
             waitpid(pids[i], NULL, 0);
             pids[i] = 0;
         }
+    if (dir[0] && wp_itest_dir_has_sanitizer_report(dir))
+        passed = false;
     if (dir[0] && !passed) {
         fprintf(stderr, "logs kept in %s\n", dir);
     } else if (dir[0]) {
@@ -406,5 +408,5 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keyed_cluster),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return WP_ITEST_EXIT(cmocka_run_group_tests(tests, NULL, NULL));
 }

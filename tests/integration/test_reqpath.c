@@ -48,6 +48,7 @@
 #include "node/infer.h"
 #include "proto/inference.pb-c.h"
 #include "tools/wpctl/cluster.h"
+#include "tests/integration/itest.h"
 
 static char g_dir[256];
 static char g_wpctl[512];
@@ -181,7 +182,13 @@ static int teardown(void **state)
 {
     (void)state;
     run("%s cluster down --dir %s >/dev/null 2>&1", g_wpctl, g_dir);
-    run("%s cluster down --dir %s-wan >/dev/null 2>&1; rm -rf %s-wan", g_wpctl, g_dir, g_dir);
+    run("%s cluster down --dir %s-wan >/dev/null 2>&1", g_wpctl, g_dir);
+    char wan[300];
+    snprintf(wan, sizeof wan, "%s-wan", g_dir);
+    if (!wp_itest_dir_has_sanitizer_report(wan))
+        run("rm -rf %s", wan);
+    if (wp_itest_dir_has_sanitizer_report(g_dir))
+        setenv("WP_KEEP_CLUSTER", "1", 1); /* the logs stay for whoever looks */
     if (g_ctx)
         zmq_ctx_term(g_ctx);
     free(g_cl);
@@ -554,7 +561,8 @@ static void test_wan_emulation(void **state)
     zmq_close(s);
     free(cl);
     run("%s cluster down --dir %s >/dev/null 2>&1", g_wpctl, dir);
-    run("rm -rf %s", dir);
+    if (!wp_itest_dir_has_sanitizer_report(dir))
+        run("rm -rf %s", dir);
 }
 
 int main(void)
@@ -568,5 +576,5 @@ int main(void)
         cmocka_unit_test(test_cpu_backend),
         cmocka_unit_test(test_wan_emulation),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return WP_ITEST_EXIT(cmocka_run_group_tests(tests, setup, teardown));
 }

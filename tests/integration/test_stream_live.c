@@ -40,6 +40,7 @@
 #include "node/infer.h"
 #include "proto/inference.pb-c.h"
 #include "tools/wpctl/cluster.h"
+#include "tests/integration/itest.h"
 
 static char g_dir[256];
 static char g_wpctl[512];
@@ -86,6 +87,8 @@ static int teardown(void **state)
 {
     (void)state;
     run("%s cluster down --dir %s >/dev/null 2>&1", g_wpctl, g_dir);
+    if (wp_itest_dir_has_sanitizer_report(g_dir))
+        setenv("WP_KEEP_CLUSTER", "1", 1); /* the logs stay for whoever looks */
     if (g_ctx)
         zmq_ctx_shutdown(g_ctx); /* a failed test may leave a socket open: no term */
     free(g_cl);
@@ -308,5 +311,5 @@ int main(void)
         cmocka_unit_test(test_part_after_final),
         cmocka_unit_test(test_client_gone),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return WP_ITEST_EXIT(cmocka_run_group_tests(tests, setup, teardown));
 }
