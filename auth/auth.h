@@ -171,6 +171,12 @@ void wp_zap_count(wp_zap *z, wp_zsock s);
 uint64_t wp_zap_refused(const wp_zap *z, wp_zsock s);
 /* Connections admitted so far, all sockets. */
 uint64_t wp_zap_admitted(const wp_zap *z);
+/* Reads the key directory again (every .pub and .key): keys added since
+ * are admitted from the next connection on, keys removed are refused from
+ * then on (connections already admitted stay). Call it on the thread that
+ * calls wp_zap_peer (a pointer that returned is invalid after it). The
+ * server key is not reread. On an error the keys in use stay. */
+int wp_zap_reload(wp_zap *z, size_t *count, wp_err *err);
 /* The key behind a message received on a CURVE server socket (its
  * User-Id), NULL when none (an anonymous public-inference client). */
 const wp_key *wp_zap_peer(const wp_zap *z, void *zmq_msg);

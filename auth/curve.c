@@ -142,7 +142,10 @@ struct wp_zap {
     void *rep;
     char component[64];
     bool public_inference;
-    wp_keyring ring;
+    wp_keyring ring;     /* swapped by wp_zap_reload under ring_mu; the
+                          * thread looks keys up under it */
+    pthread_mutex_t ring_mu;
+    char dir[4096];      /* the key directory, for wp_zap_reload */
     char server_secret[WP_KEY_Z85_LEN + 1];
     pthread_t thread;
     bool thread_on;
@@ -274,16 +277,22 @@ static void handle_zap(wp_zap *z)
         refuse(z, (wp_zsock)s, what);
         reply(z->rep, &f[1], "400", "CURVE required", "");
     } else {
+        pthread_mutex_lock(&z->ring_mu);
         const wp_key *k = wp_keyring_by_curve(&z->ring, zmq_msg_data(&f[6]));
         int role = k ? (int)k->role : -1;
+        char name[WP_KEY_NAME_MAX] = "", rname[16] = "";
+        if (k) {
+            snprintf(name, sizeof name, "%s", k->name);
+            snprintf(rname, sizeof rname, "%s", wp_key_role_name(k->role));
+        }
+        pthread_mutex_unlock(&z->ring_mu);
         if (wp_zsock_admits((wp_zsock)s, role, z->public_inference)) {
             atomic_fetch_add(&z->admitted, 1);
-            reply(z->rep, &f[1], "200", "OK", k ? k->name : "");
+            reply(z->rep, &f[1], "200", "OK", name);
         } else {
             char who[WP_KEY_NAME_MAX + 32];
-            if (k)
-                snprintf(who, sizeof who, "key %s (role %s)", k->name,
-                         wp_key_role_name(k->role));
+            if (role >= 0)
+                snprintf(who, sizeof who, "key %s (role %s)", name, rname);
             else
                 snprintf(who, sizeof who, "a key not in the keyring");
             char what[256];
@@ -384,7 +393,9 @@ int wp_zap_start(void *zctx, const char *dir, bool public_inference, const char 
     z->public_inference = public_inference;
     snprintf(z->component, sizeof z->component, "%s", component ? component : "zap");
     pthread_mutex_init(&z->mu, NULL);
+    pthread_mutex_init(&z->ring_mu, NULL);
     wp_keyring_init(&z->ring);
+    snprintf(z->dir, sizeof z->dir, "%s", dir);
     char path[4096];
     wp_key srv;
     int rv;
@@ -467,6 +478,25 @@ int wp_zap_server(wp_zap *z, void *sock, wp_zsock s, bool monitor, wp_err *err)
     return WP_OK;
 }
 
+int wp_zap_reload(wp_zap *z, size_t *count, wp_err *err)
+{
+    wp_keyring fresh;
+    wp_keyring_init(&fresh);
+    int rv = wp_keyring_load_dir(&fresh, z->dir, err);
+    if (rv != WP_OK) {
+        wp_keyring_free(&fresh);
+        return rv; /* the keys in use stay */
+    }
+    pthread_mutex_lock(&z->ring_mu);
+    wp_keyring old = z->ring;
+    z->ring = fresh;
+    pthread_mutex_unlock(&z->ring_mu);
+    wp_keyring_free(&old);
+    if (count)
+        *count = z->ring.count;
+    return WP_OK;
+}
+
 const wp_key *wp_zap_peer(const wp_zap *z, void *zmq_msg)
 {
     if (!z || !zmq_msg)
@@ -497,5 +527,6 @@ void wp_zap_stop(wp_zap *z)
     wp_keyring_free(&z->ring);
     sodium_memzero(z->server_secret, sizeof z->server_secret);
     pthread_mutex_destroy(&z->mu);
+    pthread_mutex_destroy(&z->ring_mu);
     free(z);
 }

@@ -164,6 +164,7 @@ typedef struct node {
     uv_timer_t sweep_timer;
     uv_signal_t sig_int;
     uv_signal_t sig_term;
+    uv_signal_t sig_hup; /* --keys: reread the key directory */
     bool admin_on;
     bool stopping;
 

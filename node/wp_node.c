@@ -112,6 +112,7 @@ static void begin_shutdown(node *n, const char *why)
     close_handle((uv_handle_t *)&n->sweep_timer);
     close_handle((uv_handle_t *)&n->sig_int);
     close_handle((uv_handle_t *)&n->sig_term);
+    close_handle((uv_handle_t *)&n->sig_hup);
     if (n->rsock_on)
         close_handle((uv_handle_t *)&n->rsock_poll);
     close_handle((uv_handle_t *)&n->req_timer);
@@ -238,6 +239,42 @@ static bool gossip_verify(void *ctx, const char *id, const uint8_t *msg, size_t 
     gossip_keys *gk = ctx;
     const wp_key *k = wp_keyring_by_name(&gk->ring, id);
     return k != NULL && k->role == WP_ROLE_NODE && wp_key_verify(k, msg, len, sig);
+}
+
+/* The node's gossip keys and key directory (--keys), for SIGHUP. */
+static gossip_keys *g_gk;
+static const char *g_keys_dir;
+
+/* SIGHUP with --keys: the key directory is read again, for the ZAP handler
+ * (who may connect) and the gossip records (whose signatures count): a
+ * node whose key was made after this one started is admitted, a key whose
+ * files were removed is refused from now on. On an error the keys in use
+ * stay. Runs on the loop thread, like every reader of these keyrings. */
+static int gossip_keys_reload(node *n)
+{
+    if (!g_gk || !g_keys_dir)
+        return 0;
+    wp_err err;
+    wp_err_clear(&err);
+    wp_keyring fresh;
+    wp_keyring_init(&fresh);
+    size_t zn = 0;
+    if (wp_keyring_load_dir(&fresh, g_keys_dir, &err) != WP_OK ||
+        (n->zap && wp_zap_reload(n->zap, &zn, &err) != WP_OK)) {
+        wp_keyring_free(&fresh);
+        WP_WARN(n->id, "SIGHUP: keys not reloaded, the old ones stay: %s", wp_err_text(&err));
+        return -1;
+    }
+    wp_keyring_free(&g_gk->ring);
+    g_gk->ring = fresh;
+    WP_INFO(n->id, "SIGHUP: %zu keys reloaded from %s", g_gk->ring.count, g_keys_dir);
+    return 0;
+}
+
+static void on_hup(uv_signal_t *s, int signum)
+{
+    (void)signum;
+    (void)gossip_keys_reload(s->data);
 }
 
 static int gossip_keys_load(gossip_keys *gk, const char *dir, const char *id, wp_err *err)
@@ -538,6 +575,8 @@ int main(int argc, char **argv)
             goto out_early;
         }
         self.auth = &gauth;
+        g_gk = &gk;
+        g_keys_dir = keys_dir;
         WP_INFO("node", "%s: gossip records signed with key %s; %zu keys in %s", n->id,
                 gk.self.name, gk.ring.count, keys_dir);
     } else {
@@ -731,6 +770,9 @@ int main(int argc, char **argv)
     uv_signal_init(&n->loop, &n->sig_term);
     n->sig_term.data = n;
     uv_signal_start(&n->sig_term, on_signal, SIGTERM);
+    uv_signal_init(&n->loop, &n->sig_hup);
+    n->sig_hup.data = n;
+    uv_signal_start(&n->sig_hup, on_hup, SIGHUP);
     signal(SIGPIPE, SIG_IGN);
     if (n->rsock_on) {
         fdsz = sizeof fd;

@@ -59,7 +59,7 @@ typedef struct live {
 
 typedef struct daemon {
     uv_loop_t loop;
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup;
     uv_poll_t zpoll;
     uv_timer_t tick, kick;
     uv_check_t check;
@@ -1046,6 +1046,7 @@ static void consensus_closed(void *data)
     }
     uv_close((uv_handle_t *)&d->sigint, on_closed);
     uv_close((uv_handle_t *)&d->sigterm, on_closed);
+    uv_close((uv_handle_t *)&d->sighup, on_closed);
 }
 
 static void stop(daemon_t *d)
@@ -1092,6 +1093,36 @@ static bool peer_verify(void *ctx, const char *name, uint64_t raft_id, const voi
     const wp_key *k = wp_keyring_by_name(&pk->ring, name);
     return k != NULL && k->role == WP_ROLE_PLACEMENT && strcmp(name, want) == 0 &&
            wp_key_verify(k, msg, len, sig);
+}
+
+/* The raft peer keys and the key directory (--keys), for SIGHUP. */
+static peer_keys *g_pk;
+static const char *g_keys_dir;
+
+/* SIGHUP with --keys: the key directory is read again, for the ZAP handler
+ * (who may call the API) and the raft peers (whose handshakes count): keys
+ * made since are admitted, keys whose files were removed refused from now
+ * on. On an error the keys in use stay. Loop thread, like their readers. */
+static void on_hup(uv_signal_t *s, int signum)
+{
+    (void)signum;
+    daemon_t *d = s->data;
+    if (!g_pk || !g_keys_dir)
+        return;
+    wp_err err;
+    wp_err_clear(&err);
+    wp_keyring fresh;
+    wp_keyring_init(&fresh);
+    size_t zn = 0;
+    if (wp_keyring_load_dir(&fresh, g_keys_dir, &err) != WP_OK ||
+        (d->zap && wp_zap_reload(d->zap, &zn, &err) != WP_OK)) {
+        wp_keyring_free(&fresh);
+        WP_WARN("placement", "SIGHUP: keys not reloaded, the old ones stay: %s", wp_err_text(&err));
+        return;
+    }
+    wp_keyring_free(&g_pk->ring);
+    g_pk->ring = fresh;
+    WP_INFO("placement", "SIGHUP: %zu keys reloaded from %s", g_pk->ring.count, g_keys_dir);
 }
 
 static int peer_keys_load(peer_keys *pk, const char *dir, uint64_t id, wp_err *err)
@@ -1354,6 +1385,8 @@ int main(int argc, char **argv)
             return 1;
         }
         auth.name = pk.self.name;
+        g_pk = &pk;
+        g_keys_dir = keys;
         WP_INFO("placement", "server %llu: raft peers authenticated with key %s (%zu keys in %s)",
                 (unsigned long long)id, pk.self.name, pk.ring.count, keys);
     } else {
@@ -1462,9 +1495,11 @@ int main(int argc, char **argv)
     d->kick.data = d;
     uv_signal_init(&d->loop, &d->sigint);
     uv_signal_init(&d->loop, &d->sigterm);
-    d->sigint.data = d->sigterm.data = d;
+    uv_signal_init(&d->loop, &d->sighup);
+    d->sigint.data = d->sigterm.data = d->sighup.data = d;
     uv_signal_start(&d->sigint, on_signal, SIGINT);
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&d->sighup, on_hup, SIGHUP);
     sigprocmask(SIG_UNBLOCK, &stop_sigs, NULL); /* a stop that came meanwhile runs now */
     signal(SIGPIPE, SIG_IGN);
     WP_INFO("placement", "server %llu: api %s, raft %s, %zu servers, topology %s (%zu cities), "

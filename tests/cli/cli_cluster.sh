@@ -18,7 +18,8 @@
 #      DIR/keys (directory 0700, secrets 0600), every process reports
 #      "curve", wpctl used the operator key on its own (section 2), a plain
 #      client and a client key are refused on the admin socket (and the node
-#      logs the refusal), and the client key is served on the request socket.
+#      logs the refusal), and the client key is served on the request socket;
+#      a key made later is refused until `keys reload` (SIGHUP), then served.
 set -u
 W=${1:?usage: cli_cluster.sh WPCTL}
 command -v jq >/dev/null 2>&1 || { echo "SKIP: jq not installed (scripts/deps.sh)"; exit 77; }
@@ -136,6 +137,23 @@ json drain-still-off '.[] | select(.id == "fra-1") | .draining == false' nodes -
     fail "traffic with the client key: $(cat "$T/err")"
 jq -e '.report.ok > 0' "$T/out" >/dev/null || fail "client key traffic: $(cat "$T/out")"
 ok "security by default: keys 0600 in a 0700 dir, all curve, plain and client key refused on admin, client key served"
+# A key made after the daemons started is refused until `keys reload`
+# (SIGHUP: each rereads the directory), then served; removed, refused again.
+"$W" keys generate late --role client >/dev/null || fail "keys generate late"
+"$W" --key "$K/late.key" traffic --rate 20 --duration 1 --grace 2 --quiet --json >"$T/out" 2>"$T/err"
+jq -e '.report.ok == 0' "$T/out" >/dev/null || fail "a key made after start was served: $(cat "$T/out")"
+json keys-reload '.signalled == 6 and .processes == 6' keys reload --json
+"$W" --key "$K/late.key" traffic --rate 20 --duration 1 --quiet --json >"$T/out" 2>"$T/err" ||
+    fail "traffic with the reloaded key: $(cat "$T/err")"
+jq -e '.report.ok > 0' "$T/out" >/dev/null || fail "reloaded key not served: $(cat "$T/out")"
+mkdir -p "$T/rev" && cp "$K/late.key" "$K/cluster.pub" "$T/rev/" || fail "copy late.key"
+rm -f "$K/late.key" "$K/late.pub"
+"$W" keys reload >/dev/null || fail "keys reload after the removal"
+sleep 0.5
+"$W" --key "$T/rev/late.key" traffic --rate 20 --duration 1 --grace 2 --quiet --json >"$T/out" 2>"$T/err"
+jq -e '.report.ok == 0' "$T/out" >/dev/null || fail "a removed key was still served: $(cat "$T/out")"
+grep -q "SIGHUP: .* keys reloaded" "$WP_CLUSTER_DIR/logs/fra-1.log" || fail "fra-1 did not log the reload"
+ok "keys reload: a late key refused, served after the reload, refused again once removed"
 
 # 3. traffic: unknown model refused before sending; Ctrl-C.
 "$W" traffic --models nosuch --duration 1 --out "$T/none.csv" >"$T/out" 2>"$T/err"

@@ -113,6 +113,9 @@ wpctl_proc wpctl_proc_of(pid_t pid);
 int wpctl_proc_open(wpctl_proc p, const char *name);
 /* True if the recorded process is running. */
 bool wpctl_proc_running(wpctl_proc p, const char *name);
+/* Sends sig to the recorded process if it is running (through its pidfd):
+ * true when sent. */
+bool wpctl_proc_signal(wpctl_proc p, const char *name, int sig);
 /* Stops the running processes among procs[0..n): SIGTERM, up to grace_ms
  * for them to exit, then SIGKILL and up to 2 s more; reaps those that are
  * our children. Returns how many are still running. */

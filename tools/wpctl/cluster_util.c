@@ -394,6 +394,17 @@ bool wpctl_placement_running(const wpctl_placement_rec *r)
     return wpctl_proc_running(wpctl_placement_proc(r), "wp-placement");
 }
 
+bool wpctl_proc_signal(wpctl_proc p, const char *name, int sig)
+{
+    int fd = wpctl_proc_open(p, name);
+    if (fd == -1)
+        return false;
+    int rc = fd >= 0 ? sys_pidfd_send_signal(fd, sig) : kill(p.pid, sig);
+    if (fd >= 0)
+        close(fd);
+    return rc == 0;
+}
+
 /* Signals each still-open process; fd -2: by pid (no pidfds). */
 static void signal_all(const wpctl_proc *procs, const int *fds, size_t n, int sig)
 {

@@ -3,6 +3,7 @@
  *   wpctl keys generate NAME --role ROLE [--keys-dir DIR] [--json]
  *   wpctl keys list [--keys-dir DIR] [--json]
  *   wpctl keys show NAME|FILE [--keys-dir DIR] [--json]
+ *   wpctl keys reload [--dir D] [--json]
  *
  * The directory defaults to the cluster directory's keys/ (--dir, else
  * $WP_CLUSTER_DIR, else .cluster). Nothing here prints a secret: show and
@@ -14,6 +15,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -304,6 +306,36 @@ static int keys_show(const char *dir, const char *what, bool json)
     return WPCTL_OK;
 }
 
+/* SIGHUP to every running daemon of the cluster in cdir: each rereads its
+ * key directory (wp-node, wp-placement). */
+static int keys_reload(const char *cdir, bool json)
+{
+    wpctl_cluster *c = malloc(sizeof *c);
+    if (!c)
+        return wpctl_fail("out of memory");
+    wp_err err = {0};
+    if (wpctl_cluster_load(wpctl_cluster_dir(cdir), c, &err) != WP_OK) {
+        free(c);
+        return wpctl_fail("%s", wp_err_text(&err));
+    }
+    if (!c->keys[0]) {
+        free(c);
+        return wpctl_fail("keys reload: the cluster runs --insecure: it has no keys to reload");
+    }
+    size_t sent = 0, total = c->n + c->n_placement;
+    for (size_t i = 0; i < c->n; i++)
+        sent += wpctl_proc_signal(wpctl_node_proc(&c->nodes[i]), "wp-node", SIGHUP);
+    for (size_t i = 0; i < c->n_placement; i++)
+        sent += wpctl_proc_signal(wpctl_placement_proc(&c->placement[i]), "wp-placement", SIGHUP);
+    if (json)
+        printf("{\"signalled\":%zu,\"processes\":%zu,\"keys\":\"%s\"}\n", sent, total, c->keys);
+    else
+        printf("keys reload: %zu of %zu processes signalled (SIGHUP); each rereads %s\n", sent,
+               total, c->keys);
+    free(c);
+    return WPCTL_OK;
+}
+
 int wpctl_keys_main(int argc, char **argv)
 {
     const char *kdir = NULL, *cdir = NULL, *role = NULL;
@@ -320,7 +352,7 @@ int wpctl_keys_main(int argc, char **argv)
     };
     const wpctl_spec spec = {
         .name = "keys",
-        .args = "generate NAME --role ROLE | list | show NAME|FILE",
+        .args = "generate NAME --role ROLE | list | show NAME|FILE | reload",
         .about = "The cluster's keys: one per party (a node, a placement server, an operator,\n"
                  "a client) and the cluster's CURVE server key. A key is an Ed25519 pair\n"
                  "made from a random seed; its Curve25519 pair is derived from it.\n"
@@ -329,7 +361,10 @@ int wpctl_keys_main(int argc, char **argv)
                  "made 0700 when missing. A node's key is named for its id (fra-1), a\n"
                  "placement server's placement-ID (placement-1).\n"
                  "list: every key in DIR, public parts only.\n"
-                 "show: one key's public parts (NAME in DIR, or a FILE path).\n",
+                 "show: one key's public parts (NAME in DIR, or a FILE path).\n"
+                 "reload: every running daemon of the cluster (--dir) rereads its key\n"
+                 "directory (SIGHUP): keys made since are admitted, keys whose files were\n"
+                 "removed are refused from the next connection on (revocation).\n",
         .flags = flags,
         .min_args = 1,
         .max_args = 2,
@@ -351,10 +386,16 @@ int wpctl_keys_main(int argc, char **argv)
             return wpctl_usage_error("keys", "unexpected argument '%s'", a.argv[1]);
         return keys_list(dir, json);
     }
+    if (strcmp(sub, "reload") == 0) {
+        if (a.argc != 1)
+            return wpctl_usage_error("keys", "unexpected argument '%s'", a.argv[1]);
+        return keys_reload(cdir, json);
+    }
     if (strcmp(sub, "show") == 0) {
         if (a.argc != 2)
             return wpctl_usage_error("keys", "show takes one NAME or FILE");
         return keys_show(dir, a.argv[1], json);
     }
-    return wpctl_usage_error("keys", "unknown command '%s' (generate, list or show)", sub);
+    return wpctl_usage_error("keys", "unknown command '%s' (generate, list, show or reload)",
+                             sub);
 }
