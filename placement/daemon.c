@@ -1350,6 +1350,7 @@ int main(int argc, char **argv)
     sigemptyset(&stop_sigs);
     sigaddset(&stop_sigs, SIGINT);
     sigaddset(&stop_sigs, SIGTERM);
+    sigaddset(&stop_sigs, SIGHUP); /* a keys reload before the handler: later, not a kill */
     sigprocmask(SIG_BLOCK, &stop_sigs, NULL);
     int rv = wp_topo_load_preset(topo, NULL, &d->topo, &err);
     if (rv == WP_ENOTFOUND || (rv != WP_OK && strchr(topo, '/') != NULL) ||

@@ -158,7 +158,6 @@ typedef struct req {
     uint8_t region;
     uint8_t model;
     bool noted; /* counted in the ingress's own sends */
-    bool started; /* edge: its RUN came (res_arrive asks, to arm the expiry) */
 } req;
 
 typedef struct upoint {
@@ -208,6 +207,8 @@ typedef struct engine {
      * mode: continuous batching, LRU eviction, cold loads, deadlines). */
     wp_res **res_site;
     uint64_t *res_exp_at; /* per site: the armed EV_RES_EXPIRE (UINT64_MAX: none) */
+    uint32_t watch_r;     /* res_arrive: the request whose start it watches (NONE) */
+    bool watch_started;
     wp_fnpool env; /* containers per (region, function) or isolates per (PoP, function) */
     wp_router_view *view;
     /* Load-aware edge (router/load.c): one own-sends record per ingress
@@ -451,7 +452,8 @@ static int gpu_start(engine *e, uint32_t r, bool via_res)
     if (e->city)
         wp_sim_tl_record(&e->city[q->point].fig, first_at - q->t0_ns);
     wp_hist_record(&st->total_ns, last_at - q->t0_ns);
-    q->started = true;
+    if (r == e->watch_r)
+        e->watch_started = true;
     e->gpu_busy_ms += total_ms * (double)e->units[q->model] / WP_ROUTER_GPU_UNITS;
     return push(e, e->now_ns + ms_to_ns(total_ms), EV_GPU_DONE, r);
 }
@@ -613,12 +615,18 @@ static int res_arrive(engine *e, uint32_t r)
     }
     if (rv != WP_OK)
         return wp_errf(e->err, rv, "sim: %s", wp_err_text(&rerr));
-    q->started = false;
-    rv = res_drain(e, q->site);
-    /* Still queued: the node's timer answers it at its start-by if it has
-     * not started by then (gpu_worker's wp_res_expire, in time order). */
-    if (rv == WP_OK && start_by != UINT64_MAX && !q->started)
-        rv = res_expiry_arm(e, q->site, start_by + 1);
+    /* The drain may start r, or fail and free it: what it did is watched
+     * (e->watch_*), not read from r afterwards. */
+    uint32_t site = q->site;
+    e->watch_r = r;
+    e->watch_started = false;
+    rv = res_drain(e, site);
+    e->watch_r = NONE;
+    /* Not started: the node's timer answers it at its start-by if it has
+     * not started by then (gpu_worker's wp_res_expire, in time order); an
+     * arm for a request that failed meanwhile finds nothing to do. */
+    if (rv == WP_OK && start_by != UINT64_MAX && !e->watch_started)
+        rv = res_expiry_arm(e, site, start_by + 1);
     return rv;
 }
 
@@ -1454,6 +1462,7 @@ int wp_sim_run(const wp_sim_scenario *sc, const wp_sim_options *opt, wp_sim_resu
     result_init(res, sc, opt->seed);
     engine eng, *e = &eng;
     memset(e, 0, sizeof *e);
+    e->watch_r = NONE;
     e->sc = sc;
     e->opt = opt;
     e->res = res;

@@ -308,8 +308,10 @@ int main(int argc, char **argv)
     line("errors_per_s", (double)errors / elapsed, "requests/s");
     line("window", window, "requests in flight");
     line("targets", targets, "nodes");
-    line("latency_p50_us", (double)wp_hist_quantile(&lat, 0.5) / 1e3, "us");
-    line("latency_p99_us", (double)wp_hist_quantile(&lat, 0.99) / 1e3, "us");
+    if (!compare) { /* one histogram: under --compare-curve it would mix both modes */
+        line("latency_p50_us", (double)wp_hist_quantile(&lat, 0.5) / 1e3, "us");
+        line("latency_p99_us", (double)wp_hist_quantile(&lat, 0.99) / 1e3, "us");
+    }
     line("seconds", elapsed, "s");
     free(sent_at);
     for (int m = 0; m < 2; m++)

@@ -15,6 +15,9 @@
 
 #define WPCTL_CLUSTER_MAX_NODES 512u
 #define WPCTL_CLUSTER_FILE "cluster.txt"
+/* In DIR/keys when `cluster up` made that directory: `down --purge` then
+ * removes it with every key in it (and only then). */
+#define WPCTL_KEYS_MARKER ".made-by-cluster-up"
 
 /* A process the cluster started: its pid and its start time (field 22 of
  * /proc/PID/stat, clock ticks since boot), which together name one process

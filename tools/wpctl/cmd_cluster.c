@@ -203,8 +203,20 @@ static int up_keys(wpctl_cluster *cl, const char *kdir, size_t n_placement, size
         snprintf(def, sizeof def, "%s/keys", cl->dir);
         kdir = def;
     }
+    struct stat kst;
+    bool fresh = kdir == def && stat(kdir, &kst) != 0;
     if (wpctl_keys_dir_ready(kdir, &err) != WP_OK)
         return wpctl_fail("keys: %s", wp_err_text(&err));
+    if (fresh) { /* up made DIR/keys: down --purge may take it (cluster.h) */
+        char marker[700];
+        snprintf(marker, sizeof marker, "%s/%s", kdir, WPCTL_KEYS_MARKER);
+        FILE *fp = fopen(marker, "w");
+        if (fp) {
+            fputs("# made by wpctl cluster up: 'wpctl cluster down --purge' removes this "
+                  "directory\n", fp);
+            fclose(fp);
+        }
+    }
     if (!realpath(kdir, abs) || strlen(abs) >= sizeof cl->keys || strpbrk(abs, " \t"))
         return wpctl_fail("--keys %s: the path must resolve to under %zu bytes without spaces",
                           kdir, sizeof cl->keys);
@@ -638,8 +650,9 @@ static int cluster_down(int argc, char **argv)
     const wpctl_flag flags[] = {
         WPF_DIR(&t),
         WPF_BOOL("purge", &purge, "also remove the state: raft folders, node state, logs,\n"
-                                  "the cluster file, the keys in DIR/keys (a --keys\n"
-                                  "directory elsewhere stays), and the directory when empty"),
+                                  "the cluster file, DIR/keys when 'up' made it (keys you\n"
+                                  "made there yourself stay otherwise; a --keys directory\n"
+                                  "elsewhere always stays), and the directory when empty"),
         WPF_JSON(&json, "{stopped, still_running, purged}"),
         WPF_END,
     };

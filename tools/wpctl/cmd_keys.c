@@ -327,9 +327,19 @@ static int keys_reload(const char *cdir, bool json)
         sent += wpctl_proc_signal(wpctl_node_proc(&c->nodes[i]), "wp-node", SIGHUP);
     for (size_t i = 0; i < c->n_placement; i++)
         sent += wpctl_proc_signal(wpctl_placement_proc(&c->placement[i]), "wp-placement", SIGHUP);
-    if (json)
-        printf("{\"signalled\":%zu,\"processes\":%zu,\"keys\":\"%s\"}\n", sent, total, c->keys);
-    else
+    if (json) {
+        wp_json j;
+        wp_json_init(&j, stdout, false);
+        wp_json_obj_begin(&j);
+        wp_json_key(&j, "signalled");
+        wp_json_uint(&j, sent);
+        wp_json_key(&j, "processes");
+        wp_json_uint(&j, total);
+        wp_json_key(&j, "keys");
+        wp_json_str(&j, c->keys);
+        wp_json_obj_end(&j);
+        wp_json_end(&j);
+    } else
         printf("keys reload: %zu of %zu processes signalled (SIGHUP); each rereads %s\n", sent,
                total, c->keys);
     free(c);
