@@ -198,14 +198,28 @@ bool wp_fsim_check(wp_fsim_world *w, char *why, size_t cap)
     }
     for (unsigned i = 0; i < w->n; i++) {
         struct raft *r = raft_fixture_get(&w->f, i);
-        if (!wp_fsim_fenced(w, i) && raft_last_applied(r) < last)
+        if (!wp_fsim_fenced(w, i) && raft_last_applied(r) < last) {
+            /* The leader's replication state for it (raft.h struct
+             * raft_progress), for the reproduction: in the 3 of 10,000
+             * schedules seen, the follower follows this leader in its
+             * term, every link is up, and the leader stays at next 9,
+             * match 8 (snapshot or probe) for 30 s while the follower
+             * holds more. */
+            struct raft *lr = l < w->n ? raft_fixture_get(&w->f, l) : NULL;
+            const struct raft_progress *pg =
+                lr && lr->state == RAFT_LEADER ? &lr->leader_state.progress[i] : NULL;
             return fail(why, cap,
                         "server %u left behind: applied %llu of %llu (commit %llu, last %llu, "
-                        "term %llu; leader %u)",
+                        "term %llu; leader %u, its view of it: state %d next %llu match %llu "
+                        "snapshot %llu)",
                         i, (unsigned long long)raft_last_applied(r), (unsigned long long)last,
                         (unsigned long long)r->commit_index,
                         (unsigned long long)raft_last_index(r),
-                        (unsigned long long)r->current_term, l);
+                        (unsigned long long)r->current_term, l, pg ? (int)pg->state : -1,
+                        (unsigned long long)(pg ? pg->next_index : 0),
+                        (unsigned long long)(pg ? pg->match_index : 0),
+                        (unsigned long long)(pg ? pg->snapshot_index : 0));
+        }
     }
     void *ref = NULL;
     size_t ref_len = 0;
