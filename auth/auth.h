@@ -177,6 +177,11 @@ uint64_t wp_zap_admitted(const wp_zap *z);
  * calls wp_zap_peer (a pointer that returned is invalid after it). The
  * server key is not reread. On an error the keys in use stay. */
 int wp_zap_reload(wp_zap *z, size_t *count, wp_err *err);
+/* A daemon's SIGHUP: rereads dir into *ring (a keyring the caller looks
+ * keys up in: gossip or raft peer signatures) and z's (NULL: none), all or
+ * nothing: on an error both keep the keys they had. *count: the keys now
+ * in *ring. Call it on the thread that reads *ring and calls wp_zap_peer. */
+int wp_keys_reload(wp_keyring *ring, wp_zap *z, const char *dir, size_t *count, wp_err *err);
 /* The key behind a message received on a CURVE server socket (its
  * User-Id), NULL when none (an anonymous public-inference client). */
 const wp_key *wp_zap_peer(const wp_zap *z, void *zmq_msg);

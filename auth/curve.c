@@ -497,6 +497,24 @@ int wp_zap_reload(wp_zap *z, size_t *count, wp_err *err)
     return WP_OK;
 }
 
+int wp_keys_reload(wp_keyring *ring, wp_zap *z, const char *dir, size_t *count, wp_err *err)
+{
+    wp_keyring fresh;
+    wp_keyring_init(&fresh);
+    int rv = wp_keyring_load_dir(&fresh, dir, err);
+    if (rv == WP_OK && z)
+        rv = wp_zap_reload(z, NULL, err);
+    if (rv != WP_OK) {
+        wp_keyring_free(&fresh);
+        return rv;
+    }
+    wp_keyring_free(ring);
+    *ring = fresh;
+    if (count)
+        *count = ring->count;
+    return WP_OK;
+}
+
 const wp_key *wp_zap_peer(const wp_zap *z, void *zmq_msg)
 {
     if (!z || !zmq_msg)

@@ -256,18 +256,12 @@ static int gossip_keys_reload(node *n)
         return 0;
     wp_err err;
     wp_err_clear(&err);
-    wp_keyring fresh;
-    wp_keyring_init(&fresh);
-    size_t zn = 0;
-    if (wp_keyring_load_dir(&fresh, g_keys_dir, &err) != WP_OK ||
-        (n->zap && wp_zap_reload(n->zap, &zn, &err) != WP_OK)) {
-        wp_keyring_free(&fresh);
+    size_t count = 0;
+    if (wp_keys_reload(&g_gk->ring, n->zap, g_keys_dir, &count, &err) != WP_OK) {
         WP_WARN(n->id, "SIGHUP: keys not reloaded, the old ones stay: %s", wp_err_text(&err));
         return -1;
     }
-    wp_keyring_free(&g_gk->ring);
-    g_gk->ring = fresh;
-    WP_INFO(n->id, "SIGHUP: %zu keys reloaded from %s", g_gk->ring.count, g_keys_dir);
+    WP_INFO(n->id, "SIGHUP: %zu keys reloaded from %s", count, g_keys_dir);
     return 0;
 }
 

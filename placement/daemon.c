@@ -1111,18 +1111,12 @@ static void on_hup(uv_signal_t *s, int signum)
         return;
     wp_err err;
     wp_err_clear(&err);
-    wp_keyring fresh;
-    wp_keyring_init(&fresh);
-    size_t zn = 0;
-    if (wp_keyring_load_dir(&fresh, g_keys_dir, &err) != WP_OK ||
-        (d->zap && wp_zap_reload(d->zap, &zn, &err) != WP_OK)) {
-        wp_keyring_free(&fresh);
+    size_t count = 0;
+    if (wp_keys_reload(&g_pk->ring, d->zap, g_keys_dir, &count, &err) != WP_OK) {
         WP_WARN("placement", "SIGHUP: keys not reloaded, the old ones stay: %s", wp_err_text(&err));
         return;
     }
-    wp_keyring_free(&g_pk->ring);
-    g_pk->ring = fresh;
-    WP_INFO("placement", "SIGHUP: %zu keys reloaded from %s", g_pk->ring.count, g_keys_dir);
+    WP_INFO("placement", "SIGHUP: %zu keys reloaded from %s", count, g_keys_dir);
 }
 
 static int peer_keys_load(peer_keys *pk, const char *dir, uint64_t id, wp_err *err)

@@ -9,30 +9,14 @@
 
 #include <string.h>
 
-#include "gpu_worker/gpu_worker.h"
-
-#define MS 1000000ull
+#include "tests/unit/res_fixture.h"
 
 /* One GPU; "long" has 1 slot per GPU, "short" 1 slot per GPU too, so one
  * request of either fills the device. Both warm. */
 static wp_res *make(void)
 {
-    wp_res_config cfg = {.capacity_bytes = 100, .max_batch = 8, .max_queue = 64, .gpus = 1};
-    wp_res *r;
-    wp_err err;
-    assert_int_equal(wp_res_new(&cfg, &r, &err), WP_OK);
-    assert_int_equal(wp_res_add_model(r, "long", 10, &err), WP_OK);
-    assert_int_equal(wp_res_add_model(r, "short", 10, &err), WP_OK);
-    assert_int_equal(wp_res_set_slots(r, "long", 1, &err), WP_OK);
-    assert_int_equal(wp_res_set_slots(r, "short", 1, &err), WP_OK);
-    const char *both[2] = {"long", "short"};
-    assert_int_equal(wp_res_assign(r, 0, both, 2, &err), WP_OK);
-    wp_res_action a;
-    while (wp_res_next_action(r, &a)) {
-        assert_int_equal(a.kind, WP_RES_LOAD);
-        assert_int_equal(wp_res_load_done(r, 0, a.model, WP_OK, 0, &err), WP_OK);
-    }
-    return r;
+    static const res_model_spec m[] = {{"long", 1, 0, 0}, {"short", 1, 0, 0}};
+    return res_fixture(m, 2);
 }
 
 /* Next action, which must be of the given kind; returns its first id. */

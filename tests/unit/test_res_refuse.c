@@ -11,32 +11,14 @@
 
 #include <string.h>
 
-#include "gpu_worker/gpu_worker.h"
-
-#define MS 1000000ull
+#include "tests/unit/res_fixture.h"
 
 /* One GPU; "long" (1 slot, 3 s of service) and "short" (2 slots, 10 ms).
  * Both warm. */
 static wp_res *make(void)
 {
-    wp_res_config cfg = {.capacity_bytes = 100, .max_batch = 8, .max_queue = 64, .gpus = 1};
-    wp_res *r;
-    wp_err err;
-    assert_int_equal(wp_res_new(&cfg, &r, &err), WP_OK);
-    assert_int_equal(wp_res_add_model(r, "long", 10, &err), WP_OK);
-    assert_int_equal(wp_res_add_model(r, "short", 10, &err), WP_OK);
-    assert_int_equal(wp_res_set_slots(r, "long", 1, &err), WP_OK);
-    assert_int_equal(wp_res_set_slots(r, "short", 2, &err), WP_OK);
-    assert_int_equal(wp_res_set_service(r, "long", 3000 * MS, &err), WP_OK);
-    assert_int_equal(wp_res_set_service(r, "short", 10 * MS, &err), WP_OK);
-    const char *both[2] = {"long", "short"};
-    assert_int_equal(wp_res_assign(r, 0, both, 2, &err), WP_OK);
-    wp_res_action a;
-    while (wp_res_next_action(r, &a)) {
-        assert_int_equal(a.kind, WP_RES_LOAD);
-        assert_int_equal(wp_res_load_done(r, 0, a.model, WP_OK, 0, &err), WP_OK);
-    }
-    return r;
+    static const res_model_spec m[] = {{"long", 1, 3000, 0}, {"short", 2, 10, 0}};
+    return res_fixture(m, 2);
 }
 
 static void test_refused_at_submit(void **state)
@@ -99,18 +81,10 @@ static void test_running_work_counts(void **state)
 static void test_replay_staggered(void **state)
 {
     (void)state;
-    wp_res_config cfg = {.capacity_bytes = 100, .max_batch = 8, .max_queue = 64, .gpus = 1};
-    wp_res *r;
+    static const res_model_spec m[] = {{"m8", 8, 8000, 0}};
+    wp_res *r = res_fixture(m, 1);
     wp_err err;
     wp_res_action a;
-    assert_int_equal(wp_res_new(&cfg, &r, &err), WP_OK);
-    assert_int_equal(wp_res_add_model(r, "m8", 10, &err), WP_OK);
-    assert_int_equal(wp_res_set_slots(r, "m8", 8, &err), WP_OK);
-    assert_int_equal(wp_res_set_service(r, "m8", 8000 * MS, &err), WP_OK);
-    const char *one[1] = {"m8"};
-    assert_int_equal(wp_res_assign(r, 0, one, 1, &err), WP_OK);
-    while (wp_res_next_action(r, &a))
-        assert_int_equal(wp_res_load_done(r, 0, a.model, WP_OK, 0, &err), WP_OK);
     for (uint64_t k = 0; k < 8; k++) {
         assert_int_equal(wp_res_submit(r, k * 1000 * MS, "m8", k + 1, &err), WP_OK);
         assert_true(wp_res_next_action(r, &a) && a.kind == WP_RES_RUN);
@@ -136,23 +110,10 @@ static void test_replay_staggered(void **state)
 static void test_overtakers_counted(void **state)
 {
     (void)state;
-    wp_res_config cfg = {.capacity_bytes = 100, .max_batch = 8, .max_queue = 64, .gpus = 1};
-    wp_res *r;
+    static const res_model_spec m[] = {{"long", 1, 1000, 2000}, {"mid", 1, 500, 1000}};
+    wp_res *r = res_fixture(m, 2);
     wp_err err;
     wp_res_action a;
-    assert_int_equal(wp_res_new(&cfg, &r, &err), WP_OK);
-    assert_int_equal(wp_res_add_model(r, "long", 10, &err), WP_OK);
-    assert_int_equal(wp_res_add_model(r, "mid", 10, &err), WP_OK);
-    assert_int_equal(wp_res_set_slots(r, "long", 1, &err), WP_OK);
-    assert_int_equal(wp_res_set_slots(r, "mid", 1, &err), WP_OK);
-    assert_int_equal(wp_res_set_service(r, "long", 1000 * MS, &err), WP_OK);
-    assert_int_equal(wp_res_set_service(r, "mid", 500 * MS, &err), WP_OK);
-    assert_int_equal(wp_res_set_priority(r, "long", 2000 * MS, &err), WP_OK);
-    assert_int_equal(wp_res_set_priority(r, "mid", 1000 * MS, &err), WP_OK);
-    const char *both[2] = {"long", "mid"};
-    assert_int_equal(wp_res_assign(r, 0, both, 2, &err), WP_OK);
-    while (wp_res_next_action(r, &a))
-        assert_int_equal(wp_res_load_done(r, 0, a.model, WP_OK, 0, &err), WP_OK);
     for (uint64_t k = 0; k < 20; k++) {
         if (k > 0)
             assert_int_equal(wp_res_run_done(r, k * 500 * MS, "mid", 1, &err), WP_OK);
