@@ -459,6 +459,8 @@ uint32_t wp_res_queue_depth(const wp_res *r);
  * node puts in its load report (router.h, wp_load_report); free units for
  * the report are wp_res_capacity_units - wp_res_busy_units. */
 uint32_t wp_res_model_inflight(const wp_res *r, const char *model);
+/* The same split: waiting to start, and started (0s for an unknown model). */
+void wp_res_model_counts(const wp_res *r, const char *model, uint32_t *queued, uint32_t *running);
 int wp_res_model_state(const wp_res *r, const char *model);  /* -1 unknown */
 bool wp_res_model_pinned(const wp_res *r, const char *model);
 

@@ -986,6 +986,13 @@ uint32_t wp_res_model_inflight(const wp_res *r, const char *model)
     return m ? m->qlen + m->running_n : 0;
 }
 
+void wp_res_model_counts(const wp_res *r, const char *model, uint32_t *queued, uint32_t *running)
+{
+    const res_model *m = find(r, model);
+    *queued = m ? m->qlen : 0;
+    *running = m ? m->running_n : 0;
+}
+
 int wp_res_model_state(const wp_res *r, const char *model)
 {
     const res_model *m = find(r, model);

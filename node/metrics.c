@@ -26,6 +26,7 @@ struct node_metrics {
     uv_timer_t timer;
     bool timer_on;
     wp_metric_family *info, *requests, *ttft, *latency, *inflight, *warm, *model_loads_hist;
+    wp_metric_family *queued, *running;
     wp_metric_family *members, *frames_bad, *events[NM_EVENT_COUNT];
     wp_metric *queue_depth, *gpu_free, *gpu_total, *warm_count, *loads, *load_failures;
     wp_metric *evictions, *probes, *probes_failed, *suspicions, *deaths, *refutations;
@@ -84,6 +85,10 @@ static void define(node *n, node_metrics *m)
                       "model");
     m->queue_depth = scalar(m, G, "warmpath_queue_depth",
                             "Requests queued or running in the GPU worker, all models.");
+    m->queued = fam(m, G, "warmpath_model_queued",
+                    "Requests waiting in the GPU worker's queue for a slot, by model.", "model");
+    m->running = fam(m, G, "warmpath_model_running",
+                     "Requests started (holding a slot) in the GPU worker, by model.", "model");
     m->gpu_free = scalar(m, G, "warmpath_gpu_memory_free_bytes", "GPU memory free.");
     m->gpu_total = scalar(m, G, "warmpath_gpu_memory_bytes", "GPU memory managed.");
     m->warm = fam(m, G, "warmpath_model_warm", "1 when the model is warm (resident) here.",
@@ -320,6 +325,10 @@ static void refresh(node *n)
     size_t nw = wp_res_warm_models(r, warm, WP_ARRAY_LEN(warm));
     wp_metric_set(m->warm_count, (double)nw);
     for (size_t i = 0; i < n->n_cat; i++) {
+        uint32_t q, run;
+        wp_res_model_counts(r, n->cat[i].name, &q, &run);
+        wp_metric_set(wp_metric_get1(m->queued, n->cat[i].name), q);
+        wp_metric_set(wp_metric_get1(m->running, n->cat[i].name), run);
         bool w = false;
         for (size_t k = 0; k < nw && k < WP_ARRAY_LEN(warm) && !w; k++)
             w = strcmp(warm[k], n->cat[i].name) == 0;

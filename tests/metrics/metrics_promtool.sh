@@ -56,7 +56,8 @@ for addr in $(jq -r '.[].metrics' "$T/status.json"); do
         ;;
     *)
         for f in warmpath_node_info warmpath_gossip_members warmpath_queue_depth \
-            warmpath_gpu_memory_free_bytes warmpath_frames_bad_total warmpath_work_in_flight; do
+            warmpath_gpu_memory_free_bytes warmpath_frames_bad_total warmpath_work_in_flight \
+            warmpath_model_queued warmpath_model_running; do
             grep -q "^$f" "$T/$id.prom" || fail "$id: no $f"
         done
         grep -q 'warmpath_gossip_members{state="alive"} 4$' "$T/$id.prom" ||
