@@ -9,3 +9,6 @@ set_tests_properties(html_browser PROPERTIES LABELS html TIMEOUT 600 SKIP_RETURN
 
 # The simulator's per-city figures behind the map (wp_sim_options.by_city).
 wp_add_test(NAME test_sim_city SOURCES unit/test_sim_city.c LIBS wp_sim LABELS sim html TIMEOUT 120)
+
+# The map's TopoJSON reader on good and bad input (tools/wpctl/html_map.c).
+wp_add_test(NAME test_html_map SOURCES unit/test_html_map.c LIBS wpctl_map LABELS unit html)

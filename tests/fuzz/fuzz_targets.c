@@ -502,6 +502,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         warmpath__admin__admin_request__free_unpacked(req, NULL);
     return 0;
 }
+#elif defined(WP_FUZZ_TOPOJSON)
+/* The --html map's JSON reader and TopoJSON drawing (tools/wpctl/html_map.c). */
+#include "tools/wpctl/html_report.h"
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    wp_err err;
+    FILE *fp = fopen("/dev/null", "w");
+    if (fp == NULL)
+        abort();
+    (void)wpctl_map_svg_from((const char *)data, size, fp, &err);
+    fclose(fp);
+    return 0;
+}
 #else
 #error "define one WP_FUZZ_<TARGET>"
 #endif

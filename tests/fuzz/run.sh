@@ -7,7 +7,7 @@
 # (tests/fuzz.cmake, replay.c); this is the deep, coverage-guided run.
 # Crashes land in tests/fuzz/out/TARGET/.
 #   TARGET: PLACE_CMD PLACE_SNAP PL_FRAME LLAMA_HDR TOPO_CSV SIM_SCENARIO
-#           SIM_TRACE MSGPACK_CHECK GOSSIP_RECV INFER_FRAME ADMIN_FRAME
+#           SIM_TRACE MSGPACK_CHECK GOSSIP_RECV INFER_FRAME ADMIN_FRAME TOPOJSON
 set -eu
 target=${1:?usage: run.sh TARGET [SECONDS] [BUILD_DIR]}
 secs=${2:-60}
@@ -23,7 +23,8 @@ srcs="$root/common/*.c $root/topology/regions.c $root/topology/countries.c
       $root/gpu_worker/format.c $root/gpu_worker/cpu.c $root/gpu_worker/backend.c
       $root/gpu_worker/residency.c $root/gpu_worker/timing.c $root/gpu_worker/worker.c
       $root/node/gossip.c $root/node/gossip_state.c $root/node/gossip_recv.c
-      $root/node/gossip_tick.c $root/node/codec.c $root/node/infer_codec.c"
+      $root/node/gossip_tick.c $root/node/codec.c $root/node/infer_codec.c
+      $root/tools/wpctl/html_map.c $bdir/tools/wpctl_map_data.c"
 # shellcheck disable=SC2086
 clang -std=c11 -g -O1 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DWP_FUZZ_$target \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \

@@ -7,8 +7,11 @@
  * time). The project has no C JSON reader among its dependencies
  * (scripts/deps.sh), so this file carries a small one, written by hand
  * for this purpose: a recursive-descent parser into a tree of values,
- * with a depth limit and the input's size checked before anything is
- * allocated.
+ * with a depth limit, an item budget (the tree's size is bounded whatever
+ * the input) and the input's size checked before anything is allocated.
+ * It never reads past the input's end (no NUL is assumed), so
+ * wpctl_map_svg_from takes any bytes: tests/unit/test_html_map.c and the
+ * TOPOJSON fuzz target feed it bad ones.
  *
  * TopoJSON, the parts used. `transform` {scale, translate} and `arcs`: a
  * list of arcs, each a list of quantized [dx, dy] positions, delta-encoded
@@ -37,6 +40,22 @@
 extern const unsigned char wpctl_map_countries[];
 extern const size_t wpctl_map_countries_len;
 
+/* HTML escaping for every html_*.c (here, with the map, so that the map
+ * builds alone into the wpctl_map library the tests link). */
+void wpctl_html_text(FILE *fp, const char *s, size_t len)
+{
+    for (size_t i = 0; i < len && s[i]; i++) {
+        switch (s[i]) {
+        case '&': fputs("&amp;", fp); break;
+        case '<': fputs("&lt;", fp); break;
+        case '>': fputs("&gt;", fp); break;
+        case '"': fputs("&quot;", fp); break;
+        case '\'': fputs("&#39;", fp); break;
+        default: fputc(s[i], fp);
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- JSON */
 
 typedef enum jtype { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ } jtype;
@@ -54,11 +73,16 @@ typedef struct jval {
 typedef struct jparser {
     const char *p, *end;
     int depth;
+    size_t items; /* values made so far, against JSON_MAX_ITEMS */
     wp_err *err;
 } jparser;
 
 #define JSON_MAX_DEPTH 32
 #define JSON_MAX_BYTES (8u << 20)
+/* The shipped outlines hold 28,280 values; the budget bounds the tree
+ * (about 56 bytes a value) at some 56 MiB for hostile input. */
+#define JSON_MAX_ITEMS (1u << 20)
+#define JSON_MAX_NUMBER 64 /* characters of one number */
 
 static void skip_ws(jparser *j)
 {
@@ -103,6 +127,8 @@ static int parse_string(jparser *j, const char **s, size_t *len)
 /* Arrays and objects: items grow by doubling. */
 static int push_item(jparser *j, jval *v, size_t *cap, bool with_key)
 {
+    if (++j->items > JSON_MAX_ITEMS)
+        return wp_errf(j->err, WP_ETOOBIG, "map: more than %u values", JSON_MAX_ITEMS);
     if (v->len < *cap)
         return WP_OK;
     size_t ncap = *cap ? *cap * 2 : 4;
@@ -191,14 +217,21 @@ static int parse_value(jparser *j, jval *out)
             return WP_OK;
         }
     }
-    /* A number: strtod stops at the first character that is not one; the
-     * input is NUL-terminated (the embedded blob has a NUL after it). */
+    /* A number: its characters copied out (bounded, NUL-terminated) for
+     * strtod, which must consume all of them. */
+    char num[JSON_MAX_NUMBER + 1];
+    size_t n = 0;
+    while (j->p + n < j->end && n < JSON_MAX_NUMBER && strchr("+-.0123456789eE", j->p[n]) &&
+           j->p[n] != '\0')
+        n++;
+    memcpy(num, j->p, n);
+    num[n] = '\0';
     char *stop = NULL;
-    out->num = strtod(j->p, &stop);
-    if (stop == j->p || stop > j->end || !isfinite(out->num))
+    out->num = strtod(num, &stop);
+    if (n == 0 || stop != num + n || !isfinite(out->num))
         return jfail(j, "bad value");
     out->type = J_NUM;
-    j->p = stop;
+    j->p += n;
     return WP_OK;
 }
 
@@ -223,7 +256,14 @@ typedef struct map_ctx {
     bool first;            /* next point starts the ring (M) */
     double *ring;          /* the current ring's lon, lat pairs */
     size_t nring, capring;
+    size_t points;         /* all rings' points so far, against MAP_MAX_POINTS */
 } map_ctx;
+
+/* In a topology each arc is shared by at most two rings, so a drawing has
+ * at most twice the positions the input holds; anything beyond is an input
+ * that reuses arcs to blow up (a ring of 1,000 copies of a 1,000-point
+ * arc). */
+#define MAP_MAX_POINTS (2 * (size_t)JSON_MAX_ITEMS)
 
 void wpctl_map_project(double lat, double lon, double *x, double *y)
 {
@@ -234,6 +274,8 @@ void wpctl_map_project(double lat, double lon, double *x, double *y)
 
 static int ring_add(map_ctx *m, double lon, double lat, wp_err *err)
 {
+    if (++m->points > MAP_MAX_POINTS)
+        return wp_errf(err, WP_ETOOBIG, "map: more than %zu points drawn", MAP_MAX_POINTS);
     if (m->nring == m->capring) {
         size_t cap = m->capring ? m->capring * 2 : 256;
         double *p = realloc(m->ring, cap * 2 * sizeof *p);
@@ -292,9 +334,10 @@ static int put_arc(map_ctx *m, long idx, wp_err *err)
         size_t i = rev ? n - 1 - k : k;
         if (k == 0 && m->nring > 0)
             continue; /* repeats the previous arc's last point */
-        if (ring_add(m, pt[2 * i], pt[2 * i + 1], err) != WP_OK) {
+        int rv = ring_add(m, pt[2 * i], pt[2 * i + 1], err);
+        if (rv != WP_OK) {
             free(pt);
-            return WP_ENOMEM;
+            return rv;
         }
     }
     free(pt);
@@ -341,9 +384,13 @@ static int put_rings(map_ctx *m, const jval *v, wp_err *err)
     if (v->len > 0 && v->item[0].type == J_NUM) {
         m->nring = 0;
         for (size_t i = 0; i < v->len; i++) {
-            if (v->item[i].type != J_NUM)
-                return wp_errf(err, WP_EPARSE, "map: ring: expected arc indices");
-            int rv = put_arc(m, (long)v->item[i].num, err);
+            double a = v->item[i].num;
+            /* an index is an integer, ~i for arc i reversed: -len..len-1 */
+            if (v->item[i].type != J_NUM || a != floor(a) || a < -(double)m->arcs->len ||
+                a >= (double)m->arcs->len)
+                return wp_errf(err, WP_EPARSE, "map: ring: expected arc indices (0..%zu or ~i)",
+                               m->arcs->len ? m->arcs->len - 1 : 0);
+            int rv = put_arc(m, (long)a, err);
             if (rv != WP_OK)
                 return rv;
         }
@@ -403,19 +450,27 @@ static int draw_countries(const jval *root, FILE *fp, wp_err *err)
     return WP_OK;
 }
 
-int wpctl_map_outlines_svg(FILE *fp, wp_err *err)
+int wpctl_map_svg_from(const char *json, size_t len, FILE *fp, wp_err *err)
 {
-    size_t n = wpctl_map_countries_len;
-    if (n > JSON_MAX_BYTES)
+    if (len > JSON_MAX_BYTES)
         return wp_errf(err, WP_ETOOBIG, "map: outline data over %u bytes", JSON_MAX_BYTES);
-    jparser j = {.p = (const char *)wpctl_map_countries,
-                 .end = (const char *)wpctl_map_countries + n,
-                 .err = err};
+    jparser j = {.p = json, .end = json + len, .err = err};
     jval root;
     memset(&root, 0, sizeof root);
     int rv = parse_value(&j, &root);
+    if (rv == WP_OK) {
+        skip_ws(&j);
+        if (j.p != j.end)
+            rv = jfail(&j, "data after the end of the document");
+    }
     if (rv == WP_OK)
         rv = draw_countries(&root, fp, err);
     jfree(&root);
     return rv;
+}
+
+int wpctl_map_outlines_svg(FILE *fp, wp_err *err)
+{
+    return wpctl_map_svg_from((const char *)wpctl_map_countries, wpctl_map_countries_len, fp,
+                              err);
 }

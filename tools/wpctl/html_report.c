@@ -31,20 +31,6 @@
 #define MAP_BOTTOM_LAT -58.0
 #define SLOWEST_CITIES 15
 
-void wpctl_html_text(FILE *fp, const char *s, size_t len)
-{
-    for (size_t i = 0; i < len && s[i]; i++) {
-        switch (s[i]) {
-        case '&': fputs("&amp;", fp); break;
-        case '<': fputs("&lt;", fp); break;
-        case '>': fputs("&gt;", fp); break;
-        case '"': fputs("&quot;", fp); break;
-        case '\'': fputs("&#39;", fp); break;
-        default: fputc(s[i], fp);
-        }
-    }
-}
-
 static void esc(FILE *fp, const char *s)
 {
     wpctl_html_text(fp, s, strlen(s));

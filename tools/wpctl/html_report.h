@@ -67,6 +67,10 @@ int wpctl_html_live(const char *path, struct wpctl_report *rep, const char *inpu
 void wpctl_map_project(double lat, double lon, double *x, double *y);
 /* The country outlines as SVG <path> elements (html_map.c). */
 int wpctl_map_outlines_svg(FILE *fp, wp_err *err);
+/* The same from any TopoJSON text (json[0..len), no NUL needed): WP_EPARSE
+ * or WP_ETOOBIG with a message on bad input, where fp may hold a partial
+ * drawing. */
+int wpctl_map_svg_from(const char *json, size_t len, FILE *fp, wp_err *err);
 /* Writes text escaped for HTML/SVG content and attribute values. */
 void wpctl_html_text(FILE *fp, const char *s, size_t len);
 
