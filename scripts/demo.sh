@@ -174,6 +174,13 @@ echo "simulated twin:                $twin"
 echo "long-generation model (3):     $long"
 [ "$live" = yes ] && echo "edge vs regional, sim (5):     ${design:-no}"
 [ "$live" = yes ] || echo "edge vs regional (sim):        yes (fallback)"
+pages=()
 for f in "$HTML_DIR"/demo-live.html "$HTML_DIR"/demo-edge-vs-regional.html; do
-    [ -f "$f" ] && echo "HTML report:                   $(cd "$(dirname "$f")" && pwd)/$(basename "$f")"
+    [ -f "$f" ] && pages+=("$f") &&
+        echo "HTML report:                   $(cd "$(dirname "$f")" && pwd)/$(basename "$f")"
 done
+# The pages as a browser shows them (headless Chromium; skipped without it).
+if [ ${#pages[@]} -gt 0 ]; then
+    bash "$(dirname "$0")/html-check.sh" "${pages[@]}" || true
+fi
+exit 0
