@@ -17,6 +17,7 @@
 #include "proto/inference.pb-c.h"
 
 #include <stdlib.h>
+#include <ctype.h>
 #include <string.h>
 
 void wp_infer_frame_header(uint8_t hdr[WP_INFER_HDR_BYTES], wp_infer_kind kind,
@@ -131,6 +132,9 @@ int wp_infer_request_check(const struct Warmpath__Infer__InferRequest *r, wp_err
                        WP_INFER_MAX_OUTPUT_TOKENS);
     if ((rc = check_name("client_city", r->client_city, false, err)))
         return rc;
+    const char *cc = r->client_country;
+    if (cc && cc[0] && !(isupper((unsigned char)cc[0]) && isupper((unsigned char)cc[1]) && !cc[2]))
+        return wp_errf(err, WP_EINVAL, "client_country: expected an ISO 3166-1 alpha-2 code");
     if (r->has_client_pos && !(r->client_lat >= -90.0 && r->client_lat <= 90.0 &&
                                r->client_lon >= -180.0 && r->client_lon <= 180.0))
         return wp_errf(err, WP_EINVAL, "client position out of range");

@@ -480,9 +480,9 @@ static void ing_start(node *n, ing_req *r)
         if (cc >= 0)
             r->client_oneway_ns = oneway_ns_cities(n, cc, n->my_city);
         else if (q->has_client_pos)
-            r->client_oneway_ns = (uint64_t)(wp_topo_rtt_point_ms(n->topo, q->client_lat,
-                                                                  q->client_lon,
-                                                                  (size_t)n->my_city) /
+            r->client_oneway_ns = (uint64_t)(wp_topo_rtt_point_country_ms(
+                                                 n->topo, q->client_lat, q->client_lon,
+                                                 q->client_country, (size_t)n->my_city) /
                                              2.0 * 1e6);
         double acc_ms = q->client_access_ms;
         if (wp_topo_params(n->topo)->access && acc_ms > 0 && acc_ms <= 10000)

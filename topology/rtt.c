@@ -46,6 +46,7 @@
  */
 #include "topology/topology_int.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -68,9 +69,11 @@ double wp_geo_distance_km(double lat1, double lon1, double lat2, double lon2)
 #define WP_FIBER_KM_PER_MS (299792.458 / 1.467 / 1000.0)
 #define WP_RTT_DEFAULT_INFLATION 1.58
 #define WP_RTT_DEFAULT_OVERHEAD_MS 5.8
-/* v2: `wpctl topo fit --measured ripe_atlas_country_rtt_2025.csv` wrote
- * topology/data/rtt_v2.params with these values (test_rtt2 checks that
- * the shipped file and these agree). */
+/* v2: what `wpctl topo fit --measured ripe_atlas_country_rtt_2025.csv`
+ * wrote to topology/data/rtt_v2.params, which is embedded and read by
+ * wp_rtt_params_default (with its border terms). These constants are the
+ * fallback should the embedded file not parse (test_rtt2 checks it does
+ * and that they agree). */
 #define WP_RTT_V2_INFLATION 1.251898
 #define WP_RTT_V2_OVERHEAD_MS 0.0
 #define WP_RTT_V2_LAND_FACTOR 1.8
@@ -86,7 +89,7 @@ void wp_rtt_params_v1(wp_rtt_params *p)
     snprintf(p->source, sizeof p->source, "v1 default");
 }
 
-void wp_rtt_params_default(wp_rtt_params *p)
+static void params_builtin(wp_rtt_params *p)
 {
     memset(p, 0, sizeof *p);
     p->fiber_km_per_ms = WP_FIBER_KM_PER_MS;
@@ -95,18 +98,69 @@ void wp_rtt_params_default(wp_rtt_params *p)
     p->paths = WP_RTT_PATHS_GRAPH;
     p->land_factor = WP_RTT_V2_LAND_FACTOR;
     p->access = true;
+}
+
+static int params_parse(const char *name, const char *text, size_t len, wp_rtt_params *q,
+                        wp_err *err);
+
+void wp_rtt_params_default(wp_rtt_params *p)
+{
+    params_builtin(p);
+    for (size_t i = 0; i < wp_topo_blob_count; i++)
+        if (strcmp(wp_topo_blobs[i].name, "rtt_v2") == 0) {
+            wp_rtt_params q;
+            wp_err err;
+            if (params_parse("rtt_v2.params", (const char *)wp_topo_blobs[i].data,
+                             wp_topo_blobs[i].len, &q, &err) == WP_OK)
+                *p = q;
+        }
     snprintf(p->source, sizeof p->source, "v2 default");
+}
+
+static int border_slot(const char *iso2)
+{
+    if (!iso2 || !isupper((unsigned char)iso2[0]) || !isupper((unsigned char)iso2[1]) ||
+        iso2[2] != '\0')
+        return -1;
+    return (iso2[0] - 'A') * 26 + (iso2[1] - 'A');
+}
+
+double wp_rtt_border_ms(const wp_rtt_params *p, const char *c1, const char *c2)
+{
+    if (p->n_border == 0)
+        return 0.0;
+    int a = border_slot(c1), b = border_slot(c2);
+    if (a < 0 || b < 0 || a == b)
+        return 0.0;
+    return (double)p->border_ms[a] + (double)p->border_ms[b];
+}
+
+int wp_rtt_border_set(wp_rtt_params *p, const char *iso2, double ms, wp_err *err)
+{
+    int k = border_slot(iso2);
+    if (k < 0)
+        return wp_errf(err, WP_EINVAL, "border: '%.8s' is not an ISO 3166-1 alpha-2 code",
+                       iso2 ? iso2 : "");
+    if (!(isfinite(ms) && ms >= 0 && ms <= 1000))
+        return wp_errf(err, WP_EINVAL, "border %s: expected 0..1000 ms, got %g", iso2, ms);
+    if ((p->border_ms[k] != 0) != (ms != 0))
+        p->n_border += ms != 0 ? 1 : -1u;
+    p->border_ms[k] = (float)ms;
+    return WP_OK;
 }
 
 void wp_rtt_params_describe(const wp_rtt_params *p, char *buf, size_t len)
 {
+    char borders[40] = "";
+    if (p->n_border)
+        snprintf(borders, sizeof borders, ", border terms for %u countries", p->n_border);
     if (p->paths == WP_RTT_PATHS_GRAPH)
         snprintf(buf, len, "graph paths (land x%.2f), inflation %.3f, overhead %.2f ms, access %s"
-                 " [%s]", p->land_factor, p->inflation, p->overhead_ms,
-                 p->access ? "on" : "off", p->source[0] ? p->source : "given");
+                 "%s [%s]", p->land_factor, p->inflation, p->overhead_ms,
+                 p->access ? "on" : "off", borders, p->source[0] ? p->source : "given");
     else
-        snprintf(buf, len, "great circle, inflation %.3f, overhead %.2f ms, access %s [%s]",
-                 p->inflation, p->overhead_ms, p->access ? "on" : "off",
+        snprintf(buf, len, "great circle, inflation %.3f, overhead %.2f ms, access %s%s [%s]",
+                 p->inflation, p->overhead_ms, p->access ? "on" : "off", borders,
                  p->source[0] ? p->source : "given");
 }
 
@@ -121,6 +175,11 @@ int wp_rtt_params_write(FILE *fp, const wp_rtt_params *p)
     fprintf(fp, "land_factor %.6f\n", p->land_factor);
     fprintf(fp, "access %s\n", p->access ? "mlab" : "none");
     fprintf(fp, "jitter_ms %.6f\n", p->jitter_ms);
+    if (p->n_border)
+        fprintf(fp, "# border CC MS: added at each end of a leg between two countries\n");
+    for (int k = 0; k < 26 * 26; k++)
+        if (p->border_ms[k] != 0)
+            fprintf(fp, "border %c%c %.2f\n", 'A' + k / 26, 'A' + k % 26, p->border_ms[k]);
     return ferror(fp) ? WP_EIO : WP_OK;
 }
 
@@ -132,6 +191,17 @@ static int params_line(const char *path, long line, char *s, wp_rtt_params *p, w
         return WP_OK;
     char *val = strtok(NULL, " \t\r\n");
     char *extra = val ? strtok(NULL, " \t\r\n") : NULL;
+    if (strcmp(key, "border") == 0) { /* border CC MS */
+        double ms = 0;
+        char *more = extra ? strtok(NULL, " \t\r\n") : NULL;
+        if (val == NULL || extra == NULL || (more && more[0] != '#') ||
+            wp_parse_double(extra, &ms) != WP_OK)
+            return wp_errf(err, WP_EPARSE, "%s:%ld: expected 'border CC MS'", path, line);
+        wp_err why;
+        if (wp_rtt_border_set(p, val, ms, &why) != WP_OK)
+            return wp_errf(err, WP_EPARSE, "%s:%ld: %s", path, line, why.msg);
+        return WP_OK;
+    }
     if (val == NULL || (extra && extra[0] != '#'))
         return wp_errf(err, WP_EPARSE, "%s:%ld: expected 'key value', got '%.40s'", path, line,
                        key);
@@ -176,38 +246,72 @@ static int params_line(const char *path, long line, char *s, wp_rtt_params *p, w
     return WP_OK;
 }
 
+#define PARAMS_MAX_BYTES (64u << 10)
+#define PARAMS_MAX_LINE 512
+
+/* Parses a parameter file's text (name for messages) over the built-in
+ * v2 values without border terms. */
+static int params_parse(const char *name, const char *text, size_t len, wp_rtt_params *p,
+                        wp_err *err)
+{
+    wp_rtt_params q;
+    params_builtin(&q);
+    char buf[PARAMS_MAX_LINE];
+    long line = 0;
+    int rv = WP_OK;
+    for (size_t at = 0; rv == WP_OK && at < len;) {
+        const char *nl = memchr(text + at, '\n', len - at);
+        size_t n = nl ? (size_t)(nl - (text + at)) : len - at;
+        line++;
+        if (line > 1000)
+            rv = wp_errf(err, WP_ETOOBIG, "%s: more than 1000 lines (not a parameter file)",
+                         name);
+        else if (n >= sizeof buf)
+            rv = wp_errf(err, WP_EPARSE, "%s:%ld: line longer than %zu bytes", name, line,
+                         sizeof buf - 1);
+        else if (memchr(text + at, '\0', n))
+            rv = wp_errf(err, WP_EPARSE, "%s:%ld: a NUL byte (not a parameter file)", name,
+                         line);
+        else {
+            memcpy(buf, text + at, n);
+            buf[n] = '\0';
+            rv = params_line(name, line, buf, &q, err);
+        }
+        at += n + 1;
+    }
+    if (rv != WP_OK)
+        return rv;
+    if (line == 0)
+        return wp_errf(err, WP_EPARSE, "%s: empty parameter file", name);
+    wp_err why = {0};
+    if ((rv = wp__rtt_params_check(&q, &why)) != WP_OK)
+        return wp_errf(err, rv, "%s: %s", name, why.msg);
+    snprintf(q.source, sizeof q.source, "%s", name);
+    *p = q;
+    return WP_OK;
+}
+
 int wp_rtt_params_load(const char *path, wp_rtt_params *p, wp_err *err)
 {
     FILE *fp = fopen(path, "r");
     if (fp == NULL)
         return wp_errf(err, WP_EIO, "%s: cannot open: %s", path, strerror(errno));
-    wp_rtt_params q;
-    wp_rtt_params_default(&q);
-    char buf[512];
-    long line = 0;
-    int rv = WP_OK;
-    while (rv == WP_OK && fgets(buf, sizeof buf, fp)) {
-        line++;
-        if (line > 1000)
-            rv = wp_errf(err, WP_ETOOBIG, "%s: more than 1000 lines (not a parameter file)",
-                         path);
-        else if (strchr(buf, '\n') == NULL && !feof(fp))
-            rv = wp_errf(err, WP_EPARSE, "%s:%ld: line longer than %zu bytes", path, line,
-                         sizeof buf - 2);
-        else
-            rv = params_line(path, line, buf, &q, err);
-    }
+    char *text = malloc(PARAMS_MAX_BYTES + 1);
+    size_t len = text ? fread(text, 1, PARAMS_MAX_BYTES + 1, fp) : 0;
+    bool bad = text && ferror(fp);
     fclose(fp);
-    if (rv != WP_OK)
-        return rv;
-    if (line == 0)
-        return wp_errf(err, WP_EPARSE, "%s: empty parameter file", path);
-    wp_err why = {0};
-    if ((rv = wp__rtt_params_check(&q, &why)) != WP_OK)
-        return wp_errf(err, rv, "%s: %s", path, why.msg);
-    snprintf(q.source, sizeof q.source, "%s", path);
-    *p = q;
-    return WP_OK;
+    int rv;
+    if (!text)
+        rv = wp_errf(err, WP_ENOMEM, "%s: out of memory", path);
+    else if (bad)
+        rv = wp_errf(err, WP_EIO, "%s: read error", path);
+    else if (len > PARAMS_MAX_BYTES)
+        rv = wp_errf(err, WP_ETOOBIG, "%s: over %u bytes (not a parameter file)", path,
+                     PARAMS_MAX_BYTES);
+    else
+        rv = params_parse(path, text, len, p, err);
+    free(text);
+    return rv;
 }
 
 int wp__rtt_params_check(const wp_rtt_params *p, wp_err *err)

@@ -112,8 +112,21 @@ int wp_topo_csv_lon(const wp_csv *c, int col, const char *colname, double *out, 
 
 /* ---------------------------------------------------------------- loading */
 
+/* The border terms of every pair of cities in different countries. */
+static void add_borders(wp_topology *t)
+{
+    if (t->params.n_border == 0)
+        return;
+    size_t n = t->n;
+    for (size_t a = 0; a < n; a++)
+        for (size_t b = 0; b < n; b++)
+            t->rtt_ms[a * n + b] += (float)wp_rtt_border_ms(&t->params, t->cities[a].country,
+                                                            t->cities[b].country);
+}
+
 /* The RTT matrix: great circle (v1) or graph paths (v2), through the
- * model's km -> ms line. Graph mode keeps the graph for the users. */
+ * model's km -> ms line, plus the border terms. Graph mode keeps the graph
+ * for the users. */
 static int build_matrix(wp_topology *t, wp_err *err)
 {
     size_t n = t->n;
@@ -128,6 +141,7 @@ static int build_matrix(wp_topology *t, wp_err *err)
                 t->rtt_ms[b * n + a] = v;
             }
         }
+        add_borders(t);
         return WP_OK;
     }
     int rv = wp_graph_load(NULL, NULL, &t->graph, err);
@@ -154,6 +168,7 @@ static int build_matrix(wp_topology *t, wp_err *err)
         return rv;
     for (size_t i = 0; i < n * n; i++)
         t->rtt_ms[i] = (float)wp_rtt_ms_for_km(&t->params, t->rtt_ms[i]);
+    add_borders(t);
     return WP_OK;
 }
 
@@ -397,12 +412,20 @@ const float *wp_topo_rtt_row(const wp_topology *t, size_t a)
 
 double wp_topo_rtt_point_ms(const wp_topology *t, double lat, double lon, size_t city)
 {
+    return wp_topo_rtt_point_country_ms(t, lat, lon, NULL, city);
+}
+
+double wp_topo_rtt_point_country_ms(const wp_topology *t, double lat, double lon,
+                                    const char *country, size_t city)
+{
     const wp_city *c = &t->cities[city];
     double gc = wp_geo_distance_km(lat, lon, c->lat, c->lon);
+    double border = wp_rtt_border_ms(&t->params, country, c->country);
     if (t->graph == NULL)
-        return wp_rtt_ms_for_km(&t->params, gc);
+        return wp_rtt_ms_for_km(&t->params, gc) + border;
     wp__attach a;
     wp__graph_attach(t->graph, lat, lon, t->params.land_factor, &a);
     return wp_rtt_ms_for_km(&t->params, wp__graph_point_km(wp__topo_node_km(t, city), &a, gc,
-                                                           t->params.land_factor));
+                                                           t->params.land_factor)) +
+           border;
 }

@@ -66,7 +66,21 @@ typedef struct wp_rtt_params {
     double land_factor;     /* graph mode: land links and attachments x this (>= 1) */
     bool access;            /* users' legs add their country's access latency */
     char source[128];       /* where the values came from (file path, "v2 default") */
+    /* Border terms (v2, fitted by `topo fit`): ms added at each end of a
+     * leg between two different countries, by the end's country (slot
+     * (c[0]-'A')*26 + c[1]-'A'): the extra time of reaching that country's
+     * networks from abroad (transit, tromboning through another country).
+     * Zero for a country not fitted and for legs inside one country. */
+    float border_ms[26 * 26];
+    unsigned n_border;      /* countries with a non-zero term */
 } wp_rtt_params;
+
+/* The border terms of a leg between countries c1 and c2 (ISO 3166-1
+ * alpha-2; NULL, "" or unknown: none): 0 when c1 == c2. */
+double wp_rtt_border_ms(const wp_rtt_params *p, const char *c1, const char *c2);
+/* Sets country iso2's term; WP_EINVAL for a bad code or a value outside
+ * 0..1000 ms. */
+int wp_rtt_border_set(wp_rtt_params *p, const char *iso2, double ms, wp_err *err);
 
 /* v2: graph paths, access latency on, calibrated on RIPE Atlas (rtt.c). */
 void wp_rtt_params_default(wp_rtt_params *p);
@@ -74,8 +88,10 @@ void wp_rtt_params_default(wp_rtt_params *p);
 void wp_rtt_params_v1(wp_rtt_params *p);
 /* The parameter file written by `wpctl topo fit`: lines "key value" (keys
  * version, paths, fiber_km_per_ms, inflation, overhead_ms, land_factor,
- * access, jitter_ms; '#' comments). Unknown keys and bad values are errors
- * naming the line; absent keys keep the v2 defaults. */
+ * access, jitter_ms; '#' comments) and "border CC MS" (one per country).
+ * Unknown keys and bad values are errors naming the line; absent keys
+ * keep the v2 defaults, except the border terms: a file that has none has
+ * none. The v2 defaults are topology/data/rtt_v2.params, embedded. */
 int wp_rtt_params_load(const char *path, wp_rtt_params *p, wp_err *err);
 int wp_rtt_params_write(FILE *fp, const wp_rtt_params *p);
 /* One-line summary ("v2 graph, inflation 1.21, overhead 3.4 ms, land 1.30,
@@ -232,6 +248,10 @@ double wp_topo_rtt_ms(const wp_topology *t, size_t a, size_t b);
  * backbone path in graph mode (the point's attachment is a scan of the
  * graph's ~1,900 city/landing nodes, microseconds), else the great circle. */
 double wp_topo_rtt_point_ms(const wp_topology *t, double lat, double lon, size_t city);
+/* The same with the point's country (ISO2; NULL or "": unknown), so the
+ * border terms apply as between two cities. */
+double wp_topo_rtt_point_country_ms(const wp_topology *t, double lat, double lon,
+                                    const char *country, size_t city);
 /* Row a of the RTT matrix: count() floats, ms. */
 const float *wp_topo_rtt_row(const wp_topology *t, size_t a);
 
@@ -282,6 +302,11 @@ int wp_users_set_access(wp_users *u, const char *path, wp_err *err);
  * the users are bound to: the backbone path in graph mode (a few table
  * reads), the great circle otherwise. */
 double wp_users_rtt_ms(const wp_users *u, size_t i, size_t city);
+/* The country of each position: that of the nearest shipped population
+ * point within max_km, else "" (out[i]). One scan of the ~7,500 points a
+ * position. */
+int wp_users_countries_near(const double *lat, const double *lon, size_t n, double max_km,
+                            char (*out)[3], wp_err *err);
 /* One access latency draw for a user of point i (ms). */
 double wp_users_access_draw(const wp_users *u, size_t i, wp_rng *rng);
 
@@ -310,12 +335,15 @@ typedef struct wp_calib_result {
     size_t dropped_count, dropped_ftl, dropped_unknown, dropped_access;
     wp_err_stats fit, held;     /* predicted vs measured rtt_avg */
     wp_err_stats held_band[WP_CALIB_BANDS];
+    wp_err_stats held_no_border; /* held-out rows, the same model without border terms */
+    unsigned border_rounds;     /* rounds of the border-term fit */
 } wp_calib_result;
 int wp_calibrate(const wp_calib_opts *o, wp_calib_result *out, wp_err *err);
 
 /* Model RTT (network only, no jitter) of n coordinate pairs, by
  * params->paths (graph: one Dijkstra per distinct place, at most
- * WP_TOPO_MAX_CITIES places). */
+ * WP_TOPO_MAX_CITIES places), with the border terms of the places'
+ * countries (the nearest population point's within 200 km). */
 int wp_rtt_model_pairs(const wp_rtt_params *p, const double *lat1, const double *lon1,
                        const double *lat2, const double *lon2, size_t n, double *out_ms,
                        wp_err *err);

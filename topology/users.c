@@ -142,10 +142,12 @@ double wp_users_rtt_ms(const wp_users *u, size_t i, size_t city)
     const wp_user_point *p = &u->pts[i];
     const wp_city *c = wp_topo_city(u->pops, city);
     double gc = wp_geo_distance_km(p->lat, p->lon, c->lat, c->lon);
+    double border = wp_rtt_border_ms(params, p->country, c->country);
     if (u->att == NULL)
-        return wp_rtt_ms_for_km(params, gc);
+        return wp_rtt_ms_for_km(params, gc) + border;
     return wp_rtt_ms_for_km(params, wp__graph_point_km(wp__topo_node_km(u->pops, city),
-                                                       &u->att[i], gc, params->land_factor));
+                                                       &u->att[i], gc, params->land_factor)) +
+           border;
 }
 
 static int bind_ingress(wp_users *u, wp_err *err)
@@ -158,7 +160,6 @@ static int bind_ingress(wp_users *u, wp_err *err)
         const wp_city *c = wp_topo_city(u->pops, i);
         unit_vec(c->lat, c->lon, &vec[3 * i]);
     }
-    const wp_rtt_params *params = wp_topo_params(u->pops);
     for (size_t k = 0; k < u->n; k++) {
         wp_user_point *p = &u->pts[k];
         double v[3];
@@ -173,9 +174,8 @@ static int bind_ingress(wp_users *u, wp_err *err)
                 best = i;
             }
         }
-        const wp_city *c = wp_topo_city(u->pops, best);
         p->ingress = (uint32_t)best;
-        p->ingress_rtt_ms = (float)wp_rtt_ms_between(params, p->lat, p->lon, c->lat, c->lon);
+        p->ingress_rtt_ms = (float)wp_users_rtt_ms(u, k, best); /* u->att is not made yet */
     }
     free(vec);
     const wp_graph *g = wp__topo_graph(u->pops);
@@ -261,6 +261,46 @@ int wp_users_load(const wp_topology *pops, const char *path, wp_users **out, wp_
     }
     *out = u;
     return WP_OK;
+}
+
+int wp_users_countries_near(const double *lat, const double *lon, size_t n, double max_km,
+                            char (*out)[3], wp_err *err)
+{
+    wp_users tmp;
+    memset(&tmp, 0, sizeof tmp);
+    wp_csv c;
+    int rv = wp__topo_open_blob("users", &c, err);
+    if (rv != WP_OK)
+        return rv;
+    rv = read_points(&c, &tmp, err);
+    wp_csv_close(&c);
+    double *vec = rv == WP_OK ? malloc((tmp.n ? tmp.n : 1) * 3 * sizeof *vec) : NULL;
+    if (rv == WP_OK && vec == NULL)
+        rv = wp_errf(err, WP_ENOMEM, "users: out of memory");
+    for (size_t k = 0; rv == WP_OK && k < tmp.n; k++)
+        unit_vec(tmp.pts[k].lat, tmp.pts[k].lon, &vec[3 * k]);
+    /* the chord of max_km on the unit sphere, as a dot product */
+    double min_dot = cos(max_km / WP_EARTH_RADIUS_KM);
+    for (size_t i = 0; rv == WP_OK && i < n; i++) {
+        double v[3], best_dot = -2.0;
+        size_t best = 0;
+        unit_vec(lat[i], lon[i], v);
+        for (size_t k = 0; k < tmp.n; k++) {
+            const double *w = &vec[3 * k];
+            double dot = v[0] * w[0] + v[1] * w[1] + v[2] * w[2];
+            if (dot > best_dot) {
+                best_dot = dot;
+                best = k;
+            }
+        }
+        if (tmp.n && best_dot >= min_dot)
+            memcpy(out[i], tmp.pts[best].country, 3);
+        else
+            out[i][0] = '\0';
+    }
+    free(vec);
+    free(tmp.pts);
+    return rv;
 }
 
 void wp_users_free(wp_users *u)

@@ -8,8 +8,8 @@
 #   h1   10.77.0.1  wp-placement 1 + a wp-node (1 GPU, timing model)
 #   h2   10.77.0.2  wp-placement 2 + a wp-node
 #   h3   10.77.0.3  wp-placement 3 + a wp-node
-#                   (cities FRA, AMS, LHR: LHR, the GPU nearest to the
-#                   ingress, goes on the host of the first raft leader, so
+#                   (cities FRA, AMS, LHR: the GPU nearest to the
+#                   ingress goes on the host of the first raft leader, so
 #                   cutting that host off takes both the leader and the
 #                   node serving the traffic)
 #   h4   10.77.0.4  wp-node cdg-1 with no GPU (an ingress only: every
@@ -23,7 +23,7 @@
 #   1. the placement servers elect a leader; the nodes join across hosts
 #      (cdg-1 sees 4 alive members, each at tcp://10.77.0.N:7301);
 #   2. catalog + pin a model to FRA,AMS,LHR; traffic from h4 through cdg-1:
-#      every request ok, served by nodes on other hosts (lhr-1 among them);
+#      every request ok, served by nodes on other hosts (the nearest among them);
 #   3. the host of the placement LEADER is cut off (its switch port goes
 #      down: a cable pulled; this kernel has no netem/iptables). Then
 #      - cdg-1's gossip stops seeing that host's node alive;
@@ -171,13 +171,18 @@ laddr=$(echo "$st" | jq -r '.servers[] | select(.role != "leader") | .leader_add
     fail "followers name the leader at '$laddr', not its advertised tcp://$NET.$LEADER:7101"
 step "placement leader: server $LEADER, named at $laddr by the followers"
 
-# The leader's host also gets the node nearest to the ingress (LHR, from
-# CDG): before the cut it serves the traffic, so the cut moves it.
+# The leader's host also gets the node nearest to the ingress (from CDG,
+# by the model in force: `wpctl topo rtt`): before the cut it serves the
+# traffic, so the cut moves it.
 CITIES=(x x x x CDG)
+NEAR=$(for c in FRA AMS LHR; do
+    echo "$("$WPCTL" topo rtt CDG $c | sed -n 's/.*: \([0-9.]*\) ms RTT.*/\1/p') $c"
+done | sort -n | head -1 | cut -d' ' -f2)
+case $NEAR in FRA | AMS | LHR) ;; *) fail "cannot tell the city nearest to CDG ('$NEAR')";; esac
 k=0
-OTHER=(FRA AMS)
+OTHER=($(echo FRA AMS LHR | tr ' ' '\n' | grep -vx "$NEAR"))
 for h in 1 2 3; do
-    if [ $h = $LEADER ]; then CITIES[$h]=LHR; else CITIES[$h]=${OTHER[$k]}; k=$((k + 1)); fi
+    if [ $h = $LEADER ]; then CITIES[$h]=$NEAR; else CITIES[$h]=${OTHER[$k]}; k=$((k + 1)); fi
 done
 for h in 1 2 3 4; do
     city=${CITIES[$h]}

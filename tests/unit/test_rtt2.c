@@ -170,16 +170,31 @@ static void test_shipped_graph(void **state)
      * the matrix's value. */
     for (size_t a = 0; a < n; a += 37)
         for (size_t b = 1; b < n; b += 41) {
-            const wp_city *cb = wp_topo_city(t, b);
-            double v = wp_topo_rtt_point_ms(t, cb->lat, cb->lon, a);
+            const wp_city *ca = wp_topo_city(t, a), *cb = wp_topo_city(t, b);
+            double v = wp_topo_rtt_point_country_ms(t, cb->lat, cb->lon, cb->country, a);
             assert_true(fabs(v - wp_topo_rtt_ms(t, a, b)) < 1e-3 * (1 + v));
+            /* without the country: the path alone, less the border terms */
+            double border = wp_rtt_border_ms(p, ca->country, cb->country);
+            assert_true(fabs(wp_topo_rtt_point_ms(t, cb->lat, cb->lon, a) + border - v) <
+                        1e-3 * (1 + v));
         }
+    /* The border terms: a pair across a border carries both ends' terms,
+     * a pair inside one country none (the shipped model has some). */
+    assert_true(p->n_border > 20);
+    int fra = wp_topo_find(t, "FRA"), ham = wp_topo_find(t, "HAM"), nbo = wp_topo_find(t, "NBO");
+    assert_true(fra >= 0 && ham >= 0 && nbo >= 0);
+    assert_true(wp_rtt_border_ms(p, "DE", "DE") == 0);
+    assert_true(wp_rtt_border_ms(p, "KE", "DE") > 0);
+    double fra_nbo_path = wp_topo_rtt_point_ms(t, wp_topo_city(t, (size_t)nbo)->lat,
+                                               wp_topo_city(t, (size_t)nbo)->lon, (size_t)fra);
+    assert_true(fabs(wp_topo_rtt_ms(t, (size_t)fra, (size_t)nbo) -
+                     (fra_nbo_path + wp_rtt_border_ms(p, "DE", "KE"))) < 1e-3 * fra_nbo_path);
     /* Users: the ingress RTT is the model's path RTT to that PoP. */
     wp_users *u = NULL;
     assert_int_equal(wp_users_load(t, NULL, &u, &err), WP_OK);
     for (size_t i = 0; i < wp_users_count(u); i += 101) {
         const wp_user_point *up = wp_users_point(u, i);
-        double v = wp_topo_rtt_point_ms(t, up->lat, up->lon, up->ingress);
+        double v = wp_topo_rtt_point_country_ms(t, up->lat, up->lon, up->country, up->ingress);
         assert_true(fabs(v - up->ingress_rtt_ms) < 1e-3 * (1 + v));
         assert_true(fabs(wp_users_rtt_ms(u, i, up->ingress) - v) < 1e-3 * (1 + v));
     }
@@ -309,6 +324,27 @@ static void test_calibrate_synthetic(void **state)
             snprintf(line, sizeof line, "%s,%s,500,%.6f,1,1,1\n", a, b, rtt);
             strcat(table, line);
         }
+    /* The same network with border terms: Kenya's traffic leaves through
+     * transit (+30 ms at its end), Brazil's +12 ms; the rest none. */
+    char btable[16384] = "cty1,cty2,rtt_cnt,rtt_avg,rtt_std,rtt_min,rtt_max\n";
+    for (size_t i = 0; i < NP; i++)
+        for (size_t j = i + 1; j < NP; j++) {
+            double e = 0;
+            for (size_t k = 0; k < 2; k++) {
+                const char *c = pts[k ? j : i].cc;
+                e += !strcmp(c, "KE") ? 30.0 : !strcmp(c, "BR") ? 12.0 : 0.0;
+            }
+            double rtt = 2.0 * km[i * NP + j] * infl / fiber + over + 8.0 + e;
+            char line[128];
+            const char *a = pts[i].cc, *b = pts[j].cc;
+            if (strcmp(a, b) > 0) {
+                const char *t = a;
+                a = b;
+                b = t;
+            }
+            snprintf(line, sizeof line, "%s,%s,500,%.6f,1,1,1\n", a, b, rtt);
+            strcat(btable, line);
+        }
     strcat(table, "DE,EU,500,30,1,1,1\nDE,FR,5,30,1,1,1\n"); /* unknown; too few pings */
     const char *tp = write_tmp("ripe.csv", table);
     static const double lands[] = {1.0, 1.4, 1.8};
@@ -324,6 +360,32 @@ static void test_calibrate_synthetic(void **state)
     assert_int_equal(res.rows_fit + res.rows_held, NP * (NP - 1) / 2);
     assert_true(res.rows_held > 0);
     assert_true(res.held.median_abs_pct < 0.1);
+    for (int k = 0; k < 26 * 26; k++) /* nothing left for border terms */
+        assert_true(res.params.border_ms[k] < 0.05f);
+
+    /* Border terms: recovered within the shrinkage (a country's terms are
+     * pulled towards 0 by n / (n + 5), n = its fitted rows: 8-11 here),
+     * none where there is none, and the held-out rows fitted again. */
+    const char *bp = write_tmp("ripe_b.csv", btable);
+    o.measured_path = bp;
+    assert_int_equal(wp_calibrate(&o, &res, &err), WP_OK);
+    double ke = wp_rtt_border_ms(&res.params, "KE", "DE") - wp_rtt_border_ms(&res.params, "DE", "FR");
+    double br = wp_rtt_border_ms(&res.params, "BR", "DE") - wp_rtt_border_ms(&res.params, "DE", "FR");
+    if (!(ke > 30 * 8 / 13.0 - 2 && ke < 30 + 2 && br > 12 * 8 / 13.0 - 2 && br < 12 + 2))
+        fail_msg("border terms KE %.2f (30), BR %.2f (12)", ke, br);
+    for (size_t i = 0; i < NP; i++)
+        if (strcmp(pts[i].cc, "KE") && strcmp(pts[i].cc, "BR") &&
+            !(wp_rtt_border_ms(&res.params, pts[i].cc, "ZZ") >= 0 &&
+              wp_rtt_border_ms(&res.params, pts[i].cc, "KE") -
+                      wp_rtt_border_ms(&res.params, "ZZ", "KE") < 2.0))
+            fail_msg("%s: border term %.2f where there is none", pts[i].cc,
+                     wp_rtt_border_ms(&res.params, pts[i].cc, "KE") -
+                         wp_rtt_border_ms(&res.params, "ZZ", "KE"));
+    assert_true(wp_rtt_border_ms(&res.params, "KE", "KE") == 0); /* inside one country */
+    assert_true(res.held.median_abs_pct < 3.0);
+    if (!(res.held.p90_abs_pct < res.held_no_border.p90_abs_pct))
+        fail_msg("held-out p90 %.2f%% with border terms, %.2f%% without", res.held.p90_abs_pct,
+                 res.held_no_border.p90_abs_pct);
 
     /* Bad calibration files: one clear line each. */
     const char *bad = write_tmp("bad.csv", "a,b\n1,2\n");
@@ -447,6 +509,11 @@ static void test_params_file(void **state)
     assert_true(fabs(p.overhead_ms - d.overhead_ms) < 1e-6);
     assert_true(fabs(p.land_factor - d.land_factor) < 1e-6);
     assert_true(p.paths == d.paths && p.access == d.access);
+    assert_true(d.n_border > 20 && p.n_border == d.n_border);
+    assert_memory_equal(p.border_ms, d.border_ms, sizeof d.border_ms);
+    /* The fallback constants are the file's values too. */
+    assert_true(fabs(d.inflation - 1.251898) < 1e-6 && d.overhead_ms == 0 &&
+                d.land_factor == 1.8);
     /* Round trip */
     d.inflation = 1.111;
     d.access = false;
@@ -460,6 +527,9 @@ static void test_params_file(void **state)
     assert_int_equal(wp_rtt_params_load(path, &p, &err), WP_OK);
     assert_true(fabs(p.inflation - 1.111) < 1e-9 && !p.access &&
                 p.paths == WP_RTT_PATHS_GREAT_CIRCLE);
+    assert_true(p.n_border == d.n_border);
+    for (int k = 0; k < 26 * 26; k++) /* written with 2 decimals */
+        assert_true(fabsf(p.border_ms[k] - d.border_ms[k]) <= 0.005f);
     assert_string_equal(p.source, path);
     /* Errors name the line */
     static const struct {
@@ -471,6 +541,11 @@ static void test_params_file(void **state)
         {"inflation\n", ":1: expected 'key value'"},
         {"land_factor 0.5\n", "land_factor must be in 1..10"},
         {"", "empty parameter file"},
+        {"border KE\n", ":1: expected 'border CC MS'"},
+        {"border KE 3 4\n", ":1: expected 'border CC MS'"},
+        {"border Ke 3\n", ":1: border: 'Ke' is not an ISO"},
+        {"border KE -1\n", ":1: border KE: expected 0..1000 ms"},
+        {"border KE 5000\n", ":1: border KE: expected 0..1000 ms"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *bp = write_tmp("bad.params", bad[i].text);

@@ -61,8 +61,10 @@ static const char *const about_fit =
     "With the RIPE Atlas country table (cty1,cty2,rtt_cnt,rtt_avg, e.g.\n"
     "ripe_atlas_country_rtt_2025.csv as shipped): calibrates the v2 model\n"
     "(land factor, inflation, overhead; robust IRLS on relative error after\n"
-    "removing the q10 access latency of both ends; a quarter of the rows held\n"
-    "out) and reports the error on fitted and held-out rows, by distance band.\n"
+    "removing the q10 access latency of both ends; then a border term per\n"
+    "country, added at each end of a leg between two countries; a quarter of\n"
+    "the rows held out) and reports the error on fitted and held-out rows, by\n"
+    "distance band, and on held-out rows without the border terms.\n"
     "With a pairs file (src_lat,src_lon,dst_lat,dst_lon and rtt_ms or\n"
     "rtt_p50_ms, e.g. the Azure matrix as shipped): fits the v1 line to the\n"
     "great circles and reports the error of the model in force, by band.\n"
@@ -685,6 +687,9 @@ static int fit_countries(const topo_opts *o)
         json_stats(&j, "fit", &res.fit);
         json_stats(&j, "held_out", &res.held);
         json_bands(&j, "held_out_by_band", res.held_band);
+        json_stats(&j, "held_out_without_border", &res.held_no_border);
+        wp_json_key(&j, "border_terms");
+        wp_json_uint(&j, res.params.n_border);
         if (o->eval) {
             json_stats(&j, "eval", &ev.all);
             json_bands(&j, "eval_by_band", ev.band);
@@ -713,8 +718,11 @@ static int fit_countries(const topo_opts *o)
             band_label(b, lab, sizeof lab);
             print_stats(lab, &res.held_band[b]);
         }
+        print_stats("held-out, no border", &res.held_no_border);
+        printf("border terms         %u countries > 0 ms (%u rounds)\n", res.params.n_border,
+               res.border_rounds);
         if (o->eval) {
-            printf("%s (data-centre pairs, network only)\n", o->eval);
+            printf("%s (data-centre pairs: paths and border terms, no access)\n", o->eval);
             print_stats("all", &ev.all);
             for (int b = 0; b < WP_CALIB_BANDS; b++) {
                 char lab[48];

@@ -300,8 +300,10 @@ static int send_one(traffic *t, draws *dr, const wp_zipf *zipf, uint64_t now, wp
         return wp_errf(err, WP_ENOMEM, "out of memory");
     uint64_t id = t->np;
     double lat, lon, access_ms = 0;
+    const char *country = "";
     if (t->from_city >= 0) {
         const wp_city *c = wp_topo_city(t->topo, (size_t)t->from_city);
+        country = c->country;
         s->point = UINT32_MAX;
         s->ingress = t->from_ingress;
         s->region = (uint8_t)c->region;
@@ -315,6 +317,7 @@ static int send_one(traffic *t, draws *dr, const wp_zipf *zipf, uint64_t now, wp
         s->region = (uint8_t)u->region;
         lat = u->lat;
         lon = u->lon;
+        country = u->country;
         if (wp_topo_params(t->topo)->access)
             access_ms = wp_users_access_draw(t->users, pt, &dr->access);
     }
@@ -329,6 +332,7 @@ static int send_one(traffic *t, draws *dr, const wp_zipf *zipf, uint64_t now, wp
     req.has_client_pos = true;
     req.client_lat = lat;
     req.client_lon = lon;
+    req.client_country = (char *)country;
     req.client_access_ms = access_ms;
     req.policy = (char *)(t->policy ? t->policy : "");
     req.timeout_ms = t->timeout_ms;
