@@ -120,8 +120,8 @@ int wp_fsim_raft_run(uint64_t seed, const wp_fsim_opts *o, wp_fsim_report *rep, 
  * every capacity change reaches every other live member within
  * wp_fsim_gossip_bound_s (rep->unconverged counts those that did not). */
 /* The capacity convergence bound in seconds for n members (n <= 32):
- * retransmit limit x gossip interval + push-pull interval + one round trip
- * at max_oneway_ms. */
+ * retransmit limit x gossip interval + push-pull interval + one probe
+ * interval (a lost push-pull sent again) + one round trip at max_oneway_ms. */
 struct wp_gossip_config;
 double wp_fsim_gossip_bound_s(const struct wp_gossip_config *c, size_t n, double max_oneway_ms);
 int wp_fsim_gossip_run(uint64_t seed, const wp_fsim_opts *o, wp_fsim_report *rep, wp_err *err);

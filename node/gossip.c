@@ -27,13 +27,27 @@
  *    10 members memberlist's 4 sends miss a member ~2% of the time, see
  *    wp_gossip_retransmit_limit). A member the epidemic missed gets the
  *    record by its next push-pull: every capacity change is everywhere
- *    within limit x gossip interval + push-pull interval (the fault
- *    campaign asserts it). Frames keep to a
- *    1400-byte budget, like memberlist's UDP packets.
+ *    within limit x gossip interval + push-pull interval + one probe
+ *    interval (a lost exchange, below) + a round trip (the fault campaign
+ *    asserts it). Frames keep to a 1400-byte budget, like memberlist's UDP
+ *    packets.
  *  - Anti-entropy. Every push-pull interval (scaled up above 32 members as
  *    memberlist's pushPullScale) the core exchanges its full state with one
  *    random member; joining is a push-pull with the seed addresses. A remote
  *    DEAD learnt by push-pull is taken as SUSPECT, as memberlist does.
+ *    memberlist runs push-pull over TCP and learns when it fails; here it
+ *    rides the same lossy frames as the rest (transport.c drops what it
+ *    cannot queue), so the core waits for the answer (PUSH_PULL_RESP with
+ *    the request's seq) for one probe interval and, without it, sends the
+ *    exchange again to another random alive member, at most
+ *    WP_GOSSIP_PP_RETRIES times per push-pull interval; a push-pull drawn
+ *    to a suspect goes to an alive member the same way. Without this one
+ *    lost frame (request or answer, ~2 x loss per exchange) cost a whole
+ *    push-pull interval: a member the epidemic had missed kept the old
+ *    capacity record for up to two intervals (the fault campaign's seeds
+ *    2747, 3041 and 4717: one member never addressed by the update's 8
+ *    sends per holder, its push-pull lost, no other member's push-pull
+ *    drawn to it in the 30 s).
  *  - One refinement of ours: a frame from a sender missing from our view
  *    (its alive update was spent before we were anyone's gossip target,
  *    which happens when many members start at once) triggers a push-pull

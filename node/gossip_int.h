@@ -13,6 +13,10 @@
 
 #define MAX_RELAYS 64u
 
+/* Resends of one periodic push-pull that got no answer (gossip.c's essay,
+ * "Anti-entropy"). */
+#define WP_GOSSIP_PP_RETRIES 3u
+
 /* Hardening bounds (gossip.c's essay, "Forged records"): the most a
  * record may move a member's incarnation or capacity version past what
  * this view holds. Larger jumps are refused and counted. */
@@ -113,6 +117,16 @@ struct wp_gossip {
     uint64_t next_probe_at;
     uint64_t next_gossip_at;
     uint64_t next_pushpull_at;
+    /* The periodic push-pull waiting for its answer (gossip.c's essay,
+     * "Anti-entropy"): none by answer_by and it goes to another member,
+     * at most WP_GOSSIP_PP_RETRIES times per push-pull interval. */
+    struct {
+        bool waiting;
+        uint64_t seq;
+        uint64_t answer_by;
+        uint32_t retries;
+        char target_id[WP_NAME_MAX];
+    } pp;
     relay relays[MAX_RELAYS];
 
     /* Members declared or learned dead (not left), for reconnect: bounded,

@@ -129,6 +129,11 @@ int wp_gossip_receive(wp_gossip *g, uint64_t now_ns, const uint8_t *buf, size_t 
         wp_gossip__send_frame(g, now_ns, msg.from_addr, msg.from_id, WP_GMSG_PUSH_PULL_RESP,
                               msg.seq, "", "", true, false);
         break;
+    case WP_GMSG_PUSH_PULL_RESP:
+        /* The answer to our periodic push-pull: no resend (gossip_tick.c). */
+        if (g->pp.waiting && msg.seq == g->pp.seq && strcmp(msg.from_id, g->pp.target_id) == 0)
+            g->pp.waiting = false;
+        break;
     default:
         break;
     }

@@ -162,6 +162,52 @@ static void reconnect(wp_gossip *g, uint64_t now)
                           false);
 }
 
+/* The periodic push-pull (anti-entropy) to x, waiting for its answer for
+ * one probe interval: more than any round trip a probe allows (the probe
+ * timeout is below it). */
+static void push_pull_send(wp_gossip *g, uint64_t now, const member *x)
+{
+    g->pp.waiting = true;
+    g->pp.seq = g->seq_next++;
+    g->pp.answer_by = now + g->cfg.probe_interval_ns;
+    snprintf(g->pp.target_id, sizeof g->pp.target_id, "%s", x->m.id);
+    g->st.push_pulls++;
+    wp_gossip__send_frame(g, now, x->m.addr, x->m.id, WP_GMSG_PUSH_PULL, g->pp.seq, "", "", true,
+                          false);
+}
+
+/* The periodic push-pull got no answer (the request or the answer was
+ * lost, or its target is down), or its target was a suspect: the same
+ * exchange with a random alive member other than `not_id` (that one only
+ * if it is the only one alive), at most WP_GOSSIP_PP_RETRIES times until
+ * the next periodic push-pull. O(N). */
+static void push_pull_retry(wp_gossip *g, uint64_t now, const char *not_id)
+{
+    g->pp.waiting = false;
+    if (g->pp.retries >= WP_GOSSIP_PP_RETRIES)
+        return;
+    char skip_id[WP_NAME_MAX];
+    snprintf(skip_id, sizeof skip_id, "%s", not_id);
+    size_t k = wp_gossip__pick_random(g, now, g->n - 1, -1, false);
+    const member *pick = NULL, *fallback = NULL;
+    for (size_t i = 0; i < k && !pick; i++) {
+        const member *x = &g->mem[g->scratch[i]];
+        if (x->m.status != WP_MEMBER_ALIVE)
+            continue;
+        if (strcmp(x->m.id, skip_id) != 0)
+            pick = x;
+        else
+            fallback = x;
+    }
+    if (!pick)
+        pick = fallback;
+    if (!pick)
+        return;
+    g->pp.retries++;
+    g->st.push_pull_retries++;
+    push_pull_send(g, now, pick);
+}
+
 void wp_gossip_tick(wp_gossip *g, uint64_t now)
 {
     if (g->leaving)
@@ -218,15 +264,18 @@ void wp_gossip_tick(wp_gossip *g, uint64_t now)
         reconnect(g, now);
     if (g->next_pushpull_at <= now) {
         g->next_pushpull_at = now + push_pull_interval(g);
+        g->pp.waiting = false;
+        g->pp.retries = 0;
         size_t k = wp_gossip__pick_random(g, now, 1, -1, false);
         if (k == 1) {
             member *x = &g->mem[g->scratch[0]];
-            if (x->m.status == WP_MEMBER_ALIVE) {
-                g->st.push_pulls++;
-                wp_gossip__send_frame(g, now, x->m.addr, x->m.id, WP_GMSG_PUSH_PULL, 0, "", "",
-                                      true, false);
-            }
+            if (x->m.status == WP_MEMBER_ALIVE)
+                push_pull_send(g, now, x);
+            else
+                push_pull_retry(g, now, x->m.id); /* a suspect: ask an alive member */
         }
+    } else if (g->pp.waiting && g->pp.answer_by <= now) {
+        push_pull_retry(g, now, g->pp.target_id);
     }
 }
 
@@ -241,6 +290,8 @@ uint64_t wp_gossip_next_deadline_ns(const wp_gossip *g)
         d = g->next_gossip_at;
     if (g->next_pushpull_at < d)
         d = g->next_pushpull_at;
+    if (g->pp.waiting && g->pp.answer_by < d)
+        d = g->pp.answer_by;
     if (g->probe.active && !g->probe.acked) {
         if (!g->probe.indirect_sent && g->probe.timeout_at < d)
             d = g->probe.timeout_at;

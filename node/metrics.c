@@ -33,8 +33,8 @@ struct node_metrics {
     wp_metric *forged;
     wp_metric_family *auth_refused;
     wp_metric *refused[WP_ZSOCK_COUNT];
-    wp_metric *push_pulls, *reconnects, *awareness, *members_st[4], *bad_gossip, *bad_request,
-        *bad_admin;
+    wp_metric *push_pulls, *push_pull_retries, *reconnects, *awareness, *members_st[4],
+        *bad_gossip, *bad_request, *bad_admin;
     wp_metric *bad_peer, *client_drops, *drain_yields;
     wp_metric *late, *retries, *forwarded, *dropped_sends, *ev[NM_EVENT_COUNT];
     /* (model index, outcome) -> series, per role; index n_cat_cached = "other" */
@@ -113,6 +113,8 @@ static void define(node *n, node_metrics *m)
     m->refutations = scalar(m, C, "warmpath_gossip_refutations_total",
                             "Times this node refuted a rumour about itself.");
     m->push_pulls = scalar(m, C, "warmpath_gossip_push_pulls_total", "Push-pull exchanges.");
+    m->push_pull_retries = scalar(m, C, "warmpath_gossip_push_pull_retries_total",
+                                  "Push-pulls sent again: no answer within a probe interval.");
     m->reconnects = scalar(m, C, "warmpath_gossip_reconnects_total",
                            "Push-pulls sent to a member held dead (reconnect after a partition).");
     m->forged = scalar(m, C, "warmpath_gossip_records_forged_total",
@@ -284,6 +286,7 @@ static void refresh(node *n)
     wp_metric_counter_set(m->deaths, gs.deaths_declared);
     wp_metric_counter_set(m->refutations, gs.refutations);
     wp_metric_counter_set(m->push_pulls, gs.push_pulls);
+    wp_metric_counter_set(m->push_pull_retries, gs.push_pull_retries);
     wp_metric_counter_set(m->reconnects, gs.reconnects);
     wp_metric_counter_set(m->forged, gs.records_forged);
     for (int z = 0; z < WP_ZSOCK_GOSSIP + 3; z++)

@@ -241,6 +241,7 @@ typedef struct wp_gossip_stats {
                                * claiming an incarnation its owner never signed */
     uint64_t sigs_verified;   /* signature checks run (cached ones not counted) */
     uint64_t push_pulls;
+    uint64_t push_pull_retries; /* periodic push-pulls resent: no answer within a probe interval */
     uint64_t reconnects;      /* push-pulls sent to a dead member (reconnect) */
     uint32_t awareness;       /* Lifeguard local health score, 0 = healthy */
 } wp_gossip_stats;
