@@ -170,7 +170,7 @@ static int bench_sim(size_t n, double duration_s, bool with_keys)
         if (!keys.keys || !keys.auth)
             return 1;
         for (size_t i = 0; i < n; i++) {
-            char id[16];
+            char id[24];
             snprintf(id, sizeof id, "n%zu", i);
             if (wp_key_generate(&keys.keys[i], id, WP_ROLE_NODE, &err))
                 return 1;

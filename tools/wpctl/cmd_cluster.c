@@ -245,7 +245,7 @@ static int up_keys(wpctl_cluster *cl, const char *kdir, size_t n_placement, size
             return wpctl_fail("keys: %s", wp_err_text(&err));
         made += created;
     }
-    snprintf(cl->keys, sizeof cl->keys, "%s", abs);
+    memcpy(cl->keys, abs, strlen(abs) + 1); /* length checked above */
     if (!quiet && made)
         printf("keys: %zu made in %s\n", made, abs);
     return WPCTL_OK;
@@ -421,7 +421,7 @@ static int cluster_up_run(int argc, char **argv)
             return wpctl_fail("--rtt-params %s: the path must resolve to under %zu bytes "
                               "without spaces", rtt_params, sizeof cl->rtt_params);
         }
-        snprintf(cl->rtt_params, sizeof cl->rtt_params, "%s", abs);
+        memcpy(cl->rtt_params, abs, strlen(abs) + 1); /* length checked above */
     }
     cl->probe_interval_ms = (uint32_t)probe_ms;
     cl->gpus = (uint32_t)gpus;
