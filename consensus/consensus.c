@@ -384,11 +384,30 @@ static void shim_trim_snapshotted(wp_consensus_shim *s, const struct raft *r,
     s->n_trimmed++;
 }
 
+/* Frees what raft would have freed of a received message that the shim
+ * keeps from it: an AppendEntries' batch and entries array, an
+ * InstallSnapshot's configuration and data (the other messages own no
+ * memory). */
+static void shim_drop(struct raft_message *m)
+{
+    if (m->type == RAFT_IO_APPEND_ENTRIES) {
+        struct raft_append_entries *ae = &m->append_entries;
+        if (ae->n_entries > 0 && ae->entries[0].batch != NULL)
+            raft_free(ae->entries[0].batch);
+        raft_free(ae->entries);
+    } else if (m->type == RAFT_IO_INSTALL_SNAPSHOT) {
+        raft_configuration_close(&m->install_snapshot.conf);
+        raft_free(m->install_snapshot.data.base);
+    }
+}
+
 static void shim_recv(struct raft_io *io, struct raft_message *m)
 {
     wp_consensus_shim *s = shim_of(io);
-    if (s->disk_status != 0)
-        return; /* fenced: hears nothing either */
+    if (s->disk_status != 0) { /* fenced: hears nothing either */
+        shim_drop(m);
+        return;
+    }
     bool ae = m->type == RAFT_IO_APPEND_ENTRIES;
     if (ae) {
         if (!s->bare)
