@@ -207,7 +207,7 @@ void wp_consensus_fsm_init(struct raft_fsm *fsm, wp_consensus_sm *sm)
 
 /* ---------------------------------------------------------------- shim
  *
- * Two faults of raft 0.15, fixed underneath it, in its raft_io.
+ * Three faults of raft 0.15, fixed underneath it, in its raft_io.
  *
  * 1. A follower left behind for good. A follower that answers an
  *    AppendEntries which adds nothing new (a heartbeat, or entries it
@@ -243,7 +243,59 @@ void wp_consensus_fsm_init(struct raft_fsm *fsm, wp_consensus_sm *sm)
  *    log ever reaches another server, and every write reports failure, even
  *    one that succeeded, so nothing past the hole is acknowledged. The
  *    owner (wp_consensus) then closes the raft instance and starts a new one
- *    from what is on disk, retrying until the disk takes writes again. */
+ *    from what is on disk, retrying until the disk takes writes again.
+ *
+ * 3. A follower whose own snapshot is ahead of the leader's view of it.
+ *    A follower that took a snapshot at S keeps only a few entries below S
+ *    (raft's trailing). When the leader's next index for it lies at or
+ *    below S (its match index is older than the follower's snapshot), its
+ *    AppendEntries carries a prev_log_index P < S that the follower no
+ *    longer holds: raft 0.15 rejects it ("no entry at index P"), and the
+ *    leader, probing, takes next = min(P, hint + 1) = P, ignoring the hint
+ *    (the follower's last index, above P); it walks down below its own
+ *    snapshot and sends that snapshot, older than the follower's. raft
+ *    ignores an InstallSnapshot older than its own and answers success with
+ *    that snapshot's index, which leaves the leader's match there (or where
+ *    it was), and once back in probe mode the leader starts again from
+ *    match + 1 < S: the follower never gets the entries past its log
+ *    (faultsim seeds 2355, 3193 and 4585 of 10,000: the leader's snapshot
+ *    at 8, the follower's at 13, the leader's progress next 9, match 8).
+ *    The shim rewrites such a request before raft sees it: when P < S <=
+ *    P + n_entries and the request's entry at S has the term of the
+ *    follower's snapshot, the entries at P+1..S are dropped and prev becomes
+ *    (S, that term). Why that is sound: by the Log Matching Property, two
+ *    logs holding an entry of the same index and term are identical up to
+ *    it, so the leader's log equals, up to S, the log the follower's
+ *    snapshot was made from (a snapshot covers applied, hence committed,
+ *    entries; by Leader Completeness every leader of the follower's term or
+ *    a later one holds them, which is why the check passes whenever the
+ *    request is current). The rewritten request is then exactly what the
+ *    leader sends once its next index for the follower is S + 1: same term,
+ *    same entries past S, same leader_commit (<= P + n_entries, which the
+ *    rewrite keeps), prev at S with the leader's own term there. The term of
+ *    the request is checked too: an older one is left to raft, which
+ *    rejects it on its term. A request that fails the check, or ends below
+ *    S, goes to raft unchanged (no leader of the current term sends one).
+ *    Nor is a request touched while raft stores a snapshot: raft puts an
+ *    installed snapshot's index in its log before the state machine has
+ *    it. The cap of fault 1 uses the rewritten request (its P + n_entries
+ *    is unchanged).
+ *    The InstallSnapshot older than the follower's needs nothing more: with
+ *    the rewrite the leader leaves snapshot mode by itself. raft's success
+ *    answer to it raises the leader's match to that snapshot's index when
+ *    it was below, and the leader probes from the index after it, a request
+ *    the shim rewrites; when the match was there already, the snapshot
+ *    timeout puts the leader back to probing from match + 1, the same.
+ *    Answering with the follower's own snapshot index instead would save
+ *    that wait but claim a match that nothing in the request proves (it
+ *    would rest on Leader Completeness alone, with no term to check); in
+ *    the campaign the case is rare anyway (2 older snapshots in 10,000
+ *    seeds with the rewrite, both caught up). Memory: raft owns a received request's entries array and
+ *    the one batch that backs all the entries of a message (both raft_io
+ *    backends decode or copy a message into one batch, and raft frees
+ *    entries[0].batch and the array); the dropped entries are shifted out
+ *    of the array in place, and when none is left the shim frees the batch,
+ *    which raft frees only when n_entries > 0. */
 
 struct wp_consensus_shim {
     struct raft_io *io;
@@ -258,6 +310,8 @@ struct wp_consensus_shim {
     bool answering;          /* raft is handling an AppendEntries now */
     raft_index proven_index; /* its prev_log_index + n_entries */
     uint64_t n_capped;
+    uint64_t n_trimmed;      /* requests rewritten past the snapshot (fault 3) */
+    uint64_t n_trim_mismatch; /* ...left alone: their entry at it had another term */
     int disk_status;         /* first failed write; 0 = none */
     bool inject;             /* tests: the next write completes with an error */
     bool releasing;          /* the instance is closing: report results */
@@ -296,13 +350,68 @@ static void shim_fence(wp_consensus_shim *s, int status)
     }
 }
 
+/* Fault 3: an AppendEntries whose prev_log_index lies below this server's
+ * snapshot is made to start at the snapshot, when its entry there has the
+ * snapshot's term (see the comment above). */
+static void shim_trim_snapshotted(wp_consensus_shim *s, const struct raft *r,
+                                  struct raft_append_entries *ae)
+{
+    raft_index snap = r->log.snapshot.last_index;
+    raft_term snap_term = r->log.snapshot.last_term;
+    if (snap == 0 || ae->prev_log_index >= snap || ae->term < r->current_term)
+        return;
+    if (r->snapshot.put.data != NULL)
+        return; /* storing a snapshot: an installed one is in log.snapshot already */
+    raft_index drop = snap - ae->prev_log_index; /* entries at P+1..S */
+    if (drop > ae->n_entries)
+        return; /* ends below S: raft's to reject */
+    if (ae->entries[drop - 1].term != snap_term) {
+        s->n_trim_mismatch++; /* Log Matching says never; raft's to judge */
+        return;
+    }
+    unsigned keep = ae->n_entries - (unsigned)drop;
+    void *batch = ae->entries[0].batch;
+    for (raft_index i = 0; i < drop; i++)
+        if (ae->entries[i].batch == NULL) /* not the backends' way: own buffer */
+            raft_free(ae->entries[i].buf.base);
+    if (keep > 0)
+        memmove(ae->entries, ae->entries + drop, keep * sizeof *ae->entries);
+    else if (batch != NULL)
+        raft_free(batch); /* raft frees entries[0].batch only if n_entries > 0 */
+    ae->n_entries = keep;
+    ae->prev_log_index = snap;
+    ae->prev_log_term = snap_term;
+    s->n_trimmed++;
+}
+
+/* Frees what raft would have freed of a received message that the shim
+ * keeps from it: an AppendEntries' batch and entries array, an
+ * InstallSnapshot's configuration and data (the other messages own no
+ * memory). */
+static void shim_drop(struct raft_message *m)
+{
+    if (m->type == RAFT_IO_APPEND_ENTRIES) {
+        struct raft_append_entries *ae = &m->append_entries;
+        if (ae->n_entries > 0 && ae->entries[0].batch != NULL)
+            raft_free(ae->entries[0].batch);
+        raft_free(ae->entries);
+    } else if (m->type == RAFT_IO_INSTALL_SNAPSHOT) {
+        raft_configuration_close(&m->install_snapshot.conf);
+        raft_free(m->install_snapshot.data.base);
+    }
+}
+
 static void shim_recv(struct raft_io *io, struct raft_message *m)
 {
     wp_consensus_shim *s = shim_of(io);
-    if (s->disk_status != 0)
-        return; /* fenced: hears nothing either */
+    if (s->disk_status != 0) { /* fenced: hears nothing either */
+        shim_drop(m);
+        return;
+    }
     bool ae = m->type == RAFT_IO_APPEND_ENTRIES;
     if (ae) {
+        if (!s->bare)
+            shim_trim_snapshotted(s, io->data, &m->append_entries);
         s->answering = true;
         s->proven_index = m->append_entries.prev_log_index + m->append_entries.n_entries;
     }
@@ -517,6 +626,13 @@ void wp_consensus_shim_inject_disk_failure(wp_consensus_shim *shim)
 uint64_t wp_consensus_shim_capped(const wp_consensus_shim *shim)
 {
     return shim->n_capped;
+}
+
+uint64_t wp_consensus_shim_trimmed(const wp_consensus_shim *shim, uint64_t *mismatched)
+{
+    if (mismatched != NULL)
+        *mismatched = shim->n_trim_mismatch;
+    return shim->n_trimmed;
 }
 
 /* ---------------------------------------------------------------- helpers */

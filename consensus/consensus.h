@@ -55,7 +55,7 @@ void wp_consensus_fsm_init(struct raft_fsm *fsm, wp_consensus_sm *sm);
  * framed size only. */
 size_t wp_consensus_frame(void *dst, const void *cmd, size_t len);
 
-/* A shim between raft 0.15 and its raft_io (disk and network), fixing two
+/* A shim between raft 0.15 and its raft_io (disk and network), fixing three
  * faults of the library from below (consensus.c has the essay):
  *  - a follower answering an AppendEntries that added nothing reports its
  *    whole stored log as matching the leader's, stale entries of an older
@@ -70,6 +70,13 @@ size_t wp_consensus_frame(void *dst, const void *cmd, size_t len);
  *    failure (nothing after the hole is acknowledged). A fenced raft
  *    instance must be closed and started again from disk; wp_consensus does
  *    that by itself.
+ *  - a leader whose view of a follower lies below the follower's own
+ *    snapshot sends it an AppendEntries whose prev_log_index the follower
+ *    has compacted away; raft rejects it, the leader probes down to its own
+ *    older snapshot, which raft ignores, and the follower never catches up.
+ *    The shim starts such a request at the follower's snapshot (dropping the
+ *    entries it covers) when the request's entry there has the snapshot's
+ *    term: by Log Matching the leader could have sent it so.
  * Install it on a raft_io after raft_init and before raft_start; it hangs
  * on the raft instance's user data pointer (struct raft.data), which must
  * be unused. */
@@ -85,6 +92,12 @@ void wp_consensus_shim_release(wp_consensus_shim *shim);
  * fenced while it is not 0), and how many answers were capped. */
 int wp_consensus_shim_disk_status(const wp_consensus_shim *shim);
 uint64_t wp_consensus_shim_capped(const wp_consensus_shim *shim);
+/* How many incoming AppendEntries were rewritten to start at this server's
+ * snapshot (their prev_log_index lay below it; consensus.c, fault 3), and
+ * in *mismatched (if not NULL) how many such requests of the current term
+ * were left alone because their entry at the snapshot's index had another
+ * term, which Log Matching rules out (0 unless raft broke it). */
+uint64_t wp_consensus_shim_trimmed(const wp_consensus_shim *shim, uint64_t *mismatched);
 /* For tests on raft's fixture: the next disk write completes with
  * RAFT_NOSPACE, as one on a full disk does (asynchronously; the fixture's
  * own I/O faults fail synchronously, a path raft 0.15 double-frees on). */
@@ -92,7 +105,8 @@ void wp_consensus_shim_inject_disk_failure(wp_consensus_shim *shim);
 /* For raft's fixture only: skip truncations past what its in-memory disk
  * has written (the fixture reads past its array otherwise; consensus.c). */
 void wp_consensus_shim_guard_fixture(wp_consensus_shim *shim);
-/* For tests: no capping, no fencing (raft 0.15 as it is), guard aside. */
+/* For tests: no capping, no fencing, no rewriting (raft 0.15 as it is),
+ * guard aside. */
 void wp_consensus_shim_bare(wp_consensus_shim *shim);
 
 #define WP_CONSENSUS_ADDR_MAX 128

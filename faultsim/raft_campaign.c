@@ -201,10 +201,11 @@ bool wp_fsim_check(wp_fsim_world *w, char *why, size_t cap)
         if (!wp_fsim_fenced(w, i) && raft_last_applied(r) < last) {
             /* The leader's replication state for it (raft.h struct
              * raft_progress), for the reproduction: in the 3 of 10,000
-             * schedules seen, the follower follows this leader in its
-             * term, every link is up, and the leader stays at next 9,
+             * schedules that failed before the shim's fault 3 fix
+             * (consensus.c), the follower followed this leader in its
+             * term, every link was up, and the leader stayed at next 9,
              * match 8 (snapshot or probe) for 30 s while the follower
-             * holds more. */
+             * held more. */
             struct raft *lr = l < w->n ? raft_fixture_get(&w->f, l) : NULL;
             const struct raft_progress *pg =
                 lr && lr->state == RAFT_LEADER ? &lr->leader_state.progress[i] : NULL;
@@ -403,8 +404,12 @@ int wp_fsim_raft_run(uint64_t seed, const wp_fsim_opts *o, wp_fsim_report *rep, 
     for (unsigned i = 0; i < w->n_reqs; i++)
         rep->acked += w->reqs[i].done && w->reqs[i].status == 0;
     for (unsigned i = 0; i < 5; i++)
-        if (w->s[i].shim)
+        if (w->s[i].shim) {
             rep->capped += wp_consensus_shim_capped(w->s[i].shim);
+            uint64_t mismatched = 0;
+            rep->trimmed += wp_consensus_shim_trimmed(w->s[i].shim, &mismatched);
+            rep->trim_mismatched += mismatched;
+        }
     wp_fsim_world_close(w);
     free(w);
     return WP_OK;

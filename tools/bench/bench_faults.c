@@ -83,7 +83,7 @@ int main(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     wp_log_set_level(WP_LOG_ERROR);
-    uint64_t failed = 0, run = 0, acked = 0, capped = 0;
+    uint64_t failed = 0, run = 0, acked = 0, capped = 0, trimmed = 0, mismatched = 0;
     unsigned kills = 0, pauses = 0, parts = 0, losses = 0, disks = 0, restarts = 0;
     uint64_t t0 = wp_clock_monotonic_ns();
     if (gossip) {
@@ -136,6 +136,8 @@ int main(int argc, char **argv)
         disks += rep.disk_faults;
         acked += rep.acked;
         capped += rep.capped;
+        trimmed += rep.trimmed;
+        mismatched += rep.trim_mismatched;
         if (!rep.ok) {
             failed++;
             printf("{\"bench\":\"faults\",\"seed\":%llu,\"failure\":", (unsigned long long)seed);
@@ -147,9 +149,11 @@ int main(int argc, char **argv)
     double s = (double)(wp_clock_monotonic_ns() - t0) / 1e9;
     printf("{\"bench\":\"faults\",\"simulated\":true,\"shim\":%s,\"disk_faults\":%s,"
            "\"schedules\":%llu,\"failed\":%llu,\"kills\":%u,\"pauses\":%u,\"partitions\":%u,"
-           "\"losses\":%u,\"disk_failures\":%u,\"acked\":%llu,\"capped\":%llu,\"wall_s\":%.2f}\n",
+           "\"losses\":%u,\"disk_failures\":%u,\"acked\":%llu,\"capped\":%llu,\"trimmed\":%llu,"
+           "\"trim_mismatched\":%llu,\"wall_s\":%.2f}\n",
            o.shim ? "true" : "false", o.disk_faults ? "true" : "false", (unsigned long long)run,
            (unsigned long long)failed, kills, pauses, parts, losses, disks,
-           (unsigned long long)acked, (unsigned long long)capped, s);
+           (unsigned long long)acked, (unsigned long long)capped, (unsigned long long)trimmed,
+           (unsigned long long)mismatched, s);
     return 0;
 }
