@@ -13,6 +13,7 @@ if(TARGET wp-node AND TARGET wpctl)
                    --heads 4)
   set_tests_properties(cpu_half_capacity PROPERTIES LABELS integration TIMEOUT 180
                        SKIP_RETURN_CODE 77)
+  wp_skip_in_sanitizer_build(cpu_half_capacity)
 endif()
 if(TARGET wp-node AND TARGET wpctl)
   add_test(NAME traffic_twin_pairs

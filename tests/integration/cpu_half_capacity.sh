@@ -25,6 +25,10 @@
 #        --heads H] [--sat-duration S] [--out-tokens N] [--timeout-ms T]
 #        [--max-errors-pct P] [--keep DIR]
 set -u
+if [ -n "${WP_SANITIZER_BUILD:-}" ]; then
+    echo "SKIP: sanitizer build: the cpu backend runs ~30x slower, the load here is sized for an optimised build"
+    exit 77
+fi
 WPCTL=${1:?usage: cpu_half_capacity.sh WPCTL [options]}
 shift
 command -v jq > /dev/null || { echo "SKIP: jq not installed"; exit 77; }
